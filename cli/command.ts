@@ -1,0 +1,19 @@
+/** What every subcommand module exports. Exit codes: 0 ok, 1 failure, 2 usage error. */
+export interface Command {
+  run(args: string[]): Promise<number>;
+}
+
+/** Thrown for bad command-line input; the entry point prints it with the usage hint, exit 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** For a subcommand that a later issue fills in: says so and fails. */
+export function notAvailable(name: string, issue: number): Command {
+  return {
+    run() {
+      console.error(`weavets ${name}: not available yet in this build (tracked in issue ${issue})`);
+      return Promise.resolve(1);
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Picks the subcommand. Modules are imported lazily so that the CNI plugin, which runs once per
+ * pod event, never pays for loading the daemon.
+ */
+import type { Command } from "./command.ts";
+import { UsageError } from "./command.ts";
+
+interface Entry {
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+const COMMANDS: Record<string, Entry> = {
+  daemon: { summary: "run the peer on this node", load: () => import("./daemon.ts") },
+  cni: {
+    summary: "run as the CNI plugin (also chosen when CNI_COMMAND is set)",
+    load: () => import("./cni.ts"),
+  },
+  peers: { summary: "list peers and their connections", load: () => import("./peers.ts") },
+  status: { summary: "show status [connections|ipam]", load: () => import("./status.ts") },
+  rmpeer: { summary: "take over the IP space of dead peers", load: () => import("./rmpeer.ts") },
+  demo: {
+    summary: "run a whole cluster in network namespaces on this machine",
+    load: () => import("./demo.ts"),
+  },
+  version: { summary: "print the version", load: () => import("./version.ts") },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`);
+  return [
+    "usage: weavets <command> [flags]",
+    "",
+    "commands:",
+    ...lines,
+    `  ${"help".padEnd(width)}  show this help`,
+    "",
+    "Run 'weavets <command> --help' for a command's flags.",
+  ].join("\n");
+}
+
+export async function main(args: string[], env: { cniCommand?: string }): Promise<number> {
+  // Runtimes exec the plugin by its type name with no arguments: CNI_COMMAND selects CNI mode.
+  if (args.length === 0 && env.cniCommand) return await run("cni", []);
+  const [name, ...rest] = args;
+  if (name === undefined) {
+    console.error(usage());
+    return 2;
+  }
+  if (name === "help" || name === "--help" || name === "-h") {
+    console.log(usage());
+    return 0;
+  }
+  if (name === "--version") return await run("version", []);
+  if (!(name in COMMANDS)) {
+    console.error(`weavets: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return await run(name, rest);
+}
+
+async function run(name: string, args: string[]): Promise<number> {
+  const command = await COMMANDS[name].load();
+  try {
+    return await command.run(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`weavets ${name}: ${e.message}\nRun 'weavets ${name} --help' for usage.`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,3 @@
+import { notAvailable } from "./command.ts";
+
+export const { run } = notAvailable("rmpeer", 5);

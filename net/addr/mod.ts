@@ -1,0 +1,2 @@
+export * from "./ipv4.ts";
+export * from "./mac.ts";

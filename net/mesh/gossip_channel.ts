@@ -1,0 +1,52 @@
+/**
+ * The contract between the mesh (which carries bytes between peers) and the components that
+ * gossip through it (IPAM ownership, MAC/pod locations for the data plane). Named channels keep
+ * them independent: the mesh never looks inside a channel's payload.
+ *
+ * The shape follows weaveworks/mesh: a channel's state must merge as a CRDT (idempotent,
+ * commutative, associative), so any mix of broadcast, anti-entropy and re-delivery converges.
+ */
+
+/** A peer name: 6 bytes written like a MAC address, lower case ("aa:bb:cc:dd:ee:ff"). */
+export type PeerName = string;
+
+/** Implemented by a component that gossips (e.g. IPAM). All calls are synchronous and fast. */
+export interface Gossiper {
+  /** The complete local state: sent for periodic anti-entropy and to newly connected peers. */
+  fullState(): Uint8Array;
+  /**
+   * Merge state received from `from` (a broadcast, or anti-entropy). Returns the part that was
+   * new to this peer, which the mesh forwards further, or null when nothing changed.
+   * Malformed input must throw; the mesh logs it and drops the message.
+   */
+  onGossip(from: PeerName, data: Uint8Array): Uint8Array | null;
+  /** A message addressed to this peer alone (e.g. an IPAM space request or donation). */
+  onUnicast(from: PeerName, data: Uint8Array): void;
+}
+
+/** What the mesh gives a channel: ways to send. */
+export interface GossipChannel {
+  /** Spread an update to every reachable peer along the broadcast spanning tree. */
+  broadcast(update: Uint8Array): void;
+  /** Send to one peer, routed hop by hop; returns false when `to` is not reachable now. */
+  unicast(to: PeerName, data: Uint8Array): boolean;
+}
+
+/** A peer as the topology knows it. */
+export interface PeerInfo {
+  name: PeerName;
+  nickname: string;
+  /** True when the local peer has a route to it over established connections. */
+  reachable: boolean;
+}
+
+/** The read side of the mesh that components need. */
+export interface MeshView {
+  readonly self: PeerName;
+  /** Every peer in the topology, the local one included. */
+  peers(): PeerInfo[];
+  /** Called after every topology change; returns an unsubscribe function. */
+  onChange(cb: () => void): () => void;
+  /** Registers a named channel; the name must be unique and is part of the wire protocol. */
+  channel(name: string, gossiper: Gossiper): GossipChannel;
+}
