@@ -78,8 +78,11 @@ if [ "$DENO_BIN" != "$LIB/deno" ]; then
 fi
 rm -rf "$LIB/src.new"
 mkdir -p "$LIB/src.new"
-(cd "$SRC" && tar -cf - --exclude='*_test.ts' mod.ts version.ts deno.json deno.lock cli cni net deploy/cni) |
-  tar -xf - -C "$LIB/src.new"
+parts=()
+for p in mod.ts version.ts deno.json deno.lock cli cni net deploy/cni; do
+  [ -e "$SRC/$p" ] && parts+=("$p")
+done
+(cd "$SRC" && tar -cf - --exclude='*_test.ts' --exclude='testing' "${parts[@]}") | tar -xf - -C "$LIB/src.new"
 rm -rf "$LIB/src" && mv "$LIB/src.new" "$LIB/src"
 
 export DENO_DIR=$LIB/deno-dir DENO_NO_UPDATE_CHECK=1
