@@ -42,7 +42,8 @@ find_deno() {
   local d
   for d in "${DENO:-}" "$(command -v deno 2>/dev/null || true)" "$LIB/deno" "$SRC/node_modules/.bin/deno"; do
     if [ -n "$d" ] && [ -x "$d" ] && "$d" --version 2>/dev/null | grep -q '^deno 2\.'; then
-      readlink -f "$d"; return 0
+      # npm's .bin/deno is a node wrapper: ask Deno for the real executable.
+      "$d" eval --quiet 'console.log(Deno.execPath())' 2>/dev/null && return 0
     fi
   done
   return 1
