@@ -98,7 +98,7 @@ if [ -n "${DENORT_BIN:-}" ] && [ ! -x "$DENORT_BIN" ]; then
   die "DENORT_BIN=$DENORT_BIN is not an executable file"
 fi
 say "trying deno compile${DENORT_BIN:+ with DENORT_BIN=$DENORT_BIN}"
-if (cd "$LIB/src" && timeout 300 "$LIB/deno" compile --allow-all --no-prompt --frozen \
+if (cd "$LIB/src" && timeout 120 "$LIB/deno" compile --allow-all --no-prompt --frozen \
   --include cli --output "$OUT.new" mod.ts >"$LIB/compile.log" 2>&1) &&
   "$OUT.new" version >/dev/null 2>&1; then
   mv -f "$OUT.new" "$OUT"
