@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "./config.ts";
+import { CniError, ErrorCode } from "./errors.ts";
+
+const BASE = { cniVersion: "1.0.0", name: "weave", type: "weavets" };
+
+function fails(input: string | object, code: number, msg: RegExp): void {
+  const text = typeof input === "string" ? input : JSON.stringify(input);
+  assert.throws(() => parseConfig(text), (e: unknown) => {
+    assert.ok(e instanceof CniError, `expected CniError, got ${e}`);
+    assert.equal(e.code, code, `code for ${text}: ${e.message}`);
+    assert.match(e.message, msg);
+    return true;
+  });
+}
+
+Deno.test("config: minimal config gets the documented defaults", () => {
+  const c = parseConfig(JSON.stringify(BASE));
+  assert.equal(c.bridge, "weave");
+  assert.equal(c.hairpinMode, true);
+  assert.equal(c.mtu, undefined);
+  assert.equal(c.ipam, undefined);
+  assert.deepEqual(c.requestedIps, []);
+});
+
+Deno.test("config: every field is read; unknown keys are allowed", () => {
+  const c = parseConfig(JSON.stringify({
+    ...BASE,
+    cniVersion: "1.1.0",
+    bridge: "br-pods",
+    mtu: 1376,
+    hairpinMode: false,
+    ipam: { type: "host-local", ranges: [[{ subnet: "10.1.0.0/24" }]] },
+    dns: { nameservers: ["10.96.0.10"], search: ["svc.cluster.local"] },
+    routes: [{ dst: "10.96.0.0/12", gw: "10.32.0.1" }, { dst: "0.0.0.0/0" }],
+    runtimeConfig: { ips: ["10.32.0.9/12"], mac: "0a:58:0a:20:00:09", portMappings: [] },
+    daemonAddress: "127.0.0.1:7000",
+    somethingNew: { x: 1 },
+    prevResult: {
+      cniVersion: "0.4.0",
+      interfaces: [{ name: "eth0", mac: "0a:58:0a:20:00:09", sandbox: "/run/netns/x" }],
+      ips: [{ version: "4", address: "10.32.0.9/12", interface: 0 }],
+    },
+    "cni.dev/valid-attachments": [{ containerID: "abc", ifname: "eth0" }],
+  }));
+  assert.equal(c.cniVersion, "1.1.0");
+  assert.equal(c.bridge, "br-pods");
+  assert.equal(c.mtu, 1376);
+  assert.equal(c.hairpinMode, false);
+  assert.deepEqual(c.ipam, { type: "host-local" });
+  assert.deepEqual(c.dns, { nameservers: ["10.96.0.10"], search: ["svc.cluster.local"] });
+  assert.deepEqual(c.routes, [{ dst: "10.96.0.0/12", gw: "10.32.0.1" }, { dst: "0.0.0.0/0" }]);
+  assert.deepEqual(c.requestedIps, ["10.32.0.9/12"]);
+  assert.equal(c.mac, "0a:58:0a:20:00:09");
+  assert.equal(c.daemonAddress, "127.0.0.1:7000");
+  assert.deepEqual(c.prevResult?.ips, [{ address: "10.32.0.9/12", interface: 0 }]);
+  assert.deepEqual(c.validAttachments, [{ containerID: "abc", ifname: "eth0" }]);
+});
+
+Deno.test("config: args.cni.ips are honoured when the ips capability is absent", () => {
+  const c = parseConfig(JSON.stringify({ ...BASE, args: { cni: { ips: ["10.32.0.7"] } } }));
+  assert.deepEqual(c.requestedIps, ["10.32.0.7"]);
+});
+
+Deno.test("config: decode failures are error 6", () => {
+  fails("", ErrorCode.DecodeFailure, /not valid JSON/);
+  fails("{name:", ErrorCode.DecodeFailure, /not valid JSON/);
+  fails("[]", ErrorCode.DecodeFailure, /must be a JSON object, got an array/);
+  fails("null", ErrorCode.DecodeFailure, /got null/);
+  fails('"x"', ErrorCode.DecodeFailure, /got string/);
+});
+
+Deno.test("config: cniVersion missing is 7, unsupported is 1", () => {
+  fails({ name: "n", type: "weavets" }, ErrorCode.InvalidConfig, /no "cniVersion"/);
+  fails({ ...BASE, cniVersion: 1 }, ErrorCode.InvalidConfig, /no "cniVersion"/);
+  for (const v of ["0.1.0", "0.2.0", "1.2.0", "2", "latest"]) {
+    fails({ ...BASE, cniVersion: v }, ErrorCode.IncompatibleVersion, /not supported.*1\.1\.0/);
+  }
+});
+
+Deno.test("config: each malformed field is error 7 naming the field", () => {
+  const cases: [object, RegExp][] = [
+    [{ cniVersion: "1.0.0", type: "weavets" }, /^invalid network config: name: /],
+    [{ ...BASE, name: "" }, /name: "" must start with a letter/],
+    [{ ...BASE, name: "-bad" }, /name: "-bad"/],
+    [{ ...BASE, name: "a b" }, /name: "a b"/],
+    [{ cniVersion: "1.0.0", name: "n" }, /type: /],
+    [{ ...BASE, type: "" }, /type: must name the plugin/],
+    [{ ...BASE, bridge: "a/b" }, /bridge: interface name "a\/b" contains '\/'/],
+    [{ ...BASE, bridge: "0123456789abcdef" }, /bridge: .* 16 characters long; .* at most 15/],
+    [{ ...BASE, bridge: ".." }, /bridge: interface name ".." is "..", which Linux reserves/],
+    [{ ...BASE, bridge: 7 }, /bridge: /],
+    [{ ...BASE, mtu: 10 }, /mtu: /],
+    [{ ...BASE, mtu: 70000 }, /mtu: /],
+    [{ ...BASE, mtu: 1500.5 }, /mtu: /],
+    [{ ...BASE, mtu: "1500" }, /mtu: /],
+    [{ ...BASE, hairpinMode: "yes" }, /hairpinMode: /],
+    [{ ...BASE, ipam: {} }, /ipam\.type: /],
+    [{ ...BASE, ipam: { type: "" } }, /ipam\.type: must name the IPAM plugin/],
+    [{ ...BASE, ipam: "host-local" }, /ipam: /],
+    [{ ...BASE, dns: { nameservers: "8.8.8.8" } }, /dns\.nameservers: /],
+    [{ ...BASE, routes: [{ dst: "10.0.0.0" }] }, /routes\[0\]\.dst: .*missing "\/prefix"/],
+    [{ ...BASE, routes: [{ dst: "10.0.0.0/33" }] }, /routes\[0\]\.dst: .*prefix must be 0\.\.32/],
+    [{ ...BASE, routes: [{ dst: "fd00::/8" }] }, /routes\[0\]\.dst: .*IPv4-only/],
+    [{ ...BASE, routes: [{ dst: "0.0.0.0/0", gw: "10.0.0" }] }, /routes\[0\]\.gw: invalid IPv4/],
+    [{ ...BASE, runtimeConfig: { ips: ["10.32.0.300/12"] } }, /runtimeConfig\.ips\[0\]: /],
+    [{ ...BASE, runtimeConfig: { ips: "10.32.0.3/12" } }, /runtimeConfig\.ips: /],
+    [{ ...BASE, runtimeConfig: { mac: "zz:00:00:00:00:00" } }, /runtimeConfig\.mac: invalid MAC/],
+    [{ ...BASE, args: { cni: { ips: ["10.1.2"] } } }, /args\.cni\.ips\[0\]: invalid IPv4/],
+    [{ ...BASE, daemonAddress: "localhost" }, /daemonAddress: "localhost" is not host:port/],
+    [{ ...BASE, daemonAddress: "127.0.0.1:0" }, /daemonAddress: /],
+    [{ ...BASE, "cni.dev/valid-attachments": [{ containerID: "a" }] }, /valid-attachments/],
+  ];
+  for (const [conf, msg] of cases) {
+    fails(conf, ErrorCode.InvalidConfig, msg);
+    fails(conf, ErrorCode.InvalidConfig, /fix the network config file$/);
+  }
+});
+
+Deno.test("config: malformed prevResult is error 6 naming prevResult", () => {
+  fails({ ...BASE, prevResult: { ips: [{ address: 5 }] } }, ErrorCode.DecodeFailure, /prevResult/);
+});
+
+Deno.test("config: isGateway and ipMasq are unsupported fields (error 2)", () => {
+  fails({ ...BASE, isGateway: true }, ErrorCode.UnsupportedField, /"isGateway": true .* remove/);
+  fails({ ...BASE, ipMasq: true }, ErrorCode.UnsupportedField, /"ipMasq"/);
+  assert.equal(parseConfig(JSON.stringify({ ...BASE, ipMasq: false })).name, "weave");
+});

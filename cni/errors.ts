@@ -1,0 +1,50 @@
+/**
+ * CNI errors: the spec's well-known codes and the error object printed on stdout.
+ * Messages say what is wrong and what to do about it; `details` carries the low-level cause.
+ */
+
+export const ErrorCode = {
+  /** Incompatible CNI version. */
+  IncompatibleVersion: 1,
+  /** Unsupported field in the network configuration. */
+  UnsupportedField: 2,
+  /** Container unknown or does not exist. */
+  UnknownContainer: 3,
+  /** Invalid necessary environment variables (CNI_COMMAND, CNI_CONTAINERID, ...). */
+  InvalidEnvironment: 4,
+  /** I/O failure, e.g. reading stdin or talking to the kernel. */
+  IOFailure: 5,
+  /** Failed to decode content, e.g. stdin is not JSON. */
+  DecodeFailure: 6,
+  /** Invalid network configuration. */
+  InvalidConfig: 7,
+  /** Try again later: a transient condition (the daemon is unreachable). */
+  TryAgainLater: 11,
+  /** STATUS: the plugin is not available (daemon unreachable or not ready). */
+  PluginNotAvailable: 50,
+  /** STATUS: the network is usable with limited connectivity. */
+  LimitedConnectivity: 51,
+  /** Plugin-specific (>= 100): CHECK found the container's network differs from prevResult. */
+  CheckMismatch: 100,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | number;
+
+export class CniError extends Error {
+  override name = "CniError";
+  constructor(readonly code: ErrorCode, msg: string, readonly details?: string) {
+    super(msg);
+  }
+
+  /** The spec's error object (what the runtime reads on stdout). */
+  toJSON(cniVersion: string): Record<string, unknown> {
+    const out: Record<string, unknown> = { cniVersion, code: this.code, msg: this.message };
+    if (this.details) out.details = this.details;
+    return out;
+  }
+}
+
+/** A short text for the cause of an unexpected exception (for `details`). */
+export function describeCause(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
