@@ -1,0 +1,53 @@
+/**
+ * Peer identity: the name (6 bytes written like a MAC, stable across restarts), and the uid (random
+ * per start, so peers can tell a restarted peer from its previous life). Pure: no I/O.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { formatMac, isMac, localUnicastMac } from "../addr/mod.ts";
+import type { PeerName } from "./gossip_channel.ts";
+
+export class PeerNameError extends Error {
+  override name = "PeerNameError";
+}
+
+/** Validates and normalises a peer name ("AA:bb:..." → "aa:bb:..."). */
+export function parsePeerName(text: string): PeerName {
+  if (!isMac(text)) {
+    throw new PeerNameError(
+      `invalid peer name "${text}": expected 6 hex bytes like aa:bb:cc:dd:ee:ff`,
+    );
+  }
+  return text.toLowerCase();
+}
+
+/**
+ * The default name from the machine id (as /etc/machine-id holds it): hashed, so the id itself is
+ * not exposed, and made a locally administered unicast MAC so it can double as the bridge's MAC.
+ */
+export function peerNameFromMachineId(machineId: string): PeerName {
+  const id = machineId.trim();
+  if (id === "") throw new PeerNameError("empty machine id");
+  const digest = createHash("sha256").update("weavets peer name\0").update(id).digest();
+  return formatMac(localUnicastMac(new Uint8Array(digest)));
+}
+
+/** A random name, for hosts without a machine id (persisted by the daemon in its datadir). */
+export function randomPeerName(): PeerName {
+  return formatMac(localUnicastMac(new Uint8Array(randomBytes(6))));
+}
+
+/** A fresh uid: 64 random bits as 16 hex digits. */
+export function randomUid(): string {
+  return randomBytes(8).toString("hex");
+}
+
+export const UID_RE = /^[0-9a-f]{16}$/;
+
+/** 6 bytes of a (validated) peer name, for binary message headers. */
+export function peerNameBytes(name: PeerName): Uint8Array {
+  return new Uint8Array(name.split(":").map((h) => parseInt(h, 16)));
+}
+
+export function peerNameFromBytes(b: Uint8Array): PeerName {
+  return formatMac(b);
+}

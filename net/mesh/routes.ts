@@ -1,0 +1,82 @@
+/**
+ * Routes over the topology. Pure: no I/O.
+ *
+ * An edge a–b counts only when both a's and b's entries report an established connection to each
+ * other, so a half-dead or one-sided connection never carries traffic. Neighbours are visited in
+ * name order, so every peer holding the same topology computes the same trees.
+ */
+import type { PeerName } from "./gossip_channel.ts";
+import type { PeerEntry } from "./topology.ts";
+
+export type Lookup = (name: PeerName) => PeerEntry | undefined;
+
+// Entries are immutable, so what each one reports can be indexed once per entry object.
+const establishedIndex = new WeakMap<PeerEntry, { set: Set<PeerName>; sorted: PeerName[] }>();
+
+function established(e: PeerEntry): { set: Set<PeerName>; sorted: PeerName[] } {
+  let idx = establishedIndex.get(e);
+  if (!idx) {
+    const set = new Set<PeerName>();
+    for (const c of e.connections) if (c.established && c.name !== e.name) set.add(c.name);
+    idx = { set, sorted: [...set].sort() };
+    establishedIndex.set(e, idx);
+  }
+  return idx;
+}
+
+/** Neighbours of `name` over symmetric established connections, sorted by name. */
+export function symmetricNeighbours(name: PeerName, lookup: Lookup): PeerName[] {
+  const e = lookup(name);
+  if (!e) return [];
+  return established(e).sorted.filter((n) => {
+    const other = lookup(n);
+    return other !== undefined && established(other).set.has(name);
+  });
+}
+
+/** BFS from `root`: each reached peer's parent (root's parent is null). */
+export function bfsTree(root: PeerName, lookup: Lookup): Map<PeerName, PeerName | null> {
+  const parent = new Map<PeerName, PeerName | null>([[root, null]]);
+  if (!lookup(root)) return parent;
+  let frontier = [root];
+  while (frontier.length > 0) {
+    const next: PeerName[] = [];
+    for (const p of frontier) {
+      for (const n of symmetricNeighbours(p, lookup)) {
+        if (parent.has(n)) continue;
+        parent.set(n, p);
+        next.push(n);
+      }
+    }
+    frontier = next;
+  }
+  return parent;
+}
+
+/** For every peer reachable from `self` (excluding self): the neighbour to send through. */
+export function unicastRoutes(self: PeerName, lookup: Lookup): Map<PeerName, PeerName> {
+  const parent = bfsTree(self, lookup);
+  const hop = new Map<PeerName, PeerName>();
+  // BFS order: a peer's parent is resolved before the peer itself.
+  for (const [peer, p] of parent) {
+    if (p === null) continue;
+    hop.set(peer, p === self ? peer : hop.get(p)!);
+  }
+  return hop;
+}
+
+/**
+ * Where `self` relays a broadcast that `source` started: its children in source's BFS tree.
+ * Null when `self` is not in that tree (its view of the topology lags): the caller then floods.
+ */
+export function broadcastNextHops(
+  source: PeerName,
+  self: PeerName,
+  lookup: Lookup,
+): PeerName[] | null {
+  const parent = bfsTree(source, lookup);
+  if (!parent.has(self)) return null;
+  const out: PeerName[] = [];
+  for (const [peer, p] of parent) if (p === self) out.push(peer);
+  return out.sort();
+}
