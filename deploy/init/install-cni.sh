@@ -1,0 +1,65 @@
+#!/bin/sh
+# Installs the weavets CNI plugin on a node; run by the DaemonSet's init container on every start.
+# Idempotent. POSIX sh.
+#
+#   CNI_BIN_DIR   where the runtime finds plugins          (default /host/opt/cni/bin)
+#   CNI_CONF_DIR  where the runtime finds network configs  (default /host/etc/cni/net.d)
+#   WEAVETS_BIN   the binary to install                    (default /usr/local/bin/weavets)
+#   CONFLIST_SRC  the network config to install            (default /usr/local/share/weavets/10-weavets.conflist)
+#   HAIRPIN_MODE  "true" or "false": hairpinMode in a newly written conflist (default true)
+#
+# The binary is always replaced, atomically (copy to a temporary name in the same directory, then
+# rename), so a runtime exec'ing the plugin at that moment sees the old or the new file, never a
+# half-written one, and the copy never fails with "text file busy". The conflist is written only
+# when absent, so an operator's edits survive restarts and upgrades.
+set -eu
+
+CNI_BIN_DIR=${CNI_BIN_DIR:-/host/opt/cni/bin}
+CNI_CONF_DIR=${CNI_CONF_DIR:-/host/etc/cni/net.d}
+WEAVETS_BIN=${WEAVETS_BIN:-/usr/local/bin/weavets}
+CONFLIST_SRC=${CONFLIST_SRC:-/usr/local/share/weavets/10-weavets.conflist}
+HAIRPIN_MODE=${HAIRPIN_MODE:-true}
+CONFLIST_NAME=10-weavets.conflist
+
+say() { echo "install-cni: $*"; }
+die() { echo "install-cni: $*" >&2; exit 1; }
+
+case "$HAIRPIN_MODE" in
+  true | false) ;;
+  *) die "HAIRPIN_MODE must be \"true\" or \"false\", not \"$HAIRPIN_MODE\"" ;;
+esac
+[ -f "$WEAVETS_BIN" ] || die "binary $WEAVETS_BIN not found (WEAVETS_BIN)"
+[ -f "$CONFLIST_SRC" ] || die "network config $CONFLIST_SRC not found (CONFLIST_SRC)"
+grep -q '"hairpinMode"' "$CONFLIST_SRC" ||
+  say "WARNING: $CONFLIST_SRC has no hairpinMode key; HAIRPIN_MODE=$HAIRPIN_MODE has no effect"
+mkdir -p "$CNI_BIN_DIR" "$CNI_CONF_DIR"
+
+# Leftovers of an interrupted earlier run (this script's own temporary names only).
+rm -f "$CNI_BIN_DIR"/.weavets.install.* "$CNI_CONF_DIR"/.$CONFLIST_NAME.install.*
+
+tmp="$CNI_BIN_DIR/.weavets.install.$$"
+cp "$WEAVETS_BIN" "$tmp"
+chmod 0755 "$tmp"
+mv -f "$tmp" "$CNI_BIN_DIR/weavets"
+say "installed $CNI_BIN_DIR/weavets"
+
+dest="$CNI_CONF_DIR/$CONFLIST_NAME"
+if [ -e "$dest" ]; then
+  say "kept existing $dest"
+else
+  tmp="$CNI_CONF_DIR/.$CONFLIST_NAME.install.$$"
+  sed "s/\"hairpinMode\"[[:space:]]*:[[:space:]]*[a-z]*/\"hairpinMode\": $HAIRPIN_MODE/" \
+    "$CONFLIST_SRC" >"$tmp"
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$dest"
+  say "wrote $dest (hairpinMode $HAIRPIN_MODE)"
+fi
+
+# The runtime uses the config whose file name sorts first: say so when another one wins.
+for f in "$CNI_CONF_DIR"/*.conflist "$CNI_CONF_DIR"/*.conf "$CNI_CONF_DIR"/*.json; do
+  [ -e "$f" ] || continue
+  name=${f##*/}
+  if [ "$name" != "$CONFLIST_NAME" ] && [ "$(printf '%s\n%s\n' "$name" "$CONFLIST_NAME" | LC_ALL=C sort | head -n1)" = "$name" ]; then
+    say "WARNING: $f sorts before $CONFLIST_NAME, so the container runtime uses it instead of weavets; remove it (see docs/KUBERNETES.md, migrating from Weave Net)"
+  fi
+done
