@@ -58,6 +58,27 @@ export function seal(key: Uint8Array, seq: number, aad: Uint8Array, plain: Uint8
   return out;
 }
 
+/**
+ * Seals a message given as consecutive chunks (frame entries) without joining them first;
+ * returns the ciphertext pieces followed by the tag.
+ */
+export function sealChunks(
+  key: Uint8Array,
+  seq: number,
+  aad: Uint8Array,
+  chunks: Uint8Array[],
+): Uint8Array[] {
+  const c = createCipheriv(ALG, key, nonceFor(seq), { authTagLength: AEAD_TAG });
+  let total = 0;
+  for (const p of chunks) total += p.length;
+  c.setAAD(aad, { plaintextLength: total });
+  const out: Uint8Array[] = [];
+  for (const p of chunks) out.push(c.update(p));
+  c.final();
+  out.push(c.getAuthTag());
+  return out;
+}
+
 /** The plaintext, or null when the message is forged, corrupted or under another key. */
 export function open(
   key: Uint8Array,

@@ -1,0 +1,187 @@
+/**
+ * The userspace path ("sleeve") on one node: a TAP port on the bridge and two Workers — TAP → UDP
+ * and UDP → TAP — running synchronous FFI loops off the main event loop. The main thread only
+ * starts them, feeds them the peer table (addresses, paths, keys, gossiped MACs) and reads stats.
+ * The TAP and the UDP socket are opened here, on the calling thread, so they live in its network
+ * namespace; the Workers only use the fds.
+ */
+import {
+  closeFd,
+  closeTap,
+  openTap,
+  setLinkUp,
+  setMaster,
+  setMtu,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  TUN_F_TSO_ECN,
+} from "../linux/mod.ts";
+import { deriveKey } from "./aead.ts";
+import { openSleeveSocket, type SleeveSocket } from "./sleeve_socket.ts";
+import {
+  hexToBytes,
+  macBytes,
+  readStats,
+  type SleeveControl,
+  type SleevePeer,
+  type SleeveReport,
+  type SleeveStats,
+  type SleeveWorkerInit,
+  STAT_COUNT,
+} from "./sleeve_messages.ts";
+
+export interface SleeveOptions {
+  /** TAP device name (e.g. "vethwe-tap"); attached to `bridge` when given. */
+  tapName: string;
+  bridge?: string;
+  /** UDP port (6783). */
+  port: number;
+  /** The underlay path MTU: no datagram we send exceeds it. */
+  underlayMtu: number;
+  /** Pod-network MTU (the TAP gets it; larger DF packets get ICMP frag-needed). */
+  mtu: number;
+  /** This peer's name. */
+  self: string;
+  /** 16 hex digits, new each start (see aead.ts). */
+  epoch: string;
+  /** Shared password: when set, every message is sealed and plaintext is refused. */
+  password?: Uint8Array;
+  /** Learned MACs expire after this long unseen (Weave: 10 min). */
+  macTtlMs?: number;
+}
+
+/** A remote peer as the control plane knows it. */
+export interface SleevePeerInfo {
+  name: string;
+  addr: string;
+  port: number;
+  /** The pair uses the userspace path now. */
+  sleeve: boolean;
+  epoch: string;
+  macs: string[];
+}
+
+export class SleeveError extends Error {
+  override name = "SleeveError";
+}
+
+const OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+
+export class Sleeve {
+  readonly #workers: Worker[];
+  readonly #stats: SharedArrayBuffer;
+  #stopped = false;
+
+  private constructor(
+    readonly opts: SleeveOptions,
+    readonly tapFd: number,
+    readonly socket: SleeveSocket,
+    workers: Worker[],
+    stats: SharedArrayBuffer,
+  ) {
+    this.#workers = workers;
+    this.#stats = stats;
+  }
+
+  /** Opens the TAP and socket here, then starts both Workers; resolves when both run. */
+  static async start(opts: SleeveOptions): Promise<Sleeve> {
+    const segSize = opts.underlayMtu - 28;
+    const tap = openTap(opts.tapName, { vnetHdr: true, offloads: OFFLOADS, nonBlocking: true });
+    let socket: SleeveSocket | undefined;
+    const workers: Worker[] = [];
+    try {
+      setMtu(tap.name, opts.mtu);
+      if (opts.bridge) setMaster(tap.name, opts.bridge);
+      setLinkUp(tap.name);
+      socket = openSleeveSocket(opts.port, segSize);
+      const stats = new SharedArrayBuffer(STAT_COUNT * 8);
+      const channel = new MessageChannel();
+      const ready: Promise<void>[] = [];
+      for (const role of ["tx", "rx"] as const) {
+        const w = new Worker(new URL(`./sleeve_${role}_worker.ts`, import.meta.url), {
+          type: "module",
+        });
+        workers.push(w);
+        ready.push(
+          new Promise((resolve, reject) => {
+            w.onmessage = (e: MessageEvent<SleeveReport>) => {
+              if (e.data.type === "ready") resolve();
+              else if (e.data.type === "error") {
+                reject(new SleeveError(`sleeve ${role} worker: ${e.data.message}`));
+              }
+            };
+            w.onerror = (e) => {
+              e.preventDefault();
+              reject(new SleeveError(`sleeve ${role} worker: ${e.message}`));
+            };
+          }),
+        );
+        const init: SleeveWorkerInit = {
+          type: "init",
+          role,
+          tapFd: tap.fd,
+          udpFd: socket.fd,
+          segSize,
+          mtu: opts.mtu,
+          self: opts.self,
+          epoch: opts.epoch,
+          encrypted: opts.password !== undefined,
+          macTtlMs: opts.macTtlMs ?? 600_000,
+          stats,
+          port: role === "tx" ? channel.port1 : channel.port2,
+        };
+        w.postMessage(init, [init.port]);
+      }
+      await Promise.all(ready);
+      return new Sleeve(opts, tap.fd, socket, workers, stats);
+    } catch (e) {
+      for (const w of workers) w.terminate();
+      if (socket) closeFd(socket.fd);
+      closeTap(tap);
+      throw e;
+    }
+  }
+
+  /** Replaces the peer table in both Workers (keys derived here when encrypted). */
+  setPeers(peers: SleevePeerInfo[]): void {
+    const pw = this.opts.password;
+    const self = macBytes(this.opts.self);
+    const list: SleevePeer[] = peers.filter((p) => p.name !== this.opts.self).map((p) => {
+      const out: SleevePeer = { ...p };
+      if (pw) {
+        const them = macBytes(p.name);
+        out.txKey = deriveKey(pw, hexToBytes(this.opts.epoch), self, them);
+        out.rxKey = deriveKey(pw, hexToBytes(p.epoch), them, self);
+      }
+      return out;
+    });
+    const msg: SleeveControl = { type: "peers", peers: list };
+    for (const w of this.#workers) w.postMessage(msg);
+  }
+
+  stats(): SleeveStats {
+    return readStats(this.#stats);
+  }
+
+  /** Stops both Workers (they finish their current batch), then closes the socket and TAP. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await Promise.all(this.#workers.map((w) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        w.onmessage = (e: MessageEvent<SleeveReport>) => {
+          if (e.data.type === "stopped") {
+            clearTimeout(t);
+            resolve();
+          }
+        };
+        w.postMessage({ type: "stop" } satisfies SleeveControl);
+      })
+    ));
+    for (const w of this.#workers) w.terminate();
+    closeFd(this.socket.fd);
+    closeTap({ fd: this.tapFd, name: this.opts.tapName });
+  }
+}

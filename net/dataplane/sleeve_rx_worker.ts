@@ -1,0 +1,175 @@
+/**
+ * Userspace path, receiving side (a Worker): UDP → TAP. A tight loop of synchronous FFI calls takes
+ * a batch of datagrams with recvmmsg (each may be several fragments coalesced by UDP GRO), puts
+ * messages back together, authenticates and decrypts them when encrypted (refusing other epochs and
+ * replays), writes each frame with its virtio-net header into the TAP, and learns where source
+ * MACs live, telling the sending Worker.
+ */
+/// <reference lib="deno.worker" />
+import { open, ReplayWindow } from "./aead.ts";
+import { Arena, MmsgArray } from "./ffi_structs.ts";
+import { macKeyAt, macKeyFromString } from "./frame.ts";
+import {
+  type LearnedMacs,
+  type SleeveControl,
+  type SleevePeer,
+  type SleeveWorkerInit,
+  STAT,
+} from "./sleeve_messages.ts";
+import {
+  AAD_LEN,
+  forEachEntry,
+  forEachFragment,
+  type FragmentHeader,
+  Reassembler,
+  VNET_HDR_LEN,
+} from "./sleeve_format.ts";
+import { errno, libc } from "../linux/mod.ts";
+
+const POLLIN = 1;
+const EAGAIN = 11;
+const MSG_DONTWAIT = 0x40;
+
+const BATCH = 32;
+const BUF = 65536 + 4096;
+/** How often a still-valid learned MAC is re-announced to the sending Worker. */
+const RELEARN_MS = 30_000;
+
+interface RxPeer {
+  name: string;
+  epochHi: number;
+  epochLo: number;
+  key: Uint8Array | null;
+  replay: ReplayWindow;
+}
+
+function start(init: SleeveWorkerInit): void {
+  const stats = new Float64Array(init.stats);
+  const bufs = new Arena(BATCH * BUF);
+  const mm = new MmsgArray(BATCH);
+  for (let i = 0; i < BATCH; i++) mm.set(i, 0n, 0, bufs.base + BigInt(i * BUF), BUF);
+  const pollfd = new Uint8Array(8);
+  new DataView(pollfd.buffer).setInt32(0, init.udpFd, true);
+  new DataView(pollfd.buffer).setInt16(4, POLLIN, true);
+  const reasm = new Reassembler(256, 2000);
+  let peers = new Map<number, RxPeer>();
+  const announced = new Map<number, { peer: string; at: number }>();
+  let learnedOut: LearnedMacs = [];
+  let running = true;
+  let now = Date.now();
+
+  function setPeers(list: SleevePeer[]): void {
+    const next = new Map<number, RxPeer>();
+    for (const p of list) {
+      if (p.name === init.self) continue;
+      const k = macKeyFromString(p.name);
+      const old = peers.get(k);
+      const epochHi = parseInt(p.epoch.slice(0, 8), 16);
+      const epochLo = parseInt(p.epoch.slice(8), 16);
+      const same = old && old.epochHi === epochHi && old.epochLo === epochLo;
+      next.set(k, {
+        name: p.name,
+        epochHi,
+        epochLo,
+        key: p.rxKey ?? null,
+        replay: same ? old.replay : new ReplayWindow(),
+      });
+    }
+    peers = next;
+  }
+
+  function deliver(body: Uint8Array, bodyLen: number, peer: RxPeer): void {
+    const ok = forEachEntry(body, bodyLen, (off, n) => {
+      const src = macKeyAt(body, off + VNET_HDR_LEN + 6);
+      const a = announced.get(src);
+      if (!a || a.peer !== peer.name || now - a.at > RELEARN_MS) {
+        announced.set(src, { peer: peer.name, at: now });
+        learnedOut.push([src, peer.name]);
+      }
+      if (libc.write(init.tapFd, body.subarray(off, off + n), BigInt(n)) < 0) {
+        stats[STAT.rxDropped]++;
+      } else {
+        stats[STAT.rxFrames]++;
+        stats[STAT.rxBytes] += n - VNET_HDR_LEN;
+      }
+    });
+    if (!ok) stats[STAT.rxDropped]++;
+  }
+
+  function onFragment(buf: Uint8Array, h: FragmentHeader): void {
+    const peer = peers.get(macKeyAt(buf, h.senderOff));
+    // Unknown senders, and plaintext when we encrypt (or the reverse), are refused outright.
+    if (!peer || h.encrypted !== init.encrypted) {
+      stats[STAT.rxDropped]++;
+      return;
+    }
+    if (peer.key) {
+      if (h.epochHi !== peer.epochHi || h.epochLo !== peer.epochLo || !peer.replay.check(h.seq)) {
+        stats[STAT.rxReplayed]++;
+        return;
+      }
+    }
+    const body = reasm.add(buf, h, now);
+    if (!body) return;
+    if (!peer.key) return deliver(body, body.length, peer);
+    const aad = buf.subarray(h.headerOff, h.headerOff + AAD_LEN);
+    const plain = open(peer.key, h.seq, aad, body);
+    if (!plain) {
+      stats[STAT.rxAuthFailed]++;
+      return;
+    }
+    if (!peer.replay.accept(h.seq)) {
+      stats[STAT.rxReplayed]++;
+      return;
+    }
+    deliver(plain, plain.length, peer);
+  }
+
+  function batch(): number {
+    const n = libc.recvmmsg(init.udpFd, mm.buffer, BATCH, MSG_DONTWAIT, null);
+    if (n <= 0) {
+      if (n < 0 && errno() !== EAGAIN) stats[STAT.rxDropped]++;
+      return 0;
+    }
+    for (let i = 0; i < n; i++) {
+      const len = mm.received(i);
+      const buf = bufs.bytes.subarray(i * BUF, i * BUF + len);
+      stats[STAT.rxDatagrams]++;
+      if (!forEachFragment(buf, len, (h) => onFragment(buf, h))) stats[STAT.rxDropped]++;
+    }
+    return n;
+  }
+
+  async function loop(): Promise<void> {
+    while (running) {
+      const until = performance.now() + 10;
+      while (performance.now() < until) {
+        now = Date.now();
+        if (batch() === 0) libc.poll(pollfd, 1n, 10);
+      }
+      if (learnedOut.length > 0) {
+        init.port.postMessage(learnedOut);
+        learnedOut = [];
+      }
+      reasm.expire(now);
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    self.postMessage({ type: "stopped", role: "rx" });
+  }
+
+  self.onmessage = (e: MessageEvent<SleeveControl>) => {
+    if (e.data.type === "peers") setPeers(e.data.peers);
+    else if (e.data.type === "stop") running = false;
+  };
+  self.postMessage({ type: "ready", role: "rx" });
+  loop().catch((err) => self.postMessage({ type: "error", role: "rx", message: String(err) }));
+}
+
+self.onmessage = (e: MessageEvent<SleeveControl>) => {
+  if (e.data.type !== "init") return;
+  try {
+    start(e.data);
+  } catch (err) {
+    self.postMessage({ type: "error", role: "rx", message: String(err) });
+  }
+};

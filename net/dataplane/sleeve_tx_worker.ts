@@ -1,0 +1,258 @@
+/**
+ * Userspace path, sending side (a Worker): TAP → UDP. A tight loop of synchronous FFI calls reads
+ * a batch of frames (virtio-net header + frame, TSO superframes included) from the TAP, picks the
+ * peer(s) for each by destination MAC, packs frames per peer into messages, seals them when
+ * encrypted, cuts them into MTU-sized fragments and sends everything with one sendmmsg (each
+ * message one UDP GSO send). Between batches (every ~10 ms) it yields to take control messages.
+ */
+/// <reference lib="deno.worker" />
+import { sealChunks } from "./aead.ts";
+import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
+import { isGroupDst, macKeyAt, macKeyFromString } from "./frame.ts";
+import { fragNeeded, isIpv4DontFragment } from "./icmp.ts";
+import { MacTable } from "./mac_table.ts";
+import {
+  hexToBytes,
+  type LearnedMacs,
+  macBytes,
+  type SleeveControl,
+  type SleevePeer,
+  type SleeveWorkerInit,
+  STAT,
+} from "./sleeve_messages.ts";
+import {
+  fragmentPayload,
+  type MessageHeader,
+  VNET_HDR_LEN,
+  writeAad,
+  writeFragments,
+} from "./sleeve_format.ts";
+import { errno, libc, sockaddrIn } from "../linux/mod.ts";
+
+const POLLIN = 1;
+const EAGAIN = 11;
+const EINTR = 4;
+
+const BATCH = 64;
+const SLOT = 4 + VNET_HDR_LEN + 14 + 65535 + 32;
+const SEND_ARENA = 8 << 20;
+const MAX_SENDS = 512;
+const POLLOUT = 4;
+
+interface TxPeer {
+  name: string;
+  nameBytes: Uint8Array;
+  saPtr: bigint;
+  key: Uint8Array | null;
+  seq: number;
+  pending: number[];
+}
+
+function start(init: SleeveWorkerInit): void {
+  const stats = new Float64Array(init.stats);
+  const readArena = new Arena(BATCH * SLOT);
+  const rb = readArena.bytes;
+  const rdv = new DataView(rb.buffer);
+  const sendArena = new Arena(SEND_ARENA);
+  const mm = new MmsgArray(MAX_SENDS);
+  const names = new Arena(16 * 4096); // one sockaddr_in per peer slot
+  const sends: number[] = [];
+  const pollfd = new Uint8Array(8);
+  new DataView(pollfd.buffer).setInt32(0, init.tapFd, true);
+  new DataView(pollfd.buffer).setInt16(4, POLLIN, true);
+  const pollOut = new Uint8Array(8);
+  new DataView(pollOut.buffer).setInt32(0, init.udpFd, true);
+  new DataView(pollOut.buffer).setInt16(4, POLLOUT, true);
+  const icmpBuf = new Uint8Array(VNET_HDR_LEN + 14 + 20 + 8 + 60 + 8);
+  const fragPayload = fragmentPayload(init.segSize);
+  const header: MessageHeader = {
+    encrypted: init.encrypted,
+    sender: macBytes(init.self),
+    epoch: hexToBytes(init.epoch),
+    seq: 0,
+  };
+  const aad = new Uint8Array(24);
+
+  let peers: TxPeer[] = [];
+  /** MAC → index into peers; -1: lives on a peer reached by the fast path (not ours to send). */
+  let gossiped = new Map<number, number>();
+  let byName = new Map<string, number>();
+  const learned = new MacTable<string>(init.macTtlMs);
+  let running = true;
+  let sendOff = 0;
+
+  function setPeers(list: SleevePeer[]): void {
+    const old = new Map(peers.map((p) => [p.name, p]));
+    const next: TxPeer[] = [];
+    const nextGossip = new Map<number, number>();
+    const nextByName = new Map<string, number>();
+    for (const p of list) {
+      if (p.name === init.self) continue;
+      if (!p.sleeve) {
+        for (const m of p.macs) nextGossip.set(macKeyFromString(m), -1);
+        continue;
+      }
+      const i = next.length;
+      if (i >= 4096) break;
+      names.bytes.set(sockaddrIn(p.addr, p.port), i * 16);
+      next.push({
+        name: p.name,
+        nameBytes: macBytes(p.name),
+        saPtr: names.base + BigInt(i * 16),
+        key: p.txKey ?? null,
+        seq: old.get(p.name)?.seq ?? 0,
+        pending: [],
+      });
+      nextByName.set(p.name, i);
+      for (const m of p.macs) nextGossip.set(macKeyFromString(m), i);
+    }
+    peers = next;
+    gossiped = nextGossip;
+    byName = nextByName;
+  }
+
+  function flush(): void {
+    const n = sends.length / 2;
+    let first = 0;
+    while (first < n) {
+      const r = libc.sendmmsg(init.udpFd, mm.buffer.subarray(first * MMSGHDR), n - first, 0);
+      if (r > 0) {
+        first += r;
+        continue;
+      }
+      const e = errno();
+      if (e === EAGAIN) libc.poll(pollOut, 1n, 50); // socket buffer full: wait for room
+      else if (e !== EINTR) {
+        // A message the kernel refuses (e.g. EMSGSIZE under a smaller path MTU) is dropped alone.
+        stats[STAT.txDropped]++;
+        first++;
+      }
+    }
+    sends.length = 0;
+    sendOff = 0;
+  }
+
+  function emit(p: TxPeer, entries: Uint8Array[]): void {
+    header.seq = p.seq++;
+    let chunks = entries;
+    if (p.key) {
+      writeAad(aad, 0, header);
+      chunks = sealChunks(p.key, header.seq, aad, entries);
+    }
+    let before = sends.length;
+    let end = writeFragments(sendArena.bytes, sendOff, header, chunks, init.segSize, sends);
+    if (end < 0 || sends.length / 2 > MAX_SENDS) {
+      sends.length = before;
+      flush();
+      before = 0;
+      end = writeFragments(sendArena.bytes, 0, header, chunks, init.segSize, sends);
+    }
+    for (let j = before; j < sends.length; j += 2) {
+      const k = j / 2;
+      mm.set(k, p.saPtr, 16, sendArena.base + BigInt(sends[j]), sends[j + 1]);
+      stats[STAT.txDatagrams] += Math.ceil(sends[j + 1] / init.segSize);
+    }
+    sendOff = end;
+  }
+
+  function tooBig(slot: number, n: number): boolean {
+    const f = slot + 4 + VNET_HDR_LEN;
+    const frameLen = n - VNET_HDR_LEN;
+    if (rb[slot + 4 + 1] !== 0 || frameLen - 14 <= init.mtu) return false; // GSO or fits
+    const frame = rb.subarray(f, f + frameLen);
+    if (!isIpv4DontFragment(frame)) return false;
+    const reply = fragNeeded(frame, init.mtu);
+    if (reply) {
+      icmpBuf.fill(0, 0, VNET_HDR_LEN);
+      icmpBuf.set(reply, VNET_HDR_LEN);
+      libc.write(init.tapFd, icmpBuf, BigInt(VNET_HDR_LEN + reply.length));
+      stats[STAT.txIcmpTooBig]++;
+    }
+    return true;
+  }
+
+  function batch(now: number): number {
+    let count = 0;
+    for (; count < BATCH; count++) {
+      const slot = count * SLOT;
+      const n = Number(libc.read(init.tapFd, rb.subarray(slot + 4, slot + SLOT), BigInt(SLOT - 4)));
+      if (n <= 0) break;
+      rdv.setUint32(slot, n);
+      if (n < VNET_HDR_LEN + 14 || tooBig(slot, n)) continue;
+      const f = slot + 4 + VNET_HDR_LEN;
+      // Split horizon: frames from MACs that live on other peers were delivered already.
+      const src = macKeyAt(rb, f + 6);
+      if (learned.lookup(src, now) !== undefined || gossiped.has(src)) continue;
+      stats[STAT.txFrames]++;
+      stats[STAT.txBytes] += n - VNET_HDR_LEN;
+      let to = -2;
+      if (!isGroupDst(rb, f)) {
+        const dst = macKeyAt(rb, f);
+        const l = learned.lookup(dst, now);
+        to = l !== undefined ? byName.get(l) ?? -2 : gossiped.get(dst) ?? -2;
+        if (to === -1) continue;
+      }
+      if (to >= 0) peers[to].pending.push(slot);
+      else {
+        stats[STAT.txFlooded]++;
+        for (const p of peers) p.pending.push(slot);
+      }
+    }
+    if (count === 0) return 0;
+    for (const p of peers) {
+      if (p.pending.length === 0) continue;
+      let cur: Uint8Array[] = [];
+      let curLen = 0;
+      for (const slot of p.pending) {
+        const len = 4 + rdv.getUint32(slot);
+        if (cur.length > 0 && curLen + len > fragPayload) {
+          emit(p, cur);
+          cur = [];
+          curLen = 0;
+        }
+        cur.push(rb.subarray(slot, slot + len));
+        curLen += len;
+      }
+      emit(p, cur);
+      p.pending.length = 0;
+    }
+    if (sends.length > 0) flush();
+    return count;
+  }
+
+  async function loop(): Promise<void> {
+    while (running) {
+      const until = performance.now() + 10;
+      let now = Date.now();
+      while (performance.now() < until) {
+        if (batch(now) === 0) {
+          libc.poll(pollfd, 1n, 10);
+          now = Date.now();
+        }
+      }
+      learned.expire(now);
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    self.postMessage({ type: "stopped", role: "tx" });
+  }
+
+  init.port.onmessage = (e: MessageEvent<LearnedMacs>) => {
+    const now = Date.now();
+    for (const [mac, peer] of e.data) learned.learn(mac, peer, now);
+  };
+  self.onmessage = (e: MessageEvent<SleeveControl>) => {
+    if (e.data.type === "peers") setPeers(e.data.peers);
+    else if (e.data.type === "stop") running = false;
+  };
+  self.postMessage({ type: "ready", role: "tx" });
+  loop().catch((err) => self.postMessage({ type: "error", role: "tx", message: String(err) }));
+}
+
+self.onmessage = (e: MessageEvent<SleeveControl>) => {
+  if (e.data.type !== "init") return;
+  try {
+    start(e.data);
+  } catch (err) {
+    self.postMessage({ type: "error", role: "tx", message: String(err) });
+  }
+};
