@@ -1,0 +1,337 @@
+/**
+ * A whole weavets cluster on one machine: "nodes" are network namespaces joined by an underlay
+ * bridge (inside a namespace of its own, so the host is never touched), each running a real
+ * `weavets daemon`; "pods" are namespaces attached through the real CNI plugin.
+ * Shared by `weavets demo` and the end-to-end tests. Everything it creates carries its prefix and
+ * is removed by `teardown()`, also after a failure part-way.
+ */
+import {
+  addAddress,
+  createBridge,
+  createNetns,
+  createVeth,
+  deleteNetns,
+  inNetns,
+  NETNS_RUN_DIR,
+  netnsExists,
+  netnsPath,
+  setLinkUp,
+  setMaster,
+} from "../../net/linux/mod.ts";
+import { CniRuntime, type Conflist } from "./cni_runtime.ts";
+import { execIn, type ExecResult, spawnIn } from "./exec.ts";
+
+/** Underlay addresses: 198.18.0.0/15 is reserved for benchmarking (RFC 2544), never routed. */
+export const UNDERLAY_PREFIX = "198.18.0";
+
+export interface ClusterSpec {
+  /** Prefix of every namespace name, e.g. "wtdemo" (1–12 chars, [a-z0-9-]). */
+  prefix: string;
+  nodes: number;
+  /** The weavets executable. */
+  bin: string;
+  /** Holds each node's datadir and daemon log. */
+  workdir: string;
+  conflist: Conflist;
+  password?: string;
+  noFastdp?: boolean;
+  /** Extra daemon flags for every node. */
+  daemonArgs?: string[];
+  /** Progress lines. */
+  progress?: (line: string) => void;
+}
+
+export interface Node {
+  index: number;
+  name: string;
+  netns: string;
+  underlayIp: string;
+  datadir: string;
+  logFile: string;
+  daemon?: Deno.ChildProcess;
+}
+
+export interface Pod {
+  name: string;
+  node: Node;
+  netns: string;
+  containerId: string;
+  ip?: string;
+  result?: unknown;
+}
+
+function checkPrefix(prefix: string) {
+  if (!/^[a-z][a-z0-9-]{0,11}$/.test(prefix)) {
+    throw new Error(`cluster prefix "${prefix}" must be 1-12 characters of [a-z0-9-]`);
+  }
+}
+
+/** Every namespace name under /run/netns that belongs to a cluster with this prefix. */
+export function namespacesWithPrefix(prefix: string): string[] {
+  checkPrefix(prefix);
+  try {
+    return [...Deno.readDirSync(NETNS_RUN_DIR)]
+      .map((e) => e.name)
+      .filter((n) => n === `${prefix}-u` || n.startsWith(`${prefix}-n`));
+  } catch {
+    return [];
+  }
+}
+
+export class Cluster {
+  readonly nodes: Node[] = [];
+  readonly pods: Pod[] = [];
+  readonly underlay: string;
+  #cniDir: string;
+  #made: string[] = [];
+
+  private constructor(readonly spec: ClusterSpec) {
+    this.underlay = `${spec.prefix}-u`;
+    this.#cniDir = `${spec.workdir}/cni-bin`;
+  }
+
+  #say(line: string) {
+    this.spec.progress?.(line);
+  }
+
+  #netns(name: string): string {
+    const path = createNetns(name);
+    this.#made.push(name);
+    inNetns(path, () => setLinkUp("lo"));
+    return path;
+  }
+
+  /** Builds the underlay and the node namespaces (no daemons yet). Refuses taken names. */
+  static build(spec: ClusterSpec): Cluster {
+    checkPrefix(spec.prefix);
+    if (spec.nodes < 1 || spec.nodes > 50) throw new Error("nodes must be between 1 and 50");
+    const taken = namespacesWithPrefix(spec.prefix);
+    if (taken.length > 0) {
+      throw new Error(
+        `namespaces ${
+          taken.join(", ")
+        } already exist: another cluster with prefix "${spec.prefix}" ` +
+          `is running or was interrupted (remove it with 'weavets demo down')`,
+      );
+    }
+    const c = new Cluster(spec);
+    try {
+      c.#buildNetwork();
+    } catch (e) {
+      c.#removeNamespaces();
+      throw e;
+    }
+    return c;
+  }
+
+  #buildNetwork() {
+    const { spec } = this;
+    Deno.mkdirSync(this.#cniDir, { recursive: true });
+    const plugin = `${this.#cniDir}/weavets`;
+    try {
+      Deno.removeSync(plugin);
+    } catch {
+      // not there yet
+    }
+    Deno.symlinkSync(spec.bin, plugin);
+
+    const u = this.#netns(this.underlay);
+    inNetns(u, () => {
+      createBridge("br0");
+      setLinkUp("br0");
+    });
+    for (let i = 1; i <= spec.nodes; i++) {
+      const name = `${spec.prefix}-n${i}`;
+      const path = this.#netns(name);
+      const underlayIp = `${UNDERLAY_PREFIX}.${10 + i}`;
+      inNetns(u, () => {
+        createVeth(`n${i}`, "eth0", { peerNetns: path });
+        setMaster(`n${i}`, "br0");
+        setLinkUp(`n${i}`);
+      });
+      inNetns(path, () => {
+        addAddress("eth0", `${underlayIp}/24`);
+        setLinkUp("eth0");
+      });
+      const datadir = `${spec.workdir}/${name}`;
+      Deno.mkdirSync(datadir, { recursive: true });
+      this.nodes.push({
+        index: i,
+        name,
+        netns: path,
+        underlayIp,
+        datadir,
+        logFile: `${datadir}/daemon.log`,
+      });
+    }
+    this.#say(`built ${spec.nodes} node namespaces on underlay ${UNDERLAY_PREFIX}.0/24`);
+  }
+
+  /** Daemon flags for a node: every node is told about node 1 (and node 1 about node 2). */
+  daemonArgs(node: Node): string[] {
+    const { spec } = this;
+    const args = [
+      "daemon",
+      "--nickname",
+      node.name,
+      "--datadir",
+      node.datadir,
+      "--host",
+      node.underlayIp,
+      "--metrics-addr",
+      "",
+    ];
+    if (spec.password) args.push("--password", spec.password);
+    if (spec.noFastdp) args.push("--no-fastdp");
+    args.push(...(spec.daemonArgs ?? []));
+    const target = node.index === 1 ? this.nodes[1] : this.nodes[0];
+    if (target && target !== node) args.push(target.underlayIp);
+    return args;
+  }
+
+  /** Starts (or restarts) the daemon of a node; its log goes to node.logFile. */
+  async startDaemon(node: Node, extraArgs: string[] = []): Promise<void> {
+    if (node.daemon) throw new Error(`daemon of ${node.name} is already running`);
+    const log = await Deno.open(node.logFile, { create: true, append: true });
+    const child = spawnIn(node.netns, this.spec.bin, [...this.daemonArgs(node), ...extraArgs], {
+      env: { WEAVETS_LOG_LEVEL: "debug" },
+      stdout: "piped",
+      stderr: "piped",
+    });
+    node.daemon = child;
+    // Both streams into one log file; closed when the daemon exits.
+    const out = child.stdout.pipeTo(log.writable, { preventClose: true });
+    const err = child.stderr.pipeTo(log.writable, { preventClose: true });
+    Promise.allSettled([out, err]).finally(() => log.close());
+  }
+
+  /** Kills a node's daemon (SIGKILL by default) and waits for it to be gone. */
+  async stopDaemon(node: Node, signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    const child = node.daemon;
+    if (!child) return;
+    node.daemon = undefined;
+    try {
+      child.kill(signal);
+    } catch {
+      // already exited
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // exited meanwhile
+      }
+    }, 5000);
+    await child.status;
+    clearTimeout(timer);
+  }
+
+  /** Runs `weavets ARGS` inside a node, like an operator on that node. */
+  cli(node: Node, args: string[], timeoutMs = 15_000): Promise<ExecResult> {
+    return execIn(node.netns, this.spec.bin, args, { timeoutMs });
+  }
+
+  /** Runs any program inside a namespace (pods' ping, iperf3 …). */
+  run(netns: string, cmd: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
+    return execIn(netns, cmd, args, { timeoutMs });
+  }
+
+  /** Waits until `check` returns a truthy value, polling every `everyMs`; throws on timeout. */
+  static async waitFor<T>(
+    what: string,
+    check: () => Promise<T | undefined | null | false>,
+    timeoutMs: number,
+    everyMs = 200,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const v = await check();
+        if (v) return v;
+      } catch (e) {
+        last = e;
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+    throw new Error(
+      `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`,
+    );
+  }
+
+  /** Waits until the node's daemon answers GET /status with ready. */
+  async waitReady(node: Node, timeoutMs = 20_000): Promise<void> {
+    await Cluster.waitFor(
+      `${node.name} to be ready`,
+      async () => {
+        const r = await this.cli(node, ["status"], 5000);
+        return r.code === 0;
+      },
+      timeoutMs,
+      250,
+    );
+  }
+
+  #runtime(node: Node): CniRuntime {
+    return new CniRuntime(
+      this.spec.conflist,
+      [this.#cniDir, "/usr/lib/cni", "/opt/cni/bin"],
+      node.netns,
+    );
+  }
+
+  /** Creates a pod namespace on `node` and attaches it through the CNI plugin chain. */
+  async addPod(node: Node, label: string): Promise<Pod> {
+    const name = `${node.name}-${label}`;
+    const netns = this.#netns(name);
+    const containerId = Array.from(
+      crypto.getRandomValues(new Uint8Array(32)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    const pod: Pod = { name, node, netns, containerId };
+    this.pods.push(pod);
+    pod.result = await this.#runtime(node).add({
+      containerId,
+      netnsPath: netns,
+      ifname: "eth0",
+      args: `K8S_POD_NAME=${label}`,
+    });
+    const ips = (pod.result as { ips?: Array<{ address: string }> })?.ips;
+    pod.ip = ips?.[0]?.address.split("/")[0];
+    return pod;
+  }
+
+  /** Detaches a pod through the CNI chain (DEL) and removes its namespace. */
+  async deletePod(pod: Pod): Promise<void> {
+    await this.#runtime(pod.node).del(
+      { containerId: pod.containerId, netnsPath: pod.netns, ifname: "eth0" },
+      pod.result,
+    );
+    this.#removeNamespace(pod.name);
+    this.pods.splice(this.pods.indexOf(pod), 1);
+  }
+
+  #removeNamespace(name: string) {
+    const i = this.#made.indexOf(name);
+    if (i >= 0) this.#made.splice(i, 1);
+    if (netnsExists(netnsPath(name))) deleteNetns(name);
+  }
+
+  #removeNamespaces() {
+    for (const name of this.#made.slice().reverse()) {
+      try {
+        this.#removeNamespace(name);
+      } catch {
+        // keep removing the rest
+      }
+    }
+  }
+
+  /** Stops every daemon and removes every namespace and file this cluster made. */
+  async teardown(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.stopDaemon(n, "SIGTERM")));
+    this.#removeNamespaces();
+    await Deno.remove(this.spec.workdir, { recursive: true }).catch(() => {});
+    this.#say("removed every namespace, daemon and file the cluster created");
+  }
+}

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { Cluster, namespacesWithPrefix } from "../../cli/demo/cluster.ts";
+import { IS_ROOT } from "../harness/netns.ts";
+import { weavetsBin } from "../harness/binary.ts";
+
+const CONFLIST = {
+  cniVersion: "1.0.0",
+  name: "weavets",
+  plugins: [{ type: "weavets" }],
+};
+
+Deno.test({
+  name: "cluster: node namespaces reach each other over the underlay; teardown leaves nothing",
+  ignore: !IS_ROOT,
+  async fn() {
+    const prefix = `wte${Deno.pid % 100000}`;
+    const workdir = await Deno.makeTempDir({ prefix: "wt-cluster-" });
+    const c = Cluster.build({ prefix, nodes: 3, bin: weavetsBin(), workdir, conflist: CONFLIST });
+    try {
+      assert.equal(namespacesWithPrefix(prefix).length, 4);
+      // A second cluster with the same names is refused, and says how to clean up.
+      assert.throws(
+        () => Cluster.build({ prefix, nodes: 1, bin: weavetsBin(), workdir, conflist: CONFLIST }),
+        /already exist.*weavets demo down/,
+      );
+      const [a, , c3] = c.nodes;
+      const r = await c.run(a.netns, "busybox", ["ping", "-c", "1", "-W", "2", c3.underlayIp]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    } finally {
+      await c.teardown();
+    }
+    assert.deepEqual(namespacesWithPrefix(prefix), []);
+    await assert.rejects(Deno.stat(workdir));
+  },
+});
