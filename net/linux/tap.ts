@@ -8,13 +8,13 @@ import { LinuxError } from "./errors.ts";
 import { closeFd, errno, libc, O_CLOEXEC, O_NONBLOCK, O_RDWR, openFd } from "./libc.ts";
 import { checkIfName } from "./names.ts";
 
-const TUNSETIFF = 0x400454ca;
-const TUNSETOFFLOAD = 0x400454d0;
-const TUNSETVNETHDRSZ = 0x400454d8;
-const IFF_TAP = 0x0002;
-const IFF_MULTI_QUEUE = 0x0100;
-const IFF_NO_PI = 0x1000;
-const IFF_VNET_HDR = 0x4000;
+export const TUNSETIFF = 0x400454ca;
+export const TUNSETOFFLOAD = 0x400454d0;
+export const TUNSETVNETHDRSZ = 0x400454d8;
+export const IFF_TAP = 0x0002;
+export const IFF_MULTI_QUEUE = 0x0100;
+export const IFF_NO_PI = 0x1000;
+export const IFF_VNET_HDR = 0x4000;
 const IFREQ_LEN = 40;
 
 /** TUNSETOFFLOAD flags: what the reader of the TAP accepts in frames it receives. */

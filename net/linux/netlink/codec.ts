@@ -299,7 +299,7 @@ export function decodeError(msg: Message): ErrorPayload {
   const p = msg.payload;
   if (p.length < 4) throw badMessage(`NLMSG_ERROR payload of ${p.length} bytes`);
   const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
-  const errno = -v.getInt32(0, true);
+  const errno = 0 - v.getInt32(0, true); // not -x: an ACK is 0, not -0
   if ((msg.flags & NLM_F_ACK_TLVS) === 0 || p.length < 4 + NLMSG_HDRLEN) return { errno };
   // After the error code comes the offending request: header only when capped, else all of it.
   const echoedLen = (msg.flags & NLM_F_CAPPED) !== 0 ? NLMSG_HDRLEN : v.getUint32(4, true);
