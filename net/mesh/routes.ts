@@ -34,8 +34,15 @@ export function symmetricNeighbours(name: PeerName, lookup: Lookup): PeerName[] 
   });
 }
 
-/** BFS from `root`: each reached peer's parent (root's parent is null). */
-export function bfsTree(root: PeerName, lookup: Lookup): Map<PeerName, PeerName | null> {
+/**
+ * BFS from `root`: each reached peer's parent (root's parent is null). With `stopAfter`, the
+ * search ends once that peer's neighbours are visited (its children are then final).
+ */
+export function bfsTree(
+  root: PeerName,
+  lookup: Lookup,
+  stopAfter?: PeerName,
+): Map<PeerName, PeerName | null> {
   const parent = new Map<PeerName, PeerName | null>([[root, null]]);
   if (!lookup(root)) return parent;
   let frontier = [root];
@@ -47,6 +54,7 @@ export function bfsTree(root: PeerName, lookup: Lookup): Map<PeerName, PeerName 
         parent.set(n, p);
         next.push(n);
       }
+      if (p === stopAfter) return parent;
     }
     frontier = next;
   }
@@ -74,7 +82,9 @@ export function broadcastNextHops(
   self: PeerName,
   lookup: Lookup,
 ): PeerName[] | null {
-  const parent = bfsTree(source, lookup);
+  // Peers are claimed by the first frontier member that reaches them, so self's children are
+  // final once self's own neighbours are visited.
+  const parent = bfsTree(source, lookup, self);
   if (!parent.has(self)) return null;
   const out: PeerName[] = [];
   for (const [peer, p] of parent) if (p === self) out.push(peer);
