@@ -167,11 +167,18 @@ export class Cluster {
     this.#say(`built ${spec.nodes} node namespaces on underlay ${UNDERLAY_PREFIX}.0/24`);
   }
 
+  /** Peer names must differ per node (all namespaces share this machine's machine-id). */
+  static peerName(index: number): string {
+    return `0a:77:74:00:00:${index.toString(16).padStart(2, "0")}`;
+  }
+
   /** Daemon flags for a node: every node is told about node 1 (and node 1 about node 2). */
   daemonArgs(node: Node): string[] {
     const { spec } = this;
     const args = [
       "daemon",
+      "--name",
+      Cluster.peerName(node.index),
       "--nickname",
       node.name,
       "--datadir",
