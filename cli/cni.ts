@@ -1,3 +1,18 @@
-import { notAvailable } from "./command.ts";
+/** `weavets cni` (or `weavets` with CNI_COMMAND set): the CNI plugin. See cni/main.ts. */
+import { UsageError } from "./command.ts";
 
-export const { run } = notAvailable("cni", 3);
+export async function run(args: string[]): Promise<number> {
+  if (args.length > 0) {
+    if (args[0] === "--help" || args[0] === "-h") {
+      console.log(
+        "usage: weavets cni   (run by a container runtime: CNI_COMMAND, CNI_CONTAINERID, " +
+          "CNI_NETNS,\n  CNI_IFNAME, CNI_ARGS, CNI_PATH in the environment, the network config " +
+          "on stdin)",
+      );
+      return 0;
+    }
+    throw new UsageError(`takes no arguments, got "${args.join(" ")}"`);
+  }
+  const { runCni } = await import("../cni/main.ts");
+  return await runCni(Deno.env.toObject());
+}

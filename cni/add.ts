@@ -1,0 +1,89 @@
+/**
+ * ADD: address from IPAM, bridge (created when missing), veth with the pod end created directly in
+ * the pod's namespace, address, routes, gratuitous ARP; prints the Result. Whatever this ADD
+ * created is removed again, and the address released, when a later step fails.
+ */
+import { CniError, describeCause, ErrorCode } from "./errors.ts";
+import { createPodVeth, deleteHostLink, ensureBridge } from "./host.ts";
+import { type IpamContext, ipamSource } from "./ipam/source.ts";
+import { withNodeLock } from "./lock.ts";
+import { hostVethName } from "./names.ts";
+import { configurePod, type PodRoute } from "./pod.ts";
+import { formatResult, type Result } from "./result.ts";
+
+export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
+  const { conf, env } = ctx;
+  const ipam = await ipamSource(ctx);
+  const alloc = await ipam.add();
+  const hostName = hostVethName(env.containerId, env.ifname);
+  let created = false;
+  try {
+    const ips = alloc.ips!;
+    const v6 = ips.find((ip) => ip.address.includes(":"));
+    if (v6) {
+      throw new CniError(
+        ErrorCode.UnsupportedField,
+        `IPAM returned the IPv6 address ${v6.address}; weavets is IPv4-only: configure ` +
+          "the ipam plugin with IPv4 ranges only",
+      );
+    }
+    const bridge = await withNodeLock(() =>
+      ensureBridge(conf.bridge, conf.mtu, () => ipam.bridgeAddress(alloc))
+    );
+    const gateway = bridge.address.slice(0, bridge.address.indexOf("/"));
+    const mtu = conf.mtu ?? bridge.mtu;
+    const host = createPodVeth({
+      hostName,
+      ifname: env.ifname,
+      netns: env.netns,
+      mtu,
+      mac: conf.mac,
+      bridge,
+      hairpin: conf.hairpinMode,
+    });
+    created = true;
+    const routes: PodRoute[] = conf.routes ??
+      alloc.routes?.map((r) => ({ dst: r.dst, gw: r.gw })) ??
+      [{ dst: "0.0.0.0/0" }];
+    const pod = configurePod({
+      netns: env.netns,
+      ifname: env.ifname,
+      ips: ips.map((ip) => ip.address),
+      routes,
+      gateway,
+    });
+    const result: Result = {
+      cniVersion: conf.cniVersion,
+      interfaces: [
+        { name: conf.bridge, mac: bridge.mac, mtu: bridge.mtu },
+        { name: hostName, mac: host.mac, mtu: host.mtu },
+        { name: env.ifname, mac: pod.mac, mtu: pod.mtu, sandbox: env.netns },
+      ],
+      ips: ips.map((ip) => ({ address: ip.address, gateway, interface: 2 })),
+      routes: routes.map((r) => ({ dst: r.dst, gw: r.gw ?? gateway })),
+    };
+    const dns = conf.dns ?? alloc.dns;
+    if (dns) result.dns = dns;
+    return formatResult(result, conf.cniVersion);
+  } catch (e) {
+    if (created) undo(() => deleteHostLink(hostName), `delete ${hostName}`);
+    await undoAsync(() => ipam.del(), "release the address");
+    throw e;
+  }
+}
+
+function undo(fn: () => unknown, what: string): void {
+  try {
+    fn();
+  } catch (e) {
+    console.error(`weavets cni: ADD failed, and could not ${what}: ${describeCause(e)}`);
+  }
+}
+
+async function undoAsync(fn: () => Promise<unknown>, what: string): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    console.error(`weavets cni: ADD failed, and could not ${what}: ${describeCause(e)}`);
+  }
+}

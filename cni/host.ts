@@ -1,0 +1,129 @@
+/** The node side of a pod's network: the bridge, its gateway address, the host end of the veth. */
+import { formatMac, localUnicastMac } from "../net/addr/mod.ts";
+import { addAddress, listAddresses } from "../net/linux/addr.ts";
+import { LinuxError } from "../net/linux/errors.ts";
+import {
+  createBridge,
+  createVeth,
+  deleteLink,
+  findLink,
+  type Link,
+  setHairpin,
+  setLinkUp,
+  setMaster,
+} from "../net/linux/link.ts";
+import { CniError, ErrorCode } from "./errors.ts";
+
+export interface Bridge {
+  index: number;
+  mtu: number;
+  mac: string;
+  /** The bridge's IPv4 address (the pods' gateway), "10.32.0.1/12". */
+  address: string;
+}
+
+/**
+ * Makes sure the bridge exists, is up and has an IPv4 address. Call under the node lock: the
+ * gateway address must be chosen once. Creation is also safe against a racing creator (EEXIST).
+ * `gateway` is asked for only when the bridge has no address yet.
+ */
+export async function ensureBridge(
+  name: string,
+  mtu: number | undefined,
+  gateway: () => Promise<string>,
+): Promise<Bridge> {
+  let link = findLink(name);
+  if (!link) {
+    try {
+      // A fixed MAC: otherwise the bridge takes its lowest port's MAC, which changes as pods come
+      // and go, and every pod's ARP entry for the gateway goes stale.
+      const mac = formatMac(localUnicastMac(crypto.getRandomValues(new Uint8Array(6))));
+      createBridge(name, mtu === undefined ? { mac } : { mtu, mac });
+    } catch (e) {
+      if (!(e instanceof LinuxError && e.code === "EEXIST")) throw e;
+    }
+    link = findLink(name);
+    if (!link) throw new CniError(ErrorCode.IOFailure, `bridge "${name}" vanished after creation`);
+  }
+  if (link.kind !== "bridge") {
+    throw new CniError(
+      ErrorCode.InvalidConfig,
+      `"${name}" exists but is a ${link.kind ?? "physical"} interface, not a bridge; set ` +
+        '"bridge" in the network config to another name',
+    );
+  }
+  if (!link.up) setLinkUp(link.index);
+  let address = bridgeAddress(link.index);
+  if (!address) {
+    address = await gateway();
+    try {
+      addAddress(link.index, address);
+    } catch (e) {
+      if (!(e instanceof LinuxError && e.code === "EEXIST")) throw e;
+    }
+  }
+  return { index: link.index, mtu: link.mtu, mac: link.mac, address };
+}
+
+/** The first global IPv4 address of a link, or undefined. */
+export function bridgeAddress(index: number): string | undefined {
+  return listAddresses(index).find((a) => a.family === 4 && a.scope === 0)?.cidr;
+}
+
+/**
+ * Creates the pair: `hostName` here on the bridge (hairpin per config, up), `ifname` directly
+ * inside the pod's namespace. An existing `hostName` means an earlier ADD was not followed by DEL.
+ */
+export function createPodVeth(opts: {
+  hostName: string;
+  ifname: string;
+  netns: string;
+  mtu: number;
+  mac?: string;
+  bridge: Bridge;
+  hairpin: boolean;
+}): Link {
+  try {
+    createVeth(opts.hostName, opts.ifname, {
+      peerNetns: opts.netns,
+      mtu: opts.mtu,
+      ...(opts.mac ? { peerMac: opts.mac } : {}),
+    });
+  } catch (e) {
+    if (e instanceof LinuxError && e.code === "EEXIST") {
+      throw new CniError(
+        ErrorCode.IOFailure,
+        findLink(opts.hostName)
+          ? `host interface "${opts.hostName}" already exists: this container was added before ` +
+            "without a DEL; the runtime should send DEL first"
+          : `interface "${opts.ifname}" already exists in ${opts.netns}; choose another CNI_IFNAME`,
+        e.message,
+      );
+    }
+    if (e instanceof LinuxError && e.code === "ENOENT") {
+      throw new CniError(
+        ErrorCode.UnknownContainer,
+        `the pod's network namespace ${opts.netns} does not exist (CNI_NETNS)`,
+        e.message,
+      );
+    }
+    throw e;
+  }
+  setMaster(opts.hostName, opts.bridge.index);
+  setHairpin(opts.hostName, opts.hairpin);
+  setLinkUp(opts.hostName);
+  const link = findLink(opts.hostName);
+  if (!link) throw new CniError(ErrorCode.IOFailure, `"${opts.hostName}" vanished after creation`);
+  return link;
+}
+
+/** Deletes a host interface; false when it was already gone. */
+export function deleteHostLink(name: string): boolean {
+  try {
+    deleteLink(name);
+    return true;
+  } catch (e) {
+    if (e instanceof LinuxError && e.code === "ENODEV") return false;
+    throw e;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * IPAM by delegation, as the spec describes: exec the plugin named by `ipam.type`, found in
+ * CNI_PATH, with the same environment (CNI_COMMAND set to ours) and the same config on stdin.
+ */
+import { CniError, ErrorCode } from "../errors.ts";
+import { firstAddress, gatewayCidr } from "../subnet.ts";
+import { type IPConfig, parseResult, type Result } from "../result.ts";
+import type { IpamContext, IpamSource } from "./source.ts";
+
+export class DelegatedIpam implements IpamSource {
+  readonly #type: string;
+  constructor(readonly ctx: IpamContext) {
+    this.#type = ctx.conf.ipam!.type;
+  }
+
+  async add(): Promise<Result> {
+    const out = await this.#exec("ADD");
+    let raw: unknown;
+    try {
+      raw = JSON.parse(out);
+    } catch (e) {
+      throw new CniError(
+        ErrorCode.DecodeFailure,
+        `the ipam plugin "${this.#type}" printed a result that is not JSON`,
+        (e as Error).message,
+      );
+    }
+    const r = parseResult(raw, `the ipam plugin "${this.#type}"'s result`);
+    if (!r.ips?.length) {
+      throw new CniError(
+        ErrorCode.IOFailure,
+        `the ipam plugin "${this.#type}" returned no address; check its "ipam" configuration`,
+      );
+    }
+    return r;
+  }
+
+  bridgeAddress(alloc: Result): Promise<string> {
+    // As the reference bridge plugin: the IPAM's gateway, else the subnet's first address.
+    const ip = alloc.ips![0];
+    return Promise.resolve(
+      ip.gateway ? gatewayCidr(ip.gateway, ip.address) : firstAddress(ip.address),
+    );
+  }
+
+  async del(): Promise<void> {
+    await this.#exec("DEL");
+  }
+
+  async check(_ips: IPConfig[]): Promise<void> {
+    // The delegate reads the same prevResult from the same config and checks its own records.
+    await this.#exec("CHECK");
+  }
+
+  async gc(): Promise<void> {
+    // The delegate reads cni.dev/valid-attachments from the same config.
+    await this.#exec("GC");
+  }
+
+  async status(): Promise<void> {
+    await this.#exec("STATUS");
+  }
+
+  #find(): string {
+    for (const dir of this.ctx.env.path) {
+      const path = `${dir}/${this.#type}`;
+      try {
+        if (Deno.statSync(path).isFile) return path;
+      } catch {
+        // not in this directory
+      }
+    }
+    throw new CniError(
+      this.ctx.env.path.length ? ErrorCode.IOFailure : ErrorCode.InvalidEnvironment,
+      this.ctx.env.path.length
+        ? `the ipam plugin "${this.#type}" was not found in CNI_PATH ` +
+          `(${this.ctx.env.path.join(":")}); install it there or fix "ipam.type"`
+        : `CNI_PATH is not set; the runtime must set it so the ipam plugin "${this.#type}" ` +
+          "can be found",
+    );
+  }
+
+  /** Runs the delegate; returns its stdout, or rethrows its CNI error with its code. */
+  async #exec(command: string): Promise<string> {
+    const path = this.#find();
+    const child = new Deno.Command(path, {
+      env: { ...this.ctx.processEnv, CNI_COMMAND: command },
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(this.ctx.rawConfig));
+    await w.close();
+    const out = await child.output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    if (stderr) Deno.stderr.writeSync(new TextEncoder().encode(`${this.#type}: ${stderr}\n`));
+    if (out.success) return stdout;
+    let err: { code?: unknown; msg?: unknown; details?: unknown } = {};
+    try {
+      err = JSON.parse(stdout);
+    } catch {
+      // not the spec's error object: report what we have
+    }
+    const code = typeof err.code === "number" ? err.code : ErrorCode.IOFailure;
+    const msg = typeof err.msg === "string" ? err.msg : (stderr || stdout.trim() || "no output");
+    throw new CniError(
+      code,
+      `the ipam plugin "${this.#type}" failed ${command} (exit ${out.code}): ${msg}`,
+      typeof err.details === "string" ? err.details : undefined,
+    );
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The pod side: everything done inside the pod's network namespace. Each function enters the
+ * namespace, does synchronous netlink work only, and leaves (net/linux's per-thread rule).
+ */
+import { cidrContains, parseCidr, parseIPv4 } from "../net/addr/mod.ts";
+import { addAddress, type Address, listAddresses } from "../net/linux/addr.ts";
+import { LinuxError } from "../net/linux/errors.ts";
+import { findLink, getLink, type Link, setLinkUp } from "../net/linux/link.ts";
+import { inNetns } from "../net/linux/netns.ts";
+import { addRoute, listRoutes, type Route } from "../net/linux/route.ts";
+import { sendGratuitousArp } from "../net/linux/packet.ts";
+import { CniError, ErrorCode } from "./errors.ts";
+
+export interface PodRoute {
+  dst: string;
+  gw?: string;
+}
+
+/**
+ * Brings `ifname` up with `ips`, installs `routes` (a missing gw means the gateway) and announces
+ * the address with a gratuitous ARP. A gateway outside every pod subnet gets a /32 link route
+ * first, as Weave Net's plugin does. Returns the pod interface.
+ */
+export function configurePod(opts: {
+  netns: string;
+  ifname: string;
+  ips: string[];
+  routes: PodRoute[];
+  gateway: string;
+}): Link {
+  return inNetns(opts.netns, () => {
+    const link = getLink(opts.ifname);
+    setLinkUp(link.index);
+    for (const ip of opts.ips) addAddress(link.index, ip);
+    const subnets = opts.ips.map(parseCidr);
+    const linkRouted = new Set<string>();
+    for (const r of opts.routes) {
+      const gw = r.gw ?? opts.gateway;
+      if (!subnets.some((s) => cidrContains(s, parseIPv4(gw))) && !linkRouted.has(gw)) {
+        addRoute({ dst: `${gw}/32`, dev: link.index, scope: "link" });
+        linkRouted.add(gw);
+      }
+      try {
+        addRoute({ dst: r.dst, gateway: gw, dev: link.index });
+      } catch (e) {
+        if (!(e instanceof LinuxError && e.code === "EEXIST")) throw e;
+        throw new CniError(
+          ErrorCode.InvalidConfig,
+          `the pod already has a route to ${r.dst} (from another interface or plugin); list ` +
+            'the routes this interface should carry in "routes" in the network config',
+          e.message,
+        );
+      }
+    }
+    for (const ip of opts.ips) {
+      sendGratuitousArp(opts.ifname, ip.slice(0, ip.indexOf("/")), link.mac);
+    }
+    return link;
+  });
+}
+
+export interface PodState {
+  link: Link;
+  addresses: Address[];
+  routes: Route[];
+}
+
+/** What is inside the namespace for `ifname`; undefined when the interface is missing. */
+export function readPod(netns: string, ifname: string): PodState | undefined {
+  return inNetns(netns, () => {
+    const link = findLink(ifname);
+    if (!link) return undefined;
+    return { link, addresses: listAddresses(link.index), routes: listRoutes() };
+  });
+}

@@ -1,0 +1,178 @@
+/**
+ * Helpers for the CNI end-to-end tests: run the real weavets binary as a runtime does (stripped
+ * environment, CNI_* variables, config on stdin) inside a test "node" namespace, and start the
+ * fake daemon (a test double) in that namespace.
+ */
+import { REPO_ROOT, runWeavets } from "../harness/binary.ts";
+import { ipJson, sh, shTry } from "../harness/sh.ts";
+
+export const PLUGIN_DIRS = "/usr/lib/cni:/opt/cni/bin";
+export const HAS_HOST_LOCAL = (() => {
+  try {
+    return Deno.statSync("/usr/lib/cni/host-local").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+export interface CniCall {
+  node: string;
+  conf: Record<string, unknown>;
+  containerId?: string;
+  netns?: string;
+  ifname?: string;
+  args?: string;
+  extraEnv?: Record<string, string>;
+}
+
+export interface CniOutcome {
+  code: number;
+  json: Record<string, unknown>;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `weavets` (no arguments: CNI mode by CNI_COMMAND) in the node namespace. */
+export async function cni(command: string, c: CniCall): Promise<CniOutcome> {
+  const env: Record<string, string> = {
+    PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+    CNI_COMMAND: command,
+    CNI_PATH: PLUGIN_DIRS,
+    ...(c.containerId ? { CNI_CONTAINERID: c.containerId } : {}),
+    ...(c.netns !== undefined ? { CNI_NETNS: c.netns } : {}),
+    ...(c.ifname !== undefined ? { CNI_IFNAME: c.ifname } : {}),
+    ...(c.args ? { CNI_ARGS: c.args } : {}),
+    ...c.extraEnv,
+  };
+  const r = await runWeavets([], {
+    env,
+    clearEnv: true,
+    stdin: JSON.stringify(c.conf),
+    netns: c.node,
+  });
+  let json: Record<string, unknown> = {};
+  if (r.stdout.trim()) json = JSON.parse(r.stdout);
+  return { code: r.code, json, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A host-local ipam section with its own data directory (so tests never share state). */
+export function hostLocal(subnet: string, dataDir: string): Record<string, unknown> {
+  return { type: "host-local", dataDir, ranges: [[{ subnet }]] };
+}
+
+export interface IpLink {
+  ifname: string;
+  ifindex: number;
+  master?: string;
+  mtu: number;
+  address: string;
+  operstate: string;
+  link_netnsid?: number;
+}
+
+export interface IpAddr {
+  ifname: string;
+  addr_info: { family: string; local: string; prefixlen: number }[];
+}
+
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev: string;
+}
+
+export function links(netns: string): Promise<IpLink[]> {
+  return ipJson<IpLink[]>(netns, "link", "show");
+}
+
+export async function ipv4Of(netns: string, dev: string): Promise<string[]> {
+  const a = await ipJson<IpAddr[]>(netns, "-4", "addr", "show", "dev", dev);
+  return a.flatMap((x) => x.addr_info.map((i) => `${i.local}/${i.prefixlen}`));
+}
+
+export function routes(netns: string): Promise<IpRoute[]> {
+  return ipJson<IpRoute[]>(netns, "-4", "route", "show");
+}
+
+/** Host-side veths the plugin made, in the node namespace. */
+export async function hostVeths(node: string): Promise<string[]> {
+  return (await links(node)).map((l) => l.ifname).filter((n) => n.startsWith("vethwepl"));
+}
+
+/** The fake daemon (test double) listening on 127.0.0.1:port inside `node`. */
+export class FakeDaemon {
+  #child: Deno.ChildProcess | undefined;
+  constructor(readonly node: string, readonly port: number, readonly subnet: string) {}
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.#child = new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        this.node,
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--cached-only",
+        "--config",
+        `${REPO_ROOT}/deno.json`,
+        `${REPO_ROOT}/tests/cni/fake_daemon.ts`,
+        String(this.port),
+        this.subnet,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!seen.includes("ready")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("fake daemon exited before listening");
+      seen += value;
+    }
+    reader.releaseLock();
+    this.#child.stdout.cancel().catch(() => {});
+  }
+
+  /** An HTTP request to the fake from inside the node namespace (curl-free: via the binary). */
+  async request(method: string, path: string, body?: string): Promise<string> {
+    const r = await shTry("ip", [
+      "netns",
+      "exec",
+      this.node,
+      Deno.execPath(),
+      "eval",
+      `const r = await fetch("http://${this.address}${path}", { method: "${method}"${
+        body ? `, body: ${JSON.stringify(body)}` : ""
+      } }); console.log(await r.text());`,
+    ]);
+    if (r.code !== 0) throw new Error(`fake daemon request failed: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  async state(): Promise<{ allocations: Record<string, string>; gcCalls: unknown[] }> {
+    return JSON.parse(await this.request("GET", "/fake/state"));
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#child) return;
+    try {
+      this.#child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await this.#child.status;
+    this.#child = undefined;
+  }
+}
+
+/** Deletes a namespace by name when it still exists (for tests that delete pods themselves). */
+export async function deleteNetnsIfPresent(name: string): Promise<void> {
+  await shTry("ip", ["netns", "delete", name]);
+}
+
+export { sh };
