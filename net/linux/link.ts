@@ -34,7 +34,7 @@ export interface Link {
   operState?: string;
   /** Netns id (in this namespace's view) of the peer's namespace, for a veth whose peer is elsewhere. */
   linkNetnsId?: number;
-  /** IFLA_LINK: for a veth, the peer's index (in the peer's namespace). */
+  /** IFLA_LINK: for a veth, the peer's index (in the peer's namespace, see linkNetnsId). */
   peerIndex?: number;
   /** Raw interface flags (IFF_*). */
   flags: number;
@@ -120,7 +120,8 @@ export function decodeLink(m: Message): Link {
   const nsid = a.i32(R.IFLA_LINK_NETNSID);
   if (nsid !== undefined) link.linkNetnsId = nsid;
   const peer = a.u32(R.IFLA_LINK);
-  if (peer !== undefined && peer !== index) link.peerIndex = peer;
+  // A device's own index here means "no lower device", unless the peer is in another netns.
+  if (peer && (peer !== index || nsid !== undefined)) link.peerIndex = peer;
   const gso = a.u32(R.IFLA_GSO_MAX_SIZE);
   if (gso !== undefined) link.gsoMaxSize = gso;
   return link;
