@@ -1,0 +1,289 @@
+/**
+ * The data plane as a daemon component: sets up the node (bridge, forwarding, masquerading),
+ * runs the fast path (VXLAN, FDB from gossip) and the userspace path (TAP + Workers), gossips
+ * this peer's underlay address and pod MACs on the mesh channel "macs", and keeps the kernel state
+ * reconciled with what peers announce.
+ */
+import type { GossipChannel, MeshView, PeerName } from "../mesh/gossip_channel.ts";
+import { type ApiRoute, jsonResponse } from "../api/route.ts";
+import { log as rootLog } from "../log.ts";
+import { findLink, listAddresses, listFdb, listLinks, listRoutes } from "../linux/mod.ts";
+import { ensureBridge } from "./bridge.ts";
+import { desiredFdb } from "./fdb.ts";
+import { actualFdb, ensureVxlan, reconcileFdb, vxlanName } from "./fastpath.ts";
+import {
+  decodeRecords,
+  encodeRecords,
+  MacGossipState,
+  nextVersion,
+  type PeerRecord,
+} from "./mac_gossip.ts";
+import { applyMasquerade } from "./masquerade.ts";
+import { chooseMtu, type MtuChoice } from "./mtu.ts";
+import { Sleeve } from "./sleeve.ts";
+import type { SleeveStats } from "./sleeve_messages.ts";
+import { pickUnderlay, type Underlay } from "./underlay.ts";
+
+export const MAC_CHANNEL = "macs";
+
+export interface DataplaneOptions {
+  /** Bridge name (--bridge), default "weave". */
+  bridge?: string;
+  /** The bridge's address (--bridge-cidr until IPAM provides the expose address). */
+  bridgeCidr?: string;
+  /** The pod range; when set, traffic leaving it is masqueraded. */
+  podCidr?: string;
+  /** NO_MASQ_LOCAL: the local peer's ranges, read at each rule refresh. */
+  localRanges?: () => string[];
+  /** Use the kernel VXLAN fast path (false: --no-fastdp / WEAVE_NO_FASTDP). Default true. */
+  fastdp?: boolean;
+  fastdpPort?: number;
+  sleevePort?: number;
+  vni?: number;
+  /** --mtu / WEAVE_MTU. */
+  mtu?: number;
+  /** The shared password: encrypts the userspace path; encrypted peers never use VXLAN. */
+  password?: Uint8Array;
+  /** The node's underlay address (default: the default route's interface address). */
+  underlayAddr?: string;
+  tapName?: string;
+  macTtlMs?: number;
+  /** How often local MACs are looked up and the kernel state re-checked. */
+  pollMs?: number;
+  reconcileMs?: number;
+}
+
+export type PathName = "fastdp" | "sleeve";
+
+export interface PeerPath {
+  peer: PeerName;
+  addr: string;
+  path: PathName;
+  reason: string;
+}
+
+export interface DataplaneStatus {
+  ready: boolean;
+  underlay?: Underlay;
+  mtu?: MtuChoice;
+  fastdp: boolean;
+  encrypted: boolean;
+  localMacs: string[];
+  peers: PeerPath[];
+  sleeve?: SleeveStats;
+}
+
+export interface Dataplane {
+  start(mesh: MeshView): Promise<void>;
+  stop(): Promise<void>;
+  ready(): boolean;
+  routes(): ApiRoute[];
+  status(): DataplaneStatus;
+}
+
+function randomEpoch(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
+  const log = rootLog.with({ component: "dataplane" });
+  const bridge = opts.bridge ?? "weave";
+  const fastdp = (opts.fastdp ?? true) && opts.password === undefined;
+  const fastdpPort = opts.fastdpPort ?? 6784;
+  const sleevePort = opts.sleevePort ?? 6783;
+  const vxlan = vxlanName(fastdpPort);
+  const tapName = opts.tapName ?? "vethwe-tap";
+  const state = new MacGossipState();
+  const epoch = randomEpoch();
+  let mesh: MeshView | undefined;
+  let channel: GossipChannel | undefined;
+  let sleeve: Sleeve | undefined;
+  let underlay: Underlay | undefined;
+  let mtu: MtuChoice | undefined;
+  let mine: PeerRecord | undefined;
+  let paths: PeerPath[] = [];
+  let started = false;
+  const timers: ReturnType<typeof setInterval>[] = [];
+  let unsubscribe: (() => void) | undefined;
+
+  function localMacs(): string[] {
+    const br = findLink(bridge);
+    if (!br) return [];
+    const skip = new Set([findLink(vxlan)?.index, findLink(tapName)?.index, br.index]);
+    const macs = new Set<string>();
+    for (const e of listFdb()) {
+      if (e.bridge === br.index && !e.permanent && !skip.has(e.dev) && e.mac) macs.add(e.mac);
+    }
+    return [...macs].sort();
+  }
+
+  function publish(macs: string[]): void {
+    mine = {
+      peer: mesh!.self,
+      version: nextVersion(mine?.version ?? 0, Date.now()),
+      addr: underlay!.addr,
+      sleevePort,
+      fastdpPort,
+      fastdp,
+      epoch,
+      macs,
+    };
+    state.merge([mine]);
+    channel?.broadcast(encodeRecords([mine]));
+  }
+
+  function apply(): void {
+    if (!mesh || !started) return;
+    const reachable = new Set(
+      mesh.peers().filter((p) => p.reachable && p.name !== mesh!.self)
+        .map((p) => p.name),
+    );
+    const next: PeerPath[] = [];
+    const fastPeers = new Set<string>();
+    for (const r of state.all()) {
+      if (!reachable.has(r.peer)) continue;
+      const fast = fastdp && r.fastdp;
+      if (fast) fastPeers.add(r.peer);
+      next.push({
+        peer: r.peer,
+        addr: r.addr,
+        path: fast ? "fastdp" : "sleeve",
+        reason: fast
+          ? "both ends offer the fast path"
+          : !fastdp
+          ? (opts.password ? "encrypted" : "fast path disabled here")
+          : "peer does not offer the fast path",
+      });
+    }
+    paths = next;
+    if (fastdp) {
+      const diff = reconcileFdb(vxlan, desiredFdb(state.all(), mesh.self, fastPeers));
+      if (diff.add.length || diff.del.length) {
+        log.info("fdb reconciled", { added: diff.add.length, removed: diff.del.length });
+      }
+    }
+    sleeve?.setPeers(
+      state.all().filter((r) => reachable.has(r.peer)).map((r) => ({
+        name: r.peer,
+        addr: r.addr,
+        port: r.sleevePort,
+        sleeve: !fastPeers.has(r.peer),
+        epoch: r.epoch,
+        macs: r.macs,
+      })),
+    );
+  }
+
+  function pollLocal(): void {
+    const macs = localMacs();
+    if (!mine || macs.join() !== mine.macs.join()) publish(macs);
+  }
+
+  return {
+    async start(m: MeshView): Promise<void> {
+      mesh = m;
+      underlay = pickUnderlay(listLinks(), listAddresses(), listRoutes(), opts.underlayAddr);
+      mtu = chooseMtu({
+        underlayMtu: underlay.mtu,
+        fastdp,
+        encrypted: opts.password !== undefined,
+        override: opts.mtu,
+      });
+      const changed = ensureBridge({ name: bridge, mtu: mtu.mtu, cidr: opts.bridgeCidr });
+      if (fastdp) {
+        changed.push(...ensureVxlan({
+          name: vxlan,
+          port: fastdpPort,
+          vni: opts.vni ?? 1,
+          bridge,
+          mtu: mtu.mtu,
+          local: underlay.addr,
+        }));
+        log.info("fast path adopted", { device: vxlan, fdbEntries: actualFdb(vxlan).length });
+      }
+      if (opts.podCidr) {
+        await applyMasquerade({ podCidr: opts.podCidr, localRanges: opts.localRanges?.() ?? [] });
+      }
+      sleeve = await Sleeve.start({
+        tapName,
+        bridge,
+        port: sleevePort,
+        underlayMtu: underlay.mtu,
+        mtu: mtu.mtu,
+        self: m.self,
+        epoch,
+        password: opts.password,
+        macTtlMs: opts.macTtlMs,
+      });
+      channel = m.channel(MAC_CHANNEL, {
+        fullState: () => encodeRecords(state.all()),
+        onGossip: (_from, data) => {
+          const records = decodeRecords(data);
+          const own = records.find((r) => r.peer === m.self);
+          const fresh = state.merge(records.filter((r) => r.peer !== m.self));
+          if (own && mine && own.version >= mine.version) {
+            // Our own record from before a restart outranks us: announce above it.
+            mine = { ...mine, version: own.version };
+            publish(mine.macs);
+          }
+          if (fresh.length === 0) return null;
+          apply();
+          return encodeRecords(fresh);
+        },
+        onUnicast: () => {},
+      });
+      unsubscribe = m.onChange(() => apply());
+      started = true;
+      publish(localMacs());
+      apply();
+      timers.push(setInterval(pollLocal, opts.pollMs ?? 1000));
+      timers.push(setInterval(apply, opts.reconcileMs ?? 5000));
+      log.info("data plane ready", {
+        bridge,
+        mtu: mtu.mtu,
+        mtuReason: mtu.reason,
+        fastdp,
+        encrypted: opts.password !== undefined,
+        underlay: underlay.addr,
+        changed,
+      });
+    },
+
+    async stop(): Promise<void> {
+      for (const t of timers.splice(0)) clearInterval(t);
+      unsubscribe?.();
+      started = false;
+      await sleeve?.stop();
+      sleeve = undefined;
+      // The bridge, VXLAN device and FDB stay: pods keep talking on the fast path while the
+      // daemon is down or restarting.
+    },
+
+    ready: () => started,
+
+    routes(): ApiRoute[] {
+      return [{
+        method: "GET",
+        path: "/status/dataplane",
+        handle: () => jsonResponse(this.status()),
+      }];
+    },
+
+    status(): DataplaneStatus {
+      return {
+        ready: started,
+        underlay,
+        mtu,
+        fastdp,
+        encrypted: opts.password !== undefined,
+        localMacs: mine?.macs ?? [],
+        peers: paths,
+        sleeve: sleeve?.stats(),
+      };
+    },
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The fast path: one kernel VXLAN device on the bridge (learning off) whose FDB is programmed from
+ * gossip — pod MAC → the peer's underlay address, plus all-zeros flood entries per peer — and
+ * reconciled against what the kernel has, so a restarted daemon adopts the device and entries it
+ * finds, fixes what differs and removes what is stale.
+ */
+import {
+  appendFdb,
+  createVxlan,
+  deleteFdb,
+  findLink,
+  getLink,
+  listFdb,
+  setLinkUp,
+  setMaster,
+  setMtu,
+} from "../linux/mod.ts";
+import { diffFdb, type FdbDiff, type FdbEntry } from "./fdb.ts";
+
+export interface VxlanSetup {
+  /** e.g. "vxlan-6784". */
+  name: string;
+  port: number;
+  vni: number;
+  bridge: string;
+  mtu: number;
+  /** Underlay source address. */
+  local?: string;
+}
+
+export class FastPathError extends Error {
+  override name = "FastPathError";
+}
+
+export function vxlanName(port: number): string {
+  return `vxlan-${port}`;
+}
+
+/** Creates or adopts the VXLAN device; returns what it changed. */
+export function ensureVxlan(v: VxlanSetup): string[] {
+  const changed: string[] = [];
+  let link = findLink(v.name);
+  if (link && link.kind !== "vxlan") {
+    throw new FastPathError(`"${v.name}" exists but is not a VXLAN device; remove it`);
+  }
+  if (!link) {
+    createVxlan(v.name, { vni: v.vni, port: v.port, learning: false, mtu: v.mtu, local: v.local });
+    changed.push(`created ${v.name}`);
+    link = getLink(v.name);
+  } else if (link.mtu !== v.mtu) {
+    setMtu(v.name, v.mtu);
+    changed.push(`mtu ${link.mtu} -> ${v.mtu}`);
+  }
+  const bridge = getLink(v.bridge);
+  if (link.master !== bridge.index) {
+    setMaster(v.name, bridge.index);
+    changed.push(`attached to ${v.bridge}`);
+  }
+  if (!link.up) {
+    setLinkUp(v.name);
+    changed.push("set up");
+  }
+  return changed;
+}
+
+/** The device's own (NTF_SELF) entries with a remote: the ones we program. */
+export function actualFdb(dev: string): FdbEntry[] {
+  return listFdb(dev).filter((e) => e.self && e.dst !== undefined).map((e) => ({
+    mac: e.mac,
+    dst: e.dst!,
+  }));
+}
+
+/** Brings the device's FDB to `desired`: deletes stale/wrong entries first, then adds. */
+export function reconcileFdb(dev: string, desired: FdbEntry[]): FdbDiff {
+  const diff = diffFdb(desired, actualFdb(dev));
+  for (const e of diff.del) deleteFdb({ dev, mac: e.mac, dst: e.dst, self: true });
+  for (const e of diff.add) appendFdb({ dev, mac: e.mac, dst: e.dst, self: true });
+  return diff;
+}

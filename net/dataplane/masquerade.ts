@@ -1,0 +1,72 @@
+/**
+ * Masquerading for traffic leaving the pod range, as Weave's `expose` does, with NO_MASQ_LOCAL:
+ * one nftables table `ip weavets`, replaced atomically. This is the one place weavets runs a
+ * command (nft) — netfilter rules have no stable netlink API worth re-implementing here.
+ */
+
+export interface MasqueradeRules {
+  /** The whole pod range, e.g. "10.32.0.0/12". */
+  podCidr: string;
+  /**
+   * NO_MASQ_LOCAL: the local peer's pod ranges. Traffic from outside to these keeps its client
+   * source address (local pods answer through this host anyway), which
+   * externalTrafficPolicy=Local needs. Empty: masquerade as Weave did before 2.7.
+   */
+  localRanges: string[];
+}
+
+export const NFT_TABLE = "weavets";
+
+export class MasqueradeError extends Error {
+  override name = "MasqueradeError";
+}
+
+/** The nft script (pure): deletes and recreates the table in one transaction. */
+export function masqueradeScript(r: MasqueradeRules): string {
+  const pod = r.podCidr;
+  const lines = [
+    `add table ip ${NFT_TABLE}`,
+    `delete table ip ${NFT_TABLE}`,
+    `table ip ${NFT_TABLE} {`,
+    `  chain postrouting {`,
+    `    type nat hook postrouting priority srcnat; policy accept;`,
+    `    ip saddr ${pod} ip daddr 224.0.0.0/4 return`,
+  ];
+  if (r.localRanges.length > 0) {
+    lines.push(`    ip daddr { ${r.localRanges.join(", ")} } return`);
+  }
+  lines.push(
+    `    ip daddr ${pod} ip saddr != ${pod} masquerade`,
+    `    ip saddr ${pod} ip daddr != ${pod} masquerade`,
+    `  }`,
+    `}`,
+  );
+  return lines.join("\n") + "\n";
+}
+
+async function nft(script: string): Promise<void> {
+  let child;
+  try {
+    child = new Deno.Command("nft", { args: ["-f", "-"], stdin: "piped", stderr: "piped" })
+      .spawn();
+  } catch (e) {
+    throw new MasqueradeError(`cannot run nft (install nftables): ${(e as Error).message}`);
+  }
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(script));
+  await w.close();
+  const out = await child.output();
+  if (!out.success) {
+    throw new MasqueradeError(`nft failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+}
+
+/** Installs (or replaces) the rules. Must run in the node's namespace (the daemon's own). */
+export function applyMasquerade(r: MasqueradeRules): Promise<void> {
+  return nft(masqueradeScript(r));
+}
+
+/** Removes the table (no error when it is already gone). */
+export async function removeMasquerade(): Promise<void> {
+  await nft(`add table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n`);
+}
