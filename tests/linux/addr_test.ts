@@ -87,7 +87,10 @@ Deno.test({
       addAddress("eth0", "10.1.0.1/24");
       assert.throws(
         () => addAddress("eth0", "10.1.0.1/24"),
-        linuxError("EEXIST", 'add address "10.1.0.1/24" on "eth0" failed: EEXIST (File exists)'),
+        linuxError(
+          "EEXIST",
+          'add address "10.1.0.1/24" on "eth0" failed: EEXIST (File exists: ipv4: Address already assigned)',
+        ),
       );
       assert.throws(
         () => deleteAddress("eth0", "10.9.9.9/24"),
