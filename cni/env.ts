@@ -46,18 +46,21 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
   for (const name of NEEDS[cmd]) {
     if (!env[name]) throw invalid(`${name} is not set; ${cmd} needs it from the runtime`);
   }
-  const containerId = env.CNI_CONTAINERID ?? "";
+  // Only the variables this command uses are checked: libcni sends VERSION with placeholders
+  // such as CNI_NETNS=dummy.
+  const uses = NEEDS[cmd].length > 0;
+  const containerId = uses ? env.CNI_CONTAINERID ?? "" : "";
   if (containerId && !CONTAINER_ID_RE.test(containerId)) {
     throw invalid(
       `CNI_CONTAINERID "${containerId}" is invalid: it must start with a letter or digit and ` +
         "contain only letters, digits, '_', '.' and '-'",
     );
   }
-  const netns = env.CNI_NETNS ?? "";
+  const netns = uses ? env.CNI_NETNS ?? "" : "";
   if (netns && !netns.startsWith("/")) {
     throw invalid(`CNI_NETNS "${netns}" must be an absolute path such as /run/netns/<name>`);
   }
-  const ifname = env.CNI_IFNAME ?? "";
+  const ifname = uses ? env.CNI_IFNAME ?? "" : "";
   const problem = ifname ? ifNameProblem(ifname) : null;
   if (problem) throw invalid(`CNI_IFNAME "${ifname}" ${problem}; choose a valid interface name`);
   return {

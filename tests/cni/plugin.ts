@@ -138,20 +138,9 @@ export class FakeDaemon {
     this.#child.stdout.cancel().catch(() => {});
   }
 
-  /** An HTTP request to the fake from inside the node namespace (curl-free: via the binary). */
-  async request(method: string, path: string, body?: string): Promise<string> {
-    const r = await shTry("ip", [
-      "netns",
-      "exec",
-      this.node,
-      Deno.execPath(),
-      "eval",
-      `const r = await fetch("http://${this.address}${path}", { method: "${method}"${
-        body ? `, body: ${JSON.stringify(body)}` : ""
-      } }); console.log(await r.text());`,
-    ]);
-    if (r.code !== 0) throw new Error(`fake daemon request failed: ${r.stderr}`);
-    return r.stdout;
+  /** An HTTP request to the fake from inside the node namespace. */
+  request(method: string, path: string, body?: string): Promise<string> {
+    return httpInNetns(this.node, method, `http://${this.address}${path}`, body);
   }
 
   async state(): Promise<{ allocations: Record<string, string>; gcCalls: unknown[] }> {
@@ -168,6 +157,27 @@ export class FakeDaemon {
     await this.#child.status;
     this.#child = undefined;
   }
+}
+
+/** An HTTP request made from inside a namespace (with Deno's fetch: no curl needed). */
+export async function httpInNetns(
+  netns: string,
+  method: string,
+  url: string,
+  body?: string,
+): Promise<string> {
+  const init = JSON.stringify({ method, body, signal: undefined });
+  const r = await shTry("ip", [
+    "netns",
+    "exec",
+    netns,
+    Deno.execPath(),
+    "eval",
+    `const r = await fetch(${JSON.stringify(url)}, { ...${init}, ` +
+    `signal: AbortSignal.timeout(5000) }); console.log(await r.text());`,
+  ]);
+  if (r.code !== 0) throw new Error(`${method} ${url} from ${netns} failed: ${r.stderr}`);
+  return r.stdout;
 }
 
 /** Deletes a namespace by name when it still exists (for tests that delete pods themselves). */
