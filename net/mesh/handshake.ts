@@ -53,6 +53,11 @@ export function helloBytesNeeded(b: Uint8Array): number {
   return Math.max(0, want - b.length);
 }
 
+/** The length of the hello at the start of `b` (call once helloBytesNeeded(b) is 0). */
+export function helloLength(b: Uint8Array): number {
+  return HELLO_BYTES + (b[MAGIC.length + 2] & 1 ? PUBLIC_KEY_BYTES : 0);
+}
+
 export function decodeHello(b: Uint8Array): Hello {
   if (helloBytesNeeded(b) !== 0) throw new HandshakeError("truncated hello");
   const minVersion = b[MAGIC.length], maxVersion = b[MAGIC.length + 1];

@@ -1,0 +1,598 @@
+/**
+ * The mesh: listens for and dials control connections, keeps one connection per peer, gossips the
+ * topology (itself a gossip channel) and whatever channels components register, and discovers
+ * further peers from the topology. Implements MeshView for the daemon's components.
+ */
+import type { Logger } from "../log.ts";
+import { backoffDelay, type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
+import type { Identity, Message } from "./codec.ts";
+import {
+  type ConnectionTiming,
+  ControlConnection,
+  DEFAULT_CONNECTION_TIMING,
+} from "./connection.ts";
+import { Gossip } from "./gossip.ts";
+import type { GossipChannel, Gossiper, MeshView, PeerInfo, PeerName } from "./gossip_channel.ts";
+import { type HandshakeError, PROTOCOL_MAX, PROTOCOL_MIN } from "./handshake.ts";
+import { randomUid } from "./peer_name.ts";
+import { type ConnectionRecord, encodeUpdate } from "./topology.ts";
+import { TopologyStore } from "./topology_store.ts";
+
+export const TOPOLOGY_CHANNEL = "topology";
+export const DEFAULT_PORT = 6783;
+
+export interface MeshTiming extends ConnectionTiming {
+  dialTimeoutMs: number;
+  /** Period of anti-entropy (full state to a few random neighbours), jittered ±25 %. */
+  antiEntropyMs: number;
+  /** How long an unreachable peer stays in the topology. */
+  forgetAfterMs: number;
+  backoff: BackoffOptions;
+}
+
+export const DEFAULT_MESH_TIMING: MeshTiming = {
+  ...DEFAULT_CONNECTION_TIMING,
+  dialTimeoutMs: 5_000,
+  antiEntropyMs: 30_000,
+  forgetAfterMs: 60_000,
+  backoff: DEFAULT_BACKOFF,
+};
+
+export interface MeshConfig {
+  name: PeerName;
+  nickname: string;
+  /** Listen address and port for control connections. */
+  host: string;
+  port: number;
+  password: string | null;
+  connLimit: number;
+  /** Initial peers to dial: "host" or "host:port". */
+  peers: string[];
+  timing?: Partial<MeshTiming>;
+  log: Logger;
+}
+
+export type TargetState = "connecting" | "established" | "retrying" | "failed";
+
+/** An address this peer dials: given on the command line, or learned from the topology. */
+interface Target {
+  address: string;
+  origin: "configured" | "discovered";
+  state: TargetState;
+  reason?: string;
+  attempt: number;
+  retryAt?: number;
+  timer?: ReturnType<typeof setTimeout>;
+  /** The peer found at this address, once a handshake succeeded. */
+  peer?: PeerName;
+}
+
+export interface ConnectionStatus {
+  direction: "outbound" | "inbound";
+  address: string;
+  state: TargetState | "pending";
+  encrypted: boolean;
+  name?: PeerName;
+  nickname?: string;
+  /** Why it is not established, and when the next attempt is. */
+  reason?: string;
+  retryAt?: string;
+}
+
+export interface PeerStatus {
+  name: PeerName;
+  nickname: string;
+  uid: string;
+  version: number;
+  reachable: boolean;
+  connections: Array<{
+    name: PeerName;
+    nickname: string;
+    address: string;
+    outbound: boolean;
+    /** Both ends report it established (otherwise it is pending). */
+    established: boolean;
+  }>;
+}
+
+export interface MeshStatus {
+  name: PeerName;
+  nickname: string;
+  uid: string;
+  protocol: string;
+  encryption: boolean;
+  peerDiscovery: boolean;
+  connLimit: number;
+  listen: string;
+  targets: string[];
+  connections: ConnectionStatus[];
+  peers: PeerStatus[];
+  /** Unicast routes: destination → next hop. */
+  routes: Record<PeerName, PeerName>;
+}
+
+export interface MeshCounters {
+  terminations: number;
+}
+
+/** Splits "host[:port]" (IPv4 or a name; IPv6 in brackets) and applies the default port. */
+export function parsePeerAddress(
+  text: string,
+  defaultPort: number,
+): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:\s]+)(?::(\d{1,5}))?$/.exec(text.trim());
+  const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
+  if (!m || port < 1 || port > 65535) {
+    throw new Error(`invalid peer address "${text}": expected HOST or HOST:PORT`);
+  }
+  return { host: m[1].replace(/^\[|\]$/g, ""), port };
+}
+
+export class Mesh implements MeshView {
+  readonly self: PeerName;
+  readonly uid = randomUid();
+  readonly store: TopologyStore;
+  readonly gossip: Gossip;
+  readonly counters: MeshCounters = { terminations: 0 };
+  readonly timing: MeshTiming;
+  readonly #config: MeshConfig;
+  readonly #log: Logger;
+  readonly #conns = new Map<PeerName, ControlConnection>();
+  readonly #handshaking = new Set<Deno.TcpConn>();
+  readonly #targets = new Map<string, Target>();
+  readonly #periodic: Array<{ timer?: ReturnType<typeof setTimeout> }> = [];
+  readonly #topology: GossipChannel;
+  #listener: Deno.TcpListener | null = null;
+  #stopped = false;
+  #broadcastVersion = 0;
+  #discoveryQueued = false;
+
+  constructor(config: MeshConfig) {
+    this.#config = config;
+    this.#log = config.log;
+    this.self = config.name;
+    this.timing = { ...DEFAULT_MESH_TIMING, ...config.timing };
+    this.store = new TopologyStore({ name: config.name, nickname: config.nickname, uid: this.uid });
+    this.gossip = new Gossip(
+      this.self,
+      {
+        neighbours: () => [...this.#conns.keys()].sort(),
+        send: (to, m) => this.#conns.get(to)?.send(m) ?? false,
+      },
+      this.store,
+      {
+        onRejected: (channel, from, e) =>
+          this.#log.warn("gossip rejected", { channel, from, error: (e as Error).message ?? e }),
+        onUnknownChannel: (channel, from) =>
+          this.#log.debug("gossip for a channel not registered here", { channel, from }),
+      },
+    );
+    this.#topology = this.gossip.channel(TOPOLOGY_CHANNEL, this.store.gossiper());
+    this.store.onChange(() => this.#onTopologyChange());
+    for (const p of config.peers) this.#addTarget(this.#normalise(p), "configured");
+  }
+
+  /** Listens and starts dialling. Throws when the port cannot be bound. */
+  start(): void {
+    this.#listener = Deno.listen({ hostname: this.#config.host, port: this.#config.port });
+    this.#log.info("listening for peers", {
+      address: `${this.#config.host}:${this.#config.port}`,
+      name: this.self,
+      nickname: this.#config.nickname,
+      encryption: this.#config.password !== null,
+    });
+    void this.#acceptLoop(this.#listener);
+    for (const t of this.#targets.values()) this.#dial(t);
+    this.#every(this.timing.antiEntropyMs, () => {
+      this.gossip.antiEntropy(Math.ceil(Math.log2(this.store.size + 1)) + 1);
+    }, true);
+    this.#every(Math.max(50, Math.min(this.timing.forgetAfterMs / 4, 10_000)), () => {
+      for (const name of this.store.forgetUnreachable(Date.now(), this.timing.forgetAfterMs)) {
+        this.#log.info("forgot unreachable peer", { peer: name });
+      }
+    }, false);
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    return (this.#listener?.addr as Deno.NetAddr | undefined)?.port ?? this.#config.port;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const p of this.#periodic) clearTimeout(p.timer);
+    for (const t of this.#targets.values()) clearTimeout(t.timer);
+    try {
+      this.#listener?.close();
+    } catch {
+      // already closed
+    }
+    for (const c of this.#handshaking) {
+      try {
+        c.close();
+      } catch {
+        // already closed
+      }
+    }
+    for (const c of this.#conns.values()) c.close("shutting down");
+    // Let close handlers and pending writes settle.
+    await new Promise((r) => setTimeout(r, 10));
+  }
+
+  // ---- MeshView ----
+
+  peers(): PeerInfo[] {
+    return [...this.store.entries()].map((e) => ({
+      name: e.name,
+      nickname: e.nickname,
+      reachable: this.store.reachable(e.name),
+    })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  onChange(cb: () => void): () => void {
+    return this.store.onChange(cb);
+  }
+
+  channel(name: string, gossiper: Gossiper): GossipChannel {
+    return this.gossip.channel(name, gossiper);
+  }
+
+  // ---- status ----
+
+  connectionCount(): number {
+    return this.#conns.size;
+  }
+
+  status(): MeshStatus {
+    const nick = (n: PeerName) => this.store.lookup(n)?.nickname ?? "";
+    const connections: ConnectionStatus[] = [];
+    for (const c of this.#conns.values()) {
+      connections.push({
+        direction: c.outbound ? "outbound" : "inbound",
+        address: `${c.remoteAddr.hostname}:${c.remoteAddr.port}`,
+        state: "established",
+        encrypted: c.encrypted,
+        name: c.remote.name,
+        nickname: c.remote.nickname,
+      });
+    }
+    for (const t of this.#targets.values()) {
+      if (t.state === "established") continue;
+      connections.push({
+        direction: "outbound",
+        address: t.address,
+        state: t.state,
+        encrypted: this.#config.password !== null,
+        name: t.peer,
+        nickname: t.peer ? nick(t.peer) : undefined,
+        reason: t.reason,
+        retryAt: t.retryAt ? new Date(t.retryAt).toISOString() : undefined,
+      });
+    }
+    const peers: PeerStatus[] = [...this.store.entries()].map((e) => ({
+      name: e.name,
+      nickname: e.nickname,
+      uid: e.uid,
+      version: e.version,
+      reachable: this.store.reachable(e.name),
+      connections: e.connections.map((c) => ({
+        name: c.name,
+        nickname: nick(c.name),
+        address: c.address,
+        outbound: c.outbound,
+        established: c.established &&
+          (this.store.lookup(c.name)?.connections.some((b) => b.name === e.name && b.established) ??
+            false),
+      })),
+    })).sort((
+      a,
+      b,
+    ) => (a.name === this.self ? -1 : b.name === this.self ? 1 : a.name < b.name ? -1 : 1));
+    return {
+      name: this.self,
+      nickname: this.#config.nickname,
+      uid: this.uid,
+      protocol: `weavets ${PROTOCOL_MIN}..${PROTOCOL_MAX}`,
+      encryption: this.#config.password !== null,
+      peerDiscovery: true,
+      connLimit: this.#config.connLimit,
+      listen: `${this.#config.host}:${this.port}`,
+      targets: [...this.#targets.values()].filter((t) => t.origin === "configured").map((t) =>
+        t.address
+      ),
+      connections,
+      peers,
+      routes: Object.fromEntries(this.store.routes()),
+    };
+  }
+
+  // ---- connections ----
+
+  #identity(): Identity {
+    return { name: this.self, nickname: this.#config.nickname, uid: this.uid, port: this.port };
+  }
+
+  #normalise(address: string): string {
+    const { host, port } = parsePeerAddress(address, DEFAULT_PORT);
+    return `${host}:${port}`;
+  }
+
+  #addTarget(address: string, origin: Target["origin"]): Target {
+    let t = this.#targets.get(address);
+    if (!t) {
+      t = { address, origin, state: "retrying", attempt: 0 };
+      this.#targets.set(address, t);
+    } else if (origin === "configured") t.origin = "configured";
+    return t;
+  }
+
+  #pendingCount(): number {
+    return this.#handshaking.size;
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    while (!this.#stopped) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (!this.#stopped) this.#log.error("accept failed", { error: (e as Error).message });
+        return;
+      }
+      const from = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+      if (this.#conns.size + this.#pendingCount() >= this.#config.connLimit) {
+        this.#log.warn("connection refused: connection limit reached", {
+          from,
+          limit: this.#config.connLimit,
+        });
+        conn.close();
+        continue;
+      }
+      // Failures are logged in #handshake; the socket is already closed.
+      this.#handshake(conn, false, from).then((c) => c && this.#admit(c, null), () => {});
+    }
+  }
+
+  async #handshake(
+    conn: Deno.TcpConn,
+    outbound: boolean,
+    address: string,
+  ): Promise<ControlConnection | null> {
+    this.#handshaking.add(conn);
+    try {
+      return await ControlConnection.handshake(conn, outbound, {
+        self: this.#identity(),
+        password: this.#config.password,
+        timing: this.timing,
+      });
+    } catch (e) {
+      const err = e as HandshakeError;
+      const fields = { address, direction: outbound ? "outbound" : "inbound", reason: err.message };
+      if (err.permanent) this.#log.warn("connection refused", fields);
+      else this.#log.info("handshake failed", fields);
+      throw e;
+    } finally {
+      this.#handshaking.delete(conn);
+    }
+  }
+
+  #dial(t: Target): void {
+    if (this.#stopped || t.state === "connecting" || this.#targets.get(t.address) !== t) return;
+    clearTimeout(t.timer);
+    if (t.peer && this.#conns.has(t.peer)) {
+      t.state = "established";
+      t.reason = undefined;
+      return;
+    }
+    if (this.#conns.size + this.#pendingCount() >= this.#config.connLimit) {
+      this.#retry(t, "connection limit reached", false);
+      return;
+    }
+    t.state = "connecting";
+    t.reason = undefined;
+    t.retryAt = undefined;
+    const { host, port } = parsePeerAddress(t.address, DEFAULT_PORT);
+    void (async () => {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await connectWithTimeout(host, port, this.timing.dialTimeoutMs);
+      } catch (e) {
+        this.#retry(t, (e as Error).message, false);
+        return;
+      }
+      if (this.#stopped) return conn.close();
+      let c: ControlConnection | null;
+      try {
+        c = await this.#handshake(conn, true, t.address);
+      } catch (e) {
+        this.#retry(t, (e as Error).message, (e as HandshakeError).permanent ?? false);
+        return;
+      }
+      if (c) this.#admit(c, t);
+    })();
+  }
+
+  #retry(t: Target, reason: string, permanent: boolean): void {
+    if (this.#stopped || this.#targets.get(t.address) !== t) return;
+    const delay = backoffDelay(t.attempt++, this.timing.backoff);
+    t.state = permanent ? "failed" : "retrying";
+    t.reason = reason;
+    t.retryAt = Date.now() + delay;
+    clearTimeout(t.timer);
+    t.timer = setTimeout(() => this.#dial(t), delay);
+    this.#log.debug("will retry", { address: t.address, reason, delayMs: delay });
+  }
+
+  #admit(c: ControlConnection, target: Target | null): void {
+    const r = c.remote;
+    const address = `${c.remoteAddr.hostname}:${r.port}`;
+    if (this.#stopped) return c.close("shutting down");
+    if (r.name === this.self) {
+      c.close("connected to ourself");
+      if (target) {
+        this.#log.info("not dialling our own address", { address: target.address });
+        clearTimeout(target.timer);
+        this.#targets.delete(target.address);
+      }
+      return;
+    }
+    if (target) target.peer = r.name;
+    const existing = this.#conns.get(r.name);
+    if (existing) {
+      if (existing.remote.uid === r.uid) {
+        const initiator = (x: ControlConnection) => (x.outbound ? this.self : r.name);
+        // Deterministic on both ends: keep the connection dialled by the peer with the lower name.
+        const keepNew = initiator(c) < initiator(existing);
+        const loser = keepNew ? existing : c;
+        const reason = `duplicate connection to ${r.name}: keeping the one initiated by ${
+          initiator(keepNew ? c : existing)
+        }`;
+        this.#log.info("duplicate connection", {
+          peer: r.name,
+          keeping: initiator(keepNew ? c : existing),
+        });
+        if (!keepNew) {
+          loser.close(reason);
+          if (target) this.#markEstablished(target);
+          return;
+        }
+        this.#conns.delete(r.name);
+        loser.close(reason);
+      } else {
+        this.#log.info("peer restarted: replacing its old connection", { peer: r.name });
+        this.#conns.delete(r.name);
+        existing.close("peer restarted");
+      }
+    }
+    if (this.#conns.size >= this.#config.connLimit) {
+      c.close("connection limit reached");
+      if (target) this.#retry(target, "connection limit reached", false);
+      return;
+    }
+    this.#conns.set(r.name, c);
+    if (target) this.#markEstablished(target);
+    this.#log.info("connection established", {
+      peer: r.name,
+      nickname: r.nickname,
+      address,
+      direction: c.outbound ? "outbound" : "inbound",
+      encrypted: c.encrypted,
+      protocol: c.version,
+    });
+    c.start({
+      onMessage: (m: Message, size: number) => this.gossip.receive(r.name, m, size),
+      onClose: (reason) => this.#onClosed(c, reason),
+    });
+    if (c.closed) return;
+    this.#updateOwnEntry();
+    this.gossip.neighbourUp(r.name);
+  }
+
+  #markEstablished(t: Target): void {
+    clearTimeout(t.timer);
+    t.state = "established";
+    t.attempt = 0;
+    t.reason = undefined;
+    t.retryAt = undefined;
+  }
+
+  #onClosed(c: ControlConnection, reason: string): void {
+    const name = c.remote.name;
+    if (this.#conns.get(name) !== c) return; // a duplicate that lost, or replaced
+    this.#conns.delete(name);
+    this.counters.terminations++;
+    this.#log.info("connection closed", { peer: name, reason });
+    if (this.#stopped) return;
+    this.#updateOwnEntry();
+    for (const t of this.#targets.values()) {
+      if (t.peer === name && t.state === "established") {
+        t.attempt = 0;
+        this.#retry(t, `connection closed: ${reason}`, false);
+      }
+    }
+  }
+
+  #updateOwnEntry(): void {
+    const records: ConnectionRecord[] = [...this.#conns.values()].map((c) => ({
+      name: c.remote.name,
+      address: `${c.remoteAddr.hostname}:${c.remote.port}`,
+      outbound: c.outbound,
+      established: true,
+    }));
+    this.store.setConnections(records);
+  }
+
+  #onTopologyChange(): void {
+    // Our own entry changed (new connection set, or a jump past an older life): spread it.
+    if (this.store.own.version !== this.#broadcastVersion) {
+      this.#broadcastVersion = this.store.own.version;
+      this.#topology.broadcast(encodeUpdate([this.store.own]));
+    }
+    if (!this.#discoveryQueued) {
+      this.#discoveryQueued = true;
+      queueMicrotask(() => {
+        this.#discoveryQueued = false;
+        if (!this.#stopped) this.#discover();
+      });
+    }
+  }
+
+  /** Dials addresses of peers we know of but are not connected to; drops stale discoveries. */
+  #discover(): void {
+    const wanted = new Map<string, PeerName>();
+    for (const e of this.store.entries()) {
+      for (const c of e.connections) {
+        if (c.name === this.self || this.#conns.has(c.name) || !c.established) continue;
+        wanted.set(c.address, c.name);
+      }
+    }
+    for (const [address, t] of this.#targets) {
+      if (t.origin !== "discovered" || t.state === "established" || t.state === "connecting") {
+        continue;
+      }
+      if (!wanted.has(address)) {
+        clearTimeout(t.timer);
+        this.#targets.delete(address);
+      }
+    }
+    for (const [address, name] of wanted) {
+      if (this.#targets.has(address)) continue;
+      if (this.#conns.size + this.#pendingCount() >= this.#config.connLimit) break;
+      const t = this.#addTarget(address, "discovered");
+      t.peer = name;
+      this.#log.debug("discovered peer", { peer: name, address });
+      this.#dial(t);
+    }
+  }
+
+  #every(ms: number, fn: () => void, jitter: boolean): void {
+    const slot: { timer?: ReturnType<typeof setTimeout> } = {};
+    this.#periodic.push(slot);
+    const schedule = () => {
+      const delay = jitter ? ms * (0.75 + Math.random() * 0.5) : ms;
+      slot.timer = setTimeout(() => {
+        if (this.#stopped) return;
+        try {
+          fn();
+        } catch (e) {
+          this.#log.error("periodic task failed", { error: (e as Error).message });
+        }
+        schedule();
+      }, delay);
+    };
+    schedule();
+  }
+}
+
+/** Dials with a time limit; a connection that completes after the limit is closed. */
+function connectWithTimeout(hostname: string, port: number, ms: number): Promise<Deno.TcpConn> {
+  const dial = Deno.connect({ hostname, port });
+  let timer: ReturnType<typeof setTimeout>;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      dial.then((c) => c.close(), () => {});
+      reject(new Error(`dial timed out after ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([dial, timeout]).finally(() => clearTimeout(timer));
+}

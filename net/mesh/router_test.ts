@@ -1,0 +1,238 @@
+import assert from "node:assert/strict";
+import { Logger } from "../log.ts";
+import type { PeerName } from "./gossip_channel.ts";
+import { Mesh, type MeshConfig, parsePeerAddress } from "./router.ts";
+
+const FAST = {
+  heartbeatMs: 200,
+  deadMs: 1_000,
+  handshakeTimeoutMs: 2_000,
+  dialTimeoutMs: 1_000,
+  antiEntropyMs: 500,
+  forgetAfterMs: 1_500,
+  backoff: { baseMs: 100, capMs: 400, jitter: 0.25 },
+};
+
+interface Node {
+  mesh: Mesh;
+  lines: string[];
+  addr: string;
+}
+
+const started: Mesh[] = [];
+
+function node(i: number, opts: Partial<MeshConfig> = {}): Node {
+  const lines: string[] = [];
+  const mesh = new Mesh({
+    name: `02:00:00:00:00:0${i}`,
+    nickname: `n${i}`,
+    host: "127.0.0.1",
+    port: 0,
+    password: null,
+    connLimit: 10,
+    peers: [],
+    timing: FAST,
+    log: new Logger({ json: true, level: "debug", sink: { write: (l) => lines.push(l) } }),
+    ...opts,
+  });
+  mesh.start();
+  started.push(mesh);
+  return { mesh, lines, addr: `127.0.0.1:${mesh.port}` };
+}
+
+async function stopAll() {
+  await Promise.all(started.splice(0).map((m) => m.stop()));
+}
+
+async function until(what: string, cond: () => boolean, ms = 5_000): Promise<number> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - t0;
+}
+
+function fullMesh(nodes: Node[]): boolean {
+  return nodes.every((n) => {
+    const s = n.mesh.status();
+    return s.peers.length === nodes.length &&
+      s.peers.every((p) =>
+        p.connections.length === nodes.length - 1 && p.connections.every((c) => c.established)
+      );
+  });
+}
+
+Deno.test("mesh: peers given one address each discover the rest and form a full mesh", async () => {
+  try {
+    const a = node(1);
+    const b = node(2, { peers: [a.addr] });
+    const c = node(3, { peers: [b.addr] });
+    const ms = await until("full mesh", () => fullMesh([a, b, c]));
+    assert.ok(ms < 5_000);
+    for (const n of [a, b, c]) {
+      assert.equal(n.mesh.connectionCount(), 2, "one connection per pair, duplicates resolved");
+      assert.deepEqual(n.mesh.peers().map((p) => p.reachable), [true, true, true]);
+    }
+  } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("mesh: simultaneous dials resolve to one connection, the same on both ends", async () => {
+  try {
+    const a = node(1), b = node(2);
+    const a2 = node(3, { peers: [a.addr, b.addr] });
+    const b2 = node(4, { peers: [a.addr, b.addr, a2.addr] });
+    await until("full mesh", () => fullMesh([a, b, a2, b2]));
+    await new Promise((r) => setTimeout(r, 300));
+    for (const n of [a, b, a2, b2]) assert.equal(n.mesh.connectionCount(), 3);
+  } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("mesh: a stopped peer is marked unreachable, then forgotten; a restart replaces it", async () => {
+  try {
+    const a = node(1), b = node(2, { peers: [a.addr] }), c = node(3, { peers: [a.addr] });
+    await until("full mesh", () => fullMesh([a, b, c]));
+    const oldUid = c.mesh.uid;
+    await c.mesh.stop();
+    const seen = await until(
+      "c unreachable at a and b",
+      () =>
+        [a, b].every((n) =>
+          n.mesh.peers().find((p) => p.name === c.mesh.self)?.reachable === false
+        ),
+    );
+    assert.ok(seen < 1_500, `took ${seen} ms`);
+    await until(
+      "c forgotten",
+      () => [a, b].every((n) => !n.mesh.peers().some((p) => p.name === c.mesh.self)),
+    );
+    const c2 = node(3, { peers: [b.addr] });
+    assert.notEqual(c2.mesh.uid, oldUid);
+    await until("rejoined", () => fullMesh([a, b, c2]));
+    for (const n of [a, b]) {
+      assert.equal(n.mesh.status().peers.find((p) => p.name === c2.mesh.self)!.uid, c2.mesh.uid);
+    }
+  } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("mesh: the new life of a peer that restarts before it is forgotten replaces the old", async () => {
+  try {
+    const a = node(1), b = node(2, { peers: [a.addr] });
+    await until("connected", () => fullMesh([a, b]));
+    for (let i = 0; i < 3; i++) b.mesh.store.setConnections(b.mesh.store.own.connections);
+    await until(
+      "a has b's version",
+      () => a.mesh.store.lookup(b.mesh.self)?.version === b.mesh.store.own.version,
+    );
+    await b.mesh.stop();
+    const b2 = node(2, { peers: [a.addr] });
+    await until(
+      "b2 replaces b at a",
+      () => a.mesh.store.lookup(b2.mesh.self)?.uid === b2.mesh.uid && fullMesh([a, b2]),
+    );
+  } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("mesh: wrong, missing or unexpected passwords are refused with a log line on both sides", async () => {
+  try {
+    const a = node(1, { password: "right" });
+    const b = node(2, { password: "wrong", peers: [a.addr] });
+    const c = node(3, { password: null, peers: [a.addr] });
+    const d = node(4, { password: "right", peers: [a.addr] });
+    await until("d joins a", () => fullMesh([a, d]));
+    await until(
+      "refusals logged",
+      () =>
+        a.lines.some((l) => /does not have our password/.test(l)) &&
+        b.lines.some((l) => /does not have our password/.test(l)) &&
+        a.lines.some((l) => /has no password but this peer requires one/.test(l)) &&
+        c.lines.some((l) => /uses a password but none is set on this peer/.test(l)),
+    );
+    for (const n of [a, d]) {
+      const names = n.mesh.peers().map((p) => p.name);
+      assert.ok(!names.includes(b.mesh.self) && !names.includes(c.mesh.self));
+    }
+    assert.equal(b.mesh.peers().length, 1, "b never saw the topology");
+    const failed = b.mesh.status().connections.find((x) => x.address === a.addr)!;
+    assert.equal(failed.state, "failed");
+    for (const n of [a, b, c, d]) {
+      assert.ok(n.lines.every((l) => !/right|wrong/.test(l)), "no password in logs");
+    }
+  } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("mesh: gossip channels broadcast to all and unicast hop by hop over a line", async () => {
+  try {
+    // a - b - c: the ends may hold one connection each, so a and c are not neighbours.
+    const a = node(1, { connLimit: 1 }), b = node(2, { peers: [a.addr] });
+    const c = node(3, { connLimit: 1, peers: [b.addr] });
+    await until(
+      "line",
+      () =>
+        a.mesh.peers().every((p) => p.reachable) && a.mesh.peers().length === 3 &&
+        c.mesh.peers().every((p) => p.reachable) && c.mesh.peers().length === 3,
+    );
+    assert.equal(a.mesh.store.unicastNextHop(c.mesh.self), b.mesh.self);
+    const got = new Map<string, string[]>();
+    const chans = [a, b, c].map((n) => {
+      const state = new Set<string>();
+      return n.mesh.channel("test", {
+        fullState: () => new TextEncoder().encode([...state].join(",")),
+        onGossip: (_f, d) => {
+          const news = new TextDecoder().decode(d).split(",").filter((x) => x && !state.has(x));
+          news.forEach((x) => state.add(x));
+          got.set(n.mesh.self, [...state].sort());
+          return news.length ? new TextEncoder().encode(news.join(",")) : null;
+        },
+        onUnicast: (from: PeerName, d) =>
+          got.set(`unicast@${n.mesh.self}`, [from, new TextDecoder().decode(d)]),
+      });
+    });
+    chans[0].broadcast(new TextEncoder().encode("x"));
+    await until("broadcast reached c", () => got.get(c.mesh.self)?.includes("x") ?? false);
+    assert.ok(chans[2].unicast(a.mesh.self, new TextEncoder().encode("hi")));
+    await until("unicast reached a", () => got.has(`unicast@${a.mesh.self}`));
+    assert.deepEqual(got.get(`unicast@${a.mesh.self}`), [c.mesh.self, "hi"]);
+    assert.equal(chans[0].unicast("02:00:00:00:00:99", new Uint8Array()), false);
+  } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("mesh: garbage on the control port closes that connection only", async () => {
+  try {
+    const a = node(1), b = node(2, { peers: [a.addr] });
+    await until("connected", () => fullMesh([a, b]));
+    for (let i = 0; i < 20; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: a.mesh.port });
+      const junk = crypto.getRandomValues(new Uint8Array(64));
+      if (i % 2) junk.set(new TextEncoder().encode("weavets\x01\x01\x00"));
+      await conn.write(junk).catch(() => {});
+      await conn.read(new Uint8Array(100)).catch(() => null);
+      conn.close();
+    }
+    assert.ok(fullMesh([a, b]));
+  } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("mesh: peer addresses parse with a default port and bad ones are named", () => {
+  assert.deepEqual(parsePeerAddress("10.0.0.1", 6783), { host: "10.0.0.1", port: 6783 });
+  assert.deepEqual(parsePeerAddress("node-2:7000", 6783), { host: "node-2", port: 7000 });
+  assert.throws(
+    () => parsePeerAddress("10.0.0.1:99999", 6783),
+    /invalid peer address "10.0.0.1:99999"/,
+  );
+  assert.throws(() => parsePeerAddress("a b", 6783), /invalid peer address/);
+});
