@@ -9,7 +9,7 @@
 
 import { Errno } from "./errno.ts";
 import { invalid, LinuxError } from "./errors.ts";
-import { closeFd, errno, libc, O_CLOEXEC, O_RDONLY, O_WRONLY, openFd } from "./libc.ts";
+import { closeFd, cstr, errno, libc, O_CLOEXEC, O_RDONLY, O_WRONLY } from "./libc.ts";
 
 function sysctlPath(op: string, key: string): string {
   if (key === "" || key.startsWith("/") || key.endsWith("/")) {
@@ -22,10 +22,16 @@ function sysctlPath(op: string, key: string): string {
   return `/proc/sys/${key}`;
 }
 
+function openKey(op: string, key: string, flags: number): number {
+  const fd = libc.open(cstr(sysctlPath(op, key)), flags | O_CLOEXEC, 0);
+  if (fd < 0) throw new LinuxError(op, errno(), key);
+  return fd;
+}
+
 /** Reads a sysctl ("net/ipv4/ip_forward" → "1"), trailing newline removed. */
 export function readSysctl(key: string): string {
   const op = "read sysctl";
-  const fd = openFd(sysctlPath(op, key), O_RDONLY | O_CLOEXEC, op);
+  const fd = openKey(op, key, O_RDONLY);
   try {
     const chunks: Uint8Array[] = [];
     const buf = new Uint8Array(4096);
@@ -50,7 +56,7 @@ export function readSysctl(key: string): string {
 /** Writes a sysctl value in one write(2), as the kernel expects. */
 export function writeSysctl(key: string, value: string): void {
   const op = "write sysctl";
-  const fd = openFd(sysctlPath(op, key), O_WRONLY | O_CLOEXEC, op);
+  const fd = openKey(op, key, O_WRONLY);
   try {
     const data = new TextEncoder().encode(value);
     const n = Number(libc.write(fd, data, BigInt(data.length)));
