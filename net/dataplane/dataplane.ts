@@ -51,6 +51,11 @@ export interface DataplaneOptions {
   /** How often local MACs are looked up and the kernel state re-checked. */
   pollMs?: number;
   reconcileMs?: number;
+  /**
+   * After a (re)start, FDB entries towards peers not heard from yet are kept this long (default
+   * 30 s): a restarted daemon must not tear down fast-path state before gossip has caught up.
+   */
+  adoptGraceMs?: number;
 }
 
 export type PathName = "fastdp" | "sleeve";
@@ -107,6 +112,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   let mine: PeerRecord | undefined;
   let paths: PeerPath[] = [];
   let started = false;
+  let startedAt = 0;
   const timers: ReturnType<typeof setInterval>[] = [];
   let unsubscribe: (() => void) | undefined;
 
@@ -161,7 +167,13 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     }
     paths = next;
     if (fastdp) {
-      const diff = reconcileFdb(vxlan, desiredFdb(state.all(), mesh.self, fastPeers));
+      const known = new Set(state.all().map((r) => r.addr));
+      const graceOver = Date.now() - startedAt > (opts.adoptGraceMs ?? 30_000);
+      const diff = reconcileFdb(
+        vxlan,
+        desiredFdb(state.all(), mesh.self, fastPeers),
+        (e) => graceOver || known.has(e.dst),
+      );
       if (diff.add.length || diff.del.length) {
         log.info("fdb reconciled", { added: diff.add.length, removed: diff.del.length });
       }
@@ -238,6 +250,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       });
       unsubscribe = m.onChange(() => apply());
       started = true;
+      startedAt = Date.now();
       publish(localMacs());
       apply();
       timers.push(setInterval(pollLocal, opts.pollMs ?? 1000));

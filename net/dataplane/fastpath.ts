@@ -71,9 +71,17 @@ export function actualFdb(dev: string): FdbEntry[] {
   }));
 }
 
-/** Brings the device's FDB to `desired`: deletes stale/wrong entries first, then adds. */
-export function reconcileFdb(dev: string, desired: FdbEntry[]): FdbDiff {
+/**
+ * Brings the device's FDB to `desired`: deletes stale/wrong entries first (those `mayDelete`
+ * allows), then adds.
+ */
+export function reconcileFdb(
+  dev: string,
+  desired: FdbEntry[],
+  mayDelete: (e: FdbEntry) => boolean = () => true,
+): FdbDiff {
   const diff = diffFdb(desired, actualFdb(dev));
+  diff.del = diff.del.filter(mayDelete);
   for (const e of diff.del) deleteFdb({ dev, mac: e.mac, dst: e.dst, self: true });
   for (const e of diff.add) appendFdb({ dev, mac: e.mac, dst: e.dst, self: true });
   return diff;

@@ -1,0 +1,284 @@
+/**
+ * A throwaway cluster for data-plane root tests: an underlay namespace with a bridge, N node
+ * namespaces on it each running node_driver.ts (the real data-plane component behind a stdio
+ * mesh whose gossip this harness relays), and pod namespaces attached to each node's bridge.
+ */
+import { Namespaces } from "../harness/netns.ts";
+import { sh, shTry } from "../harness/sh.ts";
+
+const DRIVER = new URL("./node_driver.ts", import.meta.url).pathname;
+export const NET_TOOL = new URL("./net_tool.ts", import.meta.url).pathname;
+export const POD_CIDR = "10.32.0.0/12";
+
+export interface ClusterOptions {
+  nodes: number;
+  podsPerNode: number;
+  fastdp: boolean;
+  password?: string;
+}
+
+export interface Pod {
+  ns: string;
+  node: number;
+  ip: string;
+  mac: string;
+}
+
+interface Driver {
+  child: Deno.ChildProcess;
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  waiting: ((m: Record<string, unknown>) => void)[];
+  log: string[];
+  done: Promise<void>;
+}
+
+const enc = new TextEncoder();
+export const peerName = (i: number) => `02:77:00:00:00:${(i + 1).toString(16).padStart(2, "0")}`;
+export const underlayIp = (i: number) => `192.168.77.${i + 1}`;
+
+export class Cluster {
+  readonly ns: Namespaces;
+  underlay = "";
+  nodes: string[] = [];
+  pods: Pod[] = [];
+  mtu = 0;
+  readonly drivers: (Driver | undefined)[] = [];
+
+  constructor(readonly opts: ClusterOptions, prefix = "wtd") {
+    this.ns = new Namespaces(prefix);
+  }
+
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const c = new Cluster(opts);
+    try {
+      await c.#build();
+      return c;
+    } catch (e) {
+      await c.stop();
+      throw e;
+    }
+  }
+
+  async #build(): Promise<void> {
+    this.underlay = this.ns.add("u");
+    await sh("ip", "-n", this.underlay, "link", "add", "br0", "type", "bridge");
+    await sh("ip", "-n", this.underlay, "link", "set", "br0", "up");
+    for (let i = 0; i < this.opts.nodes; i++) {
+      const n = this.ns.add(`n${i}`);
+      this.nodes.push(n);
+      await sh(
+        "ip",
+        "link",
+        "add",
+        "eth0",
+        "netns",
+        n,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        `u${i}`,
+        "netns",
+        this.underlay,
+      );
+      await sh("ip", "-n", this.underlay, "link", "set", `u${i}`, "master", "br0", "up");
+      await sh("ip", "-n", n, "addr", "add", `${underlayIp(i)}/24`, "dev", "eth0");
+      await sh("ip", "-n", n, "link", "set", "eth0", "up");
+    }
+    await Promise.all(this.nodes.map((_, i) => this.startDriver(i)));
+    this.setPeers();
+    for (let i = 0; i < this.opts.nodes; i++) {
+      for (let j = 0; j < this.opts.podsPerNode; j++) await this.#addPod(i, j);
+    }
+  }
+
+  /** Starts node i's driver; resolves when its data plane is up. */
+  async startDriver(i: number): Promise<void> {
+    const cfg = {
+      self: peerName(i),
+      fastdp: this.opts.fastdp,
+      password: this.opts.password,
+      bridgeCidr: `10.32.${i + 1}.1/12`,
+      underlayAddr: underlayIp(i),
+    };
+    const child = new Deno.Command("ip", {
+      args: ["netns", "exec", this.nodes[i], "deno", "run", "-A", DRIVER, JSON.stringify(cfg)],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const d: Driver = {
+      child,
+      writer: child.stdin.getWriter(),
+      waiting: [],
+      log: [],
+      done: Promise.resolve(),
+    };
+    this.drivers[i] = d;
+    const readLines = async (stream: ReadableStream<Uint8Array>, fn: (l: string) => void) => {
+      const dec = new TextDecoder();
+      let buf = "";
+      for await (const chunk of stream) {
+        buf += dec.decode(chunk, { stream: true });
+        let nl;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          fn(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
+      }
+    };
+    d.done = Promise.all([
+      readLines(child.stdout, (l) => {
+        const m = JSON.parse(l);
+        if (m.t === "broadcast") {
+          for (let k = 0; k < this.drivers.length; k++) {
+            if (k !== i) this.send(k, { t: "gossip", from: peerName(i), data: m.data });
+          }
+        } else d.waiting.shift()?.(m);
+      }),
+      readLines(child.stderr, (l) => d.log.push(l)),
+    ]).then(() => {});
+    const ready = await this.#next(i, 60_000);
+    if (ready.t !== "ready") throw new Error(`node ${i} driver: ${JSON.stringify(ready)}`);
+    this.mtu = (ready.status as { mtu: { mtu: number } }).mtu.mtu;
+  }
+
+  #next(i: number, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const d = this.drivers[i]!;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new Error(`node ${i} driver silent; its log:\n${d.log.join("\n")}`)),
+        timeoutMs,
+      );
+      d.waiting.push((m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+      d.done.then(() => {
+        clearTimeout(t);
+        reject(new Error(`node ${i} driver exited; its log:\n${d.log.join("\n")}`));
+      });
+    });
+  }
+
+  send(i: number, msg: unknown): void {
+    this.drivers[i]?.writer.write(enc.encode(JSON.stringify(msg) + "\n")).catch(() => {});
+  }
+
+  /** Every node sees every running node as reachable; all exchange full state (as on connect). */
+  setPeers(): void {
+    const peers = this.drivers.map((d, k) => ({
+      name: peerName(k),
+      nickname: `n${k}`,
+      reachable: d !== undefined,
+    }));
+    for (let i = 0; i < this.drivers.length; i++) this.send(i, { t: "peers", peers });
+    for (let i = 0; i < this.drivers.length; i++) this.send(i, { t: "sync" });
+  }
+
+  async status(i: number): Promise<Record<string, unknown>> {
+    const p = this.#next(i);
+    this.send(i, { t: "status" });
+    return (await p).status as Record<string, unknown>;
+  }
+
+  async #addPod(i: number, j: number): Promise<void> {
+    const ns = this.ns.add(`p${i}${j}`);
+    const port = `vp${i}${j}`;
+    await sh(
+      "ip",
+      "link",
+      "add",
+      "eth0",
+      "netns",
+      ns,
+      "mtu",
+      `${this.mtu}`,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      port,
+      "netns",
+      this.nodes[i],
+      "mtu",
+      `${this.mtu}`,
+    );
+    await sh("ip", "-n", this.nodes[i], "link", "set", port, "master", "weave", "up");
+    const ip = `10.32.${i + 1}.${j + 10}`;
+    await sh("ip", "-n", ns, "addr", "add", `${ip}/12`, "dev", "eth0");
+    await sh("ip", "-n", ns, "link", "set", "eth0", "up");
+    await sh("ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    const link = JSON.parse(await sh("ip", "-n", ns, "-j", "link", "show", "eth0"))[0];
+    this.pods.push({ ns, node: i, ip, mac: link.address });
+  }
+
+  /** SIGKILL node i's driver (kernel state stays, as after a daemon crash). */
+  async kill(i: number): Promise<void> {
+    const d = this.drivers[i];
+    if (!d) return;
+    d.child.kill("SIGKILL");
+    await d.child.status;
+    await d.done.catch(() => {});
+    this.drivers[i] = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.drivers.map(async (d, i) => {
+      if (!d) return;
+      const t = setTimeout(() => d.child.kill("SIGKILL"), 5000);
+      this.send(i, { t: "stop" });
+      await d.writer.close().catch(() => {});
+      await d.child.status;
+      clearTimeout(t);
+      await d.done.catch(() => {});
+    }));
+    this.drivers.length = 0;
+    this.ns.cleanup();
+  }
+
+  driverLog(i: number): string {
+    return this.drivers[i]?.log.join("\n") ?? "";
+  }
+}
+
+/** One ping from pod a to pod b (busybox, which CI installs). */
+export async function ping(a: Pod, b: Pod, count = 1): Promise<boolean> {
+  const r = await shTry("ip", [
+    "netns",
+    "exec",
+    a.ns,
+    "busybox",
+    "ping",
+    "-c",
+    `${count}`,
+    "-W",
+    "2",
+    b.ip,
+  ]);
+  return r.code === 0;
+}
+
+/** Runs net_tool.ts inside a pod namespace. */
+export function tool(pod: Pod, ...args: string[]): Deno.ChildProcess {
+  return new Deno.Command("ip", {
+    args: ["netns", "exec", pod.ns, "deno", "run", "-A", "--unstable-net", NET_TOOL, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** The first stdout line of a running tool (e.g. "listening"). */
+export async function firstLine(
+  child: Deno.ChildProcess,
+): Promise<{ line: string; rest: ReadableStreamDefaultReader<Uint8Array> }> {
+  const reader = child.stdout.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value);
+  }
+  return { line: buf.split("\n")[0], rest: reader };
+}

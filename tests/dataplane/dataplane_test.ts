@@ -1,0 +1,211 @@
+/**
+ * Root end-to-end tests of the data plane: 3 nodes (namespaces on an underlay bridge), 2 pods on
+ * each node's `weave` bridge, forwarding done by the real data-plane component (node_driver.ts).
+ * Same checks on the fast path, the userspace path and the encrypted userspace path.
+ */
+import assert from "node:assert/strict";
+import { IS_ROOT } from "../harness/netns.ts";
+import { sh } from "../harness/sh.ts";
+import { Cluster, firstLine, peerName, ping, type Pod, tool, underlayIp } from "./cluster.ts";
+
+const dec = new TextDecoder();
+
+async function allPairsPing(c: Cluster): Promise<void> {
+  const failed: string[] = [];
+  await Promise.all(c.pods.map(async (a) => {
+    for (const b of c.pods) {
+      if (a !== b && !(await ping(a, b)) && !(await ping(a, b))) failed.push(`${a.ip} -> ${b.ip}`);
+    }
+  }));
+  assert.deepEqual(failed, [], "every pod reaches every other pod");
+}
+
+async function arpAcrossNodes(c: Cluster): Promise<void> {
+  // After the pings, each pod's neighbour table holds the remote pods' real MACs (ARP crossed).
+  const a = c.pods[0];
+  const neigh = JSON.parse(await sh("ip", "-n", a.ns, "-j", "neigh", "show", "dev", "eth0")) as {
+    dst: string;
+    lladdr?: string;
+  }[];
+  for (const b of c.pods.filter((p) => p.node !== a.node)) {
+    assert.equal(neigh.find((n) => n.dst === b.ip)?.lladdr, b.mac, `ARP for ${b.ip}`);
+  }
+}
+
+async function transfer100M(from: Pod, to: Pod): Promise<void> {
+  const sink = tool(to, "sink", "5001");
+  const { line, rest } = await firstLine(sink);
+  assert.equal(line, "listening");
+  const src = await tool(from, "source", to.ip, "5001", "100", "42").output();
+  assert.ok(src.success, dec.decode(src.stderr));
+  let got = "";
+  for (;;) {
+    const { value, done } = await rest.read();
+    if (done) break;
+    got += dec.decode(value);
+  }
+  await sink.status;
+  const sent = dec.decode(src.stdout).trim();
+  assert.match(sent, /^104857600 [0-9a-f]{64}$/);
+  assert.equal(got.trim().split("\n").pop(), sent, "100 MiB arrive intact (same sha256)");
+}
+
+async function multicast(c: Cluster): Promise<void> {
+  const sender = c.pods.find((p) => p.node === 0)!;
+  const receivers = [1, 2].map((n) => c.pods.find((p) => p.node === n)!);
+  const recv = receivers.map((r) => tool(r, "mrecv", "239.1.1.1", "5002", "4"));
+  const heads = await Promise.all(recv.map(firstLine));
+  for (const h of heads) assert.equal(h.line, "joined");
+  await new Promise((r) => setTimeout(r, 300));
+  const s = await tool(sender, "msend", "239.1.1.1", "5002", "hello-group", "10").output();
+  assert.ok(s.success, dec.decode(s.stderr));
+  for (const [k, h] of heads.entries()) {
+    let text = "";
+    for (;;) {
+      const { value, done } = await h.rest.read();
+      if (done) break;
+      text += dec.decode(value);
+    }
+    await recv[k].status;
+    const got = text.split("\n").filter((l) => l.startsWith("hello-group")).length;
+    assert.ok(got >= 8, `receiver on node ${k + 1} got ${got}/10 multicast datagrams`);
+  }
+}
+
+async function withCluster(
+  opts: ConstructorParameters<typeof Cluster>[0],
+  fn: (c: Cluster) => Promise<void>,
+): Promise<void> {
+  const c = await Cluster.start(opts);
+  try {
+    await fn(c);
+  } catch (e) {
+    for (let i = 0; i < c.nodes.length; i++) console.error(`--- node ${i} log\n${c.driverLog(i)}`);
+    throw e;
+  } finally {
+    await c.stop();
+  }
+}
+
+Deno.test({
+  name:
+    "fast path: pods on 3 nodes ping, ARP, multicast, 100 MiB intact; FDB from gossip; kill -9 keeps traffic and a restart changes nothing",
+  ignore: !IS_ROOT,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withCluster({ nodes: 3, podsPerNode: 2, fastdp: true }, async (c) => {
+      const st = await c.status(0);
+      assert.equal(c.mtu, 1450, "underlay 1500 - VXLAN 50");
+      // Wait for gossip to carry pod MACs (the bridge learns them from their first frames).
+      await allPairsPing(c);
+      const vx = "vxlan-6784";
+      let fdb = "";
+      for (let t = 0; t < 30; t++) {
+        fdb = await sh("bridge", "-n", c.nodes[0], "fdb", "show", "dev", vx);
+        if (c.pods.filter((p) => p.node !== 0).every((p) => fdb.includes(`${p.mac} dst`))) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      for (const p of c.pods.filter((p) => p.node !== 0)) {
+        assert.ok(fdb.includes(`${p.mac} dst ${underlayIp(p.node)}`), `${p.mac} in\n${fdb}`);
+      }
+      for (const n of [1, 2]) {
+        assert.ok(fdb.includes(`00:00:00:00:00:00 dst ${underlayIp(n)}`), "flood entry per peer");
+      }
+      assert.ok(!fdb.includes(`dst ${underlayIp(0)}`), "no entry towards self");
+      assert.equal((st.peers as unknown[]).length, 2);
+      await arpAcrossNodes(c);
+      await multicast(c);
+      await transfer100M(c.pods[0], c.pods[5]);
+
+      // Crash node 0's data plane: the kernel keeps forwarding.
+      const before = await sh("bridge", "-n", c.nodes[0], "fdb", "show", "dev", vx);
+      await c.kill(0);
+      assert.ok(await ping(c.pods[0], c.pods[3], 2), "fast path works while the daemon is down");
+      await c.startDriver(0);
+      c.setPeers();
+      await new Promise((r) => setTimeout(r, 2500)); // gossip + a reconcile round
+      const after = await sh("bridge", "-n", c.nodes[0], "fdb", "show", "dev", vx);
+      const norm = (s: string) => s.split("\n").filter((l) => l.includes(" dst ")).sort();
+      assert.deepEqual(norm(after), norm(before), "restart left a right FDB as it was");
+      assert.ok(!c.driverLog(0).includes("fdb reconciled"), c.driverLog(0));
+      assert.ok(await ping(c.pods[3], c.pods[0]));
+      const peers = (await c.status(1)).peers as { peer: string; path: string }[];
+      assert.deepEqual(peers.map((p) => p.path), ["fastdp", "fastdp"]);
+      assert.ok(peers.some((p) => p.peer === peerName(0)));
+    }),
+});
+
+Deno.test({
+  name: "userspace path (--no-fastdp): pods on 3 nodes ping, ARP, multicast, 100 MiB intact",
+  ignore: !IS_ROOT,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withCluster({ nodes: 3, podsPerNode: 2, fastdp: false }, async (c) => {
+      assert.equal(
+        await sh("ip", "-n", c.nodes[0], "-o", "link", "show", "vxlan-6784").catch(() => ""),
+        "",
+      );
+      await allPairsPing(c);
+      await arpAcrossNodes(c);
+      await multicast(c);
+      await transfer100M(c.pods[1], c.pods[4]);
+      const s = (await c.status(0)).sleeve as Record<string, number>;
+      assert.ok(s.txBytes > 100e6 && s.rxFrames > 0, JSON.stringify(s));
+    }),
+});
+
+Deno.test({
+  name: "encrypted userspace path: same traffic, and the underlay never shows the plaintext",
+  ignore: !IS_ROOT,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withCluster({ nodes: 3, podsPerNode: 2, fastdp: true, password: "s3cret" }, async (c) => {
+      const pcap = await Deno.makeTempFile({ suffix: ".pcap" });
+      const cap = new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          c.underlay,
+          "tcpdump",
+          "-i",
+          "br0",
+          "-U",
+          "-s",
+          "0",
+          "-w",
+          pcap,
+          "udp",
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      try {
+        await new Promise((r) => setTimeout(r, 800));
+        await allPairsPing(c);
+        await arpAcrossNodes(c);
+        await multicast(c);
+        const marker = "KNOWN-PLAINTEXT-4f1c";
+        const sink = tool(c.pods[3], "sink", "5003");
+        assert.equal((await firstLine(sink)).line, "listening");
+        const t = await tool(c.pods[0], "text", c.pods[3].ip, "5003", marker, "500").output();
+        assert.ok(t.success, dec.decode(t.stderr));
+        await sink.status;
+        await transfer100M(c.pods[0], c.pods[5]);
+      } finally {
+        await new Promise((r) => setTimeout(r, 300));
+        cap.kill("SIGTERM");
+        await cap.status;
+      }
+      const bytes = await Deno.readFile(pcap);
+      await Deno.remove(pcap);
+      assert.ok(bytes.length > 100e6, `the capture saw the traffic (${bytes.length} bytes)`);
+      const text = new TextDecoder("latin1").decode(bytes);
+      assert.ok(!text.includes("KNOWN-PLAINTEXT-4f1c"), "plaintext visible on the underlay");
+      assert.equal((await c.status(0)).fastdp, false, "encrypted peers never use VXLAN");
+      const s = (await c.status(3 - 3)).sleeve as Record<string, number>;
+      assert.equal(s.rxAuthFailed, 0);
+    }),
+});

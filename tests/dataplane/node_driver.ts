@@ -1,0 +1,83 @@
+/**
+ * Test driver: runs the real data-plane component on one node (started with `ip netns exec NODE`)
+ * with a stand-in mesh over stdio, so tests exercise the production code without the daemon.
+ * stdin (JSON lines):  {"t":"peers","peers":[PeerInfo]} | {"t":"gossip","from":NAME,"data":B64}
+ *                      | {"t":"sync"} (broadcast full state, as the mesh does for a new
+ *                      connection) | {"t":"status"} | {"t":"stop"}
+ * stdout (JSON lines): {"t":"ready","status":…} | {"t":"broadcast","data":B64}
+ *                      | {"t":"status","status":…} | {"t":"stopped"}
+ */
+import { decodeBase64, encodeBase64 } from "./base64.ts";
+import { createDataplane } from "../../net/dataplane/dataplane.ts";
+import type { Gossiper, MeshView, PeerInfo } from "../../net/mesh/gossip_channel.ts";
+
+interface DriverConfig {
+  self: string;
+  fastdp: boolean;
+  password?: string;
+  bridgeCidr?: string;
+  podCidr?: string;
+  underlayAddr: string;
+  mtu?: number;
+}
+
+const cfg: DriverConfig = JSON.parse(Deno.args[0]);
+const out = (o: unknown) => console.log(JSON.stringify(o));
+
+let peers: PeerInfo[] = [{ name: cfg.self, nickname: "self", reachable: true }];
+const listeners = new Set<() => void>();
+let gossiper: Gossiper | undefined;
+const mesh: MeshView = {
+  self: cfg.self,
+  peers: () => peers,
+  onChange(cb) {
+    listeners.add(cb);
+    return () => listeners.delete(cb);
+  },
+  channel(_name, g) {
+    gossiper = g;
+    return {
+      broadcast: (update) => out({ t: "broadcast", data: encodeBase64(update) }),
+      unicast: () => false,
+    };
+  },
+};
+
+const dp = createDataplane({
+  fastdp: cfg.fastdp,
+  password: cfg.password ? new TextEncoder().encode(cfg.password) : undefined,
+  bridgeCidr: cfg.bridgeCidr,
+  podCidr: cfg.podCidr,
+  underlayAddr: cfg.underlayAddr,
+  mtu: cfg.mtu,
+  pollMs: 300,
+  reconcileMs: 2000,
+});
+await dp.start(mesh);
+out({ t: "ready", status: dp.status() });
+
+const dec = new TextDecoder();
+let buf = "";
+for await (const chunk of Deno.stdin.readable) {
+  buf += dec.decode(chunk, { stream: true });
+  let nl;
+  while ((nl = buf.indexOf("\n")) >= 0) {
+    const line = buf.slice(0, nl);
+    buf = buf.slice(nl + 1);
+    if (!line.trim()) continue;
+    const m = JSON.parse(line);
+    if (m.t === "peers") {
+      peers = m.peers;
+      for (const cb of listeners) cb();
+    } else if (m.t === "gossip") gossiper?.onGossip(m.from, decodeBase64(m.data));
+    else if (m.t === "sync" && gossiper) {
+      out({ t: "broadcast", data: encodeBase64(gossiper.fullState()) });
+    } else if (m.t === "status") out({ t: "status", status: dp.status() });
+    else if (m.t === "stop") {
+      await dp.stop();
+      out({ t: "stopped" });
+      Deno.exit(0);
+    }
+  }
+}
+await dp.stop();
