@@ -5,7 +5,7 @@
 import * as z from "zod/mini";
 import { isIPv4, isMac, parseCidr } from "../net/addr/mod.ts";
 import { CniError, ErrorCode } from "./errors.ts";
-import { ifNameProblem } from "./names.ts";
+import { ifNameProblem } from "../net/linux/names.ts";
 import { dnsSchema, formatIssues, parseResult, type Result } from "./result.ts";
 import { requireSupportedVersion, type SpecVersion } from "./spec.ts";
 
@@ -41,7 +41,7 @@ const ipOrCidr = z.string().check(
 const ifName = z.string().check(
   custom((v: string) => {
     const p = ifNameProblem(v);
-    return p ? `interface name "${v}" ${p}` : null;
+    return p ? `"${v}" is invalid: ${p}` : null;
   }),
 );
 const hostPort = z.string().check(custom((v: string) => {

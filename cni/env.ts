@@ -1,6 +1,6 @@
 /** The CNI_* environment a runtime sets, validated once here. Pure (takes a plain record). */
 import { CniError, ErrorCode } from "./errors.ts";
-import { ifNameProblem } from "./names.ts";
+import { ifNameProblem } from "../net/linux/names.ts";
 
 export const COMMANDS = ["ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION"] as const;
 export type CniCommand = (typeof COMMANDS)[number];
@@ -61,8 +61,8 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     throw invalid(`CNI_NETNS "${netns}" must be an absolute path such as /run/netns/<name>`);
   }
   const ifname = uses ? env.CNI_IFNAME ?? "" : "";
-  const problem = ifname ? ifNameProblem(ifname) : null;
-  if (problem) throw invalid(`CNI_IFNAME "${ifname}" ${problem}; choose a valid interface name`);
+  const problem = ifname ? ifNameProblem(ifname) : undefined;
+  if (problem) throw invalid(`CNI_IFNAME "${ifname}" is invalid: ${problem}; choose another name`);
   return {
     command: cmd,
     containerId,

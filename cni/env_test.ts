@@ -48,11 +48,14 @@ Deno.test("env: each command's required variables", () => {
 });
 
 Deno.test("env: bad CNI_IFNAME is error 4 with the reason", () => {
-  fails({ ...ADD, CNI_IFNAME: ".." }, /CNI_IFNAME "\.\." is "\.\.", which Linux reserves/);
+  fails(
+    { ...ADD, CNI_IFNAME: ".." },
+    /CNI_IFNAME "\.\." is invalid: interface name cannot be "\.\."/,
+  );
   fails({ ...ADD, CNI_IFNAME: "." }, /CNI_IFNAME "\." /);
-  fails({ ...ADD, CNI_IFNAME: "a/b" }, /CNI_IFNAME "a\/b" contains '\/'/);
+  fails({ ...ADD, CNI_IFNAME: "a/b" }, /CNI_IFNAME "a\/b" is invalid: .*cannot contain '\/'/);
   fails({ ...ADD, CNI_IFNAME: "a b" }, /whitespace/);
-  fails({ ...ADD, CNI_IFNAME: "0123456789abcdef" }, /16 characters long; Linux allows at most 15/);
+  fails({ ...ADD, CNI_IFNAME: "0123456789abcdef" }, /is 16 bytes, at most 15 allowed/);
   assert.equal(parseEnv({ ...ADD, CNI_IFNAME: "0123456789abcde" }).ifname.length, 15);
 });
 

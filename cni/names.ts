@@ -1,19 +1,8 @@
 /** Interface names: what Linux accepts, and the stable host-side veth name. Pure. */
 
-/** Linux IFNAMSIZ is 16 including the terminating NUL. */
-export const MAX_IFNAME = 15;
-export const HOST_VETH_PREFIX = "vethwepl";
+import { MAX_IFNAME_BYTES } from "../net/linux/names.ts";
 
-/** Why `name` cannot be a Linux interface name, or null when it can. */
-export function ifNameProblem(name: string): string | null {
-  if (name === "") return "is empty";
-  if (name.length > MAX_IFNAME) {
-    return `is ${name.length} characters long; Linux allows at most ${MAX_IFNAME}`;
-  }
-  if (name === "." || name === "..") return `is "${name}", which Linux reserves`;
-  if (/[/:\s]/.test(name)) return "contains '/', ':' or whitespace, which Linux forbids";
-  return null;
-}
+export const HOST_VETH_PREFIX = "vethwepl";
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuv";
 
@@ -28,7 +17,7 @@ export function hostVethName(containerId: string, ifname: string): string {
     h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
   }
   let s = "";
-  for (let i = 0; i < MAX_IFNAME - HOST_VETH_PREFIX.length; i++) {
+  for (let i = 0; i < MAX_IFNAME_BYTES - HOST_VETH_PREFIX.length; i++) {
     s += ALPHABET[Number(h & 31n)];
     h >>= 5n;
   }

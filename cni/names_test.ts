@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { hostVethName, ifNameProblem } from "./names.ts";
+import { ifNameProblem } from "../net/linux/names.ts";
+import { hostVethName } from "./names.ts";
 
 Deno.test("names: host veth names are vethwepl + 7 stable characters, valid for Linux", () => {
   const id = "4f1c0a2b9e8d7c6b5a4f1c0a2b9e8d7c6b5a4f1c0a2b9e8d7c6b5a4f1c0a2b9e";
@@ -10,7 +11,7 @@ Deno.test("names: host veth names are vethwepl + 7 stable characters, valid for 
   assert.notEqual(a, hostVethName(id, "net1"));
   fc.assert(fc.property(fc.string({ minLength: 1 }), fc.string(), (c, i) => {
     const n = hostVethName(c, i);
-    return n.length === 15 && ifNameProblem(n) === null;
+    return n.length === 15 && ifNameProblem(n) === undefined;
   }));
 });
 

@@ -203,7 +203,11 @@ Deno.test({
         const versions = ["0.3.1", "0.4.0", "1.1.0"];
         const results = [];
         for (let i = 0; i < 3; i++) {
-          const a = await cni("ADD", call(i, { cniVersion: versions[i] }));
+          // The first also asks for a MAC (capability "mac") and DNS settings.
+          const extra = i === 0
+            ? { runtimeConfig: { mac: "0a:58:0a:4f:00:99" }, dns: { nameservers: ["10.96.0.10"] } }
+            : {};
+          const a = await cni("ADD", call(i, { cniVersion: versions[i], ...extra }));
           assert.equal(a.code, 0, a.stdout + a.stderr);
           assert.equal(a.json.cniVersion, versions[i]);
           results.push(a.json);
@@ -215,6 +219,12 @@ Deno.test({
           { version: "4", address: "10.79.0.1/16", gateway: "10.79.0.2", interface: 2 },
         ]);
         assert.equal((results[2].ips as Record<string, unknown>[])[0].version, undefined);
+        assert.equal(
+          (await links(pods[0])).find((l) => l.ifname === "eth0")!.address,
+          "0a:58:0a:4f:00:99",
+        );
+        assert.deepEqual(results[0].dns, { nameservers: ["10.96.0.10"] });
+        assert.deepEqual(results[1].dns, {});
         assert.equal((results[2].interfaces as Record<string, unknown>[])[2].mtu, 1500);
         const state = await daemon.state();
         assert.equal(state.allocations["pod0 eth0"], "10.79.0.1/16");
