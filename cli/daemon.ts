@@ -1,3 +1,70 @@
-import { notAvailable } from "./command.ts";
+/**
+ * `weavets daemon`: runs this node's peer until SIGTERM or SIGINT. Flags and environment are
+ * parsed by net/daemon/config.ts; features plug in as components (see `components` below).
+ */
+import {
+  ConfigError,
+  DAEMON_USAGE,
+  type DaemonConfig,
+  parseDaemonConfig,
+} from "../net/daemon/config.ts";
+import type { DaemonComponent } from "../net/daemon/component.ts";
+import { startDaemon } from "../net/daemon/daemon.ts";
+import { log as rootLog } from "../net/log.ts";
+import { UsageError } from "./command.ts";
 
-export const { run } = notAvailable("daemon", 4);
+/** The features this build runs inside the daemon, in start order. */
+export function components(_config: DaemonConfig): DaemonComponent[] {
+  return [];
+}
+
+function readFirst(paths: string[]): string | null {
+  for (const p of paths) {
+    try {
+      const t = Deno.readTextFileSync(p).trim();
+      if (t) return t;
+    } catch {
+      // try the next one
+    }
+  }
+  return null;
+}
+
+export async function run(args: string[]): Promise<number> {
+  let config: DaemonConfig | null;
+  try {
+    config = parseDaemonConfig(args, Deno.env.toObject(), {
+      machineId: () => readFirst(["/etc/machine-id", "/var/lib/dbus/machine-id"]),
+      hostname: () => Deno.hostname(),
+      readFile: (p) => Deno.readTextFileSync(p),
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (config === null) {
+    console.log(DAEMON_USAGE);
+    return 0;
+  }
+  const log = rootLog.with({ component: "daemon" });
+  let daemon;
+  try {
+    daemon = await startDaemon(config, { log: rootLog, components: components(config) });
+  } catch (e) {
+    log.error("cannot start", { error: (e as Error).message });
+    return 1;
+  }
+  log.info("started", {
+    name: daemon.mesh.self,
+    nickname: config.nickname,
+    uid: daemon.mesh.uid,
+    peers: config.peers,
+  });
+  const signal = await new Promise<string>((resolve) => {
+    for (const s of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(s, () => resolve(s));
+  });
+  log.info("shutting down", { signal });
+  await daemon.stop();
+  log.info("stopped");
+  return 0;
+}

@@ -1,3 +1,64 @@
-import { notAvailable } from "./command.ts";
+/**
+ * `weavets status [SECTION]`: the daemon's summary (GET /status), or one section: `connections`,
+ * `peers`, or one a component contributes (`ipam` → GET /status/ipam).
+ */
+import { parseArgs } from "node:util";
+import { UsageError } from "./command.ts";
+import { DaemonUnreachable, getFromDaemon, httpAddr, printAnswer } from "./http_client.ts";
 
-export const { run } = notAvailable("status", 4);
+const USAGE = `usage: weavets status [connections|peers|ipam] [--json] [--http-addr IP:PORT]
+
+Without a section: the summary (name, encryption, peers, connections, targets, and a section
+per enabled component). --http-addr defaults to WEAVE_HTTP_ADDR, else 127.0.0.1:6784.`;
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        json: { type: "boolean" },
+        "http-addr": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length > 1) {
+    throw new UsageError(`one section at most, got ${positionals.join(" ")}`);
+  }
+  const section = positionals[0];
+  if (section !== undefined && !/^[a-z][a-z0-9-]*$/.test(section)) {
+    throw new UsageError(`unknown section "${section}"`);
+  }
+  const addr = httpAddr(values["http-addr"], Deno.env.get("WEAVE_HTTP_ADDR"));
+  try {
+    const a = await getFromDaemon(
+      addr,
+      section ? `/status/${section}` : "/status",
+      values.json ?? false,
+    );
+    if (section && a.status === 404) {
+      console.error(
+        section === "ipam"
+          ? "weavets status ipam: IPAM not enabled in this daemon"
+          : `weavets status: the daemon has no "${section}" section`,
+      );
+      return 1;
+    }
+    // The summary answers 503 while not ready; it is still the status to show.
+    return printAnswer(a, section ? [200] : [200, 503]);
+  } catch (e) {
+    if (!(e instanceof DaemonUnreachable)) throw e;
+    console.error(`weavets status: ${e.message}`);
+    return 1;
+  }
+}

@@ -77,6 +77,8 @@ export interface ConnectionStatus {
   /** Why it is not established, and when the next attempt is. */
   reason?: string;
   retryAt?: string;
+  /** Filled in by the daemon from its components (e.g. "fastdp"). */
+  dataPath?: string;
 }
 
 export interface PeerStatus {

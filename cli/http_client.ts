@@ -1,0 +1,59 @@
+/** Talking to the local daemon's HTTP API from the diagnostic commands. */
+import { parseListenAddress } from "../net/api/server.ts";
+import { UsageError } from "./command.ts";
+
+export const DEFAULT_HTTP_ADDR = "127.0.0.1:6784";
+
+export class DaemonUnreachable extends Error {
+  override name = "DaemonUnreachable";
+}
+
+/** The API address: --http-addr, else WEAVE_HTTP_ADDR, else the default; validated. */
+export function httpAddr(flag: string | undefined, env: string | undefined): string {
+  const [source, value] = flag !== undefined
+    ? ["--http-addr", flag]
+    : env
+    ? ["WEAVE_HTTP_ADDR", env]
+    : ["default", DEFAULT_HTTP_ADDR];
+  try {
+    const { hostname, port } = parseListenAddress(value);
+    // A daemon listening on all addresses is reached on loopback.
+    return `${hostname === "0.0.0.0" ? "127.0.0.1" : hostname}:${port}`;
+  } catch (e) {
+    throw new UsageError(`${source}: ${(e as Error).message}`);
+  }
+}
+
+export interface ApiAnswer {
+  status: number;
+  body: string;
+}
+
+/** GETs `path`; throws DaemonUnreachable when nothing answers. */
+export async function getFromDaemon(addr: string, path: string, json: boolean): Promise<ApiAnswer> {
+  const url = `http://${addr}${path}`;
+  try {
+    const r = await fetch(url, {
+      headers: { accept: json ? "application/json" : "text/plain" },
+      signal: AbortSignal.timeout(5_000),
+    });
+    return { status: r.status, body: await r.text() };
+  } catch (e) {
+    const err = e as Error & { cause?: Error };
+    const why = (err.cause?.message ?? err.message).split(": ").pop();
+    throw new DaemonUnreachable(
+      `cannot reach the weavets daemon at http://${addr} (${why}): is it running? ` +
+        "Use --http-addr if it listens elsewhere.",
+    );
+  }
+}
+
+/** Prints an answer: the body on stdout when OK, else on stderr. Returns the exit code. */
+export function printAnswer(a: ApiAnswer, okStatuses: number[] = [200]): number {
+  if (okStatuses.includes(a.status)) {
+    Deno.stdout.writeSync(new TextEncoder().encode(a.body));
+    return 0;
+  }
+  Deno.stderr.writeSync(new TextEncoder().encode(a.body));
+  return 1;
+}

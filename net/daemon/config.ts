@@ -1,0 +1,204 @@
+/**
+ * `weavets daemon` configuration: flags first, then the Weave Net environment variables, then
+ * defaults. Every value is validated here, once; an error names the flag or variable it came from.
+ * Pure apart from the HostFacts passed in (machine id, hostname, reading a password file).
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { isIPv4 } from "../addr/mod.ts";
+import { parseListenAddress } from "../api/server.ts";
+import type { PeerName } from "../mesh/gossip_channel.ts";
+import { parsePeerName, peerNameFromMachineId } from "../mesh/peer_name.ts";
+import { DEFAULT_PORT, parsePeerAddress } from "../mesh/router.ts";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export interface DaemonConfig {
+  /** Null: derive it at start (no machine id): a random name kept in the datadir. */
+  name: PeerName | null;
+  nickname: string;
+  host: string;
+  port: number;
+  httpAddr: string;
+  /** Null disables the metrics listener. */
+  metricsAddr: string | null;
+  datadir: string;
+  password: string | null;
+  connLimit: number;
+  peers: string[];
+}
+
+export interface HostFacts {
+  machineId(): string | null;
+  hostname(): string;
+  readFile(path: string): string;
+}
+
+export const DAEMON_USAGE = `usage: weavets daemon [flags] [PEER_ADDRESS[:PORT] ...]
+
+flags (environment variable used when the flag is absent):
+  --name NAME              peer name, 6 bytes like aa:bb:cc:dd:ee:ff (default: from /etc/machine-id)
+  --nickname NAME          shown next to the name (default: hostname)
+  --host IP                listen address for peers (default 0.0.0.0)
+  --port PORT              control TCP port (default 6783)
+  --http-addr IP:PORT      status and IPAM API [WEAVE_HTTP_ADDR] (default 127.0.0.1:6784)
+  --metrics-addr IP:PORT   Prometheus /metrics, empty disables [WEAVE_METRICS_ADDR] (default 0.0.0.0:6782)
+  --datadir DIR            persistent state (default /var/lib/weavets)
+  --password PW            encrypt and authenticate control connections [WEAVE_PASSWORD]
+  --password-file FILE     read the password from FILE
+  --conn-limit N           maximum connections [CONN_LIMIT] (default 200)
+peers are also taken from KUBE_PEERS (space-separated).`;
+
+export const DAEMON_OPTIONS = {
+  name: { type: "string" },
+  nickname: { type: "string" },
+  host: { type: "string" },
+  port: { type: "string" },
+  "http-addr": { type: "string" },
+  "metrics-addr": { type: "string" },
+  datadir: { type: "string" },
+  password: { type: "string" },
+  "password-file": { type: "string" },
+  "conn-limit": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const intIn = (min: number, max: number) =>
+  z.string().regex(/^\d+$/, `must be an integer from ${min} to ${max}`).transform(Number)
+    .refine((n) => n >= min && n <= max, `must be an integer from ${min} to ${max}`);
+
+/** Validates `raw` with `schema`; on failure a ConfigError naming `source` and the value. */
+function check<T>(source: string, raw: string, schema: z.ZodType<T>): T {
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  throw new ConfigError(`${source}: ${r.error.issues[0].message}, got "${raw}"`);
+}
+
+function via<T>(source: string, raw: string, fn: (s: string) => T): T {
+  try {
+    return fn(raw);
+  } catch (e) {
+    throw new ConfigError(`${source}: ${(e as Error).message}`);
+  }
+}
+
+/** Parses the daemon's arguments; returns null when --help was asked for. */
+export function parseDaemonConfig(
+  args: string[],
+  env: Record<string, string | undefined>,
+  host: HostFacts,
+): DaemonConfig | null {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: DAEMON_OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return null;
+  // A flag wins over its variable; an empty variable counts as unset (as in Weave's scripts).
+  const pick = (flag: keyof typeof v, envName?: string): [string, string] | null => {
+    const f = v[flag];
+    if (typeof f === "string") return [`--${flag}`, f];
+    const e = envName ? env[envName] : undefined;
+    return e !== undefined && e !== "" ? [envName!, e] : null;
+  };
+
+  let name: PeerName | null = null;
+  const nameArg = pick("name");
+  if (nameArg) name = via(nameArg[0], nameArg[1], parsePeerName);
+  else {
+    const id = host.machineId();
+    if (id && id.trim()) name = peerNameFromMachineId(id);
+  }
+
+  const nickArg = pick("nickname");
+  const nickname = nickArg
+    ? check(
+      nickArg[0],
+      nickArg[1],
+      z.string().regex(
+        /^[^\s\p{C}]{1,64}$/u,
+        "must be 1 to 64 printable characters without spaces",
+      ),
+    )
+    : host.hostname().slice(0, 64) || "unknown";
+
+  const hostArg = pick("host");
+  const listenHost = hostArg
+    ? check(hostArg[0], hostArg[1], z.string().refine(isIPv4, "must be an IPv4 address"))
+    : "0.0.0.0";
+
+  const portArg = pick("port");
+  const port = portArg ? check(portArg[0], portArg[1], intIn(1, 65535)) : 6783;
+
+  const httpArg = pick("http-addr", "WEAVE_HTTP_ADDR");
+  const httpAddr = httpArg
+    ? (via(httpArg[0], httpArg[1], parseListenAddress), httpArg[1])
+    : "127.0.0.1:6784";
+
+  // An explicitly empty --metrics-addr or WEAVE_METRICS_ADDR disables metrics.
+  let metricsAddr: string | null = "0.0.0.0:6782";
+  const metricsRaw = typeof v["metrics-addr"] === "string"
+    ? ["--metrics-addr", v["metrics-addr"]]
+    : env.WEAVE_METRICS_ADDR !== undefined
+    ? ["WEAVE_METRICS_ADDR", env.WEAVE_METRICS_ADDR]
+    : null;
+  if (metricsRaw) {
+    metricsAddr = metricsRaw[1] === ""
+      ? null
+      : (via(metricsRaw[0], metricsRaw[1], parseListenAddress), metricsRaw[1]);
+  }
+
+  const dirArg = pick("datadir");
+  const datadir = dirArg
+    ? check(dirArg[0], dirArg[1], z.string().min(1, "must not be empty"))
+    : "/var/lib/weavets";
+
+  let password: string | null = null;
+  if (typeof v.password === "string" && typeof v["password-file"] === "string") {
+    throw new ConfigError("--password and --password-file: give only one");
+  }
+  if (typeof v["password-file"] === "string") {
+    const file = v["password-file"];
+    const text = via("--password-file", file, (f) => {
+      try {
+        return host.readFile(f);
+      } catch (e) {
+        throw new Error(`cannot read "${f}": ${(e as Error).message}`);
+      }
+    });
+    password = text.replace(/\r?\n$/, "");
+    if (password === "") throw new ConfigError(`--password-file: "${file}" is empty`);
+  } else if (typeof v.password === "string") {
+    if (v.password === "") throw new ConfigError("--password: must not be empty");
+    password = v.password;
+  } else if (env.WEAVE_PASSWORD) password = env.WEAVE_PASSWORD;
+
+  const limitArg = pick("conn-limit", "CONN_LIMIT");
+  const connLimit = limitArg ? check(limitArg[0], limitArg[1], intIn(1, 100_000)) : 200;
+
+  const peers: string[] = [];
+  for (const p of parsed.positionals) {
+    via(`peer address "${p}"`, p, (s) => parsePeerAddress(s, DEFAULT_PORT)), peers.push(p);
+  }
+  for (const p of (env.KUBE_PEERS ?? "").split(/\s+/).filter(Boolean)) {
+    via("KUBE_PEERS", p, (s) => parsePeerAddress(s, DEFAULT_PORT));
+    peers.push(p);
+  }
+
+  return {
+    name,
+    nickname,
+    host: listenHost,
+    port,
+    httpAddr,
+    metricsAddr,
+    datadir,
+    password,
+    connLimit,
+    peers,
+  };
+}

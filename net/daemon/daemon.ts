@@ -1,0 +1,262 @@
+/**
+ * The daemon: the mesh, the components plugged into it, the HTTP API and the metrics listener.
+ * `startDaemon` returns once everything listens; `stop` undoes it in reverse order.
+ */
+import { cpuUsage } from "node:process";
+import { VERSION } from "../../version.ts";
+import { Registry } from "../api/metrics.ts";
+import { type ApiRoute, jsonResponse, textResponse, wantsJson } from "../api/route.ts";
+import { type ApiServer, startApiServer } from "../api/server.ts";
+import type { Logger } from "../log.ts";
+import type { MeshView } from "../mesh/gossip_channel.ts";
+import { registerMeshMetrics } from "../mesh/metrics.ts";
+import { randomPeerName } from "../mesh/peer_name.ts";
+import { Mesh, type MeshTiming } from "../mesh/router.ts";
+import {
+  formatConnections,
+  formatPeers,
+  formatSections,
+  routerSection,
+  type StatusSection,
+} from "../mesh/status_text.ts";
+import type { DaemonComponent } from "./component.ts";
+import type { DaemonConfig } from "./config.ts";
+
+export interface DaemonOptions {
+  components?: DaemonComponent[];
+  log: Logger;
+  /** Faster timers for tests. */
+  timing?: Partial<MeshTiming>;
+}
+
+export interface Daemon {
+  readonly mesh: Mesh;
+  /** The read side components get. */
+  readonly view: MeshView;
+  readonly httpAddr: Deno.NetAddr;
+  readonly metricsAddr: Deno.NetAddr | null;
+  readonly registry: Registry;
+  /** Null when ready, else why not. */
+  ready(): string | null;
+  stop(): Promise<void>;
+}
+
+/** The peer name: configured or from the machine id, else one kept in the datadir. */
+function resolveName(config: DaemonConfig, log: Logger): string {
+  if (config.name) return config.name;
+  const file = `${config.datadir}/peer-name`;
+  try {
+    const saved = Deno.readTextFileSync(file).trim();
+    if (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(saved)) return saved;
+  } catch {
+    // not there yet
+  }
+  const name = randomPeerName();
+  Deno.writeTextFileSync(file, name + "\n");
+  log.info("no machine id: generated a peer name", { name, file });
+  return name;
+}
+
+export async function startDaemon(config: DaemonConfig, opts: DaemonOptions): Promise<Daemon> {
+  const log = opts.log.with({ component: "daemon" });
+  const components = opts.components ?? [];
+  const names = new Set<string>();
+  for (const c of components) {
+    if (names.has(c.name)) throw new Error(`daemon component "${c.name}" given twice`);
+    names.add(c.name);
+  }
+  Deno.mkdirSync(config.datadir, { recursive: true });
+  const mesh = new Mesh({
+    name: resolveName(config, log),
+    nickname: config.nickname,
+    host: config.host,
+    port: config.port,
+    password: config.password,
+    connLimit: config.connLimit,
+    peers: config.peers,
+    timing: opts.timing,
+    log: opts.log.with({ component: "mesh" }),
+  });
+
+  const registry = new Registry();
+  const refresh = [registerMeshMetrics(registry, mesh), registerProcessMetrics(registry)];
+  for (const c of components) c.metrics?.(registry);
+
+  const started: DaemonComponent[] = [];
+  const servers: ApiServer[] = [];
+  let meshStarted = false;
+  const stop = async () => {
+    for (const s of servers.splice(0).reverse()) await s.shutdown().catch(() => {});
+    for (const c of started.splice(0).reverse()) {
+      try {
+        await c.stop?.();
+      } catch (e) {
+        log.error("component failed to stop", { name: c.name, error: (e as Error).message });
+      }
+    }
+    if (meshStarted) await mesh.stop();
+  };
+
+  const ready = (): string | null => {
+    for (const c of components) {
+      const why = c.ready?.();
+      if (why) return `${c.name}: ${why}`;
+    }
+    return null;
+  };
+
+  try {
+    for (const c of components) {
+      await c.start?.(mesh);
+      started.push(c);
+    }
+    mesh.start();
+    meshStarted = true;
+    const routes = [
+      ...statusRoutes(mesh, components, ready),
+      metricsRoute(registry, refresh),
+      ...components.flatMap((c) => c.routes?.() ?? []),
+    ];
+    servers.push(
+      startApiServer({ addr: config.httpAddr, routes, log: opts.log.with({ component: "api" }) }),
+    );
+    log.info("HTTP API listening", { address: addrText(servers[0].addr) });
+    let metricsAddr: Deno.NetAddr | null = null;
+    if (config.metricsAddr !== null) {
+      const m = startApiServer({
+        addr: config.metricsAddr,
+        routes: [metricsRoute(registry, refresh)],
+        log: opts.log.with({ component: "metrics" }),
+      });
+      servers.push(m);
+      metricsAddr = m.addr;
+      log.info("metrics listening", { address: addrText(m.addr) });
+    }
+    return {
+      mesh,
+      view: mesh,
+      httpAddr: servers[0].addr,
+      metricsAddr,
+      registry,
+      ready,
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+function addrText(a: Deno.NetAddr): string {
+  return `${a.hostname}:${a.port}`;
+}
+
+function metricsRoute(registry: Registry, refresh: Array<() => void>): ApiRoute {
+  return {
+    method: "GET",
+    path: "/metrics",
+    handle: () => {
+      for (const r of refresh) r();
+      return new Response(registry.render(), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    },
+  };
+}
+
+function statusRoutes(
+  mesh: Mesh,
+  components: DaemonComponent[],
+  ready: () => string | null,
+): ApiRoute[] {
+  const dataPath = (peer?: string) => {
+    if (!peer) return "-";
+    for (const c of components) {
+      const p = c.dataPath?.(peer);
+      if (p) return p;
+    }
+    return "control";
+  };
+  const sections = (): StatusSection[] => [
+    routerSection(mesh.status()),
+    ...components.flatMap((c) => (c.status ? [c.status()] : [])),
+  ];
+  return [
+    {
+      method: "GET",
+      path: "/status",
+      handle: (req) => {
+        const why = ready();
+        const code = why === null ? 200 : 503;
+        if (wantsJson(req)) {
+          return jsonResponse({
+            ready: why === null,
+            reason: why,
+            version: VERSION,
+            sections: sections(),
+          }, code);
+        }
+        const head: Array<[string, string]> = [["Version", VERSION], [
+          "Ready",
+          why === null ? "yes" : `no (${why})`,
+        ]];
+        return textResponse(formatSections(sections(), head), code);
+      },
+    },
+    {
+      method: "GET",
+      path: "/status/peers",
+      handle: (req) => {
+        const peers = mesh.status().peers;
+        return wantsJson(req) ? jsonResponse(peers) : textResponse(formatPeers(peers));
+      },
+    },
+    {
+      method: "GET",
+      path: "/status/connections",
+      handle: (req) => {
+        const cs = mesh.status().connections.map((c) => ({
+          ...c,
+          dataPath: dataPath(c.state === "established" ? c.name : undefined),
+        }));
+        return wantsJson(req) ? jsonResponse(cs) : textResponse(formatConnections(cs));
+      },
+    },
+    {
+      method: "GET",
+      path: "/report",
+      handle: () => {
+        const why = ready();
+        const report: Record<string, unknown> = {
+          ready: why === null,
+          reason: why,
+          version: VERSION,
+          router: mesh.status(),
+        };
+        for (const c of components) if (c.report) report[c.name] = c.report();
+        return jsonResponse(report);
+      },
+    },
+  ];
+}
+
+function registerProcessMetrics(registry: Registry): () => void {
+  registry.gaugeFn("process_resident_memory_bytes", "Resident memory size in bytes.", () => [
+    { value: Deno.memoryUsage().rss },
+  ]);
+  registry.gaugeFn("process_heap_bytes", "JavaScript heap in use, in bytes.", () => [
+    { value: Deno.memoryUsage().heapUsed },
+  ]);
+  const start = Date.now() / 1000;
+  registry.gaugeFn("process_start_time_seconds", "Start time since the epoch, in seconds.", () => [
+    { value: Math.round(start) },
+  ]);
+  const cpu = registry.counter(
+    "process_cpu_seconds_total",
+    "User and system CPU time, in seconds.",
+  );
+  return () => {
+    const u = cpuUsage();
+    cpu.set((u.user + u.system) / 1e6);
+  };
+}

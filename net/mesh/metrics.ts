@@ -1,0 +1,47 @@
+/** The mesh's Prometheus metrics, read from live state at scrape time. */
+import type { Registry } from "../api/metrics.ts";
+import type { Mesh } from "./router.ts";
+
+/** Registers the mesh metrics; returns a function to call before each render (counters). */
+export function registerMeshMetrics(registry: Registry, mesh: Mesh): () => void {
+  registry.gaugeFn("weavets_connections", "Control connections by state and encryption.", () => {
+    const m = new Map<string, { labels: Record<string, string>; value: number }>();
+    for (const c of mesh.status().connections) {
+      const labels = { state: c.state, encryption: c.encrypted ? "yes" : "no" };
+      const key = `${labels.state}/${labels.encryption}`;
+      const cur = m.get(key) ?? { labels, value: 0 };
+      cur.value++;
+      m.set(key, cur);
+    }
+    return [...m.values()];
+  });
+  registry.gaugeFn("weavets_peers", "Peers in the topology, by reachability.", () => {
+    const peers = mesh.peers();
+    const reachable = peers.filter((p) => p.reachable).length;
+    return [
+      { labels: { reachable: "true" }, value: reachable },
+      { labels: { reachable: "false" }, value: peers.length - reachable },
+    ];
+  });
+  const terminations = registry.counter(
+    "weavets_connection_terminations_total",
+    "Established control connections that ended.",
+  );
+  const messages = registry.counter(
+    "weavets_gossip_messages_total",
+    "Gossip messages by direction and channel.",
+  );
+  const bytes = registry.counter(
+    "weavets_gossip_bytes_total",
+    "Gossip bytes by direction and channel.",
+  );
+  return () => {
+    terminations.set(mesh.counters.terminations);
+    for (const [channel, s] of mesh.gossip.stats) {
+      messages.set(s.sentMessages, { direction: "sent", channel });
+      messages.set(s.receivedMessages, { direction: "received", channel });
+      bytes.set(s.sentBytes, { direction: "sent", channel });
+      bytes.set(s.receivedBytes, { direction: "received", channel });
+    }
+  };
+}

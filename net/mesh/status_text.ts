@@ -1,0 +1,88 @@
+/**
+ * Plain-text renderings of the mesh status, modelled on `weave status`: what `weavets peers` and
+ * `weavets status [connections]` print. Pure: no I/O.
+ */
+import type { ConnectionStatus, MeshStatus, PeerStatus } from "./router.ts";
+
+/** A status block: right-aligned keys, as in `weave status`. */
+export interface StatusSection {
+  service: string;
+  fields: Array<[string, string]>;
+}
+
+export function formatSections(sections: StatusSection[], head: Array<[string, string]> = []) {
+  const all = [
+    head,
+    ...sections.map((s) => [["Service", s.service], ...s.fields] as Array<[string, string]>),
+  ];
+  const width = Math.max(...all.flat().map(([k]) => k.length)) + 2;
+  return all.filter((b) => b.length > 0)
+    .map((b) => b.map(([k, v]) => `${k.padStart(width)}: ${v}`).join("\n"))
+    .join("\n\n") + "\n";
+}
+
+function counts(items: string[]): string {
+  const m = new Map<string, number>();
+  for (const i of items) m.set(i, (m.get(i) ?? 0) + 1);
+  return [...m].map(([k, v]) => `${v} ${k}`).join(", ");
+}
+
+/** The router section of `weavets status`. */
+export function routerSection(s: MeshStatus): StatusSection {
+  const states = s.connections.map((c) => c.state);
+  const established = s.peers.reduce(
+    (n, p) => n + p.connections.filter((c) => c.established).length,
+    0,
+  );
+  return {
+    service: "router",
+    fields: [
+      ["Protocol", s.protocol],
+      ["Name", `${s.name}(${s.nickname})`],
+      ["Encryption", s.encryption ? "enabled" : "disabled"],
+      ["PeerDiscovery", s.peerDiscovery ? "enabled" : "disabled"],
+      ["Targets", String(s.targets.length)],
+      ["Connections", `${s.connections.length}${states.length ? ` (${counts(states)})` : ""}`],
+      ["Peers", `${s.peers.length} (with ${established} established connections)`],
+      ["ConnLimit", String(s.connLimit)],
+    ],
+  };
+}
+
+/** `weavets status connections`: direction, address, state, encryption, data path, info. */
+export function formatConnections(cs: ConnectionStatus[]): string {
+  return cs.map((c) => {
+    const info = c.state === "established" ? `${c.name}(${c.nickname})` : [
+      c.name ? `${c.name}(${c.nickname ?? ""})` : "",
+      c.reason ?? "",
+      c.retryAt ? `retry: ${c.retryAt}` : "",
+    ]
+      .filter(Boolean).join(", ");
+    return [
+      c.direction === "outbound" ? "->" : "<-",
+      c.address.padEnd(21),
+      c.state.padEnd(11),
+      (c.encrypted ? "encrypted" : "unencrypted").padEnd(11),
+      (c.dataPath ?? "-").padEnd(8),
+      info,
+    ].join(" ").trimEnd();
+  }).join("\n") + (cs.length ? "\n" : "");
+}
+
+/** `weavets peers`: every peer, then its connections indented below it. */
+export function formatPeers(peers: PeerStatus[]): string {
+  const lines: string[] = [];
+  for (const p of peers) {
+    lines.push(`${p.name}(${p.nickname})${p.reachable ? "" : " - unreachable"}`);
+    for (const c of p.connections) {
+      lines.push(
+        `   ${c.outbound ? "->" : "<-"} ${c.address.padEnd(21)} ${
+          `${c.name}(${c.nickname})`.padEnd(
+            36,
+          )
+        } ${c.established ? "established" : "pending"}`,
+      );
+    }
+  }
+  return lines.join("\n") + (lines.length ? "\n" : "");
+}
