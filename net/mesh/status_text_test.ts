@@ -101,5 +101,5 @@ Deno.test("status text: peers with their connections, pending when one end does 
   assert.equal(lines[0], `${A}(host-0)`);
   assert.match(lines[1], new RegExp(`^   -> 10\\.0\\.0\\.2:6783 +${B}\\(host-1\\) +established$`));
   assert.equal(lines[2], `${B}(host-1) - unreachable`);
-  assert.match(lines[3], /^   <- 10\.0\.0\.1:6783 +.* pending$/);
+  assert.match(lines[3], /^ {3}<- 10\.0\.0\.1:6783 +.* pending$/);
 });
