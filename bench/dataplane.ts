@@ -1,0 +1,207 @@
+/**
+ * Data-plane benchmark (root): a 2-node topology in namespaces, iperf3 between one pod on each
+ * node — TCP single stream, TCP 4 streams, UDP 64-byte packets/s — for: plain routed veth, a
+ * hand-made kernel VXLAN, weavets fast path, weavets userspace, weavets userspace encrypted.
+ * Each is printed as a ratio to the kernel VXLAN measured in the same run, with the CPU the
+ * weavets node processes used. Bounded: SECONDS per measurement (default 5); always cleans up.
+ *   deno run -A bench/dataplane.ts [--seconds N] [--write]   (--write appends to RESULTS-dataplane.md)
+ */
+import { Namespaces } from "../tests/harness/netns.ts";
+import { sh } from "../tests/harness/sh.ts";
+import { Cluster, type Pod } from "../tests/dataplane/cluster.ts";
+
+const args = Deno.args;
+const SECONDS = Number(args[args.indexOf("--seconds") + 1] || 5) || 5;
+const WRITE = args.includes("--write");
+
+interface Result {
+  name: string;
+  tcp1: number; // Gbit/s
+  tcp4: number;
+  pps: number; // received UDP 64-byte packets per second
+  cpu?: { tcp1: number; tcp4: number; pps: number }; // % of one core, both nodes' weavets together
+}
+
+function cpuTicks(pids: number[]): number {
+  let t = 0;
+  for (const pid of pids) {
+    try {
+      const f = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      t += Number(rest[11]) + Number(rest[12]); // utime + stime
+    } catch {
+      // gone
+    }
+  }
+  return t;
+}
+
+async function iperf(server: string, client: string, ip: string, extra: string[]) {
+  const srv = new Deno.Command("ip", {
+    args: ["netns", "exec", server, "iperf3", "-s", "-1"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await new Promise((r) => setTimeout(r, 400));
+  try {
+    const out = await sh(
+      "ip",
+      "netns",
+      "exec",
+      client,
+      "timeout",
+      `${SECONDS + 15}`,
+      "iperf3",
+      "-c",
+      ip,
+      "-t",
+      `${SECONDS}`,
+      "-J",
+      ...extra,
+    );
+    return JSON.parse(out);
+  } finally {
+    try {
+      srv.kill("SIGTERM");
+    } catch {
+      // already exited (-1)
+    }
+    await srv.status;
+  }
+}
+
+async function measure(name: string, a: string, b: string, ip: string, pids: number[] = []) {
+  const r: Result = { name, tcp1: 0, tcp4: 0, pps: 0 };
+  const cpu = { tcp1: 0, tcp4: 0, pps: 0 };
+  const run = async (key: "tcp1" | "tcp4" | "pps", extra: string[]) => {
+    const t0 = cpuTicks(pids);
+    const w0 = performance.now();
+    const j = await iperf(b, a, ip, extra);
+    const secs = (performance.now() - w0) / 1000;
+    cpu[key] = Math.round((cpuTicks(pids) - t0) / secs); // ticks are 1/100 s: % of a core
+    if (key === "pps") {
+      const s = j.end.sum;
+      r.pps = Math.round((s.packets - s.lost_packets) / s.seconds);
+    } else r[key] = j.end.sum_received.bits_per_second / 1e9;
+  };
+  await run("tcp1", []);
+  await run("tcp4", ["-P", "4"]);
+  await run("pps", ["-u", "-l", "64", "-b", "0"]);
+  if (pids.length) r.cpu = cpu;
+  console.error(`${name}: ${JSON.stringify(r)}`);
+  return r;
+}
+
+/** Runs a command given as one string (the benchmark's set-up is plain iproute2). */
+const run = (cmd: string) => sh(...(cmd.split(" ") as [string, ...string[]]));
+
+/** Two nodes on an underlay bridge, one pod each; `mode` wires the pods. */
+async function kernelBaseline(mode: "routed" | "vxlan"): Promise<Result> {
+  const ns = new Namespaces("wtdb");
+  try {
+    const u = ns.add("u");
+    await run(`ip -n ${u} link add br0 type bridge`);
+    await run(`ip -n ${u} link set br0 up`);
+    const pods: string[] = [];
+    for (const i of [1, 2]) {
+      const o = 3 - i;
+      const n = ns.add(`n${i}`);
+      await run(`ip link add eth0 netns ${n} type veth peer name u${i} netns ${u}`);
+      await run(`ip -n ${u} link set u${i} master br0 up`);
+      await run(`ip -n ${n} addr add 192.168.78.${i}/24 dev eth0`);
+      await run(`ip -n ${n} link set eth0 up`);
+      const p = ns.add(`p${i}`);
+      pods.push(p);
+      const mtu = mode === "vxlan" ? 1450 : 1500;
+      await run(
+        `ip link add eth0 netns ${p} mtu ${mtu} type veth peer name vp netns ${n} mtu ${mtu}`,
+      );
+      await run(`ip -n ${p} link set eth0 up`);
+      await run(`ip -n ${n} link set vp up`);
+      if (mode === "routed") {
+        await run(`ip -n ${p} addr add 10.33.${i}.2/24 dev eth0`);
+        await run(`ip -n ${n} addr add 10.33.${i}.1/24 dev vp`);
+        await run(`ip -n ${p} route add default via 10.33.${i}.1`);
+        await run(`ip -n ${n} route add 10.33.${o}.0/24 via 192.168.78.${o}`);
+        await run(`ip netns exec ${n} sysctl -qw net.ipv4.ip_forward=1`);
+      } else {
+        await run(`ip -n ${p} addr add 10.34.0.${i}/16 dev eth0`);
+        await run(`ip -n ${n} link add name kbr mtu 1450 type bridge`);
+        await run(
+          `ip -n ${n} link add name kvx mtu 1450 type vxlan id 42 dstport 4789 local 192.168.78.${i} nolearning`,
+        );
+        await run(`ip -n ${n} link set vp master kbr`);
+        await run(`ip -n ${n} link set kvx master kbr up`);
+        await run(`ip -n ${n} link set kbr up`);
+        await run(`bridge -n ${n} fdb append 00:00:00:00:00:00 dev kvx dst 192.168.78.${o}`);
+      }
+    }
+    const dst = mode === "routed" ? "10.33.2.2" : "10.34.0.2";
+    const name = mode === "routed" ? "plain routed veth" : "kernel VXLAN (hand-made)";
+    return await measure(name, pods[0], pods[1], dst);
+  } finally {
+    ns.cleanup();
+  }
+}
+
+async function weavets(name: string, fastdp: boolean, password?: string): Promise<Result> {
+  const c = await Cluster.start({ nodes: 2, podsPerNode: 1, fastdp, password });
+  try {
+    const [a, b] = c.pods as [Pod, Pod];
+    const pids = c.drivers.map((d) => d!.child.pid);
+    return await measure(name, a.ns, b.ns, b.ip, pids);
+  } finally {
+    await c.stop();
+  }
+}
+
+const results: Result[] = [];
+results.push(await kernelBaseline("routed"));
+results.push(await kernelBaseline("vxlan"));
+results.push(await weavets("weavets fast path", true));
+results.push(await weavets("weavets userspace", false));
+results.push(await weavets("weavets userspace encrypted", false, "bench-password"));
+
+const base = results[1];
+const f = (x: number, d = 2) => x.toFixed(d);
+const rows = results.map((r) =>
+  `| ${r.name} | ${f(r.tcp1)} | ${f(r.tcp1 / base.tcp1)} | ${f(r.tcp4)} | ${
+    f(r.tcp4 / base.tcp4)
+  } | ${Math.round(r.pps / 1000)} k | ${f(r.pps / base.pps)} | ${
+    r.cpu ? `${r.cpu.tcp1} / ${r.cpu.tcp4} / ${r.cpu.pps}` : "kernel"
+  } |`
+);
+const us = results[3], enc = results[4], fast = results[2];
+const goals = [
+  `fast path ${f(fast.tcp1 / base.tcp1)}× kernel VXLAN (goal ≥ 0.95)`,
+  `userspace ${f(us.tcp1 / base.tcp1)}× kernel VXLAN, single-stream TCP (goal ≥ 0.25)`,
+  `encrypted ${f(enc.tcp1 / us.tcp1)}× unencrypted userspace (goal ≥ 0.5)`,
+];
+const table = [
+  `## ${
+    new Date().toISOString()
+  } — ${SECONDS} s per measurement, ${navigator.hardwareConcurrency} CPUs, load ${
+    Deno.loadavg().map((x) => x.toFixed(1)).join(" ")
+  }`,
+  "",
+  "| path | TCP×1 Gbit/s | ratio | TCP×4 Gbit/s | ratio | UDP 64 B pps | ratio | weavets CPU % (TCP×1 / TCP×4 / UDP) |",
+  "|---|---|---|---|---|---|---|---|",
+  ...rows,
+  "",
+  ...goals.map((g) => `- ${g}`),
+  "",
+].join("\n");
+console.log(table);
+if (WRITE) {
+  const path = new URL("./RESULTS-dataplane.md", import.meta.url);
+  let prev = "";
+  try {
+    prev = await Deno.readTextFile(path);
+  } catch {
+    prev =
+      "# Data-plane benchmark results\n\nProduced by `deno run -A bench/dataplane.ts --write`. " +
+      "Ratios are against the hand-made kernel VXLAN of the same run; CPU is % of one core used by " +
+      "both nodes' weavets processes (kernel softirq work is not attributed).\n\n";
+  }
+  await Deno.writeTextFile(path, prev + table + "\n");
+}
