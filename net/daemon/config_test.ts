@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseDaemonConfig } from "./config.ts";
+
+const facts = (
+  machineId: string | null = "0123456789abcdef0123456789abcdef",
+  files: Record<string, string> = {},
+) => ({
+  machineId: () => machineId,
+  hostname: () => "node-1",
+  readFile: (p: string) => {
+    if (!(p in files)) throw new Error("No such file or directory");
+    return files[p];
+  },
+});
+
+function parse(args: string[], env: Record<string, string> = {}, f = facts()) {
+  const c = parseDaemonConfig(args, env, f);
+  assert.ok(c);
+  return c;
+}
+
+function fails(args: string[], env: Record<string, string>, message: RegExp) {
+  assert.throws(
+    () => parseDaemonConfig(args, env, facts()),
+    (e) => e instanceof ConfigError && message.test(e.message),
+  );
+}
+
+Deno.test("daemon config: defaults, with the name stable for a machine id", () => {
+  const c = parse([]);
+  assert.deepEqual({ ...c, name: undefined }, {
+    name: undefined,
+    nickname: "node-1",
+    host: "0.0.0.0",
+    port: 6783,
+    httpAddr: "127.0.0.1:6784",
+    metricsAddr: "0.0.0.0:6782",
+    datadir: "/var/lib/weavets",
+    password: null,
+    connLimit: 200,
+    peers: [],
+  });
+  assert.match(c.name!, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+  assert.equal(parse([]).name, c.name, "same machine id, same name");
+  assert.notEqual(parse([], {}, facts("another-machine")).name, c.name);
+  assert.equal(parse([], {}, facts(null)).name, null, "no machine id: decided at start");
+});
+
+Deno.test("daemon config: flags, then Weave's environment variables", () => {
+  const env = {
+    WEAVE_HTTP_ADDR: "127.0.0.1:7000",
+    WEAVE_METRICS_ADDR: "",
+    WEAVE_PASSWORD: "pw",
+    CONN_LIMIT: "5",
+    KUBE_PEERS: "10.0.0.2  10.0.0.3:7783",
+  };
+  const c = parse(["--name", "AA:BB:CC:DD:EE:FF", "--port", "7001", "10.0.0.1"], env);
+  assert.equal(c.name, "aa:bb:cc:dd:ee:ff");
+  assert.equal(c.port, 7001);
+  assert.equal(c.httpAddr, "127.0.0.1:7000");
+  assert.equal(c.metricsAddr, null, "empty WEAVE_METRICS_ADDR disables metrics");
+  assert.equal(c.password, "pw");
+  assert.equal(c.connLimit, 5);
+  assert.deepEqual(c.peers, ["10.0.0.1", "10.0.0.2", "10.0.0.3:7783"]);
+  const f = parse(
+    ["--http-addr", "127.0.0.1:8000", "--conn-limit", "9", "--metrics-addr", ":9"],
+    env,
+  );
+  assert.equal(f.httpAddr, "127.0.0.1:8000");
+  assert.equal(f.connLimit, 9);
+  assert.equal(f.metricsAddr, ":9");
+});
+
+Deno.test("daemon config: passwords from a flag or a file, never both", () => {
+  assert.equal(parse(["--password", "x"]).password, "x");
+  const withFile = parseDaemonConfig(
+    ["--password-file", "/pw"],
+    {},
+    facts("m", { "/pw": "secret\n" }),
+  );
+  assert.equal(withFile?.password, "secret");
+  fails(["--password", "a", "--password-file", "/pw"], {}, /give only one/);
+  fails(["--password-file", "/missing"], {}, /^--password-file: cannot read "\/missing"/);
+  fails(["--password", ""], {}, /^--password: must not be empty/);
+  assert.equal(parse([], { WEAVE_PASSWORD: "" }).password, null, "empty variable: no password");
+});
+
+Deno.test("daemon config: invalid values name the flag or variable and the value", () => {
+  fails(["--name", "nope"], {}, /^--name: invalid peer name "nope"/);
+  fails(["--port", "0"], {}, /^--port: must be an integer from 1 to 65535, got "0"/);
+  fails(["--host", "example.com"], {}, /^--host: must be an IPv4 address, got "example.com"/);
+  fails(
+    [],
+    { WEAVE_HTTP_ADDR: "localhost" },
+    /^WEAVE_HTTP_ADDR: invalid listen address "localhost"/,
+  );
+  fails(["--metrics-addr", "1.2.3.4:99999"], {}, /^--metrics-addr: invalid listen address/);
+  fails([], { CONN_LIMIT: "lots" }, /^CONN_LIMIT: must be an integer/);
+  fails(["--nickname", "has space"], {}, /^--nickname: must be 1 to 64 printable/);
+  fails(["10.0.0.1:123456"], {}, /^peer address "10.0.0.1:123456": invalid peer address/);
+  fails([], { KUBE_PEERS: "a b:c" }, /^KUBE_PEERS: invalid peer address "b:c"/);
+  fails(["--bogus"], {}, /Unknown option '--bogus'/);
+});
+
+Deno.test("daemon config: --help returns null", () => {
+  assert.equal(parseDaemonConfig(["--help"], {}, facts()), null);
+});
