@@ -42,15 +42,20 @@ function ifaddrmsg(family: number, prefix: number, scope: number, index: number)
   return b;
 }
 
+/** Errors read 'add address 10.32.0.5/12 on "eth0" failed: …'; `object` is the interface. */
+function context(verb: string, link: string | number, cidr: string) {
+  return { op: `${verb} ${cidr} on`, object: typeof link === "number" ? `ifindex ${link}` : link };
+}
+
 function addressRequest(
-  op: string,
+  ctx: { op: string; object: string },
   type: number,
   flags: number,
   link: string | number,
   cidr: string,
 ) {
-  const p = asInvalid(op, cidr, () => parseIpPrefix(cidr));
-  const index = linkIndex(link);
+  const p = asInvalid(ctx.op, ctx.object, () => parseIpPrefix(cidr));
+  const index = linkIndex(link, ctx);
   // Loopback addresses get host scope, as `ip address add` gives them.
   const scope = p.family === 4 && p.bytes[0] === 127 ? R.RT_SCOPE_HOST : R.RT_SCOPE_UNIVERSE;
   const req = new MessageEncoder(type, flags);
@@ -65,31 +70,25 @@ export function addAddress(
   cidr: string,
   opts: AddAddressOptions = {},
 ): void {
-  const op = "add address";
-  const { req, p } = addressRequest(
-    op,
-    R.RTM_NEWADDR,
-    requestFlags(NLM_F_CREATE | NLM_F_EXCL),
-    link,
-    cidr,
-  );
+  const ctx = context("add address", link, cidr);
+  const flags = requestFlags(NLM_F_CREATE | NLM_F_EXCL);
+  const { req, p } = addressRequest(ctx, R.RTM_NEWADDR, flags, link, cidr);
   if (p.family === 4 && p.prefix < 31) {
     const brd = p.bytes.slice();
     for (let bit = p.prefix; bit < 32; bit++) brd[bit >> 3] |= 0x80 >> (bit & 7);
     req.attr(R.IFA_BROADCAST, brd);
   }
   if (opts.label !== undefined) {
-    if (p.family !== 4) throw invalid(op, cidr, "labels exist for IPv4 addresses only");
+    if (p.family !== 4) throw invalid(ctx.op, ctx.object, "labels exist for IPv4 addresses only");
     req.str(R.IFA_LABEL, opts.label);
   }
-  execute(req, { op, object: `${cidr}" on "${link}` });
+  execute(req, ctx);
 }
 
 /** Removes `cidr` from a link. EADDRNOTAVAIL when it is not there. */
 export function deleteAddress(link: string | number, cidr: string): void {
-  const op = "delete address";
-  const { req } = addressRequest(op, R.RTM_DELADDR, requestFlags(), link, cidr);
-  execute(req, { op, object: `${cidr}" on "${link}` });
+  const ctx = context("delete address", link, cidr);
+  execute(addressRequest(ctx, R.RTM_DELADDR, requestFlags(), link, cidr).req, ctx);
 }
 
 export function decodeAddress(m: Message): Address {
@@ -112,7 +111,7 @@ export function decodeAddress(m: Message): Address {
 
 /** Addresses in the current namespace, optionally of one link only. */
 export function listAddresses(link?: string | number): Address[] {
-  const index = link === undefined ? undefined : linkIndex(link);
+  const index = link === undefined ? undefined : linkIndex(link, { op: "list addresses" });
   const req = new MessageEncoder(R.RTM_GETADDR, dumpFlags()).raw(ifaddrmsg(0, 0, 0, 0));
   return dump(req, { op: "list addresses", object: link === undefined ? undefined : `${link}` })
     .filter((m) => m.type === R.RTM_NEWADDR)

@@ -1,7 +1,6 @@
 /** Network interfaces over rtnetlink: list, get, create (veth, bridge, vxlan, dummy), change. */
 
-import { formatMac, parseMac } from "../addr/mod.ts";
-import { ipv4ToBytes, parseIPv4 } from "../addr/mod.ts";
+import { formatMac, ipv4ToBytes, parseIPv4, parseMac } from "../addr/mod.ts";
 import { Errno } from "./errno.ts";
 import { invalid, LinuxError } from "./errors.ts";
 import { AF_BRIDGE, closeFd } from "./libc.ts";
@@ -156,9 +155,26 @@ export function findLink(nameOrIndex: string | number): Link | undefined {
   }
 }
 
-/** The index of a link given by name or index (validated, resolved through the kernel). */
-export function linkIndex(nameOrIndex: string | number): number {
-  return typeof nameOrIndex === "number" ? nameOrIndex : getLink(nameOrIndex).index;
+/**
+ * The index of a link given by name or index (a name is resolved through the kernel). When the
+ * link is needed by another operation, pass it as `ctx`: a missing link is then reported as that
+ * operation's ENODEV ('set master "vp1" failed: ENODEV (No such device: no link "weave")').
+ */
+export function linkIndex(
+  nameOrIndex: string | number,
+  ctx?: { op: string; object?: string },
+): number {
+  const op = ctx?.op ?? "get link";
+  if (typeof nameOrIndex === "number") {
+    checkIndex(op, nameOrIndex);
+    return nameOrIndex;
+  }
+  checkIfName(op, nameOrIndex);
+  const link = findLink(nameOrIndex);
+  if (link) return link.index;
+  const object = ctx?.object ?? nameOrIndex;
+  const detail = object === nameOrIndex ? undefined : `no link "${nameOrIndex}"`;
+  throw new LinuxError(op, Errno.ENODEV, object, detail);
 }
 
 interface CommonCreate {
@@ -262,7 +278,7 @@ export function createVxlan(name: string, opts: VxlanOptions): void {
   const local = opts.local === undefined
     ? undefined
     : asInvalid(op, name, () => ipv4ToBytes(parseIPv4(opts.local!)));
-  const dev = opts.dev === undefined ? undefined : linkIndex(opts.dev);
+  const dev = opts.dev === undefined ? undefined : linkIndex(opts.dev, { op, object: name });
   createLink(op, name, "vxlan", opts, (req) => {
     req.u32(R.IFLA_VXLAN_ID, opts.vni);
     req.u16be(R.IFLA_VXLAN_PORT, opts.port);
@@ -317,15 +333,15 @@ export function setMac(link: string | number, mac: string): void {
 export function renameLink(link: string | number, newName: string): void {
   const op = "rename link";
   checkIfName(op, newName);
-  const index = linkIndex(link);
-  const req = linkRequest(op, index).str(R.IFLA_IFNAME, newName);
-  execute(req, { op, object: `${label(link)}" to "${newName}` });
+  const ctx = { op, object: label(link), detail: `new name "${newName}"` };
+  const req = linkRequest(op, linkIndex(link, ctx)).str(R.IFLA_IFNAME, newName);
+  execute(req, ctx);
 }
 
 /** Attaches a link to a bridge (or other master device). */
 export function setMaster(link: string | number, bridge: string | number): void {
   const op = "set master";
-  const master = linkIndex(bridge);
+  const master = linkIndex(bridge, { op, object: label(link) });
   execute(linkRequest(op, link).u32(R.IFLA_MASTER, master), { op, object: label(link) });
 }
 
@@ -351,7 +367,7 @@ export function moveToNetns(link: string | number, netnsPath: string): void {
 export function setHairpin(link: string | number, on: boolean): void {
   const op = "set hairpin";
   // AF_BRIDGE setlink addresses the port by index only.
-  const index = linkIndex(link);
+  const index = linkIndex(link, { op });
   const req = new MessageEncoder(R.RTM_SETLINK, requestFlags());
   req.raw(ifinfomsg(index, { family: AF_BRIDGE }));
   req.nest(R.IFLA_PROTINFO, () => req.u8(R.IFLA_BRPORT_MODE, on ? 1 : 0), true);

@@ -86,14 +86,21 @@ function neighRequest(op: string, type: number, flags: number, n: NeighSpec, obj
   const state = STATES[n.state ?? "permanent"];
   if (state === undefined) throw invalid(op, object, `unknown neighbour state "${n.state}"`);
   const req = new MessageEncoder(type, flags);
-  req.raw(ndmsg(ip.family === 4 ? AF_INET : AF_INET6, linkIndex(n.dev), state, 0));
+  const index = linkIndex(n.dev, { op, object });
+  req.raw(ndmsg(ip.family === 4 ? AF_INET : AF_INET6, index, state, 0));
   req.attr(R.NDA_DST, ip.bytes);
   if (mac) req.attr(R.NDA_LLADDR, mac);
   return req;
 }
 
-function neighOp(op: string, type: number, flags: number, n: NeighSpec): void {
-  const object = `${n.ip}" dev "${n.dev}`;
+function devLabel(dev: string | number): string {
+  return typeof dev === "number" ? `ifindex ${dev}` : dev;
+}
+
+/** Errors read 'add neighbour 10.1.0.9 on "eth0" failed: …'; `object` is the interface. */
+function neighOp(verb: string, type: number, flags: number, n: NeighSpec): void {
+  const op = `${verb} ${n.ip} on`;
+  const object = devLabel(n.dev);
   execute(neighRequest(op, type, flags, n, object), { op, object });
 }
 
@@ -142,7 +149,7 @@ export function decodeNeigh(m: Message): Neigh {
 
 /** IPv4 and IPv6 neighbour entries, optionally of one device. */
 export function listNeigh(dev?: string | number): Neigh[] {
-  const index = dev === undefined ? undefined : linkIndex(dev);
+  const index = dev === undefined ? undefined : linkIndex(dev, { op: "list neighbours" });
   const req = new MessageEncoder(R.RTM_GETNEIGH, dumpFlags()).raw(ndmsg(0, 0, 0, 0));
   return dump(req, { op: "list neighbours" })
     .filter((m) => m.type === R.RTM_NEWNEIGH)
@@ -201,7 +208,7 @@ function fdbRequest(op: string, type: number, flags: number, f: FdbSpec, object:
   if (ntf === 0) ntf = R.NTF_SELF;
   const state = R.NUD_NOARP | (f.permanent === false ? R.NUD_REACHABLE : R.NUD_PERMANENT);
   const req = new MessageEncoder(type, flags);
-  req.raw(ndmsg(AF_BRIDGE, linkIndex(f.dev), state, ntf));
+  req.raw(ndmsg(AF_BRIDGE, linkIndex(f.dev, { op, object }), state, ntf));
   req.attr(R.NDA_LLADDR, mac);
   if (dst) req.attr(R.NDA_DST, dst.bytes);
   if (f.port !== undefined) req.u16be(R.NDA_PORT, f.port);
@@ -209,10 +216,10 @@ function fdbRequest(op: string, type: number, flags: number, f: FdbSpec, object:
   return req;
 }
 
-function fdbOp(op: string, type: number, flags: number, f: FdbSpec): void {
-  const object = f.dst === undefined
-    ? `${f.mac}" dev "${f.dev}`
-    : `${f.mac}" dst "${f.dst}" dev "${f.dev}`;
+/** Errors read 'add fdb entry 02:… dst 192.168.1.1 on "vx0" failed: …'. */
+function fdbOp(verb: string, type: number, flags: number, f: FdbSpec): void {
+  const op = f.dst === undefined ? `${verb} ${f.mac} on` : `${verb} ${f.mac} dst ${f.dst} on`;
+  const object = devLabel(f.dev);
   execute(fdbRequest(op, type, flags, f, object), { op, object });
 }
 
@@ -264,7 +271,7 @@ export function decodeFdb(m: Message): FdbEntry {
 
 /** Bridge and VXLAN FDB entries, optionally of one device. */
 export function listFdb(dev?: string | number): FdbEntry[] {
-  const index = dev === undefined ? undefined : linkIndex(dev);
+  const index = dev === undefined ? undefined : linkIndex(dev, { op: "list fdb" });
   const req = new MessageEncoder(R.RTM_GETNEIGH, dumpFlags()).raw(ndmsg(AF_BRIDGE, 0, 0, 0));
   return dump(req, { op: "list fdb" })
     .filter((m) => m.type === R.RTM_NEWNEIGH)

@@ -86,7 +86,7 @@ function routeRequest(op: string, type: number, flags: number, r: RouteSpec): Me
   ) {
     throw invalid(op, object, `metric ${r.metric} must be a 32-bit unsigned integer`);
   }
-  const dev = r.dev === undefined ? undefined : linkIndex(r.dev);
+  const dev = r.dev === undefined ? undefined : linkIndex(r.dev, { op, object });
   const isDelete = type === R.RTM_DELROUTE;
   // What `ip route` does: a route without a gateway is scope link; deletes match any scope,
   // protocol and type unless told otherwise.

@@ -89,14 +89,14 @@ Deno.test({
         () => addAddress("eth0", "10.1.0.1/24"),
         linuxError(
           "EEXIST",
-          'add address "10.1.0.1/24" on "eth0" failed: EEXIST (File exists: ipv4: Address already assigned)',
+          'add address 10.1.0.1/24 on "eth0" failed: EEXIST (File exists: ipv4: Address already assigned)',
         ),
       );
       assert.throws(
         () => deleteAddress("eth0", "10.9.9.9/24"),
         linuxError(
           "EADDRNOTAVAIL",
-          /^delete address "10.9.9.9\/24" on "eth0" failed: EADDRNOTAVAIL/,
+          /^delete address 10.9.9.9\/24 on "eth0" failed: EADDRNOTAVAIL/,
         ),
       );
       assert.throws(

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { IS_ROOT, withNamespaces } from "../harness/netns.ts";
 import {
   addAddress,
+  addRoute,
   createBridge,
   createVeth,
   createVxlan,
@@ -10,6 +11,7 @@ import {
   getLink,
   inNetns,
   moveToNetns,
+  renameLink,
   setMaster,
   setMtu,
 } from "../../net/linux/mod.ts";
@@ -82,11 +84,25 @@ Deno.test({ name: "deleting or changing a missing link: ENODEV naming it", ignor
       createVeth("x1", "x2");
       assert.throws(
         () => setMaster("x1", "nobridge"),
-        linuxError("ENODEV", 'get link "nobridge" failed: ENODEV (No such device)'),
+        linuxError("ENODEV", 'set master "x1" failed: ENODEV (No such device: no link "nobridge")'),
       );
       assert.throws(
         () => addAddress("nosuch0", "10.0.0.1/24"),
-        linuxError("ENODEV", /^get link "nosuch0"/),
+        linuxError(
+          "ENODEV",
+          'add address 10.0.0.1/24 on "nosuch0" failed: ENODEV (No such device)',
+        ),
+      );
+      assert.throws(
+        () => addRoute({ dst: "10.0.0.0/8", dev: "nosuch0" }),
+        linuxError(
+          "ENODEV",
+          'add route "10.0.0.0/8 dev nosuch0" failed: ENODEV (No such device: no link "nosuch0")',
+        ),
+      );
+      assert.throws(
+        () => renameLink("x1", "x2"),
+        linuxError("EEXIST", 'rename link "x1" failed: EEXIST (File exists: new name "x2")'),
       );
     });
   });

@@ -71,11 +71,11 @@ Deno.test({ name: "neighbours: add, replace, list, delete", ignore }, async () =
     inNetns(path, () => {
       assert.throws(
         () => addNeigh({ dev: "eth0", ip: "10.1.0.9", mac: "02:00:00:00:00:09" }),
-        linuxError("EEXIST", 'add neighbour "10.1.0.9" dev "eth0" failed: EEXIST (File exists)'),
+        linuxError("EEXIST", 'add neighbour 10.1.0.9 on "eth0" failed: EEXIST (File exists)'),
       );
       assert.throws(
         () => deleteNeigh({ dev: "eth0", ip: "10.1.0.99" }),
-        linuxError("ENOENT", /^delete neighbour "10.1.0.99" dev "eth0" failed: ENOENT/),
+        linuxError("ENOENT", /^delete neighbour 10.1.0.99 on "eth0" failed: ENOENT/),
       );
       assert.throws(
         () => addNeigh({ dev: "eth0", ip: "10.1.0.12" }),
@@ -196,14 +196,14 @@ Deno.test({
         () => addFdb({ dev: "vx0", mac: "02:00:00:00:02:01", dst: "192.168.1.1" }),
         linuxError(
           "EEXIST",
-          'add fdb entry "02:00:00:00:02:01" dst "192.168.1.1" dev "vx0" failed: EEXIST (File exists)',
+          'add fdb entry 02:00:00:00:02:01 dst 192.168.1.1 on "vx0" failed: EEXIST (File exists)',
         ),
       );
       assert.throws(
         () => deleteFdb({ dev: "vx0", mac: "02:00:00:00:09:09", dst: "192.168.1.1" }),
         linuxError(
           "ENOENT",
-          /^delete fdb entry "02:00:00:00:09:09" dst "192.168.1.1" dev "vx0" failed: ENOENT/,
+          /^delete fdb entry 02:00:00:00:09:09 dst 192.168.1.1 on "vx0" failed: ENOENT/,
         ),
       );
     });

@@ -58,6 +58,12 @@ Deno.test({
         const peer = await ipJson<{ ifname: string; mtu: number }[]>(n, "link", "show", "eth0");
         assert.deepEqual(peer.map((l) => [l.ifname, l.mtu]), [["eth0", 1376]], n);
       }
+      // A dump spanning several netlink reads lists every host end.
+      const ours = inNetns(hostPath, () => listLinks()).filter((l) => l.name !== "lo");
+      assert.deepEqual(
+        ours.map((l) => [l.index, l.name]),
+        hostLinks.map((l) => [l.ifindex, l.ifname]),
+      );
       // Our own view agrees for every namespace.
       for (const n of names) {
         assert.deepEqual(inNetns(netnsPath(n), () => listLinks().map((l) => l.name)), [

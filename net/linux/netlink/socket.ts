@@ -49,6 +49,13 @@ const DUMP_RETRIES = 5;
 export interface Context {
   op: string;
   object?: string;
+  /** Said before the kernel's own explanation, e.g. `new name "eth1"`. */
+  detail?: string;
+}
+
+function kernelError(ctx: Context, errno: number, kernelText?: string): LinuxError {
+  const detail = [ctx.detail, kernelText].filter(Boolean).join(": ");
+  return new LinuxError(ctx.op, errno, ctx.object, detail || undefined);
 }
 
 let nextSeq = Math.floor(Math.random() * 0x7fffffff);
@@ -128,7 +135,7 @@ function transact(fd: number, req: MessageEncoder, ctx: Context): Message[] {
       if (m.seq !== seq || m.type === NLMSG_NOOP) continue;
       if (m.type === NLMSG_ERROR) {
         const e = decodeError(m);
-        if (e.errno !== 0) throw new LinuxError(ctx.op, e.errno, ctx.object, e.message);
+        if (e.errno !== 0) throw kernelError(ctx, e.errno, e.message);
         return replies;
       }
       if (m.type === NLMSG_OVERRUN) {
@@ -136,7 +143,7 @@ function transact(fd: number, req: MessageEncoder, ctx: Context): Message[] {
       }
       if (m.type === NLMSG_DONE) {
         const code = decodeDoneError(m);
-        if (code !== 0) throw new LinuxError(ctx.op, code, ctx.object);
+        if (code !== 0) throw kernelError(ctx, code);
         if (!wantAck) return replies;
         continue;
       }
@@ -157,8 +164,8 @@ function withSocket<T>(ctx: Context, fn: (fd: number) => T): T {
 }
 
 /**
- * A change request (create, delete, set). NLM_F_REQUEST and NLM_F_ACK are added to the
- * encoder's flags by the caller via `request()` below; returns any replies before the ACK.
+ * Sends one request (build its flags with requestFlags() to have it acknowledged) on a fresh
+ * socket of the current namespace; returns the replies that came before the ACK.
  */
 export function execute(req: MessageEncoder, ctx: Context): Message[] {
   return withSocket(ctx, (fd) => transact(fd, req, ctx));
