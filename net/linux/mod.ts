@@ -121,5 +121,5 @@ export {
   sockaddrIn,
   udpSocket,
   type UdpSocketOptions,
-} from "./socket.ts";
+} from "./udp.ts";
 export { formatIp, parseIp } from "./ip.ts";

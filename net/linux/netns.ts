@@ -36,26 +36,18 @@ export function currentNetnsInode(): number {
   return Deno.statSync(THREAD_NETNS).ino ?? 0;
 }
 
-function openNetns(path: string, op: string): number {
+/**
+ * Opens a namespace path (for setns, or as IFLA_NET_NS_FD); the caller closes the fd.
+ * `op` names the operation for errors ('create veth "vethA": open peer netns').
+ */
+export function openNetnsFd(path: string, op = "open netns"): number {
   const fd = libc.open(cstr(path), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) {
     const e = errno();
-    throw new LinuxError(
-      op,
-      e,
-      path,
-      e === Errno.ENOENT ? "no such network namespace path" : undefined,
-    );
+    const detail = e === Errno.ENOENT ? "no such network namespace path" : undefined;
+    throw new LinuxError(op, e, path, detail);
   }
   return fd;
-}
-
-/**
- * Opens a namespace path for use as IFLA_NET_NS_FD (or setns). The caller closes the fd.
- * `op` names the operation for errors ("create veth vethA: open peer netns").
- */
-export function openNetnsFd(path: string, op = "open netns"): number {
-  return openNetns(path, op);
 }
 
 type NotPromise<T> = T extends PromiseLike<unknown> ? never : T;
@@ -65,10 +57,10 @@ type NotPromise<T> = T extends PromiseLike<unknown> ? never : T;
  * switches back to the original namespace — also when `fn` throws. See the per-thread rule above.
  */
 export function inNetns<T>(path: string, fn: () => NotPromise<T>): T {
-  const target = openNetns(path, "enter netns");
+  const target = openNetnsFd(path, "enter netns");
   let orig: number;
   try {
-    orig = openNetns(THREAD_NETNS, "save current netns");
+    orig = openNetnsFd(THREAD_NETNS, "save current netns");
   } catch (e) {
     libc.close(target);
     throw e;
@@ -110,13 +102,15 @@ function returnTo(orig: number, context: string): void {
 
 /** Makes /run/netns a shared mount point, as `ip netns add` does, so mounts propagate. */
 function ensureRunDir(op: string): void {
-  if (libc.mkdir(cstr(NETNS_RUN_DIR), 0o755) < 0 && errno() !== Errno.EEXIST) {
-    throw new LinuxError(op, errno(), NETNS_RUN_DIR);
+  if (libc.mkdir(cstr(NETNS_RUN_DIR), 0o755) < 0) {
+    const e = errno();
+    if (e !== Errno.EEXIST) throw new LinuxError(op, e, NETNS_RUN_DIR);
   }
   const dir = cstr(NETNS_RUN_DIR);
   const none = cstr("none");
   if (libc.mount(cstr(""), dir, none, BigInt(MS_SHARED | MS_REC), null) === 0) return;
-  if (errno() !== Errno.EINVAL) throw new LinuxError(op, errno(), NETNS_RUN_DIR);
+  const e = errno();
+  if (e !== Errno.EINVAL) throw new LinuxError(op, e, NETNS_RUN_DIR);
   // Not a mount point yet: bind it onto itself, then share it.
   check(libc.mount(dir, dir, none, BigInt(MS_BIND | MS_REC), null), op, NETNS_RUN_DIR);
   check(libc.mount(cstr(""), dir, none, BigInt(MS_SHARED | MS_REC), null), op, NETNS_RUN_DIR);
@@ -137,7 +131,7 @@ export function createNetns(name: string): string {
   libc.close(file);
   let orig = -1;
   try {
-    orig = openNetns(THREAD_NETNS, "save current netns");
+    orig = openNetnsFd(THREAD_NETNS, "save current netns");
     check(libc.unshare(CLONE_NEWNET), op, name);
     const none = cstr("none");
     const mounted = libc.mount(cstr(THREAD_NETNS), cstr(path), none, BigInt(MS_BIND), null);
@@ -159,8 +153,9 @@ export function deleteNetns(name: string): void {
   checkNetnsName(op, name);
   const path = cstr(netnsPath(name));
   // EINVAL: not a mount point (a leftover file) — still remove the file.
-  if (libc.umount2(path, MNT_DETACH) < 0 && errno() !== Errno.EINVAL) {
-    throw new LinuxError(op, errno(), name);
+  if (libc.umount2(path, MNT_DETACH) < 0) {
+    const e = errno();
+    if (e !== Errno.EINVAL) throw new LinuxError(op, e, name);
   }
   check(libc.unlink(path), op, name);
 }
