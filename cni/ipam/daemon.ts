@@ -77,7 +77,7 @@ export class DaemonIpam implements IpamSource {
 
   async status(): Promise<void> {
     const { checkDaemonStatus } = await import("./daemon_status.ts");
-    await checkDaemonStatus((path) => this.#call("GET", path, "read status", [], undefined, true));
+    await checkDaemonStatus(this.#base);
   }
 
   /** Addresses the runtime asked for: capability `ips` / args, else CNI_ARGS `IP=`. */
@@ -99,7 +99,6 @@ export class DaemonIpam implements IpamSource {
     what: string,
     okStatus: number[] = [],
     body?: string,
-    json = false,
   ): Promise<string> {
     const url = this.#base + path;
     let res: Response;
@@ -107,10 +106,7 @@ export class DaemonIpam implements IpamSource {
       res = await fetch(url, {
         method,
         body,
-        headers: {
-          ...(body ? { "content-type": "application/json" } : {}),
-          ...(json ? { accept: "application/json" } : {}),
-        },
+        headers: body ? { "content-type": "application/json" } : {},
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (e) {

@@ -14,7 +14,7 @@ const base = networkOf(subnet);
 const allocs = new Map<string, number>();
 const gcCalls: unknown[] = [];
 let ready = true;
-let peers: unknown = [{ name: "self", connections: [] }];
+let peers: unknown = [{ name: "self", reachable: true, connections: [] }];
 
 function key(id: string, url: URL): string {
   return `${id} ${url.searchParams.get("ifname") ?? ""}`;
@@ -69,7 +69,12 @@ function handle(req: Request): Response | Promise<Response> {
     });
   }
   if (m === "GET" && url.pathname === "/status") {
-    return ready ? text("ready") : text("awaiting consensus (quorum: 2, known: 1)", 503);
+    // The daemon's JSON shape (net/daemon): { ready, reason, ... }, 503 when not ready.
+    return ready
+      ? Response.json({ ready: true, reason: null })
+      : Response.json({ ready: false, reason: "awaiting consensus (quorum: 2, known: 1)" }, {
+        status: 503,
+      });
   }
   if (m === "GET" && url.pathname === "/status/peers") return Response.json(peers);
   if (m === "POST" && url.pathname === "/fake/ready") {

@@ -270,8 +270,8 @@ Deno.test({
           "POST",
           "/fake/peers",
           JSON.stringify([
-            { name: "self", connections: [{ state: "pending" }] },
-            { name: "other", connections: [] },
+            { name: "self", reachable: true, connections: [{ established: false }] },
+            { name: "other", reachable: false, connections: [] },
           ]),
         );
         const limited = await cni("STATUS", { node, conf: c });
