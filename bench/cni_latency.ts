@@ -160,6 +160,8 @@ async function run(): Promise<void> {
     }
     const rows: string[] = [];
     const summary: Record<string, Record<string, number>> = {};
+    // The floor of any weavets invocation: runtime start-up and the entry point, no work.
+    const floor = await round(node, plugins[0], "VERSION", pods, 1);
     for (const concurrency of [1, 20]) {
       for (const p of plugins) {
         const add = await round(node, p, "ADD", pods, concurrency);
@@ -197,6 +199,9 @@ async function run(): Promise<void> {
       "| plugin | concurrency | ADD p50 | ADD p99 | DEL p50 | DEL p99 |",
       "|---|---|---|---|---|---|",
       ...rows,
+      "",
+      `weavets VERSION (runtime start-up, no work), concurrency 1: p50 ` +
+      `${percentile(floor, 50).toFixed(1)} ms, p99 ${percentile(floor, 99).toFixed(1)} ms.`,
       "",
       "weavets / reference:",
       "",

@@ -13,6 +13,12 @@ const BASE_ENV = {
   CNI_PATH: "/usr/lib/cni",
 };
 const CONF = JSON.stringify({ cniVersion: "1.0.0", name: "n", type: "weavets" });
+const NO_IPAM = JSON.stringify({
+  cniVersion: "1.0.0",
+  name: "n",
+  type: "weavets",
+  ipam: { type: "no-such-ipam" },
+});
 
 async function run(env: Record<string, string>, stdin: string, args: string[] = []) {
   const r = await runWeavets(args, { env: { ...BASE_ENV, ...env }, clearEnv: true, stdin });
@@ -43,6 +49,8 @@ Deno.test("cni binary: malformed input gives the spec's error object on stdout",
     [{ CNI_COMMAND: "FROB" }, CONF, 4, /CNI_COMMAND "FROB" is unknown/],
     [{ CNI_COMMAND: "GC" }, CONF, 1, /GC needs cniVersion 1\.1\.0/],
     [{ CNI_COMMAND: "CHECK" }, CONF.replace("1.0.0", "0.3.1"), 1, /CHECK needs cniVersion 0\.4\.0/],
+    [{ CNI_COMMAND: "ADD" }, NO_IPAM, 5, /"no-such-ipam" was not found in CNI_PATH .* install it/],
+    [{ CNI_COMMAND: "ADD", CNI_PATH: "" }, NO_IPAM, 4, /CNI_PATH is not set/],
   ];
   for (const [env, stdin, code, msg] of cases) {
     const r = await run(env, stdin);
