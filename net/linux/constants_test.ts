@@ -82,7 +82,7 @@ Deno.test({ name: "rtnetlink constants match linux/*.h", ignore }, () => {
     NDMSG_LEN: "sizeof(struct ndmsg)",
   });
   assert.deepEqual(ours, c);
-  assert.ok(Object.keys(ours).length > 80);
+  assert.ok(Object.keys(ours).length > 60, "the module namespace was read");
 });
 
 Deno.test({ name: "libc constants match fcntl.h, sys/socket.h, linux/udp.h", ignore }, () => {

@@ -36,7 +36,6 @@ export const NLM_F_APPEND = 0x800;
 export const NLM_F_CAPPED = 0x100;
 export const NLM_F_ACK_TLVS = 0x200;
 export const NLMSGERR_ATTR_MSG = 1;
-export const NLMSGERR_ATTR_OFFS = 2;
 
 export function align4(n: number): number {
   return (n + 3) & ~3;

@@ -22,7 +22,6 @@ export const IFINFOMSG_LEN = 16;
 export const IFF_UP = 0x1;
 
 export const IFLA_ADDRESS = 1;
-export const IFLA_BROADCAST = 2;
 export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
 export const IFLA_LINK = 5;
@@ -31,20 +30,17 @@ export const IFLA_PROTINFO = 12;
 export const IFLA_OPERSTATE = 16;
 export const IFLA_LINKINFO = 18;
 export const IFLA_NET_NS_FD = 28;
-export const IFLA_EXT_MASK = 29;
 export const IFLA_LINK_NETNSID = 37;
 export const IFLA_GSO_MAX_SIZE = 41;
 
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
-export const IFLA_INFO_SLAVE_KIND = 4;
 
 export const VETH_INFO_PEER = 1;
 
 export const IFLA_BRPORT_MODE = 4;
 
 export const IFLA_VXLAN_ID = 1;
-export const IFLA_VXLAN_GROUP = 2;
 export const IFLA_VXLAN_LINK = 3;
 export const IFLA_VXLAN_LOCAL = 4;
 export const IFLA_VXLAN_TTL = 5;
@@ -59,7 +55,6 @@ export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
 export const IFA_LABEL = 3;
 export const IFA_BROADCAST = 4;
-export const IFA_FLAGS = 8;
 
 /** struct rtmsg is 12 bytes: family, dst_len, src_len, tos, table, protocol, scope, type, flags u32. */
 export const RTMSG_LEN = 12;
@@ -71,7 +66,6 @@ export const RTA_PREFSRC = 7;
 export const RTA_TABLE = 15;
 export const RT_TABLE_UNSPEC = 0;
 export const RT_TABLE_MAIN = 254;
-export const RT_TABLE_LOCAL = 255;
 export const RTPROT_BOOT = 3;
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
@@ -88,7 +82,6 @@ export const NDA_LLADDR = 2;
 export const NDA_VLAN = 5;
 export const NDA_PORT = 6;
 export const NDA_VNI = 7;
-export const NDA_IFINDEX = 8;
 export const NDA_MASTER = 9;
 export const NTF_SELF = 0x02;
 export const NTF_MASTER = 0x04;

@@ -12,9 +12,7 @@ import {
   errno,
   libc,
   MSG_TRUNC,
-  SO_RCVBUF,
   SO_RCVTIMEO,
-  SO_SNDBUF,
   SOCK_CLOEXEC,
   SOCK_RAW,
   SOL_SOCKET,
@@ -76,8 +74,6 @@ function openSocket(ctx: Context): number {
     const sa = new Uint8Array(12); // sockaddr_nl{family, pad, pid 0 (kernel assigns), groups 0}
     new DataView(sa.buffer).setUint16(0, AF_NETLINK, true);
     check(libc.bind(fd, sa, sa.length), "bind netlink socket");
-    setIntOpt(fd, SOL_SOCKET, SO_SNDBUF, 1 << 15);
-    setIntOpt(fd, SOL_SOCKET, SO_RCVBUF, 1 << 20);
     setIntOpt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
     setIntOpt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
     const tv = new Uint8Array(16); // struct timeval{tv_sec i64, tv_usec i64}
