@@ -91,6 +91,25 @@ export function writeFd(fd: number, buf: Uint8Array<ArrayBuffer>, length = buf.l
   return check(libc.write(fd, buf, BigInt(length)), "write", `fd ${fd}`);
 }
 
+const POLLIN = 0x1;
+
+/**
+ * Waits up to `timeoutMs` (-1: forever) for `fd` to become readable; true when it is. Lets a
+ * Worker's blocking read loop wake up regularly to notice it should stop.
+ */
+export function waitReadable(fd: number, timeoutMs: number): boolean {
+  const pfd = new Uint8Array(8); // struct pollfd{int fd; short events; short revents}
+  const v = new DataView(pfd.buffer);
+  v.setInt32(0, fd, true);
+  v.setInt16(4, POLLIN, true);
+  for (;;) {
+    const n = libc.poll(pfd, 1n, timeoutMs);
+    if (n >= 0) return n > 0;
+    const e = errno();
+    if (e !== 4 /* EINTR */) throw new LinuxError("poll", e, `fd ${fd}`);
+  }
+}
+
 /** open(2) flags and other constants used across net/linux (Linux generic values). */
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;

@@ -27,6 +27,7 @@ export {
   SOL_UDP,
   UDP_GRO,
   UDP_SEGMENT,
+  waitReadable,
   writeFd,
 } from "./libc.ts";
 export {
