@@ -10,10 +10,14 @@ export { LinuxError } from "./errors.ts";
 export { Errno, errnoDescription, errnoName } from "./errno.ts";
 export { ifNameProblem, MAX_IFNAME_BYTES } from "./names.ts";
 export {
+  AF_INET,
+  AF_PACKET,
+  check,
   closeFd,
   cstr,
   errno,
   libc,
+  MSG_DONTWAIT,
   O_CLOEXEC,
   O_NONBLOCK,
   O_RDONLY,
@@ -23,6 +27,9 @@ export {
   readFd,
   SO_RCVBUFFORCE,
   SO_SNDBUFFORCE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
   SOL_SOCKET,
   SOL_UDP,
   UDP_GRO,
@@ -38,6 +45,7 @@ export {
   NETNS_RUN_DIR,
   netnsExists,
   netnsPath,
+  openNetnsFd,
 } from "./netns.ts";
 export {
   createBridge,
@@ -119,6 +127,7 @@ export {
   recvFrom,
   sendTo,
   setSockOptInt,
+  SOCKADDR_IN_LEN,
   sockaddrIn,
   udpSocket,
   type UdpSocketOptions,
