@@ -438,6 +438,8 @@ export class Mesh implements MeshView {
       }
       return;
     }
+    // An inbound connection from a peer we were also told to dial satisfies that target.
+    target ??= this.#targets.get(address) ?? null;
     if (target) target.peer = r.name;
     const existing = this.#conns.get(r.name);
     if (existing) {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Logger } from "../log.ts";
+import { ControlConnection } from "./connection.ts";
 import type { PeerName } from "./gossip_channel.ts";
 import { Mesh, type MeshConfig, parsePeerAddress } from "./router.ts";
 
@@ -235,4 +236,24 @@ Deno.test("mesh: peer addresses parse with a default port and bad ones are named
     /invalid peer address "10.0.0.1:99999"/,
   );
   assert.throws(() => parsePeerAddress("a b", 6783), /invalid peer address/);
+});
+
+Deno.test("mesh: a peer that goes silent after the handshake is declared dead", async () => {
+  try {
+    const a = node(1);
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port: a.mesh.port });
+    const silent = await ControlConnection.handshake(tcp, true, {
+      self: { name: "02:00:00:00:00:09", nickname: "silent", uid: "0000000000000009", port: 1 },
+      password: null,
+      timing: FAST,
+    });
+    // Never started: it sends no heartbeats and reads nothing.
+    await until("connected", () => a.mesh.connectionCount() === 1);
+    const ms = await until("declared dead", () => a.mesh.connectionCount() === 0, 3_000);
+    assert.ok(ms >= FAST.deadMs * 0.8, `closed after ${ms} ms, before the dead time`);
+    assert.ok(a.lines.some((l) => /connection dead/.test(l)));
+    silent.close("test done");
+  } finally {
+    await stopAll();
+  }
 });
