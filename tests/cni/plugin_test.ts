@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { IS_ROOT, withNamespaces } from "../harness/netns.ts";
-import { REPO_ROOT } from "../harness/binary.ts";
+import { REPO_ROOT, weavetsBin } from "../harness/binary.ts";
 import { sh } from "../harness/sh.ts";
 import {
   cni,
@@ -328,5 +328,46 @@ Deno.test({
     } finally {
       Deno.removeSync(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "cni e2e: STATUS against the real weavets daemon: ready → success, stopped → 50",
+  ignore: !IS_ROOT,
+  async fn() {
+    await withNamespaces(PREFIX, async (ns) => {
+      const node = ns.add("node");
+      const daemon = new Deno.Command("ip", {
+        args: ["netns", "exec", node, weavetsBin(), "daemon"],
+        env: { WEAVETS_LOG_LEVEL: "info" },
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      try {
+        const reader = daemon.stderr.pipeThrough(new TextDecoderStream()).getReader();
+        let seen = "";
+        while (!seen.includes("HTTP API listening")) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`weavets daemon exited: ${seen}`);
+          seen += value;
+        }
+        reader.releaseLock();
+        daemon.stderr.cancel().catch(() => {});
+        const c = conf({ cniVersion: "1.1.0" });
+        const ok = await cni("STATUS", { node, conf: c });
+        assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+        daemon.kill("SIGTERM");
+        await daemon.status;
+        const down = await cni("STATUS", { node, conf: c });
+        assert.equal(down.json.code, 50, down.stdout);
+      } finally {
+        try {
+          daemon.kill("SIGKILL");
+        } catch {
+          // already exited
+        }
+        await daemon.status;
+      }
+    });
   },
 });
