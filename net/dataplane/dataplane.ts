@@ -7,9 +7,16 @@
 import type { GossipChannel, MeshView, PeerName } from "../mesh/gossip_channel.ts";
 import { type ApiRoute, jsonResponse } from "../api/route.ts";
 import { log as rootLog } from "../log.ts";
-import { findLink, listAddresses, listFdb, listLinks, listRoutes } from "../linux/mod.ts";
+import {
+  deleteFdb,
+  findLink,
+  listAddresses,
+  listFdb,
+  listLinks,
+  listRoutes,
+} from "../linux/mod.ts";
 import { ensureBridge } from "./bridge.ts";
-import { desiredFdb } from "./fdb.ts";
+import { desiredFdb, type FdbEntry } from "./fdb.ts";
 import { actualFdb, ensureVxlan, reconcileFdb, vxlanName } from "./fastpath.ts";
 import {
   decodeRecords,
@@ -18,7 +25,8 @@ import {
   nextVersion,
   type PeerRecord,
 } from "./mac_gossip.ts";
-import { applyMasquerade } from "./masquerade.ts";
+import { applyMasquerade, applySplitHorizon } from "./netfilter.ts";
+import { fastPathUp, probeMac } from "./probe.ts";
 import { chooseMtu, type MtuChoice } from "./mtu.ts";
 import { Sleeve } from "./sleeve.ts";
 import type { SleeveStats } from "./sleeve_messages.ts";
@@ -56,6 +64,9 @@ export interface DataplaneOptions {
    * 30 s): a restarted daemon must not tear down fast-path state before gossip has caught up.
    */
   adoptGraceMs?: number;
+  /** Fast-path probe interval, and how long without a reply before a pair falls back. */
+  probeMs?: number;
+  probeTimeoutMs?: number;
 }
 
 export type PathName = "fastdp" | "sleeve";
@@ -113,6 +124,12 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   let paths: PeerPath[] = [];
   let started = false;
   let startedAt = 0;
+  /** When each peer last answered a fast-path probe. */
+  const lastReply = new Map<PeerName, number>();
+  const probeOwner = new Map<string, PeerName>();
+  let probeSeq = 0;
+  const probeTimeout = opts.probeTimeoutMs ?? 5000;
+  const adoptedAddrs = new Set<string>();
   const timers: ReturnType<typeof setInterval>[] = [];
   let unsubscribe: (() => void) | undefined;
 
@@ -144,38 +161,66 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
 
   function apply(): void {
     if (!mesh || !started) return;
+    const now = Date.now();
     const reachable = new Set(
       mesh.peers().filter((p) => p.reachable && p.name !== mesh!.self)
         .map((p) => p.name),
     );
+    const before = new Map(paths.map((p) => [p.peer, p.path]));
     const next: PeerPath[] = [];
     const fastPeers = new Set<string>();
+    const probes: FdbEntry[] = [];
     for (const r of state.all()) {
       if (!reachable.has(r.peer)) continue;
-      const fast = fastdp && r.fastdp;
+      const capable = fastdp && r.fastdp;
+      if (capable) {
+        probes.push({ mac: probeMac(r.peer), dst: r.addr });
+        probeOwner.set(probeMac(r.peer), r.peer);
+      }
+      const fast = capable && fastPathUp(lastReply.get(r.peer), now, probeTimeout);
       if (fast) fastPeers.add(r.peer);
+      const last = lastReply.get(r.peer);
       next.push({
         peer: r.peer,
         addr: r.addr,
         path: fast ? "fastdp" : "sleeve",
         reason: fast
-          ? "both ends offer the fast path"
+          ? "fast path probes answered"
           : !fastdp
-          ? (opts.password ? "encrypted" : "fast path disabled here")
-          : "peer does not offer the fast path",
+          ? (opts.password
+            ? "encrypted: the userspace path carries all traffic"
+            : "fast path disabled here (--no-fastdp)")
+          : !r.fastdp
+          ? "peer does not offer the fast path"
+          : last === undefined
+          ? "waiting for a fast path probe reply"
+          : `fast path probes unanswered for ${Math.round((now - last) / 1000)} s`,
       });
     }
     paths = next;
     if (fastdp) {
       const known = new Set(state.all().map((r) => r.addr));
-      const graceOver = Date.now() - startedAt > (opts.adoptGraceMs ?? 30_000);
-      const diff = reconcileFdb(
-        vxlan,
-        desiredFdb(state.all(), mesh.self, fastPeers),
-        (e) => graceOver || known.has(e.dst),
-      );
+      const graceOver = now - startedAt > (opts.adoptGraceMs ?? 30_000);
+      const desired = [...desiredFdb(state.all(), mesh.self, fastPeers), ...probes];
+      const diff = reconcileFdb(vxlan, desired, (e) => graceOver || known.has(e.dst));
       if (diff.add.length || diff.del.length) {
         log.info("fdb reconciled", { added: diff.add.length, removed: diff.del.length });
+      }
+      for (const p of next) {
+        const was = before.get(p.peer);
+        if (was && was !== p.path) {
+          log.info("path changed", { peer: p.peer, path: p.path, reason: p.reason });
+          // The bridge learned this peer's MACs behind the old path's port: forget them so
+          // frames follow the new path at once.
+          const oldPort = was === "fastdp" ? vxlan : tapName;
+          for (const mac of state.get(p.peer)?.macs ?? []) {
+            try {
+              deleteFdb({ dev: oldPort, mac, master: true });
+            } catch {
+              // not learned there
+            }
+          }
+        }
       }
     }
     sleeve?.setPeers(
@@ -190,6 +235,26 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     );
   }
 
+  function probeAll(): void {
+    if (!fastdp || !sleeve || !mesh) return;
+    const reachable = new Set(mesh.peers().filter((p) => p.reachable).map((p) => p.name));
+    probeSeq++;
+    for (const r of state.all()) {
+      if (r.peer !== mesh.self && r.fastdp && reachable.has(r.peer)) {
+        sleeve.sendProbe(r.peer, probeSeq);
+      }
+    }
+    apply(); // notices pairs whose replies stopped
+  }
+
+  function onProbeReply(from: string): void {
+    const peer = probeOwner.get(from);
+    if (!peer) return;
+    const wasUp = fastPathUp(lastReply.get(peer), Date.now(), probeTimeout);
+    lastReply.set(peer, Date.now());
+    if (!wasUp) apply();
+  }
+
   function pollLocal(): void {
     const macs = localMacs();
     if (!mine || macs.join() !== mine.macs.join()) publish(macs);
@@ -198,6 +263,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   return {
     async start(m: MeshView): Promise<void> {
       mesh = m;
+      startedAt = Date.now();
       underlay = pickUnderlay(listLinks(), listAddresses(), listRoutes(), opts.underlayAddr);
       mtu = chooseMtu({
         underlayMtu: underlay.mtu,
@@ -215,7 +281,11 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
           mtu: mtu.mtu,
           local: underlay.addr,
         }));
-        log.info("fast path adopted", { device: vxlan, fdbEntries: actualFdb(vxlan).length });
+        await applySplitHorizon(tapName, vxlan);
+        // Peers found in the FDB (a restart) keep the fast path until probes say otherwise.
+        const adopted = actualFdb(vxlan);
+        for (const e of adopted) adoptedAddrs.add(e.dst);
+        log.info("fast path adopted", { device: vxlan, fdbEntries: adopted.length });
       }
       if (opts.podCidr) {
         await applyMasquerade({ podCidr: opts.podCidr, localRanges: opts.localRanges?.() ?? [] });
@@ -230,6 +300,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         epoch,
         password: opts.password,
         macTtlMs: opts.macTtlMs,
+        onProbeReply,
       });
       channel = m.channel(MAC_CHANNEL, {
         fullState: () => encodeRecords(state.all()),
@@ -237,6 +308,11 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
           const records = decodeRecords(data);
           const own = records.find((r) => r.peer === m.self);
           const fresh = state.merge(records.filter((r) => r.peer !== m.self));
+          for (const r of fresh) {
+            if (adoptedAddrs.delete(r.addr) && !lastReply.has(r.peer)) {
+              lastReply.set(r.peer, startedAt);
+            }
+          }
           if (own && mine && own.version >= mine.version) {
             // Our own record from before a restart outranks us: announce above it.
             mine = { ...mine, version: own.version };
@@ -250,11 +326,11 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       });
       unsubscribe = m.onChange(() => apply());
       started = true;
-      startedAt = Date.now();
       publish(localMacs());
       apply();
       timers.push(setInterval(pollLocal, opts.pollMs ?? 1000));
       timers.push(setInterval(apply, opts.reconcileMs ?? 5000));
+      if (fastdp) timers.push(setInterval(probeAll, opts.probeMs ?? 1000));
       log.info("data plane ready", {
         bridge,
         mtu: mtu.mtu,

@@ -16,8 +16,11 @@ import {
   TUN_F_TSO4,
   TUN_F_TSO6,
   TUN_F_TSO_ECN,
+  writeFd,
 } from "../linux/mod.ts";
 import { deriveKey } from "./aead.ts";
+import { buildProbe, macToBytes, PROBE_REQUEST, probeMac } from "./probe.ts";
+import { VNET_HDR_LEN } from "./sleeve_format.ts";
 import { openSleeveSocket, type SleeveSocket } from "./sleeve_socket.ts";
 import {
   hexToBytes,
@@ -49,6 +52,8 @@ export interface SleeveOptions {
   password?: Uint8Array;
   /** Learned MACs expire after this long unseen (Weave: 10 min). */
   macTtlMs?: number;
+  /** Called when a fast-path probe reply arrives (probe MAC of the answering peer). */
+  onProbeReply?: (from: string, seq: number) => void;
 }
 
 /** A remote peer as the control plane knows it. */
@@ -106,7 +111,8 @@ export class Sleeve {
         ready.push(
           new Promise((resolve, reject) => {
             w.onmessage = (e: MessageEvent<SleeveReport>) => {
-              if (e.data.type === "ready") resolve();
+              if (e.data.type === "probe-reply") opts.onProbeReply?.(e.data.from, e.data.seq);
+              else if (e.data.type === "ready") resolve();
               else if (e.data.type === "error") {
                 reject(new SleeveError(`sleeve ${role} worker: ${e.data.message}`));
               }
@@ -128,6 +134,7 @@ export class Sleeve {
           epoch: opts.epoch,
           encrypted: opts.password !== undefined,
           macTtlMs: opts.macTtlMs ?? 600_000,
+          probeMac: probeMac(opts.self),
           stats,
           port: role === "tx" ? channel.port1 : channel.port2,
         };
@@ -160,6 +167,22 @@ export class Sleeve {
     for (const w of this.#workers) w.postMessage(msg);
   }
 
+  /**
+   * Sends a fast-path probe to `peer` by writing it into the TAP: the bridge passes it to the
+   * VXLAN device, whose FDB sends it to that peer.
+   */
+  sendProbe(peer: string, seq: number): void {
+    const frame = buildProbe(
+      macToBytes(probeMac(peer)),
+      macToBytes(probeMac(this.opts.self)),
+      PROBE_REQUEST,
+      seq,
+    );
+    const buf = new Uint8Array(VNET_HDR_LEN + frame.length);
+    buf.set(frame, VNET_HDR_LEN);
+    writeFd(this.tapFd, buf);
+  }
+
   stats(): SleeveStats {
     return readStats(this.#stats);
   }
@@ -172,7 +195,8 @@ export class Sleeve {
       new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 2000);
         w.onmessage = (e: MessageEvent<SleeveReport>) => {
-          if (e.data.type === "stopped") {
+          if (e.data.type === "probe-reply") this.opts.onProbeReply?.(e.data.from, e.data.seq);
+          else if (e.data.type === "stopped") {
             clearTimeout(t);
             resolve();
           }

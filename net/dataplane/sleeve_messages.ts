@@ -18,6 +18,8 @@ export interface SleeveWorkerInit {
   encrypted: boolean;
   /** Learned MACs expire after this long unseen. */
   macTtlMs: number;
+  /** This peer's fast-path probe MAC (probe.ts): probes to it are answered, not forwarded. */
+  probeMac: string;
   stats: SharedArrayBuffer;
   /** tx ↔ rx: learned MAC locations flow from rx to tx. */
   port: MessagePort;
@@ -54,7 +56,9 @@ export type SleeveControl = SleeveWorkerInit | SleevePeersUpdate | SleeveStop;
 export type SleeveReport =
   | { type: "ready"; role: "tx" | "rx" }
   | { type: "stopped"; role: "tx" | "rx" }
-  | { type: "error"; role: "tx" | "rx"; message: string };
+  | { type: "error"; role: "tx" | "rx"; message: string }
+  /** A fast-path probe reply reached us: `from` is the answering peer's probe MAC. */
+  | { type: "probe-reply"; from: string; seq: number };
 
 /** rx → tx over the MessagePort: [macKey, peer name] pairs just learned. */
 export type LearnedMacs = [number, string][];

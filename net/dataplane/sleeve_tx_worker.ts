@@ -8,7 +8,8 @@
 /// <reference lib="deno.worker" />
 import { sealChunks } from "./aead.ts";
 import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
-import { isGroupDst, macKeyAt, macKeyFromString } from "./frame.ts";
+import { isGroupDst, macKeyAt, macKeyFromString, macKeyToString } from "./frame.ts";
+import { buildProbe, isProbe, parseProbe, PROBE_REPLY, PROBE_REQUEST } from "./probe.ts";
 import { fragNeeded, isIpv4DontFragment } from "./icmp.ts";
 import { MacTable } from "./mac_table.ts";
 import {
@@ -72,6 +73,9 @@ function start(init: SleeveWorkerInit): void {
     seq: 0,
   };
   const aad = new Uint8Array(24);
+  const probeKey = macKeyFromString(init.probeMac);
+  const probeBytes = macBytes(init.probeMac);
+  const probeOut = new Uint8Array(VNET_HDR_LEN + 60);
 
   let peers: TxPeer[] = [];
   /** MAC → index into peers; -1: lives on a peer reached by the fast path (not ours to send). */
@@ -171,6 +175,24 @@ function start(init: SleeveWorkerInit): void {
     return true;
   }
 
+  /** Fast-path probes are answered (requests) or reported (replies), never forwarded. */
+  function probe(f: number, frameLen: number): void {
+    const frame = rb.subarray(f, f + frameLen);
+    if (macKeyAt(frame, 0) !== probeKey) return;
+    const p = parseProbe(frame);
+    if (!p) return;
+    if (p.kind === PROBE_REQUEST) {
+      probeOut.set(buildProbe(frame.subarray(6, 12), probeBytes, PROBE_REPLY, p.seq), VNET_HDR_LEN);
+      libc.write(init.tapFd, probeOut, BigInt(probeOut.length));
+    } else {
+      self.postMessage({
+        type: "probe-reply",
+        from: macKeyToString(macKeyAt(frame, 6)),
+        seq: p.seq,
+      });
+    }
+  }
+
   function batch(now: number): number {
     let count = 0;
     for (; count < BATCH; count++) {
@@ -180,6 +202,10 @@ function start(init: SleeveWorkerInit): void {
       rdv.setUint32(slot, n);
       if (n < VNET_HDR_LEN + 14 || tooBig(slot, n)) continue;
       const f = slot + 4 + VNET_HDR_LEN;
+      if (isProbe(rb, f)) {
+        probe(f, n - VNET_HDR_LEN);
+        continue;
+      }
       // Split horizon: frames from MACs that live on other peers were delivered already.
       const src = macKeyAt(rb, f + 6);
       if (learned.lookup(src, now) !== undefined || gossiped.has(src)) continue;

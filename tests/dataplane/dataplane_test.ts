@@ -89,7 +89,7 @@ async function withCluster(
 
 Deno.test({
   name:
-    "fast path: pods on 3 nodes ping, ARP, multicast, 100 MiB intact; FDB from gossip; kill -9 keeps traffic and a restart changes nothing",
+    "fast path: pods on 3 nodes ping, ARP, multicast, 100 MiB intact; FDB from gossip; kill -9 keeps traffic, a restart changes nothing; a cut fast path falls back and returns",
   ignore: !IS_ROOT,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -133,8 +133,81 @@ Deno.test({
       const peers = (await c.status(1)).peers as { peer: string; path: string }[];
       assert.deepEqual(peers.map((p) => p.path), ["fastdp", "fastdp"]);
       assert.ok(peers.some((p) => p.peer === peerName(0)));
+
+      await cutFastPath(c);
     }),
 });
+
+type PathView = { peer: string; path: string; reason: string };
+
+async function pathOf(c: Cluster, node: number, peer: number): Promise<PathView | undefined> {
+  const peers = (await c.status(node)).peers as PathView[];
+  return peers.find((p) => p.peer === peerName(peer));
+}
+
+async function waitPath(c: Cluster, node: number, peer: number, path: string, ms: number) {
+  const t0 = Date.now();
+  for (;;) {
+    const p = await pathOf(c, node, peer);
+    if (p?.path === path) return Date.now() - t0;
+    if (Date.now() - t0 > ms) {
+      assert.fail(`node ${node} -> ${peer}: ${JSON.stringify(p)}, wanted ${path}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Drops VXLAN from node 0 at node 1: that pair moves to the userspace path and back. */
+async function cutFastPath(c: Cluster): Promise<void> {
+  const n1 = c.nodes[1];
+  const a = c.pods.find((p) => p.node === 0)!, b = c.pods.find((p) => p.node === 1)!;
+  await sh("ip", "netns", "exec", n1, "nft", "add table ip wtdcut");
+  await sh(
+    "ip",
+    "netns",
+    "exec",
+    n1,
+    "nft",
+    "add chain ip wtdcut input { type filter hook input priority 0 ; }",
+  );
+  await sh(
+    "ip",
+    "netns",
+    "exec",
+    n1,
+    "nft",
+    `add rule ip wtdcut input ip saddr ${underlayIp(0)} udp dport 6784 drop`,
+  );
+  const took = await waitPath(c, 0, 1, "sleeve", 15_000);
+  await waitPath(c, 1, 0, "sleeve", 15_000);
+  assert.match((await pathOf(c, 0, 1))!.reason, /unanswered/);
+  assert.equal((await pathOf(c, 0, 2))?.path, "fastdp", "other pairs keep the fast path");
+  assert.ok(
+    await ping(a, b, 2) || await ping(a, b, 2),
+    `pods talk after the fallback (${took} ms)`,
+  );
+  await transferSmall(a, b);
+  await sh("ip", "netns", "exec", n1, "nft", "delete table ip wtdcut");
+  await waitPath(c, 0, 1, "fastdp", 15_000);
+  await waitPath(c, 1, 0, "fastdp", 15_000);
+  assert.ok(await ping(b, a, 2) || await ping(b, a, 2), "pods talk after the fast path returns");
+}
+
+async function transferSmall(from: Pod, to: Pod): Promise<void> {
+  const sink = tool(to, "sink", "5004");
+  const { line, rest } = await firstLine(sink);
+  assert.equal(line, "listening");
+  const src = await tool(from, "source", to.ip, "5004", "5", "7").output();
+  assert.ok(src.success, dec.decode(src.stderr));
+  let got = "";
+  for (;;) {
+    const { value, done } = await rest.read();
+    if (done) break;
+    got += dec.decode(value);
+  }
+  await sink.status;
+  assert.equal(got.trim().split("\n").pop(), dec.decode(src.stdout).trim());
+}
 
 Deno.test({
   name: "userspace path (--no-fastdp): pods on 3 nodes ping, ARP, multicast, 100 MiB intact",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { masqueradeScript } from "./masquerade.ts";
+import { masqueradeScript, splitHorizonScript } from "./netfilter.ts";
 
 Deno.test("masquerade rules: pod range leaving or entering is masqueraded, multicast is not", () => {
   const s = masqueradeScript({ podCidr: "10.32.0.0/12", localRanges: [] });
@@ -18,4 +18,11 @@ Deno.test("NO_MASQ_LOCAL: traffic to the local ranges returns before any masquer
   const ret = s.indexOf("ip daddr { 10.32.0.0/14, 10.40.0.0/16 } return");
   assert.ok(ret > 0);
   assert.ok(ret < s.indexOf("masquerade"));
+});
+
+Deno.test("split horizon: nothing crosses between the TAP and VXLAN ports but probes", () => {
+  const s = splitHorizonScript("vethwe-tap", "vxlan-6784");
+  assert.match(s, /delete table bridge weavets\ntable bridge weavets \{/);
+  assert.match(s, /iifname "vethwe-tap" oifname "vxlan-6784" ether type != 0x88b5 drop/);
+  assert.match(s, /iifname "vxlan-6784" oifname "vethwe-tap" ether type != 0x88b5 drop/);
 });

@@ -1,8 +1,14 @@
 /**
- * Masquerading for traffic leaving the pod range, as Weave's `expose` does, with NO_MASQ_LOCAL:
- * one nftables table `ip weavets`, replaced atomically. This is the one place weavets runs a
- * command (nft) — netfilter rules have no stable netlink API worth re-implementing here.
+ * The data plane's netfilter rules, the one place weavets runs a command (nft — netfilter rules
+ * have no stable netlink API worth re-implementing here). Each table is replaced atomically.
+ * - `ip weavets`: masquerading for traffic leaving the pod range, as Weave's `expose` does, with
+ *   NO_MASQ_LOCAL.
+ * - `bridge weavets`: split horizon between the two tunnel ports of the bridge. A frame that came
+ *   from a peer over one path was sent by that peer to every peer itself, so it must never be
+ *   relayed over the other path (duplicates, loops, MACs flapping between ports) — except the
+ *   fast-path probes, which cross between the VXLAN device and the TAP on purpose.
  */
+import { PROBE_ETHERTYPE } from "./probe.ts";
 
 export interface MasqueradeRules {
   /** The whole pod range, e.g. "10.32.0.0/12". */
@@ -69,4 +75,24 @@ export function applyMasquerade(r: MasqueradeRules): Promise<void> {
 /** Removes the table (no error when it is already gone). */
 export async function removeMasquerade(): Promise<void> {
   await nft(`add table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n`);
+}
+
+/** The bridge split-horizon script (pure) for the TAP and VXLAN ports. */
+export function splitHorizonScript(tap: string, vxlan: string): string {
+  const probe = `0x${PROBE_ETHERTYPE.toString(16)}`;
+  return [
+    `add table bridge ${NFT_TABLE}`,
+    `delete table bridge ${NFT_TABLE}`,
+    `table bridge ${NFT_TABLE} {`,
+    `  chain forward {`,
+    `    type filter hook forward priority filter; policy accept;`,
+    `    iifname "${tap}" oifname "${vxlan}" ether type != ${probe} drop`,
+    `    iifname "${vxlan}" oifname "${tap}" ether type != ${probe} drop`,
+    `  }`,
+    `}`,
+  ].join("\n") + "\n";
+}
+
+export function applySplitHorizon(tap: string, vxlan: string): Promise<void> {
+  return nft(splitHorizonScript(tap, vxlan));
 }

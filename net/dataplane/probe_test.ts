@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import {
+  buildProbe,
+  fastPathUp,
+  macToBytes,
+  parseProbe,
+  PROBE_REPLY,
+  PROBE_REQUEST,
+  probeMac,
+} from "./probe.ts";
+import { isGroupDst, parseFrame } from "./frame.ts";
+
+Deno.test("probe MACs are stable, distinct per peer, unicast and locally administered", () => {
+  const a = probeMac("02:00:00:00:00:01");
+  assert.equal(a, probeMac("02:00:00:00:00:01"));
+  assert.notEqual(a, probeMac("02:00:00:00:00:02"));
+  const b = macToBytes(a);
+  assert.equal(b[0] & 1, 0);
+  assert.equal(b[0] & 2, 2);
+});
+
+Deno.test("probe frames round-trip; other frames are not probes", () => {
+  const dst = macToBytes(probeMac("x")), src = macToBytes(probeMac("y"));
+  const f = buildProbe(dst, src, PROBE_REQUEST, 0xfffffffe);
+  assert.equal(f.length, 60, "minimum Ethernet frame");
+  assert.equal(isGroupDst(f), false);
+  assert.equal(parseFrame(f).src, probeMac("y"));
+  assert.deepEqual(parseProbe(f), { kind: PROBE_REQUEST, seq: 0xfffffffe });
+  assert.deepEqual(parseProbe(buildProbe(src, dst, PROBE_REPLY, 7)), { kind: PROBE_REPLY, seq: 7 });
+  const other = f.slice();
+  other[13] = 0x00;
+  assert.equal(parseProbe(other), null);
+  const bad = f.slice();
+  bad[14] = 0;
+  assert.equal(parseProbe(bad), null, "same EtherType but not our magic");
+});
+
+Deno.test("the fast path is up while replies are recent", () => {
+  assert.equal(fastPathUp(undefined, 1000, 5000), false);
+  assert.equal(fastPathUp(1000, 6000, 5000), true);
+  assert.equal(fastPathUp(1000, 6001, 5000), false);
+});
