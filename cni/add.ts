@@ -4,17 +4,18 @@
  * created is removed again, and the address released, when a later step fails.
  */
 import { CniError, describeCause, ErrorCode } from "./errors.ts";
-import { createPodVeth, deleteHostLink, ensureBridge } from "./host.ts";
 import { type IpamContext, ipamSource } from "./ipam/source.ts";
 import { withNodeLock } from "./lock.ts";
 import { hostVethName } from "./names.ts";
-import { configurePod, type PodRoute } from "./pod.ts";
+import type { PodRoute } from "./pod.ts";
 import { formatResult, type Result } from "./result.ts";
 
 export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
   const { conf, env } = ctx;
   const ipam = await ipamSource(ctx);
-  const alloc = await ipam.add();
+  // The kernel-side modules load while the IPAM plugin (a separate process) works.
+  const [alloc, { createPodVeth, deleteHostLink, ensureBridge }, { configurePod }] = await Promise
+    .all([ipam.add(), import("./host.ts"), import("./pod.ts")]);
   const hostName = hostVethName(env.containerId, env.ifname);
   let created = false;
   try {
