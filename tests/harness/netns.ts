@@ -1,6 +1,6 @@
 /**
- * Throwaway network namespaces for root tests. Names carry a caller prefix plus the test
- * process's pid, so parallel runs never collide, and `cleanup` removes exactly what was created.
+ * Throwaway network namespaces for root tests. Names carry a caller prefix plus a random
+ * run id, so parallel runs never collide, and `cleanup` removes exactly what was created.
  */
 import { shSync } from "./sh.ts";
 
@@ -8,6 +8,12 @@ import { shSync } from "./sh.ts";
 export const IS_ROOT = Deno.uid() === 0;
 
 let counter = 0;
+// Test files run by one `deno test --parallel` share a pid: a random run id keeps names apart.
+const RUN_ID = Array.from(
+  crypto.getRandomValues(new Uint8Array(3)),
+  (b) => b.toString(16).padStart(2, "0"),
+)
+  .join("");
 
 export class Namespaces {
   readonly #made: string[] = [];
@@ -17,7 +23,7 @@ export class Namespaces {
 
   /** Creates a namespace with loopback up; returns its name (path: /run/netns/NAME). */
   add(label = "ns"): string {
-    const name = `${this.prefix}${Deno.pid}-${label}${counter++}`;
+    const name = `${this.prefix}${RUN_ID}-${label}${counter++}`;
     const r = shSync("ip", "netns", "add", name);
     if (r.code !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
     this.#made.push(name);
