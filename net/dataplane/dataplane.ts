@@ -6,6 +6,8 @@
  */
 import type { GossipChannel, MeshView, PeerName } from "../mesh/gossip_channel.ts";
 import { type ApiRoute, jsonResponse } from "../api/route.ts";
+import type { Registry } from "../api/metrics.ts";
+import type { StatusSection } from "../mesh/status_text.ts";
 import { log as rootLog } from "../log.ts";
 import {
   deleteFdb,
@@ -89,12 +91,20 @@ export interface DataplaneStatus {
   sleeve?: SleeveStats;
 }
 
+/** The data plane as a daemon component (it satisfies net/daemon/component.ts structurally). */
 export interface Dataplane {
+  readonly name: "dataplane";
   start(mesh: MeshView): Promise<void>;
   stop(): Promise<void>;
-  ready(): boolean;
+  ready(): string | null;
   routes(): ApiRoute[];
-  status(): DataplaneStatus;
+  metrics(registry: Registry): void;
+  /** `weavets status` section. */
+  status(): StatusSection;
+  /** Everything known, as JSON (GET /report section and GET /status/dataplane). */
+  report(): DataplaneStatus;
+  /** "fastdp" or "sleeve" for a peer the data plane carries traffic to. */
+  dataPath(peer: PeerName): string | undefined;
 }
 
 function randomEpoch(): string {
@@ -255,6 +265,19 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     if (!wasUp) apply();
   }
 
+  function report(): DataplaneStatus {
+    return {
+      ready: started,
+      underlay,
+      mtu,
+      fastdp,
+      encrypted: opts.password !== undefined,
+      localMacs: mine?.macs ?? [],
+      peers: paths,
+      sleeve: sleeve?.stats(),
+    };
+  }
+
   function pollLocal(): void {
     const macs = localMacs();
     if (!mine || macs.join() !== mine.macs.join()) publish(macs);
@@ -352,27 +375,77 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       // daemon is down or restarting.
     },
 
-    ready: () => started,
+    name: "dataplane",
+
+    ready: () => (started ? null : "data plane not set up yet"),
 
     routes(): ApiRoute[] {
       return [{
         method: "GET",
         path: "/status/dataplane",
-        handle: () => jsonResponse(this.status()),
+        handle: () => jsonResponse(report()),
       }];
     },
 
-    status(): DataplaneStatus {
+    metrics(registry: Registry): void {
+      registry.gaugeFn(
+        "weavets_dataplane_peers",
+        "Peers by the data path their traffic uses (fastdp: kernel VXLAN, sleeve: userspace).",
+        () =>
+          (["fastdp", "sleeve"] as const).map((path) => ({
+            labels: { path },
+            value: paths.filter((p) => p.path === path).length,
+          })),
+      );
+      registry.gaugeFn(
+        "weavets_sleeve_bytes",
+        "Bytes of frames carried by the userspace path since start, by direction.",
+        () => {
+          const s = sleeve?.stats();
+          return s
+            ? [{ labels: { direction: "tx" }, value: s.txBytes }, {
+              labels: { direction: "rx" },
+              value: s.rxBytes,
+            }]
+            : [];
+        },
+      );
+      registry.gaugeFn(
+        "weavets_sleeve_dropped",
+        "Frames or datagrams the userspace path dropped since start, by reason.",
+        () => {
+          const s = sleeve?.stats();
+          return s
+            ? [
+              { labels: { reason: "send" }, value: s.txDropped },
+              { labels: { reason: "malformed" }, value: s.rxDropped },
+              { labels: { reason: "auth" }, value: s.rxAuthFailed },
+              { labels: { reason: "replay" }, value: s.rxReplayed },
+              { labels: { reason: "too_big" }, value: s.txIcmpTooBig },
+            ]
+            : [];
+        },
+      );
+    },
+
+    status(): StatusSection {
+      const count = (p: PathName) => paths.filter((x) => x.path === p).length;
       return {
-        ready: started,
-        underlay,
-        mtu,
-        fastdp,
-        encrypted: opts.password !== undefined,
-        localMacs: mine?.macs ?? [],
-        peers: paths,
-        sleeve: sleeve?.stats(),
+        service: "dataplane",
+        fields: [
+          ["Bridge", bridge],
+          ["MTU", mtu ? `${mtu.mtu} (${mtu.reason})` : "-"],
+          ["Underlay", underlay ? `${underlay.addr} on ${underlay.dev}` : "-"],
+          ["FastDP", fastdp ? `${vxlan} (UDP ${fastdpPort})` : "off"],
+          ["Sleeve", `UDP ${sleevePort}${opts.password ? ", encrypted" : ""}`],
+          ["Paths", `${count("fastdp")} fastdp, ${count("sleeve")} sleeve`],
+          ["Local MACs", `${mine?.macs.length ?? 0}`],
+        ],
       };
     },
+
+    report,
+
+    dataPath: (peer: PeerName) => paths.find((p) => p.peer === peer)?.path,
   };
 }

@@ -54,7 +54,7 @@ const dp = createDataplane({
   reconcileMs: 2000,
 });
 await dp.start(mesh);
-out({ t: "ready", status: dp.status() });
+out({ t: "ready", status: dp.report() });
 
 const dec = new TextDecoder();
 let buf = "";
@@ -72,7 +72,7 @@ for await (const chunk of Deno.stdin.readable) {
     } else if (m.t === "gossip") gossiper?.onGossip(m.from, decodeBase64(m.data));
     else if (m.t === "sync" && gossiper) {
       out({ t: "broadcast", data: encodeBase64(gossiper.fullState()) });
-    } else if (m.t === "status") out({ t: "status", status: dp.status() });
+    } else if (m.t === "status") out({ t: "status", status: dp.report() });
     else if (m.t === "stop") {
       await dp.stop();
       out({ t: "stopped" });
