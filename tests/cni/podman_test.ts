@@ -32,7 +32,7 @@ class Podman {
   readonly env: Record<string, string>;
   constructor(readonly node: string) {
     // runroot must stay short (<= 50 chars) or podman's exit-time DEL silently fails.
-    this.dir = `/run/wtc${Deno.pid}`;
+    this.dir = `/run/wtc${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
     const d = this.dir;
     Deno.mkdirSync(`${d}/bin`, { recursive: true });
     Deno.mkdirSync(`${d}/net.d`, { recursive: true });
