@@ -4,7 +4,7 @@
  * that belong to none of them.
  */
 import { findLink, listLinks } from "../net/linux/link.ts";
-import { CniError, describeCause, ErrorCode } from "./errors.ts";
+import { CniError, ErrorCode } from "./errors.ts";
 import { deleteHostLink } from "./host.ts";
 import { type IpamContext, ipamSource } from "./ipam/source.ts";
 import { withNodeLock } from "./lock.ts";
@@ -33,15 +33,6 @@ export async function gc(ctx: IpamContext): Promise<undefined> {
       }
     }
   });
-  try {
-    await (await ipamSource(ctx)).gc(valid);
-  } catch (e) {
-    // A delegate older than 1.1.0 cannot GC; the interfaces are clean, which is all we can do.
-    if (e instanceof CniError && e.code === ErrorCode.IncompatibleVersion && ctx.conf.ipam) {
-      console.error(`weavets cni: GC: the ipam plugin cannot GC: ${describeCause(e)}`);
-      return undefined;
-    }
-    throw e;
-  }
+  await (await ipamSource(ctx)).gc(valid);
   return undefined;
 }

@@ -54,11 +54,31 @@ export class DelegatedIpam implements IpamSource {
 
   async gc(): Promise<void> {
     // The delegate reads cni.dev/valid-attachments from the same config.
-    await this.#exec("GC");
+    if (await this.#speaks("GC")) await this.#exec("GC");
   }
 
   async status(): Promise<void> {
-    await this.#exec("STATUS");
+    if (await this.#speaks("STATUS")) await this.#exec("STATUS");
+  }
+
+  /**
+   * GC and STATUS exist from spec 1.1.0; a delegate that does not speak the config's version
+   * (host-local before plugins 1.5 answers them with "missing containerID") is skipped, saying so.
+   */
+  async #speaks(command: string): Promise<boolean> {
+    let versions: unknown;
+    try {
+      versions = JSON.parse(await this.#exec("VERSION"))?.supportedVersions;
+    } catch {
+      versions = undefined;
+    }
+    const want = this.ctx.conf.cniVersion;
+    if (Array.isArray(versions) && versions.includes(want)) return true;
+    console.error(
+      `weavets cni: ${command}: the ipam plugin "${this.#type}" does not speak cniVersion ` +
+        `${want}; skipped it (upgrade it to let ${command} reach its allocations)`,
+    );
+    return false;
   }
 
   #find(): string {

@@ -171,6 +171,20 @@ Deno.test({
         );
         assert.deepEqual(await hostVeths(node), []);
         assert.deepEqual(leases(dir), [], "a failed ADD kept its address");
+
+        // GC (1.1.0) with valid-attachments [] removes the stray host veth; host-local 1.1.1
+        // cannot GC, so it is skipped with a note on stderr and GC still succeeds.
+        const pod3 = ns.add("pod");
+        const stray = { ...call, containerId: "stray01", netns: `/run/netns/${pod3}` };
+        assert.equal((await cni("ADD", stray)).code, 0);
+        assert.equal((await hostVeths(node)).length, 1);
+        const gcConf = { ...c, cniVersion: "1.1.0", "cni.dev/valid-attachments": [] };
+        const g = await cni("GC", { node, conf: gcConf });
+        assert.equal(g.code, 0, g.stdout + g.stderr);
+        assert.match(g.stderr, /"host-local" does not speak cniVersion 1\.1\.0; skipped/);
+        assert.deepEqual(await hostVeths(node), []);
+        assert.equal((await cni("DEL", stray)).code, 0);
+        assert.deepEqual(leases(dir), []);
       });
     } finally {
       Deno.removeSync(dir, { recursive: true });
