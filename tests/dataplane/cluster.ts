@@ -15,6 +15,8 @@ export interface ClusterOptions {
   podsPerNode: number;
   fastdp: boolean;
   password?: string;
+  /** Masquerade traffic leaving POD_CIDR, and give pods a default route via their bridge. */
+  masquerade?: boolean;
 }
 
 export interface Pod {
@@ -100,6 +102,8 @@ export class Cluster {
       password: this.opts.password,
       bridgeCidr: `10.32.${i + 1}.1/12`,
       underlayAddr: underlayIp(i),
+      podCidr: this.opts.masquerade ? POD_CIDR : undefined,
+      adoptGraceMs: 2000,
     };
     const child = new Deno.Command("ip", {
       args: ["netns", "exec", this.nodes[i], "deno", "run", "-A", DRIVER, JSON.stringify(cfg)],
@@ -209,6 +213,9 @@ export class Cluster {
     await sh("ip", "-n", ns, "addr", "add", `${ip}/12`, "dev", "eth0");
     await sh("ip", "-n", ns, "link", "set", "eth0", "up");
     await sh("ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    if (this.opts.masquerade) {
+      await sh("ip", "-n", ns, "route", "add", "default", "via", `10.32.${i + 1}.1`);
+    }
     const link = JSON.parse(await sh("ip", "-n", ns, "-j", "link", "show", "eth0"))[0];
     this.pods.push({ ns, node: i, ip, mac: link.address });
   }

@@ -120,15 +120,34 @@ Deno.test({
 
       // Crash node 0's data plane: the kernel keeps forwarding.
       const before = await sh("bridge", "-n", c.nodes[0], "fdb", "show", "dev", vx);
+      // A stale entry (a peer long gone) that the restarted data plane must remove.
+      await sh(
+        "bridge",
+        "-n",
+        c.nodes[0],
+        "fdb",
+        "append",
+        "02:de:ad:be:ef:01",
+        "dev",
+        vx,
+        "dst",
+        "192.168.77.99",
+      );
       await c.kill(0);
       assert.ok(await ping(c.pods[0], c.pods[3], 2), "fast path works while the daemon is down");
       await c.startDriver(0);
       c.setPeers();
-      await new Promise((r) => setTimeout(r, 2500)); // gossip + a reconcile round
+      await new Promise((r) => setTimeout(r, 1000)); // gossip + probes
+      assert.ok(!c.driverLog(0).includes("fdb reconciled"), c.driverLog(0));
+      await new Promise((r) => setTimeout(r, 2500)); // the adoption grace (2 s here) ends
       const after = await sh("bridge", "-n", c.nodes[0], "fdb", "show", "dev", vx);
       const norm = (s: string) => s.split("\n").filter((l) => l.includes(" dst ")).sort();
       assert.deepEqual(norm(after), norm(before), "restart left a right FDB as it was");
-      assert.ok(!c.driverLog(0).includes("fdb reconciled"), c.driverLog(0));
+      assert.match(
+        c.driverLog(0),
+        /fdb reconciled.*"added":0,"removed":1/,
+        "only the stale entry went",
+      );
       assert.ok(await ping(c.pods[3], c.pods[0]));
       const peers = (await c.status(1)).peers as { peer: string; path: string }[];
       assert.deepEqual(peers.map((p) => p.path), ["fastdp", "fastdp"]);
@@ -210,12 +229,13 @@ async function transferSmall(from: Pod, to: Pod): Promise<void> {
 }
 
 Deno.test({
-  name: "userspace path (--no-fastdp): pods on 3 nodes ping, ARP, multicast, 100 MiB intact",
+  name:
+    "userspace path (--no-fastdp): pods on 3 nodes ping, ARP, multicast, 100 MiB intact; masquerading out of the pod range",
   ignore: !IS_ROOT,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withCluster({ nodes: 3, podsPerNode: 2, fastdp: false }, async (c) => {
+    withCluster({ nodes: 3, podsPerNode: 2, fastdp: false, masquerade: true }, async (c) => {
       assert.equal(
         await sh("ip", "-n", c.nodes[0], "-o", "link", "show", "vxlan-6784").catch(() => ""),
         "",
@@ -226,6 +246,36 @@ Deno.test({
       await transfer100M(c.pods[1], c.pods[4]);
       const s = (await c.status(0)).sleeve as Record<string, number>;
       assert.ok(s.txBytes > 100e6 && s.rxFrames > 0, JSON.stringify(s));
+
+      // Masquerading: a host on the underlay, which has no route to the pod range, answers a pod.
+      await sh("ip", "-n", c.underlay, "addr", "add", "192.168.77.254/24", "dev", "br0");
+      const pod = c.pods[2];
+      const out = await sh(
+        "ip",
+        "netns",
+        "exec",
+        pod.ns,
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "192.168.77.254",
+      );
+      assert.match(out, /1 packets received/);
+      const table = await sh(
+        "ip",
+        "netns",
+        "exec",
+        c.nodes[pod.node],
+        "nft",
+        "list",
+        "table",
+        "ip",
+        "weavets",
+      );
+      assert.match(table, /masquerade/);
     }),
 });
 

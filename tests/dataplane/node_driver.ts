@@ -19,6 +19,7 @@ interface DriverConfig {
   podCidr?: string;
   underlayAddr: string;
   mtu?: number;
+  adoptGraceMs?: number;
 }
 
 const cfg: DriverConfig = JSON.parse(Deno.args[0]);
@@ -51,6 +52,7 @@ const dp = createDataplane({
   underlayAddr: cfg.underlayAddr,
   mtu: cfg.mtu,
   pollMs: 300,
+  adoptGraceMs: cfg.adoptGraceMs,
   reconcileMs: 2000,
 });
 await dp.start(mesh);
