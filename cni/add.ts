@@ -14,8 +14,9 @@ export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
   const { conf, env } = ctx;
   const ipam = await ipamSource(ctx);
   // The kernel-side modules load while the IPAM plugin (a separate process) works.
-  const [alloc, { createPodVeth, deleteHostLink, ensureBridge }, { configurePod }] = await Promise
-    .all([ipam.add(), import("./host.ts"), import("./pod.ts")]);
+  const [alloc, { createPodVeth, deleteHostLink, ensureBridge }, { configurePod, announcePod }] =
+    await Promise
+      .all([ipam.add(), import("./host.ts"), import("./pod.ts")]);
   const hostName = hostVethName(env.containerId, env.ifname);
   let created = false;
   try {
@@ -53,6 +54,7 @@ export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
       routes,
       gateway,
     });
+    await announcePod(env.netns, env.ifname, hostName, ips.map((ip) => ip.address));
     const result: Result = {
       cniVersion: conf.cniVersion,
       interfaces: [

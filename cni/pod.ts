@@ -17,8 +17,7 @@ export interface PodRoute {
 }
 
 /**
- * Brings `ifname` up with `ips`, installs `routes` (a missing gw means the gateway) and announces
- * the address with a gratuitous ARP. A gateway outside every pod subnet gets a /32 link route
+ * Brings `ifname` up with `ips` and installs `routes` (a missing gw means the gateway). A gateway outside every pod subnet gets a /32 link route
  * first, as Weave Net's plugin does. Returns the pod interface.
  */
 export function configurePod(opts: {
@@ -52,10 +51,31 @@ export function configurePod(opts: {
         );
       }
     }
-    for (const ip of opts.ips) {
-      sendGratuitousArp(opts.ifname, ip.slice(0, ip.indexOf("/")), link.mac);
-    }
     return link;
+  });
+}
+
+/** How long ADD waits for carrier on both ends before announcing anyway. */
+const CARRIER_WAIT_MS = 1000;
+
+/**
+ * Announces the pod's addresses with a gratuitous ARP once both ends of the veth have carrier:
+ * until the kernel's link watcher has seen it (asynchronously, a few ms), the pod end drops what
+ * it sends and the bridge port (`hostName`, in this namespace) is not forwarding yet.
+ */
+export async function announcePod(
+  netns: string,
+  ifname: string,
+  hostName: string,
+  ips: string[],
+): Promise<void> {
+  const deadline = Date.now() + CARRIER_WAIT_MS;
+  const ready = () =>
+    getLink(hostName).operState === "UP" &&
+    inNetns(netns, () => getLink(ifname).operState) === "UP";
+  while (!ready() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+  inNetns(netns, () => {
+    for (const ip of ips) sendGratuitousArp(ifname, ip.slice(0, ip.indexOf("/")));
   });
 }
 

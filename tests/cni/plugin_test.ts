@@ -42,6 +42,34 @@ function leases(dir: string): string[] {
   }
 }
 
+/** Starts tcpdump on `dev` in `netns`; resolves to the first ARP packet it prints (5 s max). */
+async function captureOneArp(netns: string, dev: string): Promise<{ done: Promise<string> }> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", netns, "tcpdump", "-i", dev, "-n", "-l", "-c", "1", "arp"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const errs = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("listening on")) {
+    const { value, done } = await errs.read();
+    if (done) throw new Error(`tcpdump did not start: ${seen}`);
+    seen += value;
+  }
+  errs.releaseLock();
+  child.stderr.cancel().catch(() => {});
+  const timer = setTimeout(() => child.kill("SIGTERM"), 5000);
+  // Wrapped: an async function returning a bare promise would make the caller wait for it.
+  return {
+    done: (async () => {
+      const out = await new Response(child.stdout).text();
+      await child.status;
+      clearTimeout(timer);
+      return out;
+    })(),
+  };
+}
+
 function conf(extra: Record<string, unknown>): Record<string, unknown> {
   return { cniVersion: "1.0.0", name: "wtcnet", type: "weavets", ...extra };
 }
@@ -221,8 +249,14 @@ Deno.test({
           const extra = i === 0
             ? { runtimeConfig: { mac: "0a:58:0a:4f:00:99" }, dns: { nameservers: ["10.96.0.10"] } }
             : {};
+          // From the second pod on the bridge exists: watch it for the pod's gratuitous ARP.
+          const arp = i === 1 ? await captureOneArp(node, "weave") : undefined;
           const a = await cni("ADD", call(i, { cniVersion: versions[i], ...extra }));
           assert.equal(a.code, 0, a.stdout + a.stderr);
+          if (arp) {
+            const ip = (a.json.ips as { address: string }[])[0].address.split("/")[0];
+            assert.match(await arp.done, new RegExp(`Request who-has ${ip} tell ${ip}`));
+          }
           assert.equal(a.json.cniVersion, versions[i]);
           results.push(a.json);
         }
