@@ -31,6 +31,8 @@ const EAGAIN = 11;
 const MSG_DONTWAIT = 0x40;
 
 const BATCH = 32;
+const SLICE_MS = 20;
+const IDLE_MS = 100;
 const BUF = 65536 + 4096;
 /** How often a still-valid learned MAC is re-announced to the sending Worker. */
 const RELEARN_MS = 30_000;
@@ -142,10 +144,12 @@ function start(init: SleeveWorkerInit): void {
 
   async function loop(): Promise<void> {
     while (running) {
-      const until = performance.now() + 10;
+      // Busy: batches back to back, yielding every SLICE_MS for control messages. Idle: one
+      // poll of up to IDLE_MS, then yield.
+      const until = performance.now() + SLICE_MS;
       while (performance.now() < until) {
         now = Date.now();
-        if (batch() === 0) libc.poll(pollfd, 1n, 10);
+        if (batch() === 0 && libc.poll(pollfd, 1n, IDLE_MS) <= 0) break;
       }
       if (learnedOut.length > 0) {
         init.port.postMessage(learnedOut);

@@ -39,6 +39,8 @@ const SLOT = 4 + VNET_HDR_LEN + 14 + 65535 + 32;
 const SEND_ARENA = 8 << 20;
 const MAX_SENDS = 512;
 const POLLOUT = 4;
+const SLICE_MS = 20;
+const IDLE_MS = 100;
 
 interface TxPeer {
   name: string;
@@ -247,16 +249,23 @@ function start(init: SleeveWorkerInit): void {
   }
 
   async function loop(): Promise<void> {
+    let lastExpire = Date.now();
     while (running) {
-      const until = performance.now() + 10;
+      // Busy: batches back to back, yielding every SLICE_MS for control messages. Idle: one
+      // poll of up to IDLE_MS, then yield.
+      const until = performance.now() + SLICE_MS;
       let now = Date.now();
       while (performance.now() < until) {
         if (batch(now) === 0) {
-          libc.poll(pollfd, 1n, 10);
+          const ready = libc.poll(pollfd, 1n, IDLE_MS);
           now = Date.now();
+          if (ready <= 0) break;
         }
       }
-      learned.expire(now);
+      if (now - lastExpire > 10_000) {
+        learned.expire(now);
+        lastExpire = now;
+      }
       await new Promise((r) => setTimeout(r, 0));
     }
     self.postMessage({ type: "stopped", role: "tx" });
