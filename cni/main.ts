@@ -4,7 +4,7 @@
  * imported on demand: start-up is paid on every pod event, and VERSION loads almost nothing.
  */
 import { CniError, describeCause, ErrorCode } from "./errors.ts";
-import { type CniEnv, parseEnv } from "./env.ts";
+import { type CniCommand, type CniEnv, parseEnv } from "./env.ts";
 import { LATEST_VERSION, requireCommandAllowed } from "./spec.ts";
 
 export type Output = Record<string, unknown> | undefined;
@@ -14,18 +14,23 @@ export async function runCni(processEnv: Record<string, string>): Promise<number
   let version: string = LATEST_VERSION;
   try {
     const env = parseEnv(processEnv);
-    const stdin = await readStdin();
     if (env.command === "VERSION") {
-      const { versionInfo } = await import("./version.ts");
+      const [stdin, { versionInfo }] = await Promise.all([readStdin(), import("./version.ts")]);
       print(versionInfo(stdin));
       return 0;
     }
+    // The command is known from the environment: its modules load while stdin is read.
+    const [stdin, { parseConfig }, run] = await Promise.all([
+      readStdin(),
+      import("./config.ts"),
+      import("./commands.ts").then((m) =>
+        m.loadCommand(env.command as Exclude<CniCommand, "VERSION">)
+      ),
+    ]);
     version = rawVersion(stdin) ?? version;
-    const { parseConfig } = await import("./config.ts");
     const conf = parseConfig(stdin);
     requireCommandAllowed(env.command, conf.cniVersion);
-    const { runCommand } = await import("./commands.ts");
-    const out = await runCommand({ conf, env, rawConfig: stdin, processEnv });
+    const out = await run({ conf, env, rawConfig: stdin, processEnv });
     if (out) print(out);
     return 0;
   } catch (e) {
