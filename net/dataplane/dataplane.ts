@@ -89,6 +89,8 @@ export interface DataplaneStatus {
   localMacs: string[];
   peers: PeerPath[];
   sleeve?: SleeveStats;
+  /** Kernel offloads the userspace path got: UDP GSO/GRO on its socket. */
+  sleeveOffloads?: { gso: boolean; gro: boolean };
 }
 
 /** The data plane as a daemon component (it satisfies net/daemon/component.ts structurally). */
@@ -275,6 +277,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       localMacs: mine?.macs ?? [],
       peers: paths,
       sleeve: sleeve?.stats(),
+      sleeveOffloads: sleeve ? { gso: sleeve.socket.gso, gro: sleeve.socket.gro } : undefined,
     };
   }
 

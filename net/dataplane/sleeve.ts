@@ -129,6 +129,7 @@ export class Sleeve {
           tapFd: tap.fd,
           udpFd: socket.fd,
           segSize,
+          gso: socket.gso,
           mtu: opts.mtu,
           self: opts.self,
           epoch: opts.epoch,

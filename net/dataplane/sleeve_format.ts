@@ -78,9 +78,9 @@ export function fragmentPayload(segSize: number): number {
 
 /**
  * Writes the fragments of one message (its body given as consecutive `chunks`, e.g. frame entries
- * or cipher output) into `out` from `off`; pushes [start, length] of each UDP GSO send onto `sends`
- * (full-size fragments of one send are exactly `segSize` long). Returns the new offset, or -1 when
- * `out` has no room (nothing is pushed then).
+ * or cipher output) into `out` from `off`; pushes [start, length] of each send onto `sends`: with
+ * `gso`, one UDP GSO send per run of up to 64 full-size (exactly `segSize`) fragments; without,
+ * one send per fragment. Returns the new offset, or -1 when `out` has no room (nothing is pushed).
  */
 export function writeFragments(
   out: Uint8Array,
@@ -89,6 +89,7 @@ export function writeFragments(
   chunks: Uint8Array[],
   segSize: number,
   sends: number[],
+  gso = true,
 ): number {
   const per = fragmentPayload(segSize);
   let total = 0;
@@ -98,7 +99,8 @@ export function writeFragments(
     throw new SleeveFormatError(`message of ${total} bytes needs ${count} fragments (max 255)`);
   }
   if (off + total + count * SLEEVE_FRAGMENT_HEADER > out.length) return -1;
-  const perSend = Math.min(MAX_GSO_SEGMENTS, Math.floor(MAX_GSO_BYTES / segSize));
+  // Without UDP GSO every datagram is its own send.
+  const perSend = gso ? Math.min(MAX_GSO_SEGMENTS, Math.floor(MAX_GSO_BYTES / segSize)) : 1;
   let ci = 0;
   let co = 0;
   let pos = off;

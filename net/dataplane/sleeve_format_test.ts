@@ -108,6 +108,14 @@ Deno.test("GRO-coalesced datagrams split by their own lengths", () => {
   assert.equal(got!.length, 5004);
 });
 
+Deno.test("without UDP GSO every fragment is its own send", () => {
+  const out = new Uint8Array(100_000);
+  const sends: number[] = [];
+  writeFragments(out, 0, hdr, [entry(5000, 9)], 1400, sends, false);
+  assert.equal(sends.length / 2, 4, "5004 bytes in 1372-byte fragments");
+  for (let i = 1; i < sends.length; i += 2) assert.ok(sends[i] <= 1400);
+});
+
 Deno.test("malformed input is refused, not trusted", () => {
   const out = new Uint8Array(4096);
   const sends: number[] = [];

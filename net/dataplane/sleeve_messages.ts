@@ -10,6 +10,8 @@ export interface SleeveWorkerInit {
   udpFd: number;
   /** Maximum UDP payload per datagram on the underlay (path MTU − 28). */
   segSize: number;
+  /** The socket has UDP_SEGMENT (else each datagram is sent on its own). */
+  gso: boolean;
   /** Pod-network MTU: larger non-GSO DF packets get ICMP "fragmentation needed". */
   mtu: number;
   self: string;

@@ -146,12 +146,20 @@ function start(init: SleeveWorkerInit): void {
       chunks = sealChunks(p.key, header.seq, aad, entries);
     }
     let before = sends.length;
-    let end = writeFragments(sendArena.bytes, sendOff, header, chunks, init.segSize, sends);
+    let end = writeFragments(
+      sendArena.bytes,
+      sendOff,
+      header,
+      chunks,
+      init.segSize,
+      sends,
+      init.gso,
+    );
     if (end < 0 || sends.length / 2 > MAX_SENDS) {
       sends.length = before;
       flush();
       before = 0;
-      end = writeFragments(sendArena.bytes, 0, header, chunks, init.segSize, sends);
+      end = writeFragments(sendArena.bytes, 0, header, chunks, init.segSize, sends, init.gso);
     }
     for (let j = before; j < sends.length; j += 2) {
       const k = j / 2;
