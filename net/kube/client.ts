@@ -1,0 +1,249 @@
+/**
+ * A small typed Kubernetes API client over fetch: the six calls weavets makes (list and watch
+ * Nodes, get and update one ConfigMap, patch a Node's status). The server's certificate is checked
+ * against the configured CA (Deno.createHttpClient); every response body is parsed by a zod schema.
+ *
+ * Why not @kubernetes/client-node: it works under Deno, but importing it took ~0.7 s and it brings
+ * ~60 MB of dependencies (undici, ws, openid-client, socks…) into the single binary for six calls.
+ */
+import type { z } from "zod";
+import type { KubeClientConfig } from "./config.ts";
+import {
+  type ConfigMap,
+  configMapSchema,
+  type NodeChange,
+  type NodeList,
+  nodeListSchema,
+  nodeWatchEventSchema,
+  statusSchema,
+} from "./types.ts";
+
+/** The API answered with an error status (`status`: HTTP code; 409 = resourceVersion conflict). */
+export class KubeApiError extends Error {
+  override name = "KubeApiError";
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The API server could not be reached, or the connection broke. */
+export class KubeUnreachableError extends Error {
+  override name = "KubeUnreachableError";
+}
+
+/** The API answered something that does not have the expected shape. */
+export class KubeResponseError extends Error {
+  override name = "KubeResponseError";
+}
+
+export const isConflict = (e: unknown) => e instanceof KubeApiError && e.status === 409;
+export const isGone = (e: unknown) => e instanceof KubeApiError && e.status === 410;
+
+const REQUEST_TIMEOUT_MS = 15_000;
+/** Server-side watch duration; the client gives up 30 s after it if the stream went silent. */
+const WATCH_SECONDS = 300;
+
+export class KubeClient {
+  readonly #cfg: KubeClientConfig;
+  readonly #http: Deno.HttpClient;
+  #token?: { value: string; readAt: number };
+  #closed = false;
+
+  constructor(cfg: KubeClientConfig) {
+    this.#cfg = cfg;
+    this.#http = Deno.createHttpClient({
+      ...(cfg.caCerts ? { caCerts: cfg.caCerts } : {}),
+      ...(cfg.clientCert && cfg.clientKey ? { cert: cfg.clientCert, key: cfg.clientKey } : {}),
+    });
+  }
+
+  get server(): string {
+    return this.#cfg.server;
+  }
+
+  /** Releases the connection pool; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#http.close();
+  }
+
+  /** All Nodes, page by page, with the list's resourceVersion (where a watch starts). */
+  async listNodes(signal?: AbortSignal): Promise<NodeList> {
+    const items: NodeList["items"] = [];
+    let cont: string | undefined;
+    let last: NodeList;
+    do {
+      const q = new URLSearchParams({ limit: "500" });
+      if (cont) q.set("continue", cont);
+      last = await this.#json("GET", `/api/v1/nodes?${q}`, nodeListSchema, { signal });
+      items.push(...last.items);
+      cont = last.metadata.continue || undefined;
+    } while (cont);
+    return { ...last, items };
+  }
+
+  /**
+   * Node changes after `resourceVersion`, until the server ends the watch (about five minutes)
+   * or `signal` aborts. An expired resourceVersion surfaces as a KubeApiError with status 410,
+   * whether the server says so in the HTTP status or in an ERROR event.
+   */
+  async *watchNodes(resourceVersion: string, signal?: AbortSignal): AsyncGenerator<NodeChange> {
+    const q = new URLSearchParams({
+      watch: "1",
+      resourceVersion,
+      allowWatchBookmarks: "true",
+      timeoutSeconds: String(WATCH_SECONDS),
+    });
+    const res = await this.#fetch("GET", `/api/v1/nodes?${q}`, {
+      signal,
+      timeoutMs: (WATCH_SECONDS + 30) * 1000,
+    });
+    const path = "/api/v1/nodes (watch)";
+    let buf = "";
+    try {
+      for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line === "") continue;
+          const ev = parse(nodeWatchEventSchema, JSON.parse(line), path);
+          if (ev.type === "ERROR") {
+            const s = ev.object;
+            throw new KubeApiError(
+              s.code ?? 500,
+              s.reason ?? "",
+              `${path}: ${s.message ?? s.reason}`,
+            );
+          }
+          yield ev;
+        }
+      }
+    } catch (e) {
+      if (e instanceof KubeApiError || e instanceof KubeResponseError) throw e;
+      if (signal?.aborted) return;
+      throw new KubeUnreachableError(`${path}: stream broke: ${(e as Error).message}`);
+    }
+  }
+
+  getConfigMap(namespace: string, name: string, signal?: AbortSignal): Promise<ConfigMap> {
+    return this.#json("GET", cmPath(namespace, name), configMapSchema, { signal });
+  }
+
+  /** Replaces the ConfigMap; fails with 409 if its metadata.resourceVersion is not current. */
+  updateConfigMap(cm: ConfigMap, signal?: AbortSignal): Promise<ConfigMap> {
+    const ns = cm.metadata.namespace;
+    if (!ns) throw new TypeError("updateConfigMap: metadata.namespace is required");
+    return this.#json("PUT", cmPath(ns, cm.metadata.name), configMapSchema, {
+      signal,
+      body: { apiVersion: "v1", kind: "ConfigMap", ...cm },
+    });
+  }
+
+  /** A strategic-merge patch of a Node's status (conditions merge by type). */
+  async patchNodeStatus(name: string, patch: unknown, signal?: AbortSignal): Promise<void> {
+    const res = await this.#fetch(
+      "PATCH",
+      `/api/v1/nodes/${encodeURIComponent(name)}/status`,
+      { signal, body: patch, contentType: "application/strategic-merge-patch+json" },
+    );
+    await res.body?.cancel();
+  }
+
+  async #json<S extends z.ZodType>(
+    method: string,
+    path: string,
+    schema: S,
+    opts: { signal?: AbortSignal; body?: unknown },
+  ): Promise<z.infer<S>> {
+    const res = await this.#fetch(method, path, opts);
+    let body: unknown;
+    try {
+      body = await res.json();
+    } catch (e) {
+      throw new KubeUnreachableError(
+        `${method} ${path}: reading the response: ${(e as Error).message}`,
+      );
+    }
+    return parse(schema, body, `${method} ${path}`);
+  }
+
+  async #fetch(
+    method: string,
+    path: string,
+    opts: { signal?: AbortSignal; body?: unknown; contentType?: string; timeoutMs?: number },
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    const token = this.#bearer();
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (opts.body !== undefined) headers["content-type"] = opts.contentType ?? "application/json";
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? REQUEST_TIMEOUT_MS);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let res: Response;
+    try {
+      res = await fetch(this.#cfg.server + path, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal,
+        client: this.#http,
+      });
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      const why = timeout.aborted ? "timed out" : (e as Error).message;
+      throw new KubeUnreachableError(`${method} ${path}: API server ${this.#cfg.server}: ${why}`);
+    }
+    if (res.ok) return res;
+    const text = await res.text().catch(() => "");
+    let reason = res.statusText;
+    let message = text.trim().slice(0, 500);
+    try {
+      const s = statusSchema.parse(JSON.parse(text));
+      reason = s.reason ?? reason;
+      message = s.message ?? message;
+    } catch {
+      // not a Status body: keep the raw text
+    }
+    const hint = res.status === 401 || res.status === 403
+      ? " (check the weavets ServiceAccount and RBAC in deploy/weavets.yaml)"
+      : "";
+    throw new KubeApiError(
+      res.status,
+      reason,
+      `${method} ${path}: ${res.status} ${reason}: ${message}${hint}`,
+    );
+  }
+
+  #bearer(): string | undefined {
+    if (this.#cfg.token) return this.#cfg.token;
+    const file = this.#cfg.tokenFile;
+    if (!file) return undefined;
+    const now = Date.now();
+    // The kubelet rotates the projected token file; re-reading once a minute follows it.
+    if (!this.#token || now - this.#token.readAt > 60_000) {
+      this.#token = { value: Deno.readTextFileSync(file).trim(), readAt: now };
+    }
+    return this.#token.value;
+  }
+}
+
+function cmPath(namespace: string, name: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${
+    encodeURIComponent(name)
+  }`;
+}
+
+function parse<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  throw new KubeResponseError(
+    `${what}: unexpected response: ${issue.path.join(".")}: ${issue.message}`,
+  );
+}

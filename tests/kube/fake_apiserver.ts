@@ -1,0 +1,378 @@
+/**
+ * TEST DOUBLE — a minimal stand-in for the Kubernetes API server, for tests only. It serves the
+ * real wire shapes of exactly what weavets uses, over HTTPS on 127.0.0.1 with a throwaway CA:
+ *
+ * - GET  /api/v1/nodes                      NodeList with metadata.resourceVersion
+ * - GET  /api/v1/nodes?watch=1&resourceVersion=N   chunked JSON lines of watch events; a
+ *        compacted resourceVersion gets an ERROR event with a 410 Status, as the real server does
+ * - GET/PUT /api/v1/namespaces/kube-system/configmaps/weavets   with optimistic concurrency: a PUT
+ *        whose metadata.resourceVersion is not current gets 409 Conflict
+ * - PATCH /api/v1/nodes/NAME/status         strategic merge of status.conditions (by type)
+ *
+ * Everything else is 404. One resourceVersion counter for all objects, like etcd's revision.
+ * Controls: add/delete nodes, compact history, force conflicts, go down and come back up.
+ */
+import { sh } from "../harness/sh.ts";
+
+// deno-lint-ignore no-explicit-any
+type Obj = any;
+
+export interface Pki {
+  caCert: string;
+  cert: string;
+  key: string;
+}
+
+/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl). */
+export async function makePki(): Promise<Pki> {
+  const dir = Deno.makeTempDirSync({ prefix: "wtk-pki-" });
+  try {
+    const ossl = (...a: string[]) => sh("openssl", ...a);
+    await ossl(
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      `${dir}/ca.key`,
+      "-out",
+      `${dir}/ca.crt`,
+      "-days",
+      "2",
+      "-subj",
+      "/CN=wtk-test-ca",
+    );
+    await ossl(
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      `${dir}/srv.key`,
+      "-out",
+      `${dir}/srv.csr`,
+      "-subj",
+      "/CN=127.0.0.1",
+    );
+    Deno.writeTextFileSync(
+      `${dir}/ext`,
+      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    await ossl(
+      "x509",
+      "-req",
+      "-in",
+      `${dir}/srv.csr`,
+      "-CA",
+      `${dir}/ca.crt`,
+      "-CAkey",
+      `${dir}/ca.key`,
+      "-CAcreateserial",
+      "-out",
+      `${dir}/srv.crt`,
+      "-days",
+      "2",
+      "-extfile",
+      `${dir}/ext`,
+    );
+    return {
+      caCert: Deno.readTextFileSync(`${dir}/ca.crt`),
+      cert: Deno.readTextFileSync(`${dir}/srv.crt`),
+      key: Deno.readTextFileSync(`${dir}/srv.key`),
+    };
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+interface WatchEvent {
+  rv: number;
+  type: "ADDED" | "MODIFIED" | "DELETED";
+  object: Obj;
+}
+
+const CM_PATH = "/api/v1/namespaces/kube-system/configmaps/weavets";
+const enc = new TextEncoder();
+
+export class FakeApiServer {
+  readonly token = "wtk-test-token-" + crypto.randomUUID();
+  port = 0;
+  #pki: Pki;
+  #server?: Deno.HttpServer<Deno.NetAddr>;
+  #rv = 100;
+  #nodes = new Map<string, Obj>();
+  #history: WatchEvent[] = [];
+  /** Events at or before this resourceVersion are compacted away (410 Gone for watches). */
+  #compactedRv = 0;
+  #watchers = new Set<{ from: number; ctl: ReadableStreamDefaultController<Uint8Array> }>();
+  #cm: Obj;
+  #forcedConflicts = 0;
+  #down = false;
+  /** Every request: "METHOD path" and, for ConfigMap PUTs, the status answered. */
+  readonly requests: string[] = [];
+  readonly conflicts = { forced: 0, real: 0 };
+  readonly statusPatches: Array<{ node: string; patch: Obj; contentType: string | null }> = [];
+
+  constructor(pki: Pki) {
+    this.#pki = pki;
+    this.#cm = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: "weavets",
+        namespace: "kube-system",
+        uid: crypto.randomUUID(),
+        resourceVersion: String(++this.#rv),
+        labels: { "app.kubernetes.io/name": "weavets" },
+        creationTimestamp: new Date().toISOString(),
+      },
+    };
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  start(): void {
+    this.#server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: this.port,
+      cert: this.#pki.cert,
+      key: this.#pki.key,
+      onListen: () => {},
+    }, (req, info) => this.#handle(req, info.completed));
+    this.port = this.#server.addr.port;
+  }
+
+  /** Unreachable: watches are cut and the port refuses connections until up(). */
+  async down(): Promise<void> {
+    this.#down = true; // requests that arrive during the shutdown get no long-lived stream
+    for (const w of this.#watchers) w.ctl.close();
+    this.#watchers.clear();
+    await this.#server?.shutdown();
+    this.#server = undefined;
+  }
+
+  up(): void {
+    this.#down = false;
+    this.start();
+  }
+
+  async close(): Promise<void> {
+    await this.down();
+  }
+
+  // --- controls --------------------------------------------------------------------------------
+
+  addNode(name: string, internalIP?: string, externalIP?: string): void {
+    const addresses = [
+      ...(internalIP ? [{ type: "InternalIP", address: internalIP }] : []),
+      ...(externalIP ? [{ type: "ExternalIP", address: externalIP }] : []),
+      { type: "Hostname", address: name },
+    ];
+    const node = {
+      kind: "Node",
+      apiVersion: "v1",
+      metadata: {
+        name,
+        uid: crypto.randomUUID(),
+        resourceVersion: "",
+        labels: { "kubernetes.io/hostname": name },
+        creationTimestamp: new Date().toISOString(),
+      },
+      spec: { podCIDR: undefined },
+      status: {
+        addresses,
+        conditions: [{ type: "Ready", status: "True", reason: "KubeletReady" }],
+      },
+    };
+    this.#put("ADDED", node);
+  }
+
+  deleteNode(name: string): void {
+    const node = this.#nodes.get(name);
+    if (!node) throw new Error(`no node ${name}`);
+    this.#nodes.delete(name);
+    this.#emit("DELETED", structuredClone(node));
+  }
+
+  nodeNames(): string[] {
+    return [...this.#nodes.keys()].sort();
+  }
+
+  node(name: string): Obj {
+    return this.#nodes.get(name);
+  }
+
+  /**
+   * Compaction: the history so far is dropped and open watches end. A watcher resuming from an
+   * older resourceVersion gets 410 Gone and must list again.
+   */
+  compact(): void {
+    this.#compactedRv = ++this.#rv;
+    this.#history = [];
+    for (const w of this.#watchers) w.ctl.close();
+    this.#watchers.clear();
+  }
+
+  /** The next `n` ConfigMap updates fail with 409 whatever their resourceVersion. */
+  forceConflicts(n: number): void {
+    this.#forcedConflicts = n;
+  }
+
+  configMap(): Obj {
+    return structuredClone(this.#cm);
+  }
+
+  setAnnotations(annotations: Record<string, string>): void {
+    this.#cm.metadata.annotations = { ...annotations };
+    this.#cm.metadata.resourceVersion = String(++this.#rv);
+  }
+
+  // --- API -------------------------------------------------------------------------------------
+
+  #put(type: "ADDED" | "MODIFIED", node: Obj): void {
+    node.metadata.resourceVersion = String(++this.#rv);
+    this.#nodes.set(node.metadata.name, node);
+    this.#emit(type, structuredClone(node), false);
+  }
+
+  #emit(type: WatchEvent["type"], object: Obj, bump = true): void {
+    if (bump) object.metadata.resourceVersion = String(++this.#rv);
+    const ev = { rv: Number(object.metadata.resourceVersion), type, object };
+    this.#history.push(ev);
+    for (const w of this.#watchers) {
+      if (ev.rv > w.from) w.ctl.enqueue(line({ type, object }));
+    }
+  }
+
+  async #handle(req: Request, completed: Promise<void>): Promise<Response> {
+    const url = new URL(req.url);
+    this.requests.push(
+      `${req.method} ${url.pathname}${url.searchParams.has("watch") ? " watch" : ""}`,
+    );
+    if (this.#down) return status(503, "ServiceUnavailable", "shutting down");
+    if (req.headers.get("authorization") !== `Bearer ${this.token}`) {
+      return status(401, "Unauthorized", "Unauthorized");
+    }
+    if (url.pathname === "/api/v1/nodes" && req.method === "GET") {
+      return url.searchParams.get("watch") === "1"
+        ? this.#watch(Number(url.searchParams.get("resourceVersion") ?? "0"), completed)
+        : json(200, {
+          kind: "NodeList",
+          apiVersion: "v1",
+          metadata: { resourceVersion: String(this.#rv) },
+          items: [...this.#nodes.values()],
+        });
+    }
+    const m = url.pathname.match(/^\/api\/v1\/nodes\/([^/]+)\/status$/);
+    if (m && req.method === "PATCH") return this.#patchStatus(decodeURIComponent(m[1]), req);
+    if (url.pathname === CM_PATH && req.method === "GET") return json(200, this.#cm);
+    if (url.pathname === CM_PATH && req.method === "PUT") return this.#updateCm(await req.json());
+    return status(404, "NotFound", `the server could not find the requested resource`);
+  }
+
+  #watch(from: number, completed: Promise<void>): Response {
+    let ctl!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctl = c) });
+    if (from < this.#compactedRv) {
+      // The real API server answers 200 and sends one ERROR event, then ends the stream.
+      ctl.enqueue(line({
+        type: "ERROR",
+        object: {
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Failure",
+          message: `too old resource version: ${from} (${this.#compactedRv})`,
+          reason: "Expired",
+          code: 410,
+        },
+      }));
+      ctl.close();
+    } else {
+      for (const ev of this.#history) {
+        if (ev.rv > from) ctl.enqueue(line({ type: ev.type, object: ev.object }));
+      }
+      const w = { from, ctl };
+      this.#watchers.add(w);
+      // Gone when the stream ends or the client hangs up.
+      completed.finally(() => this.#watchers.delete(w));
+    }
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  }
+
+  #updateCm(body: Obj): Response {
+    const current = this.#cm.metadata.resourceVersion;
+    if (this.#forcedConflicts > 0 || body?.metadata?.resourceVersion !== current) {
+      if (this.#forcedConflicts > 0) {
+        this.#forcedConflicts--;
+        this.conflicts.forced++;
+      } else this.conflicts.real++;
+      this.requests.push("PUT configmap -> 409");
+      return status(
+        409,
+        "Conflict",
+        'Operation cannot be fulfilled on configmaps "weavets": the object has been modified; ' +
+          "please apply your changes to the latest version and try again",
+      );
+    }
+    this.#cm = {
+      ...body,
+      metadata: {
+        ...body.metadata,
+        uid: this.#cm.metadata.uid,
+        resourceVersion: String(++this.#rv),
+      },
+    };
+    this.requests.push("PUT configmap -> 200");
+    return json(200, this.#cm);
+  }
+
+  async #patchStatus(name: string, req: Request): Promise<Response> {
+    const node = this.#nodes.get(name);
+    if (!node) return status(404, "NotFound", `nodes "${name}" not found`);
+    const contentType = req.headers.get("content-type");
+    if (contentType !== "application/strategic-merge-patch+json") {
+      return status(415, "UnsupportedMediaType", `unsupported content type ${contentType}`);
+    }
+    const patch = await req.json();
+    this.statusPatches.push({ node: name, patch, contentType });
+    const conditions: Obj[] = node.status.conditions;
+    for (const c of patch?.status?.conditions ?? []) {
+      const i = conditions.findIndex((x) => x.type === c.type);
+      if (i >= 0) conditions[i] = { ...conditions[i], ...c };
+      else conditions.push(c);
+    }
+    this.#put("MODIFIED", node);
+    return json(200, node);
+  }
+}
+
+function line(v: unknown): Uint8Array {
+  return enc.encode(JSON.stringify(v) + "\n");
+}
+
+function json(code: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status: code,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+function status(code: number, reason: string, message: string): Response {
+  return json(code, {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message,
+    reason,
+    code,
+  });
+}
