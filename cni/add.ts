@@ -3,6 +3,7 @@
  * the pod's namespace, address, routes, gratuitous ARP; prints the Result. Whatever this ADD
  * created is removed again, and the address released, when a later step fails.
  */
+import { isMac } from "../net/addr/mod.ts";
 import { CniError, describeCause, ErrorCode } from "./errors.ts";
 import { type IpamContext, ipamSource } from "./ipam/source.ts";
 import { withNodeLock } from "./lock.ts";
@@ -12,6 +13,7 @@ import { formatResult, type Result } from "./result.ts";
 
 export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
   const { conf, env } = ctx;
+  const mac = conf.mac ?? macFromArgs(env.args);
   const ipam = await ipamSource(ctx);
   // The kernel-side modules load while the IPAM plugin (a separate process) works.
   const [alloc, { createPodVeth, deleteHostLink, ensureBridge }, { configurePod, announcePod }] =
@@ -39,7 +41,7 @@ export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
       ifname: env.ifname,
       netns: env.netns,
       mtu,
-      mac: conf.mac,
+      mac,
       bridge,
       hairpin: conf.hairpinMode,
     });
@@ -73,6 +75,19 @@ export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
     await undoAsync(() => ipam.del(), "release the address");
     throw e;
   }
+}
+
+/** `MAC=` in CNI_ARGS (how podman passes --mac-address), validated. */
+function macFromArgs(args: Map<string, string>): string | undefined {
+  const mac = args.get("MAC");
+  if (mac === undefined) return undefined;
+  if (!isMac(mac)) {
+    throw new CniError(
+      ErrorCode.InvalidEnvironment,
+      `CNI_ARGS has MAC=${mac}, which is not a MAC address (aa:bb:cc:dd:ee:ff)`,
+    );
+  }
+  return mac;
 }
 
 function undo(fn: () => unknown, what: string): void {

@@ -133,7 +133,10 @@ Deno.test({
           "-c",
           "mkdir -p /www && echo hello-weavets > /www/index.html && exec httpd -f -p 80 -h /www",
         );
-        await podman.run(...common, "--name", "wtcb", IMAGE, "sleep", "600");
+        // A requested MAC reaches the plugin (capability "mac" in the shipped conflist).
+        const mac = "0a:58:0a:20:00:4d";
+        await podman.run(...common, "--name", "wtcb", "--mac-address", mac, IMAGE, "sleep", "600");
+        assert.equal(await podman.run("exec", "wtcb", "cat", "/sys/class/net/eth0/address"), mac);
         const ipOf = (c: string) =>
           podman.run("inspect", "-f", "{{.NetworkSettings.Networks.weavets.IPAddress}}", c);
         const [ipA, ipB] = [await ipOf("wtca"), await ipOf("wtcb")];
