@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../config.ts";
+import { parseEnv } from "../env.ts";
+import { CniError, ErrorCode } from "../errors.ts";
+import { DaemonIpam } from "./daemon.ts";
+
+/** A one-route-table HTTP stand-in for the daemon, recording what the plugin asked. */
+function serve(routes: Record<string, (body: string) => Response>) {
+  const seen: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const u = new URL(req.url);
+    const key = `${req.method} ${u.pathname}${u.search}`;
+    seen.push(key);
+    const h = routes[key];
+    return h ? h(await req.text()) : new Response("no route\n", { status: 404 });
+  });
+  return { server, seen, addr: `127.0.0.1:${server.addr.port}` };
+}
+
+function ipam(addr: string, extra: Record<string, unknown> = {}, args = "") {
+  const conf = parseConfig(JSON.stringify({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "weavets",
+    daemonAddress: addr,
+    ...extra,
+  }));
+  const env = parseEnv({
+    CNI_COMMAND: "ADD",
+    CNI_CONTAINERID: "c1",
+    CNI_NETNS: "/run/netns/x",
+    CNI_IFNAME: "eth0",
+    CNI_ARGS: args,
+  });
+  return new DaemonIpam({ conf, env, rawConfig: "", processEnv: {} });
+}
+
+async function code(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof CniError, String(e));
+    return e.code;
+  }
+  return 0;
+}
+
+Deno.test("daemon ipam: allocate, claim, look up and release keyed by container id and ifname", async () => {
+  const d = serve({
+    "POST /ip/c1?ifname=eth0": () => new Response("10.32.0.5/12\n"),
+    "GET /ipinfo/defaultsubnet": () => new Response("10.32.0.0/12\n"),
+    "PUT /ip/c1/10.32.0.9/12?ifname=eth0": () => new Response(null, { status: 204 }),
+    "GET /ip/c1?ifname=eth0": () => new Response("10.32.0.5/12\n"),
+    "DELETE /ip/c1?ifname=eth0": () => new Response(null, { status: 404 }),
+  });
+  try {
+    assert.deepEqual((await ipam(d.addr).add()).ips, [{ address: "10.32.0.5/12" }]);
+    // CNI_ARGS IP= without a length takes the daemon's default subnet's.
+    const claimed = await ipam(d.addr, {}, "IgnoreUnknown=1;IP=10.32.0.9").add();
+    assert.deepEqual(claimed.ips, [{ address: "10.32.0.9/12" }]);
+    await ipam(d.addr).check([{ address: "10.32.0.5/12" }]);
+    assert.equal(await code(ipam(d.addr).check([{ address: "10.32.0.6/12" }])), 100);
+    await ipam(d.addr).del(); // 404: nothing to release is success
+    assert.deepEqual(d.seen, [
+      "POST /ip/c1?ifname=eth0",
+      "GET /ipinfo/defaultsubnet",
+      "PUT /ip/c1/10.32.0.9/12?ifname=eth0",
+      "GET /ip/c1?ifname=eth0",
+      "GET /ip/c1?ifname=eth0",
+      "DELETE /ip/c1?ifname=eth0",
+    ]);
+  } finally {
+    await d.server.shutdown();
+  }
+});
+
+Deno.test("daemon ipam: refusals are error 5, daemon trouble and no daemon are 11", async () => {
+  const d = serve({
+    "POST /ip/c1?ifname=eth0": () => new Response("range full\n", { status: 400 }),
+    "DELETE /ip/c1?ifname=eth0": () => new Response("busy\n", { status: 503 }),
+    "GET /ip/c1?ifname=eth0": () => new Response("not-an-address\n"),
+  });
+  try {
+    const refused = ipam(d.addr).add();
+    assert.equal(await code(refused), ErrorCode.IOFailure);
+    await assert.rejects(
+      ipam(d.addr).add(),
+      /answered POST \/ip\/c1\?ifname=eth0 with 400: range full/,
+    );
+    assert.equal(await code(ipam(d.addr).del()), ErrorCode.TryAgainLater);
+    assert.equal(await code(ipam(d.addr).check([{ address: "10.0.0.1/8" }])), 100);
+  } finally {
+    await d.server.shutdown();
+  }
+  // Nothing listens there any more.
+  assert.equal(await code(ipam(d.addr).add()), ErrorCode.TryAgainLater);
+  await assert.rejects(
+    ipam(d.addr).del(),
+    /not reachable at http:\/\/127\.0\.0\.1:\d+ .*try again later/,
+  );
+});
+
+Deno.test("daemon ipam: GC posts the live container ids", async () => {
+  let body = "";
+  const d = serve({
+    "POST /ipam/gc": (b) => {
+      body = b;
+      return new Response(null, { status: 204 });
+    },
+  });
+  try {
+    await ipam(d.addr).gc([
+      { containerID: "a", ifname: "eth0" },
+      { containerID: "a", ifname: "net1" },
+      { containerID: "b", ifname: "eth0" },
+    ]);
+    assert.deepEqual(JSON.parse(body), ["a", "b"]);
+  } finally {
+    await d.server.shutdown();
+  }
+});
+
+Deno.test("daemon status: ready → ok; 503 → 50 with the reason; no connection among known peers → 51", async () => {
+  const { checkDaemonStatus } = await import("./daemon_status.ts");
+  let status = { ready: true, reason: null as string | null };
+  let peers: unknown[] = [{ name: "me", reachable: true, connections: [] }];
+  const d = serve({
+    "GET /status": () => Response.json(status, { status: status.ready ? 200 : 503 }),
+    "GET /status/peers": () => Response.json(peers),
+  });
+  const base = `http://${d.addr}`;
+  try {
+    await checkDaemonStatus(base);
+    peers = [
+      { name: "me", reachable: true, connections: [{ established: false }] },
+      { name: "other", reachable: false, connections: [] },
+    ];
+    assert.equal(await code(checkDaemonStatus(base)), ErrorCode.LimitedConnectivity);
+    peers[0] = { name: "me", reachable: true, connections: [{ established: true }] };
+    await checkDaemonStatus(base);
+    status = { ready: false, reason: "IPAM: awaiting consensus (quorum 2, known 1)" };
+    await assert.rejects(checkDaemonStatus(base), /not ready to set up pods: IPAM: awaiting/);
+    assert.equal(await code(checkDaemonStatus(base)), ErrorCode.PluginNotAvailable);
+  } finally {
+    await d.server.shutdown();
+  }
+  assert.equal(await code(checkDaemonStatus(base)), ErrorCode.PluginNotAvailable);
+});
