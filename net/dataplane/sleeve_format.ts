@@ -31,6 +31,7 @@ export const MAX_FRAGMENTS = 255;
 /** Bytes one UDP GSO send may carry (65535 − IPv4 − UDP), and the kernel's segment limit. */
 export const MAX_GSO_BYTES = 65507;
 export const MAX_GSO_SEGMENTS = 64;
+const POOL_BUF = 128 * 1024;
 
 export class SleeveFormatError extends Error {
   override name = "SleeveFormatError";
@@ -220,21 +221,43 @@ interface Partial {
  */
 export class Reassembler {
   readonly #pending = new Map<string, Partial>();
+  /** Reassembly buffers are reused: fresh 64 KiB allocations per superframe cost page faults. */
+  readonly #pool: Uint8Array[] = [];
+  #lent: Uint8Array | null = null;
   dropped = 0;
 
   constructor(readonly maxPending = 64, readonly timeoutMs = 2000) {}
 
-  /** The whole message body once `h` completes it; otherwise null. */
+  #take(size: number): Uint8Array {
+    if (size > POOL_BUF) return new Uint8Array(size);
+    return this.#pool.pop() ?? new Uint8Array(POOL_BUF);
+  }
+
+  #give(b: Uint8Array | null): void {
+    if (b && b.length === POOL_BUF && this.#pool.length < this.maxPending) this.#pool.push(b);
+  }
+
+  #drop(key: string, p: Partial): void {
+    this.#pending.delete(key);
+    this.#give(p.buf);
+    this.dropped++;
+  }
+
+  /**
+   * The whole message body once `h` completes it; otherwise null. The body is valid until the
+   * next call of `add` or `expire` (its buffer is reused).
+   */
   add(buf: Uint8Array, h: FragmentHeader, now: number): Uint8Array | null {
+    this.#give(this.#lent);
+    this.#lent = null;
     const payload = buf.subarray(h.payloadOff, h.payloadOff + h.payloadLen);
     if (h.count === 1) return payload;
     const key = `${macKeyAt(buf, h.senderOff)}.${h.epochHi}.${h.epochLo}.${h.seq}`;
     let p = this.#pending.get(key);
     if (!p) {
       if (this.#pending.size >= this.maxPending) {
-        const oldest = this.#pending.keys().next().value!;
-        this.#pending.delete(oldest);
-        this.dropped++;
+        const [oldest, op] = this.#pending.entries().next().value!;
+        this.#drop(oldest, op);
       }
       p = {
         buf: null,
@@ -251,8 +274,7 @@ export class Reassembler {
     if (h.count !== p.count || p.have[h.index]) return null;
     // Every fragment but the last has the same length; anything else is corrupt or forged.
     if (h.index < h.count - 1 && p.stride !== 0 && h.payloadLen !== p.stride) {
-      this.#pending.delete(key);
-      this.dropped++;
+      this.#drop(key, p);
       return null;
     }
     p.have[h.index] = 1;
@@ -262,7 +284,7 @@ export class Reassembler {
       p.total += h.payloadLen;
       if (p.stride === 0) {
         p.stride = h.payloadLen;
-        p.buf = new Uint8Array(p.stride * p.count);
+        p.buf = this.#take(p.stride * p.count);
         for (const e of p.early) p.buf.set(e.data, e.index * p.stride);
         p.early = [];
       }
@@ -271,15 +293,15 @@ export class Reassembler {
     else p.early.push({ index: h.index, data: payload.slice() });
     if (p.got < p.count) return null;
     this.#pending.delete(key);
+    this.#lent = p.buf;
     return p.buf!.subarray(0, p.total);
   }
 
   expire(now: number): void {
+    this.#give(this.#lent);
+    this.#lent = null;
     for (const [k, p] of this.#pending) {
-      if (now - p.started > this.timeoutMs) {
-        this.#pending.delete(k);
-        this.dropped++;
-      }
+      if (now - p.started > this.timeoutMs) this.#drop(k, p);
     }
   }
 

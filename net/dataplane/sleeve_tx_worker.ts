@@ -56,6 +56,11 @@ function start(init: SleeveWorkerInit): void {
   const readArena = new Arena(BATCH * SLOT);
   const rb = readArena.bytes;
   const rdv = new DataView(rb.buffer);
+  const readInto = Array.from(
+    { length: BATCH },
+    (_, i) => rb.subarray(i * SLOT + 4, (i + 1) * SLOT),
+  );
+  const readLen = BigInt(SLOT - 4);
   const sendArena = new Arena(SEND_ARENA);
   const mm = new MmsgArray(MAX_SENDS);
   const names = new Arena(16 * 4096); // one sockaddr_in per peer slot
@@ -207,7 +212,7 @@ function start(init: SleeveWorkerInit): void {
     let count = 0;
     for (; count < BATCH; count++) {
       const slot = count * SLOT;
-      const n = Number(libc.read(init.tapFd, rb.subarray(slot + 4, slot + SLOT), BigInt(SLOT - 4)));
+      const n = Number(libc.read(init.tapFd, readInto[count], readLen));
       if (n <= 0) break;
       rdv.setUint32(slot, n);
       if (n < VNET_HDR_LEN + 14 || tooBig(slot, n)) continue;
