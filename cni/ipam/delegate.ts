@@ -111,8 +111,13 @@ export class DelegatedIpam implements IpamSource {
       stderr: "piped",
     }).spawn();
     const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(this.ctx.rawConfig));
-    await w.close();
+    try {
+      await w.write(new TextEncoder().encode(this.ctx.rawConfig));
+      await w.close();
+    } catch (e) {
+      // A plugin may fail (and exit) without reading its config: its output tells why.
+      if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+    }
     const out = await child.output();
     const stdout = new TextDecoder().decode(out.stdout);
     const stderr = new TextDecoder().decode(out.stderr).trim();
