@@ -27,7 +27,10 @@ export async function check(ctx: IpamContext): Promise<undefined> {
   }
   const want = prev.interfaces![ifIndex];
   const mismatch = (what: string) =>
-    new CniError(ErrorCode.CheckMismatch, `CHECK of ${env.containerId} (${env.ifname}): ${what}`);
+    new CniError(
+      ErrorCode.CheckMismatch,
+      `CHECK of ${env.containerId} (${env.ifname}): ${what}; delete and re-create the pod`,
+    );
 
   let pod: PodState | undefined;
   try {
@@ -41,12 +44,8 @@ export async function check(ctx: IpamContext): Promise<undefined> {
     }
     throw e;
   }
-  if (!pod) {
-    throw new CniError(
-      ErrorCode.UnknownContainer,
-      `interface "${env.ifname}" is missing from ${env.netns}: delete and re-create the pod`,
-    );
-  }
+  // Not error 3: that would tell the runtime no cleanup is needed, and the container is there.
+  if (!pod) throw mismatch(`interface "${env.ifname}" is missing from ${env.netns}`);
   if (want.mac && pod.link.mac !== want.mac.toLowerCase()) {
     throw mismatch(`"${env.ifname}" has MAC ${pod.link.mac}, prevResult says ${want.mac}`);
   }

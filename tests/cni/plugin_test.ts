@@ -182,8 +182,13 @@ Deno.test({
           netns: `/run/netns/${pod}`,
           ifname: "eth0",
         };
-        assert.equal((await cni("ADD", call)).code, 0);
+        const added = await cni("ADD", call);
+        assert.equal(added.code, 0);
         await sh("ip", "netns", "delete", pod);
+        // CHECK of a container whose namespace is gone: error 3, unknown container.
+        const gone = await cni("CHECK", { ...call, conf: { ...c, prevResult: added.json } });
+        assert.equal(gone.json.code, 3, gone.stdout);
+        assert.match(String(gone.json.msg), /network namespace .* does not exist/);
         const d = await cni("DEL", call);
         assert.equal(d.code, 0, d.stdout + d.stderr);
         const d2 = await cni("DEL", { ...call, netns: "" });
