@@ -1,0 +1,46 @@
+/**
+ * deploy/Containerfile cannot be built here (no registry), so its agreement with the rest is
+ * checked statically: everything it copies exists, and the paths the manifest and the install
+ * script use are the ones the image provides.
+ */
+import assert from "node:assert/strict";
+import { REPO_ROOT } from "../harness/binary.ts";
+import { parseManifest } from "./k8s_schema.ts";
+
+const containerfile = Deno.readTextFileSync(`${REPO_ROOT}/deploy/Containerfile`);
+const script = Deno.readTextFileSync(`${REPO_ROOT}/deploy/init/install-cni.sh`);
+
+/** [source, destination] of every COPY without --from (sources relative to the repo root). */
+function copies(): Array<[string[], string]> {
+  return [...containerfile.matchAll(/^COPY (?!--from)(.+)$/gm)].map((m) => {
+    const words = m[1].trim().split(/\s+/);
+    return [words.slice(0, -1), words.at(-1)!];
+  });
+}
+
+Deno.test("Containerfile: multi-stage, and every file it copies exists", () => {
+  assert.equal(containerfile.match(/^FROM /gm)?.length, 2);
+  assert.match(containerfile, /^FROM .* AS build$/m);
+  assert.match(containerfile, /^COPY --from=build \/out\/weavets \/usr\/local\/bin\/weavets$/m);
+  for (const [sources] of copies()) {
+    for (const s of sources) Deno.statSync(`${REPO_ROOT}/${s}`); // throws when missing
+  }
+  // Worker modules must be named explicitly for deno compile.
+  for (const entry of Deno.readDirSync(`${REPO_ROOT}/net/dataplane`)) {
+    if (entry.name.endsWith("_worker.ts")) {
+      assert.ok(containerfile.includes(`--include net/dataplane/${entry.name}`), entry.name);
+    }
+  }
+});
+
+Deno.test("Containerfile: the image holds what the manifest and install script expect", () => {
+  const dest = Object.fromEntries(copies().map(([s, d]) => [s.join(" "), d]));
+  const spec = (parseManifest(Deno.readTextFileSync(`${REPO_ROOT}/deploy/weavets.yaml`))
+    .find((d) => d.kind === "DaemonSet") as {
+      spec: { template: { spec: { initContainers: Array<{ command: string[] }> } } };
+    }).spec.template.spec;
+  assert.equal(dest["deploy/init/install-cni.sh"], spec.initContainers[0].command[0]);
+  const conflist = dest["deploy/cni/10-weavets.conflist"];
+  assert.ok(script.includes(`CONFLIST_SRC:-${conflist}`), "install script default = image path");
+  assert.ok(script.includes("WEAVETS_BIN:-/usr/local/bin/weavets"));
+});
