@@ -17,6 +17,7 @@ import {
   CONFIGMAP_NAME,
   CONFIGMAP_NAMESPACE,
   deadPeers,
+  peerList,
   type PeerRecord,
   peerTargets,
   register,
@@ -73,7 +74,10 @@ export interface KubeHandle {
 /** Condition reason on the Node, like Weave Net's WeaveIsUp. */
 export const READY_REASON = "WeavetsIsUp";
 
-class Stopped extends Error {}
+class Stopped extends Error {
+  override name = "Stopped";
+  override message = "stopped (the kube integration was stopped before it finished)";
+}
 
 /**
  * Registers this peer, lists the Nodes and reports the first targets, then keeps following the
@@ -294,6 +298,15 @@ class Kube {
   async #reclaimPass(): Promise<void> {
     const live = new Set(this.#nodes.keys());
     const cm = await this.#o.client.getConfigMap(CONFIGMAP_NAMESPACE, CONFIGMAP_NAME, this.#signal);
+    if (!peerList(cm).some((p) => p.peerName === this.#self.peerName)) {
+      // Another peer reclaimed this one (its node object was deleted while it ran): its IP
+      // ownership is no longer its own. Only a restart can start fresh safely.
+      this.#log.error(
+        "this peer was removed from the peer list by another peer; restart the weavets pod on " +
+          "this node so that it starts fresh",
+        { ...this.#self },
+      );
+    }
     for (const dead of deadPeers(cm, live, this.#self)) {
       if (this.#signal.aborted) return;
       await this.#reclaim(dead, live);

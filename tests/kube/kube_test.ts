@@ -390,3 +390,19 @@ Deno.test("kube: a restarted peer whose record was reclaimed starts fresh; a lis
     await stopAll(api, peers);
   }
 });
+
+Deno.test("kube: a peer reclaimed by another while running says to restart it", async () => {
+  const api = await apiWith([["a", "192.0.2.1"], ["b", "192.0.2.2"]]);
+  const peers: Peer[] = [];
+  try {
+    const pa = await startPeer(api, "aa:00:00:00:00:01", "a");
+    peers.push(pa);
+    api.setAnnotations({ [PEERS_ANNOTATION]: JSON.stringify({ peers: [] }) });
+    await until("error logged", () => pa.logs.lines.some((l) => l.level === "error"), 3_000);
+    const line = pa.logs.lines.find((l) => l.level === "error")!;
+    assert.match(String(line.msg), /restart the weavets pod/);
+    assert.equal(line.peerName, "aa:00:00:00:00:01");
+  } finally {
+    await stopAll(api, peers);
+  }
+});
