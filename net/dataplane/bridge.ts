@@ -36,9 +36,11 @@ export function ensureBridge(b: BridgeSetup): string[] {
       `"${b.name}" exists but is a ${link.kind ?? "non-bridge"} device; remove it or pick --bridge`,
     );
   } else if (link.mtu !== b.mtu) {
-    setMtu(b.name, b.mtu);
     changed.push(`mtu ${link.mtu} -> ${b.mtu}`);
   }
+  // Always through a change request: that pins the MTU ("set by user"), so the kernel does not
+  // recompute it as the smallest port MTU as ports come and go (the TAP port's is 64 KiB).
+  setMtu(b.name, b.mtu);
   if (!link?.up) {
     setLinkUp(b.name);
     if (link) changed.push("set up");

@@ -42,7 +42,7 @@ export interface SleeveOptions {
   port: number;
   /** The underlay path MTU: no datagram we send exceeds it. */
   underlayMtu: number;
-  /** Pod-network MTU (the TAP gets it; larger DF packets get ICMP frag-needed). */
+  /** Pod-network MTU: larger non-GSO DF packets get ICMP "fragmentation needed". */
   mtu: number;
   /** This peer's name. */
   self: string;
@@ -71,6 +71,7 @@ export class SleeveError extends Error {
   override name = "SleeveError";
 }
 
+const TAP_MTU = 65521; // the largest a TAP takes (64 KiB minus the Ethernet header and a margin)
 const OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
 
 export class Sleeve {
@@ -96,7 +97,9 @@ export class Sleeve {
     let socket: SleeveSocket | undefined;
     const workers: Worker[] = [];
     try {
-      setMtu(tap.name, opts.mtu);
+      // The TAP takes any frame the bridge has, so one too large for the pod network reaches the
+      // sending Worker, which answers "fragmentation needed" instead of the bridge dropping it.
+      setMtu(tap.name, TAP_MTU);
       if (opts.bridge) setMaster(tap.name, opts.bridge);
       setLinkUp(tap.name);
       socket = openSleeveSocket(opts.port, segSize);

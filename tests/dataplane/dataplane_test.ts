@@ -157,6 +157,20 @@ Deno.test({
     }),
 });
 
+async function tooBigGetsIcmp(c: Cluster, a: Pod, b: Pod): Promise<void> {
+  const port = `vp${a.node}0`;
+  await sh("ip", "-n", c.nodes[a.node], "link", "set", port, "mtu", "9000");
+  await sh("ip", "-n", a.ns, "link", "set", "eth0", "mtu", "9000");
+  const r = await new Deno.Command("ip", {
+    args: ["netns", "exec", a.ns, "busybox", "ping", "-c", "3", "-s", "3000", "-W", "2", b.ip],
+  }).output();
+  const out = dec.decode(r.stdout);
+  const route = await sh("ip", "-n", a.ns, "route", "get", b.ip);
+  assert.match(route, new RegExp(`mtu ${c.mtu}`), `the pod learned the path MTU: ${route}`);
+  assert.match(out, /[123] packets received/, "later packets, fragmented by the pod, arrive");
+  assert.ok(((await c.status(a.node)).sleeve as Record<string, number>).txIcmpTooBig >= 1);
+}
+
 type PathView = { peer: string; path: string; reason: string };
 
 async function pathOf(c: Cluster, node: number, peer: number): Promise<PathView | undefined> {
@@ -246,6 +260,9 @@ Deno.test({
       await transfer100M(c.pods[1], c.pods[4]);
       const s = (await c.status(0)).sleeve as Record<string, number>;
       assert.ok(s.txBytes > 100e6 && s.rxFrames > 0, JSON.stringify(s));
+
+      // A pod with a too-large MTU gets "fragmentation needed" back and then gets through.
+      await tooBigGetsIcmp(c, c.pods[0], c.pods[3]);
 
       // Masquerading: a host on the underlay, which has no route to the pod range, answers a pod.
       await sh("ip", "-n", c.underlay, "addr", "add", "192.168.77.254/24", "dev", "br0");
