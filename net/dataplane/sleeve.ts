@@ -154,8 +154,13 @@ export class Sleeve {
     }
   }
 
-  /** Replaces the peer table in both Workers (keys derived here when encrypted). */
+  #lastPeers = "";
+
+  /** Replaces the peer table in both Workers (keys derived here when encrypted); no-op if same. */
   setPeers(peers: SleevePeerInfo[]): void {
+    const key = JSON.stringify(peers);
+    if (key === this.#lastPeers) return;
+    this.#lastPeers = key;
     const pw = this.opts.password;
     const self = macBytes(this.opts.self);
     const list: SleevePeer[] = peers.filter((p) => p.name !== this.opts.self).map((p) => {
