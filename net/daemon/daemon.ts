@@ -7,7 +7,7 @@ import { VERSION } from "../../version.ts";
 import { Registry } from "../api/metrics.ts";
 import { type ApiRoute, jsonResponse, textResponse, wantsJson } from "../api/route.ts";
 import { type ApiServer, startApiServer } from "../api/server.ts";
-import type { Logger } from "../log.ts";
+import { log as processLog, type Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
 import { registerMeshMetrics } from "../mesh/metrics.ts";
 import { randomPeerName } from "../mesh/peer_name.ts";
@@ -24,7 +24,8 @@ import type { DaemonConfig } from "./config.ts";
 
 export interface DaemonOptions {
   components?: DaemonComponent[];
-  log: Logger;
+  /** Default: the process logger. */
+  log?: Logger;
   /** Faster timers for tests. */
   timing?: Partial<MeshTiming>;
 }
@@ -57,8 +58,12 @@ function resolveName(config: DaemonConfig, log: Logger): string {
   return name;
 }
 
-export async function startDaemon(config: DaemonConfig, opts: DaemonOptions): Promise<Daemon> {
-  const log = opts.log.with({ component: "daemon" });
+export async function startDaemon(
+  config: DaemonConfig,
+  opts: DaemonOptions = {},
+): Promise<Daemon> {
+  const rootLog = opts.log ?? processLog;
+  const log = rootLog.with({ component: "daemon" });
   const components = opts.components ?? [];
   const names = new Set<string>();
   for (const c of components) {
@@ -75,7 +80,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions): Pr
     connLimit: config.connLimit,
     peers: config.peers,
     timing: opts.timing,
-    log: opts.log.with({ component: "mesh" }),
+    log: rootLog.with({ component: "mesh" }),
   });
 
   const registry = new Registry();
@@ -118,7 +123,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions): Pr
       ...components.flatMap((c) => c.routes?.() ?? []),
     ];
     servers.push(
-      startApiServer({ addr: config.httpAddr, routes, log: opts.log.with({ component: "api" }) }),
+      startApiServer({ addr: config.httpAddr, routes, log: rootLog.with({ component: "api" }) }),
     );
     log.info("HTTP API listening", { address: addrText(servers[0].addr) });
     let metricsAddr: Deno.NetAddr | null = null;
@@ -126,7 +131,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions): Pr
       const m = startApiServer({
         addr: config.metricsAddr,
         routes: [metricsRoute(registry, refresh)],
-        log: opts.log.with({ component: "metrics" }),
+        log: rootLog.with({ component: "metrics" }),
       });
       servers.push(m);
       metricsAddr = m.addr;

@@ -20,6 +20,11 @@ import { TopologyStore } from "./topology_store.ts";
 
 export const TOPOLOGY_CHANNEL = "topology";
 export const DEFAULT_PORT = 6783;
+/**
+ * Neighbours that get a full state per anti-entropy round. Broadcast does the spreading;
+ * anti-entropy only repairs what it missed, and a full topology of thousands of peers is megabytes.
+ */
+export const ANTI_ENTROPY_FANOUT = 2;
 
 export interface MeshTiming extends ConnectionTiming {
   dialTimeoutMs: number;
@@ -185,9 +190,11 @@ export class Mesh implements MeshView {
     });
     void this.#acceptLoop(this.#listener);
     for (const t of this.#targets.values()) this.#dial(t);
-    this.#every(this.timing.antiEntropyMs, () => {
-      this.gossip.antiEntropy(Math.ceil(Math.log2(this.store.size + 1)) + 1);
-    }, true);
+    this.#every(
+      this.timing.antiEntropyMs,
+      () => this.gossip.antiEntropy(ANTI_ENTROPY_FANOUT),
+      true,
+    );
     this.#every(Math.max(50, Math.min(this.timing.forgetAfterMs / 4, 10_000)), () => {
       for (const name of this.store.forgetUnreachable(Date.now(), this.timing.forgetAfterMs)) {
         this.#log.info("forgot unreachable peer", { peer: name });
