@@ -44,7 +44,6 @@ const IDLE_MS = 100;
 
 interface TxPeer {
   name: string;
-  nameBytes: Uint8Array;
   saPtr: bigint;
   key: Uint8Array | null;
   seq: number;
@@ -108,7 +107,6 @@ function start(init: SleeveWorkerInit): void {
       names.bytes.set(sockaddrIn(p.addr, p.port), i * 16);
       next.push({
         name: p.name,
-        nameBytes: macBytes(p.name),
         saPtr: names.base + BigInt(i * 16),
         key: p.txKey ?? null,
         seq: old.get(p.name)?.seq ?? 0,
@@ -224,15 +222,16 @@ function start(init: SleeveWorkerInit): void {
       // Split horizon: frames from MACs that live on other peers were delivered already.
       const src = macKeyAt(rb, f + 6);
       if (learned.lookup(src, now) !== undefined || gossiped.has(src)) continue;
-      stats[STAT.txFrames]++;
-      stats[STAT.txBytes] += n - VNET_HDR_LEN;
       let to = -2;
       if (!isGroupDst(rb, f)) {
         const dst = macKeyAt(rb, f);
         const l = learned.lookup(dst, now);
-        to = l !== undefined ? byName.get(l) ?? -2 : gossiped.get(dst) ?? -2;
+        // Learned on a peer no longer on this path: the fast path carries it (-1).
+        to = l !== undefined ? byName.get(l) ?? -1 : gossiped.get(dst) ?? -2;
         if (to === -1) continue;
       }
+      stats[STAT.txFrames]++;
+      stats[STAT.txBytes] += n - VNET_HDR_LEN;
       if (to >= 0) peers[to].pending.push(slot);
       else {
         stats[STAT.txFlooded]++;
