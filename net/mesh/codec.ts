@@ -28,6 +28,7 @@ export const Tag = {
   gossip: 2,
   broadcast: 3,
   unicast: 4,
+  digest: 5,
 } as const;
 
 export interface Identity {
@@ -43,6 +44,8 @@ export type Message =
   | { tag: typeof Tag.identity; identity: Identity }
   | { tag: typeof Tag.gossip; channel: string; data: Uint8Array }
   | { tag: typeof Tag.broadcast; channel: string; source: PeerName; data: Uint8Array }
+  /** A summary of a channel's state for anti-entropy; `reply` answers one (and is not answered). */
+  | { tag: typeof Tag.digest; channel: string; reply: boolean; data: Uint8Array }
   | {
     tag: typeof Tag.unicast;
     channel: string;
@@ -79,6 +82,16 @@ export function encodeMessage(m: Message): Uint8Array {
       const out = new Uint8Array(1 + body.length);
       out[0] = m.tag;
       out.set(body, 1);
+      return out;
+    }
+    case Tag.digest: {
+      const ch = channelBytes(m.channel);
+      const out = new Uint8Array(3 + ch.length + m.data.length);
+      out[0] = m.tag;
+      out[1] = ch.length;
+      out.set(ch, 2);
+      out[2 + ch.length] = m.reply ? 1 : 0;
+      out.set(m.data, 3 + ch.length);
       return out;
     }
     case Tag.gossip:
@@ -129,10 +142,17 @@ export function decodeMessage(b: Uint8Array): Message {
     }
     case Tag.gossip:
     case Tag.broadcast:
-    case Tag.unicast: {
+    case Tag.unicast:
+    case Tag.digest: {
       if (b.length < 2) throw new CodecError("truncated gossip header");
       const chLen = b[1];
-      const names = tag === Tag.gossip ? 0 : tag === Tag.broadcast ? 6 : 13;
+      const names = tag === Tag.gossip
+        ? 0
+        : tag === Tag.broadcast
+        ? 6
+        : tag === Tag.digest
+        ? 1
+        : 13;
       if (chLen === 0 || chLen > MAX_CHANNEL_NAME) {
         throw new CodecError(`bad channel length ${chLen}`);
       }
@@ -145,6 +165,10 @@ export function decodeMessage(b: Uint8Array): Message {
       }
       let o = 2 + chLen;
       if (tag === Tag.gossip) return { tag, channel, data: b.slice(o) };
+      if (tag === Tag.digest) {
+        if (b[o] > 1) throw new CodecError(`unknown digest flags ${b[o]}`);
+        return { tag, channel, reply: b[o] === 1, data: b.slice(o + 1) };
+      }
       const source = peerNameFromBytes(b.subarray(o, o + 6));
       o += 6;
       if (tag === Tag.broadcast) return { tag, channel, source, data: b.slice(o) };

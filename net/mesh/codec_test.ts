@@ -32,6 +32,12 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     data,
   }),
   fc.record({
+    tag: fc.constant(Tag.digest),
+    channel: fc.constant("topology"),
+    reply: fc.boolean(),
+    data,
+  }),
+  fc.record({
     tag: fc.constant(Tag.unicast),
     channel: fc.constant("ipam"),
     source: fc.constant(A),

@@ -73,19 +73,32 @@ export class Gossip {
     for (const [ch, g] of this.#channels) this.#sendFull(name, ch, g);
   }
 
-  /** Anti-entropy round: every channel's full state to up to `fanout` random neighbours. */
+  /**
+   * Anti-entropy round: to up to `fanout` random neighbours, every channel's digest (channels
+   * that have one) or full state.
+   */
   antiEntropy(fanout: number, random: () => number = Math.random): void {
     const ns = this.transport.neighbours();
     for (let i = ns.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       [ns[i], ns[j]] = [ns[j], ns[i]];
     }
-    for (const n of ns.slice(0, fanout)) this.neighbourUp(n);
+    for (const n of ns.slice(0, fanout)) {
+      for (const [ch, g] of this.#channels) {
+        if (g.digest) {
+          this.#send(
+            n,
+            ch,
+            encodeMessage({ tag: Tag.digest, channel: ch, reply: false, data: g.digest() }),
+          );
+        } else this.#sendFull(n, ch, g);
+      }
+    }
   }
 
   /** A gossip, broadcast or unicast message from neighbour `from`. */
   receive(from: PeerName, m: Message, size: number): void {
-    if (m.tag !== Tag.gossip && m.tag !== Tag.broadcast && m.tag !== Tag.unicast) return;
+    if (m.tag === Tag.heartbeat || m.tag === Tag.identity) return;
     const g = this.#channels.get(m.channel);
     if (!g) {
       this.events.onUnknownChannel?.(m.channel, from);
@@ -95,6 +108,25 @@ export class Gossip {
     st.receivedMessages++;
     st.receivedBytes += size;
     try {
+      if (m.tag === Tag.digest) {
+        if (!g.onDigest || !g.digest) return;
+        const { update, behind } = g.onDigest(from, m.data);
+        if (update) {
+          this.#send(
+            from,
+            m.channel,
+            encodeMessage({ tag: Tag.gossip, channel: m.channel, data: update }),
+          );
+        }
+        if (behind && !m.reply) {
+          this.#send(
+            from,
+            m.channel,
+            encodeMessage({ tag: Tag.digest, channel: m.channel, reply: true, data: g.digest() }),
+          );
+        }
+        return;
+      }
       if (m.tag === Tag.unicast) {
         if (m.dest === this.self) g.onUnicast(m.source, m.data);
         else this.#unicast(m.channel, m.source, m.dest, m.hops + 1, m.data);

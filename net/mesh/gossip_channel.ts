@@ -22,6 +22,18 @@ export interface Gossiper {
   onGossip(from: PeerName, data: Uint8Array): Uint8Array | null;
   /** A message addressed to this peer alone (e.g. an IPAM space request or donation). */
   onUnicast(from: PeerName, data: Uint8Array): void;
+  /**
+   * Optional, for large states: a compact summary (e.g. a version per key). When present,
+   * periodic anti-entropy sends this instead of the full state, and peers answer with only what
+   * differs. New neighbours still get `fullState()`.
+   */
+  digest?(): Uint8Array;
+  /**
+   * Optional, with `digest`: given a peer's digest, the part of the local state that peer lacks
+   * (sent back to it as gossip) or null, and whether the peer has something this one lacks (then
+   * this peer answers with its own digest). Malformed input must throw.
+   */
+  onDigest?(from: PeerName, digest: Uint8Array): { update: Uint8Array | null; behind: boolean };
 }
 
 /** What the mesh gives a channel: ways to send. */

@@ -13,7 +13,55 @@ import {
   normaliseEntry,
   type PeerEntry,
   type Topology,
+  TopologyDecodeError,
 } from "./topology.ts";
+import { peerNameBytes, peerNameFromBytes } from "./peer_name.ts";
+
+/** What a digest says of an entry: enough to tell which of two copies is newer. */
+interface Stamp {
+  uid: string;
+  version: number;
+}
+
+function compareStamps(a: Stamp, b: Stamp): number {
+  if (a.version !== b.version) return a.version - b.version;
+  return a.uid === b.uid ? 0 : a.uid < b.uid ? -1 : 1;
+}
+
+const DIGEST_ITEM = 6 + 8 + 8;
+
+/** Per entry: name (6 bytes), uid (8), version (8, unsigned). */
+export function encodeDigest(entries: Iterable<PeerEntry>): Uint8Array {
+  const list = [...entries];
+  const out = new Uint8Array(list.length * DIGEST_ITEM);
+  const view = new DataView(out.buffer);
+  list.forEach((e, i) => {
+    const o = i * DIGEST_ITEM;
+    out.set(peerNameBytes(e.name), o);
+    view.setBigUint64(o + 6, BigInt("0x" + e.uid));
+    view.setBigUint64(o + 14, BigInt(e.version));
+  });
+  return out;
+}
+
+export function decodeDigest(data: Uint8Array): Map<PeerName, Stamp> {
+  if (data.length % DIGEST_ITEM !== 0) {
+    throw new TopologyDecodeError(`topology digest of ${data.length} bytes is not whole entries`);
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Map<PeerName, Stamp>();
+  for (let o = 0; o < data.length; o += DIGEST_ITEM) {
+    const version = view.getBigUint64(o + 14);
+    if (version > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new TopologyDecodeError("topology digest version out of range");
+    }
+    out.set(peerNameFromBytes(data.subarray(o, o + 6)), {
+      uid: view.getBigUint64(o + 6).toString(16).padStart(16, "0"),
+      version: Number(version),
+    });
+  }
+  return out;
+}
 
 export interface SelfIdentity {
   name: PeerName;
@@ -171,6 +219,24 @@ export class TopologyStore {
         return delta.length > 0 ? encodeUpdate(delta) : null;
       },
       onUnicast: () => {},
+      digest: () => encodeDigest(this.entries()),
+      onDigest: (_from, data) => {
+        const theirs = decodeDigest(data);
+        const missing: PeerEntry[] = [];
+        for (const e of this.entries()) {
+          const t = theirs.get(e.name);
+          if (!t || compareStamps(e, t) > 0) missing.push(e);
+        }
+        let behind = false;
+        for (const [name, t] of theirs) {
+          const mine = this.lookup(name);
+          if (!mine || compareStamps(t, mine) > 0) {
+            behind = true;
+            break;
+          }
+        }
+        return { update: missing.length > 0 ? encodeUpdate(missing) : null, behind };
+      },
     };
   }
 

@@ -9,7 +9,7 @@ import {
   type Topology,
   TopologyDecodeError,
 } from "./topology.ts";
-import { TopologyStore } from "./topology_store.ts";
+import { decodeDigest, TopologyStore } from "./topology_store.ts";
 
 const NAMES = ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03", "02:00:00:00:00:04"];
 const name = fc.constantFrom(...NAMES);
@@ -137,4 +137,29 @@ Deno.test("topology: the store reports changes and the gossiper returns only new
   assert.deepEqual(decodeUpdate(news).map((e) => e.name), [b.self]);
   assert.equal(ga.onGossip(b.self, gb.fullState()), null, "re-delivery is not news");
   assert.equal(changes, 2);
+});
+
+Deno.test("topology: a digest exchange sends only what the other side lacks", () => {
+  const a = new TopologyStore(id(1)), b = new TopologyStore(id(2)), c = new TopologyStore(id(3));
+  link(a, b);
+  link(b, c);
+  converge(a, b);
+  b.apply([c.own]); // b knows c, a does not
+  const ga = a.gossiper(), gb = b.gossiper();
+  const fromA = gb.onDigest!(a.self, ga.digest!());
+  assert.deepEqual(decodeUpdate(fromA.update!).map((e) => e.name), [c.self]);
+  assert.equal(fromA.behind, false);
+  // the other way round: a is behind, and b's answer tells a nothing new
+  const fromB = ga.onDigest!(b.self, gb.digest!());
+  assert.equal(fromB.update, null);
+  assert.equal(fromB.behind, true);
+  assert.deepEqual(
+    [...decodeDigest(gb.digest!())].map(([n, s]) => [n, s.version]).sort(),
+    [
+      [a.self, a.own.version],
+      [b.self, b.own.version],
+      [c.self, c.own.version],
+    ].sort(),
+  );
+  assert.throws(() => decodeDigest(new Uint8Array(5)), TopologyDecodeError);
 });
