@@ -64,7 +64,6 @@ export class ControlConnection {
   readonly encrypted: boolean;
   remote!: Identity;
   version!: number;
-  readonly established = Date.now();
   #session: Session | null = null;
   #frames: FrameReader;
   #early: Uint8Array[] = [];

@@ -64,10 +64,6 @@ export class Gossip {
     };
   }
 
-  channelNames(): string[] {
-    return [...this.#channels.keys()];
-  }
-
   /** A new established neighbour: give it every channel's full state. */
   neighbourUp(name: PeerName): void {
     for (const [ch, g] of this.#channels) this.#sendFull(name, ch, g);

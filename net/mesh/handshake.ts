@@ -130,11 +130,6 @@ export class Handshake<I> {
     return (this.#step = { state: "established", version: this.#step.version, identity });
   }
 
-  /** Any failure the I/O layer detects (a bad frame, failed authentication, a timeout). */
-  fail(reason: string, permanent = false): Step<I> {
-    return this.#refuse(reason, permanent);
-  }
-
   #refuse(reason: string, permanent: boolean): Step<I> {
     if (this.#step.state === "refused") return this.#step;
     return (this.#step = { state: "refused", reason, permanent });

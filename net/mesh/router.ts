@@ -25,6 +25,8 @@ export const DEFAULT_PORT = 6783;
  * anti-entropy only repairs what it missed, and a full topology of thousands of peers is megabytes.
  */
 export const ANTI_ENTROPY_FANOUT = 2;
+/** Inbound connections allowed to be in their handshake at once. */
+export const MAX_INBOUND_HANDSHAKES = 32;
 
 export interface MeshTiming extends ConnectionTiming {
   dialTimeoutMs: number;
@@ -146,6 +148,7 @@ export class Mesh implements MeshView {
   readonly #log: Logger;
   readonly #conns = new Map<PeerName, ControlConnection>();
   readonly #handshaking = new Set<Deno.TcpConn>();
+  #inboundHandshakes = 0;
   readonly #targets = new Map<string, Target>();
   readonly #periodic: Array<{ timer?: ReturnType<typeof setTimeout> }> = [];
   readonly #topology: GossipChannel;
@@ -335,8 +338,9 @@ export class Mesh implements MeshView {
     return t;
   }
 
+  /** Outbound connections being set up (inbound ones have their own cap, MAX_INBOUND_HANDSHAKES). */
   #pendingCount(): number {
-    return this.#handshaking.size;
+    return this.#handshaking.size - this.#inboundHandshakes;
   }
 
   async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
@@ -349,10 +353,15 @@ export class Mesh implements MeshView {
         return;
       }
       const from = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
-      if (this.#conns.size + this.#pendingCount() >= this.#config.connLimit) {
-        this.#log.warn("connection refused: connection limit reached", {
+      // Unauthenticated sockets get their own small budget, so a flood of them can hold up other
+      // inbound handshakes but never the established connections or our own dials.
+      const full = this.#conns.size + this.#pendingCount() >= this.#config.connLimit;
+      if (full || this.#inboundHandshakes >= MAX_INBOUND_HANDSHAKES) {
+        this.#log.warn("connection refused", {
           from,
-          limit: this.#config.connLimit,
+          reason: full
+            ? `connection limit ${this.#config.connLimit} reached`
+            : "too many handshakes in progress",
         });
         conn.close();
         continue;
@@ -368,6 +377,7 @@ export class Mesh implements MeshView {
     address: string,
   ): Promise<ControlConnection | null> {
     this.#handshaking.add(conn);
+    if (!outbound) this.#inboundHandshakes++;
     try {
       return await ControlConnection.handshake(conn, outbound, {
         self: this.#identity(),
@@ -382,6 +392,7 @@ export class Mesh implements MeshView {
       throw e;
     } finally {
       this.#handshaking.delete(conn);
+      if (!outbound) this.#inboundHandshakes--;
     }
   }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Logger } from "../log.ts";
 import { ControlConnection } from "./connection.ts";
 import type { PeerName } from "./gossip_channel.ts";
-import { Mesh, type MeshConfig, parsePeerAddress } from "./router.ts";
+import { MAX_INBOUND_HANDSHAKES, Mesh, type MeshConfig, parsePeerAddress } from "./router.ts";
 
 const FAST = {
   heartbeatMs: 200,
@@ -254,6 +254,40 @@ Deno.test("mesh: a peer that goes silent after the handshake is declared dead", 
     assert.ok(a.lines.some((l) => /connection dead/.test(l)));
     silent.close("test done");
   } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("mesh: idle unauthenticated sockets are capped and never disturb established peers", async () => {
+  const idle: Deno.TcpConn[] = [];
+  try {
+    const a = node(1), b = node(2, { peers: [a.addr] });
+    await until("connected", () => fullMesh([a, b]));
+    for (let i = 0; i < MAX_INBOUND_HANDSHAKES; i++) {
+      idle.push(await Deno.connect({ hostname: "127.0.0.1", port: a.mesh.port }));
+    }
+    await until(
+      "all handshakes pending",
+      () => a.lines.filter((l) => /listening/.test(l)).length > 0,
+    );
+    const extra = await Deno.connect({ hostname: "127.0.0.1", port: a.mesh.port });
+    idle.push(extra);
+    const got = await extra.read(new Uint8Array(64)).catch(() => null);
+    // The refused socket is closed at once (after at most our hello); nothing else is sent.
+    assert.ok(got === null || got <= 10);
+    await until(
+      "refusal logged",
+      () => a.lines.some((l) => /too many handshakes in progress/.test(l)),
+    );
+    assert.ok(fullMesh([a, b]));
+  } finally {
+    for (const c of idle) {
+      try {
+        c.close();
+      } catch {
+        // closed by the peer
+      }
+    }
     await stopAll();
   }
 });
