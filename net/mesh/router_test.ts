@@ -266,15 +266,11 @@ Deno.test("mesh: idle unauthenticated sockets are capped and never disturb estab
     for (let i = 0; i < MAX_INBOUND_HANDSHAKES; i++) {
       idle.push(await Deno.connect({ hostname: "127.0.0.1", port: a.mesh.port }));
     }
-    await until(
-      "all handshakes pending",
-      () => a.lines.filter((l) => /listening/.test(l)).length > 0,
-    );
+    await new Promise((r) => setTimeout(r, 200)); // let the accept loop take them all
     const extra = await Deno.connect({ hostname: "127.0.0.1", port: a.mesh.port });
     idle.push(extra);
-    const got = await extra.read(new Uint8Array(64)).catch(() => null);
-    // The refused socket is closed at once (after at most our hello); nothing else is sent.
-    assert.ok(got === null || got <= 10);
+    // Refused before the handshake: closed at once, nothing sent.
+    assert.equal(await extra.read(new Uint8Array(64)).catch(() => null), null);
     await until(
       "refusal logged",
       () => a.lines.some((l) => /too many handshakes in progress/.test(l)),
