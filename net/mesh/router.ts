@@ -179,6 +179,12 @@ export class Mesh implements MeshView {
     );
     this.#topology = this.gossip.channel(TOPOLOGY_CHANNEL, this.store.gossiper());
     this.store.onChange(() => this.#onTopologyChange());
+    this.store.onNameConflict((uid) =>
+      this.#log.error(
+        "another live peer uses our name: give each node a distinct --name (cloned machine id?)",
+        { name: this.self, otherUid: uid },
+      )
+    );
     for (const p of config.peers) this.#addTarget(this.#normalise(p), "configured");
   }
 
@@ -448,9 +454,15 @@ export class Mesh implements MeshView {
     const address = `${c.remoteAddr.hostname}:${r.port}`;
     if (this.#stopped) return c.close("shutting down");
     if (r.name === this.self) {
-      c.close("connected to ourself");
+      if (r.uid !== this.uid) {
+        this.#log.error("a peer at this address uses our name: give each node a distinct --name", {
+          address,
+          name: this.self,
+        });
+      }
+      c.close(r.uid === this.uid ? "connected to ourself" : "the peer uses our name");
       if (target) {
-        this.#log.info("not dialling our own address", { address: target.address });
+        this.#log.info("not dialling this address again", { address: target.address });
         clearTimeout(target.timer);
         this.#targets.delete(target.address);
       }

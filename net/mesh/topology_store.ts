@@ -29,6 +29,8 @@ function compareStamps(a: Stamp, b: Stamp): number {
 }
 
 const DIGEST_ITEM = 6 + 8 + 8;
+/** How often an earlier life of this peer may overtake our entry before we call it a clash. */
+const MAX_JUMPS_PER_UID = 5;
 
 /** Per entry: name (6 bytes), uid (8), version (8, unsigned). */
 export function encodeDigest(entries: Iterable<PeerEntry>): Uint8Array {
@@ -80,6 +82,8 @@ export class TopologyStore {
   #unicast: Map<PeerName, PeerName> | null = null;
   #broadcast = new Map<PeerName, PeerName[] | null>();
   readonly #unreachableSince = new Map<PeerName, number>();
+  readonly #jumps = new Map<string, number>();
+  readonly #conflictListeners = new Set<(uid: string) => void>();
 
   /** `base` lets many stores share one snapshot (the simulator); entries here override it. */
   constructor(id: SelfIdentity, opts: { base?: Topology; version?: number } = {}) {
@@ -135,11 +139,18 @@ export class TopologyStore {
       if (e.name === this.self) {
         // Our own name from elsewhere: an earlier life of this peer, or a stale copy. Never take
         // it; if it would win the merge, jump past it so our current entry wins everywhere.
-        if (e.uid !== this.#own.uid || e.version > this.#own.version) {
-          if (compareEntries(e, this.#own) >= 0) {
+        if (e.uid !== this.#own.uid && compareEntries(e, this.#own) >= 0) {
+          // A dead earlier life stops changing, so a few jumps settle it. One that keeps
+          // overtaking us is alive: another peer uses our name. Jumping on would make the two
+          // outbid each other forever, so we stop and say so.
+          const jumps = (this.#jumps.get(e.uid) ?? 0) + 1;
+          this.#jumps.set(e.uid, jumps);
+          if (jumps <= MAX_JUMPS_PER_UID) {
             this.#own = { ...this.#own, version: e.version + 1 };
             this.#entries.set(this.self, this.#own);
             ownBumped = true;
+          } else if (jumps === MAX_JUMPS_PER_UID + 1) {
+            for (const cb of this.#conflictListeners) cb(e.uid);
           }
         }
         continue;
@@ -203,6 +214,12 @@ export class TopologyStore {
     }
     if (gone.length > 0) this.#changed();
     return gone;
+  }
+
+  /** Called once per uid found to be another live peer using our name. */
+  onNameConflict(cb: (uid: string) => void): () => void {
+    this.#conflictListeners.add(cb);
+    return () => this.#conflictListeners.delete(cb);
   }
 
   onChange(cb: () => void): () => void {

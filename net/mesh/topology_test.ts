@@ -163,3 +163,17 @@ Deno.test("topology: a digest exchange sends only what the other side lacks", ()
   );
   assert.throws(() => decodeDigest(new Uint8Array(5)), TopologyDecodeError);
 });
+
+Deno.test("topology: two live peers with one name stop outbidding each other and report it", () => {
+  const a = new TopologyStore(id(1)), twin = new TopologyStore(id(1, "00000000000000bb"));
+  const conflicts: string[] = [];
+  a.onNameConflict((uid) => conflicts.push(uid));
+  let rounds = 0;
+  for (; rounds < 50; rounds++) {
+    const fromTwin = twin.apply([a.own]);
+    const fromA = a.apply([twin.own]);
+    if (fromTwin.length === 0 && fromA.length === 0) break;
+  }
+  assert.ok(rounds < 50, "the bidding ends");
+  assert.deepEqual(conflicts, ["00000000000000bb"]);
+});
