@@ -3,15 +3,20 @@
  * node — TCP single stream, TCP 4 streams, UDP 64-byte packets/s — for: plain routed veth, a
  * hand-made kernel VXLAN, weavets fast path, weavets userspace, weavets userspace encrypted.
  * Each is printed as a ratio to the kernel VXLAN measured in the same run, with the CPU the
- * weavets node processes used. Bounded: SECONDS per measurement (default 5); always cleans up.
- *   deno run -A bench/dataplane.ts [--seconds N] [--write]   (--write appends to RESULTS-dataplane.md)
+ * weavets node processes used. Bounded: SECONDS per measurement (default 4); always cleans up.
+ * All five stay up and are measured in interleaved rounds (median of ROUNDS, default 3).
+ *   deno run -A bench/dataplane.ts [--seconds N] [--rounds R] [--write]
+ *   (--write appends to bench/RESULTS-dataplane.md)
  */
 import { Namespaces } from "../tests/harness/netns.ts";
 import { sh } from "../tests/harness/sh.ts";
 import { Cluster, type Pod } from "../tests/dataplane/cluster.ts";
 
 const args = Deno.args;
-const SECONDS = Number(args[args.indexOf("--seconds") + 1] || 5) || 5;
+const opt = (name: string, dflt: number) =>
+  args.includes(name) ? Number(args[args.indexOf(name) + 1]) || dflt : dflt;
+const SECONDS = opt("--seconds", 4);
+const ROUNDS = opt("--rounds", 3);
 const WRITE = args.includes("--write");
 
 interface Result {
@@ -70,34 +75,45 @@ async function iperf(server: string, client: string, ip: string, extra: string[]
   }
 }
 
-async function measure(name: string, a: string, b: string, ip: string, pids: number[] = []) {
-  const r: Result = { name, tcp1: 0, tcp4: 0, pps: 0 };
-  const cpu = { tcp1: 0, tcp4: 0, pps: 0 };
-  const run = async (key: "tcp1" | "tcp4" | "pps", extra: string[]) => {
-    const t0 = cpuTicks(pids);
-    const w0 = performance.now();
-    const j = await iperf(b, a, ip, extra);
-    const secs = (performance.now() - w0) / 1000;
-    cpu[key] = Math.round((cpuTicks(pids) - t0) / secs); // ticks are 1/100 s: % of a core
-    if (key === "pps") {
-      const s = j.end.sum;
-      r.pps = Math.round((s.packets - s.lost_packets) / s.seconds);
-    } else r[key] = j.end.sum_received.bits_per_second / 1e9;
-  };
-  await run("tcp1", []);
-  await run("tcp4", ["-P", "4"]);
-  await run("pps", ["-u", "-l", "64", "-b", "0"]);
-  if (pids.length) r.cpu = cpu;
-  console.error(`${name}: ${JSON.stringify(r)}`);
-  return r;
+/** One topology under test: iperf3 from pod `a` to pod `b` at `ip`; `pids` are weavets processes. */
+interface Target {
+  name: string;
+  a: string;
+  b: string;
+  ip: string;
+  pids: number[];
+  cleanup(): Promise<void>;
 }
+
+type Key = "tcp1" | "tcp4" | "pps";
+const IPERF_ARGS: Record<Key, string[]> = {
+  tcp1: [],
+  tcp4: ["-P", "4"],
+  pps: ["-u", "-l", "64", "-b", "0"],
+};
+
+/** One measurement: the value (Gbit/s or packets/s) and the weavets CPU (% of one core). */
+async function measureOnce(t: Target, key: Key): Promise<{ value: number; cpu: number }> {
+  const t0 = cpuTicks(t.pids);
+  const w0 = performance.now();
+  const j = await iperf(t.b, t.a, t.ip, IPERF_ARGS[key]);
+  const secs = (performance.now() - w0) / 1000;
+  const cpu = Math.round((cpuTicks(t.pids) - t0) / secs); // ticks are 1/100 s
+  if (key === "pps") {
+    const s = j.end.sum;
+    return { value: Math.round((s.packets - s.lost_packets) / s.seconds), cpu };
+  }
+  return { value: j.end.sum_received.bits_per_second / 1e9, cpu };
+}
+
+const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
 
 /** Runs a command given as one string (the benchmark's set-up is plain iproute2). */
 const run = (cmd: string) => sh(...(cmd.split(" ") as [string, ...string[]]));
 
 /** Two nodes on an underlay bridge, one pod each; `mode` wires the pods. */
-async function kernelBaseline(mode: "routed" | "vxlan"): Promise<Result> {
-  const ns = new Namespaces("wtdb");
+async function kernelBaseline(mode: "routed" | "vxlan"): Promise<Target> {
+  const ns = new Namespaces(mode === "routed" ? "wtdr" : "wtdv");
   try {
     const u = ns.add("u");
     await run(`ip -n ${u} link add br0 type bridge`);
@@ -136,31 +152,84 @@ async function kernelBaseline(mode: "routed" | "vxlan"): Promise<Result> {
         await run(`bridge -n ${n} fdb append 00:00:00:00:00:00 dev kvx dst 192.168.78.${o}`);
       }
     }
-    const dst = mode === "routed" ? "10.33.2.2" : "10.34.0.2";
-    const name = mode === "routed" ? "plain routed veth" : "kernel VXLAN (hand-made)";
-    return await measure(name, pods[0], pods[1], dst);
-  } finally {
+    return {
+      name: mode === "routed" ? "plain routed veth" : "kernel VXLAN (hand-made)",
+      a: pods[0],
+      b: pods[1],
+      ip: mode === "routed" ? "10.33.2.2" : "10.34.0.2",
+      pids: [],
+      cleanup: () => Promise.resolve(ns.cleanup()),
+    };
+  } catch (e) {
     ns.cleanup();
+    throw e;
   }
 }
 
-async function weavets(name: string, fastdp: boolean, password?: string): Promise<Result> {
+async function weavets(name: string, fastdp: boolean, password?: string): Promise<Target> {
   const c = await Cluster.start({ nodes: 2, podsPerNode: 1, fastdp, password });
-  try {
-    const [a, b] = c.pods as [Pod, Pod];
-    const pids = c.drivers.map((d) => d!.child.pid);
-    return await measure(name, a.ns, b.ns, b.ip, pids);
-  } finally {
-    await c.stop();
+  const [a, b] = c.pods as [Pod, Pod];
+  if (fastdp) { // wait for the first probe round: the pair starts on the userspace path
+    for (let i = 0; i < 40; i++) {
+      const peers = (await c.status(0)).peers as { path: string }[];
+      if (peers[0]?.path === "fastdp") break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
+  return {
+    name,
+    a: a.ns,
+    b: b.ns,
+    ip: b.ip,
+    pids: c.drivers.map((d) => d!.child.pid),
+    cleanup: () => c.stop(),
+  };
 }
 
+// All five topologies stay up; measurements interleave in ROUNDS so drifting load on the shared
+// machine hits every path alike; each figure is the median of its rounds.
+const targets: Target[] = [];
 const results: Result[] = [];
-results.push(await kernelBaseline("routed"));
-results.push(await kernelBaseline("vxlan"));
-results.push(await weavets("weavets fast path", true));
-results.push(await weavets("weavets userspace", false));
-results.push(await weavets("weavets userspace encrypted", false, "bench-password"));
+try {
+  targets.push(await kernelBaseline("routed"));
+  targets.push(await kernelBaseline("vxlan"));
+  targets.push(await weavets("weavets fast path", true));
+  targets.push(await weavets("weavets userspace", false));
+  targets.push(await weavets("weavets userspace encrypted", false, "bench-password"));
+  const samples = targets.map(() => ({
+    tcp1: [] as number[],
+    tcp4: [] as number[],
+    pps: [] as number[],
+    cpu: { tcp1: [] as number[], tcp4: [] as number[], pps: [] as number[] },
+  }));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const key of ["tcp1", "tcp4", "pps"] as const) {
+      // A different order each round, so no path always runs right after another.
+      const order = targets.map((_, i) => i).sort(() => Math.random() - 0.5);
+      for (const i of order) {
+        const t = targets[i];
+        const m = await measureOnce(t, key);
+        samples[i][key].push(m.value);
+        samples[i].cpu[key].push(m.cpu);
+        console.error(`round ${round + 1} ${t.name} ${key}: ${m.value.toFixed(2)} (cpu ${m.cpu}%)`);
+      }
+    }
+  }
+  for (const [i, t] of targets.entries()) {
+    const s = samples[i];
+    results.push({
+      name: t.name,
+      tcp1: median(s.tcp1),
+      tcp4: median(s.tcp4),
+      pps: median(s.pps),
+      cpu: t.pids.length
+        ? { tcp1: median(s.cpu.tcp1), tcp4: median(s.cpu.tcp4), pps: median(s.cpu.pps) }
+        : undefined,
+    });
+  }
+} finally {
+  for (const t of targets) await t.cleanup();
+}
 
 const base = results[1];
 const f = (x: number, d = 2) => x.toFixed(d);
@@ -180,7 +249,7 @@ const goals = [
 const table = [
   `## ${
     new Date().toISOString()
-  } — ${SECONDS} s per measurement, ${navigator.hardwareConcurrency} CPUs, load ${
+  } — median of ${ROUNDS} interleaved rounds of ${SECONDS} s, ${navigator.hardwareConcurrency} CPUs, load ${
     Deno.loadavg().map((x) => x.toFixed(1)).join(" ")
   }`,
   "",
