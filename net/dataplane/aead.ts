@@ -45,19 +45,6 @@ function nonceFor(seq: number): Uint8Array {
   return n;
 }
 
-/** ciphertext ‖ tag of `plain`, bound to `aad` (the message header). */
-export function seal(key: Uint8Array, seq: number, aad: Uint8Array, plain: Uint8Array): Uint8Array {
-  const c = createCipheriv(ALG, key, nonceFor(seq), { authTagLength: AEAD_TAG });
-  c.setAAD(aad, { plaintextLength: plain.length });
-  const body = c.update(plain);
-  c.final();
-  const tag = c.getAuthTag();
-  const out = new Uint8Array(body.length + AEAD_TAG);
-  out.set(body);
-  out.set(tag, body.length);
-  return out;
-}
-
 /**
  * Seals a message given as consecutive chunks (frame entries) without joining them first;
  * returns the ciphertext pieces followed by the tag.

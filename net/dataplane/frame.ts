@@ -5,8 +5,6 @@
 
 export const ETH_HEADER = 14;
 export const ETHERTYPE_IPV4 = 0x0800;
-export const ETHERTYPE_ARP = 0x0806;
-export const ETHERTYPE_IPV6 = 0x86dd;
 
 /** The MAC at `off` as a number in [0, 2^48). */
 export function macKeyAt(b: Uint8Array, off: number): number {
@@ -20,11 +18,6 @@ export function dstMacKey(frame: Uint8Array, off = 0): number {
 
 export function srcMacKey(frame: Uint8Array, off = 0): number {
   return macKeyAt(frame, off + 6);
-}
-
-/** Broadcast and multicast MACs have the group bit (lowest bit of the first byte) set. */
-export function isGroupMacKey(key: number): boolean {
-  return Math.floor(key / 0x10000000000) % 2 === 1;
 }
 
 export function isGroupDst(frame: Uint8Array, off = 0): boolean {

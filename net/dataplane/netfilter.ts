@@ -72,11 +72,6 @@ export function applyMasquerade(r: MasqueradeRules): Promise<void> {
   return nft(masqueradeScript(r));
 }
 
-/** Removes the table (no error when it is already gone). */
-export async function removeMasquerade(): Promise<void> {
-  await nft(`add table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n`);
-}
-
 /** The bridge split-horizon script (pure) for the TAP and VXLAN ports. */
 export function splitHorizonScript(tap: string, vxlan: string): string {
   const probe = `0x${PROBE_ETHERTYPE.toString(16)}`;

@@ -21,10 +21,6 @@ export function probeMac(peer: string): string {
   return Array.from(h.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
-export function macToBytes(mac: string): Uint8Array {
-  return new Uint8Array(mac.split(":").map((h) => parseInt(h, 16)));
-}
-
 /** A probe frame: dst, src, EtherType, magic, kind, sequence number, zero padding. */
 export function buildProbe(
   dst: Uint8Array,

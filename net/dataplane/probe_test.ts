@@ -2,25 +2,25 @@ import assert from "node:assert/strict";
 import {
   buildProbe,
   fastPathUp,
-  macToBytes,
   parseProbe,
   PROBE_REPLY,
   PROBE_REQUEST,
   probeMac,
 } from "./probe.ts";
 import { isGroupDst, parseFrame } from "./frame.ts";
+import { parseMac } from "../addr/mod.ts";
 
 Deno.test("probe MACs are stable, distinct per peer, unicast and locally administered", () => {
   const a = probeMac("02:00:00:00:00:01");
   assert.equal(a, probeMac("02:00:00:00:00:01"));
   assert.notEqual(a, probeMac("02:00:00:00:00:02"));
-  const b = macToBytes(a);
+  const b = parseMac(a);
   assert.equal(b[0] & 1, 0);
   assert.equal(b[0] & 2, 2);
 });
 
 Deno.test("probe frames round-trip; other frames are not probes", () => {
-  const dst = macToBytes(probeMac("x")), src = macToBytes(probeMac("y"));
+  const dst = parseMac(probeMac("x")), src = parseMac(probeMac("y"));
   const f = buildProbe(dst, src, PROBE_REQUEST, 0xfffffffe);
   assert.equal(f.length, 60, "minimum Ethernet frame");
   assert.equal(isGroupDst(f), false);

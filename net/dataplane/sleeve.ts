@@ -19,12 +19,12 @@ import {
   writeFd,
 } from "../linux/mod.ts";
 import { deriveKey } from "./aead.ts";
-import { buildProbe, macToBytes, PROBE_REQUEST, probeMac } from "./probe.ts";
+import { buildProbe, PROBE_REQUEST, probeMac } from "./probe.ts";
+import { parseMac } from "../addr/mod.ts";
 import { VNET_HDR_LEN } from "./sleeve_format.ts";
 import { openSleeveSocket, type SleeveSocket } from "./sleeve_socket.ts";
 import {
   hexToBytes,
-  macBytes,
   readStats,
   type SleeveControl,
   type SleevePeer,
@@ -162,11 +162,11 @@ export class Sleeve {
     if (key === this.#lastPeers) return;
     this.#lastPeers = key;
     const pw = this.opts.password;
-    const self = macBytes(this.opts.self);
+    const self = parseMac(this.opts.self);
     const list: SleevePeer[] = peers.filter((p) => p.name !== this.opts.self).map((p) => {
       const out: SleevePeer = { ...p };
       if (pw) {
-        const them = macBytes(p.name);
+        const them = parseMac(p.name);
         out.txKey = deriveKey(pw, hexToBytes(this.opts.epoch), self, them);
         out.rxKey = deriveKey(pw, hexToBytes(p.epoch), them, self);
       }
@@ -182,8 +182,8 @@ export class Sleeve {
    */
   sendProbe(peer: string, seq: number): void {
     const frame = buildProbe(
-      macToBytes(probeMac(peer)),
-      macToBytes(probeMac(this.opts.self)),
+      parseMac(probeMac(peer)),
+      parseMac(probeMac(this.opts.self)),
       PROBE_REQUEST,
       seq,
     );

@@ -96,7 +96,3 @@ export function hexToBytes(hex: string): Uint8Array {
   for (let i = 0; i < b.length; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return b;
 }
-
-export function macBytes(mac: string): Uint8Array {
-  return hexToBytes(mac.replaceAll(":", ""));
-}

@@ -15,7 +15,6 @@ import { MacTable } from "./mac_table.ts";
 import {
   hexToBytes,
   type LearnedMacs,
-  macBytes,
   type SleeveControl,
   type SleevePeer,
   type SleeveWorkerInit,
@@ -29,6 +28,7 @@ import {
   writeFragments,
 } from "./sleeve_format.ts";
 import { errno, libc, sockaddrIn } from "../linux/mod.ts";
+import { parseMac } from "../addr/mod.ts";
 
 const POLLIN = 1;
 const EAGAIN = 11;
@@ -74,13 +74,13 @@ function start(init: SleeveWorkerInit): void {
   const fragPayload = fragmentPayload(init.segSize);
   const header: MessageHeader = {
     encrypted: init.encrypted,
-    sender: macBytes(init.self),
+    sender: parseMac(init.self),
     epoch: hexToBytes(init.epoch),
     seq: 0,
   };
   const aad = new Uint8Array(24);
   const probeKey = macKeyFromString(init.probeMac);
-  const probeBytes = macBytes(init.probeMac);
+  const probeBytes = parseMac(init.probeMac);
   const probeOut = new Uint8Array(VNET_HDR_LEN + 60);
 
   let peers: TxPeer[] = [];
