@@ -69,6 +69,7 @@ interface Target {
   reason?: string;
   attempt: number;
   retryAt?: number;
+  lastAttempt?: number;
   timer?: ReturnType<typeof setTimeout>;
   /** The peer found at this address, once a handshake succeeded. */
   peer?: PeerName;
@@ -415,6 +416,7 @@ export class Mesh implements MeshView {
       return;
     }
     t.state = "connecting";
+    t.lastAttempt = Date.now();
     t.reason = undefined;
     t.retryAt = undefined;
     const { host, port } = parsePeerAddress(t.address, DEFAULT_PORT);
@@ -590,7 +592,18 @@ export class Mesh implements MeshView {
       }
     }
     for (const [address, name] of wanted) {
-      if (this.#targets.has(address)) continue;
+      const known = this.#targets.get(address);
+      if (known) {
+        // Another peer just reported a connection to this address, so it is up now: a target
+        // backing off after a transient failure (it was not listening yet) tries again at once,
+        // at most once per base delay.
+        const since = Date.now() - (known.lastAttempt ?? 0);
+        if (known.state === "retrying" && since >= this.timing.backoff.baseMs) {
+          this.#log.debug("peer reported up: retrying now", { address, peer: name });
+          this.#dial(known);
+        }
+        continue;
+      }
       if (this.#conns.size + this.#pendingCount() >= this.#config.connLimit) break;
       const t = this.#addTarget(address, "discovered");
       t.peer = name;

@@ -287,3 +287,24 @@ Deno.test("mesh: idle unauthenticated sockets are capped and never disturb estab
     await stopAll();
   }
 });
+
+Deno.test("mesh: a configured peer that was down is joined when it comes up, not after the backoff", async () => {
+  try {
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const bPort = probe.addr.port;
+    probe.close();
+    const slow = { ...FAST, backoff: { baseMs: 3_000, capMs: 3_000, jitter: 0 } };
+    const c = node(3);
+    const a = node(1, { peers: [c.addr, `127.0.0.1:${bPort}`], timing: slow });
+    await until(
+      "a refused by the absent b",
+      () => a.mesh.status().connections.some((x) => x.state === "retrying"),
+    );
+    await new Promise((r) => setTimeout(r, slow.backoff.baseMs / 2));
+    const b = node(2, { port: bPort, peers: [c.addr] });
+    const ms = await until("full mesh", () => fullMesh([a, b, c]), 2_000);
+    assert.ok(ms < 1_400, `a reached b after ${ms} ms, not by its backoff`);
+  } finally {
+    await stopAll();
+  }
+});
