@@ -61,4 +61,10 @@ export interface MeshView {
   onChange(cb: () => void): () => void;
   /** Registers a named channel; the name must be unique and is part of the wire protocol. */
   channel(name: string, gossiper: Gossiper): GossipChannel;
+  /**
+   * Replaces the peer addresses to dial that were set this way before (e.g. Kubernetes Nodes);
+   * command-line peers stay. Optional so test doubles need not implement it; the daemon's mesh
+   * always does.
+   */
+  setTargets?(addresses: string[]): void;
 }

@@ -64,7 +64,8 @@ export type TargetState = "connecting" | "established" | "retrying" | "failed";
 /** An address this peer dials: given on the command line, or learned from the topology. */
 interface Target {
   address: string;
-  origin: "configured" | "discovered";
+  /** configured: flags and KUBE_PEERS; dynamic: setTargets (e.g. Kubernetes Nodes). */
+  origin: "configured" | "dynamic" | "discovered";
   state: TargetState;
   reason?: string;
   attempt: number;
@@ -256,6 +257,25 @@ export class Mesh implements MeshView {
     return this.gossip.channel(name, gossiper);
   }
 
+  /**
+   * Replaces the addresses given by `setTargets` before (command-line peers stay). New ones are
+   * dialled; dropped ones are no longer retried, but an established connection is kept.
+   */
+  setTargets(addresses: string[]): void {
+    const next = new Set(addresses.map((a) => this.#normalise(a)));
+    for (const [address, t] of this.#targets) {
+      if (t.origin === "dynamic" && !next.has(address)) {
+        clearTimeout(t.timer);
+        this.#targets.delete(address);
+      }
+    }
+    for (const address of next) {
+      const fresh = !this.#targets.has(address);
+      const t = this.#addTarget(address, "dynamic");
+      if (fresh && this.#listener) this.#dial(t);
+    }
+  }
+
   // ---- status ----
 
   connectionCount(): number {
@@ -316,7 +336,7 @@ export class Mesh implements MeshView {
       peerDiscovery: true,
       connLimit: this.#config.connLimit,
       listen: `${this.#config.host}:${this.port}`,
-      targets: [...this.#targets.values()].filter((t) => t.origin === "configured").map((t) =>
+      targets: [...this.#targets.values()].filter((t) => t.origin !== "discovered").map((t) =>
         t.address
       ),
       connections,
@@ -341,7 +361,7 @@ export class Mesh implements MeshView {
     if (!t) {
       t = { address, origin, state: "retrying", attempt: 0 };
       this.#targets.set(address, t);
-    } else if (origin === "configured") t.origin = "configured";
+    } else if (t.origin === "discovered" || origin === "configured") t.origin = origin;
     return t;
   }
 

@@ -308,3 +308,21 @@ Deno.test("mesh: a configured peer that was down is joined when it comes up, not
     await stopAll();
   }
 });
+
+Deno.test("mesh: targets set at run time are dialled, and dropped ones no longer retried", async () => {
+  try {
+    const a = node(1), b = node(2), c = node(3);
+    a.mesh.setTargets([b.addr]);
+    await until("a-b", () => fullMesh([a, b]));
+    assert.deepEqual(a.mesh.status().targets, [b.addr]);
+    a.mesh.setTargets([c.addr, "127.0.0.1:1"]);
+    await until("full mesh", () => fullMesh([a, b, c]));
+    assert.deepEqual(a.mesh.status().targets.sort(), ["127.0.0.1:1", c.addr].sort());
+    assert.equal(a.mesh.connectionCount(), 2, "dropping a target keeps its connection");
+    a.mesh.setTargets([]);
+    assert.deepEqual(a.mesh.status().targets, []);
+    assert.ok(!a.mesh.status().connections.some((x) => x.address === "127.0.0.1:1"));
+  } finally {
+    await stopAll();
+  }
+});
