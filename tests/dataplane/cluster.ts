@@ -7,6 +7,7 @@ import { Namespaces } from "../harness/netns.ts";
 import { sh, shTry } from "../harness/sh.ts";
 
 const DRIVER = new URL("./node_driver.ts", import.meta.url).pathname;
+const DAEMON_DRIVER = new URL("./daemon_driver.ts", import.meta.url).pathname;
 export const NET_TOOL = new URL("./net_tool.ts", import.meta.url).pathname;
 export const POD_CIDR = "10.32.0.0/12";
 
@@ -17,6 +18,8 @@ export interface ClusterOptions {
   password?: string;
   /** Masquerade traffic leaving POD_CIDR, and give pods a default route via their bridge. */
   masquerade?: boolean;
+  /** Run the real daemon (mesh over TCP) with the data-plane component instead of the stdio mesh. */
+  daemon?: boolean;
 }
 
 export interface Pod {
@@ -104,9 +107,21 @@ export class Cluster {
       underlayAddr: underlayIp(i),
       podCidr: this.opts.masquerade ? POD_CIDR : undefined,
       adoptGraceMs: 2000,
+      peers: this.opts.daemon
+        ? Array.from({ length: this.opts.nodes }, (_, k) => underlayIp(k)).filter((_, k) => k !== i)
+        : undefined,
     };
     const child = new Deno.Command("ip", {
-      args: ["netns", "exec", this.nodes[i], "deno", "run", "-A", DRIVER, JSON.stringify(cfg)],
+      args: [
+        "netns",
+        "exec",
+        this.nodes[i],
+        "deno",
+        "run",
+        "-A",
+        this.opts.daemon ? DAEMON_DRIVER : DRIVER,
+        JSON.stringify(cfg),
+      ],
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

@@ -349,3 +349,32 @@ Deno.test({
       assert.equal(s.rxAuthFailed, 0);
     }),
 });
+
+Deno.test({
+  name:
+    "the real daemon with the data-plane component: gossip over the mesh programs the fast path; encrypted peers use the userspace path",
+  ignore: !IS_ROOT,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    for (const password of [undefined, "daemon-pw"]) {
+      await withCluster(
+        { nodes: 3, podsPerNode: 1, fastdp: true, password, daemon: true },
+        async (c) => {
+          const want = password ? "sleeve" : "fastdp";
+          for (const n of [0, 1, 2]) {
+            for (const p of [0, 1, 2].filter((p) => p !== n)) await waitPath(c, n, p, want, 20_000);
+          }
+          await allPairsPing(c);
+          if (!password) {
+            const fdb = await sh("bridge", "-n", c.nodes[0], "fdb", "show", "dev", "vxlan-6784");
+            for (const p of c.pods.filter((p) => p.node !== 0)) {
+              assert.ok(fdb.includes(`${p.mac} dst ${underlayIp(p.node)}`), fdb);
+            }
+          }
+          await transferSmall(c.pods[0], c.pods[2]);
+        },
+      );
+    }
+  },
+});

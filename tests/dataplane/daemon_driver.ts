@@ -1,0 +1,69 @@
+/**
+ * Test driver: the real daemon (mesh, HTTP API) with the data-plane component plugged in, as
+ * cli/daemon.ts will compose it, started with `ip netns exec NODE`. Same stdio protocol as
+ * node_driver.ts for the test harness, except that gossip travels over the real mesh, so "peers",
+ * "gossip" and "sync" are ignored.
+ */
+import { createDataplane } from "../../net/dataplane/dataplane.ts";
+import { startDaemon } from "../../net/daemon/daemon.ts";
+
+interface DriverConfig {
+  self: string;
+  fastdp: boolean;
+  password?: string;
+  bridgeCidr?: string;
+  podCidr?: string;
+  underlayAddr: string;
+  peers: string[];
+}
+
+const cfg: DriverConfig = JSON.parse(Deno.args[0]);
+const out = (o: unknown) => console.log(JSON.stringify(o));
+const datadir = Deno.makeTempDirSync({ prefix: "wtd-daemon-" });
+
+const dp = createDataplane({
+  fastdp: cfg.fastdp,
+  password: cfg.password ? new TextEncoder().encode(cfg.password) : undefined,
+  bridgeCidr: cfg.bridgeCidr,
+  podCidr: cfg.podCidr,
+  underlayAddr: cfg.underlayAddr,
+});
+const daemon = await startDaemon({
+  name: cfg.self,
+  nickname: cfg.self,
+  host: cfg.underlayAddr,
+  port: 6783,
+  httpAddr: "127.0.0.1:6784",
+  metricsAddr: null,
+  datadir,
+  password: cfg.password ?? null,
+  connLimit: 100,
+  peers: cfg.peers,
+}, { components: [dp], timing: { heartbeatMs: 1000, deadMs: 4000 } });
+out({ t: "ready", status: dp.report() });
+
+async function stop(): Promise<never> {
+  await daemon.stop();
+  Deno.removeSync(datadir, { recursive: true });
+  out({ t: "stopped" });
+  Deno.exit(0);
+}
+
+const dec = new TextDecoder();
+let buf = "";
+for await (const chunk of Deno.stdin.readable) {
+  buf += dec.decode(chunk, { stream: true });
+  let nl;
+  while ((nl = buf.indexOf("\n")) >= 0) {
+    const line = buf.slice(0, nl);
+    buf = buf.slice(nl + 1);
+    if (!line.trim()) continue;
+    const m = JSON.parse(line);
+    if (m.t === "status") {
+      // Through the daemon's HTTP API, as `weavets status` would read it.
+      const r = await fetch("http://127.0.0.1:6784/status/dataplane");
+      out({ t: "status", status: await r.json() });
+    } else if (m.t === "stop") await stop();
+  }
+}
+await stop();
