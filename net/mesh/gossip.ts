@@ -163,7 +163,14 @@ export class Gossip {
   }
 
   #sendFull(to: PeerName, channel: string, g: Gossiper): void {
-    this.#send(to, channel, encodeMessage({ tag: Tag.gossip, channel, data: g.fullState() }));
+    let data: Uint8Array;
+    try {
+      data = g.fullState();
+    } catch (e) {
+      this.events.onRejected?.(channel, this.self, e);
+      return;
+    }
+    this.#send(to, channel, encodeMessage({ tag: Tag.gossip, channel, data }));
   }
 
   #send(to: PeerName, channel: string, msg: Uint8Array): boolean {

@@ -164,7 +164,13 @@ export class Mesh implements MeshView {
     this.#log = config.log;
     this.self = config.name;
     this.timing = { ...DEFAULT_MESH_TIMING, ...config.timing };
-    this.store = new TopologyStore({ name: config.name, nickname: config.nickname, uid: this.uid });
+    this.store = new TopologyStore(
+      { name: config.name, nickname: config.nickname, uid: this.uid },
+      {
+        onListenerError: (e) =>
+          this.#log.error("topology change listener failed", { error: (e as Error).message ?? e }),
+      },
+    );
     this.gossip = new Gossip(
       this.self,
       {

@@ -326,3 +326,28 @@ Deno.test("mesh: targets set at run time are dialled, and dropped ones no longer
     await stopAll();
   }
 });
+
+Deno.test("mesh: a failing component (listener, channel state) is logged and the mesh carries on", async () => {
+  try {
+    const a = node(1);
+    a.mesh.onChange(() => {
+      throw new Error("listener boom");
+    });
+    a.mesh.channel("broken", {
+      fullState: () => {
+        throw new Error("state boom");
+      },
+      onGossip: () => null,
+      onUnicast: () => {},
+    });
+    const b = node(2, { peers: [a.addr] });
+    await until("connected", () => fullMesh([a, b]));
+    await until(
+      "both logged",
+      () =>
+        a.lines.some((l) => /listener boom/.test(l)) && a.lines.some((l) => /state boom/.test(l)),
+    );
+  } finally {
+    await stopAll();
+  }
+});

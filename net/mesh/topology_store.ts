@@ -83,11 +83,18 @@ export class TopologyStore {
   #broadcast = new Map<PeerName, PeerName[] | null>();
   readonly #unreachableSince = new Map<PeerName, number>();
   readonly #jumps = new Map<string, number>();
+  readonly #onListenerError: (e: unknown) => void;
   readonly #conflictListeners = new Set<(uid: string) => void>();
 
   /** `base` lets many stores share one snapshot (the simulator); entries here override it. */
-  constructor(id: SelfIdentity, opts: { base?: Topology; version?: number } = {}) {
+  constructor(
+    id: SelfIdentity,
+    opts: { base?: Topology; version?: number; onListenerError?: (e: unknown) => void } = {},
+  ) {
     this.self = id.name;
+    this.#onListenerError = opts.onListenerError ?? ((e) => {
+      throw e;
+    });
     this.#base = opts.base ?? new Map();
     const previous = this.#base.get(id.name);
     this.#own = {
@@ -264,6 +271,13 @@ export class TopologyStore {
   #changed(): void {
     this.#unicast = null;
     this.#broadcast = new Map();
-    for (const cb of this.#listeners) cb();
+    // A failing listener (a component) must not break the merge or the other listeners.
+    for (const cb of this.#listeners) {
+      try {
+        cb();
+      } catch (e) {
+        this.#onListenerError(e);
+      }
+    }
   }
 }
