@@ -400,7 +400,7 @@ export class Mesh implements MeshView {
         continue;
       }
       // Failures are logged in #handshake; the socket is already closed.
-      this.#handshake(conn, false, from).then((c) => c && this.#admit(c, null), () => {});
+      this.#handshake(conn, false, from).then((c) => c && this.#safeAdmit(c, null), () => {});
     }
   }
 
@@ -462,7 +462,7 @@ export class Mesh implements MeshView {
         this.#retry(t, (e as Error).message, (e as HandshakeError).permanent ?? false);
         return;
       }
-      if (c) this.#admit(c, t);
+      if (c) this.#safeAdmit(c, t);
     })();
   }
 
@@ -548,6 +548,19 @@ export class Mesh implements MeshView {
     if (c.closed) return;
     this.#updateOwnEntry();
     this.gossip.neighbourUp(r.name);
+  }
+
+  /** Admission never throws into a promise nobody awaits: a bug here closes one connection. */
+  #safeAdmit(c: ControlConnection, target: Target | null): void {
+    try {
+      this.#admit(c, target);
+    } catch (e) {
+      this.#log.error("admitting a connection failed", {
+        peer: c.remote.name,
+        error: (e as Error).message ?? e,
+      });
+      c.close("internal error");
+    }
   }
 
   #markEstablished(t: Target): void {
