@@ -89,7 +89,7 @@ async function withCluster(
 
 Deno.test({
   name:
-    "fast path: pods on 3 nodes ping, ARP, multicast, 100 MiB intact; FDB from gossip; kill -9 keeps traffic, a restart changes nothing; a cut fast path falls back and returns",
+    "fast path: pods on 3 nodes ping, ARP, multicast, 100 MiB intact; FDB from gossip; kill -9 keeps traffic, a restart fixes only what differs; a cut fast path falls back and returns",
   ignore: !IS_ROOT,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -135,6 +135,8 @@ Deno.test({
       );
       await c.kill(0);
       assert.ok(await ping(c.pods[0], c.pods[3], 2), "fast path works while the daemon is down");
+      // Something that differs, for the restarted data plane to fix.
+      await sh("ip", "-n", c.nodes[0], "link", "set", vx, "mtu", "1300");
       await c.startDriver(0);
       c.setPeers();
       await new Promise((r) => setTimeout(r, 1000)); // gossip + probes
