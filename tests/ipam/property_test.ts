@@ -133,6 +133,8 @@ function checkInvariants(c: SimCluster): void {
   }
   for (const p of c.live()) {
     if (p.alloc.ring.initialised) assert.equal(p.alloc.ring.entries()[0].start, p.alloc.ring.start);
+    // E.g. losing allocated space to another peer: never in a correct history.
+    assert.deepEqual(p.alloc.problems, [], `${p.name} reported a problem`);
   }
 }
 
