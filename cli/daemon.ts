@@ -10,12 +10,23 @@ import {
 } from "../net/daemon/config.ts";
 import type { DaemonComponent } from "../net/daemon/component.ts";
 import { startDaemon } from "../net/daemon/daemon.ts";
+import { createDataplane } from "../net/dataplane/dataplane.ts";
 import { log as rootLog } from "../net/log.ts";
 import { UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */
-export function components(_config: DaemonConfig): DaemonComponent[] {
-  return [];
+export function components(config: DaemonConfig): DaemonComponent[] {
+  const dataplane = createDataplane({
+    bridge: config.bridge,
+    bridgeCidr: config.bridgeCidr ?? undefined,
+    podCidr: config.ipallocRange,
+    fastdp: config.fastdp,
+    fastdpPort: config.fastdpPort,
+    mtu: config.mtu ?? undefined,
+    password: config.password === null ? undefined : new TextEncoder().encode(config.password),
+    underlayAddr: config.host !== "0.0.0.0" ? config.host : undefined,
+  });
+  return [dataplane];
 }
 
 function readFirst(paths: string[]): string | null {

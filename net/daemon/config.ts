@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { isIPv4 } from "../addr/mod.ts";
+import { canonical, formatCidr, isIPv4, networkOf, parseCidr } from "../addr/mod.ts";
 import { parseListenAddress } from "../api/server.ts";
 import type { PeerName } from "../mesh/gossip_channel.ts";
 import { parsePeerName, peerNameFromMachineId } from "../mesh/peer_name.ts";
@@ -14,6 +14,21 @@ import { DEFAULT_PORT, parsePeerAddress } from "../mesh/router.ts";
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
+
+/** What the daemon core (mesh, API, metrics) needs; components read the rest of DaemonConfig. */
+export type CoreConfig = Pick<
+  DaemonConfig,
+  | "name"
+  | "nickname"
+  | "host"
+  | "port"
+  | "httpAddr"
+  | "metricsAddr"
+  | "datadir"
+  | "password"
+  | "connLimit"
+  | "peers"
+>;
 
 export interface DaemonConfig {
   /** Null: derive it at start (no machine id): a random name kept in the datadir. */
@@ -28,6 +43,25 @@ export interface DaemonConfig {
   password: string | null;
   connLimit: number;
   peers: string[];
+  /** The cluster's pod range, split among peers (IPAM). */
+  ipallocRange: string;
+  /** IPAM initial ownership: "consensus", "consensus=N", "seed=NAME,..." or "observer". */
+  ipallocInit: string;
+  /** The node bridge pods attach to. */
+  bridge: string;
+  /** The bridge's own address (gateway of the pods); null: allocated from IPAM. */
+  bridgeCidr: string | null;
+  /** Kernel VXLAN fast path allowed. */
+  fastdp: boolean;
+  fastdpPort: number;
+  /** Pod MTU; null: detected from the underlay. */
+  mtu: number | null;
+  /** Keep client source addresses for traffic to this node's pods (Weave's NO_MASQ_LOCAL). */
+  noMasqLocal: boolean;
+  /** Discover peers from the Kubernetes API and reclaim dead nodes' addresses. */
+  kube: boolean;
+  /** Outside a cluster: the kubeconfig to use with --kube. */
+  kubeconfig: string | null;
 }
 
 export interface HostFacts {
@@ -49,7 +83,17 @@ flags (environment variable used when the flag is absent):
   --password PW            encrypt and authenticate control connections [WEAVE_PASSWORD]
   --password-file FILE     read the password from FILE
   --conn-limit N           maximum connections [CONN_LIMIT] (default 200)
-peers are also taken from KUBE_PEERS (space-separated).`;
+  --ipalloc-range CIDR     the pods' address range [IPALLOC_RANGE] (default 10.32.0.0/12)
+  --ipalloc-init MODE      consensus[=N] | seed=NAME,... | observer [IPALLOC_INIT] (default consensus)
+  --bridge NAME            the node bridge (default weave)
+  --bridge-cidr CIDR       the bridge's address (default: allocated from the range)
+  --no-fastdp              never use the kernel VXLAN fast path [WEAVE_NO_FASTDP]
+  --fastdp-port PORT       VXLAN UDP port (default 6784)
+  --mtu N                  pod MTU [WEAVE_MTU] (default: underlay MTU minus overhead)
+  --kube                   peers from the Kubernetes API; reclaim deleted nodes' addresses
+  --kubeconfig FILE        with --kube outside a cluster (default: in-cluster service account)
+peers are also taken from KUBE_PEERS (space-separated). NO_MASQ_LOCAL=0 masquerades traffic to
+local pods too (default: keep client source addresses, as Weave Net does on Kubernetes).`;
 
 export const DAEMON_OPTIONS = {
   name: { type: "string" },
@@ -62,6 +106,15 @@ export const DAEMON_OPTIONS = {
   password: { type: "string" },
   "password-file": { type: "string" },
   "conn-limit": { type: "string" },
+  "ipalloc-range": { type: "string" },
+  "ipalloc-init": { type: "string" },
+  bridge: { type: "string" },
+  "bridge-cidr": { type: "string" },
+  "no-fastdp": { type: "boolean" },
+  "fastdp-port": { type: "string" },
+  mtu: { type: "string" },
+  kube: { type: "boolean" },
+  kubeconfig: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -101,6 +154,7 @@ export function parseDaemonConfig(
   // A flag wins over its variable; an empty variable counts as unset (as in Weave's scripts).
   const pick = (flag: keyof typeof v, envName?: string): [string, string] | null => {
     const f = v[flag];
+    if (typeof f === "boolean") return [`--${flag}`, String(f)];
     if (typeof f === "string") return [`--${flag}`, f];
     const e = envName ? env[envName] : undefined;
     return e !== undefined && e !== "" ? [envName!, e] : null;
@@ -189,6 +243,63 @@ export function parseDaemonConfig(
     peers.push(p);
   }
 
+  const rangeArg = pick("ipalloc-range", "IPALLOC_RANGE");
+  const ipallocRange = rangeArg
+    ? via(rangeArg[0], rangeArg[1], (r) => {
+      const c = parseCidr(r);
+      if (c.prefix > 30) throw new Error(`"${r}" is too small for a pod range (at most /30)`);
+      if (networkOf(c) !== c.ip) {
+        throw new Error(`"${r}" has host bits set; did you mean ${formatCidr(canonical(c))}?`);
+      }
+      return r;
+    })
+    : "10.32.0.0/12";
+
+  const initArg = pick("ipalloc-init", "IPALLOC_INIT");
+  const ipallocInit = initArg
+    ? check(
+      initArg[0],
+      initArg[1],
+      z.string().regex(
+        /^(consensus(=[1-9]\d{0,4})?|observer|seed=[0-9a-fA-F:]+(,[0-9a-fA-F:]+)*)$/,
+        "must be consensus, consensus=N, seed=NAME,... or observer",
+      ),
+    )
+    : "consensus";
+  if (ipallocInit.startsWith("seed=")) {
+    for (const n of ipallocInit.slice(5).split(",")) via(initArg![0], n, parsePeerName);
+  }
+
+  const bridgeArg = pick("bridge");
+  const bridge = bridgeArg
+    ? check(
+      bridgeArg[0],
+      bridgeArg[1],
+      z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, "must be an interface name of 1 to 15 characters"),
+    )
+    : "weave";
+
+  const bcArg = pick("bridge-cidr");
+  const bridgeCidr = bcArg ? via(bcArg[0], bcArg[1], (c) => (parseCidr(c), c)) : null;
+
+  // Weave's scripts: WEAVE_NO_FASTDP set to anything non-empty turns the fast path off.
+  const fastdp = !(v["no-fastdp"] === true || (env.WEAVE_NO_FASTDP ?? "") !== "");
+  const fpArg = pick("fastdp-port");
+  const fastdpPort = fpArg ? check(fpArg[0], fpArg[1], intIn(1, 65535)) : 6784;
+
+  const mtuArg = pick("mtu", "WEAVE_MTU");
+  const mtu = mtuArg ? check(mtuArg[0], mtuArg[1], intIn(576, 65535)) : null;
+
+  const nmlRaw = env.NO_MASQ_LOCAL ?? "";
+  if (!["", "0", "1", "true", "false"].includes(nmlRaw)) {
+    throw new ConfigError(`NO_MASQ_LOCAL: must be 0 or 1, got "${nmlRaw}"`);
+  }
+  const noMasqLocal = !(nmlRaw === "0" || nmlRaw === "false");
+
+  const kube = v.kube === true;
+  const kubeconfig = typeof v.kubeconfig === "string" ? v.kubeconfig : null;
+  if (kubeconfig !== null && !kube) throw new ConfigError("--kubeconfig: only with --kube");
+
   return {
     name,
     nickname,
@@ -200,5 +311,15 @@ export function parseDaemonConfig(
     password,
     connLimit,
     peers,
+    ipallocRange,
+    ipallocInit,
+    bridge,
+    bridgeCidr,
+    fastdp,
+    fastdpPort,
+    mtu,
+    noMasqLocal,
+    kube,
+    kubeconfig,
   };
 }

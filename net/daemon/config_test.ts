@@ -39,6 +39,16 @@ Deno.test("daemon config: defaults, with the name stable for a machine id", () =
     password: null,
     connLimit: 200,
     peers: [],
+    ipallocRange: "10.32.0.0/12",
+    ipallocInit: "consensus",
+    bridge: "weave",
+    bridgeCidr: null,
+    fastdp: true,
+    fastdpPort: 6784,
+    mtu: null,
+    noMasqLocal: true,
+    kube: false,
+    kubeconfig: null,
   });
   assert.match(c.name!, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
   assert.equal(parse([]).name, c.name, "same machine id, same name");
@@ -104,4 +114,34 @@ Deno.test("daemon config: invalid values name the flag or variable and the value
 
 Deno.test("daemon config: --help returns null", () => {
   assert.equal(parseDaemonConfig(["--help"], {}, facts()), null);
+});
+
+Deno.test("daemon config: IPAM, data plane and Kubernetes flags with Weave's variables", () => {
+  const c = parse(
+    ["--ipalloc-init", "seed=aa:bb:cc:dd:ee:01,AA:bb:cc:dd:ee:02", "--bridge", "wt0", "--kube"],
+    { IPALLOC_RANGE: "10.64.0.0/16", WEAVE_MTU: "1400", WEAVE_NO_FASTDP: "1", NO_MASQ_LOCAL: "0" },
+  );
+  assert.equal(c.ipallocRange, "10.64.0.0/16");
+  assert.equal(c.ipallocInit, "seed=aa:bb:cc:dd:ee:01,AA:bb:cc:dd:ee:02");
+  assert.equal(c.bridge, "wt0");
+  assert.equal(c.mtu, 1400);
+  assert.equal(c.fastdp, false);
+  assert.equal(c.noMasqLocal, false);
+  assert.equal(c.kube, true);
+  assert.equal(parse(["--no-fastdp"]).fastdp, false);
+  assert.equal(parse(["--ipalloc-init", "consensus=5"]).ipallocInit, "consensus=5");
+  assert.equal(parse(["--bridge-cidr", "10.32.0.1/12"]).bridgeCidr, "10.32.0.1/12");
+});
+
+Deno.test("daemon config: bad IPAM, data plane and Kubernetes values name their source", () => {
+  fails(["--ipalloc-range", "10.32.0.0"], {}, /^--ipalloc-range: .*missing "\/prefix"/);
+  fails([], { IPALLOC_RANGE: "10.32.1.0/12" }, /^IPALLOC_RANGE: .*did you mean 10\.32\.0\.0\/12/);
+  fails(["--ipalloc-range", "10.0.0.0/31"], {}, /too small/);
+  fails([], { IPALLOC_INIT: "paxos" }, /^IPALLOC_INIT: must be consensus/);
+  fails(["--ipalloc-init", "seed=zz"], {}, /^--ipalloc-init: /);
+  fails(["--bridge", "a-very-long-bridge-name"], {}, /^--bridge: must be an interface name/);
+  fails([], { WEAVE_MTU: "9x" }, /^WEAVE_MTU: must be an integer from 576 to 65535, got "9x"/);
+  fails(["--mtu", "100"], {}, /^--mtu: /);
+  fails([], { NO_MASQ_LOCAL: "yes" }, /^NO_MASQ_LOCAL: must be 0 or 1/);
+  fails(["--kubeconfig", "/tmp/k"], {}, /^--kubeconfig: only with --kube/);
 });

@@ -20,7 +20,7 @@ import {
   type StatusSection,
 } from "../mesh/status_text.ts";
 import type { DaemonComponent } from "./component.ts";
-import type { DaemonConfig } from "./config.ts";
+import type { CoreConfig } from "./config.ts";
 
 export interface DaemonOptions {
   components?: DaemonComponent[];
@@ -43,7 +43,7 @@ export interface Daemon {
 }
 
 /** The peer name: configured or from the machine id, else one kept in the datadir. */
-function resolveName(config: DaemonConfig, log: Logger): string {
+function resolveName(config: CoreConfig, log: Logger): string {
   if (config.name) return config.name;
   const file = `${config.datadir}/peer-name`;
   try {
@@ -59,7 +59,7 @@ function resolveName(config: DaemonConfig, log: Logger): string {
 }
 
 export async function startDaemon(
-  config: DaemonConfig,
+  config: CoreConfig,
   opts: DaemonOptions = {},
 ): Promise<Daemon> {
   const rootLog = opts.log ?? processLog;

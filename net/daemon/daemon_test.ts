@@ -3,12 +3,12 @@ import { textResponse } from "../api/route.ts";
 import { Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
 import type { DaemonComponent } from "./component.ts";
-import type { DaemonConfig } from "./config.ts";
+import type { CoreConfig } from "./config.ts";
 import { startDaemon } from "./daemon.ts";
 
 const quiet = new Logger({ sink: { write() {} } });
 
-function config(dir: string, over: Partial<DaemonConfig> = {}): DaemonConfig {
+function config(dir: string, over: Partial<CoreConfig> = {}): CoreConfig {
   return {
     name: "02:00:00:00:00:01",
     nickname: "one",

@@ -290,7 +290,11 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     async start(m: MeshView): Promise<void> {
       mesh = m;
       startedAt = Date.now();
-      underlay = pickUnderlay(listLinks(), listAddresses(), listRoutes(), opts.underlayAddr);
+      underlay = pickUnderlay(listLinks(), listAddresses(), listRoutes(), opts.underlayAddr, [
+        bridge,
+        vxlan,
+        tapName,
+      ]);
       mtu = chooseMtu({
         underlayMtu: underlay.mtu,
         fastdp,

@@ -16,13 +16,15 @@ export class UnderlayError extends Error {
 
 /**
  * With `addr`: the link holding it. Without: the default route's device and its first global IPv4
- * address (a node without a default route must name its address).
+ * address; with no default route, the only interface holding a global IPv4 address (weavets' own
+ * devices, listed in `own`, and pod veths aside). Otherwise the node must name its address.
  */
 export function pickUnderlay(
   links: Link[],
   addresses: Address[],
   routes: Route[],
   addr?: string,
+  own: string[] = [],
 ): Underlay {
   const byIndex = new Map(links.map((l) => [l.index, l]));
   if (addr) {
@@ -33,8 +35,18 @@ export function pickUnderlay(
   }
   const def = routes.find((r) => r.dst === "0.0.0.0/0" && r.dev !== undefined);
   if (!def) {
+    const candidates = addresses.filter((x) => {
+      const l = byIndex.get(x.index);
+      return x.family === 4 && x.scope === 0 && l && l.name !== "lo" && !own.includes(l.name) &&
+        !l.name.startsWith("vethwe");
+    });
+    if (candidates.length === 1) {
+      const l = byIndex.get(candidates[0].index)!;
+      return { addr: candidates[0].cidr.split("/")[0], dev: l.name, mtu: l.mtu };
+    }
     throw new UnderlayError(
-      "no default route to find the underlay interface; pass the node's address (--underlay-addr)",
+      `no default route and ${candidates.length} interfaces with an IPv4 address: ` +
+        "pass the node's underlay address with --host",
     );
   }
   const l = byIndex.get(def.dev!);
