@@ -1,0 +1,169 @@
+/**
+ * IPAM persistence in `--datadir`: SQLite (node:sqlite) in WAL mode. Every change is one
+ * transaction, so a crash (kill -9) mid-write leaves either the old or the new state, never a mix.
+ * synchronous=NORMAL: durable against process crashes; a power loss may lose the last commits but
+ * never corrupts (WAL). The file is created 0600 by us before SQLite opens it.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { Cidr } from "../addr/mod.ts";
+import { formatCidr } from "../addr/mod.ts";
+import type { Allocation, AllocKey, Persistence } from "./allocator.ts";
+import { decodeMeta, encodeMeta, type PersistedMeta } from "./wire.ts";
+
+export const DB_FILE = "weavets-ipam.db";
+const SCHEMA_VERSION = "1";
+
+export class StoreError extends Error {
+  override name = "StoreError";
+}
+
+function dbPath(datadir: string): string {
+  return `${datadir.replace(/\/+$/, "")}/${DB_FILE}`;
+}
+
+/** Creates the file with mode 0600 (whatever the umask) and checks it: it holds the cluster's state. */
+function createPrivate(path: string): void {
+  try {
+    Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
+    Deno.chmodSync(path, 0o600);
+  } catch (e) {
+    throw new StoreError(`cannot create ${path}: ${(e as Error).message}`);
+  }
+  const mode = Deno.statSync(path).mode ?? 0;
+  if ((mode & 0o077) !== 0) {
+    throw new StoreError(
+      `${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`,
+    );
+  }
+}
+
+/** The peer name persisted in `datadir`, or null (for the daemon to keep its name across restarts). */
+export function readPersistedPeerName(datadir: string): string | null {
+  const path = dbPath(datadir);
+  try {
+    Deno.statSync(path);
+  } catch {
+    return null;
+  }
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'peername'").get() as
+      | { value: string }
+      | undefined;
+    return row?.value ?? null;
+  } catch {
+    return null;
+  } finally {
+    db.close();
+  }
+}
+
+export class IpamStore implements Persistence {
+  readonly path: string;
+  readonly #db: DatabaseSync;
+  readonly #put: StatementSync;
+  readonly #del: StatementSync;
+  readonly #setMeta: StatementSync;
+
+  /** Opens (or creates) the store; refuses one made for another range or another peer. */
+  constructor(datadir: string, range: Cidr, peerName: string) {
+    Deno.mkdirSync(datadir, { recursive: true, mode: 0o700 });
+    this.path = dbPath(datadir);
+    createPrivate(this.path);
+    this.#db = new DatabaseSync(this.path);
+    const db = this.#db;
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = NORMAL");
+      db.exec("PRAGMA busy_timeout = 2000");
+      db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS allocations (
+          id TEXT NOT NULL, ifname TEXT NOT NULL, ip INTEGER NOT NULL UNIQUE,
+          PRIMARY KEY (id, ifname));`);
+      this.#setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+      this.#put = db.prepare(
+        "INSERT OR REPLACE INTO allocations (id, ifname, ip) VALUES (?, ?, ?)",
+      );
+      this.#del = db.prepare("DELETE FROM allocations WHERE id = ? AND ifname = ?");
+      this.#checkIdentity(formatCidr(range), peerName);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  #getMeta(key: string): string | null {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as
+      | { value: string }
+      | undefined;
+    return row?.value ?? null;
+  }
+
+  #checkIdentity(range: string, peer: string): void {
+    const version = this.#getMeta("schema");
+    if (version !== null && version !== SCHEMA_VERSION) {
+      throw new StoreError(
+        `${this.path} has schema ${version}, this weavets expects ` +
+          `${SCHEMA_VERSION}: delete it to start over`,
+      );
+    }
+    const oldRange = this.#getMeta("range");
+    if (oldRange !== null && oldRange !== range) {
+      throw new StoreError(
+        `${this.path} holds IP allocations for range ${oldRange}, but --ipalloc-range is ` +
+          `${range}: start with --ipalloc-range=${oldRange}, or delete ${this.path} on every ` +
+          `peer to start the cluster over with the new range`,
+      );
+    }
+    const oldPeer = this.#getMeta("peername");
+    if (oldPeer !== null && oldPeer !== peer) {
+      throw new StoreError(
+        `${this.path} belongs to peer ${oldPeer}, but this peer is ${peer}: start with ` +
+          `--name=${oldPeer}, or delete ${this.path} (run 'weavets rmpeer ${oldPeer}' on another ` +
+          `peer first so its addresses are not stranded)`,
+      );
+    }
+    this.#tx(() => {
+      this.#setMeta.run("schema", SCHEMA_VERSION);
+      this.#setMeta.run("range", range);
+      this.#setMeta.run("peername", peer);
+    });
+  }
+
+  load(): { meta: PersistedMeta; allocations: Allocation[] } {
+    const text = this.#getMeta("state");
+    const meta = text ? decodeMeta(text) : { ring: null, paxos: null };
+    const allocations = this.#db.prepare("SELECT id, ifname, ip FROM allocations")
+      .all() as unknown as Allocation[];
+    return { meta, allocations: allocations.map((a) => ({ ...a, ip: Number(a.ip) })) };
+  }
+
+  saveMeta(meta: PersistedMeta): void {
+    this.#setMeta.run("state", encodeMeta(meta));
+  }
+
+  putAllocation(a: Allocation): void {
+    this.#put.run(a.id, a.ifname, a.ip);
+  }
+
+  deleteAllocations(keys: AllocKey[]): void {
+    this.#tx(() => {
+      for (const k of keys) this.#del.run(k.id, k.ifname);
+    });
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #tx(fn: () => void): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      fn();
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+}

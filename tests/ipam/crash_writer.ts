@@ -1,0 +1,21 @@
+/**
+ * Helper process for the crash test: writes allocations and ring states into a store as fast as
+ * it can until it is killed with SIGKILL. Prints "ready" once it has started writing.
+ */
+import { parseCidr } from "../../net/addr/mod.ts";
+import { Ring } from "../../net/ipam/ring.ts";
+import { IpamStore } from "../../net/ipam/store.ts";
+
+const [dir] = Deno.args;
+const range = parseCidr("10.40.0.0/16");
+const store = new IpamStore(dir, range, "aa:00:00:00:00:01");
+const ring = Ring.seeded(range.ip, range.ip + 65536, ["aa:00:00:00:00:01", "aa:00:00:00:00:02"]);
+for (let i = 0;; i++) {
+  store.putAllocation({ id: `c${i}`, ifname: "eth0", ip: range.ip + 1 + (i % 60000) });
+  if (i % 50 === 0) {
+    ring.transfer("aa:00:00:00:00:01", "aa:00:00:00:00:02", range.ip + i + 1, range.ip + i + 2);
+    store.saveMeta({ ring: ring.state(), paxos: null });
+    store.deleteAllocations([{ id: `c${i - 25}`, ifname: "eth0" }]);
+  }
+  if (i === 200) console.log("ready");
+}
