@@ -398,8 +398,23 @@ Deno.test({
   async fn() {
     await withNamespaces(PREFIX, async (ns) => {
       const node = ns.add("node");
+      // The daemon needs an underlay address; its state goes to a throwaway directory.
+      await sh("ip", "-n", node, "link", "add", "u0", "type", "veth", "peer", "name", "u1");
+      await sh("ip", "-n", node, "addr", "add", "10.253.0.1/24", "dev", "u0");
+      await sh("ip", "-n", node, "link", "set", "u0", "up");
+      const datadir = dataDir();
       const daemon = new Deno.Command("ip", {
-        args: ["netns", "exec", node, weavetsBin(), "daemon"],
+        args: [
+          "netns",
+          "exec",
+          node,
+          weavetsBin(),
+          "daemon",
+          "--host",
+          "10.253.0.1",
+          "--datadir",
+          datadir,
+        ],
         env: { WEAVETS_LOG_LEVEL: "info" },
         stdout: "null",
         stderr: "piped",
@@ -428,6 +443,7 @@ Deno.test({
           // already exited
         }
         await daemon.status;
+        Deno.removeSync(datadir, { recursive: true });
       }
     });
   },
