@@ -1,3 +1,66 @@
-import { notAvailable } from "./command.ts";
+/**
+ * `weavets rmpeer NAME...`: asks the local daemon to take over the IP space of dead peers
+ * (DELETE /peer/{name}) and prints "N IPs taken over from NAME". Run it on one surviving peer
+ * only, once the other survivors are up and connected; the daemon refuses peers it can reach.
+ */
+import { parseArgs } from "node:util";
+import { UsageError } from "./command.ts";
+import { DaemonUnreachable, httpAddr } from "./http_client.ts";
 
-export const { run } = notAvailable("rmpeer", 5);
+const USAGE = `usage: weavets rmpeer [--http-addr IP:PORT] NAME...
+
+Takes over the IP address space owned by each dead peer NAME (a peer name or nickname) on this
+peer. Run it on one peer only. A peer that is still reachable is refused.
+--http-addr defaults to WEAVE_HTTP_ADDR, else 127.0.0.1:6784.`;
+
+async function remove(addr: string, name: string): Promise<{ status: number; body: string }> {
+  const url = `http://${addr}/peer/${encodeURIComponent(name)}`;
+  let r: Response;
+  try {
+    r = await fetch(url, { method: "DELETE", signal: AbortSignal.timeout(10_000) });
+  } catch (e) {
+    const err = e as Error & { cause?: Error };
+    const why = (err.cause?.message ?? err.message).split(": ").pop();
+    throw new DaemonUnreachable(
+      `cannot reach the weavets daemon at http://${addr} (${why}): is it running? ` +
+        "Use --http-addr if it listens elsewhere.",
+    );
+  }
+  return { status: r.status, body: (await r.text()).trim() };
+}
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { "http-addr": { type: "string" }, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (parsed.values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.positionals.length === 0) throw new UsageError("name at least one peer to remove");
+  const addr = httpAddr(parsed.values["http-addr"], Deno.env.get("WEAVE_HTTP_ADDR"));
+  let failed = 0;
+  for (const name of parsed.positionals) {
+    try {
+      const r = await remove(addr, name);
+      if (r.status === 200) console.log(r.body);
+      else {
+        console.error(`weavets rmpeer: ${name}: ${r.body}`);
+        failed++;
+      }
+    } catch (e) {
+      if (!(e instanceof DaemonUnreachable)) throw e;
+      console.error(`weavets rmpeer: ${e.message}`);
+      return 1;
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}

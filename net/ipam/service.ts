@@ -76,6 +76,15 @@ const gcBody = z.object({
   ).max(100_000),
 });
 
+/** A path segment decoded; malformed escapes stay as they are (and then fail validation). */
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 interface Pending {
   attempt: () => Outcome;
   done: (r: Outcome) => void;
@@ -323,7 +332,7 @@ export class IpamService {
   }
 
   #rmpeer(p: Record<string, string>): Response {
-    const name = p.name;
+    const name = decode(p.name);
     if (!/^[A-Za-z0-9:._-]{1,64}$/.test(name)) {
       return errorResponse(400, `invalid peer name "${name}"`);
     }
@@ -347,7 +356,7 @@ export class IpamService {
   }
 
   #key(req: Request, p: Record<string, string>): AllocKey | { error: string } {
-    const id = decodeURIComponent(p.id ?? "");
+    const id = decode(p.id ?? "");
     if (!ID.test(id)) {
       return { error: `invalid container id "${id.slice(0, 80)}": letters, digits and _.:@- only` };
     }

@@ -248,6 +248,8 @@ Deno.test("HTTP API: bad input gets a 4xx with a reason and the server keeps ser
     const bad: Array<[string, string, BodyInit | undefined, number, RegExp]> = [
       ["POST", "/ip/-bad", undefined, 400, /invalid container id/],
       ["POST", "/ip/a%20b", undefined, 400, /invalid container id/],
+      ["POST", "/ip/%zz", undefined, 400, /invalid container id/],
+      ["DELETE", "/peer/%zz", undefined, 400, /invalid peer name/],
       ["POST", `/ip/${"x".repeat(300)}`, undefined, 400, /invalid container id/],
       ["POST", "/ip/c1?ifname=toolonginterfacename", undefined, 400, /invalid interface name/],
       ["POST", "/ip/c1/192.168.0.0/24", undefined, 400, /not inside the IP range 10\.32\.0\.0\/12/],
