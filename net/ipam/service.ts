@@ -219,7 +219,7 @@ export class IpamService {
     const lines = [`Status: ${s.state}`, `Range: ${s.range}`, `Allocated here: ${s.allocated}`, ""];
     for (const p of s.peers) {
       if (p.owned === 0 && p.name !== s.self) continue;
-      const label = `${p.name}(${p.nickname})`;
+      const label = p.nickname ? `${p.name}(${p.nickname})` : p.name;
       const pct = ((100 * p.owned) / size).toFixed(1).padStart(4, "0");
       lines.push(
         `${label.padEnd(37)} ${String(p.owned).padStart(8)} IPs (${pct}% of total)` +
@@ -239,6 +239,11 @@ export class IpamService {
       { method: "DELETE", path: "/ip/:id", handle: (req, p) => this.#release(req, p) },
       { method: "GET", path: "/ip", handle: () => this.#list() },
       { method: "POST", path: "/ipam/gc", handle: (req) => this.#gc(req) },
+      {
+        method: "GET",
+        path: "/ipinfo/defaultsubnet",
+        handle: () => textResponse(formatCidr(this.range)),
+      },
       { method: "DELETE", path: "/peer/:name", handle: (_req, p) => this.#rmpeer(p) },
       {
         method: "GET",

@@ -288,6 +288,7 @@ Deno.test("HTTP API: bad input gets a 4xx with a reason and the server keeps ser
     assert.deepEqual(JSON.parse(gc.text).released.map((x: { id: string }) => x.id), ["c1"]);
     assert.equal((await req("DELETE", "/ip/c2")).status, 204);
     assert.equal((await req("DELETE", "/ip/never-allocated")).status, 204);
+    assert.equal((await req("GET", "/ipinfo/defaultsubnet")).text, "10.32.0.0/12\n");
     const st = await req("GET", "/status/ipam");
     assert.match(st.text, /Range: 10\.32\.0\.0\/12/);
     assert.match(
