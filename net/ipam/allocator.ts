@@ -294,8 +294,10 @@ export class Allocator implements Gossiper {
   }
 
   onGossip(_from: PeerName, data: Uint8Array): Uint8Array | null {
-    const changed = this.#mergeGossip(decodeGossip(data));
-    return changed ? this.fullState() : null;
+    const r = this.#mergeGossip(decodeGossip(data));
+    if (r.state) return this.fullState();
+    // Only free-space hints were new: pass on just those, not the whole ring.
+    return r.hints.length > 0 ? this.#hintMessage(r.hints) : null;
   }
 
   onUnicast(from: PeerName, data: Uint8Array): void {
@@ -304,7 +306,8 @@ export class Allocator implements Gossiper {
     else if (m.t === "give") {
       if (this.#request?.to === from) this.#request = null;
       // Pass it on: the donor's broadcast may not reach everyone this unicast reached.
-      if (this.#mergeGossip(m.state)) this.#broadcast();
+      const r = this.#mergeGossip(m.state);
+      if (r.state || r.hints.length > 0) this.#broadcast();
     } else if (m.t === "none") {
       if (this.#request?.to === from) this.#request = null;
       this.#emptyUntil.set(from, this.#opts.now() + 2 * this.#requestTimeout());
@@ -320,7 +323,8 @@ export class Allocator implements Gossiper {
       this.ring.initialised && this.#ownFree() !== this.#lastHint.free &&
       now - this.#lastHint.at >= (this.#opts.hintIntervalMs ?? 1000)
     ) {
-      this.#broadcast();
+      this.#refreshOwnHint();
+      this.#channel?.broadcast(this.#hintMessage([this.self]));
     }
   }
 
@@ -349,17 +353,28 @@ export class Allocator implements Gossiper {
 
   // ---- internals -----------------------------------------------------------------------------
 
-  #gossip(): Gossip {
-    const now = this.#opts.now();
-    if (this.ring.initialised) {
-      // A new stamp only for a new value: re-sent state must not look new (gossip would storm).
-      const free = this.#ownFree();
-      if (free !== this.#lastHint.free) {
-        const at = Math.max(now, this.#lastHint.at + 1);
-        this.#lastHint = { at, free };
-        this.#free.set(this.self, [at, free]);
-      }
+  /** A new stamp only for a new value: re-sent state must not look new (gossip would storm). */
+  #refreshOwnHint(): void {
+    if (!this.ring.initialised) return;
+    const free = this.#ownFree();
+    if (free === this.#lastHint.free) return;
+    const at = Math.max(this.#opts.now(), this.#lastHint.at + 1);
+    this.#lastHint = { at, free };
+    this.#free.set(this.self, [at, free]);
+  }
+
+  /** Gossip carrying only some peers' free-space hints (cheap: no ring). */
+  #hintMessage(names: PeerName[]): Uint8Array {
+    const free: Record<string, [number, number]> = {};
+    for (const n of names) {
+      const h = this.#free.get(n);
+      if (h) free[n] = h;
     }
+    return encodeGossip({ v: 1, range: this.rangeText, free });
+  }
+
+  #gossip(): Gossip {
+    this.#refreshOwnHint();
     const g: Gossip = { v: 1, range: this.rangeText, free: Object.fromEntries(this.#free) };
     const ring = this.ring.state();
     if (ring) g.ring = ring;
@@ -371,17 +386,19 @@ export class Allocator implements Gossiper {
     this.#channel?.broadcast(this.fullState());
   }
 
-  #mergeGossip(g: Gossip): boolean {
+  /** Joins a peer's gossip; says whether ring/consensus state changed and which hints were new. */
+  #mergeGossip(g: Gossip): { state: boolean; hints: PeerName[] } {
     if (g.range !== this.rangeText) {
       throw new Error(`peer uses IP range ${g.range}, this peer ${this.rangeText}`);
     }
     let changed = false;
+    const hints: PeerName[] = [];
     for (const [name, hint] of Object.entries(g.free)) {
       if (name === this.self) continue;
       const cur = this.#free.get(name);
       if (!cur || hint[0] > cur[0]) {
         this.#free.set(name, hint);
-        changed = true;
+        hints.push(name);
       }
     }
     if (g.ring) {
@@ -400,7 +417,7 @@ export class Allocator implements Gossiper {
       if (this.#paxos.merge(g.paxos)) changed = true;
       if (this.#stepPaxos()) changed = true;
     }
-    return changed;
+    return { state: changed, hints };
   }
 
   /** Advances consensus; on a decision builds the ring. Returns true when own state changed. */

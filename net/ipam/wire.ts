@@ -9,18 +9,29 @@ const peerName = z.string().min(1).max(64);
 const u32 = z.number().int().min(0).max(0xffffffff);
 const ballot = z.tuple([z.number().int().min(0), z.string().max(64)]);
 
-const entry = z.tuple([
-  u32,
-  peerName,
-  z.number().int().min(0),
-  z.union([z.literal(0), z.literal(1)]),
-]);
+type WireEntry = [number, string, number, 0 | 1];
+
+/**
+ * [start, owner, version, takeover]. Checked by hand rather than with a zod tuple per entry: a
+ * 2,000-peer ring has thousands of entries and this runs for every gossip message.
+ */
+function isEntries(v: unknown): v is WireEntry[] {
+  if (!Array.isArray(v) || v.length > 1 << 20) return false;
+  for (const e of v) {
+    if (
+      !Array.isArray(e) || e.length !== 4 ||
+      !Number.isInteger(e[0]) || e[0] < 0 || e[0] > 0xffffffff ||
+      typeof e[1] !== "string" || e[1].length === 0 || e[1].length > 64 ||
+      !Number.isInteger(e[2]) || e[2] < 0 || (e[3] !== 0 && e[3] !== 1)
+    ) return false;
+  }
+  return true;
+}
 
 const ringSchema = z.object({
   seed: z.string().max(1 << 20),
-  entries: z.array(entry).max(1 << 20),
+  entries: z.custom<WireEntry[]>(isEntries, "malformed ring entries"),
 });
-
 const acceptor = z.object({
   promised: ballot,
   accepted: z.object({ ballot, value: z.array(peerName).min(1).max(1 << 16) }).nullable(),
