@@ -1,0 +1,74 @@
+/** Allocator scenarios on the simulated cluster that the random histories do not aim at. */
+import assert from "node:assert/strict";
+import { parseCidr } from "../../net/addr/mod.ts";
+import { encodeGossip } from "../../net/ipam/wire.ts";
+import { SimCluster } from "./sim.ts";
+
+const [A, B] = SimCluster.names(2);
+const random = () => 0.5;
+const k = (id: string) => ({ id, ifname: "eth0" });
+
+Deno.test("an observer owns nothing until a peer donates space to it", () => {
+  const c = new SimCluster(
+    parseCidr("10.50.0.0/24"),
+    [{ kind: "seed", members: [A] }, { kind: "observer" }],
+    random,
+  );
+  c.quiesce();
+  const o = c.peers[1].alloc;
+  assert.equal(o.ring.shares().get(o.self) ?? 0, 0);
+  const first = o.allocate(k("c1"));
+  assert.ok(!first.ok && "wait" in first && /asked .* for space/.test(first.wait));
+  c.quiesce();
+  const r = o.allocate(k("c1"));
+  assert.ok(r.ok);
+  // The donor gave half of its free addresses (254 usable / 2), from its largest free range.
+  assert.equal(o.ring.shares().get(o.self), 127);
+});
+
+Deno.test("a peer removed with rmpeer while away drops what it lost and says so", () => {
+  const c = new SimCluster(
+    parseCidr("10.51.0.0/24"),
+    [{ kind: "seed", members: [A, B] }, { kind: "seed", members: [A, B] }],
+    random,
+  );
+  c.quiesce();
+  const [a, b] = c.peers;
+  assert.ok(b.alloc.allocate(k("old")).ok);
+  c.kill(b);
+  const r = a.alloc.rmpeer(B);
+  assert.ok(r.ok && r.taken === 128);
+  c.restart(b); // comes back with its old store
+  c.quiesce();
+  assert.equal(b.alloc.allocations().length, 0);
+  assert.match(b.alloc.problems.join("\n"), /lost 1 allocated addresses .* removed with rmpeer/);
+  assert.equal(b.alloc.ring.shares().get(B) ?? 0, 0);
+});
+
+Deno.test("malformed or foreign gossip is refused (the mesh logs and drops it)", () => {
+  const c = new SimCluster(parseCidr("10.52.0.0/24"), [{ kind: "seed", members: [A] }], random);
+  const a = c.peers[0].alloc;
+  const enc = new TextEncoder();
+  assert.throws(() => a.onGossip(B, enc.encode("{not json")));
+  assert.throws(() => a.onGossip(B, enc.encode(JSON.stringify({ v: 1, range: "x", free: 3 }))));
+  assert.throws(
+    () =>
+      a.onGossip(
+        B,
+        enc.encode(JSON.stringify({
+          v: 1,
+          range: "10.52.0.0/24",
+          ring: { seed: "s", entries: [[1, "", 0, 0]] },
+          free: {},
+        })),
+      ),
+    /malformed ring entries/,
+  );
+  assert.throws(
+    () => a.onGossip(B, encodeGossip({ v: 1, range: "10.99.0.0/24", free: {} })),
+    /peer uses IP range 10\.99\.0\.0\/24, this peer 10\.52\.0\.0\/24/,
+  );
+  const before = JSON.stringify(a.ring.state());
+  assert.throws(() => a.onUnicast(B, enc.encode('{"t":"give"}')));
+  assert.equal(JSON.stringify(a.ring.state()), before);
+});
