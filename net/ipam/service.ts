@@ -154,10 +154,14 @@ export class IpamService {
     });
     this.#alloc = alloc;
     alloc.setPeers(mesh.peers());
+    // The mesh cannot unregister a channel: after stop() (store closed) messages are ignored.
+    const live = () => this.#alloc === alloc;
     alloc.attach(mesh.channel("ipam", {
       fullState: () => alloc.fullState(),
-      onGossip: (from, data) => this.#after(() => alloc.onGossip(from, data)),
-      onUnicast: (from, data) => this.#after(() => alloc.onUnicast(from, data)),
+      onGossip: (from, data) => live() ? this.#after(() => alloc.onGossip(from, data)) : null,
+      onUnicast: (from, data) => {
+        if (live()) this.#after(() => alloc.onUnicast(from, data));
+      },
     }));
     this.#unsubscribe = mesh.onChange(() => this.#after(() => alloc.setPeers(this.#mesh!.peers())));
     this.#timer = setInterval(() => this.#after(() => alloc.tick()), this.#opts.tickMs ?? 250);
