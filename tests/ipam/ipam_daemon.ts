@@ -1,0 +1,35 @@
+/**
+ * Test helper process: the daemon core with the IPAM component, on loopback, until killed.
+ * Prints {"http": PORT, "mesh": PORT} once it listens. Stands in for `weavets daemon` until the
+ * IPAM component is wired into cli/daemon.ts.
+ *   deno run -A tests/ipam/ipam_daemon.ts NAME DATADIR INIT RANGE [PEER...]
+ */
+import { Logger } from "../../net/log.ts";
+import { startDaemon } from "../../net/daemon/daemon.ts";
+import { IpamService } from "../../net/ipam/service.ts";
+
+const [name, datadir, init, range, ...peers] = Deno.args;
+const log = new Logger({ json: true, level: "warn" });
+const d = await startDaemon({
+  name,
+  nickname: name.slice(-2),
+  host: "127.0.0.1",
+  port: 0,
+  httpAddr: "127.0.0.1:0",
+  metricsAddr: null,
+  datadir,
+  password: null,
+  connLimit: 10,
+  peers,
+}, {
+  log,
+  components: [new IpamService({ range, init, datadir, log, waitMs: 10_000, tickMs: 50 })],
+  timing: {
+    heartbeatMs: 200,
+    deadMs: 1_000,
+    dialTimeoutMs: 1_000,
+    antiEntropyMs: 500,
+    backoff: { baseMs: 100, capMs: 400, jitter: 0.25 },
+  },
+});
+console.log(JSON.stringify({ http: d.httpAddr.port, mesh: d.mesh.port }));
