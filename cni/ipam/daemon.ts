@@ -9,8 +9,13 @@ import { CniError, ErrorCode } from "../errors.ts";
 import type { IPConfig, Result } from "../result.ts";
 import type { IpamContext, IpamSource } from "./source.ts";
 
-/** Allocation may wait for the ring's consensus; a runtime retries on error 11. */
-const TIMEOUT_MS = 15_000;
+/**
+ * The daemon holds a request up to 30 s while the ring awaits consensus, then answers 503 with
+ * the reason (error 11 here, so the runtime retries); the client waits a little longer.
+ */
+const TIMEOUT_MS = 35_000;
+/** The allocation id of the bridge's address, as in Weave Net. */
+const BRIDGE_ID = "weave:expose";
 
 export function daemonAddress(ctx: IpamContext): string {
   return ctx.conf.daemonAddress ?? ctx.processEnv.WEAVE_HTTP_ADDR ?? DEFAULT_DAEMON_ADDRESS;
@@ -46,7 +51,7 @@ export class DaemonIpam implements IpamSource {
 
   /** As Weave Net: the bridge gets the daemon's allocation for the reserved id "weave:expose". */
   async bridgeAddress(): Promise<string> {
-    const body = await this.#call("POST", "/ip/weave:expose", "allocate the bridge address");
+    const body = await this.#call("POST", `/ip/${BRIDGE_ID}`, "allocate the bridge address");
     return parseAllocation(body, "allocate the bridge address");
   }
 
@@ -69,10 +74,14 @@ export class DaemonIpam implements IpamSource {
     }
   }
 
-  /** The daemon keeps every allocation of a live container id and releases the rest. */
+  /**
+   * The daemon releases every allocation but the listed attachments — and the bridge's own
+   * address, which this plugin allocates as "weave:expose" when it gives the bridge one.
+   */
   async gc(valid: { containerID: string; ifname: string }[]): Promise<void> {
-    const ids = [...new Set(valid.map((a) => a.containerID))];
-    await this.#call("POST", "/ipam/gc", "release stale allocations", [], JSON.stringify(ids));
+    const ids = [BRIDGE_ID, ...valid.map((a) => ({ id: a.containerID, ifname: a.ifname }))];
+    const body = JSON.stringify({ ids });
+    await this.#call("POST", "/ipam/gc", "release stale allocations", [], body);
   }
 
   async status(): Promise<void> {

@@ -100,7 +100,7 @@ Deno.test("daemon ipam: refusals are error 5, daemon trouble and no daemon are 1
   );
 });
 
-Deno.test("daemon ipam: GC posts the live container ids", async () => {
+Deno.test("daemon ipam: GC posts the valid attachments and keeps the bridge's address", async () => {
   let body = "";
   const d = serve({
     "POST /ipam/gc": (b) => {
@@ -114,7 +114,14 @@ Deno.test("daemon ipam: GC posts the live container ids", async () => {
       { containerID: "a", ifname: "net1" },
       { containerID: "b", ifname: "eth0" },
     ]);
-    assert.deepEqual(JSON.parse(body), ["a", "b"]);
+    assert.deepEqual(JSON.parse(body), {
+      ids: [
+        "weave:expose",
+        { id: "a", ifname: "eth0" },
+        { id: "a", ifname: "net1" },
+        { id: "b", ifname: "eth0" },
+      ],
+    });
   } finally {
     await d.server.shutdown();
   }

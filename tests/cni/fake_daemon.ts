@@ -59,11 +59,12 @@ function handle(req: Request): Response | Promise<Response> {
   }
   if (m === "GET" && url.pathname === "/ipinfo/defaultsubnet") return text(subnetArg);
   if (m === "POST" && url.pathname === "/ipam/gc") {
-    return req.json().then((live: unknown) => {
-      gcCalls.push(live);
-      const liveIds = new Set(live as string[]);
+    // The daemon's body (net/ipam/service.ts): {"ids": [id | {id, ifname}, ...]}.
+    return req.json().then((body: { ids: (string | { id: string; ifname: string })[] }) => {
+      gcCalls.push(body);
+      const live = new Set(body.ids.map((x) => typeof x === "string" ? x : `${x.id} ${x.ifname}`));
       for (const k of [...allocs.keys()]) {
-        if (!liveIds.has(k.split(" ")[0])) allocs.delete(k);
+        if (!live.has(k) && !live.has(k.split(" ")[0])) allocs.delete(k);
       }
       return new Response(null, { status: 204 });
     });

@@ -317,8 +317,10 @@ Deno.test({
         assert.equal(g.code, 0, g.stdout + g.stderr);
         assert.equal((await hostVeths(node)).length, 1);
         const after = await daemon.state();
-        assert.deepEqual(after.gcCalls.at(-1), ["pod0"]);
-        assert.deepEqual(Object.keys(after.allocations).sort(), ["pod0 eth0"]);
+        assert.deepEqual(after.gcCalls.at(-1), {
+          ids: ["weave:expose", { id: "pod0", ifname: "eth0" }],
+        });
+        assert.deepEqual(Object.keys(after.allocations).sort(), ["pod0 eth0", "weave:expose "]);
 
         // STATUS: ready → ok; not ready → 50; other peers known, none connected → 51.
         assert.equal((await cni("STATUS", { node, conf: c })).code, 0);
