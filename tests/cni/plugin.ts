@@ -186,3 +186,73 @@ export async function deleteNetnsIfPresent(name: string): Promise<void> {
 }
 
 export { sh };
+
+/**
+ * The daemon core with the real IPAM service (net/ipam), single peer, inside `node`: started
+ * through tests/ipam/ipam_daemon.ts, which stands in for `weavets daemon` until the IPAM component
+ * is wired into cli/daemon.ts (then this can run the binary instead).
+ */
+export class IpamDaemon {
+  #child: Deno.ChildProcess | undefined;
+  port = 0;
+  readonly datadir = Deno.makeTempDirSync({ prefix: "wtc-ipamd-" });
+  constructor(readonly node: string, readonly range: string) {}
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const name = "0a:00:00:00:00:01";
+    this.#child = new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        this.node,
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--cached-only",
+        "--config",
+        `${REPO_ROOT}/deno.json`,
+        `${REPO_ROOT}/tests/ipam/ipam_daemon.ts`,
+        name,
+        this.datadir,
+        `seed=${name}`,
+        this.range,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!seen.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`IPAM daemon exited before listening: ${seen}`);
+      seen += value;
+    }
+    reader.releaseLock();
+    this.#child.stdout.cancel().catch(() => {});
+    this.port = JSON.parse(seen.split("\n")[0]).http;
+  }
+
+  /** Every allocation the daemon holds, as "id ifname=ip". */
+  async allocations(): Promise<string[]> {
+    const list = JSON.parse(await httpInNetns(this.node, "GET", `http://${this.address}/ip`));
+    return (list as { id: string; ifname: string; ip: string }[])
+      .map((a) => `${a.id} ${a.ifname}=${a.ip}`).sort();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#child) {
+      try {
+        this.#child.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await this.#child.status;
+      this.#child = undefined;
+    }
+    Deno.removeSync(this.datadir, { recursive: true });
+  }
+}

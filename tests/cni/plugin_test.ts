@@ -13,6 +13,7 @@ import {
   HAS_HOST_LOCAL,
   hostLocal,
   hostVeths,
+  IpamDaemon,
   ipv4Of,
   links,
   routes,
@@ -446,6 +447,58 @@ Deno.test({
         }
         await daemon.status;
         Deno.removeSync(datadir, { recursive: true });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "cni e2e: daemon IPAM against the real net/ipam service: ADD, CHECK, GC, DEL, STATUS",
+  ignore: !IS_ROOT,
+  async fn() {
+    await withNamespaces(PREFIX, async (ns) => {
+      const node = ns.add("node");
+      const daemon = new IpamDaemon(node, "10.40.0.0/16");
+      await daemon.start();
+      try {
+        const pods = [ns.add("pod"), ns.add("pod")];
+        const c = conf({ cniVersion: "1.1.0", daemonAddress: daemon.address });
+        const call = (i: number) => ({
+          node,
+          conf: c,
+          containerId: `real${i}`,
+          netns: `/run/netns/${pods[i]}`,
+          ifname: "eth0",
+        });
+        const adds = [await cni("ADD", call(0)), await cni("ADD", call(1))];
+        for (const a of adds) assert.equal(a.code, 0, a.stdout + a.stderr);
+        const [ip0, ip1] = adds.map((a) => (a.json.ips as { address: string }[])[0].address);
+        const gw = (adds[0].json.ips as { gateway: string }[])[0].gateway;
+        assert.deepEqual(await ipv4Of(pods[0], "eth0"), [ip0]);
+        assert.deepEqual(await daemon.allocations(), [
+          `real0 eth0=${ip0}`,
+          `real1 eth0=${ip1}`,
+          `weave:expose =${gw}/16`,
+        ]);
+        const check = await cni("CHECK", { ...call(0), conf: { ...c, prevResult: adds[0].json } });
+        assert.equal(check.code, 0, check.stdout + check.stderr);
+        assert.equal((await cni("STATUS", { node, conf: c })).code, 0);
+
+        const valid = [{ containerID: "real0", ifname: "eth0" }];
+        const g = await cni("GC", { node, conf: { ...c, "cni.dev/valid-attachments": valid } });
+        assert.equal(g.code, 0, g.stdout + g.stderr);
+        assert.deepEqual(await daemon.allocations(), [
+          `real0 eth0=${ip0}`,
+          `weave:expose =${gw}/16`,
+        ]);
+        assert.equal((await hostVeths(node)).length, 1);
+
+        assert.equal((await cni("DEL", call(0))).code, 0);
+        assert.equal((await cni("DEL", call(0))).code, 0);
+        assert.deepEqual(await daemon.allocations(), [`weave:expose =${gw}/16`]);
+        assert.deepEqual(await hostVeths(node), []);
+      } finally {
+        await daemon.stop();
       }
     });
   },
