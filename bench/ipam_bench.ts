@@ -99,6 +99,7 @@ async function httpBench(persist: boolean) {
   });
   const base = `http://127.0.0.1:${server.addr.port}`;
   try {
+    await remote(base, "noop"); // warm-up: the server's JIT, not measured
     const baseline = await remote(base, "noop");
     const alloc = await remote(base, "alloc");
     if (svc.allocationCount() !== COUNT) throw new Error("allocations missing");

@@ -79,7 +79,7 @@ export class IpamStore implements Persistence {
       db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS allocations (
           id TEXT NOT NULL, ifname TEXT NOT NULL, ip INTEGER NOT NULL UNIQUE,
-          PRIMARY KEY (id, ifname));`);
+          PRIMARY KEY (id, ifname)) WITHOUT ROWID;`);
       this.#setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
       this.#put = db.prepare(
         "INSERT OR REPLACE INTO allocations (id, ifname, ip) VALUES (?, ?, ?)",
