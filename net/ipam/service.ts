@@ -271,7 +271,8 @@ export class IpamService {
       if ("error" in c) return errorResponse(400, c.error);
       subnet = c;
     }
-    return this.#respond(await this.#wait(() => this.#a().allocate(key, subnet)));
+    const had = this.#alloc?.lookup(key) !== undefined;
+    return await this.#respond(key, had, await this.#wait(() => this.#a().allocate(key, subnet)));
   }
 
   async #claim(req: Request, p: Record<string, string>): Promise<Response> {
@@ -279,7 +280,8 @@ export class IpamService {
     if ("error" in key) return errorResponse(400, key.error);
     const c = this.#cidr(p.ip, p.len);
     if ("error" in c) return errorResponse(400, c.error);
-    return this.#respond(await this.#wait(() => this.#a().claim(key, c.ip)));
+    const had = this.#alloc?.lookup(key) !== undefined;
+    return await this.#respond(key, had, await this.#wait(() => this.#a().claim(key, c.ip)));
   }
 
   #lookup(req: Request, p: Record<string, string>): Response {
@@ -293,7 +295,7 @@ export class IpamService {
     return textResponse(this.#fmt(found.ip));
   }
 
-  #release(req: Request, p: Record<string, string>): Response {
+  async #release(req: Request, p: Record<string, string>): Promise<Response> {
     const key = this.#key(req, p);
     if ("error" in key) return errorResponse(400, key.error);
     const hasIfname = new URL(req.url).searchParams.has("ifname");
@@ -302,7 +304,8 @@ export class IpamService {
       : this.#a().allocations().filter((a) => a.id === key.id);
     for (const k of keys) this.#a().release(k);
     this.#retryPending();
-    return new Response(null, { status: 204 });
+    const failed = await this.#durable();
+    return failed ?? new Response(null, { status: 204 });
   }
 
   #list(): Response {
@@ -335,6 +338,8 @@ export class IpamService {
       this.#log.info("IPAM garbage collection released addresses", { count: released.length });
       this.#retryPending();
     }
+    const failed = await this.#durable();
+    if (failed) return failed;
     return jsonResponse({
       released: released.map((a) => ({ id: a.id, ifname: a.ifname, ip: this.#fmt(a.ip) })),
     });
@@ -388,8 +393,26 @@ export class IpamService {
     return `${formatIPv4(ip)}/${this.range.prefix}`;
   }
 
-  #respond(r: Outcome): Response {
-    if (r.ok) return textResponse(this.#fmt(r.ip));
+  /** Null once all writes so far are committed; else the error response to give. */
+  async #durable(): Promise<Response | null> {
+    try {
+      await this.#store?.committed();
+      return null;
+    } catch (e) {
+      this.#log.error("cannot write the IPAM store", { error: (e as Error).message });
+      return errorResponse(500, `cannot write the IPAM store: ${(e as Error).message}`);
+    }
+  }
+
+  async #respond(key: AllocKey, had: boolean, r: Outcome): Promise<Response> {
+    if (r.ok) {
+      const failed = await this.#durable();
+      if (failed) {
+        if (!had) this.#alloc?.release(key); // not on disk: not handed out either
+        return failed;
+      }
+      return textResponse(this.#fmt(r.ip));
+    }
     if ("wait" in r) return errorResponse(503, r.wait);
     return errorResponse(r.status, r.error);
   }

@@ -98,3 +98,28 @@ Deno.test(
     assert.ok(ring.initialised);
   }),
 );
+
+Deno.test(
+  "store: allocation writes of one turn share a commit; committed() waits for it",
+  withDir(async (dir) => {
+    const s = new IpamStore(dir, range, PEER);
+    const reader = new DatabaseSync(`${dir}/${DB_FILE}`, { readOnly: true });
+    const count = () =>
+      Number((reader.prepare("SELECT count(*) AS n FROM allocations").get() as { n: number }).n);
+    try {
+      for (let i = 0; i < 3; i++) {
+        s.putAllocation({ id: `c${i}`, ifname: "eth0", ip: range.ip + 1 + i });
+      }
+      assert.equal(count(), 0, "visible before the commit");
+      await s.committed();
+      assert.equal(count(), 3);
+      // Ring state is committed at once, together with pending allocation writes.
+      s.putAllocation({ id: "c9", ifname: "eth0", ip: range.ip + 9 });
+      s.saveMeta({ ring: Ring.seeded(range.ip, range.ip + 2 ** 20, [PEER]).state(), paxos: null });
+      assert.equal(count(), 4);
+    } finally {
+      reader.close();
+      s.close();
+    }
+  }),
+);
