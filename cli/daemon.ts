@@ -11,11 +11,20 @@ import {
 import type { DaemonComponent } from "../net/daemon/component.ts";
 import { startDaemon } from "../net/daemon/daemon.ts";
 import { createDataplane } from "../net/dataplane/dataplane.ts";
+import { IpamService } from "../net/ipam/service.ts";
 import { log as rootLog } from "../net/log.ts";
 import { UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */
 export function components(config: DaemonConfig): DaemonComponent[] {
+  const ipam = new IpamService({
+    range: config.ipallocRange,
+    init: config.ipallocInit,
+    // Weave's default quorum: the initial peers plus this one.
+    expectedPeers: config.peers.length + 1,
+    datadir: config.datadir,
+    log: rootLog,
+  });
   const dataplane = createDataplane({
     bridge: config.bridge,
     bridgeCidr: config.bridgeCidr ?? undefined,
@@ -26,7 +35,7 @@ export function components(config: DaemonConfig): DaemonComponent[] {
     password: config.password === null ? undefined : new TextEncoder().encode(config.password),
     underlayAddr: config.host !== "0.0.0.0" ? config.host : undefined,
   });
-  return [dataplane];
+  return [ipam, dataplane];
 }
 
 function readFirst(paths: string[]): string | null {
