@@ -167,26 +167,22 @@ const persisted = await httpBench(true);
 const memory = await httpBench(false);
 const merge = mergeBench();
 const f = (n: number) => Math.round(n).toLocaleString("en-US");
+const pct = (n: number, run: { baseline: number }) => `${Math.round((100 * n) / run.baseline)} %`;
 const report = `
 ## ${
   new Date().toISOString().slice(0, 16).replace("T", " ")
 } UTC — ${COUNT} requests, ${CONCURRENCY} in flight
 
-| HTTP API on one node | requests/s | vs no-op route (HTTP alone) |
+| HTTP API on one node | requests/s | vs the no-op route of the same run |
 |---|---|---|
-| no-op route (baseline) | ${f(persisted.baseline)} | 100 % |
-| POST /ip/{id} allocate, SQLite on | ${f(persisted.alloc)} | ${
-  Math.round((100 * persisted.alloc) / persisted.baseline)
-} % |
-| DELETE /ip/{id} release, SQLite on | ${f(persisted.release)} | ${
-  Math.round((100 * persisted.release) / persisted.baseline)
-} % |
-| POST /ip/{id} allocate, in memory | ${f(memory.alloc)} | ${
-  Math.round((100 * memory.alloc) / memory.baseline)
-} % |
-| DELETE /ip/{id} release, in memory | ${f(memory.release)} | ${
-  Math.round((100 * memory.release) / memory.baseline)
-} % |
+| SQLite on: no-op route (baseline: HTTP alone) | ${f(persisted.baseline)} | 100 % |
+| SQLite on: POST /ip/{id} allocate | ${f(persisted.alloc)} | ${pct(persisted.alloc, persisted)} |
+| SQLite on: DELETE /ip/{id} release | ${f(persisted.release)} | ${
+  pct(persisted.release, persisted)
+} |
+| in memory: no-op route (baseline: HTTP alone) | ${f(memory.baseline)} | 100 % |
+| in memory: POST /ip/{id} allocate | ${f(memory.alloc)} | ${pct(memory.alloc, memory)} |
+| in memory: DELETE /ip/{id} release | ${f(memory.release)} | ${pct(memory.release, memory)} |
 | POST /ip/{id} handler called directly (no HTTP), SQLite on | ${f(persisted.direct)} | — |
 | POST /ip/{id} handler called directly (no HTTP), in memory | ${f(memory.direct)} | — |
 
