@@ -38,27 +38,6 @@ function createPrivate(path: string): void {
   }
 }
 
-/** The peer name persisted in `datadir`, or null (for the daemon to keep its name across restarts). */
-export function readPersistedPeerName(datadir: string): string | null {
-  const path = dbPath(datadir);
-  try {
-    Deno.statSync(path);
-  } catch {
-    return null;
-  }
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    const row = db.prepare("SELECT value FROM meta WHERE key = 'peername'").get() as
-      | { value: string }
-      | undefined;
-    return row?.value ?? null;
-  } catch {
-    return null;
-  } finally {
-    db.close();
-  }
-}
-
 export class IpamStore implements Persistence {
   readonly path: string;
   readonly #db: DatabaseSync;

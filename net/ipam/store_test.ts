@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { parseCidr } from "../addr/mod.ts";
 import { Ring } from "./ring.ts";
-import { DB_FILE, IpamStore, readPersistedPeerName, StoreError } from "./store.ts";
+import { DB_FILE, IpamStore, StoreError } from "./store.ts";
 
 const range = parseCidr("10.32.0.0/12");
 const PEER = "aa:bb:cc:dd:ee:01";
@@ -28,7 +28,12 @@ Deno.test(
     s.putAllocation({ id: "c2", ifname: "eth0", ip: range.ip + 6 });
     s.deleteAllocations([{ id: "c2", ifname: "eth0" }, { id: "unknown", ifname: "x" }]);
     s.close();
-    assert.equal(readPersistedPeerName(dir), PEER);
+    const db = new DatabaseSync(`${dir}/${DB_FILE}`, { readOnly: true });
+    assert.deepEqual(
+      { ...db.prepare("SELECT value FROM meta WHERE key = 'peername'").get() },
+      { value: PEER },
+    );
+    db.close();
     const s2 = new IpamStore(dir, range, PEER);
     const loaded = s2.load();
     s2.close();
