@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
-import { Cluster, namespacesWithPrefix, type Pod } from "./demo/cluster.ts";
+import { Cluster, have, namespacesWithPrefix, type Pod } from "./demo/cluster.ts";
 import type { Conflist } from "./demo/cni_runtime.ts";
 import { deleteNetns } from "../net/linux/mod.ts";
 
@@ -39,24 +39,7 @@ function step(start: number, text: string) {
   console.log(`[${t}s] ${text}`);
 }
 
-function have(cmd: string): boolean {
-  for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]) {
-    try {
-      if (Deno.statSync(`${dir}/${cmd}`).isFile) return true;
-    } catch {
-      // not here
-    }
-  }
-  return false;
-}
-
-/** The ping program: iputils ping when installed, else busybox's. */
-function pingCommand(): [string, string[]] {
-  return have("ping") ? ["ping", []] : ["busybox", ["ping"]];
-}
-
 async function pingMatrix(cluster: Cluster, pods: Pod[]): Promise<boolean> {
-  const [cmd, pre] = pingCommand();
   const width = Math.max(...pods.map((p) => p.name.length - PREFIX.length - 1), 8);
   const cell = (s: string) => s.padStart(10);
   console.log(
@@ -71,9 +54,8 @@ async function pingMatrix(cluster: Cluster, pods: Pod[]): Promise<boolean> {
         row.push(cell("-"));
         continue;
       }
-      const r = await cluster.run(from.netns, cmd, [...pre, "-c", "1", "-W", "2", to.ip!], 5000);
-      const m = r.stdout.match(/time[=<]([0-9.]+) ?ms/);
-      if (r.code === 0 && m) row.push(cell(`${Number(m[1]).toFixed(2)}ms`));
+      const r = await cluster.ping(from, to.ip!);
+      if (r.ok) row.push(cell(`${r.ms.toFixed(2)}ms`));
       else {
         row.push(cell("FAIL"));
         ok = false;
@@ -247,13 +229,27 @@ export async function run(args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-/** When run from source (`deno run mod.ts demo`), daemons need a command that runs weavets. */
+/**
+ * When run from source (`deno run mod.ts demo`, or install.sh's launcher), daemons and the CNI
+ * plugin need one command that runs weavets. The runtime execs the plugin with a stripped
+ * environment, so the launcher carries the dependency cache and the config itself.
+ */
 function selfLauncher(): string {
   const path = `${WORKDIR}/weavets`;
   const main = new URL("../mod.ts", import.meta.url).pathname;
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  // Deno's default cache (Linux), spelled out: the plugin runs without HOME.
+  const cache = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache`;
+  const denoDir = Deno.env.get("DENO_DIR") ?? `${cache}/deno`;
   Deno.writeTextFileSync(
     path,
-    `#!/bin/sh\nexec '${Deno.execPath()}' run --allow-all --no-prompt --cached-only '${main}' "$@"\n`,
+    [
+      "#!/bin/sh",
+      `DENO_DIR='${denoDir}' DENO_NO_UPDATE_CHECK=1 NO_COLOR=1 \\`,
+      `  exec '${Deno.execPath()}' run --allow-all --no-prompt --cached-only \\`,
+      `  --config '${config}' '${main}' "$@"`,
+      "",
+    ].join("\n"),
     { mode: 0o755 },
   );
   return path;

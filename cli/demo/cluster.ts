@@ -12,9 +12,12 @@ import {
   createVeth,
   deleteNetns,
   inNetns,
+  listAddresses,
+  listLinks,
   NETNS_RUN_DIR,
   netnsExists,
   netnsPath,
+  setLinkDown,
   setLinkUp,
   setMaster,
 } from "../../net/linux/mod.ts";
@@ -49,6 +52,28 @@ export interface Node {
   datadir: string;
   logFile: string;
   daemon?: Deno.ChildProcess;
+}
+
+/** One IPAM allocation as the daemon lists it (GET /ip). */
+export interface Allocation {
+  id: string;
+  ifname: string;
+  ip: string;
+}
+
+/** The result of one ping: the round-trip time, or why it failed. */
+export type PingResult = { ok: true; ms: number } | { ok: false; output: string };
+
+/** True when `cmd` is installed in a system directory. */
+export function have(cmd: string): boolean {
+  for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]) {
+    try {
+      if (Deno.statSync(`${dir}/${cmd}`).isFile) return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
 }
 
 export interface Pod {
@@ -241,6 +266,59 @@ export class Cluster {
   /** Runs any program inside a namespace (pods' ping, iperf3 …). */
   run(netns: string, cmd: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
     return execIn(netns, cmd, args, { timeoutMs });
+  }
+
+  /** `weavets status ipam --json` on a node: state, range, allocated count, peers' shares. */
+  async ipamStatus(node: Node): Promise<{ state: string; allocated: number; range: string }> {
+    const r = await this.cli(node, ["status", "ipam", "--json"], 10_000);
+    if (r.code !== 0) throw new Error(`weavets status ipam on ${node.name}: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** Every allocation the node's daemon holds (its API's `GET /ip`), fetched inside the node. */
+  async allocations(node: Node): Promise<Allocation[]> {
+    const r = await this.run(
+      node.netns,
+      "busybox",
+      ["wget", "-q", "-O", "-", "http://127.0.0.1:6784/ip"],
+      10_000,
+    );
+    if (r.code !== 0) throw new Error(`GET /ip on ${node.name} failed: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** Names of the host ends of pod veths (vethwepl*) in a node, from the kernel. */
+  hostVeths(node: Node): string[] {
+    return inNetns(node.netns, () => listLinks())
+      .filter((l) => l.name.startsWith("vethwepl"))
+      .map((l) => l.name);
+  }
+
+  /** IPv4 addresses (CIDR) on a pod's interface, from the kernel. */
+  podAddresses(pod: Pod, ifname = "eth0"): string[] {
+    return inNetns(pod.netns, () => listAddresses(ifname))
+      .filter((a) => a.family === 4)
+      .map((a) => a.cidr);
+  }
+
+  /** Sets a node's underlay link (its port on the underlay bridge) up or down: a partition. */
+  setUnderlayLink(node: Node, up: boolean): void {
+    inNetns(netnsPath(this.underlay), () => (up ? setLinkUp : setLinkDown)(`n${node.index}`));
+  }
+
+  /** One ping from a pod to an address (iputils ping when installed, else busybox's). */
+  async ping(from: Pod, to: string, waitS = 2): Promise<PingResult> {
+    const [cmd, pre] = have("ping") ? ["ping", []] : ["busybox", ["ping"]];
+    const r = await this.run(
+      from.netns,
+      cmd,
+      [...pre, "-c", "1", "-W", `${waitS}`, to],
+      (waitS + 3) * 1000,
+    );
+    const m = r.stdout.match(/time[=<]([0-9.]+) ?ms/);
+    return r.code === 0 && m
+      ? { ok: true, ms: Number(m[1]) }
+      : { ok: false, output: (r.stdout + r.stderr).trim() };
   }
 
   /** Waits until `check` returns a truthy value, polling every `everyMs`; throws on timeout. */
