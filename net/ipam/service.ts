@@ -21,7 +21,14 @@ import {
 import type { Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
 import type { StatusSection } from "../mesh/status_text.ts";
-import { Allocator, type AllocKey, type InitMode, type Outcome, type Status } from "./allocator.ts";
+import {
+  Allocator,
+  type AllocKey,
+  type InitMode,
+  type Outcome,
+  type RmpeerOutcome,
+  type Status,
+} from "./allocator.ts";
 import { IpamStore } from "./store.ts";
 
 export class IpamConfigError extends Error {
@@ -54,7 +61,7 @@ export interface IpamOptions {
   /** `--ipalloc-init` text or a parsed mode. */
   init: string | InitMode;
   /** N for a bare `consensus`: the number of initial peers + 1. */
-  expectedPeers?: number;
+  expectedPeers?: number | (() => number);
   /** Where the store lives; null keeps state in memory only (tests, benchmarks). */
   datadir: string | null;
   log: Logger;
@@ -94,7 +101,7 @@ interface Pending {
 export class IpamService {
   readonly name = "ipam";
   readonly range: Cidr;
-  readonly #init: InitMode;
+  #init: InitMode;
   readonly #opts: IpamOptions;
   readonly #log: Logger;
   #mesh: MeshView | null = null;
@@ -114,7 +121,7 @@ export class IpamService {
     }
     this.range = { ip: (range.ip & ~(2 ** (32 - range.prefix) - 1)) >>> 0, prefix: range.prefix };
     this.#init = typeof opts.init === "string"
-      ? parseInit(opts.init, opts.expectedPeers ?? 1)
+      ? parseInit(opts.init, 1) // validated now; N resolved at start
       : opts.init;
   }
 
@@ -137,6 +144,11 @@ export class IpamService {
   start(mesh: MeshView): void {
     if (this.#alloc) throw new Error("IPAM already started");
     this.#mesh = mesh;
+    // With Kubernetes the initial peers are known only once the Node list is read, before start.
+    const e = this.#opts.expectedPeers;
+    if (typeof this.#opts.init === "string") {
+      this.#init = parseInit(this.#opts.init, typeof e === "function" ? e() : e ?? 1);
+    }
     let restored;
     if (this.#opts.datadir !== null) {
       this.#store = new IpamStore(this.#opts.datadir, this.range, mesh.self);
@@ -351,15 +363,37 @@ export class IpamService {
       return errorResponse(400, `invalid peer name "${name}"`);
     }
     if (!this.#alloc) return errorResponse(503, "IPAM not started");
-    this.#alloc.setPeers(this.#mesh!.peers());
-    const r = this.#alloc.rmpeer(name);
+    const r = this.removePeer(name);
     if (!r.ok) return errorResponse(r.status, r.error);
+    return textResponse(`${r.taken} IPs taken over from ${name}`);
+  }
+
+  /** rmpeer (`DELETE /peer/{name}`, and Kubernetes' reclaim of a deleted node's peer). */
+  removePeer(nameOrNick: string): RmpeerOutcome {
+    const alloc = this.#a();
+    alloc.setPeers(this.#mesh!.peers());
+    const r = alloc.rmpeer(nameOrNick);
+    if (!r.ok) return r;
     this.#log.warn("took over the IP space of a removed peer", {
       peer: r.name,
       addresses: r.taken,
     });
     this.#retryPending();
-    return textResponse(`${r.taken} IPs taken over from ${name}`);
+    return r;
+  }
+
+  /**
+   * Allocates for `id` exactly as `POST /ip/{id}` does (waiting for consensus or space, durable
+   * before it returns), e.g. the bridge's own "weave:expose" address. Returns "a.b.c.d/len".
+   */
+  async allocateFor(id: string): Promise<string> {
+    const r = await this.#allocate(
+      new Request(`http://ipam/ip/${encodeURIComponent(id)}`, { method: "POST" }),
+      { id: encodeURIComponent(id) },
+    );
+    const text = (await r.text()).trim();
+    if (!r.ok) throw new Error(`IPAM: ${text}`);
+    return text;
   }
 
   // ---- helpers -------------------------------------------------------------------------------
