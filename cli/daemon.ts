@@ -11,17 +11,28 @@ import {
 import type { DaemonComponent } from "../net/daemon/component.ts";
 import { startDaemon } from "../net/daemon/daemon.ts";
 import { createDataplane } from "../net/dataplane/dataplane.ts";
+import { createExpose } from "../net/dataplane/expose.ts";
 import { IpamService } from "../net/ipam/service.ts";
+import { DB_FILE } from "../net/ipam/store.ts";
+import {
+  KubeClient,
+  type KubeHandle,
+  kubeNodeName,
+  loadKubeConfig,
+  startKube,
+} from "../net/kube/mod.ts";
 import { log as rootLog } from "../net/log.ts";
 import { UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */
 export function components(config: DaemonConfig): DaemonComponent[] {
+  const kube = config.kube ? kubeComponent(config) : undefined;
   const ipam = new IpamService({
     range: config.ipallocRange,
     init: config.ipallocInit,
-    // Weave's default quorum: the initial peers plus this one.
-    expectedPeers: config.peers.length + 1,
+    // Weave's default quorum: the initial peers plus this one (with --kube: the nodes listed
+    // at start, known once the kube component has started).
+    expectedPeers: () => (kube?.initialTargets() ?? config.peers.length) + 1,
     datadir: config.datadir,
     log: rootLog,
   });
@@ -35,7 +46,75 @@ export function components(config: DaemonConfig): DaemonComponent[] {
     password: config.password === null ? undefined : new TextEncoder().encode(config.password),
     underlayAddr: config.host !== "0.0.0.0" ? config.host : undefined,
   });
-  return [ipam, dataplane];
+  const expose = createExpose({
+    bridge: config.bridge,
+    allocate: (id) => ipam.allocateFor(id),
+    ipamReady: () => ipam.ready() === null,
+    log: rootLog.with({ component: "expose" }),
+  });
+  const networkReady = () =>
+    ipam.ready() === null && dataplane.ready() === null && expose.ready() === null;
+  kube?.connect({ ipam, networkReady });
+  // kube first: a peer whose node was removed must forget its IPAM state before IPAM opens it.
+  return [...(kube ? [kube] : []), ipam, dataplane, expose];
+}
+
+interface KubeComponent extends DaemonComponent {
+  /** How many peers the Node list named at start (IPAM's consensus size). */
+  initialTargets(): number | undefined;
+  connect(deps: { ipam: IpamService; networkReady: () => boolean }): void;
+}
+
+/** `--kube`: peers from the Node list, reclaim of deleted nodes' space, the node condition. */
+function kubeComponent(config: DaemonConfig): KubeComponent {
+  const log = rootLog.with({ component: "kube" });
+  const abort = new AbortController();
+  let handle: KubeHandle | undefined;
+  let client: KubeClient | undefined;
+  let initial: number | undefined;
+  let deps: { ipam: IpamService; networkReady: () => boolean } | undefined;
+  return {
+    name: "kube",
+    initialTargets: () => initial,
+    connect(d) {
+      deps = d;
+    },
+    async start(mesh) {
+      client = new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig ?? undefined }));
+      handle = await startKube({
+        client,
+        nodeName: kubeNodeName(),
+        peerName: mesh.self,
+        log,
+        signal: abort.signal,
+        onTargets(addrs) {
+          initial ??= addrs.length;
+          mesh.setTargets?.(addrs);
+        },
+        rmpeer(peer) {
+          const r = deps!.ipam.removePeer(peer);
+          return r.ok ? Promise.resolve(r.taken) : Promise.reject(new Error(r.error));
+        },
+        async resetLocalState() {
+          for (const suffix of ["", "-wal", "-shm"]) {
+            await Deno.remove(`${config.datadir}/${DB_FILE}${suffix}`).catch(() => {});
+          }
+          log.warn(
+            "this node's peer was removed from the cluster: starting with fresh IPAM state",
+            {
+              datadir: config.datadir,
+            },
+          );
+        },
+        networkReady: () => deps?.networkReady() ?? false,
+      });
+    },
+    async stop() {
+      abort.abort();
+      await handle?.stop();
+      client?.close();
+    },
+  };
 }
 
 function readFirst(paths: string[]): string | null {
