@@ -25,8 +25,11 @@ import { log as rootLog } from "../net/log.ts";
 import { UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */
-export function components(config: DaemonConfig): DaemonComponent[] {
-  const kube = config.kube ? kubeComponent(config) : undefined;
+export function components(
+  config: DaemonConfig,
+  env: { get(key: string): string | undefined } = Deno.env,
+): DaemonComponent[] {
+  const kube = config.kube ? kubeComponent(config, env) : undefined;
   const ipam = new IpamService({
     range: config.ipallocRange,
     init: config.ipallocInit,
@@ -66,7 +69,10 @@ interface KubeComponent extends DaemonComponent {
 }
 
 /** `--kube`: peers from the Node list, reclaim of deleted nodes' space, the node condition. */
-function kubeComponent(config: DaemonConfig): KubeComponent {
+function kubeComponent(
+  config: DaemonConfig,
+  env: { get(key: string): string | undefined },
+): KubeComponent {
   const log = rootLog.with({ component: "kube" });
   const abort = new AbortController();
   let handle: KubeHandle | undefined;
@@ -83,7 +89,7 @@ function kubeComponent(config: DaemonConfig): KubeComponent {
       client = new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig ?? undefined }));
       handle = await startKube({
         client,
-        nodeName: kubeNodeName(),
+        nodeName: kubeNodeName(env),
         peerName: mesh.self,
         log,
         signal: abort.signal,

@@ -301,8 +301,8 @@ export class FakeApiServer {
       }
       const w = { from, ctl };
       this.#watchers.add(w);
-      // Gone when the stream ends or the client hangs up.
-      completed.finally(() => this.#watchers.delete(w));
+      // Gone when the stream ends or the client hangs up (then `completed` rejects).
+      completed.catch(() => {}).finally(() => this.#watchers.delete(w));
     }
     return new Response(body, { headers: { "content-type": "application/json" } });
   }
