@@ -186,7 +186,8 @@ export class Cluster {
         netns: path,
         underlayIp,
         datadir,
-        logFile: `${datadir}/daemon.log`,
+        // Beside the datadir, not in it: tests make the datadir read-only or full.
+        logFile: `${datadir}.log`,
       });
     }
     this.#say(`built ${spec.nodes} node namespaces on underlay ${UNDERLAY_PREFIX}.0/24`);
@@ -224,17 +225,19 @@ export class Cluster {
   /** Starts (or restarts) the daemon of a node; its log goes to node.logFile. */
   async startDaemon(node: Node, extraArgs: string[] = []): Promise<void> {
     if (node.daemon) throw new Error(`daemon of ${node.name} is already running`);
-    const log = await Deno.open(node.logFile, { create: true, append: true });
+    // One handle per stream (a WritableStream takes one writer at a time), both appending:
+    // an unread pipe would block the daemon once its buffer is full.
+    const open = () => Deno.open(node.logFile, { create: true, append: true });
+    const [out, err] = [await open(), await open()];
     const child = spawnIn(node.netns, this.spec.bin, [...this.daemonArgs(node), ...extraArgs], {
       env: { WEAVETS_LOG_LEVEL: "debug" },
       stdout: "piped",
       stderr: "piped",
     });
     node.daemon = child;
-    // Both streams into one log file; closed when the daemon exits.
-    const out = child.stdout.pipeTo(log.writable, { preventClose: true });
-    const err = child.stderr.pipeTo(log.writable, { preventClose: true });
-    Promise.allSettled([out, err]).finally(() => log.close());
+    // Each file is closed when its stream ends (pipeTo closes it), i.e. when the daemon exits.
+    child.stdout.pipeTo(out.writable).catch(() => {});
+    child.stderr.pipeTo(err.writable).catch(() => {});
   }
 
   /** Kills a node's daemon (SIGKILL by default) and waits for it to be gone. */

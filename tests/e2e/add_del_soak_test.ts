@@ -26,7 +26,10 @@ Deno.test({
     // The weavets plugin alone: this measures weavets, not the chained portmap's iptables.
     await withCluster({ nodes: 2, conflist: WEAVETS_ONLY }, async (c) => {
       const node = c.nodes[1];
-      const baseline = await c.allocations(node);
+      // The daemon allocates its bridge's address ("weave:expose") on its own, at some point.
+      const podAllocations = async () =>
+        (await c.allocations(node)).filter((a) => a.id !== "weave:expose");
+      assert.deepEqual(await podAllocations(), []);
       const t0 = performance.now();
       const results = await pool(CYCLES, CONCURRENCY, async (i) => {
         const pod = await c.addPod(node, `s${i}`);
@@ -46,15 +49,12 @@ Deno.test({
       // Pods that failed half-way would still be listed: every one was deleted.
       assert.deepEqual(c.pods.filter((p) => p.node === node).map((p) => p.name), []);
       assert.deepEqual(c.hostVeths(node), [], "leaked host veths");
-      const after = await c.allocations(node);
-      assert.deepEqual(after, baseline, "leaked addresses (GET /ip)");
-      assert.equal(
-        (await c.ipamStatus(node)).allocated,
-        baseline.length,
-        "leaked addresses (status ipam)",
-      );
+      assert.deepEqual(await podAllocations(), [], "leaked addresses (GET /ip)");
+      const all = await c.allocations(node);
+      assert.equal(all.length, 1, "the bridge's address only");
+      assert.equal((await c.ipamStatus(node)).allocated, 1, "leaked addresses (status ipam)");
       console.log(
-        `leaks: 0 veths, 0 addresses (${after.length} allocation left: the bridge's); ` +
+        `leaks: 0 veths, 0 addresses (1 allocation left: the bridge's ${all[0].ip}); ` +
           `checked after ${secondsSince(t0)} s`,
       );
     });

@@ -30,6 +30,10 @@ export interface ClusterOptions {
   conflist?: Conflist;
   password?: string;
   noFastdp?: boolean;
+  /** Runs after the namespaces exist, before any daemon starts (e.g. mounts on datadirs). */
+  setup?: (c: Cluster) => Promise<void>;
+  /** Runs after every daemon stopped, before the cluster is removed (e.g. unmounts). */
+  cleanup?: (c: Cluster) => Promise<void>;
 }
 
 /**
@@ -53,6 +57,7 @@ export async function withCluster<T>(
     daemonArgs: ["--ipalloc-init", `consensus=${opts.nodes}`],
   });
   try {
+    await opts.setup?.(c);
     for (const n of c.nodes) await c.startDaemon(n);
     for (const n of c.nodes) await c.waitReady(n, 60_000);
     await waitFullMesh(c, 30_000);
@@ -67,6 +72,10 @@ export async function withCluster<T>(
     }
     throw e;
   } finally {
+    if (opts.cleanup) {
+      for (const n of c.nodes) await c.stopDaemon(n, "SIGTERM");
+      await opts.cleanup(c).catch((e) => console.error(`cleanup: ${e}`));
+    }
     await c.teardown();
     assert.deepEqual(namespacesWithPrefix(prefix), [], "teardown left namespaces");
   }
