@@ -221,7 +221,12 @@ export async function run(args: string[]): Promise<number> {
     }
   } catch (e) {
     console.error(`weavets demo: ${(e as Error).message}`);
-    for (const n of cluster.nodes) console.error(`  daemon log of ${n.name}: ${n.logFile}`);
+    // The logs go with the teardown: show their ends now.
+    for (const n of cluster.nodes) {
+      const log = await Deno.readTextFile(n.logFile).catch(() => "");
+      console.error(`--- last lines of ${n.name}'s daemon log ---`);
+      console.error(log.trimEnd().split("\n").slice(-10).join("\n"));
+    }
     ok = false;
   } finally {
     await cluster.teardown();
