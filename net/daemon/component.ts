@@ -31,4 +31,6 @@ export interface DaemonComponent {
   report?(): unknown;
   /** The data path to a peer shown in `weavets status connections` (e.g. "fastdp"). */
   dataPath?(peer: PeerName): string | undefined;
+  /** Why that data path (shown with it). */
+  dataPathReason?(peer: PeerName): string | undefined;
 }

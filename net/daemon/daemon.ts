@@ -220,10 +220,13 @@ function statusRoutes(
       method: "GET",
       path: "/status/connections",
       handle: (req) => {
-        const cs = mesh.status().connections.map((c) => ({
-          ...c,
-          dataPath: dataPath(c.state === "established" ? c.name : undefined),
-        }));
+        const cs = mesh.status().connections.map((c) => {
+          const peer = c.state === "established" ? c.name : undefined;
+          const reason = peer
+            ? components.map((x) => x.dataPathReason?.(peer)).find((r) => r)
+            : undefined;
+          return { ...c, dataPath: dataPath(peer), pathReason: reason };
+        });
         return wantsJson(req) ? jsonResponse(cs) : textResponse(formatConnections(cs));
       },
     },

@@ -107,6 +107,8 @@ export interface Dataplane {
   report(): DataplaneStatus;
   /** "fastdp" or "sleeve" for a peer the data plane carries traffic to. */
   dataPath(peer: PeerName): string | undefined;
+  /** Why that path: e.g. "fast path probes unanswered for 12 s". */
+  dataPathReason(peer: PeerName): string | undefined;
 }
 
 function randomEpoch(): string {
@@ -454,5 +456,6 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     report,
 
     dataPath: (peer: PeerName) => paths.find((p) => p.peer === peer)?.path,
+    dataPathReason: (peer: PeerName) => paths.find((p) => p.peer === peer)?.reason,
   };
 }

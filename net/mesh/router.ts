@@ -86,8 +86,9 @@ export interface ConnectionStatus {
   /** Why it is not established, and when the next attempt is. */
   reason?: string;
   retryAt?: string;
-  /** Filled in by the daemon from its components (e.g. "fastdp"). */
+  /** Filled in by the daemon from its components (e.g. "fastdp"), with why. */
   dataPath?: string;
+  pathReason?: string;
 }
 
 export interface PeerStatus {

@@ -52,12 +52,14 @@ export function routerSection(s: MeshStatus): StatusSection {
 /** `weavets status connections`: direction, address, state, encryption, data path, info. */
 export function formatConnections(cs: ConnectionStatus[]): string {
   return cs.map((c) => {
-    const info = c.state === "established" ? `${c.name}(${c.nickname})` : [
-      c.name ? `${c.name}(${c.nickname ?? ""})` : "",
-      c.reason ?? "",
-      c.retryAt ? `retry: ${c.retryAt}` : "",
-    ]
-      .filter(Boolean).join(", ");
+    const info = c.state === "established"
+      ? `${c.name}(${c.nickname})${c.pathReason ? ` (${c.pathReason})` : ""}`
+      : [
+        c.name ? `${c.name}(${c.nickname ?? ""})` : "",
+        c.reason ?? "",
+        c.retryAt ? `retry: ${c.retryAt}` : "",
+      ]
+        .filter(Boolean).join(", ");
     return [
       c.direction === "outbound" ? "->" : "<-",
       c.address.padEnd(21),

@@ -103,3 +103,17 @@ Deno.test("status text: peers with their connections, pending when one end does 
   assert.equal(lines[2], `${B}(host-1) - unreachable`);
   assert.match(lines[3], /^ {3}<- 10\.0\.0\.1:6783 +.* pending$/);
 });
+
+Deno.test("status text: an established connection says why it uses its data path", () => {
+  const text = formatConnections(
+    status.connections.slice(0, 1).map((c) => ({
+      ...c,
+      dataPath: "sleeve",
+      pathReason: "fast path probes unanswered for 12 s",
+    })),
+  );
+  assert.equal(
+    text.trimEnd(),
+    `-> 10.0.0.2:6783         established encrypted   sleeve   ${B}(host-1) (fast path probes unanswered for 12 s)`,
+  );
+});
