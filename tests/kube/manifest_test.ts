@@ -4,6 +4,7 @@
  * command line is run with a stub binary to prove how the Weave-style env becomes flags.
  */
 import assert from "node:assert/strict";
+import { parseDaemonConfig } from "../../net/daemon/config.ts";
 import { REPO_ROOT } from "../harness/binary.ts";
 import { VERSION } from "../../version.ts";
 import { type Doc, parseManifest, schemaErrors, typeCheckErrors } from "./k8s_schema.ts";
@@ -274,4 +275,30 @@ Deno.test("manifest: the daemon command line follows the env (empty means defaul
       "--host=0.0.0.0",
     ],
   );
+});
+
+Deno.test("manifest: the real daemon accepts the command line the manifest builds", async () => {
+  const facts = { machineId: () => "m", hostname: () => "node-a", readFile: () => "" };
+  const defaults = parseDaemonConfig((await daemonArgv({})).slice(1), {}, facts)!;
+  assert.equal(defaults.kube, true);
+  assert.equal(defaults.ipallocRange, "10.32.0.0/12");
+  assert.equal(defaults.metricsAddr, "0.0.0.0:6782");
+  assert.equal(defaults.fastdp, true);
+  const env = { WEAVE_PASSWORD: "s3cret", NO_MASQ_LOCAL: "0" };
+  const tuned = parseDaemonConfig(
+    (await daemonArgv({
+      IPALLOC_INIT: "consensus=3",
+      WEAVE_MTU: "8912",
+      WEAVE_NO_FASTDP: "1",
+      WEAVE_METRICS_ADDR: "",
+      EXTRA_ARGS: "--port=7783",
+    })).slice(1),
+    env,
+    facts,
+  )!;
+  assert.deepEqual(
+    [tuned.ipallocInit, tuned.mtu, tuned.fastdp, tuned.metricsAddr, tuned.port, tuned.password],
+    ["consensus=3", 8912, false, null, 7783, "s3cret"],
+  );
+  assert.equal(tuned.noMasqLocal, false);
 });
