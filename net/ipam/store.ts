@@ -24,18 +24,28 @@ function dbPath(datadir: string): string {
 
 /** Creates the file with mode 0600 (whatever the umask) and checks it: it holds the cluster's state. */
 function createPrivate(path: string): void {
-  try {
-    Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
-    Deno.chmodSync(path, 0o600);
-  } catch (e) {
-    throw new StoreError(`cannot create ${path}: ${(e as Error).message}`);
-  }
+  Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
+  Deno.chmodSync(path, 0o600);
   const mode = Deno.statSync(path).mode ?? 0;
   if ((mode & 0o077) !== 0) {
     throw new StoreError(
       `${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`,
     );
   }
+}
+
+/** A failure to write the data directory, with what the operator can do about it. */
+function storageProblem(datadir: string, path: string, e: unknown): StoreError {
+  const msg = (e as Error).message;
+  const hint = /read-only|EROFS|readonly/i.test(msg)
+    ? `the data directory ${datadir} is read-only: make it writable (on Kubernetes, the hostPath ` +
+      "volume /var/lib/weavets)"
+    : /full|ENOSPC|no space/i.test(msg)
+    ? `the disk holding ${datadir} is full: free space there and restart; the store was not changed`
+    : /permission|EACCES|EPERM/i.test(msg)
+    ? `no permission to write ${datadir}: run the daemon as root or fix the directory's owner`
+    : `check that ${datadir} is a writable directory on a local disk`;
+  return new StoreError(`cannot open the IPAM store ${path}: ${msg}; ${hint}`);
 }
 
 export class IpamStore implements Persistence {
@@ -53,10 +63,14 @@ export class IpamStore implements Persistence {
 
   /** Opens (or creates) the store; refuses one made for another range or another peer. */
   constructor(datadir: string, range: Cidr, peerName: string) {
-    Deno.mkdirSync(datadir, { recursive: true, mode: 0o700 });
     this.path = dbPath(datadir);
-    createPrivate(this.path);
-    this.#db = new DatabaseSync(this.path);
+    try {
+      Deno.mkdirSync(datadir, { recursive: true, mode: 0o700 });
+      createPrivate(this.path);
+      this.#db = new DatabaseSync(this.path);
+    } catch (e) {
+      throw e instanceof StoreError ? e : storageProblem(datadir, this.path, e);
+    }
     const db = this.#db;
     try {
       db.exec("PRAGMA journal_mode = WAL");
@@ -74,7 +88,7 @@ export class IpamStore implements Persistence {
       this.#checkIdentity(formatCidr(range), peerName);
     } catch (e) {
       db.close();
-      throw e;
+      throw e instanceof StoreError ? e : storageProblem(datadir, this.path, e);
     }
   }
 
