@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Cluster, namespacesWithPrefix } from "../../cli/demo/cluster.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { weavetsBin } from "../harness/binary.ts";
+import { uniquePrefix } from "../e2e/e2e.ts";
 
 const CONFLIST = {
   cniVersion: "1.0.0",
@@ -13,7 +14,7 @@ Deno.test({
   name: "cluster: node namespaces reach each other over the underlay; teardown leaves nothing",
   ignore: !IS_ROOT,
   async fn() {
-    const prefix = `wte${Deno.pid % 100000}`;
+    const prefix = uniquePrefix();
     const workdir = await Deno.makeTempDir({ prefix: "wt-cluster-" });
     const c = Cluster.build({ prefix, nodes: 3, bin: weavetsBin(), workdir, conflist: CONFLIST });
     try {
