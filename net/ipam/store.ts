@@ -4,6 +4,7 @@
  * synchronous=NORMAL: durable against process crashes; a power loss may lose the last commits but
  * never corrupts (WAL). The file is created 0600 by us before SQLite opens it.
  */
+import { statfsSync } from "node:fs";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { clearImmediate, setImmediate } from "node:timers";
 import type { Cidr } from "../addr/mod.ts";
@@ -34,13 +35,23 @@ function createPrivate(path: string): void {
   }
 }
 
+/** Less than 1 MiB free: SQLite then often reports only "disk I/O error". */
+function nearlyFull(dir: string): boolean {
+  try {
+    const s = statfsSync(dir);
+    return Number(s.bavail) * Number(s.bsize) < 1 << 20;
+  } catch {
+    return false;
+  }
+}
+
 /** A failure to write the data directory, with what the operator can do about it. */
 function storageProblem(datadir: string, path: string, e: unknown): StoreError {
   const msg = (e as Error).message;
   const hint = /read-only|EROFS|readonly/i.test(msg)
     ? `the data directory ${datadir} is read-only: make it writable (on Kubernetes, the hostPath ` +
       "volume /var/lib/weavets)"
-    : /full|ENOSPC|no space/i.test(msg)
+    : /full|ENOSPC|no space/i.test(msg) || nearlyFull(datadir)
     ? `the disk holding ${datadir} is full: free space there and restart; the store was not changed`
     : /permission|EACCES|EPERM/i.test(msg)
     ? `no permission to write ${datadir}: run the daemon as root or fix the directory's owner`
