@@ -29,13 +29,18 @@ export interface ApiAnswer {
   body: string;
 }
 
-/** GETs `path`; throws DaemonUnreachable when nothing answers. */
-export async function getFromDaemon(addr: string, path: string, json: boolean): Promise<ApiAnswer> {
+/** Asks the daemon (`method` `path`, default GET); throws DaemonUnreachable when nothing answers. */
+export async function callDaemon(
+  addr: string,
+  path: string,
+  opts: { json?: boolean; method?: "GET" | "DELETE"; timeoutMs?: number } = {},
+): Promise<ApiAnswer> {
   const url = `http://${addr}${path}`;
   try {
     const r = await fetch(url, {
-      headers: { accept: json ? "application/json" : "text/plain" },
-      signal: AbortSignal.timeout(5_000),
+      method: opts.method ?? "GET",
+      headers: { accept: opts.json ? "application/json" : "text/plain" },
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 5_000),
     });
     return { status: r.status, body: await r.text() };
   } catch (e) {

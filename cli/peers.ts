@@ -1,7 +1,7 @@
 /** `weavets peers`: every peer the local daemon knows, with its connections (GET /status/peers). */
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
-import { DaemonUnreachable, getFromDaemon, httpAddr, printAnswer } from "./http_client.ts";
+import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
 
 const USAGE = `usage: weavets peers [--json] [--http-addr IP:PORT]
 
@@ -30,7 +30,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const addr = httpAddr(values["http-addr"], Deno.env.get("WEAVE_HTTP_ADDR"));
   try {
-    return printAnswer(await getFromDaemon(addr, "/status/peers", values.json ?? false));
+    return printAnswer(await callDaemon(addr, "/status/peers", { json: values.json ?? false }));
   } catch (e) {
     if (!(e instanceof DaemonUnreachable)) throw e;
     console.error(`weavets peers: ${e.message}`);

@@ -5,29 +5,13 @@
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
-import { DaemonUnreachable, httpAddr } from "./http_client.ts";
+import { callDaemon, DaemonUnreachable, httpAddr } from "./http_client.ts";
 
 const USAGE = `usage: weavets rmpeer [--http-addr IP:PORT] NAME...
 
 Takes over the IP address space owned by each dead peer NAME (a peer name or nickname) on this
 peer. Run it on one peer only. A peer that is still reachable is refused.
 --http-addr defaults to WEAVE_HTTP_ADDR, else 127.0.0.1:6784.`;
-
-async function remove(addr: string, name: string): Promise<{ status: number; body: string }> {
-  const url = `http://${addr}/peer/${encodeURIComponent(name)}`;
-  let r: Response;
-  try {
-    r = await fetch(url, { method: "DELETE", signal: AbortSignal.timeout(10_000) });
-  } catch (e) {
-    const err = e as Error & { cause?: Error };
-    const why = (err.cause?.message ?? err.message).split(": ").pop();
-    throw new DaemonUnreachable(
-      `cannot reach the weavets daemon at http://${addr} (${why}): is it running? ` +
-        "Use --http-addr if it listens elsewhere.",
-    );
-  }
-  return { status: r.status, body: (await r.text()).trim() };
-}
 
 export async function run(args: string[]): Promise<number> {
   let parsed;
@@ -50,10 +34,13 @@ export async function run(args: string[]): Promise<number> {
   let failed = 0;
   for (const name of parsed.positionals) {
     try {
-      const r = await remove(addr, name);
-      if (r.status === 200) console.log(r.body);
+      const r = await callDaemon(addr, `/peer/${encodeURIComponent(name)}`, {
+        method: "DELETE",
+        timeoutMs: 10_000,
+      });
+      if (r.status === 200) console.log(r.body.trim());
       else {
-        console.error(`weavets rmpeer: ${name}: ${r.body}`);
+        console.error(`weavets rmpeer: ${name}: ${r.body.trim()}`);
         failed++;
       }
     } catch (e) {

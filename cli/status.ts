@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
-import { DaemonUnreachable, getFromDaemon, httpAddr, printAnswer } from "./http_client.ts";
+import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
 
 const USAGE = `usage: weavets status [connections|peers|ipam] [--json] [--http-addr IP:PORT]
 
@@ -41,11 +41,9 @@ export async function run(args: string[]): Promise<number> {
   }
   const addr = httpAddr(values["http-addr"], Deno.env.get("WEAVE_HTTP_ADDR"));
   try {
-    const a = await getFromDaemon(
-      addr,
-      section ? `/status/${section}` : "/status",
-      values.json ?? false,
-    );
+    const a = await callDaemon(addr, section ? `/status/${section}` : "/status", {
+      json: values.json ?? false,
+    });
     if (section && a.status === 404) {
       console.error(
         section === "ipam"
