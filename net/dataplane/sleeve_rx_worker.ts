@@ -11,11 +11,11 @@ import { Arena, MmsgArray } from "./ffi_structs.ts";
 import { macKeyAt, macKeyFromString } from "./frame.ts";
 import {
   type LearnedMacs,
-  type SleeveControl,
   type SleevePeer,
   type SleeveWorkerInit,
   STAT,
 } from "./sleeve_messages.ts";
+import { serveSleeveWorker, type SleeveWorkerBody } from "./sleeve_worker_boot.ts";
 import {
   AAD_LEN,
   forEachEntry,
@@ -45,7 +45,7 @@ interface RxPeer {
   replay: ReplayWindow;
 }
 
-function start(init: SleeveWorkerInit): void {
+function start(init: SleeveWorkerInit): SleeveWorkerBody {
   const stats = new Float64Array(init.stats);
   const bufs = new Arena(BATCH * BUF);
   const mm = new MmsgArray(BATCH);
@@ -57,7 +57,6 @@ function start(init: SleeveWorkerInit): void {
   let peers = new Map<number, RxPeer>();
   const announced = new Map<number, { peer: string; at: number }>();
   let learnedOut: LearnedMacs = [];
-  let running = true;
   let now = Date.now();
 
   function setPeers(list: SleevePeer[]): void {
@@ -142,8 +141,8 @@ function start(init: SleeveWorkerInit): void {
     return n;
   }
 
-  async function loop(): Promise<void> {
-    while (running) {
+  async function loop(running: () => boolean): Promise<void> {
+    while (running()) {
       // Busy: batches back to back, yielding every SLICE_MS for control messages. Idle: one
       // poll of up to IDLE_MS, then yield.
       const until = performance.now() + SLICE_MS;
@@ -158,22 +157,9 @@ function start(init: SleeveWorkerInit): void {
       reasm.expire(now);
       await new Promise((r) => setTimeout(r, 0));
     }
-    self.postMessage({ type: "stopped", role: "rx" });
   }
 
-  self.onmessage = (e: MessageEvent<SleeveControl>) => {
-    if (e.data.type === "peers") setPeers(e.data.peers);
-    else if (e.data.type === "stop") running = false;
-  };
-  self.postMessage({ type: "ready", role: "rx" });
-  loop().catch((err) => self.postMessage({ type: "error", role: "rx", message: String(err) }));
+  return { setPeers, loop };
 }
 
-self.onmessage = (e: MessageEvent<SleeveControl>) => {
-  if (e.data.type !== "init") return;
-  try {
-    start(e.data);
-  } catch (err) {
-    self.postMessage({ type: "error", role: "rx", message: String(err) });
-  }
-};
+serveSleeveWorker("rx", start);

@@ -15,11 +15,11 @@ import { MacTable } from "./mac_table.ts";
 import {
   hexToBytes,
   type LearnedMacs,
-  type SleeveControl,
   type SleevePeer,
   type SleeveWorkerInit,
   STAT,
 } from "./sleeve_messages.ts";
+import { serveSleeveWorker, type SleeveWorkerBody } from "./sleeve_worker_boot.ts";
 import {
   fragmentPayload,
   type MessageHeader,
@@ -50,7 +50,7 @@ interface TxPeer {
   pending: number[];
 }
 
-function start(init: SleeveWorkerInit): void {
+function start(init: SleeveWorkerInit): SleeveWorkerBody {
   const stats = new Float64Array(init.stats);
   const readArena = new Arena(BATCH * SLOT);
   const rb = readArena.bytes;
@@ -88,7 +88,6 @@ function start(init: SleeveWorkerInit): void {
   let gossiped = new Map<number, number>();
   let byName = new Map<string, number>();
   const learned = new MacTable<string>(init.macTtlMs);
-  let running = true;
   let sendOff = 0;
 
   function setPeers(list: SleevePeer[]): void {
@@ -260,9 +259,9 @@ function start(init: SleeveWorkerInit): void {
     return count;
   }
 
-  async function loop(): Promise<void> {
+  async function loop(running: () => boolean): Promise<void> {
     let lastExpire = Date.now();
-    while (running) {
+    while (running()) {
       // Busy: batches back to back, yielding every SLICE_MS for control messages. Idle: one
       // poll of up to IDLE_MS, then yield.
       const until = performance.now() + SLICE_MS;
@@ -280,26 +279,13 @@ function start(init: SleeveWorkerInit): void {
       }
       await new Promise((r) => setTimeout(r, 0));
     }
-    self.postMessage({ type: "stopped", role: "tx" });
   }
 
   init.port.onmessage = (e: MessageEvent<LearnedMacs>) => {
     const now = Date.now();
     for (const [mac, peer] of e.data) learned.learn(mac, peer, now);
   };
-  self.onmessage = (e: MessageEvent<SleeveControl>) => {
-    if (e.data.type === "peers") setPeers(e.data.peers);
-    else if (e.data.type === "stop") running = false;
-  };
-  self.postMessage({ type: "ready", role: "tx" });
-  loop().catch((err) => self.postMessage({ type: "error", role: "tx", message: String(err) }));
+  return { setPeers, loop };
 }
 
-self.onmessage = (e: MessageEvent<SleeveControl>) => {
-  if (e.data.type !== "init") return;
-  try {
-    start(e.data);
-  } catch (err) {
-    self.postMessage({ type: "error", role: "tx", message: String(err) });
-  }
-};
+serveSleeveWorker("tx", start);
