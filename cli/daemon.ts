@@ -43,6 +43,8 @@ export function components(
     bridge: config.bridge,
     bridgeCidr: config.bridgeCidr ?? undefined,
     podCidr: config.ipallocRange,
+    // NO_MASQ_LOCAL: traffic to this node's pods keeps its source address.
+    localRanges: config.noMasqLocal ? () => ipam.ownedRanges() : undefined,
     fastdp: config.fastdp,
     fastdpPort: config.fastdpPort,
     mtu: config.mtu ?? undefined,

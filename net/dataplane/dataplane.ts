@@ -173,8 +173,23 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     channel?.broadcast(encodeRecords([mine]));
   }
 
+  /** (Re)writes the masquerading rules when the local ranges (NO_MASQ_LOCAL) changed. */
+  let masqApplied: string | undefined;
+  async function refreshMasquerade(): Promise<void> {
+    if (!opts.podCidr) return;
+    const localRanges = opts.localRanges?.() ?? [];
+    const key = localRanges.join(",");
+    if (key === masqApplied) return;
+    await applyMasquerade({ podCidr: opts.podCidr, localRanges });
+    masqApplied = key;
+    log.info("masquerading set", { podCidr: opts.podCidr, unmasqueradedLocal: localRanges });
+  }
+
   function apply(): void {
     if (!mesh || !started) return;
+    refreshMasquerade().catch((e) =>
+      log.error("cannot update masquerading", { error: (e as Error).message })
+    );
     const now = Date.now();
     const reachable = new Set(
       mesh.peers().filter((p) => p.reachable && p.name !== mesh!.self)
@@ -319,9 +334,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         for (const e of adopted) adoptedAddrs.add(e.dst);
         log.info("fast path adopted", { device: vxlan, fdbEntries: adopted.length });
       }
-      if (opts.podCidr) {
-        await applyMasquerade({ podCidr: opts.podCidr, localRanges: opts.localRanges?.() ?? [] });
-      }
+      await refreshMasquerade();
       sleeve = await Sleeve.start({
         tapName,
         bridge,

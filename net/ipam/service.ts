@@ -200,6 +200,18 @@ export class IpamService {
     return this.#alloc.notReadyReason();
   }
 
+  /**
+   * The address ranges this peer owns now, as "first-last" (nft interval syntax): the local pods'
+   * addresses, which NO_MASQ_LOCAL keeps unmasqueraded.
+   */
+  ownedRanges(): string[] {
+    const alloc = this.#alloc;
+    if (!alloc) return [];
+    return alloc.ring.ownedBy(alloc.self).map((s) =>
+      `${formatIPv4(s.start)}-${formatIPv4(s.end - 1)}`
+    );
+  }
+
   allocationCount(): number {
     return this.#alloc?.allocations().length ?? 0;
   }

@@ -306,3 +306,30 @@ Deno.test("HTTP API: bad input gets a 4xx with a reason and the server keeps ser
     svc.stop();
   }
 });
+
+Deno.test("each peer's owned ranges (for NO_MASQ_LOCAL) hold exactly its own allocations", async () => {
+  const c = cluster("10.46.0.0/24", `seed=${NAMES.join(",")}`);
+  try {
+    const toNum = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+    for (let i = 0; i < 30; i++) {
+      const r = await call(c.svcs[i % 3], "POST", `/ip/${cid(i)}`);
+      const ip = toNum(r.text.trim().split("/")[0]);
+      const inRange = (svc: IpamService) =>
+        svc.ownedRanges().some((x) => {
+          const [a, b] = x.split("-").map(toNum);
+          return a <= ip && ip <= b;
+        });
+      assert.ok(inRange(c.svcs[i % 3]), `${r.text} in its peer's ranges`);
+      assert.ok(!inRange(c.svcs[(i + 1) % 3]), `${r.text} not in another peer's`);
+    }
+    const sizes = c.svcs.map((s) =>
+      s.ownedRanges().reduce((n, x) => {
+        const [a, b] = x.split("-").map(toNum);
+        return n + b - a + 1;
+      }, 0)
+    );
+    assert.equal(sizes.reduce((a, b) => a + b), 256, "the ranges cover the whole range once");
+  } finally {
+    c.close();
+  }
+});
