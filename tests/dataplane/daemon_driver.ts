@@ -6,6 +6,7 @@
  */
 import { createDataplane } from "../../net/dataplane/dataplane.ts";
 import { startDaemon } from "../../net/daemon/daemon.ts";
+import { jsonLines } from "./json_lines.ts";
 
 interface DriverConfig {
   self: string;
@@ -49,21 +50,11 @@ async function stop(): Promise<never> {
   Deno.exit(0);
 }
 
-const dec = new TextDecoder();
-let buf = "";
-for await (const chunk of Deno.stdin.readable) {
-  buf += dec.decode(chunk, { stream: true });
-  let nl;
-  while ((nl = buf.indexOf("\n")) >= 0) {
-    const line = buf.slice(0, nl);
-    buf = buf.slice(nl + 1);
-    if (!line.trim()) continue;
-    const m = JSON.parse(line);
-    if (m.t === "status") {
-      // Through the daemon's HTTP API, as `weavets status` would read it.
-      const r = await fetch("http://127.0.0.1:6784/status/dataplane");
-      out({ t: "status", status: await r.json() });
-    } else if (m.t === "stop") await stop();
-  }
+for await (const m of jsonLines(Deno.stdin.readable)) {
+  if (m.t === "status") {
+    // Through the daemon's HTTP API, as `weavets status` would read it.
+    const r = await fetch("http://127.0.0.1:6784/status/dataplane");
+    out({ t: "status", status: await r.json() });
+  } else if (m.t === "stop") await stop();
 }
 await stop();

@@ -10,6 +10,7 @@
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { createDataplane } from "../../net/dataplane/dataplane.ts";
 import type { Gossiper, MeshView, PeerInfo } from "../../net/mesh/gossip_channel.ts";
+import { jsonLines } from "./json_lines.ts";
 
 interface DriverConfig {
   self: string;
@@ -58,28 +59,18 @@ const dp = createDataplane({
 await dp.start(mesh);
 out({ t: "ready", status: dp.report() });
 
-const dec = new TextDecoder();
-let buf = "";
-for await (const chunk of Deno.stdin.readable) {
-  buf += dec.decode(chunk, { stream: true });
-  let nl;
-  while ((nl = buf.indexOf("\n")) >= 0) {
-    const line = buf.slice(0, nl);
-    buf = buf.slice(nl + 1);
-    if (!line.trim()) continue;
-    const m = JSON.parse(line);
-    if (m.t === "peers") {
-      peers = m.peers;
-      for (const cb of listeners) cb();
-    } else if (m.t === "gossip") gossiper?.onGossip(m.from, decodeBase64(m.data));
-    else if (m.t === "sync" && gossiper) {
-      out({ t: "broadcast", data: encodeBase64(gossiper.fullState()) });
-    } else if (m.t === "status") out({ t: "status", status: dp.report() });
-    else if (m.t === "stop") {
-      await dp.stop();
-      out({ t: "stopped" });
-      Deno.exit(0);
-    }
+for await (const m of jsonLines(Deno.stdin.readable)) {
+  if (m.t === "peers") {
+    peers = m.peers;
+    for (const cb of listeners) cb();
+  } else if (m.t === "gossip") gossiper?.onGossip(m.from, decodeBase64(m.data));
+  else if (m.t === "sync" && gossiper) {
+    out({ t: "broadcast", data: encodeBase64(gossiper.fullState()) });
+  } else if (m.t === "status") out({ t: "status", status: dp.report() });
+  else if (m.t === "stop") {
+    await dp.stop();
+    out({ t: "stopped" });
+    Deno.exit(0);
   }
 }
 await dp.stop();
