@@ -35,6 +35,15 @@ export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
       ensureBridge(conf.bridge, conf.mtu, () => ipam.bridgeAddress(alloc))
     );
     const gateway = bridge.address.slice(0, bridge.address.indexOf("/"));
+    // The bridge's MTU is the overlay's path MTU: a larger pod MTU would have frames dropped
+    // silently on the fast path, so it is refused rather than half working.
+    if (conf.mtu !== undefined && conf.mtu > bridge.mtu) {
+      throw new CniError(
+        ErrorCode.InvalidConfig,
+        `"mtu" ${conf.mtu} is larger than the ${conf.bridge} bridge's MTU ${bridge.mtu} (the ` +
+          "overlay's path MTU): set it to at most that, or leave it out to use the bridge's",
+      );
+    }
     const mtu = conf.mtu ?? bridge.mtu;
     const host = createPodVeth({
       hostName,

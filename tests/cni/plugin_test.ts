@@ -159,6 +159,20 @@ Deno.test({
         assert.deepEqual(await hostVeths(node), []);
         assert.equal((await links(pod)).find((l) => l.ifname === "eth0"), undefined);
         assert.deepEqual(leases(dir), [], "host-local still holds the address");
+
+        // A pod MTU above the bridge's (the overlay's path MTU) is refused, leaving nothing.
+        const big = await cni("ADD", {
+          ...call,
+          containerId: "c0ffee02",
+          conf: { ...c, mtu: 9000 },
+        });
+        assert.equal(big.json.code, 7, big.stdout + big.stderr);
+        assert.match(
+          String(big.json.msg),
+          /"mtu" 9000 is larger than the weave bridge's MTU \d+ \(the overlay's path MTU\)/,
+        );
+        assert.deepEqual(await hostVeths(node), []);
+        assert.deepEqual(leases(dir), [], "the refused ADD released its address");
       });
     } finally {
       Deno.removeSync(dir, { recursive: true });
