@@ -134,7 +134,8 @@ async function multicast(pods: Pod[], text: string): Promise<void> {
   const sender = pods[0];
   const receivers = [pods[2], pods[4]];
   assert.deepEqual(receivers.map((p) => p.node.index), [2, 3]);
-  const recv = receivers.map((r) => tool(r, "mrecv", GROUP, "5002", "4"));
+  // Receivers listen 6 s from joining: room for the sender's start-up on busy cores.
+  const recv = receivers.map((r) => tool(r, "mrecv", GROUP, "5002", "6"));
   for (const r of recv) bound(r, 20_000);
   const outs = recv.map((r) => lines(r.stdout));
   for (const o of outs) assert.equal(await o.first, "joined");
