@@ -138,6 +138,8 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   let paths: PeerPath[] = [];
   let started = false;
   let startedAt = 0;
+  /** Peers whose fast path is kept while their control connection is down. */
+  const frozen = new Set<PeerName>();
   /** When each peer last answered a fast-path probe. */
   const lastReply = new Map<PeerName, number>();
   const probeOwner = new Map<string, PeerName>();
@@ -195,12 +197,32 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       mesh.peers().filter((p) => p.reachable && p.name !== mesh!.self)
         .map((p) => p.name),
     );
+    const known = new Set(mesh.peers().map((p) => p.name));
     const before = new Map(paths.map((p) => [p.peer, p.path]));
     const next: PeerPath[] = [];
     const fastPeers = new Set<string>();
     const probes: FdbEntry[] = [];
     for (const r of state.all()) {
-      if (!reachable.has(r.peer)) continue;
+      if (!reachable.has(r.peer)) {
+        // The control connection is gone (the peer's daemon restarting, or a partition), but
+        // its kernel may still carry traffic: the fast path stays as it was until the mesh
+        // forgets the peer.
+        if (known.has(r.peer) && (before.get(r.peer) === "fastdp" || frozen.has(r.peer))) {
+          frozen.add(r.peer);
+          fastPeers.add(r.peer);
+          next.push({
+            peer: r.peer,
+            addr: r.addr,
+            path: "fastdp",
+            reason: "control connection lost: keeping the kernel's fast path meanwhile",
+          });
+        } else frozen.delete(r.peer);
+        continue;
+      }
+      if (frozen.delete(r.peer)) {
+        // Back: give its (possibly restarted) daemon a probe timeout to answer before judging.
+        lastReply.set(r.peer, now);
+      }
       const capable = fastdp && r.fastdp;
       if (capable) {
         probes.push({ mac: probeMac(r.peer), dst: r.addr });

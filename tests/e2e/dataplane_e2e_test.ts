@@ -449,15 +449,13 @@ Deno.test({
 });
 
 /**
- * Fails today (issue 6's acceptance, product bug): when a daemon dies, the other nodes' data
- * planes drop the now-unreachable peer's FDB entries at once (net/dataplane/dataplane.ts apply()
- * keeps only mesh-reachable peers), so pods on the fast path stop talking to that node until its
- * daemon is back. Runs with WEAVETS_E2E_KNOWN_BUGS=1 until that is fixed.
+ * The other nodes keep a dead daemon's fast-path FDB entries while its control connection is down
+ * (the kernel still carries the traffic), so pods keep talking through a daemon restart.
  */
 Deno.test({
   name: "e2e data plane, kill -9 a daemon on the fast path: pods keep talking while it is " +
     "down; the restarted daemon changes nothing that was right",
-  ignore: !IS_ROOT || !Deno.env.get("WEAVETS_E2E_KNOWN_BUGS"),
+  ignore: !IS_ROOT,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
