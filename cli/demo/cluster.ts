@@ -223,21 +223,24 @@ export class Cluster {
   }
 
   /** Starts (or restarts) the daemon of a node; its log goes to node.logFile. */
-  async startDaemon(node: Node, extraArgs: string[] = []): Promise<void> {
+  startDaemon(node: Node, extraArgs: string[] = []): void {
     if (node.daemon) throw new Error(`daemon of ${node.name} is already running`);
-    // One handle per stream (a WritableStream takes one writer at a time), both appending:
-    // an unread pipe would block the daemon once its buffer is full.
-    const open = () => Deno.open(node.logFile, { create: true, append: true });
-    const [out, err] = [await open(), await open()];
-    const child = spawnIn(node.netns, this.spec.bin, [...this.daemonArgs(node), ...extraArgs], {
+    // The daemon writes its log file itself (sh redirects, then execs it: same PID): no pipe
+    // to drain, and lines are on disk as they are written.
+    const child = spawnIn(node.netns, "/bin/sh", [
+      "-c",
+      'log=$1; shift; exec "$@" >>"$log" 2>&1',
+      "sh",
+      node.logFile,
+      this.spec.bin,
+      ...this.daemonArgs(node),
+      ...extraArgs,
+    ], {
       env: { WEAVETS_LOG_LEVEL: "debug" },
-      stdout: "piped",
-      stderr: "piped",
+      stdout: "null",
+      stderr: "null",
     });
     node.daemon = child;
-    // Each file is closed when its stream ends (pipeTo closes it), i.e. when the daemon exits.
-    child.stdout.pipeTo(out.writable).catch(() => {});
-    child.stderr.pipeTo(err.writable).catch(() => {});
   }
 
   /** Kills a node's daemon (SIGKILL by default) and waits for it to be gone. */
