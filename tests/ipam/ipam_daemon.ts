@@ -1,7 +1,8 @@
 /**
- * Test helper process: the daemon core with the IPAM component, on loopback, until killed.
- * Prints {"http": PORT, "mesh": PORT} once it listens. Stands in for `weavets daemon` until the
- * IPAM component is wired into cli/daemon.ts.
+ * Test helper process: the daemon core with only the IPAM component and fast mesh timings, on
+ * loopback, until killed (no root, no data plane: tests that exercise IPAM alone, many times).
+ * Prints {"http": PORT, "mesh": PORT} once it listens. tests/ipam/netns_e2e_test.ts covers the
+ * real `weavets daemon`.
  *   deno run -A tests/ipam/ipam_daemon.ts NAME DATADIR INIT RANGE [PEER...]
  */
 import { Logger } from "../../net/log.ts";
