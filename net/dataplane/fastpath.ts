@@ -8,6 +8,7 @@ import {
   appendFdb,
   createVxlan,
   deleteFdb,
+  deleteLink,
   findLink,
   getLink,
   listFdb,
@@ -42,6 +43,19 @@ export function ensureVxlan(v: VxlanSetup): string[] {
   let link = findLink(v.name);
   if (link && link.kind !== "vxlan") {
     throw new FastPathError(`"${v.name}" exists but is not a VXLAN device; remove it`);
+  }
+  const x = link?.vxlan;
+  if (
+    link && x &&
+    (x.vni !== v.vni || x.port !== v.port || x.learning || (v.local && x.local !== v.local))
+  ) {
+    // VNI, port, learning and local address cannot be changed in place: recreate it.
+    deleteLink(v.name);
+    changed.push(
+      `recreated ${v.name} (was vni ${x.vni} port ${x.port} local ${x.local ?? "-"}` +
+        `${x.learning ? " learning" : ""})`,
+    );
+    link = undefined;
   }
   if (!link) {
     createVxlan(v.name, { vni: v.vni, port: v.port, learning: false, mtu: v.mtu, local: v.local });

@@ -1,6 +1,13 @@
 /** Network interfaces over rtnetlink: list, get, create (veth, bridge, vxlan, dummy), change. */
 
-import { formatMac, ipv4ToBytes, parseIPv4, parseMac } from "../addr/mod.ts";
+import {
+  formatIPv4,
+  formatMac,
+  ipv4FromBytes,
+  ipv4ToBytes,
+  parseIPv4,
+  parseMac,
+} from "../addr/mod.ts";
 import { Errno } from "./errno.ts";
 import { invalid, LinuxError } from "./errors.ts";
 import { AF_BRIDGE, closeFd } from "./libc.ts";
@@ -38,6 +45,8 @@ export interface Link {
   /** Raw interface flags (IFF_*). */
   flags: number;
   gsoMaxSize?: number;
+  /** For kind "vxlan": what the device was created with. */
+  vxlan?: { vni: number; port: number; learning: boolean; local?: string };
 }
 
 const OPER_STATES = ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"];
@@ -112,6 +121,16 @@ export function decodeLink(m: Message): Link {
   };
   const kind = info.str(R.IFLA_INFO_KIND);
   if (kind) link.kind = kind;
+  if (kind === "vxlan") {
+    const d = info.nested(R.IFLA_INFO_DATA);
+    const local = d.get(R.IFLA_VXLAN_LOCAL);
+    link.vxlan = {
+      vni: d.u32(R.IFLA_VXLAN_ID) ?? 0,
+      port: d.u16be(R.IFLA_VXLAN_PORT) ?? 0,
+      learning: (d.u8(R.IFLA_VXLAN_LEARNING) ?? 0) !== 0,
+      ...(local?.length === 4 ? { local: formatIPv4(ipv4FromBytes(local)) } : {}),
+    };
+  }
   const master = a.u32(R.IFLA_MASTER);
   if (master) link.master = master;
   const oper = a.u8(R.IFLA_OPERSTATE);

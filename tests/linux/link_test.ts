@@ -177,6 +177,18 @@ Deno.test(
       assert.equal(d.learning, false);
       const l = (await ipLink(a, "vx-learn")).linkinfo?.info_data ?? {};
       assert.deepEqual([l.id, l.port, l.learning, l.l2miss], [7, 4789, true, true]);
+      // What the kernel reports back, decoded by getLink, agrees with the oracle.
+      const [mine, learn] = inNetns(
+        netnsPath(a),
+        () => [getLink("vxlan-6784"), getLink("vx-learn")],
+      );
+      assert.deepEqual(mine.vxlan, {
+        vni: 0xabcdef,
+        port: 6784,
+        learning: false,
+        local: "10.2.3.4",
+      });
+      assert.deepEqual(learn.vxlan, { vni: 7, port: 4789, learning: true });
     });
   },
 );
