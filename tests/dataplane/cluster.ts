@@ -116,7 +116,7 @@ export class Cluster {
         "netns",
         "exec",
         this.nodes[i],
-        "deno",
+        Deno.execPath(),
         "run",
         "-A",
         this.opts.daemon ? DAEMON_DRIVER : DRIVER,
@@ -284,7 +284,17 @@ export async function ping(a: Pod, b: Pod, count = 1): Promise<boolean> {
 /** Runs net_tool.ts inside a pod namespace. */
 export function tool(pod: Pod, ...args: string[]): Deno.ChildProcess {
   return new Deno.Command("ip", {
-    args: ["netns", "exec", pod.ns, "deno", "run", "-A", "--unstable-net", NET_TOOL, ...args],
+    args: [
+      "netns",
+      "exec",
+      pod.ns,
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--unstable-net",
+      NET_TOOL,
+      ...args,
+    ],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
