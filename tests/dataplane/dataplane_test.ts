@@ -32,11 +32,19 @@ async function arpAcrossNodes(c: Cluster): Promise<void> {
   }
 }
 
-async function transfer100M(from: Pod, to: Pod): Promise<void> {
-  const sink = tool(to, "sink", "5001");
+/**
+ * `mib` MiB of deterministic bytes (from `seed`) over TCP from `from` to `to`; both ends print the
+ * byte count and sha256, which must agree. Returns the sender's line.
+ */
+async function transfer(
+  from: Pod,
+  to: Pod,
+  opts: { port: string; mib: number; seed: string },
+): Promise<string> {
+  const sink = tool(to, "sink", opts.port);
   const { line, rest } = await firstLine(sink);
   assert.equal(line, "listening");
-  const src = await tool(from, "source", to.ip, "5001", "100", "42").output();
+  const src = await tool(from, "source", to.ip, opts.port, String(opts.mib), opts.seed).output();
   assert.ok(src.success, dec.decode(src.stderr));
   let got = "";
   for (;;) {
@@ -46,8 +54,13 @@ async function transfer100M(from: Pod, to: Pod): Promise<void> {
   }
   await sink.status;
   const sent = dec.decode(src.stdout).trim();
+  assert.equal(got.trim().split("\n").pop(), sent, `${opts.mib} MiB arrive intact (same sha256)`);
+  return sent;
+}
+
+async function transfer100M(from: Pod, to: Pod): Promise<void> {
+  const sent = await transfer(from, to, { port: "5001", mib: 100, seed: "42" });
   assert.match(sent, /^104857600 [0-9a-f]{64}$/);
-  assert.equal(got.trim().split("\n").pop(), sent, "100 MiB arrive intact (same sha256)");
 }
 
 async function multicast(c: Cluster): Promise<void> {
@@ -229,19 +242,7 @@ async function cutFastPath(c: Cluster): Promise<void> {
 }
 
 async function transferSmall(from: Pod, to: Pod): Promise<void> {
-  const sink = tool(to, "sink", "5004");
-  const { line, rest } = await firstLine(sink);
-  assert.equal(line, "listening");
-  const src = await tool(from, "source", to.ip, "5004", "5", "7").output();
-  assert.ok(src.success, dec.decode(src.stderr));
-  let got = "";
-  for (;;) {
-    const { value, done } = await rest.read();
-    if (done) break;
-    got += dec.decode(value);
-  }
-  await sink.status;
-  assert.equal(got.trim().split("\n").pop(), dec.decode(src.stdout).trim());
+  await transfer(from, to, { port: "5004", mib: 5, seed: "7" });
 }
 
 Deno.test({
