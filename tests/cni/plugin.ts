@@ -3,7 +3,7 @@
  * environment, CNI_* variables, config on stdin) inside a test "node" namespace, and start the
  * fake daemon (a test double) in that namespace.
  */
-import { REPO_ROOT, runWeavets } from "../harness/binary.ts";
+import { denoRun, runWeavets } from "../harness/binary.ts";
 import { ipJson, sh, shTry } from "../harness/sh.ts";
 
 export const PLUGIN_DIRS = "/usr/lib/cni:/opt/cni/bin";
@@ -99,6 +99,33 @@ export async function hostVeths(node: string): Promise<string[]> {
   return (await links(node)).map((l) => l.ifname).filter((n) => n.startsWith("vethwepl"));
 }
 
+/**
+ * Starts a repo script with this Deno inside `node` and waits until its stdout shows `marker`;
+ * returns the process and what it printed so far (the rest of stdout is discarded).
+ */
+async function startInNode(
+  node: string,
+  script: string,
+  args: string[],
+  marker: string,
+): Promise<{ child: Deno.ChildProcess; seen: string }> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", node, ...denoRun(script, ...args)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes(marker)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${script} exited before listening: ${seen}`);
+    seen += value;
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  return { child, seen };
+}
+
 /** The fake daemon (test double) listening on 127.0.0.1:port inside `node`. */
 export class FakeDaemon {
   #child: Deno.ChildProcess | undefined;
@@ -109,33 +136,10 @@ export class FakeDaemon {
   }
 
   async start(): Promise<void> {
-    this.#child = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        this.node,
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--cached-only",
-        "--config",
-        `${REPO_ROOT}/deno.json`,
-        `${REPO_ROOT}/tests/cni/fake_daemon.ts`,
-        String(this.port),
-        this.subnet,
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!seen.includes("ready")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("fake daemon exited before listening");
-      seen += value;
-    }
-    reader.releaseLock();
-    this.#child.stdout.cancel().catch(() => {});
+    this.#child = (await startInNode(this.node, "tests/cni/fake_daemon.ts", [
+      String(this.port),
+      this.subnet,
+    ], "ready")).child;
   }
 
   /** An HTTP request to the fake from inside the node namespace. */
@@ -204,35 +208,13 @@ export class IpamDaemon {
 
   async start(): Promise<void> {
     const name = "0a:00:00:00:00:01";
-    this.#child = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        this.node,
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--cached-only",
-        "--config",
-        `${REPO_ROOT}/deno.json`,
-        `${REPO_ROOT}/tests/ipam/ipam_daemon.ts`,
-        name,
-        this.datadir,
-        `seed=${name}`,
-        this.range,
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!seen.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`IPAM daemon exited before listening: ${seen}`);
-      seen += value;
-    }
-    reader.releaseLock();
-    this.#child.stdout.cancel().catch(() => {});
+    const { child, seen } = await startInNode(this.node, "tests/ipam/ipam_daemon.ts", [
+      name,
+      this.datadir,
+      `seed=${name}`,
+      this.range,
+    ], "\n");
+    this.#child = child;
     this.port = JSON.parse(seen.split("\n")[0]).http;
   }
 

@@ -31,6 +31,20 @@ export function weavetsBin(): string {
   return (cached = path);
 }
 
+/** The command line that runs a repo script with this Deno, from the cache, with the repo's config. */
+export function denoRun(script: string, ...args: string[]): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--cached-only",
+    "--config",
+    `${REPO_ROOT}/deno.json`,
+    `${REPO_ROOT}/${script}`,
+    ...args,
+  ];
+}
+
 export interface RunResult {
   code: number;
   stdout: string;

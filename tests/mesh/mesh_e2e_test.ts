@@ -3,7 +3,7 @@
  * `weavets daemon` in each, each told only one other node's address.
  */
 import assert from "node:assert/strict";
-import { REPO_ROOT, runWeavets, weavetsBin } from "../harness/binary.ts";
+import { denoRun, runWeavets, weavetsBin } from "../harness/binary.ts";
 import { IS_ROOT, Namespaces } from "../harness/netns.ts";
 import { sh } from "../harness/sh.ts";
 import type { PeerStatus } from "../../net/mesh/router.ts";
@@ -281,18 +281,7 @@ Deno.test({
           "netns",
           "exec",
           n1.ns,
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--cached-only",
-          "--config",
-          `${REPO_ROOT}/deno.json`,
-          `${REPO_ROOT}/tests/mesh/fuzz_client.ts`,
-          ip(1),
-          "6783",
-          PASSWORD,
-          "10000",
-          "42",
+          ...denoRun("tests/mesh/fuzz_client.ts", ip(1), "6783", PASSWORD, "10000", "42"),
         ],
         stdout: "piped",
         stderr: "piped",
