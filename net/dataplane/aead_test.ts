@@ -1,6 +1,18 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import fc from "fast-check";
-import { deriveKey, open, ReplayWindow, sealChunks } from "./aead.ts";
+import {
+  AEAD_TAG,
+  aeadBackend,
+  AeadError,
+  deriveKey,
+  nodeCryptoBackend,
+  open,
+  ReplayWindow,
+  sealChunks,
+  selectBackend,
+} from "./aead.ts";
+import { type AeadBackend, loadLibcrypto } from "./aead_libcrypto.ts";
 
 function seal(key: Uint8Array, seq: number, aad: Uint8Array, plain: Uint8Array): Uint8Array {
   // Two chunks: sealing a message in pieces must equal sealing it whole.
@@ -47,6 +59,78 @@ Deno.test("seal/open round-trips and rejects tampering, wrong key, wrong seq, wr
     assert.equal(open(k, 5, aad, t), null, `flip at ${i}`);
   }
   assert.equal(open(k, 5, aad, new Uint8Array(3)), null);
+});
+
+const libcrypto = loadLibcrypto();
+const both: AeadBackend[] = libcrypto ? [libcrypto, nodeCryptoBackend] : [nodeCryptoBackend];
+const concat = (parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+};
+
+Deno.test("libcrypto is used where it loads, node:crypto where it does not", () => {
+  assert.equal(aeadBackend(), libcrypto ? "libcrypto" : "node:crypto");
+  assert.equal(selectBackend("libweavets-no-such-crypto.so.3"), nodeCryptoBackend);
+});
+
+Deno.test("either backend opens what the other sealed, any size and chunking (property)", () => {
+  const sizes = fc.oneof(
+    fc.constantFrom(0, 1, 15, 16, 17, 63, 64, 65, 1400, 65535, 65536, 65550, 131072),
+    fc.nat(70_000),
+  );
+  const message = sizes.chain((size) =>
+    fc.record({
+      size: fc.constant(size),
+      seed: fc.nat(255),
+      cuts: fc.uniqueArray(fc.nat(size), { maxLength: 8 }),
+      nonce: fc.uint8Array({ minLength: 12, maxLength: 12 }),
+      aad: fc.uint8Array({ minLength: 0, maxLength: 32 }),
+      key: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    })
+  );
+  fc.assert(
+    fc.property(message, ({ size, seed, cuts, nonce, aad, key }) => {
+      const plain = new Uint8Array(size).map((_, i) => (i * 31 + seed) & 255);
+      const edges = [0, ...cuts.sort((x, y) => x - y), size];
+      const chunks = edges.slice(1).map((e, i) => plain.subarray(edges[i], e));
+      for (const sealer of both) {
+        const sealed = concat(sealer.seal(key, nonce, aad, chunks));
+        assert.equal(sealed.length, size + AEAD_TAG);
+        for (const opener of both) {
+          const got = opener.open(key, nonce, aad, sealed);
+          assert.ok(got, `${opener.name} opens what ${sealer.name} sealed (${size} bytes)`);
+          assert.equal(Buffer.compare(got, plain), 0);
+        }
+      }
+    }),
+    { numRuns: 60 },
+  );
+});
+
+Deno.test("the wire format: nonce = 4 zero bytes ‖ seq as 64-bit big-endian, any backend", () => {
+  const k = deriveKey(pw, epoch, a, b);
+  const aad = new Uint8Array(24).fill(9);
+  const plain = new Uint8Array(3000).fill(0x5a);
+  for (const seq of [0, 1, 0xffffffff, 2 ** 32 + 5, 2 ** 53 - 1]) {
+    const nonce = new Uint8Array(12);
+    const dv = new DataView(nonce.buffer);
+    dv.setUint32(4, Math.floor(seq / 2 ** 32));
+    dv.setUint32(8, seq >>> 0);
+    const expected = concat(nodeCryptoBackend.seal(k, nonce, aad, [plain]));
+    assert.deepEqual(concat(sealChunks(k, seq, aad, [plain])), expected, `seq ${seq}`);
+    assert.deepEqual(open(k, seq, aad, expected), plain);
+  }
+});
+
+Deno.test("a key of the wrong length: sealing throws, opening says no", () => {
+  const aad = new Uint8Array(24);
+  assert.throws(() => sealChunks(new Uint8Array(16), 0, aad, [new Uint8Array(8)]), AeadError);
+  assert.equal(open(new Uint8Array(16), 0, aad, new Uint8Array(40)), null);
 });
 
 Deno.test("ReplayWindow accepts each sequence number once and nothing too old", () => {
