@@ -16,6 +16,7 @@ import {
   Tag,
 } from "./codec.ts";
 import { CryptoError, deriveSession, generateKeyPair, type Session, TAG_BYTES } from "./crypto.ts";
+import type { DataKey } from "./gossip_channel.ts";
 import {
   decodeHello,
   encodeHello,
@@ -93,6 +94,11 @@ export class ControlConnection {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** This connection's data-path secret (with a password; both ends hold the same one). */
+  get dataKey(): DataKey | undefined {
+    return this.#session?.dataKey;
   }
 
   /**

@@ -3,6 +3,9 @@
  * secret with the password as salt, ChaCha20-Poly1305 with one key and one nonce counter per
  * direction. A peer that does not know the password derives different keys, so its first sealed
  * message (the identity) fails to open: that is the mutual authentication.
+ *
+ * The same exchange also yields the connection's data-path secret (the userspace path's keys
+ * derive from it): knowing the password and recording the traffic is not enough to read it.
  */
 import {
   createCipheriv,
@@ -14,6 +17,7 @@ import {
   hkdfSync,
   type KeyObject,
 } from "node:crypto";
+import type { DataKey } from "./gossip_channel.ts";
 
 export const PUBLIC_KEY_BYTES = 32;
 export const TAG_BYTES = 16;
@@ -97,9 +101,13 @@ function nonce(n: bigint): Uint8Array {
   return b;
 }
 
+export const DATA_KEY_ID_BYTES = 8;
+
 export interface Session {
   sealer: Sealer;
   opener: Opener;
+  /** The data-path secret: id = the first 8 bytes of a hash of both public keys. */
+  dataKey: DataKey;
 }
 
 /** Derives this side's session from its key pair, the peer's public key and the password. */
@@ -125,7 +133,16 @@ export function deriveSession(mine: KeyPair, theirPublic: Uint8Array, password: 
   const info = Buffer.concat([Buffer.from("weavets control v1\0"), lo, hi]);
   const okm = new Uint8Array(hkdfSync("sha256", shared, salt, info, 64));
   const loToHi = okm.slice(0, 32), hiToLo = okm.slice(32);
+  // Its own label, so the data-path secret is independent of the control keys.
+  const dataInfo = Buffer.concat([Buffer.from("weavets data v1\0"), lo, hi]);
+  const dataKey: DataKey = {
+    id: new Uint8Array(
+      createHash("sha256").update("weavets data key id\0").update(lo).update(hi).digest()
+        .subarray(0, DATA_KEY_ID_BYTES),
+    ),
+    secret: new Uint8Array(hkdfSync("sha256", shared, salt, dataInfo, 32)),
+  };
   return order < 0
-    ? { sealer: new Sealer(loToHi), opener: new Opener(hiToLo) }
-    : { sealer: new Sealer(hiToLo), opener: new Opener(loToHi) };
+    ? { sealer: new Sealer(loToHi), opener: new Opener(hiToLo), dataKey }
+    : { sealer: new Sealer(hiToLo), opener: new Opener(loToHi), dataKey };
 }

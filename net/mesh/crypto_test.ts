@@ -37,3 +37,18 @@ Deno.test("crypto: our own public key echoed back is refused", () => {
   const a = generateKeyPair();
   assert.throws(() => deriveSession(a, a.publicKey, "pw"), /our own public key/);
 });
+
+Deno.test("crypto: both ends derive the same data key; another exchange gives another", () => {
+  const a = generateKeyPair(), b = generateKeyPair(), c = generateKeyPair();
+  const ab = deriveSession(a, b.publicKey, "pw").dataKey;
+  assert.deepEqual(deriveSession(b, a.publicKey, "pw").dataKey, ab);
+  assert.equal(ab.id.length, 8);
+  assert.equal(ab.secret.length, 32);
+  const ac = deriveSession(a, c.publicKey, "pw").dataKey;
+  assert.notDeepEqual(ac.id, ab.id);
+  assert.notDeepEqual(ac.secret, ab.secret);
+  // The id names the connection (public keys only); the secret also needs the password.
+  const other = deriveSession(a, b.publicKey, "other").dataKey;
+  assert.deepEqual(other.id, ab.id);
+  assert.notDeepEqual(other.secret, ab.secret);
+});

@@ -52,13 +52,33 @@ export interface PeerInfo {
   reachable: boolean;
 }
 
+/**
+ * The secret a control connection's key exchange yields for the data path (docs/PROTOCOL.md §2):
+ * both ends of the connection hold the same one, and every connection a new one.
+ */
+export interface DataKey {
+  /** 8 bytes that name this secret on the wire (not secret). */
+  id: Uint8Array;
+  /** 32 bytes. */
+  secret: Uint8Array;
+}
+
 /** The read side of the mesh that components need. */
 export interface MeshView {
   readonly self: PeerName;
   /** Every peer in the topology, the local one included. */
   peers(): PeerInfo[];
-  /** Called after every topology change; returns an unsubscribe function. */
+  /**
+   * Called after every topology change, and whenever the data key towards a peer changes (a
+   * connection established, replaced or closed); returns an unsubscribe function.
+   */
   onChange(cb: () => void): () => void;
+  /**
+   * The data key of the established control connection to `peer`; undefined without a password
+   * or without a direct connection. Optional so test doubles need not implement it; the daemon's
+   * mesh always does.
+   */
+  dataKey?(peer: PeerName): DataKey | undefined;
   /** Registers a named channel; the name must be unique and is part of the wire protocol. */
   channel(name: string, gossiper: Gossiper): GossipChannel;
   /**

@@ -12,7 +12,14 @@ import {
   DEFAULT_CONNECTION_TIMING,
 } from "./connection.ts";
 import { Gossip } from "./gossip.ts";
-import type { GossipChannel, Gossiper, MeshView, PeerInfo, PeerName } from "./gossip_channel.ts";
+import type {
+  DataKey,
+  GossipChannel,
+  Gossiper,
+  MeshView,
+  PeerInfo,
+  PeerName,
+} from "./gossip_channel.ts";
 import { type HandshakeError, PROTOCOL_MAX, PROTOCOL_MIN } from "./handshake.ts";
 import { randomUid } from "./peer_name.ts";
 import { type ConnectionRecord, encodeUpdate } from "./topology.ts";
@@ -150,6 +157,8 @@ export class Mesh implements MeshView {
   readonly #config: MeshConfig;
   readonly #log: Logger;
   readonly #conns = new Map<PeerName, ControlConnection>();
+  /** onChange subscribers, also told when a connection's data key comes or goes. */
+  readonly #keyListeners = new Set<() => void>();
   readonly #handshaking = new Set<Deno.TcpConn>();
   #inboundHandshakes = 0;
   readonly #targets = new Map<string, Target>();
@@ -257,7 +266,16 @@ export class Mesh implements MeshView {
   }
 
   onChange(cb: () => void): () => void {
-    return this.store.onChange(cb);
+    const offTopology = this.store.onChange(cb);
+    this.#keyListeners.add(cb);
+    return () => {
+      offTopology();
+      this.#keyListeners.delete(cb);
+    };
+  }
+
+  dataKey(peer: PeerName): DataKey | undefined {
+    return this.#conns.get(peer)?.dataKey;
   }
 
   channel(name: string, gossiper: Gossiper): GossipChannel {
@@ -548,7 +566,22 @@ export class Mesh implements MeshView {
     });
     if (c.closed) return;
     this.#updateOwnEntry();
+    if (c.dataKey) this.#dataKeyChanged();
     this.gossip.neighbourUp(r.name);
+  }
+
+  /**
+   * A peer's data key came, changed or went. The topology may not change with it (a restarted
+   * peer reconnecting from the same address leaves our connection list as it was).
+   */
+  #dataKeyChanged(): void {
+    for (const cb of [...this.#keyListeners]) {
+      try {
+        cb();
+      } catch (e) {
+        this.#log.error("topology change listener failed", { error: (e as Error).message ?? e });
+      }
+    }
   }
 
   /** Admission never throws into a promise nobody awaits: a bug here closes one connection. */
@@ -580,6 +613,7 @@ export class Mesh implements MeshView {
     this.#log.info("connection closed", { peer: name, reason });
     if (this.#stopped) return;
     this.#updateOwnEntry();
+    if (c.dataKey) this.#dataKeyChanged();
     for (const t of this.#targets.values()) {
       if (t.peer === name && t.state === "established") {
         t.attempt = 0;

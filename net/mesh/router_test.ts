@@ -172,6 +172,55 @@ Deno.test("mesh: wrong, missing or unexpected passwords are refused with a log l
   }
 });
 
+Deno.test("mesh: both ends of a connection hold the same data key, new for every connection", async () => {
+  try {
+    const a = node(1, { password: "pw" });
+    const b = node(2, { password: "pw", peers: [a.addr] });
+    const c = node(3, { password: "pw", peers: [a.addr] });
+    const wrong = node(4, { password: "other", peers: [a.addr] });
+    let seen: Uint8Array | undefined;
+    const off = a.mesh.onChange(() => (seen = a.mesh.dataKey(b.mesh.self)?.id));
+    await until("full mesh", () => fullMesh([a, b, c]));
+    const ab = a.mesh.dataKey(b.mesh.self)!, ba = b.mesh.dataKey(a.mesh.self)!;
+    assert.equal(ab.id.length, 8);
+    assert.equal(ab.secret.length, 32);
+    assert.deepEqual(ba, ab, "the same id and secret on both ends");
+    const ac = a.mesh.dataKey(c.mesh.self)!;
+    assert.notDeepEqual(ac.id, ab.id);
+    assert.notDeepEqual(ac.secret, ab.secret);
+    assert.deepEqual(c.mesh.dataKey(a.mesh.self), ac);
+    assert.equal(a.mesh.dataKey(wrong.mesh.self), undefined, "a wrong password: no connection");
+    assert.equal(wrong.mesh.dataKey(a.mesh.self), undefined);
+
+    // b restarts: its new connection has a new key, and a's subscribers are told.
+    await b.mesh.stop();
+    await until("b's key gone at a", () => a.mesh.dataKey(b.mesh.self) === undefined);
+    assert.equal(seen, undefined);
+    const b2 = node(2, { password: "pw", peers: [a.addr] });
+    await until("b2 connected", () => a.mesh.dataKey(b2.mesh.self) !== undefined);
+    const ab2 = a.mesh.dataKey(b2.mesh.self)!;
+    await until("a's subscriber saw the new key", () => seen !== undefined);
+    assert.deepEqual(seen, ab2.id);
+    assert.notDeepEqual(ab2.id, ab.id);
+    assert.notDeepEqual(ab2.secret, ab.secret);
+    assert.deepEqual(b2.mesh.dataKey(a.mesh.self), ab2);
+    off();
+  } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("mesh: without a password there is no data key", async () => {
+  try {
+    const a = node(1), b = node(2, { peers: [a.addr] });
+    await until("connected", () => fullMesh([a, b]));
+    assert.equal(a.mesh.dataKey(b.mesh.self), undefined);
+    assert.equal(b.mesh.dataKey(a.mesh.self), undefined);
+  } finally {
+    await stopAll();
+  }
+});
+
 Deno.test("mesh: gossip channels broadcast to all and unicast hop by hop over a line", async () => {
   try {
     // a - b - c: the ends may hold one connection each, so a and c are not neighbours.
