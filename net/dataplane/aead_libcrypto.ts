@@ -135,11 +135,18 @@ class LibcryptoBackend implements AeadBackend {
     let ok = lib.EVP_EncryptInit_ex(ctx, null, null, null, nonce) === 1 &&
       (aad.length === 0 || lib.EVP_EncryptUpdate(ctx, null, outl, aad, aad.length) === 1);
     let off = 0;
-    for (let i = 0; ok && i < chunks.length; i++) {
-      const p = chunks[i];
-      if (p.length === 0) continue;
-      ok = lib.EVP_EncryptUpdate(ctx, off === 0 ? out : out.subarray(off), outl, p, p.length) === 1;
-      off += outl[0];
+    if (ok && total > 0) {
+      // Many small updates cost more than gathering the chunks and encrypting once, in place.
+      let src = chunks[0];
+      if (src.length !== total) {
+        for (const p of chunks) {
+          out.set(p, off);
+          off += p.length;
+        }
+        src = out;
+      }
+      ok = lib.EVP_EncryptUpdate(ctx, out, outl, src, total) === 1;
+      off = outl[0];
     }
     ok = ok && lib.EVP_EncryptFinal_ex(ctx, out.subarray(off), outl) === 1;
     off += outl[0];
