@@ -4,7 +4,7 @@
  * this peer's underlay address and pod MACs on the mesh channel "macs", and keeps the kernel state
  * reconciled with what peers announce.
  */
-import type { GossipChannel, MeshView, PeerName } from "../mesh/gossip_channel.ts";
+import type { DataKey, GossipChannel, MeshView, PeerName } from "../mesh/gossip_channel.ts";
 import { type ApiRoute, jsonResponse } from "../api/route.ts";
 import type { Registry } from "../api/metrics.ts";
 import type { StatusSection } from "../mesh/status_text.ts";
@@ -52,8 +52,14 @@ export interface DataplaneOptions {
   vni?: number;
   /** --mtu / WEAVE_MTU. */
   mtu?: number;
-  /** The shared password: encrypts the userspace path; encrypted peers never use VXLAN. */
+  /**
+   * Set when the mesh has a password: the userspace path is encrypted, with keys from each
+   * control connection's session (MeshView.dataKey; the password itself is not used here), and
+   * encrypted peers never use VXLAN.
+   */
   password?: Uint8Array;
+  /** After a reconnection, how long the previous connection's key still opens (default 10 s). */
+  keyGraceMs?: number;
   /** The node's underlay address (default: the default route's interface address). */
   underlayAddr?: string;
   tapName?: string;
@@ -168,7 +174,6 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       sleevePort,
       fastdpPort,
       fastdp,
-      epoch,
       macs,
     };
     state.merge([mine]);
@@ -198,6 +203,13 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         .map((p) => p.name),
     );
     const known = new Set(mesh.peers().map((p) => p.name));
+    const sessions = new Map<PeerName, DataKey>();
+    if (opts.password) {
+      for (const name of known) {
+        const k = name === mesh.self ? undefined : mesh.dataKey?.(name);
+        if (k) sessions.set(name, k);
+      }
+    }
     const before = new Map(paths.map((p) => [p.peer, p.path]));
     const next: PeerPath[] = [];
     const fastPeers = new Set<string>();
@@ -238,9 +250,11 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         reason: fast
           ? "fast path probes answered"
           : !fastdp
-          ? (opts.password
+          ? (!opts.password
+            ? "fast path disabled here (--no-fastdp)"
+            : sessions.has(r.peer)
             ? "encrypted: the userspace path carries all traffic"
-            : "fast path disabled here (--no-fastdp)")
+            : "encrypted, but no control connection to this peer yet (no key): nothing is sent")
           : !r.fastdp
           ? "peer does not offer the fast path"
           : last === undefined
@@ -274,16 +288,17 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         }
       }
     }
-    sleeve?.setPeers(
+    const refused = sleeve?.setPeers(
       state.all().filter((r) => reachable.has(r.peer)).map((r) => ({
         name: r.peer,
         addr: r.addr,
         port: r.sleevePort,
         sleeve: !fastPeers.has(r.peer),
-        epoch: r.epoch,
         macs: r.macs,
       })),
-    );
+      sessions,
+    ) ?? [];
+    if (refused.length) log.error("the mesh offered a data key used before: refused", { refused });
   }
 
   function probeAll(): void {
@@ -365,7 +380,8 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         mtu: mtu.mtu,
         self: m.self,
         epoch,
-        password: opts.password,
+        encrypted: opts.password !== undefined,
+        keyGraceMs: opts.keyGraceMs,
         macTtlMs: opts.macTtlMs,
         onProbeReply,
       });
@@ -466,6 +482,8 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
               { labels: { reason: "auth" }, value: s.rxAuthFailed },
               { labels: { reason: "replay" }, value: s.rxReplayed },
               { labels: { reason: "too_big" }, value: s.txIcmpTooBig },
+              { labels: { reason: "no_session" }, value: s.txNoKey },
+              { labels: { reason: "unknown_key" }, value: s.rxNoKey },
             ]
             : [];
         },

@@ -1,6 +1,6 @@
 /**
  * What the data plane gossips on the mesh channel "macs": per peer, where to reach it on the
- * underlay, which paths it offers, its userspace-path epoch, and the MACs (pods) on its bridge.
+ * underlay, which paths it offers, and the MACs (pods) on its bridge.
  * Each peer writes only its own record and bumps the version; merge keeps the highest version per
  * peer, so the state is a CRDT (idempotent, commutative, associative). Pure.
  */
@@ -18,8 +18,11 @@ export const PeerRecordSchema = z.object({
   fastdpPort: z.number().int().min(1).max(65535),
   /** This peer accepts VXLAN (not when it is encrypted or runs with --no-fastdp). */
   fastdp: z.boolean(),
-  /** 16 hex digits: the userspace path epoch (new each start; keys and nonces derive from it). */
-  epoch: z.string().regex(/^[0-9a-f]{16}$/),
+  /**
+   * Unused since sleeve v2 (keys come from the control connections) and no longer sent; kept
+   * optional only until fdb_test.ts stops writing it — then delete both.
+   */
+  epoch: z.string().regex(/^[0-9a-f]{16}$/).optional(),
   macs: z.array(Mac).max(65536),
 });
 export type PeerRecord = z.infer<typeof PeerRecordSchema>;

@@ -15,7 +15,6 @@ const rec = (peer: number, version: number, macs: string[] = []): PeerRecord => 
   sleevePort: 6783,
   fastdpPort: 6784,
   fastdp: true,
-  epoch: "00000000000000ff",
   macs,
 });
 

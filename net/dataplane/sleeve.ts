@@ -1,7 +1,8 @@
 /**
  * The userspace path ("sleeve") on one node: a TAP port on the bridge and two Workers — TAP → UDP
  * and UDP → TAP — running synchronous FFI loops off the main event loop. The main thread only
- * starts them, feeds them the peer table (addresses, paths, keys, gossiped MACs) and reads stats.
+ * starts them, feeds them the peer table (addresses, paths, gossiped MACs) and the session keys
+ * (sleeve_keys.ts), and reads stats.
  * The TAP and the UDP socket are opened here, on the calling thread, so they live in its network
  * namespace; the Workers only use the fds.
  */
@@ -18,13 +19,13 @@ import {
   TUN_F_TSO_ECN,
   writeFd,
 } from "../linux/mod.ts";
-import { deriveKey } from "./aead.ts";
 import { buildProbe, PROBE_REQUEST, probeMac } from "./probe.ts";
 import { parseMac } from "../addr/mod.ts";
 import { VNET_HDR_LEN } from "./sleeve_format.ts";
 import { openSleeveSocket, type SleeveSocket } from "./sleeve_socket.ts";
+import { SleeveKeyRing } from "./sleeve_keys.ts";
+import type { DataKey } from "../mesh/gossip_channel.ts";
 import {
-  hexToBytes,
   readStats,
   type SleeveControl,
   type SleevePeer,
@@ -46,10 +47,15 @@ export interface SleeveOptions {
   mtu: number;
   /** This peer's name. */
   self: string;
-  /** 16 hex digits, new each start (see aead.ts). */
+  /** 16 hex digits, new each start: unencrypted messages carry it (reassembly tells lives apart). */
   epoch: string;
-  /** Shared password: when set, every message is sealed and plaintext is refused. */
-  password?: Uint8Array;
+  /**
+   * Every message is sealed under the pair's session keys (from the control connection, see
+   * `setPeers`), and plaintext is refused.
+   */
+  encrypted: boolean;
+  /** After a reconnection, how long the previous connection's key still opens messages. */
+  keyGraceMs?: number;
   /** Learned MACs expire after this long unseen (Weave: 10 min). */
   macTtlMs?: number;
   /** Called when a fast-path probe reply arrives (probe MAC of the answering peer). */
@@ -63,7 +69,6 @@ export interface SleevePeerInfo {
   port: number;
   /** The pair uses the userspace path now. */
   sleeve: boolean;
-  epoch: string;
   macs: string[];
 }
 
@@ -77,6 +82,7 @@ const OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
 export class Sleeve {
   readonly #workers: Worker[];
   readonly #stats: SharedArrayBuffer;
+  readonly #keys: SleeveKeyRing;
   #stopped = false;
 
   private constructor(
@@ -88,6 +94,7 @@ export class Sleeve {
   ) {
     this.#workers = workers;
     this.#stats = stats;
+    this.#keys = new SleeveKeyRing(opts.self, opts.keyGraceMs);
   }
 
   /** Opens the TAP and socket here, then starts both Workers; resolves when both run. */
@@ -136,7 +143,7 @@ export class Sleeve {
           mtu: opts.mtu,
           self: opts.self,
           epoch: opts.epoch,
-          encrypted: opts.password !== undefined,
+          encrypted: opts.encrypted,
           macTtlMs: opts.macTtlMs ?? 600_000,
           probeMac: probeMac(opts.self),
           stats,
@@ -156,24 +163,28 @@ export class Sleeve {
 
   #lastPeers = "";
 
-  /** Replaces the peer table in both Workers (keys derived here when encrypted); no-op if same. */
-  setPeers(peers: SleevePeerInfo[]): void {
-    const key = JSON.stringify(peers);
-    if (key === this.#lastPeers) return;
+  /**
+   * Replaces the peer table in both Workers; no-op if nothing changed. Encrypted, `sessions` are
+   * the data keys of the control connections established now (MeshView.dataKey), per peer: a
+   * peer without one gets nothing until it has one. Returns the ids of keys refused because
+   * they had been used before (a mesh bug: logged by the caller).
+   */
+  setPeers(peers: SleevePeerInfo[], sessions: ReadonlyMap<string, DataKey>): string[] {
+    const refused = this.opts.encrypted ? this.#keys.sync(sessions, Date.now()) : [];
+    const keys = this.opts.encrypted ? this.#keys.all() : [];
+    const summary = keys.map((k) => [k.peer, k.tx?.id, k.rx.map((r) => [r.id, r.until])]);
+    const key = JSON.stringify([peers, summary]);
+    if (key === this.#lastPeers) return refused;
     this.#lastPeers = key;
-    const pw = this.opts.password;
-    const self = parseMac(this.opts.self);
-    const list: SleevePeer[] = peers.filter((p) => p.name !== this.opts.self).map((p) => {
-      const out: SleevePeer = { ...p };
-      if (pw) {
-        const them = parseMac(p.name);
-        out.txKey = deriveKey(pw, hexToBytes(this.opts.epoch), self, them);
-        out.rxKey = deriveKey(pw, hexToBytes(p.epoch), them, self);
-      }
-      return out;
-    });
-    const msg: SleeveControl = { type: "peers", peers: list };
+    const list: SleevePeer[] = peers.filter((p) => p.name !== this.opts.self);
+    const msg: SleeveControl = { type: "peers", peers: list, keys };
     for (const w of this.#workers) w.postMessage(msg);
+    return refused;
+  }
+
+  /** Whether traffic to `peer` can be sealed now (encrypted: a session key exists). */
+  hasKey(peer: string): boolean {
+    return this.#keys.currentId(peer) !== undefined;
   }
 
   /**

@@ -9,9 +9,11 @@
  *
  * A message (sealed with AEAD when encrypted) is cut into *fragments* so that no UDP datagram on
  * the underlay exceeds the path MTU; every fragment is one datagram:
- *   0 magic 0x57 | 1 flags (bit 0: encrypted) | 2..7 sender peer name | 8..15 sender epoch |
+ *   0 magic 0x57 | 1 flags (bit 0: encrypted) | 2..7 sender peer name | 8..15 key id |
  *   16..23 message sequence number | 24 fragment index | 25 fragment count | 26..27 payload length
- * Bytes 0..23 are the AEAD's associated data. All fragments but the last of a message have the
+ * The key id names the pair's session key that sealed the message (sleeve_keys.ts); unencrypted,
+ * those bytes are the sender's epoch (random per start). Bytes 0..23 are the AEAD's associated
+ * data, and the sequence number is the nonce. All fragments but the last of a message have the
  * same length, which is what UDP GSO (UDP_SEGMENT) needs to send them with one system call, and
  * each fragment states its own length, so a GRO-coalesced receive buffer splits without ancillary
  * data.
@@ -41,8 +43,9 @@ export interface FragmentHeader {
   encrypted: boolean;
   /** Offset of the 6-byte sender name in the buffer the header was read from. */
   senderOff: number;
-  epochHi: number;
-  epochLo: number;
+  /** The key id (or epoch) as two 32-bit halves. */
+  idHi: number;
+  idLo: number;
   seq: number;
   index: number;
   count: number;
@@ -56,7 +59,8 @@ export interface FragmentHeader {
 export interface MessageHeader {
   encrypted: boolean;
   sender: Uint8Array; // 6 bytes
-  epoch: Uint8Array; // 8 bytes
+  /** 8 bytes: the key id when encrypted, else the sender's epoch. */
+  keyId: Uint8Array;
   seq: number;
 }
 
@@ -64,7 +68,7 @@ export function writeAad(out: Uint8Array, off: number, h: MessageHeader): void {
   out[off] = SLEEVE_MAGIC;
   out[off + 1] = h.encrypted ? FLAG_ENCRYPTED : 0;
   out.set(h.sender, off + 2);
-  out.set(h.epoch, off + 8);
+  out.set(h.keyId, off + 8);
   const dv = new DataView(out.buffer, out.byteOffset);
   dv.setUint32(off + 16, Math.floor(h.seq / 0x100000000));
   dv.setUint32(off + 20, h.seq >>> 0);
@@ -151,8 +155,8 @@ export function forEachFragment(
   const h: FragmentHeader = {
     encrypted: false,
     senderOff: 0,
-    epochHi: 0,
-    epochLo: 0,
+    idHi: 0,
+    idLo: 0,
     seq: 0,
     index: 0,
     count: 0,
@@ -168,8 +172,8 @@ export function forEachFragment(
     if (pos + SLEEVE_FRAGMENT_HEADER + plen > len || count === 0 || index >= count) return false;
     h.encrypted = (buf[pos + 1] & FLAG_ENCRYPTED) !== 0;
     h.senderOff = pos + 2;
-    h.epochHi = dv.getUint32(pos + 8);
-    h.epochLo = dv.getUint32(pos + 12);
+    h.idHi = dv.getUint32(pos + 8);
+    h.idLo = dv.getUint32(pos + 12);
     h.seq = dv.getUint32(pos + 16) * 0x100000000 + dv.getUint32(pos + 20);
     h.index = index;
     h.count = count;
@@ -252,7 +256,7 @@ export class Reassembler {
     this.#lent = null;
     const payload = buf.subarray(h.payloadOff, h.payloadOff + h.payloadLen);
     if (h.count === 1) return payload;
-    const key = `${macKeyAt(buf, h.senderOff)}.${h.epochHi}.${h.epochLo}.${h.seq}`;
+    const key = `${macKeyAt(buf, h.senderOff)}.${h.idHi}.${h.idLo}.${h.seq}`;
     let p = this.#pending.get(key);
     if (!p) {
       if (this.#pending.size >= this.maxPending) {

@@ -14,7 +14,7 @@ import {
 const hdr: MessageHeader = {
   encrypted: false,
   sender: new Uint8Array([2, 1, 2, 3, 4, 5]),
-  epoch: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
+  keyId: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
   seq: 0x1_0000_0002,
 };
 
@@ -48,7 +48,7 @@ Deno.test("a small message is one datagram and passes through without reassembly
   const frames: number[] = [];
   assert.ok(forEachFragment(out, end, (h: FragmentHeader) => {
     assert.equal(h.seq, hdr.seq);
-    assert.equal(h.epochHi, 0x01020304);
+    assert.equal(h.idHi, 0x01020304);
     const body = r.add(out, h, 0)!;
     assert.ok(forEachEntry(body, body.length, (_off, len) => frames.push(len)));
   }));

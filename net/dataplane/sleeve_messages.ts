@@ -2,6 +2,7 @@
  * Messages between the main thread and the userspace-path Workers, and the shared statistics
  * layout. The Workers run tight synchronous loops and read these between batches.
  */
+import type { PeerKeys } from "./sleeve_keys.ts";
 
 export interface SleeveWorkerInit {
   type: "init";
@@ -15,8 +16,9 @@ export interface SleeveWorkerInit {
   /** Pod-network MTU: larger non-GSO DF packets get ICMP "fragmentation needed". */
   mtu: number;
   self: string;
-  /** 16 hex digits. */
+  /** 16 hex digits, new each start: the header's bytes 8..15 when not encrypted. */
   epoch: string;
+  /** Every message is sealed under the pair's session keys, and plaintext is refused. */
   encrypted: boolean;
   /** Learned MACs expire after this long unseen. */
   macTtlMs: number;
@@ -34,11 +36,6 @@ export interface SleevePeer {
   port: number;
   /** This pair uses the userspace path now (else frames to its MACs are left to the fast path). */
   sleeve: boolean;
-  /** 16 hex digits: the epoch the peer announced (messages from other epochs are refused). */
-  epoch: string;
-  /** Keys for self→peer (tx) and peer→self (rx); absent when not encrypted. */
-  txKey?: Uint8Array;
-  rxKey?: Uint8Array;
   /** MACs gossiped as living on this peer's bridge. */
   macs: string[];
 }
@@ -46,6 +43,12 @@ export interface SleevePeer {
 export interface SleevePeersUpdate {
   type: "peers";
   peers: SleevePeer[];
+  /**
+   * Encrypted: the keys of every peer with a session (sleeve_keys.ts), whether or not it is in
+   * `peers` now. A Worker keeps a key's counter or replay window exactly as long as the key is
+   * listed here; a key id once dropped never comes back.
+   */
+  keys: PeerKeys[];
 }
 
 export interface SleeveStop {
@@ -79,8 +82,12 @@ export const STAT = {
   rxAuthFailed: 9,
   rxReplayed: 10,
   txFlooded: 11,
+  /** Frames not sent: encrypted, and no session with the peer yet. */
+  txNoKey: 12,
+  /** Messages under a key id this peer does not hold (or whose grace ended). */
+  rxNoKey: 13,
 } as const;
-export const STAT_COUNT = 12;
+export const STAT_COUNT = 14;
 
 export type SleeveStats = { -readonly [K in keyof typeof STAT]: number };
 

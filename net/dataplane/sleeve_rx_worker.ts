@@ -1,8 +1,8 @@
 /**
  * Userspace path, receiving side (a Worker): UDP → TAP. A tight loop of synchronous FFI calls takes
  * a batch of datagrams with recvmmsg (each may be several fragments coalesced by UDP GRO), puts
- * messages back together, authenticates and decrypts them when encrypted (refusing other epochs and
- * replays), writes each frame with its virtio-net header into the TAP, and learns where source
+ * messages back together, authenticates and decrypts them when encrypted (under the key the header's
+ * key id names, if this peer holds it; refusing replays), writes each frame with its virtio-net header into the TAP, and learns where source
  * MACs live, telling the sending Worker.
  */
 /// <reference lib="deno.worker" />
@@ -15,6 +15,7 @@ import {
   type SleeveWorkerInit,
   STAT,
 } from "./sleeve_messages.ts";
+import type { PeerKeys } from "./sleeve_keys.ts";
 import { serveSleeveWorker, type SleeveWorkerBody } from "./sleeve_worker_boot.ts";
 import {
   AAD_LEN,
@@ -37,12 +38,19 @@ const BUF = 65536 + 4096;
 /** How often a still-valid learned MAC is re-announced to the sending Worker. */
 const RELEARN_MS = 30_000;
 
+/** A session key of a peer, with its own replay window (kept as long as the key is). */
+interface RxKey {
+  idHi: number;
+  idLo: number;
+  key: Uint8Array;
+  /** ms since 1970 after which it opens nothing (a previous connection's key); else Infinity. */
+  until: number;
+  replay: ReplayWindow;
+}
+
 interface RxPeer {
   name: string;
-  epochHi: number;
-  epochLo: number;
-  key: Uint8Array | null;
-  replay: ReplayWindow;
+  keys: RxKey[];
 }
 
 function start(init: SleeveWorkerInit): SleeveWorkerBody {
@@ -55,28 +63,45 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   new DataView(pollfd.buffer).setInt16(4, POLLIN, true);
   const reasm = new Reassembler(256, 2000);
   let peers = new Map<number, RxPeer>();
+  /** Key id (hex) → key, for every peer with a session (also those not on this path now). */
+  let keys = new Map<string, RxKey>();
   const announced = new Map<number, { peer: string; at: number }>();
   let learnedOut: LearnedMacs = [];
   let now = Date.now();
 
-  function setPeers(list: SleevePeer[]): void {
+  function setPeers(list: SleevePeer[], update: PeerKeys[]): void {
+    const nextKeys = new Map<string, RxKey>();
+    const keysOf = new Map<string, RxKey[]>();
+    for (const k of update) {
+      const mine: RxKey[] = [];
+      for (const r of k.rx) {
+        const key = keys.get(r.id) ?? {
+          idHi: parseInt(r.id.slice(0, 8), 16),
+          idLo: parseInt(r.id.slice(8), 16),
+          key: r.key,
+          until: r.until,
+          replay: new ReplayWindow(),
+        };
+        key.until = r.until;
+        nextKeys.set(r.id, key);
+        mine.push(key);
+      }
+      keysOf.set(k.peer, mine);
+    }
+    keys = nextKeys;
     const next = new Map<number, RxPeer>();
     for (const p of list) {
       if (p.name === init.self) continue;
-      const k = macKeyFromString(p.name);
-      const old = peers.get(k);
-      const epochHi = parseInt(p.epoch.slice(0, 8), 16);
-      const epochLo = parseInt(p.epoch.slice(8), 16);
-      const same = old && old.epochHi === epochHi && old.epochLo === epochLo;
-      next.set(k, {
-        name: p.name,
-        epochHi,
-        epochLo,
-        key: p.rxKey ?? null,
-        replay: same ? old.replay : new ReplayWindow(),
-      });
+      next.set(macKeyFromString(p.name), { name: p.name, keys: keysOf.get(p.name) ?? [] });
     }
     peers = next;
+  }
+
+  function keyFor(peer: RxPeer, h: FragmentHeader): RxKey | undefined {
+    for (const k of peer.keys) {
+      if (k.idHi === h.idHi && k.idLo === h.idLo && now < k.until) return k;
+    }
+    return undefined;
   }
 
   function deliver(body: Uint8Array, bodyLen: number, peer: RxPeer): void {
@@ -104,22 +129,29 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       stats[STAT.rxDropped]++;
       return;
     }
-    if (peer.key) {
-      if (h.epochHi !== peer.epochHi || h.epochLo !== peer.epochLo || !peer.replay.check(h.seq)) {
-        stats[STAT.rxReplayed]++;
-        return;
-      }
+    if (!init.encrypted) {
+      const body = reasm.add(buf, h, now);
+      if (body) deliver(body, body.length, peer);
+      return;
+    }
+    const key = keyFor(peer, h);
+    if (!key) {
+      stats[STAT.rxNoKey]++;
+      return;
+    }
+    if (!key.replay.check(h.seq)) {
+      stats[STAT.rxReplayed]++;
+      return;
     }
     const body = reasm.add(buf, h, now);
     if (!body) return;
-    if (!peer.key) return deliver(body, body.length, peer);
     const aad = buf.subarray(h.headerOff, h.headerOff + AAD_LEN);
-    const plain = open(peer.key, h.seq, aad, body);
+    const plain = open(key.key, h.seq, aad, body);
     if (!plain) {
       stats[STAT.rxAuthFailed]++;
       return;
     }
-    if (!peer.replay.accept(h.seq)) {
+    if (!key.replay.accept(h.seq)) {
       stats[STAT.rxReplayed]++;
       return;
     }

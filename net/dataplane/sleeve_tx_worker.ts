@@ -2,7 +2,7 @@
  * Userspace path, sending side (a Worker): TAP → UDP. A tight loop of synchronous FFI calls reads
  * a batch of frames (virtio-net header + frame, TSO superframes included) from the TAP, picks the
  * peer(s) for each by destination MAC, packs frames per peer into messages, seals them when
- * encrypted, cuts them into MTU-sized fragments and sends everything with one sendmmsg (each
+ * encrypted (under the pair's current session key; no session, nothing sent), cuts them into MTU-sized fragments and sends everything with one sendmmsg (each
  * message one UDP GSO send). Between batches (every ~10 ms) it yields to take control messages.
  */
 /// <reference lib="deno.worker" />
@@ -19,6 +19,7 @@ import {
   type SleeveWorkerInit,
   STAT,
 } from "./sleeve_messages.ts";
+import type { PeerKeys } from "./sleeve_keys.ts";
 import { serveSleeveWorker, type SleeveWorkerBody } from "./sleeve_worker_boot.ts";
 import {
   fragmentPayload,
@@ -42,10 +43,19 @@ const POLLOUT = 4;
 const SLICE_MS = 20;
 const IDLE_MS = 100;
 
+/** A session key and its message counter (the nonce): never reset while the key is in use. */
+interface TxKey {
+  id: Uint8Array;
+  key: Uint8Array;
+  seq: number;
+}
+
 interface TxPeer {
   name: string;
   saPtr: bigint;
-  key: Uint8Array | null;
+  /** Encrypted: the current session key, null while there is no session. */
+  key: TxKey | null;
+  /** Unencrypted: the message counter. */
   seq: number;
   pending: number[];
 }
@@ -75,7 +85,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   const header: MessageHeader = {
     encrypted: init.encrypted,
     sender: parseMac(init.self),
-    epoch: hexToBytes(init.epoch),
+    keyId: hexToBytes(init.epoch), // encrypted: each message's key id instead
     seq: 0,
   };
   const aad = new Uint8Array(24);
@@ -87,10 +97,21 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   /** MAC → index into peers; -1: lives on a peer reached by the fast path (not ours to send). */
   let gossiped = new Map<number, number>();
   let byName = new Map<string, number>();
+  /** Key id (hex) → key, for every peer with a session (also those not on this path now). */
+  let keys = new Map<string, TxKey>();
   const learned = new MacTable<string>(init.macTtlMs);
   let sendOff = 0;
 
-  function setPeers(list: SleevePeer[]): void {
+  function setPeers(list: SleevePeer[], update: PeerKeys[]): void {
+    const nextKeys = new Map<string, TxKey>();
+    const keyOf = new Map<string, TxKey>();
+    for (const k of update) {
+      if (!k.tx) continue;
+      const key = keys.get(k.tx.id) ?? { id: hexToBytes(k.tx.id), key: k.tx.key, seq: 0 };
+      nextKeys.set(k.tx.id, key);
+      keyOf.set(k.peer, key);
+    }
+    keys = nextKeys;
     const old = new Map(peers.map((p) => [p.name, p]));
     const next: TxPeer[] = [];
     const nextGossip = new Map<number, number>();
@@ -107,7 +128,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       next.push({
         name: p.name,
         saPtr: names.base + BigInt(i * 16),
-        key: p.txKey ?? null,
+        key: keyOf.get(p.name) ?? null,
         seq: old.get(p.name)?.seq ?? 0,
         pending: [],
       });
@@ -141,12 +162,13 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   }
 
   function emit(p: TxPeer, entries: Uint8Array[]): void {
-    header.seq = p.seq++;
     let chunks = entries;
     if (p.key) {
+      header.seq = p.key.seq++;
+      header.keyId = p.key.id;
       writeAad(aad, 0, header);
-      chunks = sealChunks(p.key, header.seq, aad, entries);
-    }
+      chunks = sealChunks(p.key.key, header.seq, aad, entries);
+    } else header.seq = p.seq++;
     let before = sends.length;
     let end = writeFragments(
       sendArena.bytes,
@@ -240,6 +262,12 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     if (count === 0) return 0;
     for (const p of peers) {
       if (p.pending.length === 0) continue;
+      if (init.encrypted && !p.key) {
+        // No session with this peer (yet): never plaintext instead.
+        stats[STAT.txNoKey] += p.pending.length;
+        p.pending.length = 0;
+        continue;
+      }
       let cur: Uint8Array[] = [];
       let curLen = 0;
       for (const slot of p.pending) {

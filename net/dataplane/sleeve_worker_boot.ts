@@ -9,9 +9,10 @@ import type {
   SleeveReport,
   SleeveWorkerInit,
 } from "./sleeve_messages.ts";
+import type { PeerKeys } from "./sleeve_keys.ts";
 
 export interface SleeveWorkerBody {
-  setPeers(list: SleevePeer[]): void;
+  setPeers(list: SleevePeer[], keys: PeerKeys[]): void;
   /** Runs batches while `running()` is true. */
   loop(running: () => boolean): Promise<void>;
 }
@@ -32,7 +33,7 @@ export function serveSleeveWorker(
     }
     let running = true;
     self.onmessage = (m: MessageEvent<SleeveControl>) => {
-      if (m.data.type === "peers") body.setPeers(m.data.peers);
+      if (m.data.type === "peers") body.setPeers(m.data.peers, m.data.keys);
       else if (m.data.type === "stop") running = false;
     };
     report({ type: "ready", role });

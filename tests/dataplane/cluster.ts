@@ -3,8 +3,10 @@
  * namespaces on it each running node_driver.ts (the real data-plane component behind a stdio
  * mesh whose gossip this harness relays), and pod namespaces attached to each node's bridge.
  */
+import { createHash } from "node:crypto";
 import { Namespaces } from "../harness/netns.ts";
 import { sh, shTry } from "../harness/sh.ts";
+import { encodeBase64 } from "./base64.ts";
 
 const DRIVER = new URL("./node_driver.ts", import.meta.url).pathname;
 const DAEMON_DRIVER = new URL("./daemon_driver.ts", import.meta.url).pathname;
@@ -20,6 +22,8 @@ export interface ClusterOptions {
   masquerade?: boolean;
   /** Run the real daemon (mesh over TCP) with the data-plane component instead of the stdio mesh. */
   daemon?: boolean;
+  /** Netns name prefix (default "wtd"). */
+  prefix?: string;
 }
 
 export interface Pod {
@@ -41,6 +45,27 @@ const enc = new TextEncoder();
 export const peerName = (i: number) => `02:77:00:00:00:${(i + 1).toString(16).padStart(2, "0")}`;
 export const underlayIp = (i: number) => `192.168.77.${i + 1}`;
 
+/**
+ * Test double for a control connection's data key between nodes i and k (node_driver.ts):
+ * deterministic from the password, the pair and how often each end has started, so both ends get
+ * the same key and a restart of either end gives a new one, as a real reconnection does.
+ */
+export function testDataKey(
+  password: string,
+  i: number,
+  k: number,
+  starts: number[],
+): { id: string; secret: string } {
+  const [lo, hi] = i < k ? [i, k] : [k, i];
+  const h = (label: string) =>
+    createHash("sha256").update(`${label}\0${password}\0${lo}.${starts[lo]}-${hi}.${starts[hi]}`)
+      .digest();
+  return {
+    id: encodeBase64(h("test key id").subarray(0, 8)),
+    secret: encodeBase64(h("test secret")),
+  };
+}
+
 export class Cluster {
   readonly ns: Namespaces;
   underlay = "";
@@ -48,13 +73,15 @@ export class Cluster {
   pods: Pod[] = [];
   mtu = 0;
   readonly drivers: (Driver | undefined)[] = [];
+  /** How often each node's driver was started (testDataKey). */
+  readonly starts: number[] = [];
 
   constructor(readonly opts: ClusterOptions, prefix = "wtd") {
     this.ns = new Namespaces(prefix);
   }
 
   static async start(opts: ClusterOptions): Promise<Cluster> {
-    const c = new Cluster(opts);
+    const c = new Cluster(opts, opts.prefix);
     try {
       await c.#build();
       return c;
@@ -99,6 +126,7 @@ export class Cluster {
 
   /** Starts node i's driver; resolves when its data plane is up. */
   async startDriver(i: number): Promise<void> {
+    this.starts[i] = (this.starts[i] ?? 0) + 1;
     const cfg = {
       self: peerName(i),
       fastdp: this.opts.fastdp,
@@ -184,14 +212,25 @@ export class Cluster {
     this.drivers[i]?.writer.write(enc.encode(JSON.stringify(msg) + "\n")).catch(() => {});
   }
 
-  /** Every node sees every running node as reachable; all exchange full state (as on connect). */
+  /**
+   * Every node sees every running node as reachable (with a password: and holds a data key for
+   * it); all exchange full state (as on connect).
+   */
   setPeers(): void {
     const peers = this.drivers.map((d, k) => ({
       name: peerName(k),
       nickname: `n${k}`,
       reachable: d !== undefined,
     }));
-    for (let i = 0; i < this.drivers.length; i++) this.send(i, { t: "peers", peers });
+    const pw = this.opts.password;
+    for (let i = 0; i < this.drivers.length; i++) {
+      const keys = pw === undefined ? undefined : Object.fromEntries(
+        this.drivers.flatMap((d, k) =>
+          d && k !== i ? [[peerName(k), testDataKey(pw, i, k, this.starts)]] : []
+        ),
+      );
+      this.send(i, { t: "peers", peers, keys });
+    }
     for (let i = 0; i < this.drivers.length; i++) this.send(i, { t: "sync" });
   }
 

@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { open, sealChunks } from "./aead.ts";
+import { directionKey, keyIdHex, SleeveKeyError, SleeveKeyRing } from "./sleeve_keys.ts";
+import { deriveSession, generateKeyPair } from "../mesh/crypto.ts";
+import type { DataKey } from "../mesh/gossip_channel.ts";
+import { parseMac } from "../addr/mod.ts";
+
+const A = "02:00:00:00:00:0a", B = "02:00:00:00:00:0b", C = "02:00:00:00:00:0c";
+const a = parseMac(A), b = parseMac(B);
+const aad = new Uint8Array(24).fill(1);
+const text = new TextEncoder().encode("KNOWN-PLAINTEXT pod traffic");
+
+/** Both ends of one real control-connection key exchange with `password`. */
+function connection(password: string): { ab: DataKey; ba: DataKey } {
+  const ka = generateKeyPair(), kb = generateKeyPair();
+  return {
+    ab: deriveSession(ka, kb.publicKey, password).dataKey,
+    ba: deriveSession(kb, ka.publicKey, password).dataKey,
+  };
+}
+
+const seal = (key: Uint8Array, seq: number) =>
+  new Uint8Array(sealChunks(key, seq, aad, [text]).flatMap((c) => [...c]));
+
+Deno.test("sleeve keys: both ends of a connection agree per direction, and directions differ", () => {
+  const { ab, ba } = connection("pw");
+  const aToB = directionKey(ab, a, b);
+  assert.deepEqual(directionKey(ba, a, b), aToB, "B derives A's send key as its receive key");
+  assert.notDeepEqual(directionKey(ab, b, a), aToB, "one key per direction");
+  assert.deepEqual(open(directionKey(ba, a, b), 0, aad, seal(aToB, 0)), text);
+  assert.equal(open(directionKey(ba, b, a), 0, aad, seal(aToB, 0)), null, "no reflection");
+  assert.throws(
+    () => directionKey({ id: new Uint8Array(4), secret: ab.secret }, a, b),
+    SleeveKeyError,
+  );
+});
+
+Deno.test("sleeve keys: a capture plus the password does not open the data path", () => {
+  // The attacker knows the password and sees both public keys in the capture, but holds neither
+  // private key: any exchange it can run (its own key pair against either end's public key)
+  // gives another secret, and so do other connections between the same peers.
+  const victim = connection("shared-pw");
+  const sealed = seal(directionKey(victim.ab, a, b), 7);
+  const other = connection("shared-pw");
+  assert.notDeepEqual(other.ab.secret, victim.ab.secret);
+  assert.equal(open(directionKey(other.ab, a, b), 7, aad, sealed), null);
+  const attacker = generateKeyPair(), end = generateKeyPair();
+  const forged = deriveSession(attacker, end.publicKey, "shared-pw").dataKey;
+  const guess = { id: victim.ab.id, secret: forged.secret };
+  assert.equal(open(directionKey(guess, a, b), 7, aad, sealed), null);
+  assert.deepEqual(open(directionKey(victim.ba, a, b), 7, aad, sealed), text, "the peer opens it");
+});
+
+const dk = (n: number): DataKey => ({
+  id: new Uint8Array(8).fill(n),
+  secret: new Uint8Array(32).fill(n),
+});
+
+Deno.test("sleeve keys: a reconnection keeps the previous receive key for the grace period only", () => {
+  const ring = new SleeveKeyRing(A, 10_000);
+  assert.deepEqual(ring.all(), [], "no connection, no keys");
+  ring.sync(new Map([[B, dk(1)]]), 1000);
+  let [k] = ring.all();
+  assert.equal(k.peer, B);
+  assert.equal(k.tx!.id, keyIdHex(dk(1).id));
+  assert.deepEqual(k.tx!.key, directionKey(dk(1), a, b));
+  assert.deepEqual(k.rx, [{ id: k.tx!.id, key: directionKey(dk(1), b, a), until: Infinity }]);
+
+  ring.sync(new Map([[B, dk(2)]]), 2000);
+  [k] = ring.all();
+  assert.equal(k.tx!.id, keyIdHex(dk(2).id), "sends with the new connection's key");
+  assert.deepEqual(k.rx.map((r) => [r.id, r.until]), [
+    [keyIdHex(dk(2).id), Infinity],
+    [keyIdHex(dk(1).id), 12_000],
+  ]);
+  ring.sync(new Map([[B, dk(2)]]), 12_000);
+  assert.deepEqual(ring.all()[0].rx.map((r) => r.id), [keyIdHex(dk(2).id)], "grace over");
+
+  // The connection closes: nothing is sent, the last key still opens for the grace period.
+  ring.sync(new Map(), 13_000);
+  [k] = ring.all();
+  assert.equal(k.tx, undefined);
+  assert.equal(ring.currentId(B), undefined);
+  assert.deepEqual(k.rx.map((r) => [r.id, r.until]), [[keyIdHex(dk(2).id), 23_000]]);
+  ring.sync(new Map(), 23_000);
+  assert.deepEqual(ring.all(), []);
+});
+
+Deno.test("sleeve keys: a key id used before is never used again (its counter would restart)", () => {
+  const ring = new SleeveKeyRing(A);
+  ring.sync(new Map([[B, dk(1)], [C, dk(3)]]), 0);
+  ring.sync(new Map([[B, dk(2)], [C, dk(3)]]), 1);
+  assert.deepEqual(ring.sync(new Map([[B, dk(1)], [C, dk(3)]]), 2), [keyIdHex(dk(1).id)]);
+  assert.equal(ring.currentId(B), undefined, "refused: B gets nothing rather than a reused key");
+  assert.equal(ring.currentId(C), keyIdHex(dk(3).id), "other peers are unaffected");
+});
