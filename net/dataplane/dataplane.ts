@@ -203,11 +203,13 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         .map((p) => p.name),
     );
     const known = new Set(mesh.peers().map((p) => p.name));
+    // Asked for every peer with a record, not only those in the topology now: a key must stay
+    // current for as long as its connection does (one dropped is never taken back).
     const sessions = new Map<PeerName, DataKey>();
     if (opts.password) {
-      for (const name of known) {
-        const k = name === mesh.self ? undefined : mesh.dataKey?.(name);
-        if (k) sessions.set(name, k);
+      for (const r of state.all()) {
+        const k = r.peer === mesh.self ? undefined : mesh.dataKey?.(r.peer);
+        if (k) sessions.set(r.peer, k);
       }
     }
     const before = new Map(paths.map((p) => [p.peer, p.path]));

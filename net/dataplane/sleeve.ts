@@ -182,11 +182,6 @@ export class Sleeve {
     return refused;
   }
 
-  /** Whether traffic to `peer` can be sealed now (encrypted: a session key exists). */
-  hasKey(peer: string): boolean {
-    return this.#keys.currentId(peer) !== undefined;
-  }
-
   /**
    * Sends a fast-path probe to `peer` by writing it into the TAP: the bridge passes it to the
    * VXLAN device, whose FDB sends it to that peer.

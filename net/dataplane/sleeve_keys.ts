@@ -130,11 +130,6 @@ export class SleeveKeyRing {
     });
   }
 
-  /** The current key id towards `peer` (status: whether it gets encrypted traffic). */
-  currentId(peer: PeerName): string | undefined {
-    return this.#peers.get(peer)?.current?.id;
-  }
-
   #retire(id: string): void {
     this.#retired.add(id);
     if (this.#retired.size > MAX_RETIRED) {
