@@ -1,4 +1,4 @@
-/** `weavets cni` (or `weavets` with CNI_COMMAND set): the CNI plugin. See cni/main.ts. */
+/** `weavets cni` (or `weavets` with CNI_COMMAND set): the CNI plugin. See cni/client.ts. */
 import { UsageError } from "./command.ts";
 
 export async function run(args: string[]): Promise<number> {
@@ -13,6 +13,6 @@ export async function run(args: string[]): Promise<number> {
     }
     throw new UsageError(`takes no arguments, got "${args.join(" ")}"`);
   }
-  const { runCni } = await import("../cni/main.ts");
-  return await runCni(Deno.env.toObject());
+  const { runPlugin } = await import("../cni/client.ts");
+  return await runPlugin();
 }

@@ -22,6 +22,7 @@ import {
   startKube,
 } from "../net/kube/mod.ts";
 import { log as rootLog } from "../net/log.ts";
+import { createCniServer } from "../cni/server.ts";
 import { UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */
@@ -61,7 +62,9 @@ export function components(
     ipam.ready() === null && dataplane.ready() === null && expose.ready() === null;
   kube?.connect({ ipam, networkReady });
   // kube first: a peer whose node was removed must forget its IPAM state before IPAM opens it.
-  return [...(kube ? [kube] : []), ipam, dataplane, expose];
+  // Last: pod events are served once everything they use is up, and stop being served first.
+  const cni = createCniServer({ log: rootLog.with({ component: "cni" }) });
+  return [...(kube ? [kube] : []), ipam, dataplane, expose, cni];
 }
 
 interface KubeComponent extends DaemonComponent {

@@ -9,36 +9,59 @@ import { LATEST_VERSION, requireCommandAllowed } from "./spec.ts";
 
 export type Output = Record<string, unknown> | undefined;
 
-/** Runs the command the environment names; returns the exit code (0 ok, 1 error). */
-export async function runCni(processEnv: Record<string, string>): Promise<number> {
+/** A command's outcome: the stdout object, the exit code, and a line for stderr on error. */
+export interface CniOutcome {
+  output?: Record<string, unknown>;
+  code: number;
+  message?: string;
+}
+
+/**
+ * Runs the command `processEnv` names on the config `stdin` (text, or a reader started only
+ * once the command is known). Never throws: failures become the spec's error object. Used by the
+ * plugin process and by the daemon serving plugins (cni/server.ts).
+ */
+export async function executeCni(
+  processEnv: Record<string, string>,
+  stdin: string | (() => Promise<string>),
+): Promise<CniOutcome> {
   let version: string = LATEST_VERSION;
+  const read = typeof stdin === "string" ? () => Promise.resolve(stdin) : stdin;
   try {
     const env = parseEnv(processEnv);
     if (env.command === "VERSION") {
-      const [stdin, { versionInfo }] = await Promise.all([readStdin(), import("./version.ts")]);
-      print(versionInfo(stdin));
-      return 0;
+      const [text, { versionInfo }] = await Promise.all([read(), import("./version.ts")]);
+      return { output: versionInfo(text), code: 0 };
     }
     // The command is known from the environment: its modules load while stdin is read.
-    const [stdin, { parseConfig }, run] = await Promise.all([
-      readStdin(),
+    const [text, { parseConfig }, run] = await Promise.all([
+      read(),
       import("./config.ts"),
       import("./commands.ts").then((m) =>
         m.loadCommand(env.command as Exclude<CniCommand, "VERSION">)
       ),
     ]);
-    version = rawVersion(stdin) ?? version;
-    const conf = parseConfig(stdin);
+    version = rawVersion(text) ?? version;
+    const conf = parseConfig(text);
     requireCommandAllowed(env.command, conf.cniVersion);
-    const out = await run({ conf, env, rawConfig: stdin, processEnv });
-    if (out) print(out);
-    return 0;
+    const output = await run({ conf, env, rawConfig: text, processEnv });
+    return { output, code: 0 };
   } catch (e) {
     const err = e instanceof CniError ? e : unexpected(e);
-    print(err.toJSON(version));
-    console.error(`weavets cni: error ${err.code}: ${err.message}`);
-    return 1;
+    return {
+      output: err.toJSON(version),
+      code: 1,
+      message: `weavets cni: error ${err.code}: ${err.message}`,
+    };
   }
+}
+
+/** The plugin in this process: runs the command and prints; returns the exit code. */
+export async function runCni(processEnv: Record<string, string>, stdin?: string): Promise<number> {
+  const r = await executeCni(processEnv, stdin ?? readStdin);
+  if (r.output) print(r.output);
+  if (r.message) console.error(r.message);
+  return r.code;
 }
 
 export type { CniEnv };

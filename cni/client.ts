@@ -1,0 +1,79 @@
+/**
+ * The plugin's start-up path. Every pod event starts a process, so this loads almost nothing: it
+ * hands the event to the daemon of this node (cni/server.ts), which runs it with everything
+ * already loaded, and prints the answer. When no daemon serves this node (not started, stopped,
+ * an old version) or the daemon cannot do this event, the plugin runs it itself (cni/main.ts):
+ * the same code, so the result is the same, only slower.
+ */
+import { type CniReply, type CniRequest, cniSocketPath } from "./socket.ts";
+
+export async function runPlugin(): Promise<number> {
+  const env = Deno.env.toObject();
+  let stdin: string | undefined;
+  try {
+    stdin = await new Response(Deno.stdin.readable).text();
+  } catch {
+    // cni/main.ts reports an unreadable stdin with the right error code
+  }
+  if (stdin !== undefined) {
+    const reply = await viaDaemon(cniSocketPath(), { env, stdin });
+    if (reply && !("fallback" in reply)) {
+      if (reply.output) {
+        Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(reply.output) + "\n"));
+      }
+      if (reply.message) console.error(reply.message);
+      return reply.code;
+    }
+  }
+  const { runCni } = await import("./main.ts");
+  return await runCni(env, stdin);
+}
+
+/**
+ * Sends one event to the daemon at `path`. Undefined when nothing listens there or the exchange
+ * broke before an answer: the caller then does the work itself, which is safe for every command
+ * (ADD's veth name is fixed by the container, so a half-done ADD makes the retry fail cleanly and
+ * the runtime's DEL removes it; DEL and GC are idempotent).
+ */
+export async function viaDaemon(path: string, req: CniRequest): Promise<CniReply | undefined> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch {
+    return undefined;
+  }
+  try {
+    const body = new TextEncoder().encode(JSON.stringify(req));
+    for (let off = 0; off < body.length;) off += await conn.write(body.subarray(off));
+    await conn.closeWrite();
+    return asReply(JSON.parse(await new Response(conn.readable).text()));
+  } catch {
+    return undefined;
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // already closed by reading to the end
+    }
+  }
+}
+
+/**
+ * Checks the daemon's answer by hand rather than with zod: zod's import alone costs ~20 ms, paid
+ * on every pod event, and this shape comes from our own daemon over a root-only socket.
+ */
+function asReply(v: unknown): CniReply | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  if (typeof r.fallback === "string") return { fallback: r.fallback };
+  if (typeof r.code !== "number" || !Number.isInteger(r.code)) return undefined;
+  if (r.output !== undefined && (typeof r.output !== "object" || r.output === null)) {
+    return undefined;
+  }
+  if (r.message !== undefined && typeof r.message !== "string") return undefined;
+  return {
+    code: r.code,
+    output: r.output as Record<string, unknown> | undefined,
+    message: r.message as string | undefined,
+  };
+}

@@ -1,0 +1,248 @@
+/**
+ * The daemon side of the plugin (a daemon component): serves pod events on this node's CNI socket
+ * (cni/socket.ts) by running the same code the plugin would (cni/main.ts), with every module, the
+ * FFI library and the IPAM client already loaded. The plugin process then only starts, forwards
+ * and prints. Events run concurrently; what must be serialised still takes the node lock.
+ *
+ * Namespace work is safe here because net/linux enters namespaces only inside synchronous calls
+ * (the per-thread rule in net/linux/netns.ts), so nothing else on the event loop runs meanwhile.
+ */
+import { z } from "zod";
+import type { Registry } from "../net/api/metrics.ts";
+import type { Metric } from "../net/api/metrics.ts";
+import type { DaemonComponent } from "../net/daemon/component.ts";
+import type { Logger } from "../net/log.ts";
+import { CniError, describeCause, ErrorCode } from "./errors.ts";
+import { executeCni } from "./main.ts";
+import { CNI_SOCKET_DIR, type CniReply, cniSocketPath, MAX_REQUEST_BYTES } from "./socket.ts";
+import { LATEST_VERSION } from "./spec.ts";
+
+const RequestSchema = z.object({
+  env: z.record(z.string(), z.string()),
+  stdin: z.string(),
+});
+
+/** A client that connects and never finishes its request is dropped after this. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** How long stopping waits for events in progress (an ADD half done is worse than a slow stop). */
+const DRAIN_MS = 10_000;
+
+export interface CniServerOptions {
+  log: Logger;
+  /** Where to listen; default: this network namespace's socket. */
+  path?: string;
+}
+
+export interface CniServer extends DaemonComponent {
+  /** The socket served, or null when not serving (see the log for why). */
+  socket(): string | null;
+}
+
+export function createCniServer(opts: CniServerOptions): CniServer {
+  const log = opts.log;
+  let listener: Deno.Listener | undefined;
+  let path: string | null = null;
+  const inFlight = new Set<Promise<void>>();
+  let requests: Metric | undefined;
+  let seconds: Metric | undefined;
+  let served = 0;
+
+  async function handle(conn: Deno.Conn): Promise<void> {
+    const started = performance.now();
+    let command = "invalid";
+    let reply: CniReply;
+    try {
+      const req = parseRequest(await readRequest(conn));
+      command = req.env.CNI_COMMAND ?? "";
+      const netns = req.env.CNI_NETNS ?? "";
+      if ((command === "ADD" || command === "CHECK") && netns !== "" && !visible(netns)) {
+        reply = { fallback: `the daemon does not see the namespace path ${netns}` };
+      } else {
+        reply = await executeCni(req.env, req.stdin);
+      }
+    } catch (e) {
+      const err = e instanceof CniError
+        ? e
+        : new CniError(ErrorCode.IOFailure, "reading the request failed", describeCause(e));
+      reply = { output: err.toJSON(LATEST_VERSION), code: 1, message: err.message };
+    }
+    const result = "fallback" in reply ? "fallback" : reply.code === 0 ? "ok" : "error";
+    const ms = performance.now() - started;
+    requests?.inc({ command, result });
+    seconds?.inc({ command }, ms / 1000);
+    served++;
+    const fields = {
+      command,
+      result,
+      ms: Math.round(ms),
+      ...("fallback" in reply ? { why: reply.fallback } : {}),
+      ...("message" in reply && reply.message ? { error: reply.message } : {}),
+    };
+    if (result === "ok") log.debug("pod event", fields);
+    else log.info("pod event", fields);
+    try {
+      const body = new TextEncoder().encode(JSON.stringify(reply));
+      for (let off = 0; off < body.length;) off += await conn.write(body.subarray(off));
+    } catch (e) {
+      // The plugin is gone (killed by the runtime's timeout): it will be asked again.
+      log.warn("could not answer the plugin", { command, cause: describeCause(e) });
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  async function serve(l: Deno.Listener): Promise<void> {
+    try {
+      for await (const conn of l) {
+        const p = handle(conn).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+    } catch (e) {
+      if (listener) log.error("the CNI socket stopped accepting", { cause: describeCause(e) });
+    }
+  }
+
+  return {
+    name: "cni",
+    socket: () => path,
+    metrics(registry: Registry) {
+      requests = registry.counter(
+        "weavets_cni_requests_total",
+        "Pod events served for the CNI plugin, by command and result (ok, error, fallback: " +
+          "left to the plugin).",
+      );
+      seconds = registry.counter(
+        "weavets_cni_request_seconds_total",
+        "Time spent serving pod events for the CNI plugin, by command.",
+      );
+    },
+    async start() {
+      const want = opts.path ?? cniSocketPath();
+      try {
+        listener = await listen(want);
+      } catch (e) {
+        // Not fatal: the plugin does the work itself, only slower.
+        log.warn("not serving the CNI plugin: it will run pod events itself", {
+          socket: want,
+          cause: describeCause(e),
+        });
+        return;
+      }
+      if (!listener) {
+        log.warn("another daemon serves the CNI plugin in this network namespace", {
+          socket: want,
+        });
+        return;
+      }
+      path = want;
+      log.info("serving the CNI plugin", { socket: want });
+      serve(listener);
+    },
+    async stop() {
+      const l = listener;
+      listener = undefined;
+      if (!l) return;
+      l.close();
+      if (path) await Deno.remove(path).catch(() => {});
+      path = null;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...inFlight]),
+        new Promise((r) => timer = setTimeout(r, DRAIN_MS)),
+      ]);
+      clearTimeout(timer);
+    },
+    report: () => ({ socket: path, served }),
+  };
+}
+
+/**
+ * Listens on `path` in a root-only directory. Undefined when a live daemon already answers there;
+ * a socket file left by a dead one is replaced.
+ */
+async function listen(path: string): Promise<Deno.Listener | undefined> {
+  const dir = path.slice(0, path.lastIndexOf("/")) || CNI_SOCKET_DIR;
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await Deno.chmod(dir, 0o700);
+  try {
+    (await Deno.connect({ transport: "unix", path })).close();
+    return undefined;
+  } catch {
+    await Deno.remove(path).catch(() => {});
+  }
+  const l = Deno.listen({ transport: "unix", path });
+  await Deno.chmod(path, 0o600);
+  return l;
+}
+
+async function readRequest(conn: Deno.Conn): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buf = new Uint8Array(64 * 1024);
+  const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+  while (true) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const n = await Promise.race([
+      conn.read(buf),
+      new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), deadline - Date.now())),
+    ]).finally(() => clearTimeout(timer));
+    if (n === "timeout") {
+      throw new CniError(
+        ErrorCode.IOFailure,
+        `the request was not complete after ${REQUEST_TIMEOUT_MS / 1000} s`,
+      );
+    }
+    if (n === null) break;
+    total += n;
+    if (total > MAX_REQUEST_BYTES) {
+      throw new CniError(
+        ErrorCode.DecodeFailure,
+        `the request is larger than ${MAX_REQUEST_BYTES} bytes; a network config is far smaller`,
+      );
+    }
+    chunks.push(buf.slice(0, n));
+  }
+  const all = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+function parseRequest(text: string): z.infer<typeof RequestSchema> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new CniError(
+      ErrorCode.DecodeFailure,
+      "the request is not JSON: only the weavets CNI plugin talks on this socket",
+      describeCause(e),
+    );
+  }
+  const r = RequestSchema.safeParse(json);
+  if (!r.success) {
+    throw new CniError(
+      ErrorCode.DecodeFailure,
+      'the request is not {"env": {...}, "stdin": "..."}: only the weavets CNI plugin talks ' +
+        "on this socket",
+      r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "),
+    );
+  }
+  return r.data;
+}
+
+function visible(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { Logger } from "../net/log.ts";
+import { viaDaemon } from "./client.ts";
+import { createCniServer } from "./server.ts";
+import { MAX_REQUEST_BYTES } from "./socket.ts";
+
+const quiet = new Logger({ sink: { write() {} } });
+
+async function withServer(fn: (path: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "wtcnisock-" });
+  const path = `${dir}/sub/net.sock`;
+  const server = createCniServer({ log: quiet, path });
+  await server.start!({} as never);
+  try {
+    assert.equal(server.socket(), path);
+    await fn(path);
+  } finally {
+    await server.stop!();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Sends raw bytes and returns the parsed answer. */
+async function raw(path: string, bytes: Uint8Array): Promise<Record<string, unknown>> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+  await conn.closeWrite();
+  return JSON.parse(await new Response(conn.readable).text());
+}
+
+Deno.test("cni server: answers VERSION like the plugin would, in the requested version", async () => {
+  await withServer(async (path) => {
+    const reply = await viaDaemon(path, {
+      env: { CNI_COMMAND: "VERSION" },
+      stdin: '{"cniVersion":"0.4.0"}',
+    });
+    assert.deepEqual(reply, {
+      code: 0,
+      output: {
+        cniVersion: "0.4.0",
+        supportedVersions: ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
+      },
+      message: undefined,
+    });
+  });
+});
+
+Deno.test("cni server: a CNI error comes back as the spec's error object and exit code 1", async () => {
+  await withServer(async (path) => {
+    const reply = await viaDaemon(path, { env: { CNI_COMMAND: "BOGUS" }, stdin: "{}" });
+    assert.ok(reply && !("fallback" in reply));
+    assert.equal(reply.code, 1);
+    assert.equal(reply.output?.code, 4);
+    assert.match(String(reply.output?.msg), /CNI_COMMAND "BOGUS" is unknown/);
+  });
+});
+
+Deno.test("cni server: ADD for a namespace path it cannot see is left to the plugin", async () => {
+  await withServer(async (path) => {
+    const reply = await viaDaemon(path, {
+      env: {
+        CNI_COMMAND: "ADD",
+        CNI_CONTAINERID: "c1",
+        CNI_NETNS: "/nonexistent/netns/c1",
+        CNI_IFNAME: "eth0",
+      },
+      stdin: '{"cniVersion":"1.0.0","name":"n","type":"weavets"}',
+    });
+    assert.deepEqual(reply, {
+      fallback: "the daemon does not see the namespace path /nonexistent/netns/c1",
+    });
+  });
+});
+
+Deno.test("cni server: garbage and oversized requests get a decode error, and it keeps serving", async () => {
+  await withServer(async (path) => {
+    const garbage = await raw(path, new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"));
+    assert.equal(garbage.code, 1);
+    assert.equal((garbage.output as Record<string, unknown>).code, 6);
+    assert.match(String((garbage.output as Record<string, unknown>).msg), /not JSON/);
+
+    const wrongShape = await raw(path, new TextEncoder().encode('{"env": 3}'));
+    assert.match(
+      String((wrongShape.output as Record<string, unknown>).details),
+      /env: .*stdin: /,
+    );
+
+    const big = await raw(path, new Uint8Array(MAX_REQUEST_BYTES + 10).fill(0x20));
+    assert.match(String((big.output as Record<string, unknown>).msg), /larger than/);
+
+    const ok = await viaDaemon(path, { env: { CNI_COMMAND: "VERSION" }, stdin: "" });
+    assert.ok(ok && !("fallback" in ok) && ok.code === 0);
+  });
+});
+
+Deno.test("cni server: a second daemon in the same namespace does not take the socket over", async () => {
+  await withServer(async (path) => {
+    const second = createCniServer({ log: quiet, path });
+    await second.start!({} as never);
+    assert.equal(second.socket(), null);
+    await second.stop!();
+    const ok = await viaDaemon(path, { env: { CNI_COMMAND: "VERSION" }, stdin: "" });
+    assert.ok(ok && !("fallback" in ok) && ok.code === 0, "the first one still serves");
+  });
+});
+
+Deno.test("cni server: the socket is root-only and a stale one is replaced", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wtcnisock-" });
+  const path = `${dir}/net.sock`;
+  try {
+    await Deno.writeTextFile(path, "left by a killed daemon");
+    const server = createCniServer({ log: quiet, path });
+    await server.start!({} as never);
+    try {
+      assert.equal(server.socket(), path);
+      assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+      assert.equal(Deno.statSync(dir).mode! & 0o777, 0o700);
+    } finally {
+      await server.stop!();
+    }
+    assert.throws(() => Deno.statSync(path), Deno.errors.NotFound, "stop removes the socket");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cni client: nothing listening means the plugin does the work itself", async () => {
+  const reply = await viaDaemon("/nonexistent/weavets.sock", {
+    env: { CNI_COMMAND: "VERSION" },
+    stdin: "",
+  });
+  assert.equal(reply, undefined);
+});
