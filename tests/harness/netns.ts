@@ -2,6 +2,7 @@
  * Throwaway network namespaces for root tests. Names carry a caller prefix plus a random
  * run id, so parallel runs never collide, and `cleanup` removes exactly what was created.
  */
+import { cniSocketPathFor } from "../../cni/socket.ts";
 import { shSync } from "./sh.ts";
 
 /** True when the process can build namespaces; root tests use `ignore: !IS_ROOT`. */
@@ -31,9 +32,19 @@ export class Namespaces {
     return name;
   }
 
-  /** Deletes every namespace this object created (links inside go with them). */
+  /**
+   * Deletes every namespace this object created (links inside go with them), and the CNI socket
+   * a daemon killed in one of them left behind.
+   */
   cleanup(): void {
-    for (const name of this.#made.splice(0).reverse()) shSync("ip", "netns", "delete", name);
+    for (const name of this.#made.splice(0).reverse()) {
+      try {
+        Deno.removeSync(cniSocketPathFor(Deno.statSync(`/run/netns/${name}`).ino!));
+      } catch {
+        // none: no daemon ran there, or it stopped cleanly
+      }
+      shSync("ip", "netns", "delete", name);
+    }
   }
 }
 
