@@ -7,7 +7,8 @@ import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { Cluster, have, namespacesWithPrefix, type Pod } from "./demo/cluster.ts";
 import type { Conflist } from "./demo/cni_runtime.ts";
-import { deleteNetns } from "../net/linux/mod.ts";
+import { cniSocketPathFor } from "../cni/socket.ts";
+import { deleteNetns, netnsPath } from "../net/linux/mod.ts";
 
 const PREFIX = "wtdemo";
 const WORKDIR = "/run/weavets-demo";
@@ -94,7 +95,15 @@ function down(): number {
     }
   }
   const names = namespacesWithPrefix(PREFIX);
-  for (const n of names.reverse()) deleteNetns(n);
+  for (const n of names.reverse()) {
+    // The CNI socket a killed daemon left (the namespace's inode names it).
+    try {
+      Deno.removeSync(cniSocketPathFor(Deno.statSync(netnsPath(n)).ino!));
+    } catch {
+      // none
+    }
+    deleteNetns(n);
+  }
   try {
     Deno.removeSync(WORKDIR, { recursive: true });
   } catch {
