@@ -7,6 +7,7 @@
  * the same direction, and must not be handed back in as input. Same wire format as node:crypto's
  * "chacha20-poly1305" (RFC 8439, 16-byte tag), so peers with either backend talk.
  */
+
 const KEY = 32;
 const NONCE = 12;
 const TAG = 16;
