@@ -65,7 +65,11 @@ export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
       routes,
       gateway,
     });
-    await announcePod(env.netns, env.ifname, hostName, ips.map((ip) => ip.address));
+    const announce = () =>
+      announcePod(env.netns, env.ifname, hostName, ips.map((ip) => ip.address));
+    // The announcement waits for carrier (a few ms): a daemon sends it after answering.
+    if (ctx.defer) ctx.defer(`announce ${hostName}`, announce);
+    else await announce();
     const result: Result = {
       cniVersion: conf.cniVersion,
       interfaces: [

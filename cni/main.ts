@@ -5,6 +5,7 @@
  */
 import { CniError, describeCause, ErrorCode } from "./errors.ts";
 import { type CniCommand, type CniEnv, parseEnv } from "./env.ts";
+import type { IpamContext } from "./ipam/source.ts";
 import { LATEST_VERSION, requireCommandAllowed } from "./spec.ts";
 
 export type Output = Record<string, unknown> | undefined;
@@ -24,6 +25,7 @@ export interface CniOutcome {
 export async function executeCni(
   processEnv: Record<string, string>,
   stdin: string | (() => Promise<string>),
+  defer?: IpamContext["defer"],
 ): Promise<CniOutcome> {
   let version: string = LATEST_VERSION;
   const read = typeof stdin === "string" ? () => Promise.resolve(stdin) : stdin;
@@ -44,7 +46,7 @@ export async function executeCni(
     version = rawVersion(text) ?? version;
     const conf = parseConfig(text);
     requireCommandAllowed(env.command, conf.cniVersion);
-    const output = await run({ conf, env, rawConfig: text, processEnv });
+    const output = await run({ conf, env, rawConfig: text, processEnv, defer });
     return { output, code: 0 };
   } catch (e) {
     const err = e instanceof CniError ? e : unexpected(e);

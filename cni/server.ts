@@ -47,6 +47,13 @@ export function createCniServer(opts: CniServerOptions): CniServer {
   let seconds: Metric | undefined;
   let served = 0;
 
+  /** Runs after the answer; stopping waits for it like for a request. */
+  function defer(what: string, task: () => Promise<void>): void {
+    const p = task().catch((e) => log.warn(`${what} failed`, { cause: describeCause(e) }))
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  }
+
   async function handle(conn: Deno.Conn): Promise<void> {
     const started = performance.now();
     let command = "invalid";
@@ -58,7 +65,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       if ((command === "ADD" || command === "CHECK") && netns !== "" && !visible(netns)) {
         reply = { fallback: `the daemon does not see the namespace path ${netns}` };
       } else {
-        reply = await executeCni(req.env, req.stdin);
+        reply = await executeCni(req.env, req.stdin, defer);
       }
     } catch (e) {
       const err = e instanceof CniError

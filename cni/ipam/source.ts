@@ -28,6 +28,11 @@ export interface IpamContext {
   rawConfig: string;
   /** The process environment (passed on to a delegated plugin unchanged). */
   processEnv: Record<string, string>;
+  /**
+   * Set when a long-lived process (the daemon) runs the command: work the runtime need not wait
+   * for (the gratuitous ARP) runs there after the answer. Absent: the command does it inline.
+   */
+  defer?: (what: string, task: () => Promise<void>) => void;
 }
 
 export async function ipamSource(ctx: IpamContext): Promise<IpamSource> {
