@@ -1,7 +1,10 @@
 /**
  * CNI ADD/DEL latency: weavets against the reference `bridge` + `host-local` plugins, in the same
- * run, on the same pods. Both delegate IPAM to host-local, so the difference is the plugin.
- * Each pod event is timed from exec to exit, as a runtime sees it.
+ * run, on the same pods. Each pod event is timed from exec to exit, as a runtime sees it. weavets
+ * runs three ways: alone (no daemon: the plugin does the work itself), served by its node's daemon
+ * with IPAM still delegated to host-local (so the difference to the reference is the plugin), and
+ * served by the daemon with weavets' own IPAM (how a cluster runs it). Two floors are measured in
+ * the same run: an empty Deno program and weavets VERSION.
  *
  *   sudo deno run -A bench/cni_latency.ts [--pods 100] [--write]
  *
@@ -11,6 +14,7 @@
 import { inNetns } from "../net/linux/netns.ts";
 import { REPO_ROOT, weavetsBin } from "../tests/harness/binary.ts";
 import { shSync } from "../tests/harness/sh.ts";
+import { cniSocketPathFor } from "../cni/socket.ts";
 
 const args = Deno.args;
 const PODS = Number(args[args.indexOf("--pods") + 1] || 0) || 100;
@@ -21,6 +25,7 @@ const PLUGIN_DIR = "/usr/lib/cni";
 interface Plugin {
   label: string;
   path: string;
+  args?: string[];
   conf: Record<string, unknown>;
   ifname: string;
 }
@@ -29,10 +34,16 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-function spawnIn(node: string, path: string, env: Record<string, string>): Deno.ChildProcess {
+function spawnIn(
+  node: string,
+  path: string,
+  args: string[],
+  env: Record<string, string>,
+): Deno.ChildProcess {
   // Spawned while this thread is inside the node namespace: the child is born there.
   return inNetns(`/run/netns/${node}`, () =>
     new Deno.Command(path, {
+      args,
       env,
       clearEnv: true,
       stdin: "piped",
@@ -49,7 +60,7 @@ async function invoke(
   id: string,
 ): Promise<number> {
   const t0 = performance.now();
-  const child = spawnIn(node, plugin.path, {
+  const child = spawnIn(node, plugin.path, plugin.args ?? [], {
     PATH: "/usr/bin:/bin",
     CNI_COMMAND: command,
     CNI_CONTAINERID: id,
@@ -109,112 +120,155 @@ function main(): Promise<void> {
   return run();
 }
 
+type Stats = { addP50: number; addP99: number; delP50: number; delP99: number };
+
+const ALONE = "weavets alone";
+const SERVED = "weavets, daemon-served";
+const OWN_IPAM = "weavets, daemon-served, own IPAM";
+const REF = "bridge+host-local";
+
 async function run(): Promise<void> {
   const node = `${PREFIX}-node`;
   const pods = Array.from({ length: PODS }, (_, i) => `${PREFIX}-p${i}`);
-  const dataDir = `${REPO_ROOT}/.tmp/${PREFIX}-hostlocal`;
+  const workdir = `${REPO_ROOT}/.tmp/${PREFIX}`;
+  const dataDir = `${workdir}/hostlocal`;
   const made: string[] = [];
+  let daemon: Deno.ChildProcess | undefined;
+  let socket: string | undefined;
   try {
+    Deno.mkdirSync(`${workdir}/daemon`, { recursive: true });
     for (const ns of [node, ...pods]) {
       const r = shSync("ip", "netns", "add", ns);
       if (r.code !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
       made.push(ns);
     }
     shSync("ip", "-n", node, "link", "set", "lo", "up");
-    const hostLocal = (subnet: string) => ({
-      type: "host-local",
-      dataDir,
-      ranges: [[{ subnet }]],
+    // The daemon needs an underlay address: a veth pair inside the node, nothing outside it.
+    shSync("ip", "-n", node, "link", "add", "u0", "type", "veth", "peer", "name", "u1");
+    shSync("ip", "-n", node, "addr", "add", "198.18.5.1/24", "dev", "u0");
+    shSync("ip", "-n", node, "link", "set", "u0", "up");
+    shSync("ip", "-n", node, "link", "set", "u1", "up");
+    socket = cniSocketPathFor(Deno.statSync(`/run/netns/${node}`).ino!);
+
+    const hostLocal = (subnet: string) => ({ type: "host-local", dataDir, ranges: [[{ subnet }]] });
+    const weavets = (label: string, conf: Record<string, unknown>): Plugin => ({
+      label,
+      path: weavetsBin(),
+      ifname: "eth0",
+      conf: { cniVersion: "1.0.0", name: "wtnet", type: "weavets", ...conf },
     });
-    const plugins: Plugin[] = [
-      {
-        label: "weavets",
-        path: weavetsBin(),
-        ifname: "eth0",
-        conf: {
-          cniVersion: "1.0.0",
-          name: "wtnet",
-          type: "weavets",
-          bridge: "wtbr",
-          ipam: hostLocal("10.92.0.0/16"),
-        },
+    const alone = weavets(ALONE, { bridge: "wtbr", ipam: hostLocal("10.92.0.0/16") });
+    const served = weavets(SERVED, { bridge: "wtbr", ipam: hostLocal("10.92.0.0/16") });
+    const ownIpam = weavets(OWN_IPAM, { name: "weave" });
+    const ref: Plugin = {
+      label: REF,
+      path: `${PLUGIN_DIR}/bridge`,
+      ifname: "eth0",
+      conf: {
+        cniVersion: "1.0.0",
+        name: "refnet",
+        type: "bridge",
+        bridge: "refbr",
+        isGateway: true,
+        ipam: hostLocal("10.91.0.0/16"),
       },
-      {
-        label: "bridge+host-local",
-        path: `${PLUGIN_DIR}/bridge`,
-        ifname: "eth0",
-        conf: {
-          cniVersion: "1.0.0",
-          name: "refnet",
-          type: "bridge",
-          bridge: "refbr",
-          isGateway: true,
-          ipam: hostLocal("10.91.0.0/16"),
-        },
-      },
-    ];
-    // Warm-up (caches, the bridges) outside the measurement.
-    for (const p of plugins) {
+    };
+    const emptyFile = `${workdir}/empty.js`;
+    Deno.writeTextFileSync(emptyFile, "");
+    const emptyDeno: Plugin = {
+      label: "empty Deno program",
+      path: Deno.execPath(),
+      args: ["run", "--no-config", emptyFile],
+      ifname: "eth0",
+      conf: {},
+    };
+
+    const summary = new Map<string, Stats>();
+    const measure = async (p: Plugin) => {
+      // Warm-up (caches, the bridges) outside the measurement.
       await invoke(node, p, "ADD", pods[0], "warm");
       await invoke(node, p, "DEL", pods[0], "warm");
-    }
-    const rows: string[] = [];
-    const summary: Record<string, Record<string, number>> = {};
-    // The floor of any weavets invocation: runtime start-up and the entry point, no work.
-    const floor1 = await round(node, plugins[0], "VERSION", pods, 1);
-    const floor20 = await round(node, plugins[0], "VERSION", pods, 20);
-    for (const concurrency of [1, 20]) {
-      for (const p of plugins) {
+      for (const concurrency of [1, 20]) {
         const add = await round(node, p, "ADD", pods, concurrency);
         const del = await round(node, p, "DEL", pods, concurrency);
-        const s = {
+        summary.set(`${p.label}@${concurrency}`, {
           addP50: percentile(add, 50),
           addP99: percentile(add, 99),
           delP50: percentile(del, 50),
           delP99: percentile(del, 99),
-        };
-        summary[`${p.label}@${concurrency}`] = s;
-        rows.push(
-          `| ${p.label} | ${concurrency} | ${s.addP50.toFixed(1)} | ${s.addP99.toFixed(1)} | ` +
-            `${s.delP50.toFixed(1)} | ${s.delP99.toFixed(1)} |`,
-        );
+        });
       }
-    }
-    const ratios = [1, 20].map((c) => {
-      const w = summary[`weavets@${c}`];
-      const r = summary[`bridge+host-local@${c}`];
-      return `| ${c} | ${(w.addP50 / r.addP50).toFixed(2)} | ${
+    };
+    const floor = async (p: Plugin) => {
+      const at = async (c: number) => {
+        const t = await round(node, p, "VERSION", pods, c);
+        return `concurrency ${c} p50 ${percentile(t, 50).toFixed(1)} ms, p99 ${
+          percentile(t, 99).toFixed(1)
+        } ms`;
+      };
+      return `${await at(1)}; ${await at(20)}`;
+    };
+
+    // No daemon yet: the plugin alone, the reference, and the floors of any Deno process.
+    const floorEmpty = await floor(emptyDeno);
+    const floorVersion = await floor(alone);
+    await measure(alone);
+    await measure(ref);
+
+    daemon = startDaemon(node, `${workdir}/daemon`);
+    await waitServed(node, ownIpam, socket);
+    const logFile = `${workdir}/daemon/log`;
+    const before = podEvents(logFile);
+    await measure(served);
+    await measure(ownIpam);
+    const servedEvents = podEvents(logFile) - before;
+    const expected = 2 * (2 + 4 * PODS);
+
+    const row = (label: string, c: number) => {
+      const s = summary.get(`${label}@${c}`)!;
+      return `| ${label} | ${c} | ${s.addP50.toFixed(1)} | ${s.addP99.toFixed(1)} | ` +
+        `${s.delP50.toFixed(1)} | ${s.delP99.toFixed(1)} |`;
+    };
+    const ratio = (label: string, c: number) => {
+      const w = summary.get(`${label}@${c}`)!, r = summary.get(`${REF}@${c}`)!;
+      return `| ${label} | ${c} | ${(w.addP50 / r.addP50).toFixed(2)} | ${
         (w.addP99 / r.addP99).toFixed(2)
-      } | ` +
-        `${(w.delP50 / r.delP50).toFixed(2)} | ${(w.delP99 / r.delP99).toFixed(2)} |`;
-    });
-    const w20 = summary["weavets@20"];
-    const w1 = summary["weavets@1"];
-    const r1 = summary["bridge+host-local@1"];
+      } | ${(w.delP50 / r.delP50).toFixed(2)} | ${(w.delP99 / r.delP99).toFixed(2)} |`;
+    };
+    const goals = (label: string) => {
+      const w1 = summary.get(`${label}@1`)!, r1 = summary.get(`${REF}@1`)!;
+      const w20 = summary.get(`${label}@20`)!;
+      const x = w1.addP50 / r1.addP50;
+      return `- ${label}: ADD p50 ${x.toFixed(2)}× reference (goal ≤ 2×: ${
+        x <= 2 ? "met" : "NOT met"
+      }); ADD p99 at concurrency 20 ${w20.addP99.toFixed(0)} ms (goal ≤ 150 ms: ${
+        w20.addP99 <= 150 ? "met" : "NOT met"
+      }).`;
+    };
+    const variants = [ALONE, SERVED, OWN_IPAM];
     const table = [
       `### ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC — ${PODS} pods, ` +
-      `${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}`,
+      `${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}, load ${loadAverage()}`,
       "",
       "Latency in ms from exec to exit (ADD and DEL of every pod).",
       "",
       "| plugin | concurrency | ADD p50 | ADD p99 | DEL p50 | DEL p99 |",
       "|---|---|---|---|---|---|",
-      ...rows,
+      ...[1, 20].flatMap((c) => [...variants, REF].map((l) => row(l, c))),
       "",
-      "weavets VERSION — the floor of any invocation (runtime start-up, no work): concurrency 1 " +
-      `p50 ${percentile(floor1, 50).toFixed(1)} ms, p99 ${percentile(floor1, 99).toFixed(1)} ms; ` +
-      `concurrency 20 p50 ${percentile(floor20, 50).toFixed(1)} ms, p99 ` +
-      `${percentile(floor20, 99).toFixed(1)} ms.`,
+      `The daemon served ${servedEvents} of the ${expected} daemon-served pod events.`,
+      "",
+      `Floors (VERSION, no work): an empty Deno program: ${floorEmpty}. weavets alone: ` +
+      `${floorVersion}.`,
       "",
       "weavets / reference:",
       "",
-      "| concurrency | ADD p50 | ADD p99 | DEL p50 | DEL p99 |",
-      "|---|---|---|---|---|",
-      ...ratios,
+      "| weavets | concurrency | ADD p50 | ADD p99 | DEL p50 | DEL p99 |",
+      "|---|---|---|---|---|---|",
+      ...[1, 20].flatMap((c) => variants.map((l) => ratio(l, c))),
       "",
-      `Goals: ADD p50 ≤ 2× reference (concurrency 1: ${(w1.addP50 / r1.addP50).toFixed(2)}×, ` +
-      `${w1.addP50 / r1.addP50 <= 2 ? "met" : "NOT met"}); ADD p99 ≤ 150 ms at concurrency 20 ` +
-      `(${w20.addP99.toFixed(0)} ms, ${w20.addP99 <= 150 ? "met" : "NOT met"}).`,
+      "Goals:",
+      ...variants.map(goals),
       "",
     ].join("\n");
     console.log(table);
@@ -229,9 +283,74 @@ async function run(): Promise<void> {
       Deno.writeTextFileSync(path, existing.trimEnd() + "\n\n" + table);
     }
   } finally {
+    if (daemon) {
+      try {
+        daemon.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await daemon.status;
+    }
+    if (socket) await Deno.remove(socket).catch(() => {});
     for (const ns of made.reverse()) shSync("ip", "netns", "delete", ns);
-    shSync("rm", "-rf", dataDir);
+    shSync("rm", "-rf", workdir);
   }
+}
+
+/** A single-peer weavets daemon in `node`, logging (debug: one line per pod event) to dir/log. */
+function startDaemon(node: string, dir: string): Deno.ChildProcess {
+  return inNetns(`/run/netns/${node}`, () =>
+    new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        'log=$1; shift; exec "$@" >>"$log" 2>&1',
+        "sh",
+        `${dir}/log`,
+        weavetsBin(),
+        "daemon",
+        "--name",
+        "0a:77:74:00:00:fe",
+        "--datadir",
+        dir,
+        "--host",
+        "198.18.5.1",
+        "--metrics-addr",
+        "",
+        "--ipalloc-range",
+        "10.93.0.0/16",
+        "--ipalloc-init",
+        "consensus=1",
+      ],
+      env: { WEAVETS_LOG_LEVEL: "debug" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn());
+}
+
+/** Waits until the daemon is ready (CNI STATUS succeeds) and serves its node's CNI socket. */
+async function waitServed(node: string, p: Plugin, socket: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (true) {
+    try {
+      Deno.statSync(socket);
+      await invoke(node, { ...p, conf: { ...p.conf, cniVersion: "1.1.0" } }, "STATUS", "", "s");
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`the daemon did not get ready: ${e}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** How many pod events the daemon has logged. */
+function podEvents(logFile: string): number {
+  return Deno.readTextFileSync(logFile).split("\n").filter((l) => l.includes('"pod event"'))
+    .length;
+}
+
+function loadAverage(): string {
+  return Deno.loadavg().map((x) => x.toFixed(1)).join(" ");
 }
 
 if (import.meta.main) await main();
