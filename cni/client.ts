@@ -6,12 +6,13 @@
  * the same code, so the result is the same, only slower.
  */
 import { type CniReply, type CniRequest, cniSocketPath } from "./socket.ts";
+import { readStdinSync } from "./stdin.ts";
 
 export async function runPlugin(): Promise<number> {
   const env = Deno.env.toObject();
   let stdin: string | undefined;
   try {
-    stdin = await new Response(Deno.stdin.readable).text();
+    stdin = readStdinSync();
   } catch {
     // cni/main.ts reports an unreadable stdin with the right error code
   }
@@ -46,7 +47,7 @@ export async function viaDaemon(path: string, req: CniRequest): Promise<CniReply
     const body = new TextEncoder().encode(JSON.stringify(req));
     for (let off = 0; off < body.length;) off += await conn.write(body.subarray(off));
     await conn.closeWrite();
-    return asReply(JSON.parse(await new Response(conn.readable).text()));
+    return asReply(JSON.parse(await readAll(conn)));
   } catch {
     return undefined;
   } finally {
@@ -76,4 +77,14 @@ function asReply(v: unknown): CniReply | undefined {
     output: r.output as Record<string, unknown> | undefined,
     message: r.message as string | undefined,
   };
+}
+
+async function readAll(conn: Deno.Conn): Promise<string> {
+  let text = "";
+  const dec = new TextDecoder();
+  const buf = new Uint8Array(64 * 1024);
+  for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+    text += dec.decode(buf.subarray(0, n), { stream: true });
+  }
+  return text + dec.decode();
 }

@@ -7,6 +7,7 @@ import { CniError, describeCause, ErrorCode } from "./errors.ts";
 import { type CniCommand, type CniEnv, parseEnv } from "./env.ts";
 import type { IpamContext } from "./ipam/source.ts";
 import { LATEST_VERSION, requireCommandAllowed } from "./spec.ts";
+import { readStdinSync } from "./stdin.ts";
 
 export type Output = Record<string, unknown> | undefined;
 
@@ -87,9 +88,9 @@ function rawVersion(stdin: string): string | undefined {
   }
 }
 
-async function readStdin(): Promise<string> {
+function readStdin(): Promise<string> {
   try {
-    return await new Response(Deno.stdin.readable).text();
+    return Promise.resolve(readStdinSync());
   } catch (e) {
     throw new CniError(
       ErrorCode.IOFailure,
