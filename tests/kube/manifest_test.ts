@@ -125,6 +125,7 @@ Deno.test("manifest: the DaemonSet runs one privileged host-network peer on ever
   assert.equal(ds.spec.updateStrategy.type, "RollingUpdate");
   const spec = ds.spec.template.spec;
   assert.equal(spec.hostNetwork, true);
+  assert.equal(spec.hostPID, true, "the CNI socket's namespace paths can be /proc/PID/ns/net");
   assert.equal(spec.dnsPolicy, "ClusterFirstWithHostNet");
   assert.equal(spec.priorityClassName, "system-node-critical");
   // `operator: Exists` with no key and no effect tolerates every taint.
@@ -152,6 +153,8 @@ Deno.test("manifest: host paths, and which container sees them", () => {
     data: "/var/lib/weavets DirectoryOrCreate",
     "xtables-lock": "/run/xtables.lock FileOrCreate",
     "machine-id": "/etc/machine-id File",
+    "run-weavets": "/run/weavets DirectoryOrCreate",
+    netns: "/run/netns DirectoryOrCreate",
   });
   const mounts = (c: Any) =>
     Object.fromEntries(
@@ -165,7 +168,11 @@ Deno.test("manifest: host paths, and which container sees them", () => {
     data: "/var/lib/weavets",
     "xtables-lock": "/run/xtables.lock",
     "machine-id": "/etc/machine-id ro",
+    "run-weavets": "/run/weavets",
+    netns: "/run/netns",
   });
+  const netns = spec.containers[0].volumeMounts.find((m: Any) => m.name === "netns");
+  assert.equal(netns.mountPropagation, "HostToContainer", "pods' namespaces made later appear");
   const initEnv = Object.fromEntries(spec.initContainers[0].env.map((e: Any) => [e.name, e.value]));
   assert.equal(initEnv.CNI_BIN_DIR, "/host/opt/cni/bin");
   assert.equal(initEnv.CNI_CONF_DIR, "/host/etc/cni/net.d");
