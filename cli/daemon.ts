@@ -49,7 +49,7 @@ export function components(
     fastdp: config.fastdp,
     fastdpPort: config.fastdpPort,
     mtu: config.mtu ?? undefined,
-    password: config.password === null ? undefined : new TextEncoder().encode(config.password),
+    encrypted: config.password !== null,
     underlayAddr: config.host !== "0.0.0.0" ? config.host : undefined,
   });
   const expose = createExpose({

@@ -53,11 +53,10 @@ export interface DataplaneOptions {
   /** --mtu / WEAVE_MTU. */
   mtu?: number;
   /**
-   * Set when the mesh has a password: the userspace path is encrypted, with keys from each
-   * control connection's session (MeshView.dataKey; the password itself is not used here), and
-   * encrypted peers never use VXLAN.
+   * True when the mesh has a password: the userspace path is encrypted, with keys from each
+   * control connection's session (MeshView.dataKey), and encrypted peers never use VXLAN.
    */
-  password?: Uint8Array;
+  encrypted?: boolean;
   /** After a reconnection, how long the previous connection's key still opens (default 10 s). */
   keyGraceMs?: number;
   /** The node's underlay address (default: the default route's interface address). */
@@ -128,7 +127,7 @@ function randomEpoch(): string {
 export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   const log = rootLog.with({ component: "dataplane" });
   const bridge = opts.bridge ?? "weave";
-  const fastdp = (opts.fastdp ?? true) && opts.password === undefined;
+  const fastdp = (opts.fastdp ?? true) && !opts.encrypted;
   const fastdpPort = opts.fastdpPort ?? 6784;
   const sleevePort = opts.sleevePort ?? 6783;
   const vxlan = vxlanName(fastdpPort);
@@ -206,7 +205,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     // Asked for every peer with a record, not only those in the topology now: a key must stay
     // current for as long as its connection does (one dropped is never taken back).
     const sessions = new Map<PeerName, DataKey>();
-    if (opts.password) {
+    if (opts.encrypted) {
       for (const r of state.all()) {
         const k = r.peer === mesh.self ? undefined : mesh.dataKey?.(r.peer);
         if (k) sessions.set(r.peer, k);
@@ -252,7 +251,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         reason: fast
           ? "fast path probes answered"
           : !fastdp
-          ? (!opts.password
+          ? (!opts.encrypted
             ? "fast path disabled here (--no-fastdp)"
             : sessions.has(r.peer)
             ? "encrypted: the userspace path carries all traffic"
@@ -329,7 +328,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       underlay,
       mtu,
       fastdp,
-      encrypted: opts.password !== undefined,
+      encrypted: opts.encrypted === true,
       localMacs: mine?.macs ?? [],
       peers: paths,
       sleeve: sleeve?.stats(),
@@ -354,7 +353,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       mtu = chooseMtu({
         underlayMtu: underlay.mtu,
         fastdp,
-        encrypted: opts.password !== undefined,
+        encrypted: opts.encrypted === true,
         override: opts.mtu,
       });
       const changed = ensureBridge({ name: bridge, mtu: mtu.mtu, cidr: opts.bridgeCidr });
@@ -382,7 +381,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         mtu: mtu.mtu,
         self: m.self,
         epoch,
-        encrypted: opts.password !== undefined,
+        encrypted: opts.encrypted === true,
         keyGraceMs: opts.keyGraceMs,
         macTtlMs: opts.macTtlMs,
         onProbeReply,
@@ -421,7 +420,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         mtu: mtu.mtu,
         mtuReason: mtu.reason,
         fastdp,
-        encrypted: opts.password !== undefined,
+        encrypted: opts.encrypted === true,
         underlay: underlay.addr,
         changed,
       });
@@ -501,7 +500,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
           ["MTU", mtu ? `${mtu.mtu} (${mtu.reason})` : "-"],
           ["Underlay", underlay ? `${underlay.addr} on ${underlay.dev}` : "-"],
           ["FastDP", fastdp ? `${vxlan} (UDP ${fastdpPort})` : "off"],
-          ["Sleeve", `UDP ${sleevePort}${opts.password ? ", encrypted" : ""}`],
+          ["Sleeve", `UDP ${sleevePort}${opts.encrypted ? ", encrypted" : ""}`],
           ["Paths", `${count("fastdp")} fastdp, ${count("sleeve")} sleeve`],
           ["Local MACs", `${mine?.macs.length ?? 0}`],
         ],

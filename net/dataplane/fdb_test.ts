@@ -9,7 +9,6 @@ const rec = (peer: string, addr: string, macs: string[], version = 1): PeerRecor
   sleevePort: 6783,
   fastdpPort: 6784,
   fastdp: true,
-  epoch: "0000000000000001",
   macs,
 });
 

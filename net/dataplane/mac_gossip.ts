@@ -18,11 +18,6 @@ export const PeerRecordSchema = z.object({
   fastdpPort: z.number().int().min(1).max(65535),
   /** This peer accepts VXLAN (not when it is encrypted or runs with --no-fastdp). */
   fastdp: z.boolean(),
-  /**
-   * Unused since sleeve v2 (keys come from the control connections) and no longer sent; kept
-   * optional only until fdb_test.ts stops writing it — then delete both.
-   */
-  epoch: z.string().regex(/^[0-9a-f]{16}$/).optional(),
   macs: z.array(Mac).max(65536),
 });
 export type PeerRecord = z.infer<typeof PeerRecordSchema>;

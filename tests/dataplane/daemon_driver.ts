@@ -24,7 +24,7 @@ const datadir = Deno.makeTempDirSync({ prefix: "wtd-daemon-" });
 
 const dp = createDataplane({
   fastdp: cfg.fastdp,
-  password: cfg.password ? new TextEncoder().encode(cfg.password) : undefined,
+  encrypted: Boolean(cfg.password),
   bridgeCidr: cfg.bridgeCidr,
   podCidr: cfg.podCidr,
   underlayAddr: cfg.underlayAddr,

@@ -55,7 +55,7 @@ const mesh: MeshView = {
 
 const dp = createDataplane({
   fastdp: cfg.fastdp,
-  password: cfg.password ? new TextEncoder().encode(cfg.password) : undefined,
+  encrypted: Boolean(cfg.password),
   bridgeCidr: cfg.bridgeCidr,
   podCidr: cfg.podCidr,
   underlayAddr: cfg.underlayAddr,
