@@ -4,7 +4,7 @@
  */
 import * as z from "zod/mini";
 import { isIPv4, isMac, parseCidr } from "../net/addr/mod.ts";
-import { CniError, ErrorCode } from "./errors.ts";
+import { CniError, decodeJson, ErrorCode } from "./errors.ts";
 import { ifNameProblem } from "../net/linux/names.ts";
 import { dnsSchema, formatIssues, parseResult, type Result } from "./result.ts";
 import { requireSupportedVersion, type SpecVersion } from "./spec.ts";
@@ -116,17 +116,11 @@ export interface NetConf {
 
 /** Parses stdin. Errors: 6 not JSON, 1 unsupported version, 7 invalid, 2 unsupported field. */
 export function parseConfig(text: string): NetConf {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new CniError(
-      ErrorCode.DecodeFailure,
-      "the network config on stdin is not valid JSON; the runtime must pass the network " +
-        "configuration (the plugin's conflist entry) as a JSON object",
-      (e as Error).message,
-    );
-  }
+  const raw = decodeJson(
+    text,
+    "the network config on stdin is not valid JSON; the runtime must pass the network " +
+      "configuration (the plugin's conflist entry) as a JSON object",
+  );
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new CniError(
       ErrorCode.DecodeFailure,

@@ -48,3 +48,12 @@ export function describeCause(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+/** JSON.parse, or error 6 (decode failure) saying `problem`, with the parser's message. */
+export function decodeJson(text: string, problem: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new CniError(ErrorCode.DecodeFailure, problem, describeCause(e));
+  }
+}

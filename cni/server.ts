@@ -12,7 +12,8 @@ import type { Registry } from "../net/api/metrics.ts";
 import type { Metric } from "../net/api/metrics.ts";
 import type { DaemonComponent } from "../net/daemon/component.ts";
 import type { Logger } from "../net/log.ts";
-import { CniError, describeCause, ErrorCode } from "./errors.ts";
+import { CniError, decodeJson, describeCause, ErrorCode } from "./errors.ts";
+import { formatIssues } from "./result.ts";
 import { executeCni } from "./main.ts";
 import { CNI_SOCKET_DIR, type CniReply, cniSocketPath, MAX_REQUEST_BYTES } from "./socket.ts";
 import { LATEST_VERSION } from "./spec.ts";
@@ -187,8 +188,9 @@ async function listen(path: string): Promise<Deno.Listener | undefined> {
 }
 
 async function readRequest(conn: Deno.Conn): Promise<string> {
-  const chunks: Uint8Array[] = [];
+  let text = "";
   let total = 0;
+  const dec = new TextDecoder();
   const buf = new Uint8Array(64 * 1024);
   const deadline = Date.now() + REQUEST_TIMEOUT_MS;
   while (true) {
@@ -203,7 +205,7 @@ async function readRequest(conn: Deno.Conn): Promise<string> {
         `the request was not complete after ${REQUEST_TIMEOUT_MS / 1000} s`,
       );
     }
-    if (n === null) break;
+    if (n === null) return text + dec.decode();
     total += n;
     if (total > MAX_REQUEST_BYTES) {
       throw new CniError(
@@ -211,35 +213,22 @@ async function readRequest(conn: Deno.Conn): Promise<string> {
         `the request is larger than ${MAX_REQUEST_BYTES} bytes; a network config is far smaller`,
       );
     }
-    chunks.push(buf.slice(0, n));
+    text += dec.decode(buf.subarray(0, n), { stream: true });
   }
-  const all = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
-  return new TextDecoder().decode(all);
 }
 
 function parseRequest(text: string): z.infer<typeof RequestSchema> {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new CniError(
-      ErrorCode.DecodeFailure,
-      "the request is not JSON: only the weavets CNI plugin talks on this socket",
-      describeCause(e),
-    );
-  }
+  const json = decodeJson(
+    text,
+    "the request is not JSON: only the weavets CNI plugin talks on this socket",
+  );
   const r = RequestSchema.safeParse(json);
   if (!r.success) {
     throw new CniError(
       ErrorCode.DecodeFailure,
       'the request is not {"env": {...}, "stdin": "..."}: only the weavets CNI plugin talks ' +
         "on this socket",
-      r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "),
+      formatIssues(r.error.issues),
     );
   }
   return r.data;

@@ -2,7 +2,7 @@
  * IPAM by delegation, as the spec describes: exec the plugin named by `ipam.type`, found in
  * CNI_PATH, with the same environment (CNI_COMMAND set to ours) and the same config on stdin.
  */
-import { CniError, ErrorCode } from "../errors.ts";
+import { CniError, decodeJson, ErrorCode } from "../errors.ts";
 import { firstAddress, gatewayCidr } from "../subnet.ts";
 import { type IPConfig, parseResult, type Result } from "../result.ts";
 import type { IpamContext, IpamSource } from "./source.ts";
@@ -15,16 +15,10 @@ export class DelegatedIpam implements IpamSource {
 
   async add(): Promise<Result> {
     const out = await this.#exec("ADD");
-    let raw: unknown;
-    try {
-      raw = JSON.parse(out);
-    } catch (e) {
-      throw new CniError(
-        ErrorCode.DecodeFailure,
-        `the ipam plugin "${this.#type}" printed a result that is not JSON`,
-        (e as Error).message,
-      );
-    }
+    const raw = decodeJson(
+      out,
+      `the ipam plugin "${this.#type}" printed a result that is not JSON`,
+    );
     const r = parseResult(raw, `the ipam plugin "${this.#type}"'s result`);
     if (!r.ips?.length) {
       throw new CniError(
