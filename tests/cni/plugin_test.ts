@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { IS_ROOT, withNamespaces } from "../harness/netns.ts";
 import { REPO_ROOT, weavetsBin } from "../harness/binary.ts";
+import { captureOneArp, HAS_TCPDUMP } from "../harness/capture.ts";
 import { sh } from "../harness/sh.ts";
 import {
   cni,
@@ -43,40 +44,10 @@ function leases(dir: string): string[] {
   }
 }
 
-const HAS_TCPDUMP = new Deno.Command("sh", { args: ["-c", "command -v tcpdump"], stdout: "null" })
-  .outputSync().success;
 if (IS_ROOT && !HAS_TCPDUMP) {
   console.error(
     "tests/cni: tcpdump missing: the gratuitous ARP is not checked (apt-get install tcpdump)",
   );
-}
-
-/** Starts tcpdump on `dev` in `netns`; resolves to the first ARP packet it prints (5 s max). */
-async function captureOneArp(netns: string, dev: string): Promise<{ done: Promise<string> }> {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", netns, "tcpdump", "-i", dev, "-n", "-l", "-c", "1", "arp"],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const errs = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes("listening on")) {
-    const { value, done } = await errs.read();
-    if (done) throw new Error(`tcpdump did not start: ${seen}`);
-    seen += value;
-  }
-  errs.releaseLock();
-  child.stderr.cancel().catch(() => {});
-  const timer = setTimeout(() => child.kill("SIGTERM"), 5000);
-  // Wrapped: an async function returning a bare promise would make the caller wait for it.
-  return {
-    done: (async () => {
-      const out = await new Response(child.stdout).text();
-      await child.status;
-      clearTimeout(timer);
-      return out;
-    })(),
-  };
 }
 
 function conf(extra: Record<string, unknown>): Record<string, unknown> {

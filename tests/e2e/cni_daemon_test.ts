@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { CniError } from "../../cli/demo/cni_runtime.ts";
+import { captureOneArp, HAS_TCPDUMP } from "../harness/capture.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { WEAVETS_ONLY, withCluster } from "./e2e.ts";
 
@@ -29,8 +30,14 @@ Deno.test({
   async fn() {
     await withCluster({ nodes: 1, conflist: WEAVETS_ONLY }, async (c) => {
       const node = c.nodes[0];
+      const nodeNs = node.netns.slice(node.netns.lastIndexOf("/") + 1);
+      const arp = HAS_TCPDUMP ? await captureOneArp(nodeNs, "weave") : undefined;
       const served = await c.addPod(node, "a");
       assert.ok(served.ip, "ADD gave an address");
+      if (arp) {
+        // The daemon sends it after answering: the pod's neighbours still learn the address.
+        assert.match(await arp.done, new RegExp(`Request who-has ${served.ip} tell ${served.ip}`));
+      }
       assert.deepEqual(c.podAddresses(served), [
         (served.result as { ips: Array<{ address: string }> }).ips[0].address,
       ]);
