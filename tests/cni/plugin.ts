@@ -192,9 +192,10 @@ export async function deleteNetnsIfPresent(name: string): Promise<void> {
 export { sh };
 
 /**
- * The daemon core with the real IPAM service (net/ipam), single peer, inside `node`: started
- * through tests/ipam/ipam_daemon.ts, which stands in for `weavets daemon` until the IPAM component
- * is wired into cli/daemon.ts (then this can run the binary instead).
+ * The daemon core with only the real IPAM service (net/ipam), single peer, inside `node`, through
+ * tests/ipam/ipam_daemon.ts. Deliberately not `weavets daemon`: without the `cni` component no
+ * daemon serves the node's CNI socket, so the plugin runs every command itself — this is the
+ * plugin's own path against the real IPAM API. The daemon-served path is tests/e2e/cni_daemon_test.ts.
  */
 export class IpamDaemon {
   #child: Deno.ChildProcess | undefined;
