@@ -48,9 +48,10 @@ export function createCniServer(opts: CniServerOptions): CniServer {
   let seconds: Metric | undefined;
   let served = 0;
 
-  /** Runs after the answer; stopping waits for it like for a request. */
+  /** Runs after the answer is sent (a later task); stopping waits for it like for a request. */
   function defer(what: string, task: () => Promise<void>): void {
-    const p = task().catch((e) => log.warn(`${what} failed`, { cause: describeCause(e) }))
+    const p = new Promise((r) => setTimeout(r, 0)).then(task)
+      .catch((e) => log.warn(`${what} failed`, { cause: describeCause(e) }))
       .finally(() => inFlight.delete(p));
     inFlight.add(p);
   }

@@ -28,6 +28,8 @@ const SYMBOLS = {
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  /** close(2) on Deno's thread pool: see closeFdInBackground. */
+  closeNonblocking: { name: "close", parameters: ["i32"], result: "i32", nonblocking: true },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
@@ -79,6 +81,16 @@ export function openFd(path: string, flags: number, op = "open", mode = 0): numb
 /** close(2), throwing on failure (EBADF means a double close: a bug worth seeing). */
 export function closeFd(fd: number): void {
   check(libc.close(fd), "close", `fd ${fd}`);
+}
+
+/**
+ * close(2) on Deno's thread pool, for descriptors whose close waits in the kernel: closing an
+ * AF_PACKET socket waits for an RCU grace period (packet_release → synchronize_net), ~10 ms that
+ * would otherwise stall the event loop. Safe off-thread: close depends on neither the namespace
+ * nor errno, and the number stays ours until it is closed. A failure cannot be reported.
+ */
+export function closeFdInBackground(fd: number): void {
+  libc.closeNonblocking(fd).catch(() => {});
 }
 
 /** One synchronous read(2) into `buf`; returns the byte count (0 at end of file). */

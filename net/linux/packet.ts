@@ -2,7 +2,7 @@
 
 import { parseMac } from "../addr/mod.ts";
 import { invalid, LinuxError } from "./errors.ts";
-import { AF_PACKET, closeFd, errno, libc, SOCK_CLOEXEC, SOCK_DGRAM } from "./libc.ts";
+import { AF_PACKET, closeFdInBackground, errno, libc, SOCK_CLOEXEC, SOCK_DGRAM } from "./libc.ts";
 import { getLink } from "./link.ts";
 import { asInvalid, checkIfName } from "./names.ts";
 import { parseIp } from "./ip.ts";
@@ -56,6 +56,6 @@ export function sendGratuitousArp(ifname: string, ip: string, mac?: string): voi
     const n = Number(libc.sendto(fd, payload, BigInt(payload.length), 0, sll, sll.length));
     if (n < 0) throw new LinuxError(op, errno(), ifname);
   } finally {
-    closeFd(fd);
+    closeFdInBackground(fd);
   }
 }
