@@ -18,7 +18,11 @@ export async function runPlugin(): Promise<number> {
   }
   if (stdin !== undefined) {
     const reply = await viaDaemon(cniSocketPath(), { env, stdin });
-    if (reply && !("fallback" in reply)) {
+    if (reply === "broken" && env.CNI_COMMAND === "ADD") {
+      const { abandonAdd } = await import("./main.ts");
+      return await abandonAdd(env, stdin);
+    }
+    if (typeof reply === "object" && !("fallback" in reply)) {
       if (reply.output) {
         Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(reply.output) + "\n"));
       }
@@ -31,25 +35,28 @@ export async function runPlugin(): Promise<number> {
 }
 
 /**
- * Sends one event to the daemon at `path`. Undefined when nothing listens there or the exchange
- * broke before an answer: the caller then does the work itself, which is safe for every command
- * (ADD's veth name is fixed by the container, so a half-done ADD makes the retry fail cleanly and
- * the runtime's DEL removes it; DEL and GC are idempotent).
+ * Sends one event to the daemon at `path`. "unreachable" when nothing listens there: the caller
+ * does the work itself. "broken" when the exchange broke before an answer (the daemon died while
+ * working on it): the caller does the work itself too, which is safe for every command but ADD,
+ * whose half-made interface must go first (cni/main.ts abandonAdd).
  */
-export async function viaDaemon(path: string, req: CniRequest): Promise<CniReply | undefined> {
+export async function viaDaemon(
+  path: string,
+  req: CniRequest,
+): Promise<CniReply | "unreachable" | "broken"> {
   let conn: Deno.UnixConn;
   try {
     conn = await Deno.connect({ transport: "unix", path });
   } catch {
-    return undefined;
+    return "unreachable";
   }
   try {
     const body = new TextEncoder().encode(JSON.stringify(req));
     for (let off = 0; off < body.length;) off += await conn.write(body.subarray(off));
     await conn.closeWrite();
-    return asReply(JSON.parse(await readAll(conn)));
+    return asReply(JSON.parse(await readAll(conn))) ?? "broken";
   } catch {
-    return undefined;
+    return "broken";
   } finally {
     try {
       conn.close();

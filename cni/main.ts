@@ -67,6 +67,37 @@ export async function runCni(processEnv: Record<string, string>, stdin?: string)
   return r.code;
 }
 
+/**
+ * The daemon died while it ran this ADD: it may have made the pod's interface and not removed it.
+ * Removes it, so a failed ADD leaves nothing on the host, and asks for a retry (error 11); the
+ * address the daemon may have committed is released by the runtime's DEL of the failed sandbox.
+ */
+export async function abandonAdd(
+  processEnv: Record<string, string>,
+  stdin: string,
+): Promise<number> {
+  let details: string | undefined;
+  try {
+    const env = parseEnv(processEnv);
+    const [{ deleteHostLink }, { hostVethName }] = await Promise.all([
+      import("./host.ts"),
+      import("./names.ts"),
+    ]);
+    deleteHostLink(hostVethName(env.containerId, env.ifname));
+  } catch (e) {
+    details = `the interface could not be removed: ${describeCause(e)}`;
+  }
+  const err = new CniError(
+    ErrorCode.TryAgainLater,
+    "the weavets daemon stopped while adding the pod's interface; whatever it had made is " +
+      "removed: retry when the daemon is back",
+    details,
+  );
+  print(err.toJSON(rawVersion(stdin) ?? LATEST_VERSION));
+  console.error(`weavets cni: error ${err.code}: ${err.message}`);
+  return 1;
+}
+
 export type { CniEnv };
 
 function unexpected(e: unknown): CniError {

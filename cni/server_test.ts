@@ -48,7 +48,7 @@ Deno.test("cni server: answers VERSION like the plugin would, in the requested v
 Deno.test("cni server: a CNI error comes back as the spec's error object and exit code 1", async () => {
   await withServer(async (path) => {
     const reply = await viaDaemon(path, { env: { CNI_COMMAND: "BOGUS" }, stdin: "{}" });
-    assert.ok(reply && !("fallback" in reply));
+    assert.ok(typeof reply === "object" && !("fallback" in reply));
     assert.equal(reply.code, 1);
     assert.equal(reply.output?.code, 4);
     assert.match(String(reply.output?.msg), /CNI_COMMAND "BOGUS" is unknown/);
@@ -89,7 +89,7 @@ Deno.test("cni server: garbage and oversized requests get a decode error, and it
     assert.match(String((big.output as Record<string, unknown>).msg), /larger than/);
 
     const ok = await viaDaemon(path, { env: { CNI_COMMAND: "VERSION" }, stdin: "" });
-    assert.ok(ok && !("fallback" in ok) && ok.code === 0);
+    assert.ok(typeof ok === "object" && !("fallback" in ok) && ok.code === 0);
   });
 });
 
@@ -100,7 +100,10 @@ Deno.test("cni server: a second daemon in the same namespace does not take the s
     assert.equal(second.socket(), null);
     await second.stop!();
     const ok = await viaDaemon(path, { env: { CNI_COMMAND: "VERSION" }, stdin: "" });
-    assert.ok(ok && !("fallback" in ok) && ok.code === 0, "the first one still serves");
+    assert.ok(
+      typeof ok === "object" && !("fallback" in ok) && ok.code === 0,
+      "the first one still serves",
+    );
   });
 });
 
@@ -129,5 +132,30 @@ Deno.test("cni client: nothing listening means the plugin does the work itself",
     env: { CNI_COMMAND: "VERSION" },
     stdin: "",
   });
-  assert.equal(reply, undefined);
+  assert.equal(reply, "unreachable");
+});
+
+Deno.test("cni client: a daemon that dies before answering, or answers garbage, is 'broken'", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wtcnisock-" });
+  const path = `${dir}/net.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const answers = ["", "not json", '{"code": "zero"}'];
+  const server = (async () => {
+    for (const answer of answers) {
+      const conn = await listener.accept();
+      await conn.read(new Uint8Array(1 << 16));
+      if (answer) await conn.write(new TextEncoder().encode(answer));
+      conn.close();
+    }
+  })();
+  try {
+    for (const _ of answers) {
+      const reply = await viaDaemon(path, { env: { CNI_COMMAND: "ADD" }, stdin: "{}" });
+      assert.equal(reply, "broken");
+    }
+  } finally {
+    await server;
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
