@@ -1,44 +1,21 @@
 /**
- * Authenticated encryption of userspace-path messages: ChaCha20-Poly1305 (RFC 8439), one key per
- * direction and sender start ("epoch"), and a sliding replay window. Sealing and opening run on
+ * Authenticated encryption of userspace-path messages: ChaCha20-Poly1305 (RFC 8439) under the
+ * per-direction keys of sleeve_keys.ts, and a sliding replay window. Sealing and opening run on
  * the system OpenSSL through synchronous FFI (aead_libcrypto.ts: 1.7–3.4× node:crypto, no
  * allocation per message) and fall back to node:crypto where libcrypto.so.3 cannot be loaded; the
  * wire format is the same, so peers with either backend talk. Everything is synchronous, so it
  * runs inside the data-path Workers.
  */
-import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { createCipheriv, createDecipheriv } from "node:crypto";
 import { type AeadBackend, loadLibcrypto } from "./aead_libcrypto.ts";
 
 export const AEAD_TAG = 16;
 export const AEAD_KEY = 32;
 const ALG = "chacha20-poly1305";
-const INFO = new TextEncoder().encode("weavets sleeve v1");
 const LIBCRYPTO = "libcrypto.so.3";
 
 export class AeadError extends Error {
   override name = "AeadError";
-}
-
-/**
- * The key for messages from `from` to `to` (6-byte peer names) sent during the sender's `epoch`
- * (8 random bytes chosen at each start). A new epoch gives a new key, so message counters that
- * restart at zero never reuse a nonce under one key; each direction has its own key.
- */
-export function deriveKey(
-  password: Uint8Array,
-  epoch: Uint8Array,
-  from: Uint8Array,
-  to: Uint8Array,
-): Uint8Array {
-  if (password.length === 0) throw new AeadError("an empty password gives no secrecy");
-  if (epoch.length !== 8 || from.length !== 6 || to.length !== 6) {
-    throw new AeadError("deriveKey needs an 8-byte epoch and 6-byte peer names");
-  }
-  const info = new Uint8Array(INFO.length + 12);
-  info.set(INFO);
-  info.set(from, INFO.length);
-  info.set(to, INFO.length + 6);
-  return new Uint8Array(hkdfSync("sha256", password, epoch, info, AEAD_KEY));
 }
 
 /** node:crypto's ChaCha20-Poly1305: a cipher object and fresh buffers per message. */
@@ -106,7 +83,9 @@ export function sealChunks(
   aad: Uint8Array,
   chunks: Uint8Array[],
 ): Uint8Array[] {
-  if (key.length !== AEAD_KEY) throw new AeadError(`a key must be ${AEAD_KEY} bytes (deriveKey)`);
+  if (key.length !== AEAD_KEY) {
+    throw new AeadError(`a key must be ${AEAD_KEY} bytes (sleeve_keys.ts directionKey)`);
+  }
   return backend().seal(key, nonceFor(seq), aad, chunks);
 }
 
