@@ -6,7 +6,11 @@ import {
   addAddress,
   createBridge,
   findLink,
+  inNetns,
+  LinuxError,
   listAddresses,
+  listLinks,
+  netnsPathsById,
   readSysctl,
   setLinkUp,
   setMtu,
@@ -41,6 +45,7 @@ export function ensureBridge(b: BridgeSetup): string[] {
   // Always through a change request: that pins the MTU ("set by user"), so the kernel does not
   // recompute it as the smallest port MTU as ports come and go (the TAP port's is 64 KiB).
   setMtu(b.name, b.mtu);
+  if (link) changed.push(...clampPorts(link.index, b.mtu));
   if (!link?.up) {
     setLinkUp(b.name);
     if (link) changed.push("set up");
@@ -52,6 +57,43 @@ export function ensureBridge(b: BridgeSetup): string[] {
   if (readSysctl("net/ipv4/ip_forward") !== "1") {
     writeSysctl("net/ipv4/ip_forward", "1");
     changed.push("ip_forward on");
+  }
+  return changed;
+}
+
+/**
+ * Pods attached while the bridge's MTU was larger (the underlay's MTU or --mtu went down) would
+ * send frames the VXLAN device drops without a word. Lowers both ends of each such pod veth to
+ * the bridge's MTU, so the pod's own stack sizes its packets (and TCP its segments) to fit. The
+ * pod's end is found through the namespace id its host end reports. Returns what it changed, and
+ * what it could not (the pod must then be restarted).
+ */
+export function clampPorts(bridgeIndex: number, mtu: number): string[] {
+  const changed: string[] = [];
+  let paths: Map<number, string> | undefined;
+  for (const port of listLinks()) {
+    if (port.master !== bridgeIndex || port.kind !== "veth" || port.mtu <= mtu) continue;
+    const peer = port.peerIndex;
+    try {
+      if (peer !== undefined && port.linkNetnsId === undefined) setMtu(peer, mtu);
+      else if (peer !== undefined) {
+        paths ??= netnsPathsById();
+        const path = paths.get(port.linkNetnsId!);
+        if (!path) {
+          changed.push(
+            `${port.name}: mtu ${port.mtu} above the bridge's ${mtu}, and its pod's namespace ` +
+              "was not found: restart that pod",
+          );
+          continue;
+        }
+        inNetns(path, () => setMtu(peer, mtu));
+      }
+      setMtu(port.index, mtu);
+      changed.push(`${port.name} and its pod's end: mtu ${port.mtu} -> ${mtu}`);
+    } catch (e) {
+      // The pod went away meanwhile: nothing is left to send from.
+      if (!(e instanceof LinuxError && e.code === "ENODEV")) throw e;
+    }
   }
   return changed;
 }

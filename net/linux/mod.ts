@@ -119,6 +119,7 @@ export {
   VIRTIO_NET_HDR_LEN,
 } from "./tap.ts";
 export { readSysctl, writeSysctl } from "./sysctl.ts";
+export { netnsIdOf, netnsPathsById } from "./nsid.ts";
 export { sendGratuitousArp } from "./packet.ts";
 export {
   decodeSockaddrIn,

@@ -32,6 +32,12 @@ export const IFLA_LINKINFO = 18;
 export const IFLA_NET_NS_FD = 28;
 export const IFLA_LINK_NETNSID = 37;
 export const IFLA_GSO_MAX_SIZE = 41;
+export const RTM_NEWNSID = 88;
+export const RTM_GETNSID = 90;
+/** struct rtgenmsg: the family byte, padded to 4. */
+export const RTGENMSG_LEN = 4;
+export const NETNSA_NSID = 1;
+export const NETNSA_FD = 3;
 
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
