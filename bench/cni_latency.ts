@@ -69,8 +69,13 @@ async function invoke(
     CNI_PATH: PLUGIN_DIR,
   });
   const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(JSON.stringify(plugin.conf)));
-  await w.close();
+  try {
+    await w.write(new TextEncoder().encode(JSON.stringify(plugin.conf)));
+    await w.close();
+  } catch (e) {
+    // A program that never reads its stdin (the empty-Deno floor) may exit first.
+    if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+  }
   const out = await child.output();
   const ms = performance.now() - t0;
   if (!out.success) {
