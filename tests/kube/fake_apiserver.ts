@@ -28,37 +28,21 @@ export async function makePki(): Promise<Pki> {
   const dir = Deno.makeTempDirSync({ prefix: "wtk-pki-" });
   try {
     const ossl = (...a: string[]) => sh("openssl", ...a);
-    await ossl(
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${dir}/ca.key`,
-      "-out",
-      `${dir}/ca.crt`,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=wtk-test-ca",
-    );
-    await ossl(
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${dir}/srv.key`,
-      "-out",
-      `${dir}/srv.csr`,
-      "-subj",
-      "/CN=127.0.0.1",
-    );
+    // A new P-256 key in NAME.key, with a self-signed certificate (-x509) or a request.
+    const ecKey = (name: string, ...rest: string[]) =>
+      ossl(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        `${dir}/${name}.key`,
+        ...rest,
+      );
+    await ecKey("ca", "-x509", "-out", `${dir}/ca.crt`, "-days", "2", "-subj", "/CN=wtk-test-ca");
+    await ecKey("srv", "-out", `${dir}/srv.csr`, "-subj", "/CN=127.0.0.1");
     Deno.writeTextFileSync(
       `${dir}/ext`,
       "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
