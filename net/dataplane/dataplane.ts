@@ -211,6 +211,13 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         if (k) sessions.set(r.peer, k);
       }
     }
+    // Routes over the mesh's topology; a mesh without them (a test double) is taken as a full mesh.
+    const via = (peer: PeerName): PeerName | null =>
+      mesh!.nextHop ? mesh!.nextHop(peer) ?? null : peer;
+    const relayed = (peer: PeerName): string | undefined => {
+      const v = via(peer);
+      return v !== null && v !== peer ? v : undefined;
+    };
     const before = new Map(paths.map((p) => [p.peer, p.path]));
     const next: PeerPath[] = [];
     const fastPeers = new Set<string>();
@@ -250,6 +257,8 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         path: fast ? "fastdp" : "sleeve",
         reason: fast
           ? "fast path probes answered"
+          : relayed(r.peer) !== undefined
+          ? `no direct connection: relayed through ${relayed(r.peer)} on the userspace path`
           : !fastdp
           ? (!opts.encrypted
             ? "fast path disabled here (--no-fastdp)"
@@ -289,6 +298,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         }
       }
     }
+    const neighbours = mesh.broadcastChildren?.(mesh.self) ?? [...reachable];
     const refused = sleeve?.setPeers(
       state.all().filter((r) => reachable.has(r.peer)).map((r) => ({
         name: r.peer,
@@ -296,7 +306,10 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         port: r.sleevePort,
         sleeve: !fastPeers.has(r.peer),
         macs: r.macs,
+        via: via(r.peer),
+        children: mesh!.broadcastChildren?.(r.peer) ?? [],
       })),
+      neighbours,
       sessions,
     ) ?? [];
     if (refused.length) log.error("the mesh offered a data key used before: refused", { refused });
@@ -485,8 +498,17 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
               { labels: { reason: "too_big" }, value: s.txIcmpTooBig },
               { labels: { reason: "no_session" }, value: s.txNoKey },
               { labels: { reason: "unknown_key" }, value: s.rxNoKey },
+              { labels: { reason: "no_route" }, value: s.noRoute },
             ]
             : [];
+        },
+      );
+      registry.gaugeFn(
+        "weavets_sleeve_relayed",
+        "Userspace-path messages this peer passed on for other peers (hop by hop) since start.",
+        () => {
+          const s = sleeve?.stats();
+          return s ? [{ labels: {}, value: s.relayed }] : [];
         },
       );
     },

@@ -24,6 +24,7 @@ import { parseMac } from "../addr/mod.ts";
 import { VNET_HDR_LEN } from "./sleeve_format.ts";
 import { openSleeveSocket, type SleeveSocket } from "./sleeve_socket.ts";
 import { SleeveKeyRing } from "./sleeve_keys.ts";
+import { originBroadcastHops } from "./sleeve_forward.ts";
 import type { DataKey } from "../mesh/gossip_channel.ts";
 import {
   readStats,
@@ -62,7 +63,7 @@ export interface SleeveOptions {
   onProbeReply?: (from: string, seq: number) => void;
 }
 
-/** A remote peer as the control plane knows it. */
+/** A reachable remote peer as the control plane knows it. */
 export interface SleevePeerInfo {
   name: string;
   addr: string;
@@ -70,6 +71,10 @@ export interface SleevePeerInfo {
   /** The pair uses the userspace path now. */
   sleeve: boolean;
   macs: string[];
+  /** The neighbour on the mesh's route to it (MeshView.nextHop); null: no route. */
+  via: string | null;
+  /** Its broadcasts go on from here to these neighbours (MeshView.broadcastChildren). */
+  children: string[];
 }
 
 export class SleeveError extends Error {
@@ -164,20 +169,27 @@ export class Sleeve {
   #lastPeers = "";
 
   /**
-   * Replaces the peer table in both Workers; no-op if nothing changed. Encrypted, `sessions` are
-   * the data keys of the control connections established now (MeshView.dataKey), per peer: a
-   * peer without one gets nothing until it has one. Returns the ids of keys refused because
-   * they had been used before (a mesh bug: logged by the caller).
+   * Replaces the peer and route tables in both Workers; no-op if nothing changed. `neighbours`
+   * are this peer's children in its own broadcast tree (MeshView.broadcastChildren(self)).
+   * Encrypted, `sessions` are the data keys of the control connections established now
+   * (MeshView.dataKey), per neighbour: nothing goes through a neighbour without one until it has
+   * one. Returns the ids of keys refused because they had been used before (a mesh bug: logged
+   * by the caller).
    */
-  setPeers(peers: SleevePeerInfo[], sessions: ReadonlyMap<string, DataKey>): string[] {
+  setPeers(
+    peers: SleevePeerInfo[],
+    neighbours: string[],
+    sessions: ReadonlyMap<string, DataKey>,
+  ): string[] {
     const refused = this.opts.encrypted ? this.#keys.sync(sessions, Date.now()) : [];
     const keys = this.opts.encrypted ? this.#keys.all() : [];
     const summary = keys.map((k) => [k.peer, k.tx?.id, k.rx.map((r) => [r.id, r.until])]);
-    const key = JSON.stringify([peers, summary]);
+    const list: SleevePeer[] = peers.filter((p) => p.name !== this.opts.self);
+    const broadcast = originBroadcastHops(neighbours, list);
+    const key = JSON.stringify([list, broadcast, summary]);
     if (key === this.#lastPeers) return refused;
     this.#lastPeers = key;
-    const list: SleevePeer[] = peers.filter((p) => p.name !== this.opts.self);
-    const msg: SleeveControl = { type: "peers", peers: list, keys };
+    const msg: SleeveControl = { type: "peers", peers: list, broadcast, keys };
     for (const w of this.#workers) w.postMessage(msg);
     return refused;
   }

@@ -9,11 +9,16 @@
  *
  * A message (sealed with AEAD when encrypted) is cut into *fragments* so that no UDP datagram on
  * the underlay exceeds the path MTU; every fragment is one datagram:
- *   0 magic 0x57 | 1 flags (bit 0: encrypted) | 2..7 sender peer name | 8..15 key id |
- *   16..23 message sequence number | 24 fragment index | 25 fragment count | 26..27 payload length
- * The key id names the pair's session key that sealed the message (sleeve_keys.ts); unencrypted,
- * those bytes are the sender's epoch (random per start). Bytes 0..23 are the AEAD's associated
- * data, and the sequence number is the nonce. All fragments but the last of a message have the
+ *   0 magic 0x58 | 1 flags (bit 0: encrypted, bit 1: broadcast) | 2..7 sender peer name |
+ *   8..15 key id | 16..23 message sequence number | 24..29 origin peer name |
+ *   30..35 destination peer name (zeros for a broadcast) | 36 hops left | 37 zero |
+ *   38 fragment index | 39 fragment count | 40..41 payload length
+ * The sender is this hop's sender; the origin is the peer whose TAP the frames came from, and the
+ * destination the peer whose TAP they go to (a broadcast goes along the origin's broadcast tree),
+ * so a message can be relayed hop by hop (sleeve_forward.ts). The key id names the hop's session
+ * key that sealed the message (sleeve_keys.ts); unencrypted, those bytes are the sender's epoch
+ * (random per start). Bytes 0..37 are the AEAD's associated data, and the sequence number is the
+ * nonce. All fragments but the last of a message have the
  * same length, which is what UDP GSO (UDP_SEGMENT) needs to send them with one system call, and
  * each fragment states its own length, so a GRO-coalesced receive buffer splits without ancillary
  * data.
@@ -21,12 +26,15 @@
 
 import { macKeyAt } from "./frame.ts";
 
-export const SLEEVE_MAGIC = 0x57;
+export const SLEEVE_MAGIC = 0x58;
 export const FLAG_ENCRYPTED = 1;
-export const SLEEVE_FRAGMENT_HEADER = 28;
+export const FLAG_BROADCAST = 2;
+export const SLEEVE_FRAGMENT_HEADER = 42;
 export const VNET_HDR_LEN = 10;
 export const SLEEVE_ENTRY_HEADER = 4 + VNET_HDR_LEN;
-export const AAD_LEN = 24;
+export const AAD_LEN = 38;
+/** Hops a message may take: the origin sets it, every relay takes one off. */
+export const DEFAULT_HOPS = 16;
 /** The largest entry: a 64 KiB GSO superframe plus Ethernet header plus virtio-net header. */
 export const MAX_ENTRY = VNET_HDR_LEN + 14 + 65535;
 export const MAX_FRAGMENTS = 255;
@@ -41,8 +49,14 @@ export class SleeveFormatError extends Error {
 
 export interface FragmentHeader {
   encrypted: boolean;
+  broadcast: boolean;
   /** Offset of the 6-byte sender name in the buffer the header was read from. */
   senderOff: number;
+  /** Offsets of the 6-byte origin and destination names (the latter zeros for a broadcast). */
+  originOff: number;
+  destOff: number;
+  /** Hops left (relays take one off). */
+  hops: number;
   /** The key id (or epoch) as two 32-bit halves. */
   idHi: number;
   idLo: number;
@@ -62,16 +76,29 @@ export interface MessageHeader {
   /** 8 bytes: the key id when encrypted, else the sender's epoch. */
   keyId: Uint8Array;
   seq: number;
+  /** 6 bytes: the peer whose TAP the frames came from. */
+  origin: Uint8Array;
+  /** 6 bytes: the peer whose TAP they go to; null for a broadcast (along origin's tree). */
+  dest: Uint8Array | null;
+  hops: number;
 }
 
 export function writeAad(out: Uint8Array, off: number, h: MessageHeader): void {
   out[off] = SLEEVE_MAGIC;
-  out[off + 1] = h.encrypted ? FLAG_ENCRYPTED : 0;
+  out[off + 1] = (h.encrypted ? FLAG_ENCRYPTED : 0) | (h.dest === null ? FLAG_BROADCAST : 0);
   out.set(h.sender, off + 2);
   out.set(h.keyId, off + 8);
   const dv = new DataView(out.buffer, out.byteOffset);
   dv.setUint32(off + 16, Math.floor(h.seq / 0x100000000));
   dv.setUint32(off + 20, h.seq >>> 0);
+  out.set(h.origin, off + 24);
+  if (h.dest === null) out.fill(0, off + 30, off + 36);
+  else out.set(h.dest, off + 30);
+  if (!Number.isInteger(h.hops) || h.hops < 0 || h.hops > 255) {
+    throw new SleeveFormatError(`hops ${h.hops} is outside 0..255`);
+  }
+  out[off + 36] = h.hops;
+  out[off + 37] = 0;
 }
 
 /** Payload bytes per fragment for a given maximum UDP payload (path MTU − 28). */
@@ -114,10 +141,10 @@ export function writeFragments(
   for (let i = 0; i < count; i++) {
     const len = i === count - 1 ? total - per * (count - 1) : per;
     writeAad(out, pos, h);
-    out[pos + 24] = i;
-    out[pos + 25] = count;
-    out[pos + 26] = len >> 8;
-    out[pos + 27] = len & 0xff;
+    out[pos + 38] = i;
+    out[pos + 39] = count;
+    out[pos + 40] = len >> 8;
+    out[pos + 41] = len & 0xff;
     pos += SLEEVE_FRAGMENT_HEADER;
     let need = len;
     while (need > 0) {
@@ -154,7 +181,11 @@ export function forEachFragment(
   const dv = new DataView(buf.buffer, buf.byteOffset);
   const h: FragmentHeader = {
     encrypted: false,
+    broadcast: false,
     senderOff: 0,
+    originOff: 0,
+    destOff: 0,
+    hops: 0,
     idHi: 0,
     idLo: 0,
     seq: 0,
@@ -166,12 +197,20 @@ export function forEachFragment(
   };
   while (pos < len) {
     if (len - pos < SLEEVE_FRAGMENT_HEADER || buf[pos] !== SLEEVE_MAGIC) return false;
-    const plen = (buf[pos + 26] << 8) | buf[pos + 27];
-    const count = buf[pos + 25];
-    const index = buf[pos + 24];
-    if (pos + SLEEVE_FRAGMENT_HEADER + plen > len || count === 0 || index >= count) return false;
-    h.encrypted = (buf[pos + 1] & FLAG_ENCRYPTED) !== 0;
+    const plen = (buf[pos + 40] << 8) | buf[pos + 41];
+    const count = buf[pos + 39];
+    const index = buf[pos + 38];
+    const flags = buf[pos + 1];
+    if (
+      pos + SLEEVE_FRAGMENT_HEADER + plen > len || count === 0 || index >= count ||
+      (flags & ~(FLAG_ENCRYPTED | FLAG_BROADCAST)) !== 0 || buf[pos + 37] !== 0
+    ) return false;
+    h.encrypted = (flags & FLAG_ENCRYPTED) !== 0;
+    h.broadcast = (flags & FLAG_BROADCAST) !== 0;
     h.senderOff = pos + 2;
+    h.originOff = pos + 24;
+    h.destOff = pos + 30;
+    h.hops = buf[pos + 36];
     h.idHi = dv.getUint32(pos + 8);
     h.idLo = dv.getUint32(pos + 12);
     h.seq = dv.getUint32(pos + 16) * 0x100000000 + dv.getUint32(pos + 20);
@@ -256,7 +295,10 @@ export class Reassembler {
     this.#lent = null;
     const payload = buf.subarray(h.payloadOff, h.payloadOff + h.payloadLen);
     if (h.count === 1) return payload;
-    const key = `${macKeyAt(buf, h.senderOff)}.${h.idHi}.${h.idLo}.${h.seq}`;
+    // A relay's messages (origin ≠ sender) count under their own sequence numbers.
+    const key = `${macKeyAt(buf, h.senderOff)}.${
+      macKeyAt(buf, h.originOff)
+    }.${h.idHi}.${h.idLo}.${h.seq}`;
     let p = this.#pending.get(key);
     if (!p) {
       if (this.#pending.size >= this.maxPending) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  DEFAULT_HOPS,
   forEachEntry,
   forEachFragment,
   type FragmentHeader,
@@ -8,6 +9,7 @@ import {
   type MessageHeader,
   Reassembler,
   SLEEVE_FRAGMENT_HEADER,
+  SleeveFormatError,
   writeFragments,
 } from "./sleeve_format.ts";
 
@@ -16,6 +18,9 @@ const hdr: MessageHeader = {
   sender: new Uint8Array([2, 1, 2, 3, 4, 5]),
   keyId: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
   seq: 0x1_0000_0002,
+  origin: new Uint8Array([2, 1, 2, 3, 4, 5]),
+  dest: new Uint8Array([2, 9, 9, 9, 9, 9]),
+  hops: DEFAULT_HOPS,
 };
 
 function entry(n: number, fill: number): Uint8Array {
@@ -112,7 +117,7 @@ Deno.test("without UDP GSO every fragment is its own send", () => {
   const out = new Uint8Array(100_000);
   const sends: number[] = [];
   writeFragments(out, 0, hdr, [entry(5000, 9)], 1400, sends, false);
-  assert.equal(sends.length / 2, 4, "5004 bytes in 1372-byte fragments");
+  assert.equal(sends.length / 2, 4, "5004 bytes in 1358-byte fragments");
   for (let i = 1; i < sends.length; i += 2) assert.ok(sends[i] <= 1400);
 });
 
@@ -128,6 +133,75 @@ Deno.test("malformed input is refused, not trusted", () => {
   new DataView(body.buffer).setUint32(0, 100000);
   assert.equal(forEachEntry(body, 8, () => {}), false, "entry longer than the body");
   assert.equal(writeFragments(new Uint8Array(50), 0, hdr, [entry(60, 1)], 1400, []), -1, "no room");
+  const flags = out.slice(0, end);
+  flags[1] = 4;
+  assert.equal(forEachFragment(flags, end, () => {}), false, "unknown flag bits");
+  const reserved = out.slice(0, end);
+  reserved[37] = 1;
+  assert.equal(forEachFragment(reserved, end, () => {}), false, "reserved byte not zero");
+});
+
+Deno.test("the header carries sender, origin, destination or broadcast, and hops left", () => {
+  const name = fc.uint8Array({ minLength: 6, maxLength: 6 });
+  fc.assert(
+    fc.property(
+      name,
+      name,
+      fc.option(name),
+      fc.integer({ min: 0, max: 255 }),
+      fc.boolean(),
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      (sender, origin, dest, hops, encrypted, seq) => {
+        const h: MessageHeader = { ...hdr, sender, origin, dest, hops, encrypted, seq };
+        const out = new Uint8Array(4096);
+        const end = writeFragments(out, 0, h, [entry(60, 1)], 1400, []);
+        let seen = 0;
+        assert.ok(forEachFragment(out, end, (f) => {
+          seen++;
+          assert.deepEqual(out.slice(f.senderOff, f.senderOff + 6), sender);
+          assert.deepEqual(out.slice(f.originOff, f.originOff + 6), origin);
+          assert.equal(f.broadcast, dest === null);
+          assert.deepEqual(
+            out.slice(f.destOff, f.destOff + 6),
+            dest ?? new Uint8Array(6),
+            "a broadcast's destination is zeros",
+          );
+          assert.equal(f.hops, hops);
+          assert.equal(f.encrypted, encrypted);
+          assert.equal(f.seq, seq);
+        }));
+        assert.equal(seen, 1);
+      },
+    ),
+    { numRuns: 200 },
+  );
+  for (const hops of [-1, 256, 1.5]) {
+    assert.throws(
+      () => writeFragments(new Uint8Array(4096), 0, { ...hdr, hops }, [entry(60, 1)], 1400, []),
+      SleeveFormatError,
+    );
+  }
+});
+
+Deno.test("a relay's message and the origin's own, same sender and sequence, reassemble apart", () => {
+  const r = new Reassembler();
+  const mk = (origin: Uint8Array, fill: number) => {
+    const out = new Uint8Array(10_000);
+    const end = writeFragments(out, 0, { ...hdr, origin }, [entry(3000, fill)], 1400, []);
+    const frags: { out: Uint8Array; h: FragmentHeader }[] = [];
+    forEachFragment(out, end, (h) => frags.push({ out, h: { ...h } }));
+    return frags;
+  };
+  const own = mk(hdr.sender, 1);
+  const relayed = mk(new Uint8Array([2, 7, 7, 7, 7, 7]), 2);
+  const bodies: number[] = [];
+  for (let i = 0; i < own.length; i++) {
+    for (const f of [own[i], relayed[i]]) {
+      const b = r.add(f.out, f.h, 0);
+      if (b) bodies.push(b[4]);
+    }
+  }
+  assert.deepEqual(bodies.sort(), [1, 2]);
 });
 
 Deno.test("Reassembler bounds memory: oldest partial message goes, stale ones expire", () => {

@@ -6,7 +6,10 @@
  *   key(sender → receiver) = HKDF-SHA256(ikm = secret, salt = id,
  *                                        info = "weavets sleeve v2" ‖ sender ‖ receiver, 32 bytes)
  *
- * one key per direction, so a message cannot be reflected to its sender. The id travels in every
+ * one key per direction, so a message cannot be reflected to its sender. Messages a peer relays for
+ * another (origin ≠ sender) use a second pair, with info "weavets sleeve v2 relay" ‖ sender ‖
+ * receiver: the relaying Worker keeps its own message counter, and a nonce is never used twice
+ * under one key. The id travels in every
  * message header so the receiver picks the key. After a reconnection the previous connection's
  * receive key stays valid for a grace period (messages in flight still open); nothing else opens.
  * Pure apart from node:crypto's synchronous HKDF.
@@ -16,6 +19,7 @@ import type { DataKey, PeerName } from "../mesh/gossip_channel.ts";
 import { parseMac } from "../addr/mod.ts";
 
 const LABEL = new TextEncoder().encode("weavets sleeve v2");
+const RELAY_LABEL = new TextEncoder().encode("weavets sleeve v2 relay");
 export const KEY_ID_BYTES = 8;
 /** How long the previous connection's key still opens messages after a reconnection. */
 export const DEFAULT_GRACE_MS = 10_000;
@@ -26,18 +30,27 @@ export class SleeveKeyError extends Error {
   override name = "SleeveKeyError";
 }
 
-/** The key for messages from `sender` to `receiver` (6-byte peer names) under one data key. */
-export function directionKey(dk: DataKey, sender: Uint8Array, receiver: Uint8Array): Uint8Array {
+/**
+ * The key for messages from `sender` to `receiver` (6-byte peer names) under one data key; with
+ * `relay`, for the messages the sender relays for other peers.
+ */
+export function directionKey(
+  dk: DataKey,
+  sender: Uint8Array,
+  receiver: Uint8Array,
+  relay = false,
+): Uint8Array {
   if (dk.id.length !== KEY_ID_BYTES || dk.secret.length < 32) {
     throw new SleeveKeyError("a data key needs an 8-byte id and a 32-byte secret");
   }
   if (sender.length !== 6 || receiver.length !== 6) {
     throw new SleeveKeyError("peer names are 6 bytes");
   }
-  const info = new Uint8Array(LABEL.length + 12);
-  info.set(LABEL);
-  info.set(sender, LABEL.length);
-  info.set(receiver, LABEL.length + 6);
+  const label = relay ? RELAY_LABEL : LABEL;
+  const info = new Uint8Array(label.length + 12);
+  info.set(label);
+  info.set(sender, label.length);
+  info.set(receiver, label.length + 6);
   return new Uint8Array(hkdfSync("sha256", dk.secret, dk.id, info, 32));
 }
 
@@ -45,10 +58,14 @@ export function keyIdHex(id: Uint8Array): string {
   return Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** A key as the Workers get it: `id` is 16 hex digits (the header's bytes 8..15). */
+/**
+ * A key as the Workers get it: `id` is 16 hex digits (the header's bytes 8..15); `key` seals or
+ * opens the sender's own messages, `relay` those it relays.
+ */
 export interface WireKey {
   id: string;
   key: Uint8Array;
+  relay: Uint8Array;
 }
 
 /** One peer's keys now: send with `tx`; accept `rx` (each until `until`, ms since 1970). */
@@ -63,6 +80,8 @@ interface Derived {
   id: string;
   tx: Uint8Array;
   rx: Uint8Array;
+  txRelay: Uint8Array;
+  rxRelay: Uint8Array;
 }
 
 /**
@@ -107,6 +126,8 @@ export class SleeveKeyRing {
             id,
             tx: directionKey(dk!, this.#self, them),
             rx: directionKey(dk!, them, this.#self),
+            txRelay: directionKey(dk!, this.#self, them, true),
+            rxRelay: directionKey(dk!, them, this.#self, true),
           };
         }
       }
@@ -122,10 +143,22 @@ export class SleeveKeyRing {
     return [...this.#peers].map(([peer, e]) => {
       const out: PeerKeys = { peer, rx: [] };
       if (e.current) {
-        out.tx = { id: e.current.id, key: e.current.tx };
-        out.rx.push({ id: e.current.id, key: e.current.rx, until: Infinity });
+        out.tx = { id: e.current.id, key: e.current.tx, relay: e.current.txRelay };
+        out.rx.push({
+          id: e.current.id,
+          key: e.current.rx,
+          relay: e.current.rxRelay,
+          until: Infinity,
+        });
       }
-      if (e.previous) out.rx.push({ id: e.previous.id, key: e.previous.rx, until: e.until });
+      if (e.previous) {
+        out.rx.push({
+          id: e.previous.id,
+          key: e.previous.rx,
+          relay: e.previous.rxRelay,
+          until: e.until,
+        });
+      }
       return out;
     });
   }

@@ -29,6 +29,10 @@ Deno.test("sleeve keys: both ends of a connection agree per direction, and direc
   assert.notDeepEqual(directionKey(ab, b, a), aToB, "one key per direction");
   assert.deepEqual(open(directionKey(ba, a, b), 0, aad, seal(aToB, 0)), text);
   assert.equal(open(directionKey(ba, b, a), 0, aad, seal(aToB, 0)), null, "no reflection");
+  const relayAToB = directionKey(ab, a, b, true);
+  assert.deepEqual(directionKey(ba, a, b, true), relayAToB, "both ends agree on the relay key");
+  assert.notDeepEqual(relayAToB, aToB, "relayed messages have their own key (own counter)");
+  assert.equal(open(aToB, 0, aad, seal(relayAToB, 0)), null);
   assert.throws(
     () => directionKey({ id: new Uint8Array(4), secret: ab.secret }, a, b),
     SleeveKeyError,
@@ -64,7 +68,13 @@ Deno.test("sleeve keys: a reconnection keeps the previous receive key for the gr
   assert.equal(k.peer, B);
   assert.equal(k.tx!.id, keyIdHex(dk(1).id));
   assert.deepEqual(k.tx!.key, directionKey(dk(1), a, b));
-  assert.deepEqual(k.rx, [{ id: k.tx!.id, key: directionKey(dk(1), b, a), until: Infinity }]);
+  assert.deepEqual(k.tx!.relay, directionKey(dk(1), a, b, true));
+  assert.deepEqual(k.rx, [{
+    id: k.tx!.id,
+    key: directionKey(dk(1), b, a),
+    relay: directionKey(dk(1), b, a, true),
+    until: Infinity,
+  }]);
 
   ring.sync(new Map([[B, dk(2)]]), 2000);
   [k] = ring.all();

@@ -29,20 +29,27 @@ export interface SleeveWorkerInit {
   port: MessagePort;
 }
 
-/** One peer as the Workers see it. */
+/** One reachable peer as the Workers see it. */
 export interface SleevePeer {
   name: string;
+  /** Its underlay address and sleeve port (used when it is a neighbour messages go to). */
   addr: string;
   port: number;
   /** This pair uses the userspace path now (else frames to its MACs are left to the fast path). */
   sleeve: boolean;
   /** MACs gossiped as living on this peer's bridge. */
   macs: string[];
+  /** The neighbour on the mesh's route to it (itself when directly connected); null: none. */
+  via: string | null;
+  /** Its broadcasts go on from here to these neighbours (this peer's children in its tree). */
+  children: string[];
 }
 
 export interface SleevePeersUpdate {
   type: "peers";
   peers: SleevePeer[];
+  /** The neighbours this peer's own broadcasts (and unknown destinations) go to. */
+  broadcast: string[];
   /**
    * Encrypted: the keys of every peer with a session (sleeve_keys.ts), whether or not it is in
    * `peers` now. A Worker keeps a key's counter or replay window exactly as long as the key is
@@ -86,8 +93,12 @@ export const STAT = {
   txNoKey: 12,
   /** Messages under a key id this peer does not hold (or whose grace ended). */
   rxNoKey: 13,
+  /** Messages passed on to another peer (one per neighbour a copy went to). */
+  relayed: 14,
+  /** Frames or messages with nowhere to go: no route, a loop, no hops left, unknown origin. */
+  noRoute: 15,
 } as const;
-export const STAT_COUNT = 14;
+export const STAT_COUNT = 16;
 
 export type SleeveStats = { -readonly [K in keyof typeof STAT]: number };
 

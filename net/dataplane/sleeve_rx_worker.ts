@@ -2,14 +2,26 @@
  * Userspace path, receiving side (a Worker): UDP → TAP. A tight loop of synchronous FFI calls takes
  * a batch of datagrams with recvmmsg (each may be several fragments coalesced by UDP GRO), puts
  * messages back together, authenticates and decrypts them when encrypted (under the key the header's
- * key id names, if this peer holds it; refusing replays), writes each frame with its virtio-net header into the TAP, and learns where source
- * MACs live, telling the sending Worker.
+ * key id names, if this peer holds it; refusing replays), and decides by the header where each
+ * message goes (sleeve_forward.ts): frames for this peer are written with their virtio-net header
+ * into the TAP, learning on which peer (the origin, not the relaying hop) each source MAC lives and
+ * telling the sending Worker; messages for other peers, and broadcasts down the origin's tree, are
+ * re-sealed for the next neighbour (under the relay key of the connection to it, with this
+ * Worker's own counter) and sent on.
  */
 /// <reference lib="deno.worker" />
-import { open, ReplayWindow } from "./aead.ts";
-import { Arena, MmsgArray } from "./ffi_structs.ts";
+import { open, ReplayWindow, sealChunks } from "./aead.ts";
+import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
 import { macKeyAt, macKeyFromString } from "./frame.ts";
 import {
+  decide,
+  newDecision,
+  type RouteEntry,
+  type RouteHeader,
+  type RouteTable,
+} from "./sleeve_forward.ts";
+import {
+  hexToBytes,
   type LearnedMacs,
   type SleevePeer,
   type SleeveWorkerInit,
@@ -22,14 +34,22 @@ import {
   forEachEntry,
   forEachFragment,
   type FragmentHeader,
+  type MessageHeader,
   Reassembler,
   VNET_HDR_LEN,
+  writeAad,
+  writeFragments,
 } from "./sleeve_format.ts";
-import { errno, libc } from "../linux/mod.ts";
+import { errno, libc, sockaddrIn } from "../linux/mod.ts";
+import { parseMac } from "../addr/mod.ts";
 
 const POLLIN = 1;
+const POLLOUT = 4;
 const EAGAIN = 11;
+const EINTR = 4;
 const MSG_DONTWAIT = 0x40;
+const SEND_ARENA = 4 << 20;
+const MAX_SENDS = 256;
 
 const BATCH = 32;
 const SLICE_MS = 20;
@@ -43,14 +63,34 @@ interface RxKey {
   idHi: number;
   idLo: number;
   key: Uint8Array;
+  /** Opens what the peer relays for others (origin ≠ sender), with its own replay window. */
+  relay: Uint8Array;
   /** ms since 1970 after which it opens nothing (a previous connection's key); else Infinity. */
   until: number;
   replay: ReplayWindow;
+  relayReplay: ReplayWindow;
 }
 
 interface RxPeer {
   name: string;
   keys: RxKey[];
+}
+
+/** The relay key of the connection to a neighbour, and its message counter (the nonce). */
+interface RelayKey {
+  id: Uint8Array;
+  key: Uint8Array;
+  seq: number;
+}
+
+/** A neighbour this Worker relays messages to. */
+interface RxHop {
+  name: number;
+  saPtr: bigint;
+  /** Encrypted: the current connection's relay key; null while there is none. */
+  key: RelayKey | null;
+  /** Unencrypted: this Worker's message counter towards it. */
+  seq: number;
 }
 
 function start(init: SleeveWorkerInit): SleeveWorkerBody {
@@ -65,22 +105,56 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   let peers = new Map<number, RxPeer>();
   /** Key id (hex) → key, for every peer with a session (also those not on this path now). */
   let keys = new Map<string, RxKey>();
+  let relayKeys = new Map<string, RelayKey>();
+  const selfKey = macKeyFromString(init.self);
+  let table: RouteTable<RxHop> = { self: selfKey, peers: new Map(), nameOf: (h) => h.name };
+  let hops = new Map<string, RxHop>();
+  const decision = newDecision<RxHop>();
+  const rh: RouteHeader = { broadcast: false, sender: 0, origin: 0, dest: 0, hops: 0 };
+  const sendArena = new Arena(SEND_ARENA);
+  const sendMm = new MmsgArray(MAX_SENDS);
+  const names = new Arena(16 * 4096); // one sockaddr_in per neighbour
+  const sends: number[] = [];
+  let sendOff = 0;
+  const pollOut = new Uint8Array(8);
+  new DataView(pollOut.buffer).setInt32(0, init.udpFd, true);
+  new DataView(pollOut.buffer).setInt16(4, POLLOUT, true);
+  const aad = new Uint8Array(AAD_LEN);
+  const fh: MessageHeader = {
+    encrypted: init.encrypted,
+    sender: parseMac(init.self),
+    keyId: hexToBytes(init.epoch),
+    seq: 0,
+    origin: new Uint8Array(6),
+    dest: null,
+    hops: 0,
+  };
+  const fhDest = new Uint8Array(6);
   const announced = new Map<number, { peer: string; at: number }>();
   let learnedOut: LearnedMacs = [];
   let now = Date.now();
 
-  function setPeers(list: SleevePeer[], update: PeerKeys[]): void {
+  function setPeers(list: SleevePeer[], _broadcast: string[], update: PeerKeys[]): void {
     const nextKeys = new Map<string, RxKey>();
     const keysOf = new Map<string, RxKey[]>();
+    const nextRelay = new Map<string, RelayKey>();
+    const relayOf = new Map<string, RelayKey>();
     for (const k of update) {
+      if (k.tx) {
+        const rk = relayKeys.get(k.tx.id) ?? { id: hexToBytes(k.tx.id), key: k.tx.relay, seq: 0 };
+        nextRelay.set(k.tx.id, rk);
+        relayOf.set(k.peer, rk);
+      }
       const mine: RxKey[] = [];
       for (const r of k.rx) {
         const key = keys.get(r.id) ?? {
           idHi: parseInt(r.id.slice(0, 8), 16),
           idLo: parseInt(r.id.slice(8), 16),
           key: r.key,
+          relay: r.relay,
           until: r.until,
           replay: new ReplayWindow(),
+          relayReplay: new ReplayWindow(),
         };
         key.until = r.until;
         nextKeys.set(r.id, key);
@@ -89,12 +163,40 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       keysOf.set(k.peer, mine);
     }
     keys = nextKeys;
+    relayKeys = nextRelay;
+    const info = new Map(list.map((p) => [p.name, p]));
+    const nextHops = new Map<string, RxHop>();
+    const hop = (name: string | null): RxHop | null => {
+      if (name === null || name === init.self) return null;
+      let h = nextHops.get(name);
+      const p = info.get(name);
+      if (h || !p || nextHops.size >= 4096) return h ?? null;
+      const i = nextHops.size;
+      names.bytes.set(sockaddrIn(p.addr, p.port), i * 16);
+      h = {
+        name: macKeyFromString(name),
+        saPtr: names.base + BigInt(i * 16),
+        key: relayOf.get(name) ?? null,
+        seq: hops.get(name)?.seq ?? 0,
+      };
+      nextHops.set(name, h);
+      return h;
+    };
     const next = new Map<number, RxPeer>();
+    const routes = new Map<number, RouteEntry<RxHop>>();
     for (const p of list) {
       if (p.name === init.self) continue;
-      next.set(macKeyFromString(p.name), { name: p.name, keys: keysOf.get(p.name) ?? [] });
+      const k = macKeyFromString(p.name);
+      next.set(k, { name: p.name, keys: keysOf.get(p.name) ?? [] });
+      routes.set(k, {
+        deliverBroadcast: p.sleeve,
+        via: hop(p.via),
+        children: p.children.map(hop).filter((h) => h !== null),
+      });
     }
     peers = next;
+    hops = nextHops;
+    table = { self: selfKey, peers: routes, nameOf: (h) => h.name };
   }
 
   function keyFor(peer: RxPeer, h: FragmentHeader): RxKey | undefined {
@@ -104,13 +206,14 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     return undefined;
   }
 
-  function deliver(body: Uint8Array, bodyLen: number, peer: RxPeer): void {
+  /** Writes the frames into the TAP; their source MACs live on `origin` (undefined: unknown). */
+  function deliver(body: Uint8Array, bodyLen: number, origin: string | undefined): void {
     const ok = forEachEntry(body, bodyLen, (off, n) => {
       const src = macKeyAt(body, off + VNET_HDR_LEN + 6);
       const a = announced.get(src);
-      if (!a || a.peer !== peer.name || now - a.at > RELEARN_MS) {
-        announced.set(src, { peer: peer.name, at: now });
-        learnedOut.push([src, peer.name]);
+      if (origin !== undefined && (!a || a.peer !== origin || now - a.at > RELEARN_MS)) {
+        announced.set(src, { peer: origin, at: now });
+        learnedOut.push([src, origin]);
       }
       if (libc.write(init.tapFd, body.subarray(off, off + n), BigInt(n)) < 0) {
         stats[STAT.rxDropped]++;
@@ -123,15 +226,17 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   }
 
   function onFragment(buf: Uint8Array, h: FragmentHeader): void {
-    const peer = peers.get(macKeyAt(buf, h.senderOff));
+    const senderKey = macKeyAt(buf, h.senderOff);
+    const peer = peers.get(senderKey);
     // Unknown senders, and plaintext when we encrypt (or the reverse), are refused outright.
     if (!peer || h.encrypted !== init.encrypted) {
       stats[STAT.rxDropped]++;
       return;
     }
+    const originKey = macKeyAt(buf, h.originOff);
     if (!init.encrypted) {
       const body = reasm.add(buf, h, now);
-      if (body) deliver(body, body.length, peer);
+      if (body) route(buf, h, senderKey, originKey, body);
       return;
     }
     const key = keyFor(peer, h);
@@ -139,23 +244,108 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       stats[STAT.rxNoKey]++;
       return;
     }
-    if (!key.replay.check(h.seq)) {
+    // What the sender relays for others is sealed under its relay key, with its own counter.
+    const relayed = originKey !== senderKey;
+    const replay = relayed ? key.relayReplay : key.replay;
+    if (!replay.check(h.seq)) {
       stats[STAT.rxReplayed]++;
       return;
     }
     const body = reasm.add(buf, h, now);
     if (!body) return;
     const aad = buf.subarray(h.headerOff, h.headerOff + AAD_LEN);
-    const plain = open(key.key, h.seq, aad, body);
+    const plain = open(relayed ? key.relay : key.key, h.seq, aad, body);
     if (!plain) {
       stats[STAT.rxAuthFailed]++;
       return;
     }
-    if (!key.replay.accept(h.seq)) {
+    if (!replay.accept(h.seq)) {
       stats[STAT.rxReplayed]++;
       return;
     }
-    deliver(plain, plain.length, peer);
+    route(buf, h, senderKey, originKey, plain);
+  }
+
+  /** An authenticated message: into the TAP, on to neighbours, or both (sleeve_forward.ts). */
+  function route(
+    buf: Uint8Array,
+    h: FragmentHeader,
+    senderKey: number,
+    originKey: number,
+    body: Uint8Array,
+  ): void {
+    rh.broadcast = h.broadcast;
+    rh.sender = senderKey;
+    rh.origin = originKey;
+    rh.dest = h.broadcast ? 0 : macKeyAt(buf, h.destOff);
+    rh.hops = h.hops;
+    const d = decide(rh, table, decision);
+    if (d.drop !== null) stats[STAT.noRoute]++;
+    for (const hop of d.forward) relay(hop, buf, h, body);
+    if (d.deliver) deliver(body, body.length, peers.get(originKey)?.name);
+  }
+
+  /** Sends `body` on to `hop` with the same origin and destination and one hop less. */
+  function relay(hop: RxHop, buf: Uint8Array, h: FragmentHeader, body: Uint8Array): void {
+    fh.origin.set(buf.subarray(h.originOff, h.originOff + 6));
+    if (h.broadcast) fh.dest = null;
+    else {
+      fhDest.set(buf.subarray(h.destOff, h.destOff + 6));
+      fh.dest = fhDest;
+    }
+    fh.hops = h.hops - 1;
+    let chunks = [body];
+    if (init.encrypted) {
+      if (!hop.key) {
+        stats[STAT.txNoKey]++;
+        return;
+      }
+      fh.seq = hop.key.seq++;
+      fh.keyId = hop.key.id;
+      writeAad(aad, 0, fh);
+      chunks = sealChunks(hop.key.key, fh.seq, aad, chunks);
+    } else fh.seq = hop.seq++;
+    let before = sends.length;
+    let end = writeFragments(
+      sendArena.bytes,
+      sendOff,
+      fh,
+      chunks,
+      init.segSize,
+      sends,
+      init.gso,
+    );
+    if (end < 0 || sends.length / 2 > MAX_SENDS) {
+      sends.length = before;
+      flush();
+      before = 0;
+      end = writeFragments(sendArena.bytes, 0, fh, chunks, init.segSize, sends, init.gso);
+    }
+    for (let j = before; j < sends.length; j += 2) {
+      sendMm.set(j / 2, hop.saPtr, 16, sendArena.base + BigInt(sends[j]), sends[j + 1]);
+    }
+    sendOff = end;
+    stats[STAT.relayed]++;
+  }
+
+  function flush(): void {
+    const n = sends.length / 2;
+    let first = 0;
+    while (first < n) {
+      const r = libc.sendmmsg(init.udpFd, sendMm.buffer.subarray(first * MMSGHDR), n - first, 0);
+      if (r > 0) {
+        first += r;
+        continue;
+      }
+      const e = errno();
+      if (e === EAGAIN) libc.poll(pollOut, 1n, 50); // socket buffer full: wait for room
+      else if (e !== EINTR) {
+        stats[STAT.txDropped]++;
+        first++;
+      }
+    }
+    sends.length = 0;
+    sendOff = 0;
   }
 
   function batch(): number {
@@ -170,6 +360,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       stats[STAT.rxDatagrams]++;
       if (!forEachFragment(buf, len, (h) => onFragment(buf, h))) stats[STAT.rxDropped]++;
     }
+    if (sends.length > 0) flush();
     return n;
   }
 

@@ -1,9 +1,12 @@
 /**
  * Userspace path, sending side (a Worker): TAP → UDP. A tight loop of synchronous FFI calls reads
  * a batch of frames (virtio-net header + frame, TSO superframes included) from the TAP, picks the
- * peer(s) for each by destination MAC, packs frames per peer into messages, seals them when
- * encrypted (under the pair's current session key; no session, nothing sent), cuts them into MTU-sized fragments and sends everything with one sendmmsg (each
- * message one UDP GSO send). Between batches (every ~10 ms) it yields to take control messages.
+ * destination peer for each by destination MAC (or the broadcast tree), packs frames per
+ * destination into messages addressed to it and sent to the neighbour on the mesh's route to it
+ * (sleeve_forward.ts: relays pass them on), seals them when encrypted (under the current session
+ * key of the connection to that neighbour; no session, nothing sent), cuts them into MTU-sized
+ * fragments and sends everything with one sendmmsg (each message one UDP GSO send). Between
+ * batches (every ~10 ms) it yields to take control messages.
  */
 /// <reference lib="deno.worker" />
 import { sealChunks } from "./aead.ts";
@@ -22,6 +25,8 @@ import {
 import type { PeerKeys } from "./sleeve_keys.ts";
 import { serveSleeveWorker, type SleeveWorkerBody } from "./sleeve_worker_boot.ts";
 import {
+  AAD_LEN,
+  DEFAULT_HOPS,
   fragmentPayload,
   type MessageHeader,
   VNET_HDR_LEN,
@@ -50,13 +55,22 @@ interface TxKey {
   seq: number;
 }
 
-interface TxPeer {
+/** A neighbour messages are sent to. */
+interface TxHop {
   name: string;
   saPtr: bigint;
   /** Encrypted: the current session key, null while there is no session. */
   key: TxKey | null;
   /** Unencrypted: the message counter. */
   seq: number;
+}
+
+/** A peer frames are addressed to (on the userspace path), with the frames of this batch. */
+interface TxDest {
+  name: string;
+  bytes: Uint8Array;
+  /** The neighbour on the route to it; null: no route now. */
+  hop: TxHop | null;
   pending: number[];
 }
 
@@ -87,22 +101,29 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     sender: parseMac(init.self),
     keyId: hexToBytes(init.epoch), // encrypted: each message's key id instead
     seq: 0,
+    origin: parseMac(init.self),
+    dest: null,
+    hops: DEFAULT_HOPS,
   };
-  const aad = new Uint8Array(24);
+  const aad = new Uint8Array(AAD_LEN);
   const probeKey = macKeyFromString(init.probeMac);
   const probeBytes = parseMac(init.probeMac);
   const probeOut = new Uint8Array(VNET_HDR_LEN + 60);
 
-  let peers: TxPeer[] = [];
-  /** MAC → index into peers; -1: lives on a peer reached by the fast path (not ours to send). */
+  let dests: TxDest[] = [];
+  /** MAC → index into dests; -1: lives on a peer reached by the fast path (not ours to send). */
   let gossiped = new Map<number, number>();
   let byName = new Map<string, number>();
+  /** Where this peer's broadcasts (and frames for unknown MACs) go, and this batch's of them. */
+  let broadcastHops: TxHop[] = [];
+  const broadcastPending: number[] = [];
+  let hops = new Map<string, TxHop>();
   /** Key id (hex) → key, for every peer with a session (also those not on this path now). */
   let keys = new Map<string, TxKey>();
   const learned = new MacTable<string>(init.macTtlMs);
   let sendOff = 0;
 
-  function setPeers(list: SleevePeer[], update: PeerKeys[]): void {
+  function setPeers(list: SleevePeer[], broadcast: string[], update: PeerKeys[]): void {
     const nextKeys = new Map<string, TxKey>();
     const keyOf = new Map<string, TxKey>();
     for (const k of update) {
@@ -112,8 +133,25 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       keyOf.set(k.peer, key);
     }
     keys = nextKeys;
-    const old = new Map(peers.map((p) => [p.name, p]));
-    const next: TxPeer[] = [];
+    const info = new Map(list.map((p) => [p.name, p]));
+    const nextHops = new Map<string, TxHop>();
+    const hop = (name: string | null): TxHop | null => {
+      if (name === null || name === init.self) return null;
+      let h = nextHops.get(name);
+      const p = info.get(name);
+      if (h || !p || nextHops.size >= 4096) return h ?? null;
+      const i = nextHops.size;
+      names.bytes.set(sockaddrIn(p.addr, p.port), i * 16);
+      h = {
+        name,
+        saPtr: names.base + BigInt(i * 16),
+        key: keyOf.get(name) ?? null,
+        seq: hops.get(name)?.seq ?? 0,
+      };
+      nextHops.set(name, h);
+      return h;
+    };
+    const next: TxDest[] = [];
     const nextGossip = new Map<number, number>();
     const nextByName = new Map<string, number>();
     for (const p of list) {
@@ -123,19 +161,13 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
         continue;
       }
       const i = next.length;
-      if (i >= 4096) break;
-      names.bytes.set(sockaddrIn(p.addr, p.port), i * 16);
-      next.push({
-        name: p.name,
-        saPtr: names.base + BigInt(i * 16),
-        key: keyOf.get(p.name) ?? null,
-        seq: old.get(p.name)?.seq ?? 0,
-        pending: [],
-      });
+      next.push({ name: p.name, bytes: parseMac(p.name), hop: hop(p.via), pending: [] });
       nextByName.set(p.name, i);
       for (const m of p.macs) nextGossip.set(macKeyFromString(m), i);
     }
-    peers = next;
+    broadcastHops = broadcast.map(hop).filter((h) => h !== null);
+    hops = nextHops;
+    dests = next;
     gossiped = nextGossip;
     byName = nextByName;
   }
@@ -161,8 +193,9 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     sendOff = 0;
   }
 
-  function emit(p: TxPeer, entries: Uint8Array[]): void {
+  function emit(p: TxHop, dest: Uint8Array | null, entries: Uint8Array[]): void {
     let chunks = entries;
+    header.dest = dest;
     if (p.key) {
       header.seq = p.key.seq++;
       header.keyId = p.key.id;
@@ -253,38 +286,47 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       }
       stats[STAT.txFrames]++;
       stats[STAT.txBytes] += n - VNET_HDR_LEN;
-      if (to >= 0) peers[to].pending.push(slot);
+      if (to >= 0) dests[to].pending.push(slot);
       else {
         stats[STAT.txFlooded]++;
-        for (const p of peers) p.pending.push(slot);
+        broadcastPending.push(slot);
       }
     }
     if (count === 0) return 0;
-    for (const p of peers) {
-      if (p.pending.length === 0) continue;
-      if (init.encrypted && !p.key) {
-        // No session with this peer (yet): never plaintext instead.
-        stats[STAT.txNoKey] += p.pending.length;
-        p.pending.length = 0;
-        continue;
-      }
-      let cur: Uint8Array[] = [];
-      let curLen = 0;
-      for (const slot of p.pending) {
-        const len = 4 + rdv.getUint32(slot);
-        if (cur.length > 0 && curLen + len > fragPayload) {
-          emit(p, cur);
-          cur = [];
-          curLen = 0;
-        }
-        cur.push(rb.subarray(slot, slot + len));
-        curLen += len;
-      }
-      emit(p, cur);
-      p.pending.length = 0;
+    for (const d of dests) {
+      if (d.pending.length === 0) continue;
+      if (d.hop === null) stats[STAT.noRoute] += d.pending.length;
+      else sendTo(d.hop, d.bytes, d.pending);
+      d.pending.length = 0;
+    }
+    if (broadcastPending.length > 0) {
+      for (const h of broadcastHops) sendTo(h, null, broadcastPending);
+      broadcastPending.length = 0;
     }
     if (sends.length > 0) flush();
     return count;
+  }
+
+  /** Packs the frames in `slots` into messages for `dest` (null: broadcast) sent to `hop`. */
+  function sendTo(hop: TxHop, dest: Uint8Array | null, slots: number[]): void {
+    if (init.encrypted && !hop.key) {
+      // No session with this neighbour (yet): never plaintext instead.
+      stats[STAT.txNoKey] += slots.length;
+      return;
+    }
+    let cur: Uint8Array[] = [];
+    let curLen = 0;
+    for (const slot of slots) {
+      const len = 4 + rdv.getUint32(slot);
+      if (cur.length > 0 && curLen + len > fragPayload) {
+        emit(hop, dest, cur);
+        cur = [];
+        curLen = 0;
+      }
+      cur.push(rb.subarray(slot, slot + len));
+      curLen += len;
+    }
+    emit(hop, dest, cur);
   }
 
   async function loop(running: () => boolean): Promise<void> {

@@ -12,7 +12,7 @@ import type {
 import type { PeerKeys } from "./sleeve_keys.ts";
 
 export interface SleeveWorkerBody {
-  setPeers(list: SleevePeer[], keys: PeerKeys[]): void;
+  setPeers(list: SleevePeer[], broadcast: string[], keys: PeerKeys[]): void;
   /** Runs batches while `running()` is true. */
   loop(running: () => boolean): Promise<void>;
 }
@@ -33,7 +33,7 @@ export function serveSleeveWorker(
     }
     let running = true;
     self.onmessage = (m: MessageEvent<SleeveControl>) => {
-      if (m.data.type === "peers") body.setPeers(m.data.peers, m.data.keys);
+      if (m.data.type === "peers") body.setPeers(m.data.peers, m.data.broadcast, m.data.keys);
       else if (m.data.type === "stop") running = false;
     };
     report({ type: "ready", role });

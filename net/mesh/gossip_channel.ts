@@ -79,6 +79,19 @@ export interface MeshView {
    * mesh always does.
    */
   dataKey?(peer: PeerName): DataKey | undefined;
+  /**
+   * The neighbour to send through towards `peer` (the peer itself when directly connected), over
+   * symmetric established connections; undefined when unreachable. The same routes the mesh's own
+   * unicast gossip takes. Optional so test doubles need not implement it (a caller then assumes a
+   * full mesh); the daemon's mesh always does.
+   */
+  nextHop?(peer: PeerName): PeerName | undefined;
+  /**
+   * The neighbours this peer relays a broadcast started by `origin` to: its children in origin's
+   * broadcast tree (for `origin` = self, every neighbour). Empty when this peer is not in that
+   * tree in its current view of the topology. Optional, as `nextHop`.
+   */
+  broadcastChildren?(origin: PeerName): PeerName[];
   /** Registers a named channel; the name must be unique and is part of the wire protocol. */
   channel(name: string, gossiper: Gossiper): GossipChannel;
   /**

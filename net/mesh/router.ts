@@ -187,7 +187,16 @@ export class Mesh implements MeshView {
         neighbours: () => [...this.#conns.keys()].sort(),
         send: (to, m) => this.#conns.get(to)?.send(m) ?? false,
       },
-      this.store,
+      {
+        unicastNextHop: (dest) => this.store.unicastNextHop(dest),
+        // What this peer starts or learns first goes to every connected neighbour: all are its
+        // children in its own tree, also one whose side of the connection has not reached the
+        // topology here yet (news learned in that window would otherwise wait for anti-entropy).
+        broadcastNextHops: (source) =>
+          source === this.self
+            ? [...this.#conns.keys()].sort()
+            : this.store.broadcastNextHops(source),
+      },
       {
         onRejected: (channel, from, e) =>
           this.#log.warn("gossip rejected", { channel, from, error: (e as Error).message ?? e }),
@@ -276,6 +285,15 @@ export class Mesh implements MeshView {
 
   dataKey(peer: PeerName): DataKey | undefined {
     return this.#conns.get(peer)?.dataKey;
+  }
+
+  /** Cached per topology version by the store (recomputed lazily after a change). */
+  nextHop(peer: PeerName): PeerName | undefined {
+    return this.store.unicastNextHop(peer);
+  }
+
+  broadcastChildren(origin: PeerName): PeerName[] {
+    return this.store.broadcastNextHops(origin) ?? [];
   }
 
   channel(name: string, gossiper: Gossiper): GossipChannel {

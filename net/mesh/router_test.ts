@@ -259,6 +259,32 @@ Deno.test("mesh: gossip channels broadcast to all and unicast hop by hop over a 
   }
 });
 
+Deno.test("mesh: MeshView routes follow the topology: next hops and broadcast children over a line", async () => {
+  try {
+    const a = node(1, { connLimit: 1 }), b = node(2, { peers: [a.addr] });
+    const c = node(3, { connLimit: 1, peers: [b.addr] });
+    const [na, nb, nc] = [a, b, c].map((n) => n.mesh.self);
+    const changes: number[] = [0];
+    a.mesh.onChange(() => changes[0]++);
+    await until("line", () => a.mesh.nextHop(nc) !== undefined && c.mesh.nextHop(na) !== undefined);
+    assert.equal(a.mesh.nextHop(nc), nb, "a reaches c through b");
+    assert.equal(a.mesh.nextHop(nb), nb, "a neighbour is its own next hop");
+    assert.equal(a.mesh.nextHop("02:00:00:00:00:99"), undefined);
+    assert.deepEqual(a.mesh.broadcastChildren(na), [nb], "own broadcasts go to every neighbour");
+    assert.deepEqual(b.mesh.broadcastChildren(na), [nc], "b relays a's broadcasts to c");
+    assert.deepEqual(b.mesh.broadcastChildren(nc), [na]);
+    assert.deepEqual(c.mesh.broadcastChildren(na), [], "c is a leaf of a's tree");
+    assert.deepEqual(a.mesh.broadcastChildren("02:00:00:00:00:99"), [], "unknown origin");
+    assert.ok(changes[0] > 0, "onChange told a about the topology changes");
+    // b goes away: the routes through it go with it (a and c may then dial each other directly).
+    await b.mesh.stop();
+    await until("a's route to c no longer through b", () => a.mesh.nextHop(nc) !== nb);
+    assert.ok(!a.mesh.broadcastChildren(na).includes(nb));
+  } finally {
+    await stopAll();
+  }
+});
+
 Deno.test("mesh: garbage on the control port closes that connection only", async () => {
   try {
     const a = node(1), b = node(2, { peers: [a.addr] });

@@ -24,6 +24,12 @@ export interface ClusterOptions {
   daemon?: boolean;
   /** Netns name prefix (default "wtd"). */
   prefix?: string;
+  /**
+   * Node pairs that cannot reach each other on the underlay: nft in both node namespaces drops
+   * everything between their addresses (set before any daemon starts). A partial mesh needs the
+   * real daemon (`daemon: true`): the stdio stand-in's mesh has no routes.
+   */
+  cut?: [number, number][];
 }
 
 export interface Pod {
@@ -116,6 +122,16 @@ export class Cluster {
       await sh("ip", "-n", this.underlay, "link", "set", `u${i}`, "master", "br0", "up");
       await sh("ip", "-n", n, "addr", "add", `${underlayIp(i)}/24`, "dev", "eth0");
       await sh("ip", "-n", n, "link", "set", "eth0", "up");
+    }
+    for (const [i, k] of this.opts.cut ?? []) {
+      for (const [n, other] of [[i, k], [k, i]]) {
+        const nft = (...rule: string[]) => sh("ip", "netns", "exec", this.nodes[n], "nft", ...rule);
+        await nft("add", "table", "ip", "wtcut");
+        for (const [hook, dir] of [["input", "saddr"], ["output", "daddr"]]) {
+          await nft(`add chain ip wtcut ${hook} { type filter hook ${hook} priority 0 ; }`);
+          await nft(`add rule ip wtcut ${hook} ip ${dir} ${underlayIp(other)} drop`);
+        }
+      }
     }
     await Promise.all(this.nodes.map((_, i) => this.startDriver(i)));
     this.setPeers();
