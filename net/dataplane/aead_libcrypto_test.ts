@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { type AeadBackend, loadLibcrypto } from "./aead_libcrypto.ts";
 import { nodeCryptoBackend } from "./aead.ts";
 
@@ -8,15 +9,7 @@ const backends: AeadBackend[] = lib ? [lib, nodeCryptoBackend] : [nodeCryptoBack
 
 const hex = (s: string) =>
   new Uint8Array(s.replace(/\s+/g, "").match(/../g)!.map((b) => parseInt(b, 16)));
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
+const concat = (parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 
 // RFC 8439 §2.8.2: the AEAD_CHACHA20_POLY1305 example.
 const rfc = {
