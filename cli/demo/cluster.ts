@@ -372,6 +372,11 @@ export class Cluster {
     );
   }
 
+  /** Whether the node's network can take pods: CNI STATUS through the plugin chain. */
+  async cniStatus(node: Node): Promise<void> {
+    await this.#runtime(node).status();
+  }
+
   /** Creates a pod namespace on `node` and attaches it through the CNI plugin chain. */
   async addPod(node: Node, label: string): Promise<Pod> {
     const name = `${node.name}-${label}`;

@@ -113,4 +113,10 @@ export class CniRuntime {
   async del(pod: PodAttachment, prevResult?: unknown): Promise<void> {
     for (const p of this.#plugins().reverse()) await this.#invoke("DEL", p, pod, prevResult);
   }
+
+  /** STATUS (conflists of CNI 1.1.0 and later): each plugin in order; throws the first error. */
+  async status(): Promise<void> {
+    const none = { containerId: "", netnsPath: "", ifname: "" };
+    for (const p of this.#plugins()) await this.#invoke("STATUS", p, none);
+  }
 }

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { IS_ROOT, withNamespaces } from "../harness/netns.ts";
-import { REPO_ROOT, weavetsBin } from "../harness/binary.ts";
+import { REPO_ROOT } from "../harness/binary.ts";
 import { captureOneArp, HAS_TCPDUMP } from "../harness/capture.ts";
 import { sh } from "../harness/sh.ts";
 import {
@@ -377,63 +377,6 @@ Deno.test({
     } finally {
       Deno.removeSync(dir, { recursive: true });
     }
-  },
-});
-
-Deno.test({
-  name: "cni e2e: STATUS against the real weavets daemon: ready → success, stopped → 50",
-  ignore: !IS_ROOT,
-  async fn() {
-    await withNamespaces(PREFIX, async (ns) => {
-      const node = ns.add("node");
-      // The daemon needs an underlay address; its state goes to a throwaway directory.
-      await sh("ip", "-n", node, "link", "add", "u0", "type", "veth", "peer", "name", "u1");
-      await sh("ip", "-n", node, "addr", "add", "10.253.0.1/24", "dev", "u0");
-      await sh("ip", "-n", node, "link", "set", "u0", "up");
-      const datadir = dataDir();
-      const daemon = new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          node,
-          weavetsBin(),
-          "daemon",
-          "--host",
-          "10.253.0.1",
-          "--datadir",
-          datadir,
-        ],
-        env: { WEAVETS_LOG_LEVEL: "info" },
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      try {
-        const reader = daemon.stderr.pipeThrough(new TextDecoderStream()).getReader();
-        let seen = "";
-        while (!seen.includes("HTTP API listening")) {
-          const { value, done } = await reader.read();
-          if (done) throw new Error(`weavets daemon exited: ${seen}`);
-          seen += value;
-        }
-        reader.releaseLock();
-        daemon.stderr.cancel().catch(() => {});
-        const c = conf({ cniVersion: "1.1.0" });
-        const ok = await cni("STATUS", { node, conf: c });
-        assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-        daemon.kill("SIGTERM");
-        await daemon.status;
-        const down = await cni("STATUS", { node, conf: c });
-        assert.equal(down.json.code, 50, down.stdout);
-      } finally {
-        try {
-          daemon.kill("SIGKILL");
-        } catch {
-          // already exited
-        }
-        await daemon.status;
-        Deno.removeSync(datadir, { recursive: true });
-      }
-    });
   },
 });
 

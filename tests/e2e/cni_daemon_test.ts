@@ -22,14 +22,17 @@ async function podEvents(logFile: string, command: string): Promise<Record<strin
 }
 
 Deno.test({
-  name: "e2e: the daemon serves ADD and DEL for the plugin; killed, the plugin still removes " +
-    "the interface itself and says try again later (11)",
+  name: "e2e: the daemon serves ADD, DEL and STATUS for the plugin; killed, the plugin still " +
+    "removes the interface itself and says try again later (11), and STATUS says 50",
   ignore: !IS_ROOT,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await withCluster({ nodes: 1, conflist: WEAVETS_ONLY }, async (c) => {
+    // CNI 1.1.0, for STATUS.
+    const conflist = { ...WEAVETS_ONLY, cniVersion: "1.1.0" };
+    await withCluster({ nodes: 1, conflist }, async (c) => {
       const node = c.nodes[0];
+      await c.cniStatus(node);
       const nodeNs = node.netns.slice(node.netns.lastIndexOf("/") + 1);
       const arp = HAS_TCPDUMP ? await captureOneArp(nodeNs, "weave") : undefined;
       const served = await c.addPod(node, "a");
@@ -58,6 +61,11 @@ Deno.test({
         (e) => e instanceof CniError && e.code === 11,
       );
       assert.deepEqual(c.hostVeths(node), [], "the interface is gone without the daemon");
+      await assert.rejects(
+        () => c.cniStatus(node),
+        (e) => e instanceof CniError && e.code === 50,
+        "no daemon: the network cannot take pods",
+      );
     });
   },
 });
