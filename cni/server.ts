@@ -166,6 +166,13 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       clearTimeout(timer);
     },
     report: () => ({ socket: path, served }),
+    status: () => ({
+      service: "cni",
+      fields: [
+        ["Socket", path ?? "not serving: the plugin runs pod events itself (see the log)"],
+        ["Served", `${served} pod events`],
+      ],
+    }),
   };
 }
 

@@ -47,6 +47,12 @@ Deno.test({
       const adds = await podEvents(node.logFile, "ADD");
       assert.equal(adds.length, 1, "the daemon served the ADD");
       assert.equal(adds[0].result, "ok");
+      const status = await c.cli(node, ["status"]);
+      assert.match(
+        status.stdout,
+        /Service: cni\n\s*Socket: \/run\/weavets\/cni\/net-\d+\.sock\n\s*Served: 2 pod events/,
+        "STATUS and ADD",
+      );
 
       const kept = await c.addPod(node, "b");
       await c.deletePod(served);
