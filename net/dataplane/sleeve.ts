@@ -1,8 +1,8 @@
 /**
  * The userspace path ("sleeve") on one node: a TAP port on the bridge and two Workers — TAP → UDP
  * and UDP → TAP — running synchronous FFI loops off the main event loop. The main thread only
- * starts them, feeds them the peer table (addresses, paths, gossiped MACs) and the session keys
- * (sleeve_keys.ts), and reads stats.
+ * starts them, feeds them the peer and route table (addresses, paths, gossiped MACs, next hops,
+ * broadcast trees: sleeve_forward.ts) and the session keys (sleeve_keys.ts), and reads stats.
  * The TAP and the UDP socket are opened here, on the calling thread, so they live in its network
  * namespace; the Workers only use the fds.
  */

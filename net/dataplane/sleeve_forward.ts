@@ -127,3 +127,31 @@ export function originBroadcastHops(children: readonly string[], peers: OriginPe
   for (const p of peers) if (p.sleeve && p.via !== null) wanted.add(p.via);
   return children.filter((c) => wanted.has(c));
 }
+
+/**
+ * Gives each neighbour a route table names one slot (a Worker's sockaddr, key and counter), made
+ * once on first use from its peer entry and numbered in that order. `slot` is null for this peer,
+ * a name without an entry (no address gossiped yet) or past `max` slots.
+ */
+export function neighbourSlots<P extends { name: string }, H>(
+  peers: readonly P[],
+  self: string,
+  make: (p: P, index: number) => H,
+  max = 4096,
+): { slot(name: string | null): H | null; slots: Map<string, H> } {
+  const byName = new Map(peers.map((p) => [p.name, p]));
+  const slots = new Map<string, H>();
+  return {
+    slots,
+    slot(name) {
+      if (name === null || name === self) return null;
+      const known = slots.get(name);
+      if (known !== undefined) return known;
+      const p = byName.get(name);
+      if (!p || slots.size >= max) return null;
+      const h = make(p, slots.size);
+      slots.set(name, h);
+      return h;
+    },
+  };
+}

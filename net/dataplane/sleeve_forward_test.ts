@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   decide,
+  neighbourSlots,
   newDecision,
   originBroadcastHops,
   type RouteEntry,
@@ -162,4 +163,19 @@ Deno.test("sleeve forward: own broadcasts go only to neighbours with a userspace
     "d",
   ]);
   assert.deepEqual(originBroadcastHops([], peers), []);
+});
+
+Deno.test("sleeve forward: each neighbour gets one slot, made on first use; self, unknown and overflow get none", () => {
+  const peers = [{ name: "a" }, { name: "b" }, { name: "c" }, { name: "self" }];
+  const made: string[] = [];
+  const n = neighbourSlots(peers, "self", (p, i) => (made.push(p.name), `${p.name}#${i}`), 2);
+  assert.equal(n.slot("b"), "b#0");
+  assert.equal(n.slot("b"), "b#0", "the same slot again");
+  assert.equal(n.slot("a"), "a#1");
+  assert.equal(n.slot("c"), null, "past the limit");
+  assert.equal(n.slot("self"), null);
+  assert.equal(n.slot("zz"), null, "no entry (no address)");
+  assert.equal(n.slot(null), null);
+  assert.deepEqual(made, ["b", "a"]);
+  assert.deepEqual([...n.slots.keys()], ["b", "a"]);
 });

@@ -15,6 +15,7 @@ import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
 import { macKeyAt, macKeyFromString } from "./frame.ts";
 import {
   decide,
+  neighbourSlots,
   newDecision,
   type RouteEntry,
   type RouteHeader,
@@ -164,24 +165,15 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     }
     keys = nextKeys;
     relayKeys = nextRelay;
-    const info = new Map(list.map((p) => [p.name, p]));
-    const nextHops = new Map<string, RxHop>();
-    const hop = (name: string | null): RxHop | null => {
-      if (name === null || name === init.self) return null;
-      let h = nextHops.get(name);
-      const p = info.get(name);
-      if (h || !p || nextHops.size >= 4096) return h ?? null;
-      const i = nextHops.size;
+    const { slot: hop, slots: nextHops } = neighbourSlots(list, init.self, (p, i): RxHop => {
       names.bytes.set(sockaddrIn(p.addr, p.port), i * 16);
-      h = {
-        name: macKeyFromString(name),
+      return {
+        name: macKeyFromString(p.name),
         saPtr: names.base + BigInt(i * 16),
-        key: relayOf.get(name) ?? null,
-        seq: hops.get(name)?.seq ?? 0,
+        key: relayOf.get(p.name) ?? null,
+        seq: hops.get(p.name)?.seq ?? 0,
       };
-      nextHops.set(name, h);
-      return h;
-    };
+    });
     const next = new Map<number, RxPeer>();
     const routes = new Map<number, RouteEntry<RxHop>>();
     for (const p of list) {

@@ -24,6 +24,7 @@ import {
 } from "./sleeve_messages.ts";
 import type { PeerKeys } from "./sleeve_keys.ts";
 import { serveSleeveWorker, type SleeveWorkerBody } from "./sleeve_worker_boot.ts";
+import { neighbourSlots } from "./sleeve_forward.ts";
 import {
   AAD_LEN,
   DEFAULT_HOPS,
@@ -133,24 +134,15 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       keyOf.set(k.peer, key);
     }
     keys = nextKeys;
-    const info = new Map(list.map((p) => [p.name, p]));
-    const nextHops = new Map<string, TxHop>();
-    const hop = (name: string | null): TxHop | null => {
-      if (name === null || name === init.self) return null;
-      let h = nextHops.get(name);
-      const p = info.get(name);
-      if (h || !p || nextHops.size >= 4096) return h ?? null;
-      const i = nextHops.size;
+    const { slot: hop, slots: nextHops } = neighbourSlots(list, init.self, (p, i): TxHop => {
       names.bytes.set(sockaddrIn(p.addr, p.port), i * 16);
-      h = {
-        name,
+      return {
+        name: p.name,
         saPtr: names.base + BigInt(i * 16),
-        key: keyOf.get(name) ?? null,
-        seq: hops.get(name)?.seq ?? 0,
+        key: keyOf.get(p.name) ?? null,
+        seq: hops.get(p.name)?.seq ?? 0,
       };
-      nextHops.set(name, h);
-      return h;
-    };
+    });
     const next: TxDest[] = [];
     const nextGossip = new Map<number, number>();
     const nextByName = new Map<string, number>();
