@@ -189,13 +189,7 @@ export class Mesh implements MeshView {
       },
       {
         unicastNextHop: (dest) => this.store.unicastNextHop(dest),
-        // What this peer starts or learns first goes to every connected neighbour: all are its
-        // children in its own tree, also one whose side of the connection has not reached the
-        // topology here yet (news learned in that window would otherwise wait for anti-entropy).
-        broadcastNextHops: (source) =>
-          source === this.self
-            ? [...this.#conns.keys()].sort()
-            : this.store.broadcastNextHops(source),
+        broadcastNextHops: (source) => this.#broadcastNextHops(source),
       },
       {
         onRejected: (channel, from, e) =>
@@ -600,6 +594,23 @@ export class Mesh implements MeshView {
         this.#log.error("topology change listener failed", { error: (e as Error).message ?? e });
       }
     }
+  }
+
+  /**
+   * Where gossip relays a broadcast from `source`: its children in source's tree, plus every
+   * neighbour whose end of the connection has not reached the topology here yet. No tree holds
+   * such a neighbour, so news passing by in that window would otherwise wait for anti-entropy
+   * (a line a - b - c coming up at once left c without a's entry for 30 s). For this peer's own
+   * broadcasts that is every connected neighbour.
+   */
+  #broadcastNextHops(source: PeerName): PeerName[] | null {
+    const tree = this.store.broadcastNextHops(source);
+    if (tree === null) return null; // gossip floods to every neighbour
+    const unconfirmed = [...this.#conns.keys()].filter((n) =>
+      !(this.store.lookup(n)?.connections.some((c) => c.name === this.self && c.established) ??
+        false)
+    );
+    return unconfirmed.length === 0 ? tree : [...new Set([...tree, ...unconfirmed])].sort();
   }
 
   /** Admission never throws into a promise nobody awaits: a bug here closes one connection. */

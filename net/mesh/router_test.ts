@@ -285,6 +285,44 @@ Deno.test("mesh: MeshView routes follow the topology: next hops and broadcast ch
   }
 });
 
+Deno.test("mesh: a line coming up at once converges without anti-entropy (topology and channels)", async () => {
+  const enc = new TextEncoder(), dec = new TextDecoder();
+  for (let trial = 0; trial < 3; trial++) {
+    try {
+      const states: Set<string>[] = [];
+      const timing = { ...FAST, antiEntropyMs: 600_000 };
+      const mk = (i: number, opts: Partial<MeshConfig>) => {
+        const n = node(i, { timing, ...opts });
+        const st = new Set([`r${i}`]);
+        states.push(st);
+        // Each peer announces itself before it has a connection (the data plane does so).
+        n.mesh.channel("test", {
+          fullState: () => enc.encode([...st].join(",")),
+          onGossip: (_f, d) => {
+            const news = dec.decode(d).split(",").filter((x) => x && !st.has(x));
+            news.forEach((x) => st.add(x));
+            return news.length ? enc.encode(news.join(",")) : null;
+          },
+          onUnicast: () => {},
+        }).broadcast(enc.encode(`r${i}`));
+        return n;
+      };
+      const b = mk(2, {});
+      const a = mk(1, { connLimit: 1, peers: [b.addr] });
+      const c = mk(3, { connLimit: 1, peers: [b.addr] });
+      await until(
+        "every peer knows every peer and every channel entry",
+        () =>
+          [a, b, c].every((n) => n.mesh.peers().length === 3) &&
+          states.every((st) => st.size === 3),
+        3_000,
+      );
+    } finally {
+      await stopAll();
+    }
+  }
+});
+
 Deno.test("mesh: garbage on the control port closes that connection only", async () => {
   try {
     const a = node(1), b = node(2, { peers: [a.addr] });

@@ -29,8 +29,6 @@ const dp = createDataplane({
   podCidr: cfg.podCidr,
   underlayAddr: cfg.underlayAddr,
 });
-// Anti-entropy every 2 s (30 s in production): over a partial mesh, news lost in a race between
-// connections being set up reaches every peer within a test's patience.
 const daemon = await startDaemon({
   name: cfg.self,
   nickname: cfg.self,
@@ -42,7 +40,7 @@ const daemon = await startDaemon({
   password: cfg.password ?? null,
   connLimit: 100,
   peers: cfg.peers,
-}, { components: [dp], timing: { heartbeatMs: 1000, deadMs: 4000, antiEntropyMs: 2000 } });
+}, { components: [dp], timing: { heartbeatMs: 1000, deadMs: 4000 } });
 out({ t: "ready", status: dp.report() });
 
 async function stop(): Promise<never> {
