@@ -74,12 +74,14 @@ Deno.test({ name: "rtnetlink constants match linux/*.h", ignore }, () => {
     "linux/neighbour.h",
     "linux/veth.h",
     "linux/if.h",
+    "linux/net_namespace.h",
   ];
   const c = valuesInC(headers, Object.keys(ours), {
     IFINFOMSG_LEN: "sizeof(struct ifinfomsg)",
     IFADDRMSG_LEN: "sizeof(struct ifaddrmsg)",
     RTMSG_LEN: "sizeof(struct rtmsg)",
     NDMSG_LEN: "sizeof(struct ndmsg)",
+    RTGENMSG_LEN: "NLMSG_ALIGN(sizeof(struct rtgenmsg))",
   });
   assert.deepEqual(ours, c);
   assert.ok(Object.keys(ours).length > 60, "the module namespace was read");
