@@ -17,6 +17,7 @@ import {
   listLinks,
   listRoutes,
 } from "../linux/mod.ts";
+import { aeadBackend } from "./aead.ts";
 import { ensureBridge } from "./bridge.ts";
 import { desiredFdb, type FdbEntry } from "./fdb.ts";
 import { actualFdb, ensureVxlan, reconcileFdb, vxlanName } from "./fastpath.ts";
@@ -522,7 +523,12 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
           ["MTU", mtu ? `${mtu.mtu} (${mtu.reason})` : "-"],
           ["Underlay", underlay ? `${underlay.addr} on ${underlay.dev}` : "-"],
           ["FastDP", fastdp ? `${vxlan} (UDP ${fastdpPort})` : "off"],
-          ["Sleeve", `UDP ${sleevePort}${opts.encrypted ? ", encrypted" : ""}`],
+          [
+            "Sleeve",
+            `UDP ${sleevePort}${
+              opts.encrypted ? `, encrypted (ChaCha20-Poly1305 on ${aeadBackend()})` : ""
+            }`,
+          ],
           ["Paths", `${count("fastdp")} fastdp, ${count("sleeve")} sleeve`],
           ["Local MACs", `${mine?.macs.length ?? 0}`],
         ],

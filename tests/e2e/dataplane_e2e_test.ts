@@ -174,6 +174,11 @@ async function waitPath(c: Cluster, path: string, encrypted: boolean): Promise<v
   for (const l of established) {
     assert.match(l, new RegExp(` ${encrypted ? "encrypted" : "unencrypted"} +${path} `), l);
   }
+  if (encrypted) {
+    // Which AEAD implementation seals the traffic (libcrypto here; node:crypto without it).
+    const summary = (await c.cli(c.nodes[0], ["status"])).stdout;
+    assert.match(summary, /Sleeve: UDP 6783, encrypted \(ChaCha20-Poly1305 on libcrypto\)/);
+  }
 }
 
 /** tcpdump on the underlay bridge (UDP only), bounded in time; returns what it captured. */
