@@ -10,8 +10,8 @@
  * Worker's own counter) and sent on.
  */
 /// <reference lib="deno.worker" />
-import { open, ReplayWindow, sealChunks } from "./aead.ts";
-import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
+import { open, ReplayWindow } from "./aead.ts";
+import { Arena, MmsgArray } from "./ffi_structs.ts";
 import { macKeyAt, macKeyFromString } from "./frame.ts";
 import {
   decide,
@@ -38,16 +38,13 @@ import {
   type MessageHeader,
   Reassembler,
   VNET_HDR_LEN,
-  writeAad,
-  writeFragments,
 } from "./sleeve_format.ts";
+import { SleeveSender } from "./sleeve_sender.ts";
 import { errno, libc, sockaddrIn } from "../linux/mod.ts";
 import { parseMac } from "../addr/mod.ts";
 
 const POLLIN = 1;
-const POLLOUT = 4;
 const EAGAIN = 11;
-const EINTR = 4;
 const MSG_DONTWAIT = 0x40;
 const SEND_ARENA = 4 << 20;
 const MAX_SENDS = 256;
@@ -112,15 +109,15 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   let hops = new Map<string, RxHop>();
   const decision = newDecision<RxHop>();
   const rh: RouteHeader = { broadcast: false, sender: 0, origin: 0, dest: 0, hops: 0 };
-  const sendArena = new Arena(SEND_ARENA);
-  const sendMm = new MmsgArray(MAX_SENDS);
+  const sender = new SleeveSender({
+    udpFd: init.udpFd,
+    segSize: init.segSize,
+    gso: init.gso,
+    maxSends: MAX_SENDS,
+    arenaBytes: SEND_ARENA,
+    stats,
+  });
   const names = new Arena(16 * 4096); // one sockaddr_in per neighbour
-  const sends: number[] = [];
-  let sendOff = 0;
-  const pollOut = new Uint8Array(8);
-  new DataView(pollOut.buffer).setInt32(0, init.udpFd, true);
-  new DataView(pollOut.buffer).setInt16(4, POLLOUT, true);
-  const aad = new Uint8Array(AAD_LEN);
   const fh: MessageHeader = {
     encrypted: init.encrypted,
     sender: parseMac(init.self),
@@ -286,58 +283,12 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       fh.dest = fhDest;
     }
     fh.hops = h.hops - 1;
-    let chunks = [body];
-    if (init.encrypted) {
-      if (!hop.key) {
-        stats[STAT.txNoKey]++;
-        return;
-      }
-      fh.seq = hop.key.seq++;
-      fh.keyId = hop.key.id;
-      writeAad(aad, 0, fh);
-      chunks = sealChunks(hop.key.key, fh.seq, aad, chunks);
-    } else fh.seq = hop.seq++;
-    let before = sends.length;
-    let end = writeFragments(
-      sendArena.bytes,
-      sendOff,
-      fh,
-      chunks,
-      init.segSize,
-      sends,
-      init.gso,
-    );
-    if (end < 0 || sends.length / 2 > MAX_SENDS) {
-      sends.length = before;
-      flush();
-      before = 0;
-      end = writeFragments(sendArena.bytes, 0, fh, chunks, init.segSize, sends, init.gso);
+    if (init.encrypted && !hop.key) {
+      stats[STAT.txNoKey]++;
+      return;
     }
-    for (let j = before; j < sends.length; j += 2) {
-      sendMm.set(j / 2, hop.saPtr, 16, sendArena.base + BigInt(sends[j]), sends[j + 1]);
-    }
-    sendOff = end;
+    sender.queue(hop, fh, [body]);
     stats[STAT.relayed]++;
-  }
-
-  function flush(): void {
-    const n = sends.length / 2;
-    let first = 0;
-    while (first < n) {
-      const r = libc.sendmmsg(init.udpFd, sendMm.buffer.subarray(first * MMSGHDR), n - first, 0);
-      if (r > 0) {
-        first += r;
-        continue;
-      }
-      const e = errno();
-      if (e === EAGAIN) libc.poll(pollOut, 1n, 50); // socket buffer full: wait for room
-      else if (e !== EINTR) {
-        stats[STAT.txDropped]++;
-        first++;
-      }
-    }
-    sends.length = 0;
-    sendOff = 0;
   }
 
   function batch(): number {
@@ -352,7 +303,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       stats[STAT.rxDatagrams]++;
       if (!forEachFragment(buf, len, (h) => onFragment(buf, h))) stats[STAT.rxDropped]++;
     }
-    if (sends.length > 0) flush();
+    if (sender.pending) sender.flush();
     return n;
   }
 

@@ -9,8 +9,7 @@
  * batches (every ~10 ms) it yields to take control messages.
  */
 /// <reference lib="deno.worker" />
-import { sealChunks } from "./aead.ts";
-import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
+import { Arena } from "./ffi_structs.ts";
 import { isGroupDst, macKeyAt, macKeyFromString, macKeyToString } from "./frame.ts";
 import { buildProbe, isProbe, parseProbe, PROBE_REPLY, PROBE_REQUEST } from "./probe.ts";
 import { fragNeeded, isIpv4DontFragment } from "./icmp.ts";
@@ -26,26 +25,21 @@ import type { PeerKeys } from "./sleeve_keys.ts";
 import { serveSleeveWorker, type SleeveWorkerBody } from "./sleeve_worker_boot.ts";
 import { neighbourSlots } from "./sleeve_forward.ts";
 import {
-  AAD_LEN,
   DEFAULT_HOPS,
   fragmentPayload,
   type MessageHeader,
   VNET_HDR_LEN,
-  writeAad,
-  writeFragments,
 } from "./sleeve_format.ts";
-import { errno, libc, sockaddrIn } from "../linux/mod.ts";
+import { SleeveSender } from "./sleeve_sender.ts";
+import { libc, sockaddrIn } from "../linux/mod.ts";
 import { parseMac } from "../addr/mod.ts";
 
 const POLLIN = 1;
-const EAGAIN = 11;
-const EINTR = 4;
 
 const BATCH = 64;
 const SLOT = 4 + VNET_HDR_LEN + 14 + 65535 + 32;
 const SEND_ARENA = 8 << 20;
 const MAX_SENDS = 512;
-const POLLOUT = 4;
 const SLICE_MS = 20;
 const IDLE_MS = 100;
 
@@ -85,16 +79,18 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     (_, i) => rb.subarray(i * SLOT + 4, (i + 1) * SLOT),
   );
   const readLen = BigInt(SLOT - 4);
-  const sendArena = new Arena(SEND_ARENA);
-  const mm = new MmsgArray(MAX_SENDS);
+  const sender = new SleeveSender({
+    udpFd: init.udpFd,
+    segSize: init.segSize,
+    gso: init.gso,
+    maxSends: MAX_SENDS,
+    arenaBytes: SEND_ARENA,
+    stats,
+  });
   const names = new Arena(16 * 4096); // one sockaddr_in per peer slot
-  const sends: number[] = [];
   const pollfd = new Uint8Array(8);
   new DataView(pollfd.buffer).setInt32(0, init.tapFd, true);
   new DataView(pollfd.buffer).setInt16(4, POLLIN, true);
-  const pollOut = new Uint8Array(8);
-  new DataView(pollOut.buffer).setInt32(0, init.udpFd, true);
-  new DataView(pollOut.buffer).setInt16(4, POLLOUT, true);
   const icmpBuf = new Uint8Array(VNET_HDR_LEN + 14 + 20 + 8 + 60 + 8);
   const fragPayload = fragmentPayload(init.segSize);
   const header: MessageHeader = {
@@ -106,7 +102,6 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     dest: null,
     hops: DEFAULT_HOPS,
   };
-  const aad = new Uint8Array(AAD_LEN);
   const probeKey = macKeyFromString(init.probeMac);
   const probeBytes = parseMac(init.probeMac);
   const probeOut = new Uint8Array(VNET_HDR_LEN + 60);
@@ -122,7 +117,6 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   /** Key id (hex) → key, for every peer with a session (also those not on this path now). */
   let keys = new Map<string, TxKey>();
   const learned = new MacTable<string>(init.macTtlMs);
-  let sendOff = 0;
 
   function setPeers(list: SleevePeer[], broadcast: string[], update: PeerKeys[]): void {
     const nextKeys = new Map<string, TxKey>();
@@ -164,58 +158,9 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     byName = nextByName;
   }
 
-  function flush(): void {
-    const n = sends.length / 2;
-    let first = 0;
-    while (first < n) {
-      const r = libc.sendmmsg(init.udpFd, mm.buffer.subarray(first * MMSGHDR), n - first, 0);
-      if (r > 0) {
-        first += r;
-        continue;
-      }
-      const e = errno();
-      if (e === EAGAIN) libc.poll(pollOut, 1n, 50); // socket buffer full: wait for room
-      else if (e !== EINTR) {
-        // A message the kernel refuses (e.g. EMSGSIZE under a smaller path MTU) is dropped alone.
-        stats[STAT.txDropped]++;
-        first++;
-      }
-    }
-    sends.length = 0;
-    sendOff = 0;
-  }
-
   function emit(p: TxHop, dest: Uint8Array | null, entries: Uint8Array[]): void {
-    let chunks = entries;
     header.dest = dest;
-    if (p.key) {
-      header.seq = p.key.seq++;
-      header.keyId = p.key.id;
-      writeAad(aad, 0, header);
-      chunks = sealChunks(p.key.key, header.seq, aad, entries);
-    } else header.seq = p.seq++;
-    let before = sends.length;
-    let end = writeFragments(
-      sendArena.bytes,
-      sendOff,
-      header,
-      chunks,
-      init.segSize,
-      sends,
-      init.gso,
-    );
-    if (end < 0 || sends.length / 2 > MAX_SENDS) {
-      sends.length = before;
-      flush();
-      before = 0;
-      end = writeFragments(sendArena.bytes, 0, header, chunks, init.segSize, sends, init.gso);
-    }
-    for (let j = before; j < sends.length; j += 2) {
-      const k = j / 2;
-      mm.set(k, p.saPtr, 16, sendArena.base + BigInt(sends[j]), sends[j + 1]);
-      stats[STAT.txDatagrams] += Math.ceil(sends[j + 1] / init.segSize);
-    }
-    sendOff = end;
+    stats[STAT.txDatagrams] += sender.queue(p, header, entries);
   }
 
   function tooBig(slot: number, n: number): boolean {
@@ -295,7 +240,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       for (const h of broadcastHops) sendTo(h, null, broadcastPending);
       broadcastPending.length = 0;
     }
-    if (sends.length > 0) flush();
+    if (sender.pending) sender.flush();
     return count;
   }
 

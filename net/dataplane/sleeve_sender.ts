@@ -1,0 +1,118 @@
+/**
+ * The sending half both userspace-path Workers share (the TAP reader sends what pods send, the
+ * UDP reader relays for others): a message for one neighbour is sealed under that connection's
+ * key with its counter (or just numbered, unencrypted), cut into fragments in an off-heap arena,
+ * and queued; `flush` sends the queue with sendmmsg (each message one UDP GSO send), waiting for
+ * room when the socket buffer is full. Synchronous FFI only: it runs inside the Workers.
+ */
+import { sealChunks } from "./aead.ts";
+import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
+import { AAD_LEN, type MessageHeader, writeAad, writeFragments } from "./sleeve_format.ts";
+import { STAT } from "./sleeve_messages.ts";
+import { errno, libc } from "../linux/mod.ts";
+
+const POLLOUT = 4;
+const EAGAIN = 11;
+const EINTR = 4;
+
+/** A neighbour messages go to: its sockaddr_in, and its key (encrypted) or counter. */
+export interface SendHop {
+  saPtr: bigint;
+  /** Encrypted: the key of the connection to it and that key's message counter (the nonce). */
+  key: { id: Uint8Array; key: Uint8Array; seq: number } | null;
+  /** Unencrypted: the message counter. */
+  seq: number;
+}
+
+export interface SenderOptions {
+  udpFd: number;
+  /** Largest datagram on the underlay (a fragment). */
+  segSize: number;
+  /** UDP GSO: one send carries a message's fragments. */
+  gso: boolean;
+  /** How many sends one sendmmsg takes at most. */
+  maxSends: number;
+  arenaBytes: number;
+  stats: Float64Array;
+}
+
+export class SleeveSender {
+  readonly #o: SenderOptions;
+  readonly #arena: Arena;
+  readonly #mm: MmsgArray;
+  /** Offset and length in the arena of each queued send. */
+  readonly #sends: number[] = [];
+  readonly #aad = new Uint8Array(AAD_LEN);
+  readonly #pollOut = new Uint8Array(8);
+  #off = 0;
+
+  constructor(o: SenderOptions) {
+    this.#o = o;
+    this.#arena = new Arena(o.arenaBytes);
+    this.#mm = new MmsgArray(o.maxSends);
+    new DataView(this.#pollOut.buffer).setInt32(0, o.udpFd, true);
+    new DataView(this.#pollOut.buffer).setInt16(4, POLLOUT, true);
+  }
+
+  get pending(): boolean {
+    return this.#sends.length > 0;
+  }
+
+  /**
+   * Queues `body` to `hop` under `header` (its seq and key id are set here). The caller has made
+   * sure an encrypted message has a key. Returns the datagrams it makes on the underlay.
+   */
+  queue(hop: SendHop, header: MessageHeader, body: Uint8Array[]): number {
+    let chunks = body;
+    if (hop.key) {
+      header.seq = hop.key.seq++;
+      header.keyId = hop.key.id;
+      writeAad(this.#aad, 0, header);
+      chunks = sealChunks(hop.key.key, header.seq, this.#aad, body);
+    } else header.seq = hop.seq++;
+    const { segSize, gso, maxSends } = this.#o;
+    const sends = this.#sends;
+    let before = sends.length;
+    let end = writeFragments(this.#arena.bytes, this.#off, header, chunks, segSize, sends, gso);
+    if (end < 0 || sends.length / 2 > maxSends) {
+      sends.length = before;
+      this.flush();
+      before = 0;
+      end = writeFragments(this.#arena.bytes, 0, header, chunks, segSize, sends, gso);
+    }
+    let datagrams = 0;
+    for (let j = before; j < sends.length; j += 2) {
+      this.#mm.set(j / 2, hop.saPtr, 16, this.#arena.base + BigInt(sends[j]), sends[j + 1]);
+      datagrams += Math.ceil(sends[j + 1] / segSize);
+    }
+    this.#off = end;
+    return datagrams;
+  }
+
+  /** Sends everything queued. */
+  flush(): void {
+    const n = this.#sends.length / 2;
+    let first = 0;
+    while (first < n) {
+      const r = libc.sendmmsg(
+        this.#o.udpFd,
+        this.#mm.buffer.subarray(first * MMSGHDR),
+        n - first,
+        0,
+      );
+      if (r > 0) {
+        first += r;
+        continue;
+      }
+      const e = errno();
+      if (e === EAGAIN) libc.poll(this.#pollOut, 1n, 50); // socket buffer full: wait for room
+      else if (e !== EINTR) {
+        // A message the kernel refuses (e.g. EMSGSIZE under a smaller path MTU) is dropped alone.
+        this.#o.stats[STAT.txDropped]++;
+        first++;
+      }
+    }
+    this.#sends.length = 0;
+    this.#off = 0;
+  }
+}
