@@ -109,14 +109,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   let hops = new Map<string, RxHop>();
   const decision = newDecision<RxHop>();
   const rh: RouteHeader = { broadcast: false, sender: 0, origin: 0, dest: 0, hops: 0 };
-  const sender = new SleeveSender({
-    udpFd: init.udpFd,
-    segSize: init.segSize,
-    gso: init.gso,
-    maxSends: MAX_SENDS,
-    arenaBytes: SEND_ARENA,
-    stats,
-  });
+  const sender = new SleeveSender({ ...init, maxSends: MAX_SENDS, arenaBytes: SEND_ARENA, stats });
   const names = new Arena(16 * 4096); // one sockaddr_in per neighbour
   const fh: MessageHeader = {
     encrypted: init.encrypted,

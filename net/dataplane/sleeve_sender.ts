@@ -8,7 +8,7 @@
 import { sealChunks } from "./aead.ts";
 import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
 import { AAD_LEN, type MessageHeader, writeAad, writeFragments } from "./sleeve_format.ts";
-import { STAT } from "./sleeve_messages.ts";
+import { type SleeveWorkerInit, STAT } from "./sleeve_messages.ts";
 import { errno, libc } from "../linux/mod.ts";
 
 const POLLOUT = 4;
@@ -24,12 +24,8 @@ export interface SendHop {
   seq: number;
 }
 
-export interface SenderOptions {
-  udpFd: number;
-  /** Largest datagram on the underlay (a fragment). */
-  segSize: number;
-  /** UDP GSO: one send carries a message's fragments. */
-  gso: boolean;
+/** The Worker's socket, fragment size (segSize) and UDP GSO, plus this sender's bounds. */
+export interface SenderOptions extends Pick<SleeveWorkerInit, "udpFd" | "segSize" | "gso"> {
   /** How many sends one sendmmsg takes at most. */
   maxSends: number;
   arenaBytes: number;

@@ -79,14 +79,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     (_, i) => rb.subarray(i * SLOT + 4, (i + 1) * SLOT),
   );
   const readLen = BigInt(SLOT - 4);
-  const sender = new SleeveSender({
-    udpFd: init.udpFd,
-    segSize: init.segSize,
-    gso: init.gso,
-    maxSends: MAX_SENDS,
-    arenaBytes: SEND_ARENA,
-    stats,
-  });
+  const sender = new SleeveSender({ ...init, maxSends: MAX_SENDS, arenaBytes: SEND_ARENA, stats });
   const names = new Arena(16 * 4096); // one sockaddr_in per peer slot
   const pollfd = new Uint8Array(8);
   new DataView(pollfd.buffer).setInt32(0, init.tapFd, true);
