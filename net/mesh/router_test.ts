@@ -3,16 +3,10 @@ import { Logger } from "../log.ts";
 import { ControlConnection } from "./connection.ts";
 import type { PeerName } from "./gossip_channel.ts";
 import { MAX_INBOUND_HANDSHAKES, Mesh, type MeshConfig, parsePeerAddress } from "./router.ts";
+import { FAST_MESH_TIMING } from "./testing/fast_timing.ts";
 
-const FAST = {
-  heartbeatMs: 200,
-  deadMs: 1_000,
-  handshakeTimeoutMs: 2_000,
-  dialTimeoutMs: 1_000,
-  antiEntropyMs: 500,
-  forgetAfterMs: 1_500,
-  backoff: { baseMs: 100, capMs: 400, jitter: 0.25 },
-};
+// Unreachable peers are forgotten quickly here: some tests wait for it.
+const FAST = { ...FAST_MESH_TIMING, forgetAfterMs: 1_500 };
 
 interface Node {
   mesh: Mesh;

@@ -9,18 +9,10 @@ import { Logger } from "../../net/log.ts";
 import type { CoreConfig } from "../../net/daemon/config.ts";
 import { type Daemon, startDaemon } from "../../net/daemon/daemon.ts";
 import { IpamService } from "../../net/ipam/service.ts";
+import { FAST_MESH_TIMING } from "../../net/mesh/testing/fast_timing.ts";
 
 const quiet = new Logger({ sink: { write() {} }, json: true });
 const NAMES = ["0f:00:00:00:00:01", "0f:00:00:00:00:02", "0f:00:00:00:00:03"];
-const TIMING = {
-  heartbeatMs: 200,
-  deadMs: 1_000,
-  handshakeTimeoutMs: 2_000,
-  dialTimeoutMs: 1_000,
-  antiEntropyMs: 500,
-  forgetAfterMs: 60_000,
-  backoff: { baseMs: 100, capMs: 400, jitter: 0.25 },
-};
 
 async function start(i: number, dir: string, peers: string[]): Promise<Daemon> {
   const config: CoreConfig = {
@@ -44,7 +36,7 @@ async function start(i: number, dir: string, peers: string[]): Promise<Daemon> {
     waitMs: 8_000,
     tickMs: 50,
   });
-  return await startDaemon(config, { log: quiet, components: [ipam], timing: TIMING });
+  return await startDaemon(config, { log: quiet, components: [ipam], timing: FAST_MESH_TIMING });
 }
 
 const api = (d: Daemon) => `http://127.0.0.1:${d.httpAddr.port}`;

@@ -8,6 +8,7 @@
 import { Logger } from "../../net/log.ts";
 import { startDaemon } from "../../net/daemon/daemon.ts";
 import { IpamService } from "../../net/ipam/service.ts";
+import { FAST_MESH_TIMING } from "../../net/mesh/testing/fast_timing.ts";
 
 const [name, datadir, init, range, ...peers] = Deno.args;
 const log = new Logger({ json: true, level: "warn" });
@@ -25,12 +26,6 @@ const d = await startDaemon({
 }, {
   log,
   components: [new IpamService({ range, init, datadir, log, waitMs: 10_000, tickMs: 50 })],
-  timing: {
-    heartbeatMs: 200,
-    deadMs: 1_000,
-    dialTimeoutMs: 1_000,
-    antiEntropyMs: 500,
-    backoff: { baseMs: 100, capMs: 400, jitter: 0.25 },
-  },
+  timing: FAST_MESH_TIMING,
 });
 console.log(JSON.stringify({ http: d.httpAddr.port, mesh: d.mesh.port }));

@@ -9,17 +9,9 @@ import type { ApiRoute } from "../../net/api/route.ts";
 import { Logger } from "../../net/log.ts";
 import { createIpam, type IpamService } from "../../net/ipam/service.ts";
 import { Mesh } from "../../net/mesh/router.ts";
+import { FAST_MESH_TIMING } from "../../net/mesh/testing/fast_timing.ts";
 
 const quiet = new Logger({ sink: { write() {} }, json: true });
-const FAST = {
-  heartbeatMs: 200,
-  deadMs: 1_000,
-  handshakeTimeoutMs: 2_000,
-  dialTimeoutMs: 1_000,
-  antiEntropyMs: 500,
-  forgetAfterMs: 60_000,
-  backoff: { baseMs: 100, capMs: 400, jitter: 0.25 },
-};
 
 async function post(svc: IpamService, method: string, path: string) {
   const url = new URL(`http://ipam${path}`);
@@ -56,7 +48,7 @@ Deno.test("IPAM over the real mesh: consensus, donations, rmpeer", async () => {
         password: null,
         connLimit: 10,
         peers: meshes.length ? [`127.0.0.1:${meshes[0].port}`] : [],
-        timing: FAST,
+        timing: FAST_MESH_TIMING,
         log: quiet,
       });
       mesh.start();
