@@ -7,6 +7,8 @@ import { createHash } from "node:crypto";
 import { Namespaces } from "../harness/netns.ts";
 import { sh, shTry } from "../harness/sh.ts";
 import { encodeBase64 } from "./base64.ts";
+import type { DriverConfig } from "./driver_config.ts";
+import { jsonLines, lines } from "./json_lines.ts";
 
 const DRIVER = new URL("./node_driver.ts", import.meta.url).pathname;
 const DAEMON_DRIVER = new URL("./daemon_driver.ts", import.meta.url).pathname;
@@ -143,7 +145,7 @@ export class Cluster {
   /** Starts node i's driver; resolves when its data plane is up. */
   async startDriver(i: number): Promise<void> {
     this.starts[i] = (this.starts[i] ?? 0) + 1;
-    const cfg = {
+    const cfg: DriverConfig = {
       self: peerName(i),
       fastdp: this.opts.fastdp,
       password: this.opts.password,
@@ -178,28 +180,19 @@ export class Cluster {
       done: Promise.resolve(),
     };
     this.drivers[i] = d;
-    const readLines = async (stream: ReadableStream<Uint8Array>, fn: (l: string) => void) => {
-      const dec = new TextDecoder();
-      let buf = "";
-      for await (const chunk of stream) {
-        buf += dec.decode(chunk, { stream: true });
-        let nl;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          fn(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-        }
-      }
-    };
     d.done = Promise.all([
-      readLines(child.stdout, (l) => {
-        const m = JSON.parse(l);
-        if (m.t === "broadcast") {
-          for (let k = 0; k < this.drivers.length; k++) {
-            if (k !== i) this.send(k, { t: "gossip", from: peerName(i), data: m.data });
-          }
-        } else d.waiting.shift()?.(m);
-      }),
-      readLines(child.stderr, (l) => d.log.push(l)),
+      (async () => {
+        for await (const m of jsonLines(child.stdout)) {
+          if (m.t === "broadcast") {
+            for (let k = 0; k < this.drivers.length; k++) {
+              if (k !== i) this.send(k, { t: "gossip", from: peerName(i), data: m.data });
+            }
+          } else d.waiting.shift()?.(m);
+        }
+      })(),
+      (async () => {
+        for await (const l of lines(child.stderr)) d.log.push(l);
+      })(),
     ]).then(() => {});
     const ready = await this.#next(i, 60_000);
     if (ready.t !== "ready") throw new Error(`node ${i} driver: ${JSON.stringify(ready)}`);

@@ -7,28 +7,14 @@
 import { createDataplane } from "../../net/dataplane/dataplane.ts";
 import { startDaemon } from "../../net/daemon/daemon.ts";
 import { jsonLines } from "./json_lines.ts";
+import { dataplaneOptions, driverConfig } from "./driver_config.ts";
 
-interface DriverConfig {
-  self: string;
-  fastdp: boolean;
-  password?: string;
-  bridgeCidr?: string;
-  podCidr?: string;
-  underlayAddr: string;
-  peers: string[];
-}
-
-const cfg: DriverConfig = JSON.parse(Deno.args[0]);
+const cfg = driverConfig();
 const out = (o: unknown) => console.log(JSON.stringify(o));
 const datadir = Deno.makeTempDirSync({ prefix: "wtd-daemon-" });
 
-const dp = createDataplane({
-  fastdp: cfg.fastdp,
-  encrypted: Boolean(cfg.password),
-  bridgeCidr: cfg.bridgeCidr,
-  podCidr: cfg.podCidr,
-  underlayAddr: cfg.underlayAddr,
-});
+// Composed as cli/daemon.ts does: production's adoption grace, not the stand-in's short one.
+const dp = createDataplane({ ...dataplaneOptions(cfg), adoptGraceMs: undefined });
 const daemon = await startDaemon({
   name: cfg.self,
   nickname: cfg.self,
@@ -39,7 +25,7 @@ const daemon = await startDaemon({
   datadir,
   password: cfg.password ?? null,
   connLimit: 100,
-  peers: cfg.peers,
+  peers: cfg.peers ?? [],
 }, { components: [dp], timing: { heartbeatMs: 1000, deadMs: 4000 } });
 out({ t: "ready", status: dp.report() });
 

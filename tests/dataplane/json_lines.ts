@@ -1,17 +1,23 @@
-/** The test drivers' control channel: one JSON message per line on stdin. */
-export async function* jsonLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<
-  // deno-lint-ignore no-explicit-any
-  any
-> {
+/** The test drivers' channels: text split into lines, and one JSON message per line. */
+
+/** Each line of `stream` (without its newline), as it arrives. */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const dec = new TextDecoder();
   let buf = "";
   for await (const chunk of stream) {
     buf += dec.decode(chunk, { stream: true });
     let nl;
     while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl);
+      yield buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      if (line.trim()) yield JSON.parse(line);
     }
   }
+}
+
+/** Each non-blank line of `stream`, parsed as JSON. */
+export async function* jsonLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<
+  // deno-lint-ignore no-explicit-any
+  any
+> {
+  for await (const line of lines(stream)) if (line.trim()) yield JSON.parse(line);
 }

@@ -17,19 +17,9 @@ import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { createDataplane } from "../../net/dataplane/dataplane.ts";
 import type { DataKey, Gossiper, MeshView, PeerInfo } from "../../net/mesh/gossip_channel.ts";
 import { jsonLines } from "./json_lines.ts";
+import { dataplaneOptions, driverConfig } from "./driver_config.ts";
 
-interface DriverConfig {
-  self: string;
-  fastdp: boolean;
-  password?: string;
-  bridgeCidr?: string;
-  podCidr?: string;
-  underlayAddr: string;
-  mtu?: number;
-  adoptGraceMs?: number;
-}
-
-const cfg: DriverConfig = JSON.parse(Deno.args[0]);
+const cfg = driverConfig();
 const out = (o: unknown) => console.log(JSON.stringify(o));
 
 let peers: PeerInfo[] = [{ name: cfg.self, nickname: "self", reachable: true }];
@@ -53,17 +43,7 @@ const mesh: MeshView = {
   },
 };
 
-const dp = createDataplane({
-  fastdp: cfg.fastdp,
-  encrypted: Boolean(cfg.password),
-  bridgeCidr: cfg.bridgeCidr,
-  podCidr: cfg.podCidr,
-  underlayAddr: cfg.underlayAddr,
-  mtu: cfg.mtu,
-  pollMs: 300,
-  adoptGraceMs: cfg.adoptGraceMs,
-  reconcileMs: 2000,
-});
+const dp = createDataplane({ ...dataplaneOptions(cfg), pollMs: 300, reconcileMs: 2000 });
 await dp.start(mesh);
 out({ t: "ready", status: dp.report() });
 

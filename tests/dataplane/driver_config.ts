@@ -1,0 +1,36 @@
+/**
+ * What cluster.ts hands a node's test driver (as JSON in argv): the same for node_driver.ts (stdio
+ * stand-in mesh) and daemon_driver.ts (the real daemon), with the data-plane options both derive.
+ */
+import type { DataplaneOptions } from "../../net/dataplane/dataplane.ts";
+
+export interface DriverConfig {
+  self: string;
+  fastdp: boolean;
+  password?: string;
+  bridgeCidr?: string;
+  podCidr?: string;
+  underlayAddr: string;
+  mtu?: number;
+  adoptGraceMs?: number;
+  /** daemon_driver.ts: the other nodes' underlay addresses to dial. */
+  peers?: string[];
+}
+
+/** The driver's config from its argv. */
+export function driverConfig(): DriverConfig {
+  return JSON.parse(Deno.args[0]);
+}
+
+/** The data-plane component's options for this node. */
+export function dataplaneOptions(cfg: DriverConfig): DataplaneOptions {
+  return {
+    fastdp: cfg.fastdp,
+    encrypted: Boolean(cfg.password),
+    bridgeCidr: cfg.bridgeCidr,
+    podCidr: cfg.podCidr,
+    underlayAddr: cfg.underlayAddr,
+    mtu: cfg.mtu,
+    adoptGraceMs: cfg.adoptGraceMs,
+  };
+}
