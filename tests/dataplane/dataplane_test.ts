@@ -209,23 +209,10 @@ async function waitPath(c: Cluster, node: number, peer: number, path: string, ms
 async function cutFastPath(c: Cluster): Promise<void> {
   const n1 = c.nodes[1];
   const a = c.pods.find((p) => p.node === 0)!, b = c.pods.find((p) => p.node === 1)!;
-  await sh("ip", "netns", "exec", n1, "nft", "add table ip wtdcut");
-  await sh(
-    "ip",
-    "netns",
-    "exec",
-    n1,
-    "nft",
-    "add chain ip wtdcut input { type filter hook input priority 0 ; }",
-  );
-  await sh(
-    "ip",
-    "netns",
-    "exec",
-    n1,
-    "nft",
-    `add rule ip wtdcut input ip saddr ${underlayIp(0)} udp dport 6784 drop`,
-  );
+  const nft = (command: string) => sh("ip", "netns", "exec", n1, "nft", command);
+  await nft("add table ip wtdcut");
+  await nft("add chain ip wtdcut input { type filter hook input priority 0 ; }");
+  await nft(`add rule ip wtdcut input ip saddr ${underlayIp(0)} udp dport 6784 drop`);
   const took = await waitPath(c, 0, 1, "sleeve", 15_000);
   await waitPath(c, 1, 0, "sleeve", 15_000);
   assert.match((await pathOf(c, 0, 1))!.reason, /unanswered/);
@@ -235,7 +222,7 @@ async function cutFastPath(c: Cluster): Promise<void> {
     `pods talk after the fallback (${took} ms)`,
   );
   await transferSmall(a, b);
-  await sh("ip", "netns", "exec", n1, "nft", "delete table ip wtdcut");
+  await nft("delete table ip wtdcut");
   await waitPath(c, 0, 1, "fastdp", 15_000);
   await waitPath(c, 1, 0, "fastdp", 15_000);
   assert.ok(await ping(b, a, 2) || await ping(b, a, 2), "pods talk after the fast path returns");

@@ -305,6 +305,20 @@ function dataplaneTest(mode: Mode, fn: (c: Cluster, pods: Pod[]) => Promise<void
   });
 }
 
+/** What the underlay carried while `fn` ran (tcpdump, at most `maxS` seconds). */
+async function captured(c: Cluster, maxS: number, fn: () => Promise<unknown>): Promise<Uint8Array> {
+  const pcap = await Deno.makeTempFile({ suffix: ".pcap" });
+  const cap = capture(c, pcap, maxS);
+  try {
+    await cap.ready();
+    await fn();
+    return await cap.finish();
+  } finally {
+    await cap.stop();
+    await Deno.remove(pcap);
+  }
+}
+
 const marker = () => `PLAINTEXT-${crypto.randomUUID().slice(0, 18)}`;
 
 const FAST: Mode = { label: "fast path", path: "fastdp", transferMb: 100 };
@@ -315,17 +329,8 @@ dataplaneTest(SLEEVE, async (c, pods) => {
   await exercise(c, pods, SLEEVE, marker());
   // The control for the encrypted test: unencrypted, the capture does show what pods send.
   const text = marker();
-  const pcap = await Deno.makeTempFile({ suffix: ".pcap" });
-  const cap = capture(c, pcap, 20);
-  try {
-    await cap.ready();
-    await sendMarker(pods[1], pods[3], text, "5003");
-    const bytes = await cap.finish();
-    assert.ok(contains(bytes, text), "unencrypted, the underlay shows the plaintext");
-  } finally {
-    await cap.stop();
-    await Deno.remove(pcap);
-  }
+  const bytes = await captured(c, 20, () => sendMarker(pods[1], pods[3], text, "5003"));
+  assert.ok(contains(bytes, text), "unencrypted, the underlay shows the plaintext");
 });
 
 const ENCRYPTED: Mode = {
@@ -336,21 +341,14 @@ const ENCRYPTED: Mode = {
 };
 dataplaneTest(ENCRYPTED, async (c, pods) => {
   const text = marker();
-  const pcap = await Deno.makeTempFile({ suffix: ".pcap" });
-  const cap = capture(c, pcap, 60);
-  try {
-    await cap.ready();
+  const bytes = await captured(c, 60, async () => {
     await sendMarker(pods[1], pods[3], text, "5003");
     await exercise(c, pods, ENCRYPTED, text);
-    const bytes = await cap.finish();
-    console.log(`  underlay capture: ${(bytes.length / 1e6).toFixed(1)} MB`);
-    // Half the transfer at least (tcpdump may drop some under load): it saw the pods' traffic.
-    assert.ok(bytes.length > ENCRYPTED.transferMb << 19, "the capture saw the pods' traffic");
-    assert.ok(!contains(bytes, text), "encrypted, the underlay never shows the plaintext");
-  } finally {
-    await cap.stop();
-    await Deno.remove(pcap);
-  }
+  });
+  console.log(`  underlay capture: ${(bytes.length / 1e6).toFixed(1)} MB`);
+  // Half the transfer at least (tcpdump may drop some under load): it saw the pods' traffic.
+  assert.ok(bytes.length > ENCRYPTED.transferMb << 19, "the capture saw the pods' traffic");
+  assert.ok(!contains(bytes, text), "encrypted, the underlay never shows the plaintext");
 });
 
 /** The data path each established connection of `node` reports, by peer name. */
