@@ -142,6 +142,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   let mtu: MtuChoice | undefined;
   let mine: PeerRecord | undefined;
   let paths: PeerPath[] = [];
+  const count = (path: PathName) => paths.filter((p) => p.path === path).length;
   let started = false;
   let startedAt = 0;
   /** Peers whose fast path is kept while their control connection is down. */
@@ -463,59 +464,49 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     },
 
     metrics(registry: Registry): void {
+      // Samples from the userspace path's counters; none before it runs.
+      const fromSleeve =
+        (pick: (s: SleeveStats) => Array<{ labels: Record<string, string>; value: number }>) =>
+        () => {
+          const s = sleeve?.stats();
+          return s ? pick(s) : [];
+        };
       registry.gaugeFn(
         "weavets_dataplane_peers",
         "Peers by the data path their traffic uses (fastdp: kernel VXLAN, sleeve: userspace).",
         () =>
-          (["fastdp", "sleeve"] as const).map((path) => ({
-            labels: { path },
-            value: paths.filter((p) => p.path === path).length,
-          })),
+          (["fastdp", "sleeve"] as const).map((path) => ({ labels: { path }, value: count(path) })),
       );
       registry.gaugeFn(
         "weavets_sleeve_bytes",
         "Bytes of frames carried by the userspace path since start, by direction.",
-        () => {
-          const s = sleeve?.stats();
-          return s
-            ? [{ labels: { direction: "tx" }, value: s.txBytes }, {
-              labels: { direction: "rx" },
-              value: s.rxBytes,
-            }]
-            : [];
-        },
+        fromSleeve((s) => [
+          { labels: { direction: "tx" }, value: s.txBytes },
+          { labels: { direction: "rx" }, value: s.rxBytes },
+        ]),
       );
       registry.gaugeFn(
         "weavets_sleeve_dropped",
         "Frames or datagrams the userspace path dropped since start, by reason.",
-        () => {
-          const s = sleeve?.stats();
-          return s
-            ? [
-              { labels: { reason: "send" }, value: s.txDropped },
-              { labels: { reason: "malformed" }, value: s.rxDropped },
-              { labels: { reason: "auth" }, value: s.rxAuthFailed },
-              { labels: { reason: "replay" }, value: s.rxReplayed },
-              { labels: { reason: "too_big" }, value: s.txIcmpTooBig },
-              { labels: { reason: "no_session" }, value: s.txNoKey },
-              { labels: { reason: "unknown_key" }, value: s.rxNoKey },
-              { labels: { reason: "no_route" }, value: s.noRoute },
-            ]
-            : [];
-        },
+        fromSleeve((s) => [
+          { labels: { reason: "send" }, value: s.txDropped },
+          { labels: { reason: "malformed" }, value: s.rxDropped },
+          { labels: { reason: "auth" }, value: s.rxAuthFailed },
+          { labels: { reason: "replay" }, value: s.rxReplayed },
+          { labels: { reason: "too_big" }, value: s.txIcmpTooBig },
+          { labels: { reason: "no_session" }, value: s.txNoKey },
+          { labels: { reason: "unknown_key" }, value: s.rxNoKey },
+          { labels: { reason: "no_route" }, value: s.noRoute },
+        ]),
       );
       registry.gaugeFn(
         "weavets_sleeve_relayed",
         "Userspace-path messages this peer passed on for other peers (hop by hop) since start.",
-        () => {
-          const s = sleeve?.stats();
-          return s ? [{ labels: {}, value: s.relayed }] : [];
-        },
+        fromSleeve((s) => [{ labels: {}, value: s.relayed }]),
       );
     },
 
     status(): StatusSection {
-      const count = (p: PathName) => paths.filter((x) => x.path === p).length;
       return {
         service: "dataplane",
         fields: [
