@@ -20,18 +20,19 @@ export async function runPlugin(): Promise<number> {
     const reply = await viaDaemon(cniSocketPath(), { env, stdin });
     if (reply === "broken" && env.CNI_COMMAND === "ADD") {
       const { abandonAdd } = await import("./main.ts");
-      return await abandonAdd(env, stdin);
+      return printOutcome(await abandonAdd(env, stdin));
     }
-    if (typeof reply === "object" && !("fallback" in reply)) {
-      if (reply.output) {
-        Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(reply.output) + "\n"));
-      }
-      if (reply.message) console.error(reply.message);
-      return reply.code;
-    }
+    if (typeof reply === "object" && !("fallback" in reply)) return printOutcome(reply);
   }
-  const { runCni } = await import("./main.ts");
-  return await runCni(env, stdin);
+  const { executeCni, readStdin } = await import("./main.ts");
+  return printOutcome(await executeCni(env, stdin ?? readStdin));
+}
+
+/** Prints an outcome as the spec wants (the object on stdout, diagnostics on stderr). */
+function printOutcome(o: Exclude<CniReply, { fallback: string }>): number {
+  if (o.output) Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(o.output) + "\n"));
+  if (o.message) console.error(o.message);
+  return o.code;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * The CNI plugin's entry: reads CNI_* and stdin, runs one command, prints its result (or the
- * spec's error object) on stdout. Diagnostics go to stderr only. Each command's module is
- * imported on demand: start-up is paid on every pod event, and VERSION loads almost nothing.
+ * Runs one CNI command from CNI_* and the config on stdin, giving its result (or the spec's
+ * error object) for stdout and a diagnostic line for stderr; the plugin (cni/client.ts) and the
+ * daemon (cni/server.ts) both run commands through here. Each command's module is imported on
+ * demand: the plugin pays start-up on every pod event, and VERSION loads almost nothing.
  */
 import { CniError, describeCause, ErrorCode } from "./errors.ts";
 import { type CniCommand, type CniEnv, parseEnv } from "./env.ts";
@@ -59,14 +60,6 @@ export async function executeCni(
   }
 }
 
-/** The plugin in this process: runs the command and prints; returns the exit code. */
-export async function runCni(processEnv: Record<string, string>, stdin?: string): Promise<number> {
-  const r = await executeCni(processEnv, stdin ?? readStdin);
-  if (r.output) print(r.output);
-  if (r.message) console.error(r.message);
-  return r.code;
-}
-
 /**
  * The daemon died while it ran this ADD: it may have made the pod's interface and not removed it.
  * Removes it, so a failed ADD leaves nothing on the host, and asks for a retry (error 11); the
@@ -75,7 +68,7 @@ export async function runCni(processEnv: Record<string, string>, stdin?: string)
 export async function abandonAdd(
   processEnv: Record<string, string>,
   stdin: string,
-): Promise<number> {
+): Promise<CniOutcome> {
   let details: string | undefined;
   try {
     const env = parseEnv(processEnv);
@@ -93,9 +86,11 @@ export async function abandonAdd(
       "removed: retry when the daemon is back",
     details,
   );
-  print(err.toJSON(rawVersion(stdin) ?? LATEST_VERSION));
-  console.error(`weavets cni: error ${err.code}: ${err.message}`);
-  return 1;
+  return {
+    output: err.toJSON(rawVersion(stdin) ?? LATEST_VERSION),
+    code: 1,
+    message: `weavets cni: error ${err.code}: ${err.message}`,
+  };
 }
 
 export type { CniEnv };
@@ -119,7 +114,8 @@ function rawVersion(stdin: string): string | undefined {
   }
 }
 
-function readStdin(): Promise<string> {
+/** stdin as text, or error 5 (I/O failure) when it cannot be read. */
+export function readStdin(): Promise<string> {
   try {
     return Promise.resolve(readStdinSync());
   } catch (e) {
@@ -129,8 +125,4 @@ function readStdin(): Promise<string> {
       describeCause(e),
     );
   }
-}
-
-function print(obj: Record<string, unknown>): void {
-  Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(obj) + "\n"));
 }
