@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { Cluster, have, namespacesWithPrefix, type Pod } from "./demo/cluster.ts";
 import type { Conflist } from "./demo/cni_runtime.ts";
-import { cniSocketPathFor } from "../cni/socket.ts";
+import { removeCniSocket } from "../cni/socket.ts";
 import { deleteNetns, netnsPath } from "../net/linux/mod.ts";
 
 const PREFIX = "wtdemo";
@@ -96,12 +96,7 @@ function down(): number {
   }
   const names = namespacesWithPrefix(PREFIX);
   for (const n of names.reverse()) {
-    // The CNI socket a killed daemon left (the namespace's inode names it).
-    try {
-      Deno.removeSync(cniSocketPathFor(Deno.statSync(netnsPath(n)).ino!));
-    } catch {
-      // none
-    }
+    removeCniSocket(netnsPath(n)); // a killed daemon's
     deleteNetns(n);
   }
   try {

@@ -19,6 +19,18 @@ export function cniSocketPathFor(ino: number): string {
   return `${CNI_SOCKET_DIR}/net-${ino}.sock`;
 }
 
+/**
+ * Removes the socket a daemon killed (SIGKILL) in the namespace at `netnsPath` left behind; call
+ * it before deleting the namespace, whose inode names the socket. Nothing there: nothing to do.
+ */
+export function removeCniSocket(netnsPath: string): void {
+  try {
+    Deno.removeSync(cniSocketPathFor(Deno.statSync(netnsPath).ino!));
+  } catch {
+    // none: no daemon served there, or it removed its socket when it stopped
+  }
+}
+
 /** What the plugin sends: its whole environment (CNI_* and what delegated plugins inherit). */
 export interface CniRequest {
   env: Record<string, string>;

@@ -22,7 +22,7 @@ import {
   setMaster,
 } from "../../net/linux/mod.ts";
 import { CniRuntime, type Conflist } from "./cni_runtime.ts";
-import { cniSocketPathFor } from "../../cni/socket.ts";
+import { removeCniSocket } from "../../cni/socket.ts";
 import { execIn, type ExecResult, spawnIn } from "./exec.ts";
 
 /** Underlay addresses: 198.18.0.0/15 is reserved for benchmarking (RFC 2544), never routed. */
@@ -428,13 +428,7 @@ export class Cluster {
   async teardown(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.stopDaemon(n, "SIGTERM")));
     // A daemon killed earlier (SIGKILL) left its CNI socket file behind.
-    for (const n of this.nodes) {
-      try {
-        Deno.removeSync(cniSocketPathFor(Deno.statSync(n.netns).ino!));
-      } catch {
-        // removed by its daemon on SIGTERM
-      }
-    }
+    for (const n of this.nodes) removeCniSocket(n.netns);
     this.#removeNamespaces();
     await Deno.remove(this.spec.workdir, { recursive: true }).catch(() => {});
     this.#say("removed every namespace, daemon and file the cluster created");
