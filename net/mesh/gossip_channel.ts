@@ -63,6 +63,17 @@ export interface DataKey {
   secret: Uint8Array;
 }
 
+/**
+ * The outcome of checking a record's signature against its author's bound key
+ * (docs/PROTOCOL.md, "Authorship"):
+ * - "valid": the author signed exactly these bytes;
+ * - "invalid": a key is bound for the author and the signature does not match (a forgery or a
+ *   corrupted record: count it, log it rate-limited, drop it);
+ * - "unknown-author": no key is bound for the author yet (its topology entry has not arrived):
+ *   drop the record without blame; anti-entropy brings it again once the key is known.
+ */
+export type SignatureCheck = "valid" | "invalid" | "unknown-author";
+
 /** The read side of the mesh that components need. */
 export interface MeshView {
   readonly self: PeerName;
@@ -92,6 +103,18 @@ export interface MeshView {
    * tree in its current view of the topology. Optional, as `nextHop`.
    */
   broadcastChildren?(origin: PeerName): PeerName[];
+  /**
+   * Signs a record this peer authors with its own key (Ed25519). `domain` names the record kind
+   * (e.g. "macs/record"); net/mesh/signing.ts says exactly which bytes are covered.
+   */
+  sign(domain: string, payload: Uint8Array): Uint8Array;
+  /** Checks that `author` signed `payload` under `domain` with the key bound to its name. */
+  verify(
+    author: PeerName,
+    domain: string,
+    payload: Uint8Array,
+    signature: Uint8Array,
+  ): SignatureCheck;
   /** Registers a named channel; the name must be unique and is part of the wire protocol. */
   channel(name: string, gossiper: Gossiper): GossipChannel;
   /**

@@ -19,11 +19,13 @@ import type {
   MeshView,
   PeerInfo,
   PeerName,
+  SignatureCheck,
 } from "./gossip_channel.ts";
 import { type HandshakeError, PROTOCOL_MAX, PROTOCOL_MIN } from "./handshake.ts";
 import { randomUid } from "./peer_name.ts";
 import { type ConnectionRecord, encodeUpdate } from "./topology.ts";
 import { TopologyStore } from "./topology_store.ts";
+import { SigningKey, verifySignature } from "./signing.ts";
 
 export const TOPOLOGY_CHANNEL = "topology";
 export const DEFAULT_PORT = 6783;
@@ -64,6 +66,8 @@ export interface MeshConfig {
   peers: string[];
   timing?: Partial<MeshTiming>;
   log: Logger;
+  /** This peer's signing key; a fresh one when absent (the daemon loads it from its data dir). */
+  signingKey?: SigningKey;
 }
 
 export type TargetState = "connecting" | "established" | "retrying" | "failed";
@@ -156,6 +160,7 @@ export class Mesh implements MeshView {
   readonly timing: MeshTiming;
   readonly #config: MeshConfig;
   readonly #log: Logger;
+  readonly #signingKey: SigningKey;
   readonly #conns = new Map<PeerName, ControlConnection>();
   /** onChange subscribers, also told when a connection's data key comes or goes. */
   readonly #keyListeners = new Set<() => void>();
@@ -173,6 +178,7 @@ export class Mesh implements MeshView {
     this.#config = config;
     this.#log = config.log;
     this.self = config.name;
+    this.#signingKey = config.signingKey ?? SigningKey.generate();
     this.timing = { ...DEFAULT_MESH_TIMING, ...config.timing };
     this.store = new TopologyStore(
       { name: config.name, nickname: config.nickname, uid: this.uid },
@@ -207,6 +213,24 @@ export class Mesh implements MeshView {
       )
     );
     for (const p of config.peers) this.#addTarget(this.#normalise(p), "configured");
+  }
+
+  sign(domain: string, payload: Uint8Array): Uint8Array {
+    return this.#signingKey.sign(domain, payload);
+  }
+
+  // PROVISIONAL (issue 12): only this peer's own key is bound so far; binding the other peers'
+  // keys (handshake, signed topology entries, Kubernetes) is the authorship work in progress.
+  verify(
+    author: PeerName,
+    domain: string,
+    payload: Uint8Array,
+    signature: Uint8Array,
+  ): SignatureCheck {
+    if (author !== this.self) return "unknown-author";
+    return verifySignature(this.#signingKey.publicKey, domain, payload, signature)
+      ? "valid"
+      : "invalid";
   }
 
   /** Listens and starts dialling. Throws when the port cannot be bound. */

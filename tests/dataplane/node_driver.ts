@@ -17,6 +17,7 @@ import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { createDataplane } from "../../net/dataplane/dataplane.ts";
 import type { DataKey, Gossiper, MeshView, PeerInfo } from "../../net/mesh/gossip_channel.ts";
 import { jsonLines } from "./json_lines.ts";
+import { TestKeyring } from "../../net/mesh/testing/keyring.ts";
 import { dataplaneOptions, driverConfig } from "./driver_config.ts";
 
 const cfg = driverConfig();
@@ -27,6 +28,8 @@ let keys = new Map<string, DataKey>();
 const listeners = new Set<() => void>();
 let gossiper: Gossiper | undefined;
 const mesh: MeshView = {
+  // Every driver process derives the same key per peer name (no key exchange needed).
+  ...new TestKeyring().view(cfg.self),
   self: cfg.self,
   peers: () => peers,
   dataKey: (peer) => keys.get(peer),

@@ -11,6 +11,7 @@ import type {
   PeerInfo,
   PeerName,
 } from "../../mesh/gossip_channel.ts";
+import { TestKeyring } from "../../mesh/testing/keyring.ts";
 
 interface Node {
   name: PeerName;
@@ -24,12 +25,15 @@ export class FakeNetwork {
   readonly #nodes = new Map<PeerName, Node>();
   #inflight = 0;
   readonly errors: string[] = [];
+  /** Every node's signing key (real Ed25519 signatures). */
+  readonly keyring = new TestKeyring();
 
   /** A MeshView for a node (created on first use, up). Call again after `down` to restart it. */
   join(name: PeerName, nickname = name.slice(-5)): MeshView {
     const node: Node = { name, nickname, up: true, gossipers: new Map(), listeners: new Set() };
     this.#nodes.set(name, node);
     const view: MeshView = {
+      ...this.keyring.view(name),
       self: name,
       peers: () => this.#peersOf(node),
       onChange: (cb) => {
