@@ -5,8 +5,8 @@
  * about 0.25 s per backend, size and round (--rounds R, default 3: about 4 s in all).
  *   deno run -A bench/aead_bench.ts [--rounds R]
  */
-import { nodeCryptoBackend } from "../net/dataplane/aead.ts";
-import { type AeadBackend, loadLibcrypto } from "../net/dataplane/aead_libcrypto.ts";
+import { nodeCryptoBackend } from "../net/dataplane/sleeve/aead.ts";
+import { type AeadBackend, loadLibcrypto } from "../net/dataplane/sleeve/aead_libcrypto.ts";
 
 const args = Deno.args;
 const ROUNDS = args.includes("--rounds") ? Number(args[args.indexOf("--rounds") + 1]) || 3 : 3;

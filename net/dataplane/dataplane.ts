@@ -17,7 +17,7 @@ import {
   listLinks,
   listRoutes,
 } from "../linux/mod.ts";
-import { aeadBackend } from "./aead.ts";
+import { aeadBackend } from "./sleeve/aead.ts";
 import { ensureBridge } from "./bridge.ts";
 import { desiredFdb, type FdbEntry } from "./fdb.ts";
 import { actualFdb, ensureVxlan, reconcileFdb, vxlanName } from "./fastpath.ts";
@@ -31,8 +31,8 @@ import {
 import { applyMasquerade, applySplitHorizon } from "./netfilter.ts";
 import { fastPathUp, probeMac } from "./probe.ts";
 import { chooseMtu, type MtuChoice } from "./mtu.ts";
-import { Sleeve } from "./sleeve.ts";
-import type { SleeveStats } from "./sleeve_messages.ts";
+import { Sleeve } from "./sleeve/sleeve.ts";
+import type { SleeveStats } from "./sleeve/messages.ts";
 import { pickUnderlay, type Underlay } from "./underlay.ts";
 
 export const MAC_CHANNEL = "macs";

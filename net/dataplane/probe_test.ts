@@ -7,7 +7,7 @@ import {
   PROBE_REQUEST,
   probeMac,
 } from "./probe.ts";
-import { isGroupDst, parseFrame } from "./frame.ts";
+import { isGroupDst, parseFrame } from "./sleeve/frame.ts";
 import { parseMac } from "../addr/mod.ts";
 
 Deno.test("probe MACs are stable, distinct per peer, unicast and locally administered", () => {

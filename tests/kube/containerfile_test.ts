@@ -25,13 +25,31 @@ Deno.test("Containerfile: multi-stage, and every file it copies exists", () => {
   for (const [sources] of copies()) {
     for (const s of sources) Deno.statSync(`${REPO_ROOT}/${s}`); // throws when missing
   }
-  // Worker modules must be named explicitly for deno compile.
-  for (const entry of Deno.readDirSync(`${REPO_ROOT}/net/dataplane`)) {
-    if (entry.name.endsWith("_worker.ts")) {
-      assert.ok(containerfile.includes(`--include net/dataplane/${entry.name}`), entry.name);
+  // Worker modules must be named explicitly for deno compile, in every place that compiles.
+  const workers = workerModules("net");
+  assert.ok(workers.length >= 2, "the userspace path's Workers are found");
+  const compilers = {
+    containerfile,
+    "install.sh": Deno.readTextFileSync(`${REPO_ROOT}/install.sh`),
+    "deno.json": Deno.readTextFileSync(`${REPO_ROOT}/deno.json`),
+  };
+  for (const w of workers) {
+    for (const [name, text] of Object.entries(compilers)) {
+      assert.ok(text.includes(`--include ${w}`), `${name} lacks --include ${w}`);
     }
   }
 });
+
+/** Every `*_worker.ts` under `dir` (relative to the repository root). */
+function workerModules(dir: string): string[] {
+  return [...Deno.readDirSync(`${REPO_ROOT}/${dir}`)].flatMap((e) =>
+    e.isDirectory
+      ? workerModules(`${dir}/${e.name}`)
+      : e.name.endsWith("_worker.ts")
+      ? [`${dir}/${e.name}`]
+      : []
+  );
+}
 
 Deno.test("Containerfile: the image holds what the manifest and install script expect", () => {
   const dest = Object.fromEntries(copies().map(([s, d]) => [s.join(" "), d]));

@@ -15,8 +15,8 @@
  * Pure apart from node:crypto's synchronous HKDF.
  */
 import { hkdfSync } from "node:crypto";
-import type { DataKey, PeerName } from "../mesh/gossip_channel.ts";
-import { parseMac } from "../addr/mod.ts";
+import type { DataKey, PeerName } from "../../mesh/gossip_channel.ts";
+import { parseMac } from "../../addr/mod.ts";
 
 const LABEL = new TextEncoder().encode("weavets sleeve v2");
 const RELAY_LABEL = new TextEncoder().encode("weavets sleeve v2 relay");

@@ -2,7 +2,7 @@
  * The userspace path ("sleeve") on one node: a TAP port on the bridge and two Workers — TAP → UDP
  * and UDP → TAP — running synchronous FFI loops off the main event loop. The main thread only
  * starts them, feeds them the peer and route table (addresses, paths, gossiped MACs, next hops,
- * broadcast trees: sleeve_forward.ts) and the session keys (sleeve_keys.ts), and reads stats.
+ * broadcast trees: forward.ts) and the session keys (keys.ts), and reads stats.
  * The TAP and the UDP socket are opened here, on the calling thread, so they live in its network
  * namespace; the Workers only use the fds.
  */
@@ -18,14 +18,14 @@ import {
   TUN_F_TSO6,
   TUN_F_TSO_ECN,
   writeFd,
-} from "../linux/mod.ts";
-import { buildProbe, PROBE_REQUEST, probeMac } from "./probe.ts";
-import { parseMac } from "../addr/mod.ts";
-import { VNET_HDR_LEN } from "./sleeve_format.ts";
-import { openSleeveSocket, type SleeveSocket } from "./sleeve_socket.ts";
-import { SleeveKeyRing } from "./sleeve_keys.ts";
-import { originBroadcastHops } from "./sleeve_forward.ts";
-import type { DataKey } from "../mesh/gossip_channel.ts";
+} from "../../linux/mod.ts";
+import { buildProbe, PROBE_REQUEST, probeMac } from "../probe.ts";
+import { parseMac } from "../../addr/mod.ts";
+import { VNET_HDR_LEN } from "./format.ts";
+import { openSleeveSocket, type SleeveSocket } from "./socket.ts";
+import { SleeveKeyRing } from "./keys.ts";
+import { originBroadcastHops } from "./forward.ts";
+import type { DataKey } from "../../mesh/gossip_channel.ts";
 import {
   readStats,
   type SleeveControl,
@@ -34,7 +34,7 @@ import {
   type SleeveStats,
   type SleeveWorkerInit,
   STAT_COUNT,
-} from "./sleeve_messages.ts";
+} from "./messages.ts";
 
 export interface SleeveOptions {
   /** TAP device name (e.g. "vethwe-tap"); attached to `bridge` when given. */
@@ -61,20 +61,6 @@ export interface SleeveOptions {
   macTtlMs?: number;
   /** Called when a fast-path probe reply arrives (probe MAC of the answering peer). */
   onProbeReply?: (from: string, seq: number) => void;
-}
-
-/** A reachable remote peer as the control plane knows it. */
-export interface SleevePeerInfo {
-  name: string;
-  addr: string;
-  port: number;
-  /** The pair uses the userspace path now. */
-  sleeve: boolean;
-  macs: string[];
-  /** The neighbour on the mesh's route to it (MeshView.nextHop); null: no route. */
-  via: string | null;
-  /** Its broadcasts go on from here to these neighbours (MeshView.broadcastChildren). */
-  children: string[];
 }
 
 export class SleeveError extends Error {
@@ -119,7 +105,7 @@ export class Sleeve {
       const channel = new MessageChannel();
       const ready: Promise<void>[] = [];
       for (const role of ["tx", "rx"] as const) {
-        const w = new Worker(new URL(`./sleeve_${role}_worker.ts`, import.meta.url), {
+        const w = new Worker(new URL(`./${role}_worker.ts`, import.meta.url), {
           type: "module",
         });
         workers.push(w);
@@ -177,14 +163,14 @@ export class Sleeve {
    * by the caller).
    */
   setPeers(
-    peers: SleevePeerInfo[],
+    peers: SleevePeer[],
     neighbours: string[],
     sessions: ReadonlyMap<string, DataKey>,
   ): string[] {
     const refused = this.opts.encrypted ? this.#keys.sync(sessions, Date.now()) : [];
     const keys = this.opts.encrypted ? this.#keys.all() : [];
     const summary = keys.map((k) => [k.peer, k.tx?.id, k.rx.map((r) => [r.id, r.until])]);
-    const list: SleevePeer[] = peers.filter((p) => p.name !== this.opts.self);
+    const list = peers.filter((p) => p.name !== this.opts.self);
     const broadcast = originBroadcastHops(neighbours, list);
     const key = JSON.stringify([list, broadcast, summary]);
     if (key === this.#lastPeers) return refused;

@@ -8,7 +8,7 @@ import {
   type RouteEntry,
   type RouteHeader,
   type RouteTable,
-} from "./sleeve_forward.ts";
+} from "./forward.ts";
 
 // Peers are numbers here (as MAC keys in the Workers); a neighbour slot is its peer number.
 const table = (

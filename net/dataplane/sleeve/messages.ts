@@ -2,7 +2,7 @@
  * Messages between the main thread and the userspace-path Workers, and the shared statistics
  * layout. The Workers run tight synchronous loops and read these between batches.
  */
-import type { PeerKeys } from "./sleeve_keys.ts";
+import type { PeerKeys } from "./keys.ts";
 
 export interface SleeveWorkerInit {
   type: "init";
@@ -29,7 +29,7 @@ export interface SleeveWorkerInit {
   port: MessagePort;
 }
 
-/** One reachable peer as the Workers see it. */
+/** A reachable remote peer, as the control plane hands it to the Sleeve and on to the Workers. */
 export interface SleevePeer {
   name: string;
   /** Its underlay address and sleeve port (used when it is a neighbour messages go to). */
@@ -39,9 +39,9 @@ export interface SleevePeer {
   sleeve: boolean;
   /** MACs gossiped as living on this peer's bridge. */
   macs: string[];
-  /** The neighbour on the mesh's route to it (itself when directly connected); null: none. */
+  /** The neighbour on the mesh's route to it (MeshView.nextHop; itself when directly connected); null: none. */
   via: string | null;
-  /** Its broadcasts go on from here to these neighbours (this peer's children in its tree). */
+  /** Its broadcasts go on from here to these neighbours (MeshView.broadcastChildren). */
   children: string[];
 }
 
@@ -51,7 +51,7 @@ export interface SleevePeersUpdate {
   /** The neighbours this peer's own broadcasts (and unknown destinations) go to. */
   broadcast: string[];
   /**
-   * Encrypted: the keys of every peer with a session (sleeve_keys.ts), whether or not it is in
+   * Encrypted: the keys of every peer with a session (keys.ts), whether or not it is in
    * `peers` now. A Worker keeps a key's counter or replay window exactly as long as the key is
    * listed here; a key id once dropped never comes back.
    */

@@ -15,8 +15,8 @@
  *   38 fragment index | 39 fragment count | 40..41 payload length
  * The sender is this hop's sender; the origin is the peer whose TAP the frames came from, and the
  * destination the peer whose TAP they go to (a broadcast goes along the origin's broadcast tree),
- * so a message can be relayed hop by hop (sleeve_forward.ts). The key id names the hop's session
- * key that sealed the message (sleeve_keys.ts); unencrypted, those bytes are the sender's epoch
+ * so a message can be relayed hop by hop (forward.ts). The key id names the hop's session
+ * key that sealed the message (keys.ts); unencrypted, those bytes are the sender's epoch
  * (random per start). Bytes 0..37 are the AEAD's associated data, and the sequence number is the
  * nonce. All fragments but the last of a message have the
  * same length, which is what UDP GSO (UDP_SEGMENT) needs to send them with one system call, and

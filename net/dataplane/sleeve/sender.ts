@@ -7,9 +7,9 @@
  */
 import { sealChunks } from "./aead.ts";
 import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
-import { AAD_LEN, type MessageHeader, writeAad, writeFragments } from "./sleeve_format.ts";
-import { type SleeveWorkerInit, STAT } from "./sleeve_messages.ts";
-import { errno, libc } from "../linux/mod.ts";
+import { AAD_LEN, type MessageHeader, writeAad, writeFragments } from "./format.ts";
+import { type SleeveWorkerInit, STAT } from "./messages.ts";
+import { errno, libc } from "../../linux/mod.ts";
 
 const POLLOUT = 4;
 const EAGAIN = 11;

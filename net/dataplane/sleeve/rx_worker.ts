@@ -3,7 +3,7 @@
  * a batch of datagrams with recvmmsg (each may be several fragments coalesced by UDP GRO), puts
  * messages back together, authenticates and decrypts them when encrypted (under the key the header's
  * key id names, if this peer holds it; refusing replays), and decides by the header where each
- * message goes (sleeve_forward.ts): frames for this peer are written with their virtio-net header
+ * message goes (forward.ts): frames for this peer are written with their virtio-net header
  * into the TAP, learning on which peer (the origin, not the relaying hop) each source MAC lives and
  * telling the sending Worker; messages for other peers, and broadcasts down the origin's tree, are
  * re-sealed for the next neighbour (under the relay key of the connection to it, with this
@@ -20,16 +20,16 @@ import {
   type RouteEntry,
   type RouteHeader,
   type RouteTable,
-} from "./sleeve_forward.ts";
+} from "./forward.ts";
 import {
   hexToBytes,
   type LearnedMacs,
   type SleevePeer,
   type SleeveWorkerInit,
   STAT,
-} from "./sleeve_messages.ts";
-import type { PeerKeys } from "./sleeve_keys.ts";
-import { serveSleeveWorker, type SleeveWorkerBody } from "./sleeve_worker_boot.ts";
+} from "./messages.ts";
+import type { PeerKeys } from "./keys.ts";
+import { serveSleeveWorker, type SleeveWorkerBody } from "./worker_boot.ts";
 import {
   AAD_LEN,
   forEachEntry,
@@ -38,10 +38,10 @@ import {
   type MessageHeader,
   Reassembler,
   VNET_HDR_LEN,
-} from "./sleeve_format.ts";
-import { SleeveSender } from "./sleeve_sender.ts";
-import { errno, libc, sockaddrIn } from "../linux/mod.ts";
-import { parseMac } from "../addr/mod.ts";
+} from "./format.ts";
+import { SleeveSender } from "./sender.ts";
+import { errno, libc, sockaddrIn } from "../../linux/mod.ts";
+import { parseMac } from "../../addr/mod.ts";
 
 const POLLIN = 1;
 const EAGAIN = 11;
@@ -248,7 +248,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     route(buf, h, senderKey, originKey, plain);
   }
 
-  /** An authenticated message: into the TAP, on to neighbours, or both (sleeve_forward.ts). */
+  /** An authenticated message: into the TAP, on to neighbours, or both (forward.ts). */
   function route(
     buf: Uint8Array,
     h: FragmentHeader,

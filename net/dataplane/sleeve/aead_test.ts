@@ -20,7 +20,7 @@ function seal(key: Uint8Array, seq: number, aad: Uint8Array, plain: Uint8Array):
   return concat(sealChunks(key, seq, aad, [plain.subarray(0, 5), plain.subarray(5)]));
 }
 
-// Two unrelated keys (the key schedule itself is sleeve_keys.ts's, tested there).
+// Two unrelated keys (the key schedule itself is keys.ts's, tested there).
 const keyAB = crypto.getRandomValues(new Uint8Array(32));
 const keyBA = crypto.getRandomValues(new Uint8Array(32));
 

@@ -3,7 +3,14 @@
  * fragments are sized to the path MTU), UDP GSO (UDP_SEGMENT) and GRO when the kernel has them.
  * Opened on the calling thread (in its network namespace); the fd is shared with both Workers.
  */
-import { closeFd, setSockOptInt, SOL_UDP, UDP_GRO, UDP_SEGMENT, udpSocket } from "../linux/mod.ts";
+import {
+  closeFd,
+  setSockOptInt,
+  SOL_UDP,
+  UDP_GRO,
+  UDP_SEGMENT,
+  udpSocket,
+} from "../../linux/mod.ts";
 
 const SOL_IP = 0;
 const IP_MTU_DISCOVER = 10;

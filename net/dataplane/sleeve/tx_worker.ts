@@ -3,7 +3,7 @@
  * a batch of frames (virtio-net header + frame, TSO superframes included) from the TAP, picks the
  * destination peer for each by destination MAC (or the broadcast tree), packs frames per
  * destination into messages addressed to it and sent to the neighbour on the mesh's route to it
- * (sleeve_forward.ts: relays pass them on), seals them when encrypted (under the current session
+ * (forward.ts: relays pass them on), seals them when encrypted (under the current session
  * key of the connection to that neighbour; no session, nothing sent), cuts them into MTU-sized
  * fragments and sends everything with one sendmmsg (each message one UDP GSO send). Between
  * batches (every ~10 ms) it yields to take control messages.
@@ -11,7 +11,7 @@
 /// <reference lib="deno.worker" />
 import { Arena } from "./ffi_structs.ts";
 import { isGroupDst, macKeyAt, macKeyFromString, macKeyToString } from "./frame.ts";
-import { buildProbe, isProbe, parseProbe, PROBE_REPLY, PROBE_REQUEST } from "./probe.ts";
+import { buildProbe, isProbe, parseProbe, PROBE_REPLY, PROBE_REQUEST } from "../probe.ts";
 import { fragNeeded, isIpv4DontFragment } from "./icmp.ts";
 import { MacTable } from "./mac_table.ts";
 import {
@@ -20,19 +20,14 @@ import {
   type SleevePeer,
   type SleeveWorkerInit,
   STAT,
-} from "./sleeve_messages.ts";
-import type { PeerKeys } from "./sleeve_keys.ts";
-import { serveSleeveWorker, type SleeveWorkerBody } from "./sleeve_worker_boot.ts";
-import { neighbourSlots } from "./sleeve_forward.ts";
-import {
-  DEFAULT_HOPS,
-  fragmentPayload,
-  type MessageHeader,
-  VNET_HDR_LEN,
-} from "./sleeve_format.ts";
-import { SleeveSender } from "./sleeve_sender.ts";
-import { libc, sockaddrIn } from "../linux/mod.ts";
-import { parseMac } from "../addr/mod.ts";
+} from "./messages.ts";
+import type { PeerKeys } from "./keys.ts";
+import { serveSleeveWorker, type SleeveWorkerBody } from "./worker_boot.ts";
+import { neighbourSlots } from "./forward.ts";
+import { DEFAULT_HOPS, fragmentPayload, type MessageHeader, VNET_HDR_LEN } from "./format.ts";
+import { SleeveSender } from "./sender.ts";
+import { libc, sockaddrIn } from "../../linux/mod.ts";
+import { parseMac } from "../../addr/mod.ts";
 
 const POLLIN = 1;
 

@@ -1,6 +1,6 @@
 /**
  * Authenticated encryption of userspace-path messages: ChaCha20-Poly1305 (RFC 8439) under the
- * per-direction keys of sleeve_keys.ts, and a sliding replay window. Sealing and opening run on
+ * per-direction keys of keys.ts, and a sliding replay window. Sealing and opening run on
  * the system OpenSSL through synchronous FFI (aead_libcrypto.ts: 1.7–3.4× node:crypto, no
  * allocation per message) and fall back to node:crypto where libcrypto.so.3 cannot be loaded; the
  * wire format is the same, so peers with either backend talk. Everything is synchronous, so it
@@ -84,7 +84,7 @@ export function sealChunks(
   chunks: Uint8Array[],
 ): Uint8Array[] {
   if (key.length !== AEAD_KEY) {
-    throw new AeadError(`a key must be ${AEAD_KEY} bytes (sleeve_keys.ts directionKey)`);
+    throw new AeadError(`a key must be ${AEAD_KEY} bytes (keys.ts directionKey)`);
   }
   return backend().seal(key, nonceFor(seq), aad, chunks);
 }

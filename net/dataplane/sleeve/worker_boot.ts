@@ -3,13 +3,8 @@
  * report ready, route peer updates to it, and run its loop until "stop" (or an error).
  */
 /// <reference lib="deno.worker" />
-import type {
-  SleeveControl,
-  SleevePeer,
-  SleeveReport,
-  SleeveWorkerInit,
-} from "./sleeve_messages.ts";
-import type { PeerKeys } from "./sleeve_keys.ts";
+import type { SleeveControl, SleevePeer, SleeveReport, SleeveWorkerInit } from "./messages.ts";
+import type { PeerKeys } from "./keys.ts";
 
 export interface SleeveWorkerBody {
   setPeers(list: SleevePeer[], broadcast: string[], keys: PeerKeys[]): void;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { open, sealChunks } from "./aead.ts";
-import { directionKey, keyIdHex, SleeveKeyError, SleeveKeyRing } from "./sleeve_keys.ts";
-import { deriveSession, generateKeyPair } from "../mesh/crypto.ts";
-import type { DataKey } from "../mesh/gossip_channel.ts";
-import { parseMac } from "../addr/mod.ts";
+import { directionKey, keyIdHex, SleeveKeyError, SleeveKeyRing } from "./keys.ts";
+import { deriveSession, generateKeyPair } from "../../mesh/crypto.ts";
+import type { DataKey } from "../../mesh/gossip_channel.ts";
+import { parseMac } from "../../addr/mod.ts";
 
 const A = "02:00:00:00:00:0a", B = "02:00:00:00:00:0b", C = "02:00:00:00:00:0c";
 const a = parseMac(A), b = parseMac(B);

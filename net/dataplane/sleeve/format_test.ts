@@ -11,7 +11,7 @@ import {
   SLEEVE_FRAGMENT_HEADER,
   SleeveFormatError,
   writeFragments,
-} from "./sleeve_format.ts";
+} from "./format.ts";
 
 const hdr: MessageHeader = {
   encrypted: false,
