@@ -25,7 +25,8 @@ import { type HandshakeError, PROTOCOL_MAX, PROTOCOL_MIN } from "./handshake.ts"
 import { randomUid } from "./peer_name.ts";
 import { type ConnectionRecord, encodeUpdate } from "./topology.ts";
 import { TopologyStore } from "./topology_store.ts";
-import { SigningKey, verifySignature } from "./signing.ts";
+import { SigningKey } from "./signing.ts";
+import { PeerKeys } from "./keys.ts";
 
 export const TOPOLOGY_CHANNEL = "topology";
 export const DEFAULT_PORT = 6783;
@@ -161,6 +162,8 @@ export class Mesh implements MeshView {
   readonly #config: MeshConfig;
   readonly #log: Logger;
   readonly #signingKey: SigningKey;
+  /** Peers' bound signing keys (net/mesh/keys.ts): the handshake binds each peer's. */
+  readonly keys: PeerKeys;
   readonly #conns = new Map<PeerName, ControlConnection>();
   /** onChange subscribers, also told when a connection's data key comes or goes. */
   readonly #keyListeners = new Set<() => void>();
@@ -179,6 +182,7 @@ export class Mesh implements MeshView {
     this.#log = config.log;
     this.self = config.name;
     this.#signingKey = config.signingKey ?? SigningKey.generate();
+    this.keys = new PeerKeys({ self: this.self, selfKey: this.#signingKey.publicKey });
     this.timing = { ...DEFAULT_MESH_TIMING, ...config.timing };
     this.store = new TopologyStore(
       { name: config.name, nickname: config.nickname, uid: this.uid },
@@ -219,18 +223,14 @@ export class Mesh implements MeshView {
     return this.#signingKey.sign(domain, payload);
   }
 
-  // PROVISIONAL (issue 12): only this peer's own key is bound so far; binding the other peers'
-  // keys (handshake, signed topology entries, Kubernetes) is the authorship work in progress.
+  /** Against the key bound to `author` in `keys` (docs/PROTOCOL.md, "Authorship"). */
   verify(
     author: PeerName,
     domain: string,
     payload: Uint8Array,
     signature: Uint8Array,
   ): SignatureCheck {
-    if (author !== this.self) return "unknown-author";
-    return verifySignature(this.#signingKey.publicKey, domain, payload, signature)
-      ? "valid"
-      : "invalid";
+    return this.keys.verify(author, domain, payload, signature);
   }
 
   /** Listens and starts dialling. Throws when the port cannot be bound. */
