@@ -11,7 +11,7 @@ import {
 import type { DaemonComponent } from "../net/daemon/component.ts";
 import { startDaemon } from "../net/daemon/daemon.ts";
 import { createDataplane } from "../net/dataplane/dataplane.ts";
-import { createExpose } from "../net/dataplane/expose.ts";
+import { createExpose } from "../net/dataplane/node/expose.ts";
 import { IpamService } from "../net/ipam/service.ts";
 import { DB_FILE } from "../net/ipam/store.ts";
 import {

@@ -18,22 +18,22 @@ import {
   listRoutes,
 } from "../linux/mod.ts";
 import { aeadBackend } from "./sleeve/aead.ts";
-import { ensureBridge } from "./bridge.ts";
-import { desiredFdb, type FdbEntry } from "./fdb.ts";
-import { actualFdb, ensureVxlan, reconcileFdb, vxlanName } from "./fastpath.ts";
+import { ensureBridge } from "./node/bridge.ts";
+import { desiredFdb, type FdbEntry } from "./fastpath/fdb.ts";
+import { actualFdb, ensureVxlan, reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
 import {
   decodeRecords,
   encodeRecords,
   MacGossipState,
   nextVersion,
   type PeerRecord,
-} from "./mac_gossip.ts";
-import { applyMasquerade, applySplitHorizon } from "./netfilter.ts";
-import { fastPathUp, probeMac } from "./probe.ts";
-import { chooseMtu, type MtuChoice } from "./mtu.ts";
+} from "./fastpath/mac_gossip.ts";
+import { applyMasquerade, applySplitHorizon } from "./node/netfilter.ts";
+import { fastPathUp, probeMac } from "./fastpath/probe.ts";
+import { chooseMtu, type MtuChoice } from "./node/mtu.ts";
 import { Sleeve } from "./sleeve/sleeve.ts";
 import type { SleeveStats } from "./sleeve/messages.ts";
-import { pickUnderlay, type Underlay } from "./underlay.ts";
+import { pickUnderlay, type Underlay } from "./node/underlay.ts";
 
 export const MAC_CHANNEL = "macs";
 

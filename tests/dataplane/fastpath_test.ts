@@ -3,7 +3,7 @@
  * port, local address or with learning on (it cannot be changed in place) is recreated.
  */
 import assert from "node:assert/strict";
-import { ensureVxlan } from "../../net/dataplane/fastpath.ts";
+import { ensureVxlan } from "../../net/dataplane/fastpath/vxlan.ts";
 import {
   createBridge,
   createVeth,

@@ -1,10 +1,10 @@
 /**
  * Lowering pods' MTU from the node's side: a veth peer's namespace found by its id (net/linux
- * nsid.ts), and the bridge's clamp of pod ports (net/dataplane/bridge.ts), checked with `ip -j`.
+ * nsid.ts), and the bridge's clamp of pod ports (net/dataplane/node/bridge.ts), checked with `ip -j`.
  */
 import assert from "node:assert/strict";
 import { IS_ROOT, withNamespaces } from "../harness/netns.ts";
-import { clampPorts } from "../../net/dataplane/bridge.ts";
+import { clampPorts } from "../../net/dataplane/node/bridge.ts";
 import {
   createBridge,
   createVeth,

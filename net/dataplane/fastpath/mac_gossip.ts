@@ -5,7 +5,7 @@
  * peer, so the state is a CRDT (idempotent, commutative, associative). Pure.
  */
 import { z } from "zod";
-import { isMac } from "../addr/mod.ts";
+import { isMac } from "../../addr/mod.ts";
 
 const Mac = z.string().refine(isMac, "not a MAC address").transform((s) => s.toLowerCase());
 const Ipv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, "not an IPv4 address");

@@ -6,7 +6,7 @@
  * Pure.
  */
 import { createHash } from "node:crypto";
-import { ETH_HEADER, ethertype } from "./sleeve/frame.ts";
+import { ETH_HEADER, ethertype } from "../sleeve/frame.ts";
 
 export const PROBE_ETHERTYPE = 0x88b5;
 export const PROBE_REQUEST = 1;

@@ -7,8 +7,8 @@ import {
   PROBE_REQUEST,
   probeMac,
 } from "./probe.ts";
-import { isGroupDst, parseFrame } from "./sleeve/frame.ts";
-import { parseMac } from "../addr/mod.ts";
+import { isGroupDst, parseFrame } from "../sleeve/frame.ts";
+import { parseMac } from "../../addr/mod.ts";
 
 Deno.test("probe MACs are stable, distinct per peer, unicast and locally administered", () => {
   const a = probeMac("02:00:00:00:00:01");

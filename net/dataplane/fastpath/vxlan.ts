@@ -15,7 +15,7 @@ import {
   setLinkUp,
   setMaster,
   setMtu,
-} from "../linux/mod.ts";
+} from "../../linux/mod.ts";
 import { diffFdb, type FdbDiff, type FdbEntry } from "./fdb.ts";
 
 export interface VxlanSetup {

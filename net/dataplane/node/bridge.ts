@@ -15,7 +15,7 @@ import {
   setLinkUp,
   setMtu,
   writeSysctl,
-} from "../linux/mod.ts";
+} from "../../linux/mod.ts";
 
 export interface BridgeSetup {
   name: string;

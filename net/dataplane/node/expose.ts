@@ -4,8 +4,8 @@
  * allocate only after the initial split is agreed, so this waits for it and retries until done.
  * An address already on the bridge (a restart) is adopted.
  */
-import { addAddress, findLink, LinuxError, listAddresses } from "../linux/mod.ts";
-import type { Logger } from "../log.ts";
+import { addAddress, findLink, LinuxError, listAddresses } from "../../linux/mod.ts";
+import type { Logger } from "../../log.ts";
 
 export const EXPOSE_ID = "weave:expose";
 

@@ -3,8 +3,8 @@
  * use. Pure. Overheads are counted against the inner IP packet (the inner Ethernet header rides
  * inside the encapsulation).
  */
-import { SLEEVE_ENTRY_HEADER, SLEEVE_FRAGMENT_HEADER } from "./sleeve/format.ts";
-import { AEAD_TAG } from "./sleeve/aead.ts";
+import { SLEEVE_ENTRY_HEADER, SLEEVE_FRAGMENT_HEADER } from "../sleeve/format.ts";
+import { AEAD_TAG } from "../sleeve/aead.ts";
 
 const OUTER_IPV4_UDP = 20 + 8;
 const INNER_ETH = 14;

@@ -8,7 +8,7 @@
  *   relayed over the other path (duplicates, loops, MACs flapping between ports) — except the
  *   fast-path probes, which cross between the VXLAN device and the TAP on purpose.
  */
-import { PROBE_ETHERTYPE } from "./probe.ts";
+import { PROBE_ETHERTYPE } from "../fastpath/probe.ts";
 
 export interface MasqueradeRules {
   /** The whole pod range, e.g. "10.32.0.0/12". */

@@ -2,7 +2,7 @@
  * Which underlay address and device this node uses to reach peers, and its MTU: the device of the
  * default route (or the one holding a given address). Pure choice over what net/linux lists.
  */
-import type { Address, Link, Route } from "../linux/mod.ts";
+import type { Address, Link, Route } from "../../linux/mod.ts";
 
 export interface Underlay {
   addr: string;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Address, Link, Route } from "../linux/mod.ts";
+import type { Address, Link, Route } from "../../linux/mod.ts";
 import { pickUnderlay } from "./underlay.ts";
 
 const links: Link[] = [

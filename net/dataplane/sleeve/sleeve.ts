@@ -19,7 +19,7 @@ import {
   TUN_F_TSO_ECN,
   writeFd,
 } from "../../linux/mod.ts";
-import { buildProbe, PROBE_REQUEST, probeMac } from "../probe.ts";
+import { buildProbe, PROBE_REQUEST, probeMac } from "../fastpath/probe.ts";
 import { parseMac } from "../../addr/mod.ts";
 import { VNET_HDR_LEN } from "./format.ts";
 import { openSleeveSocket, type SleeveSocket } from "./socket.ts";

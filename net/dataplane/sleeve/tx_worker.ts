@@ -11,7 +11,7 @@
 /// <reference lib="deno.worker" />
 import { Arena } from "./ffi_structs.ts";
 import { isGroupDst, macKeyAt, macKeyFromString, macKeyToString } from "./frame.ts";
-import { buildProbe, isProbe, parseProbe, PROBE_REPLY, PROBE_REQUEST } from "../probe.ts";
+import { buildProbe, isProbe, parseProbe, PROBE_REPLY, PROBE_REQUEST } from "../fastpath/probe.ts";
 import { fragNeeded, isIpv4DontFragment } from "./icmp.ts";
 import { MacTable } from "./mac_table.ts";
 import {
