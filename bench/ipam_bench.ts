@@ -13,7 +13,8 @@ import { startApiServer } from "../net/api/server.ts";
 import { Logger } from "../net/log.ts";
 import { Allocator } from "../net/ipam/allocator.ts";
 import { Ring } from "../net/ipam/ring.ts";
-import { createIpam } from "../net/ipam/service.ts";
+import { createIpam } from "../net/ipam/component.ts";
+import { ipamRoutes } from "../net/ipam/http.ts";
 import { FakeNetwork } from "../net/ipam/testing/fake_mesh.ts";
 import { encodeGossip } from "../net/ipam/wire.ts";
 import { parseCidr } from "../net/addr/mod.ts";
@@ -94,7 +95,7 @@ async function httpBench(persist: boolean) {
   const noop: ApiRoute = { method: "POST", path: "/noop/:id", handle: () => new Response("ok") };
   const server = startApiServer({
     addr: "127.0.0.1:0",
-    routes: [...svc.routes(), noop],
+    routes: [...ipamRoutes(svc), noop],
     log: quiet,
   });
   const base = `http://127.0.0.1:${server.addr.port}`;
@@ -102,9 +103,9 @@ async function httpBench(persist: boolean) {
     await remote(base, "noop"); // warm-up: the server's JIT, not measured
     const baseline = await remote(base, "noop");
     const alloc = await remote(base, "alloc");
-    if (svc.allocationCount() !== COUNT) throw new Error("allocations missing");
+    if (svc.allocations().length !== COUNT) throw new Error("allocations missing");
     const release = await remote(base, "release");
-    const direct = await directBench(svc.routes());
+    const direct = await directBench(ipamRoutes(svc));
     return { baseline, alloc, release, direct };
   } finally {
     await server.shutdown();

@@ -12,8 +12,9 @@ import type { DaemonComponent } from "../net/daemon/component.ts";
 import { startDaemon } from "../net/daemon/daemon.ts";
 import { createDataplane } from "../net/dataplane/dataplane.ts";
 import { createExpose } from "../net/dataplane/node/expose.ts";
-import { IpamService } from "../net/ipam/service.ts";
-import { DB_FILE } from "../net/ipam/store.ts";
+import { ipamComponent } from "../net/ipam/component.ts";
+import type { IpamService } from "../net/ipam/service.ts";
+import { IpamStore } from "../net/ipam/store.ts";
 import {
   KubeClient,
   type KubeHandle,
@@ -21,6 +22,7 @@ import {
   loadKubeConfig,
   startKube,
 } from "../net/kube/mod.ts";
+import { describeCause } from "../net/cause.ts";
 import { log as rootLog } from "../net/log.ts";
 import { createCniServer } from "../cni/server.ts";
 import { UsageError } from "./command.ts";
@@ -31,7 +33,7 @@ export function components(
   env: { get(key: string): string | undefined } = Deno.env,
 ): DaemonComponent[] {
   const kube = config.kube ? kubeComponent(config, env) : undefined;
-  const ipam = new IpamService({
+  const ipamPart = ipamComponent({
     range: config.ipallocRange,
     init: config.ipallocInit,
     // Weave's default quorum: the initial peers plus this one (with --kube: the nodes listed
@@ -40,6 +42,7 @@ export function components(
     datadir: config.datadir,
     log: rootLog,
   });
+  const ipam = ipamPart.service;
   const dataplane = createDataplane({
     bridge: config.bridge,
     bridgeCidr: config.bridgeCidr ?? undefined,
@@ -54,7 +57,7 @@ export function components(
   });
   const expose = createExpose({
     bridge: config.bridge,
-    allocate: (id) => ipam.allocateFor(id),
+    allocate: (id) => ipam.allocateCidr({ id, ifname: "" }),
     ipamReady: () => ipam.ready() === null,
     log: rootLog.with({ component: "expose" }),
   });
@@ -64,7 +67,7 @@ export function components(
   // kube first: a peer whose node was removed must forget its IPAM state before IPAM opens it.
   // Last: pod events are served once everything they use is up, and stop being served first.
   const cni = createCniServer({ log: rootLog.with({ component: "cni" }) });
-  return [...(kube ? [kube] : []), ipam, dataplane, expose, cni];
+  return [...(kube ? [kube] : []), ipamPart, dataplane, expose, cni];
 }
 
 interface KubeComponent extends DaemonComponent {
@@ -107,14 +110,11 @@ function kubeComponent(
           return r.ok ? Promise.resolve(r.taken) : Promise.reject(new Error(r.error));
         },
         async resetLocalState() {
-          for (const suffix of ["", "-wal", "-shm"]) {
-            await Deno.remove(`${config.datadir}/${DB_FILE}${suffix}`).catch(() => {});
-          }
+          // Throws when the state cannot be deleted: starting with it could duplicate addresses.
+          await IpamStore.destroy(config.datadir);
           log.warn(
             "this node's peer was removed from the cluster: starting with fresh IPAM state",
-            {
-              datadir: config.datadir,
-            },
+            { datadir: config.datadir },
           );
         },
         networkReady: () => deps?.networkReady() ?? false,
@@ -161,7 +161,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     daemon = await startDaemon(config, { log: rootLog, components: components(config) });
   } catch (e) {
-    log.error("cannot start", { error: (e as Error).message });
+    log.error("cannot start", { cause: describeCause(e) });
     return 1;
   }
   log.info("started", {

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { canonical, formatCidr, isIPv4, networkOf, parseCidr } from "../addr/mod.ts";
 import { parseListenAddress } from "../api/server.ts";
 import type { PeerName } from "../mesh/gossip_channel.ts";
+import { parseInit } from "../ipam/init_mode.ts";
 import { parsePeerName, peerNameFromMachineId } from "../mesh/peer_name.ts";
 import { DEFAULT_PORT, parsePeerAddress } from "../mesh/router.ts";
 
@@ -256,19 +257,10 @@ export function parseDaemonConfig(
     : "10.32.0.0/12";
 
   const initArg = pick("ipalloc-init", "IPALLOC_INIT");
+  // Checked now; consensus's N is resolved when IPAM starts (it may come from Kubernetes).
   const ipallocInit = initArg
-    ? check(
-      initArg[0],
-      initArg[1],
-      z.string().regex(
-        /^(consensus(=[1-9]\d{0,4})?|observer|seed=[0-9a-fA-F:]+(,[0-9a-fA-F:]+)*)$/,
-        "must be consensus, consensus=N, seed=NAME,... or observer",
-      ),
-    )
+    ? via(initArg[0], initArg[1], (t) => (parseInit(t, 1), t))
     : "consensus";
-  if (ipallocInit.startsWith("seed=")) {
-    for (const n of ipallocInit.slice(5).split(",")) via(initArg![0], n, parsePeerName);
-  }
 
   const bridgeArg = pick("bridge");
   const bridge = bridgeArg

@@ -1,59 +1,31 @@
 /**
- * The IPAM service: the pure allocator wired to the mesh (gossip channel "ipam"), the SQLite store,
- * timers, Prometheus metrics and the Weave-compatible HTTP API.
+ * The IPAM service: the pure allocator wired to the mesh (gossip channel "ipam"), the SQLite store
+ * and timers, offered as a domain API — allocate, claim, release, gc, removePeer and one status
+ * view — that waits for consensus or space and answers only once a change is on disk. No HTTP
+ * here: the Weave-compatible routes (http.ts), status text (status_text.ts), metrics (metrics.ts)
+ * and the daemon's component (component.ts) are adapters over this API.
  *
  * Allocation key: Weave's API is keyed by container id alone; CNI attachments are keyed by
- * (container id, interface name). Here the interface name is the optional query parameter
- * `ifname`: `POST /ip/{containerid}?ifname=eth0`. Without it the key is (id, "") — Weave's
- * behaviour. `DELETE /ip/{id}` without `ifname` releases every interface of that container.
+ * (container id, interface name). An empty interface name is Weave's behaviour.
  */
-import { z } from "zod";
 import type { Cidr } from "../addr/mod.ts";
-import { cidrSize, formatCidr, formatIPv4, parseCidr } from "../addr/mod.ts";
-import type { Registry } from "../api/metrics.ts";
-import {
-  type ApiRoute,
-  errorResponse,
-  jsonResponse,
-  textResponse,
-  wantsJson,
-} from "../api/route.ts";
+import { formatCidr, formatIPv4, networkOf, parseCidr } from "../addr/mod.ts";
+import { describeCause } from "../cause.ts";
 import type { Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
-import type { StatusSection } from "../mesh/status_text.ts";
-import {
-  Allocator,
-  type AllocKey,
-  type InitMode,
-  type Outcome,
-  type RmpeerOutcome,
-  type Status,
-} from "./allocator.ts";
-import { IpamStore } from "./store.ts";
-
-export class IpamConfigError extends Error {
-  override name = "IpamConfigError";
-}
-
-/**
- * Parses `--ipalloc-init`: `consensus[=N]` (N defaults to `defaultExpected`: the number of initial
- * peers + 1), `seed=NAME,...`, or `observer`.
- */
-export function parseInit(text: string, defaultExpected: number): InitMode {
-  const c = /^consensus(?:=([1-9][0-9]{0,4}))?$/.exec(text);
-  if (c) return { kind: "consensus", expected: c[1] ? Number(c[1]) : Math.max(1, defaultExpected) };
-  if (text === "observer") return { kind: "observer" };
-  if (text.startsWith("seed=")) {
-    const members = text.slice(5).split(",").map((s) => s.trim().toLowerCase());
-    if (members.some((m) => !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m))) {
-      throw new IpamConfigError(`--ipalloc-init ${text}: seed names must be peer names`);
-    }
-    return { kind: "seed", members };
-  }
-  throw new IpamConfigError(
-    `--ipalloc-init "${text}": must be consensus, consensus=N, seed=NAME,... or observer`,
-  );
-}
+import { Allocator } from "./allocator.ts";
+import { IpamConfigError, parseInit } from "./init_mode.ts";
+import { IpamStore, StoreError } from "./store.ts";
+import type {
+  Allocation,
+  AllocKey,
+  Conflict,
+  InitMode,
+  IpamStatus,
+  Outcome,
+  Persistence,
+  RmpeerOutcome,
+} from "./types.ts";
 
 export interface IpamOptions {
   /** `--ipalloc-range`, e.g. "10.32.0.0/12". */
@@ -65,41 +37,26 @@ export interface IpamOptions {
   /** Where the store lives; null keeps state in memory only (tests, benchmarks). */
   datadir: string | null;
   log: Logger;
-  /** How long an HTTP request waits for consensus or space before failing (default 30 s). */
+  /** How long a request waits for consensus or space before failing (default 30 s). */
   waitMs?: number;
   /** Timer period for consensus retries, request timeouts and free-space hints (default 250 ms). */
   tickMs?: number;
 }
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,254}$/;
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-
-const gcBody = z.object({
-  ids: z.array(
-    z.union([
-      z.string().regex(ID),
-      z.object({ id: z.string().regex(ID), ifname: z.string().regex(IFNAME) }),
-    ]),
-  ).max(100_000),
-});
-
-/** A path segment decoded; malformed escapes stay as they are (and then fail validation). */
-function decode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
+/** The service is not running (not started yet, or stopping): the caller may retry later. */
+export class IpamUnavailable extends Error {
+  override name = "IpamUnavailable";
 }
 
 interface Pending {
+  kind: "allocate" | "claim";
   attempt: () => Outcome;
   done: (r: Outcome) => void;
 }
 
-/** The IPAM part of the daemon (a DaemonComponent: net/daemon/component.ts). */
+const MEMORY: Persistence = { saveMeta() {}, putAllocation() {}, deleteAllocations() {} };
+
 export class IpamService {
-  readonly name = "ipam";
   readonly range: Cidr;
   #init: InitMode;
   readonly #opts: IpamOptions;
@@ -110,7 +67,6 @@ export class IpamService {
   #timer: ReturnType<typeof setInterval> | undefined;
   #unsubscribe: (() => void) | null = null;
   readonly #pending = new Set<Pending>();
-  #reportedProblems = 0;
 
   constructor(opts: IpamOptions) {
     this.#opts = opts;
@@ -119,25 +75,10 @@ export class IpamService {
     if (range.prefix > 30) {
       throw new IpamConfigError(`--ipalloc-range ${formatCidr(range)} is too small (max /30)`);
     }
-    this.range = { ip: (range.ip & ~(2 ** (32 - range.prefix) - 1)) >>> 0, prefix: range.prefix };
+    this.range = { ip: networkOf(range), prefix: range.prefix };
     this.#init = typeof opts.init === "string"
       ? parseInit(opts.init, 1) // validated now; N resolved at start
       : opts.init;
-  }
-
-  /** Registers weavets_ips, weavets_max_ips, weavets_ipam_unreachable_percentage. */
-  metrics(registry: Registry): void {
-    registry.gaugeFn("weavets_ips", "Addresses allocated on this peer", () => [{
-      value: this.allocationCount(),
-    }]);
-    registry.gaugeFn("weavets_max_ips", "Addresses in the IP allocation range", () => [{
-      value: cidrSize(this.range),
-    }]);
-    registry.gaugeFn(
-      "weavets_ipam_unreachable_percentage",
-      "Share of the IP range owned by peers this peer cannot reach (use rmpeer if they are dead)",
-      () => [{ value: this.#unreachablePercentage() }],
-    );
   }
 
   /** Opens the store, joins the mesh's "ipam" channel and starts the timers. */
@@ -154,15 +95,15 @@ export class IpamService {
       this.#store = new IpamStore(this.#opts.datadir, this.range, mesh.self);
       restored = this.#store.load();
     }
-    const memory = { saveMeta() {}, putAllocation() {}, deleteAllocations() {} };
     const alloc = new Allocator({
       self: mesh.self,
       range: this.range,
       init: this.#init,
-      persist: this.#store ?? memory,
+      persist: this.#store ?? MEMORY,
       now: () => Date.now(),
       random: Math.random,
       restored,
+      onConflict: (c) => this.#logConflict(c),
     });
     this.#alloc = alloc;
     alloc.setPeers(mesh.peers());
@@ -175,7 +116,7 @@ export class IpamService {
         if (live()) this.#after(() => alloc.onUnicast(from, data));
       },
     }));
-    this.#unsubscribe = mesh.onChange(() => this.#after(() => alloc.setPeers(this.#mesh!.peers())));
+    this.#unsubscribe = mesh.onChange(() => this.#after(() => alloc.setPeers(mesh.peers())));
     this.#timer = setInterval(() => this.#after(() => alloc.tick()), this.#opts.tickMs ?? 250);
     this.#after(() => alloc.tick());
     this.#log.info("IPAM started", {
@@ -188,7 +129,7 @@ export class IpamService {
   stop(): void {
     clearInterval(this.#timer);
     this.#unsubscribe?.();
-    for (const p of this.#pending) p.done({ ok: false, status: 409, error: "IPAM is stopping" });
+    for (const p of this.#pending) p.done({ ok: false, wait: "IPAM is stopping" });
     this.#pending.clear();
     this.#store?.close();
     this.#alloc = null;
@@ -200,189 +141,67 @@ export class IpamService {
     return this.#alloc.notReadyReason();
   }
 
+  // ---- the domain API ------------------------------------------------------------------------
+
   /**
-   * The address ranges this peer owns now, as "first-last" (nft interval syntax): the local pods'
-   * addresses, which NO_MASQ_LOCAL keeps unmasqueraded.
+   * Allocates an address for `key` (the same one again for a key that has one), inside `subnet`
+   * when given; waits up to `waitMs` for consensus or space. Resolves once the allocation is on
+   * disk; rejects with StoreError when it cannot be written (nothing is handed out then).
    */
-  ownedRanges(): string[] {
-    const alloc = this.#alloc;
-    if (!alloc) return [];
-    return alloc.ring.ownedBy(alloc.self).map((s) =>
-      `${formatIPv4(s.start)}-${formatIPv4(s.end - 1)}`
-    );
+  allocate(key: AllocKey, subnet?: Cidr): Promise<Outcome> {
+    return this.#change(key, "allocate", (a) => a.allocate(key, subnet));
   }
 
-  allocationCount(): number {
-    return this.#alloc?.allocations().length ?? 0;
+  /**
+   * Allocates as `allocate` does and formats the address with the range's prefix length
+   * ("a.b.c.d/len", the pods' form); throws when no address can be had (e.g. the bridge's own
+   * "weave:expose" address, which the data plane retries).
+   */
+  async allocateCidr(key: AllocKey): Promise<string> {
+    const r = await this.allocate(key);
+    if (!r.ok) throw new IpamUnavailable(`IPAM: ${"wait" in r ? r.wait : r.error}`);
+    return `${formatIPv4(r.ip)}/${this.range.prefix}`;
   }
 
-  ipamStatus(): Status | null {
-    return this.#alloc?.status() ?? null;
+  /** Claims `ip` for `key` (e.g. an address a pod already has); waits and persists as allocate. */
+  claim(key: AllocKey, ip: number): Promise<Outcome> {
+    return this.#change(key, "claim", (a) => a.claim(key, ip));
   }
 
-  /** The `Service: ipam` section of `weavets status`. */
-  status(): StatusSection {
-    const s = this.#alloc?.status();
-    return {
-      service: "ipam",
-      fields: [
-        ["Status", s?.state ?? "not started"],
-        ["Range", formatCidr(this.range)],
-        ["DefaultSubnet", formatCidr(this.range)],
-        ["Allocated", String(s?.allocated ?? 0)],
-      ],
-    };
-  }
-
-  report(): unknown {
-    const s = this.#alloc?.status();
-    return { ...s, entries: this.#alloc?.ring.entries() ?? [] };
-  }
-
-  /** `weavets status ipam`: every peer's share, like Weave's. */
-  statusText(): string {
-    const s = this.#alloc?.status();
-    if (!s) return "IPAM not started\n";
-    const size = cidrSize(this.range);
-    const lines = [`Status: ${s.state}`, `Range: ${s.range}`, `Allocated here: ${s.allocated}`, ""];
-    for (const p of s.peers) {
-      if (p.owned === 0 && p.name !== s.self) continue;
-      const label = p.nickname ? `${p.name}(${p.nickname})` : p.name;
-      const pct = ((100 * p.owned) / size).toFixed(1).padStart(4, "0");
-      lines.push(
-        `${label.padEnd(37)} ${String(p.owned).padStart(8)} IPs (${pct}% of total)` +
-          (p.name === s.self ? ` (${s.allocated} active)` : "") +
-          (p.reachable ? "" : " - unreachable!"),
+  /**
+   * Releases the given keys, or every interface of a container (`{ id }`), or one address of a
+   * container (`{ id, ip }`). Resolves to what was released, once that is on disk.
+   */
+  async release(what: AllocKey[] | { id: string; ip?: number }): Promise<Allocation[]> {
+    const alloc = this.#allocator();
+    const keys = Array.isArray(what)
+      ? what.map((k) => alloc.lookup(k)).filter((a): a is Allocation => a !== undefined)
+      : alloc.allocations().filter((a) =>
+        a.id === what.id && (what.ip === undefined || a.ip === what.ip)
       );
-    }
-    return lines.join("\n") + "\n";
+    for (const k of keys) alloc.release(k);
+    if (keys.length > 0) this.#retryPending();
+    await this.#committed();
+    return keys;
   }
 
-  routes(): ApiRoute[] {
-    return [
-      { method: "POST", path: "/ip/:id", handle: (req, p) => this.#allocate(req, p) },
-      { method: "POST", path: "/ip/:id/:ip/:len", handle: (req, p) => this.#allocate(req, p) },
-      { method: "PUT", path: "/ip/:id/:ip/:len", handle: (req, p) => this.#claim(req, p) },
-      { method: "GET", path: "/ip/:id", handle: (req, p) => this.#lookup(req, p) },
-      { method: "DELETE", path: "/ip/:id", handle: (req, p) => this.#release(req, p) },
-      { method: "GET", path: "/ip", handle: () => this.#list() },
-      { method: "POST", path: "/ipam/gc", handle: (req) => this.#gc(req) },
-      {
-        method: "GET",
-        path: "/ipinfo/defaultsubnet",
-        handle: () => textResponse(formatCidr(this.range)),
-      },
-      { method: "DELETE", path: "/peer/:name", handle: (_req, p) => this.#rmpeer(p) },
-      {
-        method: "GET",
-        path: "/status/ipam",
-        handle: (req) =>
-          wantsJson(req) ? jsonResponse(this.#alloc?.status() ?? {}) : textResponse(
-            this.statusText(),
-          ),
-      },
-    ];
-  }
-
-  // ---- handlers ------------------------------------------------------------------------------
-
-  async #allocate(req: Request, p: Record<string, string>): Promise<Response> {
-    const key = this.#key(req, p);
-    if ("error" in key) return errorResponse(400, key.error);
-    let subnet: Cidr | undefined;
-    if (p.ip !== undefined) {
-      const c = this.#cidr(p.ip, p.len);
-      if ("error" in c) return errorResponse(400, c.error);
-      subnet = c;
-    }
-    const had = this.#alloc?.lookup(key) !== undefined;
-    return await this.#respond(key, had, await this.#wait(() => this.#a().allocate(key, subnet)));
-  }
-
-  async #claim(req: Request, p: Record<string, string>): Promise<Response> {
-    const key = this.#key(req, p);
-    if ("error" in key) return errorResponse(400, key.error);
-    const c = this.#cidr(p.ip, p.len);
-    if ("error" in c) return errorResponse(400, c.error);
-    const had = this.#alloc?.lookup(key) !== undefined;
-    return await this.#respond(key, had, await this.#wait(() => this.#a().claim(key, c.ip)));
-  }
-
-  #lookup(req: Request, p: Record<string, string>): Response {
-    const key = this.#key(req, p);
-    if ("error" in key) return errorResponse(400, key.error);
-    const hasIfname = new URL(req.url).searchParams.has("ifname");
-    const found = hasIfname
-      ? this.#a().lookup(key)
-      : this.#a().allocations().find((a) => a.id === key.id);
-    if (!found) return errorResponse(404, `no addresses for container ${key.id}`);
-    return textResponse(this.#fmt(found.ip));
-  }
-
-  async #release(req: Request, p: Record<string, string>): Promise<Response> {
-    const key = this.#key(req, p);
-    if ("error" in key) return errorResponse(400, key.error);
-    const hasIfname = new URL(req.url).searchParams.has("ifname");
-    const keys: AllocKey[] = hasIfname
-      ? [key]
-      : this.#a().allocations().filter((a) => a.id === key.id);
-    for (const k of keys) this.#a().release(k);
-    this.#retryPending();
-    const failed = await this.#durable();
-    return failed ?? new Response(null, { status: 204 });
-  }
-
-  #list(): Response {
-    return jsonResponse(
-      this.#a().allocations().sort((x, y) => x.ip - y.ip).map((a) => ({
-        id: a.id,
-        ifname: a.ifname,
-        ip: this.#fmt(a.ip),
-      })),
-    );
-  }
-
-  async #gc(req: Request): Promise<Response> {
-    let body;
-    try {
-      body = gcBody.parse(JSON.parse(await req.text()));
-    } catch {
-      return errorResponse(
-        400,
-        'body must be JSON {"ids": ["<container id>" | {"id": ..., "ifname": ...}, ...]}',
-      );
-    }
-    const ids = new Set<string>(), keys = new Set<string>();
-    for (const x of body.ids) {
-      if (typeof x === "string") ids.add(x);
-      else keys.add(`${x.id} ${x.ifname}`);
-    }
-    const released = this.#a().releaseExcept(ids, keys);
+  /**
+   * Garbage collection (CNI GC): releases every allocation whose container id is not in `liveIds`
+   * and whose (id, ifname) key is not in `liveKeys` ("id ifname").
+   */
+  async gc(liveIds: Set<string>, liveKeys: Set<string>): Promise<Allocation[]> {
+    const released = this.#allocator().releaseExcept(liveIds, liveKeys);
     if (released.length > 0) {
       this.#log.info("IPAM garbage collection released addresses", { count: released.length });
       this.#retryPending();
     }
-    const failed = await this.#durable();
-    if (failed) return failed;
-    return jsonResponse({
-      released: released.map((a) => ({ id: a.id, ifname: a.ifname, ip: this.#fmt(a.ip) })),
-    });
-  }
-
-  #rmpeer(p: Record<string, string>): Response {
-    const name = decode(p.name);
-    if (!/^[A-Za-z0-9:._-]{1,64}$/.test(name)) {
-      return errorResponse(400, `invalid peer name "${name}"`);
-    }
-    if (!this.#alloc) return errorResponse(503, "IPAM not started");
-    const r = this.removePeer(name);
-    if (!r.ok) return errorResponse(r.status, r.error);
-    return textResponse(`${r.taken} IPs taken over from ${name}`);
+    await this.#committed();
+    return released;
   }
 
   /** rmpeer (`DELETE /peer/{name}`, and Kubernetes' reclaim of a deleted node's peer). */
   removePeer(nameOrNick: string): RmpeerOutcome {
-    const alloc = this.#a();
+    const alloc = this.#allocator();
     alloc.setPeers(this.#mesh!.peers());
     const r = alloc.rmpeer(nameOrNick);
     if (!r.ok) return r;
@@ -394,83 +213,85 @@ export class IpamService {
     return r;
   }
 
-  /**
-   * Allocates for `id` exactly as `POST /ip/{id}` does (waiting for consensus or space, durable
-   * before it returns), e.g. the bridge's own "weave:expose" address. Returns "a.b.c.d/len".
-   */
-  async allocateFor(id: string): Promise<string> {
-    const r = await this.#allocate(
-      new Request(`http://ipam/ip/${encodeURIComponent(id)}`, { method: "POST" }),
-      { id: encodeURIComponent(id) },
-    );
-    const text = (await r.text()).trim();
-    if (!r.ok) throw new Error(`IPAM: ${text}`);
-    return text;
+  lookup(key: AllocKey): Allocation | undefined {
+    return this.#alloc?.lookup(key);
   }
 
-  // ---- helpers -------------------------------------------------------------------------------
+  /** Every allocation on this peer, by address. */
+  allocations(): Allocation[] {
+    return (this.#alloc?.allocations() ?? []).sort((x, y) => x.ip - y.ip);
+  }
 
-  #a(): Allocator {
-    if (!this.#alloc) throw new Error("IPAM not started");
+  /** The one status view (null before start): what text, JSON and metrics render. */
+  view(): IpamStatus | null {
+    const s = this.#alloc?.status();
+    if (!s) return null;
+    let pendingAllocates = 0, pendingClaims = 0;
+    for (const p of this.#pending) p.kind === "claim" ? pendingClaims++ : pendingAllocates++;
+    return { ...s, pendingAllocates, pendingClaims };
+  }
+
+  /** The ring's entries, for GET /report. */
+  ringEntries(): unknown[] {
+    return [...(this.#alloc?.ring.entries() ?? [])];
+  }
+
+  /**
+   * The address ranges this peer owns now, as "first-last" (nft interval syntax): the local pods'
+   * addresses, which NO_MASQ_LOCAL keeps unmasqueraded.
+   */
+  ownedRanges(): string[] {
+    return (this.#alloc?.owned() ?? []).map((s) =>
+      `${formatIPv4(s.start)}-${formatIPv4(s.end - 1)}`
+    );
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  #allocator(): Allocator {
+    if (!this.#alloc) throw new IpamUnavailable("IPAM not started");
     return this.#alloc;
   }
 
-  #key(req: Request, p: Record<string, string>): AllocKey | { error: string } {
-    const id = decode(p.id ?? "");
-    if (!ID.test(id)) {
-      return { error: `invalid container id "${id.slice(0, 80)}": letters, digits and _.:@- only` };
-    }
-    const ifname = new URL(req.url).searchParams.get("ifname") ?? "";
-    if (ifname !== "" && !IFNAME.test(ifname)) {
-      return { error: `invalid interface name "${ifname.slice(0, 80)}"` };
-    }
-    return { id, ifname };
-  }
-
-  #cidr(ip: string, len: string): Cidr | { error: string } {
+  /** Runs `attempt` until decided (or the wait ends), then waits until the result is on disk. */
+  async #change(
+    key: AllocKey,
+    kind: Pending["kind"],
+    attempt: (a: Allocator) => Outcome,
+  ): Promise<Outcome> {
+    const had = this.#alloc?.lookup(key) !== undefined;
+    const r = await this.#wait(kind, () => attempt(this.#allocator()));
+    if (!r.ok) return r;
     try {
-      return parseCidr(`${ip}/${len}`);
+      await this.#committed();
     } catch (e) {
-      return { error: (e as Error).message };
+      if (!had) this.#alloc?.release(key); // not on disk: not handed out either
+      throw e;
     }
+    return r;
   }
 
-  #fmt(ip: number): string {
-    return `${formatIPv4(ip)}/${this.range.prefix}`;
-  }
-
-  /** Null once all writes so far are committed; else the error response to give. */
-  async #durable(): Promise<Response | null> {
+  /** Resolves once all writes so far are committed; rejects with StoreError when that failed. */
+  async #committed(): Promise<void> {
     try {
       await this.#store?.committed();
-      return null;
     } catch (e) {
-      this.#log.error("cannot write the IPAM store", { error: (e as Error).message });
-      return errorResponse(500, `cannot write the IPAM store: ${(e as Error).message}`);
+      this.#log.error("cannot write the IPAM store", { cause: describeCause(e) });
+      throw e instanceof StoreError
+        ? e
+        : new StoreError(`cannot write the IPAM store: ${describeCause(e)}`);
     }
-  }
-
-  async #respond(key: AllocKey, had: boolean, r: Outcome): Promise<Response> {
-    if (r.ok) {
-      const failed = await this.#durable();
-      if (failed) {
-        if (!had) this.#alloc?.release(key); // not on disk: not handed out either
-        return failed;
-      }
-      return textResponse(this.#fmt(r.ip));
-    }
-    if ("wait" in r) return errorResponse(503, r.wait);
-    return errorResponse(r.status, r.error);
   }
 
   /** Runs `attempt` now and again after every change until it is decided or the wait ends. */
-  #wait(attempt: () => Outcome): Promise<Outcome> {
+  #wait(kind: Pending["kind"], attempt: () => Outcome): Promise<Outcome> {
     if (!this.#alloc) return Promise.resolve({ ok: false, wait: "IPAM not started" });
     const first = attempt();
     if (first.ok || !("wait" in first)) return Promise.resolve(first);
     return new Promise((resolve) => {
       let last: Outcome = first;
       const entry: Pending = {
+        kind,
         attempt: () => (last = attempt()),
         done: (r) => {
           clearTimeout(timer);
@@ -490,40 +311,16 @@ export class IpamService {
     }
   }
 
-  /** Runs a state change, then retries waiting requests and logs new problems. */
+  /** Runs a state change, then retries waiting requests. */
   #after<T>(fn: () => T): T {
     try {
       return fn();
     } finally {
-      if (this.#alloc) {
-        const problems = this.#alloc.problems;
-        for (; this.#reportedProblems < problems.length; this.#reportedProblems++) {
-          this.#log.error(problems[this.#reportedProblems]);
-        }
-        queueMicrotask(() => this.#alloc && this.#retryPending());
-      }
+      if (this.#alloc) queueMicrotask(() => this.#alloc && this.#retryPending());
     }
   }
 
-  #unreachablePercentage(): number {
-    const s = this.#alloc?.status();
-    if (!s) return 0;
-    const size = cidrSize(this.range);
-    const lost = s.peers.filter((p) => !p.reachable).reduce((n, p) => n + p.owned, 0);
-    return (100 * lost) / size;
+  #logConflict(c: Conflict): void {
+    this.#log.error(c.message, { conflict: c.kind, subject: c.subject });
   }
-}
-
-/**
- * The IPAM service joined to `mesh`, metrics registered: what the daemon plugs in. The returned
- * object is also a DaemonComponent, so `new IpamService(opts)` can go in the components list
- * instead (the daemon then calls metrics() and start(mesh)).
- */
-export function createIpam(
-  opts: IpamOptions & { mesh: MeshView; registry: Registry },
-): IpamService {
-  const s = new IpamService(opts);
-  s.metrics(opts.registry);
-  s.start(opts.mesh);
-  return s;
 }

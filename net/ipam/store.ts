@@ -9,7 +9,8 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { clearImmediate, setImmediate } from "node:timers";
 import type { Cidr } from "../addr/mod.ts";
 import { formatCidr } from "../addr/mod.ts";
-import type { Allocation, AllocKey, Persistence } from "./allocator.ts";
+import { describeCause } from "../cause.ts";
+import type { Allocation, AllocKey, Persistence } from "./types.ts";
 import { decodeMeta, encodeMeta, type PersistedMeta } from "./wire.ts";
 
 export const DB_FILE = "weavets-ipam.db";
@@ -47,7 +48,7 @@ function nearlyFull(dir: string): boolean {
 
 /** A failure to write the data directory, with what the operator can do about it. */
 function storageProblem(datadir: string, path: string, e: unknown): StoreError {
-  const msg = (e as Error).message;
+  const msg = describeCause(e);
   const hint = /read-only|EROFS|readonly/i.test(msg)
     ? `the data directory ${datadir} is read-only: make it writable (on Kubernetes, the hostPath ` +
       "volume /var/lib/weavets)"
@@ -59,7 +60,30 @@ function storageProblem(datadir: string, path: string, e: unknown): StoreError {
   return new StoreError(`cannot open the IPAM store ${path}: ${msg}; ${hint}`);
 }
 
+/** The store's files: the database and SQLite's write-ahead log and shared-memory index. */
+const FILE_SUFFIXES = ["", "-wal", "-shm"];
+
 export class IpamStore implements Persistence {
+  /**
+   * Deletes the store in `datadir` (a peer removed from the cluster starts over). Files that are
+   * not there are fine; any other failure throws StoreError: a store that stays behind would be
+   * reused with a stale ring, which could hand out addresses that are in use.
+   */
+  static async destroy(datadir: string): Promise<void> {
+    const path = dbPath(datadir);
+    for (const suffix of FILE_SUFFIXES) {
+      try {
+        await Deno.remove(path + suffix);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue;
+        throw new StoreError(
+          `cannot delete the IPAM store ${path + suffix}: ${describeCause(e)}; delete it by hand ` +
+            "(the daemon must not start with the state of a peer that was removed)",
+        );
+      }
+    }
+  }
+
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #put: StatementSync;

@@ -128,3 +128,25 @@ Deno.test(
     }
   }),
 );
+
+Deno.test(
+  "store: destroy removes every file, tolerates a missing store, and fails loudly otherwise",
+  withDir(async (dir) => {
+    const s = new IpamStore(dir, range, PEER);
+    s.putAllocation({ id: "c1", ifname: "eth0", ip: range.ip + 5 });
+    await s.committed();
+    s.close();
+    await IpamStore.destroy(dir);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "files left behind");
+    await IpamStore.destroy(dir); // nothing there: fine
+    // A file that cannot be removed (here: a non-empty directory in its place) must not pass as
+    // deleted: the daemon would start with the old state.
+    Deno.mkdirSync(`${dir}/${DB_FILE}-wal/x`, { recursive: true });
+    await assert.rejects(
+      () => IpamStore.destroy(dir),
+      (e: Error) =>
+        e instanceof StoreError && /cannot delete the IPAM store .*-wal: .*delete it by hand/
+          .test(e.message),
+    );
+  }),
+);

@@ -41,7 +41,10 @@ Deno.test("a peer removed with rmpeer while away drops what it lost and says so"
   c.restart(b); // comes back with its old store
   c.quiesce();
   assert.equal(b.alloc.allocations().length, 0);
-  assert.match(b.alloc.problems.join("\n"), /lost 1 allocated addresses .* removed with rmpeer/);
+  assert.match(
+    b.alloc.conflicts.list().map((x) => x.message).join("\n"),
+    /lost 1 allocated addresses .* removed with rmpeer/,
+  );
   assert.equal(b.alloc.ring.shares().get(B) ?? 0, 0);
 });
 

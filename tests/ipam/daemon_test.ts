@@ -8,7 +8,7 @@ import { run as rmpeer } from "../../cli/rmpeer.ts";
 import { Logger } from "../../net/log.ts";
 import type { CoreConfig } from "../../net/daemon/config.ts";
 import { type Daemon, startDaemon } from "../../net/daemon/daemon.ts";
-import { IpamService } from "../../net/ipam/service.ts";
+import { ipamComponent } from "../../net/ipam/component.ts";
 import { FAST_MESH_TIMING } from "../../net/mesh/testing/fast_timing.ts";
 
 const quiet = new Logger({ sink: { write() {} }, json: true });
@@ -27,7 +27,7 @@ async function start(i: number, dir: string, peers: string[]): Promise<Daemon> {
     connLimit: 10,
     peers,
   };
-  const ipam = new IpamService({
+  const ipam = ipamComponent({
     range: "10.53.0.0/22",
     init: "consensus",
     expectedPeers: 3,

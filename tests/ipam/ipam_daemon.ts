@@ -7,7 +7,7 @@
  */
 import { Logger } from "../../net/log.ts";
 import { startDaemon } from "../../net/daemon/daemon.ts";
-import { IpamService } from "../../net/ipam/service.ts";
+import { ipamComponent } from "../../net/ipam/component.ts";
 import { FAST_MESH_TIMING } from "../../net/mesh/testing/fast_timing.ts";
 
 const [name, datadir, init, range, ...peers] = Deno.args;
@@ -25,7 +25,7 @@ const d = await startDaemon({
   peers,
 }, {
   log,
-  components: [new IpamService({ range, init, datadir, log, waitMs: 10_000, tickMs: 50 })],
+  components: [ipamComponent({ range, init, datadir, log, waitMs: 10_000, tickMs: 50 })],
   timing: FAST_MESH_TIMING,
 });
 console.log(JSON.stringify({ http: d.httpAddr.port, mesh: d.mesh.port }));

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseCidr } from "../../net/addr/mod.ts";
-import { type InitMode, reservedOf } from "../../net/ipam/allocator.ts";
+import { reservedOf } from "../../net/ipam/allocations.ts";
+import type { InitMode } from "../../net/ipam/types.ts";
 import { SimCluster, type SimPeer } from "./sim.ts";
 
 type Action =
@@ -134,7 +135,7 @@ function checkInvariants(c: SimCluster): void {
   for (const p of c.live()) {
     if (p.alloc.ring.initialised) assert.equal(p.alloc.ring.entries()[0].start, p.alloc.ring.start);
     // E.g. losing allocated space to another peer: never in a correct history.
-    assert.deepEqual(p.alloc.problems, [], `${p.name} reported a problem`);
+    assert.deepEqual(p.alloc.conflicts.list(), [], `${p.name} reported a conflict`);
   }
 }
 

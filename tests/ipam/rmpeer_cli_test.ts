@@ -4,7 +4,8 @@ import { UsageError } from "../../cli/command.ts";
 import { Registry } from "../../net/api/metrics.ts";
 import { startApiServer } from "../../net/api/server.ts";
 import { Logger } from "../../net/log.ts";
-import { createIpam } from "../../net/ipam/service.ts";
+import { createIpam } from "../../net/ipam/component.ts";
+import { ipamRoutes } from "../../net/ipam/http.ts";
 import { FakeNetwork } from "../../net/ipam/testing/fake_mesh.ts";
 
 const quiet = new Logger({ sink: { write() {} }, json: true });
@@ -36,7 +37,7 @@ Deno.test("weavets rmpeer: takes over a dead peer's space, refuses a live one", 
   const [a, b, c] = [mk(A, "alpha"), mk(B, "beta"), mk(C, "gamma")];
   b.stop();
   net.down(B);
-  const server = startApiServer({ addr: "127.0.0.1:0", routes: a.routes(), log: quiet });
+  const server = startApiServer({ addr: "127.0.0.1:0", routes: ipamRoutes(a), log: quiet });
   const addr = `127.0.0.1:${server.addr.port}`;
   try {
     const ok = await capture(() => run(["--http-addr", addr, B]));

@@ -6,34 +6,16 @@
 import assert from "node:assert/strict";
 import { cidrContains, parseCidr } from "../../net/addr/mod.ts";
 import { Registry } from "../../net/api/metrics.ts";
-import type { ApiRoute } from "../../net/api/route.ts";
 import { startApiServer } from "../../net/api/server.ts";
 import { Logger } from "../../net/log.ts";
-import { createIpam, type IpamService } from "../../net/ipam/service.ts";
+import { createIpam } from "../../net/ipam/component.ts";
+import { ipamRoutes } from "../../net/ipam/http.ts";
+import type { IpamService } from "../../net/ipam/service.ts";
 import { FakeNetwork } from "../../net/ipam/testing/fake_mesh.ts";
+import { call } from "./routes.ts";
 
 const quiet = new Logger({ sink: { write() {} }, json: true });
 const NAMES = ["0a:00:00:00:00:01", "0a:00:00:00:00:02", "0a:00:00:00:00:03"];
-
-async function call(
-  svc: IpamService,
-  method: string,
-  path: string,
-  init: RequestInit & { accept?: string } = {},
-): Promise<{ status: number; text: string }> {
-  const url = new URL(`http://ipam${path}`);
-  for (const r of svc.routes() as ApiRoute[]) {
-    if (r.method !== method) continue;
-    const m = new URLPattern({ pathname: r.path }).exec({ pathname: url.pathname });
-    if (!m) continue;
-    const params: Record<string, string> = {};
-    for (const [k, v] of Object.entries(m.pathname.groups)) if (v !== undefined) params[k] = v;
-    const headers = init.accept ? { accept: init.accept } : undefined;
-    const res = await r.handle(new Request(url, { ...init, method, headers }), params);
-    return { status: res.status, text: await res.text() };
-  }
-  throw new Error(`no route for ${method} ${path}`);
-}
 
 interface Cluster {
   net: FakeNetwork;
@@ -110,7 +92,7 @@ Deno.test("a dead peer's space is taken over by rmpeer on one survivor and used"
     for (let i = 0; i < 30; i++) {
       assert.equal((await call(c.svcs[i % 3], "POST", `/ip/${cid(i)}`)).status, 200);
     }
-    const share = c.svcs[0].ipamStatus()!.peers.find((p) => p.name === NAMES[2])!.owned;
+    const share = c.svcs[0].view()!.peers.find((p) => p.name === NAMES[2])!.owned;
     c.svcs[2].stop();
     c.net.down(NAMES[2]);
     const status = await call(c.svcs[0], "GET", "/status/ipam");
@@ -156,14 +138,14 @@ Deno.test("a peer restarted from its store mid-burst loses and duplicates nothin
     const first = burst(0, 300);
     // Crash peer 1 in the middle of the burst, then start it again from its data dir.
     await Promise.resolve();
-    const before = c.svcs[1].allocationCount();
+    const before = c.svcs[1].allocations().length;
     c.svcs[1].stop();
     c.net.down(NAMES[1]);
     await first;
     assert.ok(failed > 0, "no request was in flight at the crash");
     const restarted = c.start(1);
     assert.equal(restarted.ready(), null);
-    assert.equal(restarted.allocationCount(), before);
+    assert.equal(restarted.allocations().length, before);
     await burst(300, 150);
     await c.net.settle();
     const ips = new Map<string, string>();
@@ -234,7 +216,7 @@ Deno.test("HTTP API: bad input gets a 4xx with a reason and the server keeps ser
     log: quiet,
     waitMs: 500,
   });
-  const server = startApiServer({ addr: "127.0.0.1:0", routes: svc.routes(), log: quiet });
+  const server = startApiServer({ addr: "127.0.0.1:0", routes: ipamRoutes(svc), log: quiet });
   const base = `http://127.0.0.1:${server.addr.port}`;
   const req = async (method: string, path: string, body?: BodyInit, accept?: string) => {
     const r = await fetch(base + path, {

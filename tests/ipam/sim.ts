@@ -5,13 +5,13 @@
  * persisted. Used by the property tests.
  */
 import type { Cidr } from "../../net/addr/mod.ts";
+import { Allocator } from "../../net/ipam/allocator.ts";
 import {
   type Allocation,
-  Allocator,
   type InitMode,
   keyString,
   type Persistence,
-} from "../../net/ipam/allocator.ts";
+} from "../../net/ipam/types.ts";
 import { Ring } from "../../net/ipam/ring.ts";
 import { decodeMeta, decodeUnicast, encodeMeta, type PersistedMeta } from "../../net/ipam/wire.ts";
 

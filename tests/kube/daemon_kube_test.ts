@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { components } from "../../cli/daemon.ts";
 import { parseDaemonConfig } from "../../net/daemon/config.ts";
 import { type Daemon, startDaemon } from "../../net/daemon/daemon.ts";
+import type { IpamComponent } from "../../net/ipam/component.ts";
 import type { IpamService } from "../../net/ipam/service.ts";
 import { Logger } from "../../net/log.ts";
 import { FakeApiServer, makePki } from "./fake_apiserver.ts";
@@ -80,7 +81,7 @@ Deno.test({
         )!;
         const env = new Map([["NODE_NAME", n.node]]);
         const list = components(config, env).filter((c) => ["kube", "ipam"].includes(c.name));
-        ipams.push(list.find((c) => c.name === "ipam") as IpamService);
+        ipams.push((list.find((c) => c.name === "ipam") as IpamComponent).service);
         daemons.push(await startDaemon(config, { components: list, log: quiet }));
       }
       const [a, b] = daemons;
@@ -94,7 +95,7 @@ Deno.test({
       );
       // Quorum is the Node count (2): IPAM becomes ready only with both.
       await until("IPAM consensus", () => ipams.every((i) => i.ready() === null), 15_000);
-      const half = ipams[0].ipamStatus()!.peers.find((p) => p.name === nodes[1].name)!.owned;
+      const half = ipams[0].view()!.peers.find((p) => p.name === nodes[1].name)!.owned;
       assert.ok(half > 0, "node-b owns part of the range");
 
       // node-b goes away for good: its daemon stops, then its Node is deleted.
@@ -102,10 +103,10 @@ Deno.test({
       daemons.pop();
       api.deleteNode("node-b");
       await until("node-b's space taken over by node-a", () => {
-        const s = ipams[0].ipamStatus()!;
+        const s = ipams[0].view()!;
         return (s.peers.find((p) => p.name === nodes[1].name)?.owned ?? 0) === 0;
       }, 20_000);
-      const s = ipams[0].ipamStatus()!;
+      const s = ipams[0].view()!;
       assert.equal(s.peers.find((p) => p.name === nodes[0].name)!.owned, 256);
       // The reclaim completes by dropping node-b's peer and the lock from the ConfigMap.
       await until("node-b's peer and its reclaim lock gone from the ConfigMap", () => {

@@ -1,0 +1,9 @@
+/**
+ * One way to turn a caught value into text for a log field or an error message: the message of
+ * an Error, else the value as a string (a thrown string, number or object). Log it under the field
+ * name `cause`.
+ */
+export function describeCause(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
