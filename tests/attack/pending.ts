@@ -1,0 +1,50 @@
+/**
+ * Attacks that still succeed against main are pending: they run only with
+ * WEAVETS_ATTACK_PENDING=1 (how the engineers fixing them reproduce the attack), so main stays
+ * green while the reproducers are in the repo. An attack leaves this list when its protection
+ * lands and the step passes; then it runs in CI like any test.
+ */
+export const PENDING = new Set<string>([
+  // issue 12, non-peer (gossip_forgery_test.ts, mesh_flood_test.ts)
+  "foreign-dial",
+  "ipam-ring",
+  "macs-record",
+  "topology-entry",
+  "stall-flood",
+  "conn-limit",
+  "half-frames",
+  "max-topology",
+  // issue 12, password holder (password_holder_test.ts)
+  "password-oracle",
+  "foreign-dial-pw",
+  "ipam-ring-pw",
+  "macs-record-pw",
+  "topology-entry-pw",
+  // issue 13 (sleeve_forgery_test.ts, injection_test.ts, local_test.ts)
+  "sleeve-counts",
+  "sleeve-overflow",
+  "sleeve-overflow-encrypted",
+  "inject-vxlan",
+  "inject-sleeve",
+  "password-hidden",
+  "nobody-api",
+  "cni-lock",
+]);
+
+const runPending = Deno.env.get("WEAVETS_ATTACK_PENDING") === "1";
+
+/** A step of an attack suite: ignored while pending (unless asked for). */
+export function attackStep(
+  t: Deno.TestContext,
+  id: string,
+  name: string,
+  fn: () => Promise<void>,
+): Promise<boolean> {
+  const pending = PENDING.has(id) && !runPending;
+  return t.step({ name: `[${id}] ${name}${pending ? " (pending)" : ""}`, ignore: pending, fn });
+}
+
+/** True when every step of a suite is pending: it then builds no cluster at all. */
+export function allPending(ids: string[]): boolean {
+  return !runPending && ids.every((id) => PENDING.has(id));
+}
