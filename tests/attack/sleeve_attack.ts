@@ -175,8 +175,8 @@ export function udpPayloads(pcap: Uint8Array): Uint8Array[] {
   return out;
 }
 
-/** `count` pings 0.2 s apart from a pod (iputils ping when installed, else busybox's, 1 s apart). */
+/** `count` pings 0.2 s apart from a pod (iputils ping when installed, else busybox's). */
 export function pings(c: Cluster, from: Cluster["pods"][number], to: string, count: number) {
-  const [cmd, pre] = have("ping") ? ["ping", ["-i", "0.2"]] : ["busybox", ["ping"]];
-  return c.run(from.netns, cmd, [...pre, "-c", `${count}`, "-W", "1", to], 60_000);
+  const [cmd, pre] = have("ping") ? ["ping", []] : ["busybox", ["ping"]];
+  return c.run(from.netns, cmd, [...pre, "-i", "0.2", "-c", `${count}`, "-W", "1", to], 60_000);
 }
