@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { Cluster, type Pod } from "../../cli/demo/cluster.ts";
-import { encodeRecords, type PeerRecord } from "../../net/dataplane/mac_gossip.ts";
+import { encodeRecords, type PeerRecord } from "../../net/dataplane/fastpath/mac_gossip.ts";
 import { decodeMeta, encodeGossip } from "../../net/ipam/wire.ts";
 import { decodeUpdate, encodeUpdate, type PeerEntry } from "../../net/mesh/topology.ts";
 import { inNetns, listLinks } from "../../net/linux/mod.ts";

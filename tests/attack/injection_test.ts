@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { Cluster, Pod } from "../../cli/demo/cluster.ts";
 import { spawnIn } from "../../cli/demo/exec.ts";
-import { inetChecksum } from "../../net/dataplane/icmp.ts";
+import { inetChecksum } from "../../net/dataplane/sleeve/icmp.ts";
 import { inNetns, listLinks } from "../../net/linux/mod.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { withCluster } from "../e2e/e2e.ts";

@@ -6,7 +6,7 @@
  */
 import { Cluster, have } from "../../cli/demo/cluster.ts";
 import { spawnIn } from "../../cli/demo/exec.ts";
-import { SLEEVE_FRAGMENT_HEADER, writeAad } from "../../net/dataplane/sleeve_format.ts";
+import { SLEEVE_FRAGMENT_HEADER, writeAad } from "../../net/dataplane/sleeve/format.ts";
 import { netnsPath } from "../../net/linux/mod.ts";
 import { peerNameBytes } from "../../net/mesh/peer_name.ts";
 import { type Attacker, curl, runClient, sleep } from "./attacker.ts";
