@@ -41,6 +41,7 @@ interface Victim {
   c: Cluster;
   node: Node;
   pods: Pod[];
+  /** RSS when the current step began: each step may add < 50 MB. */
   rss0: number;
 }
 
@@ -135,6 +136,7 @@ function sniff(v: Victim, n: number) {
 
 async function step(v: Victim, a: Attacker, what: string, list: Uint8Array[], perSecond = 2000) {
   const before = (await sleeveStats(v.node)).rxDatagrams;
+  v.rss0 = rssBytes(daemonPid(v.node));
   const sent = await sendDatagrams(a, v.node.underlayIp, 6783, list, perSecond);
   await unharmed(v, what, before, sent);
 }
