@@ -9,6 +9,7 @@ import { type ApiRoute, jsonResponse, textResponse, wantsJson } from "../api/rou
 import { type ApiServer, startApiServer } from "../api/server.ts";
 import { log as processLog, type Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
+import { loadOrCreateSigningKey, persistPeerKeys } from "../mesh/key_files.ts";
 import { registerMeshMetrics } from "../mesh/metrics.ts";
 import { randomPeerName } from "../mesh/peer_name.ts";
 import { Mesh, type MeshTiming } from "../mesh/router.ts";
@@ -72,6 +73,7 @@ export async function startDaemon(
   }
   Deno.mkdirSync(config.datadir, { recursive: true });
   const mesh = new Mesh({
+    signingKey: loadOrCreateSigningKey(config.datadir, log),
     name: resolveName(config, log),
     nickname: config.nickname,
     host: config.host,
@@ -82,6 +84,7 @@ export async function startDaemon(
     timing: opts.timing,
     log: rootLog.with({ component: "mesh" }),
   });
+  const peerKeys = persistPeerKeys(mesh.keys, config.datadir, log);
 
   const registry = new Registry();
   const refresh = [registerMeshMetrics(registry, mesh), registerProcessMetrics(registry)];
@@ -100,6 +103,7 @@ export async function startDaemon(
       }
     }
     if (meshStarted) await mesh.stop();
+    peerKeys.stop();
   };
 
   const ready = (): string | null => {

@@ -10,9 +10,62 @@
  * - gossip: a channel's full state to a neighbour, on connect and periodically (anti-entropy); what
  *   was new to the receiver is broadcast onward from it.
  * - unicast: forwarded along next hops, dropped after MAX_HOPS or when there is no route.
+ *
+ * Envelopes (docs/PROTOCOL.md, "Authorship"): a broadcast or unicast names its source, and a relay
+ * must not be able to forge it (an IPAM space request in another peer's name would make a peer
+ * donate to it). So the source signs what it sends — the channel, itself, the destination of a
+ * unicast and the payload — and every receiver checks that against the source's bound key before
+ * its channel sees anything; relays pass a broadcast on as the source signed it. Only a channel
+ * whose every record is signed by its author and which never uses the source (the topology) may
+ * opt out.
  */
 import { encodeMessage, MAX_HOPS, type Message, Tag } from "./codec.ts";
-import type { GossipChannel, Gossiper, PeerName } from "./gossip_channel.ts";
+import type { GossipChannel, Gossiper, PeerName, SignatureCheck } from "./gossip_channel.ts";
+import { peerNameBytes } from "./peer_name.ts";
+import { SIGNATURE_BYTES } from "./signing.ts";
+
+/** Signature domains of envelopes (net/mesh/signing.ts). */
+export const BROADCAST_DOMAIN = "gossip/broadcast";
+export const UNICAST_DOMAIN = "gossip/unicast";
+
+/** This peer's signing key and the bound keys of others (MeshView.sign / verify). */
+export interface GossipAuth {
+  sign(domain: string, payload: Uint8Array): Uint8Array;
+  verify(
+    author: PeerName,
+    domain: string,
+    payload: Uint8Array,
+    signature: Uint8Array,
+  ): SignatureCheck;
+}
+
+export interface ChannelOptions {
+  /**
+   * Default true. False only for a channel whose records are each signed by their author and
+   * that never uses a message's source (its forgery would then only change a relay tree).
+   */
+  signedEnvelopes?: boolean;
+}
+
+const enc = new TextEncoder();
+
+/** What an envelope's signature covers (after the domain): channel, source, dest, payload. */
+export function envelopeBytes(
+  channel: string,
+  source: PeerName,
+  dest: PeerName | null,
+  payload: Uint8Array,
+): Uint8Array {
+  const ch = enc.encode(channel);
+  const head = 1 + ch.length + 6 + (dest === null ? 0 : 6);
+  const out = new Uint8Array(head + payload.length);
+  out[0] = ch.length;
+  out.set(ch, 1);
+  out.set(peerNameBytes(source), 1 + ch.length);
+  if (dest !== null) out.set(peerNameBytes(dest), 7 + ch.length);
+  out.set(payload, head);
+  return out;
+}
 
 export interface GossipTransport {
   /** Peers with an established connection. */
@@ -31,6 +84,10 @@ export interface ChannelStats {
   sentBytes: number;
   receivedMessages: number;
   receivedBytes: number;
+  /** Envelopes whose signature did not verify under the source's bound key. */
+  forged: number;
+  /** Envelopes from a source without a bound key yet, dropped without blame. */
+  unknownSource: number;
 }
 
 export interface GossipEvents {
@@ -38,35 +95,63 @@ export interface GossipEvents {
   onRejected?(channel: string, from: PeerName, error: unknown): void;
   /** A message for a channel nobody registered here (a peer with more components). */
   onUnknownChannel?(channel: string, from: PeerName): void;
+  /** An envelope that failed its check (counted in stats): for a rate-limited log line. */
+  onUnauthentic?(
+    channel: string,
+    from: PeerName,
+    source: PeerName,
+    check: Exclude<SignatureCheck, "valid">,
+  ): void;
+}
+
+interface Channel {
+  gossiper: Gossiper;
+  signed: boolean;
 }
 
 export class Gossip {
-  readonly #channels = new Map<string, Gossiper>();
+  readonly #channels = new Map<string, Channel>();
   readonly stats = new Map<string, ChannelStats>();
 
   constructor(
     readonly self: PeerName,
     private readonly transport: GossipTransport,
     private readonly routes: GossipRoutes,
+    private readonly auth: GossipAuth,
     private readonly events: GossipEvents = {},
   ) {}
 
   /** Registers a channel. Peers already connected get its full state at once. */
-  channel(name: string, gossiper: Gossiper): GossipChannel {
+  channel(name: string, gossiper: Gossiper, opts: ChannelOptions = {}): GossipChannel {
     if (this.#channels.has(name)) throw new Error(`gossip channel "${name}" already registered`);
     encodeMessage({ tag: Tag.gossip, channel: name, data: new Uint8Array() }); // validates the name
-    this.#channels.set(name, gossiper);
-    this.stats.set(name, { sentMessages: 0, sentBytes: 0, receivedMessages: 0, receivedBytes: 0 });
+    const signed = opts.signedEnvelopes ?? true;
+    this.#channels.set(name, { gossiper, signed });
+    this.stats.set(name, {
+      sentMessages: 0,
+      sentBytes: 0,
+      receivedMessages: 0,
+      receivedBytes: 0,
+      forged: 0,
+      unknownSource: 0,
+    });
     for (const n of this.transport.neighbours()) this.#sendFull(n, name, gossiper);
     return {
-      broadcast: (update) => this.#spread(name, this.self, update, null),
-      unicast: (to, data) => this.#unicast(name, this.self, to, 0, data),
+      broadcast: (update) =>
+        this.#spread(name, this.self, this.#seal(name, this.self, null, update), null),
+      unicast: (to, data) => {
+        if (to === this.self) {
+          gossiper.onUnicast(this.self, data);
+          return true;
+        }
+        return this.#unicast(name, this.self, to, 0, this.#seal(name, this.self, to, data));
+      },
     };
   }
 
   /** A new established neighbour: give it every channel's full state. */
   neighbourUp(name: PeerName): void {
-    for (const [ch, g] of this.#channels) this.#sendFull(name, ch, g);
+    for (const [ch, c] of this.#channels) this.#sendFull(name, ch, c.gossiper);
   }
 
   /**
@@ -80,7 +165,7 @@ export class Gossip {
       [ns[i], ns[j]] = [ns[j], ns[i]];
     }
     for (const n of ns.slice(0, fanout)) {
-      for (const [ch, g] of this.#channels) {
+      for (const [ch, { gossiper: g }] of this.#channels) {
         if (g.digest) {
           this.#send(
             n,
@@ -95,11 +180,12 @@ export class Gossip {
   /** A gossip, broadcast or unicast message from neighbour `from`. */
   receive(from: PeerName, m: Message, size: number): void {
     if (m.tag === Tag.heartbeat || m.tag === Tag.identity) return;
-    const g = this.#channels.get(m.channel);
-    if (!g) {
+    const c = this.#channels.get(m.channel);
+    if (!c) {
       this.events.onUnknownChannel?.(m.channel, from);
       return;
     }
+    const g = c.gossiper;
     const st = this.stats.get(m.channel)!;
     st.receivedMessages++;
     st.receivedBytes += size;
@@ -124,19 +210,74 @@ export class Gossip {
         return;
       }
       if (m.tag === Tag.unicast) {
-        if (m.dest === this.self) g.onUnicast(m.source, m.data);
-        else this.#unicast(m.channel, m.source, m.dest, m.hops + 1, m.data);
+        // Relays pass it on as sealed; only its destination checks it.
+        if (m.dest !== this.self) {
+          this.#unicast(m.channel, m.source, m.dest, m.hops + 1, m.data);
+          return;
+        }
+        const payload = this.#open(c, m.channel, from, m.source, m.dest, m.data);
+        if (payload) g.onUnicast(m.source, payload);
         return;
       }
-      const origin = m.tag === Tag.broadcast ? m.source : from;
-      const delta = g.onGossip(origin, m.data);
+      if (m.tag === Tag.gossip) {
+        // From the neighbour itself (the connection is authenticated): news spreads from here.
+        const delta = g.onGossip(from, m.data);
+        if (delta !== null) {
+          this.#spread(m.channel, this.self, this.#seal(m.channel, this.self, null, delta), from);
+        }
+        return;
+      }
+      const payload = this.#open(c, m.channel, from, m.source, null, m.data);
+      if (!payload) return;
+      const delta = g.onGossip(m.source, payload);
       if (delta === null) return;
-      // Relay a broadcast in its originator's tree; news learned by gossip spreads from here.
-      if (m.tag === Tag.broadcast) this.#spread(m.channel, m.source, delta, from);
-      else this.#spread(m.channel, this.self, delta, from);
+      // Relay in its originator's tree: as the source sealed it, or (unsigned channels) the news.
+      this.#spread(m.channel, m.source, c.signed ? m.data : delta, from);
     } catch (e) {
       this.events.onRejected?.(m.channel, from, e);
     }
+  }
+
+  /** An envelope as sent: the payload, signed by `source` on a signed channel. */
+  #seal(
+    channel: string,
+    source: PeerName,
+    dest: PeerName | null,
+    payload: Uint8Array,
+  ): Uint8Array {
+    if (!this.#channels.get(channel)!.signed) return payload;
+    const domain = dest === null ? BROADCAST_DOMAIN : UNICAST_DOMAIN;
+    const sig = this.auth.sign(domain, envelopeBytes(channel, source, dest, payload));
+    const data = new Uint8Array(SIGNATURE_BYTES + payload.length);
+    data.set(sig);
+    data.set(payload, SIGNATURE_BYTES);
+    return data;
+  }
+
+  /** The payload of a received envelope, or null (counted) when its source did not sign it. */
+  #open(
+    c: Channel,
+    channel: string,
+    from: PeerName,
+    source: PeerName,
+    dest: PeerName | null,
+    data: Uint8Array,
+  ): Uint8Array | null {
+    if (!c.signed) return data;
+    const sig = data.subarray(0, SIGNATURE_BYTES);
+    const payload = data.subarray(SIGNATURE_BYTES);
+    const check = data.length < SIGNATURE_BYTES ? "invalid" : this.auth.verify(
+      source,
+      dest === null ? BROADCAST_DOMAIN : UNICAST_DOMAIN,
+      envelopeBytes(channel, source, dest, payload),
+      sig,
+    );
+    if (check === "valid") return payload;
+    const st = this.stats.get(channel)!;
+    if (check === "invalid") st.forged++;
+    else st.unknownSource++;
+    this.events.onUnauthentic?.(channel, from, source, check);
+    return null;
   }
 
   #spread(channel: string, source: PeerName, data: Uint8Array, from: PeerName | null): void {
@@ -151,10 +292,6 @@ export class Gossip {
   }
 
   #unicast(channel: string, source: PeerName, to: PeerName, hops: number, data: Uint8Array) {
-    if (to === this.self) {
-      this.#channels.get(channel)!.onUnicast(source, data);
-      return true;
-    }
     if (hops > MAX_HOPS) return false;
     const next = this.routes.unicastNextHop(to);
     if (next === undefined) return false;

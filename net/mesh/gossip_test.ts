@@ -1,41 +1,44 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decodeMessage } from "./codec.ts";
-import { Gossip } from "./gossip.ts";
-import type { GossipChannel } from "./gossip_channel.ts";
-import { encodeUpdate } from "./topology.ts";
-import { TopologyStore } from "./topology_store.ts";
+import { decodeMessage, encodeMessage, type Message, Tag } from "./codec.ts";
+import { BROADCAST_DOMAIN, envelopeBytes, UNICAST_DOMAIN } from "./gossip.ts";
+import type { GossipChannel, Gossiper } from "./gossip_channel.ts";
+import { SIGNATURE_BYTES } from "./signing.ts";
+import { TestKeyring } from "./testing/keyring.ts";
+import { type SimPeer, simPeer } from "./testing/sim_peer.ts";
+import { encodeUpdate, entryBytes } from "./topology.ts";
+import type { TopologyStore } from "./topology_store.ts";
 
 const name = (i: number) => `02:00:00:00:01:${i.toString(16).padStart(2, "0")}`;
+const ring = new TestKeyring();
 
 interface Net {
+  peers: SimPeer[];
   stores: TopologyStore[];
-  gossips: Gossip[];
-  topo: GossipChannel[];
   queue: Array<{ from: number; to: number; msg: Uint8Array }>;
+  deferred: Array<() => void>;
 }
 
 /** Peers on a fixed graph, messages held in a queue the test delivers in any order. */
 function network(count: number, edges: Array<[number, number]>): Net {
   const adj = Array.from({ length: count }, () => new Set<number>());
   for (const [a, b] of edges) if (a !== b) adj[a].add(b), adj[b].add(a);
-  const net: Net = { stores: [], gossips: [], topo: [], queue: [] };
+  const net: Net = { peers: [], stores: [], queue: [], deferred: [] };
   for (let i = 0; i < count; i++) {
-    const s = new TopologyStore({
-      name: name(i),
-      nickname: `p${i}`,
-      uid: "000000000000000" + (i % 10),
-    });
-    const g = new Gossip(name(i), {
-      neighbours: () => [...adj[i]].map(name).sort(),
-      send: (to, msg) => {
-        net.queue.push({ from: i, to: parseInt(to.slice(-2), 16), msg });
-        return true;
+    const p = simPeer({
+      id: { name: name(i), nickname: `p${i}`, uid: "000000000000000" + (i % 10) },
+      signer: ring.key(name(i)),
+      transport: {
+        neighbours: () => [...adj[i]].map(name).sort(),
+        send: (to, msg) => {
+          net.queue.push({ from: i, to: parseInt(to.slice(-2), 16), msg });
+          return true;
+        },
       },
-    }, s);
-    net.stores.push(s);
-    net.gossips.push(g);
-    net.topo.push(g.channel("topology", s.gossiper()));
+      defer: (fn) => net.deferred.push(fn),
+    });
+    net.peers.push(p);
+    net.stores.push(p.store);
   }
   for (let i = 0; i < count; i++) {
     const own = net.stores[i].setConnections([...adj[i]].map((j) => ({
@@ -44,21 +47,25 @@ function network(count: number, edges: Array<[number, number]>): Net {
       outbound: i < j,
       established: true,
     })));
-    net.topo[i].broadcast(encodeUpdate([own]));
+    net.peers[i].channel.broadcast(encodeUpdate([own]));
   }
   return net;
 }
 
 function deliver(net: Net, pick: (n: number) => number, duplicate: (n: number) => boolean): void {
-  while (net.queue.length > 0) {
+  while (net.queue.length > 0 || net.deferred.length > 0) {
+    if (net.queue.length === 0) {
+      net.deferred.shift()!();
+      continue;
+    }
     const [m] = net.queue.splice(pick(net.queue.length) % net.queue.length, 1);
     if (duplicate(net.queue.length)) net.queue.push(m);
-    net.gossips[m.to].receive(name(m.from), decodeMessage(m.msg), m.msg.length);
+    net.peers[m.to].gossip.receive(name(m.from), decodeMessage(m.msg), m.msg.length);
   }
 }
 
 const snapshot = (s: TopologyStore) =>
-  JSON.stringify([...s.entries()].sort((a, b) => (a.name < b.name ? -1 : 1)));
+  [...s.entries()].sort((a, b) => (a.name < b.name ? -1 : 1)).map(entryBytes);
 
 Deno.test("gossip: any delivery order with re-delivery, then anti-entropy, converges everywhere", () => {
   const graph = fc.integer({ min: 2, max: 7 }).chain((n) =>
@@ -81,12 +88,12 @@ Deno.test("gossip: any delivery order with re-delivery, then anti-entropy, conve
       let duplicates = 50;
       deliver(net, next, () => next() % 7 === 0 && duplicates-- > 0);
       for (let round = 0; round < count; round++) {
-        for (const g of net.gossips) g.antiEntropy(count);
+        for (const p of net.peers) p.gossip.antiEntropy(count);
         deliver(net, next, () => false);
       }
       const first = snapshot(net.stores[0]);
       for (const s of net.stores) {
-        assert.equal(snapshot(s), first);
+        assert.deepEqual(snapshot(s), first);
         assert.equal(s.size, count);
         for (let j = 0; j < count; j++) assert.ok(s.reachable(name(j)));
       }
@@ -101,16 +108,16 @@ Deno.test("gossip: broadcast on a converged mesh sends one message per peer, no 
   for (let i = 0; i < count; i++) for (let j = i + 1; j < count; j++) edges.push([i, j]);
   const net = network(count, edges);
   deliver(net, () => 0, () => false);
-  for (const g of net.gossips) g.antiEntropy(count);
+  for (const p of net.peers) p.gossip.antiEntropy(count);
   deliver(net, () => 0, () => false);
   const seen = new Set<number>();
-  net.gossips[0].channel("c", {
+  net.peers[0].gossip.channel("c", {
     fullState: () => new Uint8Array(),
     onGossip: () => null,
     onUnicast: () => {},
   }).broadcast(new Uint8Array([1]));
   for (let i = 1; i < count; i++) {
-    net.gossips[i].channel("c", {
+    net.peers[i].gossip.channel("c", {
       fullState: () => new Uint8Array(),
       onGossip: (_from, d) => {
         if (seen.has(i)) return null;
@@ -125,8 +132,134 @@ Deno.test("gossip: broadcast on a converged mesh sends one message per peer, no 
   while (net.queue.length > 0) {
     const m = net.queue.shift()!;
     sent++;
-    net.gossips[m.to].receive(name(m.from), decodeMessage(m.msg), m.msg.length);
+    net.peers[m.to].gossip.receive(name(m.from), decodeMessage(m.msg), m.msg.length);
   }
   assert.equal(seen.size, count - 1);
   assert.equal(sent, count - 1, "a spanning tree: one message per receiver");
+});
+
+/** A line 0 - 1 - 2, converged, with channel "c" on each peer recording what it is given. */
+function line(): { net: Net; got: Array<Array<[string, string, number[]]>>; c: GossipChannel[] } {
+  const net = network(3, [[0, 1], [1, 2]]);
+  for (let round = 0; round < 3; round++) {
+    for (const p of net.peers) p.gossip.antiEntropy(2);
+    deliver(net, () => 0, () => false);
+  }
+  for (const s of net.stores) assert.equal([...s.routes()].length, 2);
+  const got: Array<Array<[string, string, number[]]>> = [[], [], []];
+  const c = net.peers.map((p, i) => {
+    const g: Gossiper = {
+      fullState: () => new Uint8Array(),
+      onGossip: (from, d) => {
+        if (d.length === 0) return null;
+        got[i].push(["gossip", from, [...d]]);
+        return d;
+      },
+      onUnicast: (from, d) => void got[i].push(["unicast", from, [...d]]),
+    };
+    return p.gossip.channel("c", g);
+  });
+  deliver(net, () => 0, () => false);
+  return { net, got, c };
+}
+
+/** Delivers the queue, letting `tamper` rewrite (or drop: null) each message first. */
+function deliverVia(net: Net, tamper: (m: Message, from: number) => Message | null): void {
+  while (net.queue.length > 0) {
+    const q = net.queue.shift()!;
+    const m = tamper(decodeMessage(q.msg), q.from);
+    if (!m) continue;
+    const bytes = encodeMessage(m);
+    net.peers[q.to].gossip.receive(name(q.from), decodeMessage(bytes), bytes.length);
+  }
+}
+
+Deno.test("gossip: envelopes: a unicast arrives with its real source; a relay cannot rewrite it", () => {
+  const { net, got, c } = line();
+  assert.equal(c[0].unicast(name(2), Uint8Array.of(7)), true);
+  deliverVia(net, (m) => m);
+  assert.deepEqual(got[2], [["unicast", name(0), [7]]]);
+  got[2].length = 0;
+  // The relay (1) claims the message came from itself, changes the payload, or the destination.
+  const tampers: Array<(m: Message & { tag: 4 }) => Message> = [
+    (m) => ({ ...m, source: name(1) }),
+    (m) => ({ ...m, data: Uint8Array.of(...m.data.subarray(0, SIGNATURE_BYTES), 8) }),
+    (m) => ({ ...m, data: m.data.subarray(SIGNATURE_BYTES) }),
+  ];
+  for (const t of tampers) {
+    c[0].unicast(name(2), Uint8Array.of(7));
+    deliverVia(net, (m, from) => (from === 1 && m.tag === Tag.unicast ? t(m) : m));
+  }
+  assert.deepEqual(got[2], []);
+  assert.equal(net.peers[2].gossip.stats.get("c")!.forged, 3);
+  // Redirected to another destination: not for that one either.
+  c[0].unicast(name(2), Uint8Array.of(7));
+  deliverVia(net, (m) => (m.tag === Tag.unicast ? { ...m, dest: name(1) } : m));
+  assert.deepEqual(got[1], []);
+  assert.equal(net.peers[1].gossip.stats.get("c")!.forged, 1);
+});
+
+Deno.test("gossip: envelopes: a stranger's or a forged broadcast is dropped, counted, not relayed", () => {
+  const { net, got } = line();
+  const stranger = "02:00:00:00:09:99";
+  const seal = (signer: string, source: string, payload: Uint8Array, domain = BROADCAST_DOMAIN) =>
+    Uint8Array.of(
+      ...ring.key(signer).sign(domain, envelopeBytes("c", source, null, payload)),
+      ...payload,
+    );
+  const inject = (to: number, m: Message) => {
+    const b = encodeMessage(m);
+    net.peers[to].gossip.receive(name(9), decodeMessage(b), b.length);
+  };
+  const pay = Uint8Array.of(1, 2, 3);
+  // Signed by a stranger in peer 2's name; by peer 2 but for unicast; by nobody bound.
+  inject(0, {
+    tag: Tag.broadcast,
+    channel: "c",
+    source: name(2),
+    data: seal(stranger, name(2), pay),
+  });
+  inject(0, {
+    tag: Tag.broadcast,
+    channel: "c",
+    source: name(2),
+    data: seal(name(2), name(2), pay, UNICAST_DOMAIN),
+  });
+  inject(0, {
+    tag: Tag.broadcast,
+    channel: "c",
+    source: stranger,
+    data: seal(stranger, stranger, pay),
+  });
+  const uni = envelopeBytes("c", stranger, name(0), pay);
+  inject(0, {
+    tag: Tag.unicast,
+    channel: "c",
+    source: stranger,
+    dest: name(0),
+    hops: 0,
+    data: Uint8Array.of(...ring.key(stranger).sign(UNICAST_DOMAIN, uni), ...pay),
+  });
+  // Too short to hold a signature at all.
+  inject(0, { tag: Tag.unicast, channel: "c", source: name(2), dest: name(0), hops: 0, data: pay });
+  assert.deepEqual(got[0], []);
+  assert.equal(net.queue.length, 0, "nothing relayed");
+  const st = net.peers[0].gossip.stats.get("c")!;
+  assert.equal(st.forged, 3);
+  assert.equal(st.unknownSource, 2);
+  // The real thing is delivered, and relayed exactly as sealed.
+  inject(1, {
+    tag: Tag.broadcast,
+    channel: "c",
+    source: name(2),
+    data: seal(name(2), name(2), pay),
+  });
+  assert.deepEqual(got[1], [["gossip", name(2), [1, 2, 3]]]);
+  assert.equal(net.queue.length, 1);
+  const relayed = decodeMessage(net.queue[0].msg);
+  assert.deepEqual(relayed.tag === Tag.broadcast && [...relayed.data], [
+    ...seal(name(2), name(2), pay),
+  ]);
+  deliverVia(net, (m) => m);
+  assert.deepEqual(got[0], [["gossip", name(2), [1, 2, 3]]]);
 });

@@ -103,6 +103,8 @@ export class PeerKeys {
   readonly #inUse: (name: PeerName) => boolean;
   readonly #listeners = new Set<(name: PeerName) => void>();
   readonly refusals = new Map<BindRefusal, number>();
+  /** Bumped on every change of bindings or revocations (what a persister watches). */
+  revision = 0;
   kubeAuthority: boolean;
 
   constructor(opts: PeerKeysOptions) {
@@ -133,6 +135,7 @@ export class PeerKeys {
     if (cur?.text === text) {
       if (RANK[source] > RANK[cur.source] && source !== "self") {
         this.#bindings.set(name, { ...cur, source });
+        this.revision++;
       }
       return { ok: true, changed: false };
     }
@@ -165,6 +168,7 @@ export class PeerKeys {
       return this.#refuse("full", `${this.#max} peer keys bound, all in use`);
     }
     this.#bindings.set(name, { key: key.slice(), text, source, since: now });
+    this.revision++;
     if (cur) this.#notify(name); // a kube binding replaced another key
     return { ok: true, changed: true };
   }
@@ -207,6 +211,7 @@ export class PeerKeys {
     this.#bindings.delete(name);
     if (this.#base.has(name)) this.#forgottenBase.add(name);
     this.#revoke(name, cur.text, now + REVOKED_MS);
+    this.revision++;
     this.#notify(name);
   }
 

@@ -24,11 +24,12 @@ import type {
 import { type HandshakeError, PROTOCOL_MAX, PROTOCOL_MIN } from "./handshake.ts";
 import { randomUid } from "./peer_name.ts";
 import { type ConnectionRecord, encodeUpdate } from "./topology.ts";
-import { TopologyStore } from "./topology_store.ts";
+import type { TopologyStore } from "./topology_store.ts";
 import { SigningKey } from "./signing.ts";
 import { PeerKeys } from "./keys.ts";
+import { LocalTopology, TOPOLOGY_CHANNEL } from "./local_topology.ts";
 
-export const TOPOLOGY_CHANNEL = "topology";
+export { TOPOLOGY_CHANNEL };
 export const DEFAULT_PORT = 6783;
 /**
  * Neighbours that get a full state per anti-entropy round. Broadcast does the spreading;
@@ -156,6 +157,8 @@ export class Mesh implements MeshView {
   readonly self: PeerName;
   readonly uid = randomUid();
   readonly store: TopologyStore;
+  /** The topology channel and its store, with authorship checks (local_topology.ts). */
+  readonly topology: LocalTopology;
   readonly gossip: Gossip;
   readonly counters: MeshCounters = { terminations: 0 };
   readonly timing: MeshTiming;
@@ -182,15 +185,12 @@ export class Mesh implements MeshView {
     this.#log = config.log;
     this.self = config.name;
     this.#signingKey = config.signingKey ?? SigningKey.generate();
-    this.keys = new PeerKeys({ self: this.self, selfKey: this.#signingKey.publicKey });
+    this.keys = new PeerKeys({
+      self: this.self,
+      selfKey: this.#signingKey.publicKey,
+      inUse: (name) => this.store.lookup(name) !== undefined,
+    });
     this.timing = { ...DEFAULT_MESH_TIMING, ...config.timing };
-    this.store = new TopologyStore(
-      { name: config.name, nickname: config.nickname, uid: this.uid },
-      {
-        onListenerError: (e) =>
-          this.#log.error("topology change listener failed", { error: (e as Error).message ?? e }),
-      },
-    );
     this.gossip = new Gossip(
       this.self,
       {
@@ -201,14 +201,30 @@ export class Mesh implements MeshView {
         unicastNextHop: (dest) => this.store.unicastNextHop(dest),
         broadcastNextHops: (source) => this.#broadcastNextHops(source),
       },
+      this,
       {
         onRejected: (channel, from, e) =>
           this.#log.warn("gossip rejected", { channel, from, error: (e as Error).message ?? e }),
         onUnknownChannel: (channel, from) =>
           this.#log.debug("gossip for a channel not registered here", { channel, from }),
+        onUnauthentic: (channel, from, source, check) =>
+          this.topology.limited(`envelope-${check}`, "gossip dropped: not signed by its source", {
+            channel,
+            from,
+            source,
+            check,
+          }),
       },
     );
-    this.#topology = this.gossip.channel(TOPOLOGY_CHANNEL, this.store.gossiper());
+    this.topology = new LocalTopology({
+      id: { name: config.name, nickname: config.nickname, uid: this.uid },
+      signer: this.#signingKey,
+      keys: this.keys,
+      gossip: this.gossip,
+      log: this.#log,
+    });
+    this.store = this.topology.store;
+    this.#topology = this.topology.channel;
     this.store.onChange(() => this.#onTopologyChange());
     this.store.onNameConflict((uid) =>
       this.#log.error(

@@ -4,6 +4,7 @@ import { ControlConnection } from "./connection.ts";
 import type { PeerName } from "./gossip_channel.ts";
 import { MAX_INBOUND_HANDSHAKES, Mesh, type MeshConfig, parsePeerAddress } from "./router.ts";
 import { FAST_MESH_TIMING } from "./testing/fast_timing.ts";
+import { TestKeyring } from "./testing/keyring.ts";
 
 // Unreachable peers are forgotten quickly here: some tests wait for it.
 const FAST = { ...FAST_MESH_TIMING, forgetAfterMs: 1_500 };
@@ -16,10 +17,14 @@ interface Node {
 
 const started: Mesh[] = [];
 
+// A peer keeps its signing key across restarts (the daemon keeps it in its data dir).
+const ring = new TestKeyring();
+
 function node(i: number, opts: Partial<MeshConfig> = {}): Node {
   const lines: string[] = [];
   const mesh = new Mesh({
     name: `02:00:00:00:00:0${i}`,
+    signingKey: ring.key(`02:00:00:00:00:0${i}`),
     nickname: `n${i}`,
     host: "127.0.0.1",
     port: 0,

@@ -8,12 +8,14 @@
 import type { PeerName } from "./gossip_channel.ts";
 import type { PeerEntry } from "./topology.ts";
 
-export type Lookup = (name: PeerName) => PeerEntry | undefined;
+/** What routes read of an entry. */
+export type RouteEntry = Pick<PeerEntry, "name" | "connections">;
+export type Lookup = (name: PeerName) => RouteEntry | undefined;
 
 // Entries are immutable, so what each one reports can be indexed once per entry object.
-const establishedIndex = new WeakMap<PeerEntry, { set: Set<PeerName>; sorted: PeerName[] }>();
+const establishedIndex = new WeakMap<RouteEntry, { set: Set<PeerName>; sorted: PeerName[] }>();
 
-function established(e: PeerEntry): { set: Set<PeerName>; sorted: PeerName[] } {
+function established(e: RouteEntry): { set: Set<PeerName>; sorted: PeerName[] } {
   let idx = establishedIndex.get(e);
   if (!idx) {
     const set = new Set<PeerName>();

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { bfsTree, broadcastNextHops, symmetricNeighbours, unicastRoutes } from "./routes.ts";
-import type { PeerEntry } from "./topology.ts";
+import type { RouteEntry } from "./routes.ts";
 
 const n = (i: number) => `02:00:00:00:00:${i.toString(16).padStart(2, "0")}`;
 
 /** A topology from an edge list; `oneSided` edges are reported by their first end only. */
 function topo(count: number, edges: [number, number][], oneSided: [number, number][] = []) {
-  const conns = new Map<string, PeerEntry["connections"]>();
+  const conns = new Map<string, RouteEntry["connections"]>();
   for (let i = 0; i < count; i++) conns.set(n(i), []);
   const add = (a: number, b: number, established = true) =>
     conns.get(n(a))!.push({ name: n(b), address: "x:1", outbound: a < b, established });
@@ -16,10 +16,8 @@ function topo(count: number, edges: [number, number][], oneSided: [number, numbe
     add(b, a);
   }
   for (const [a, b] of oneSided) add(a, b);
-  const m = new Map<string, PeerEntry>();
-  for (const [name, connections] of conns) {
-    m.set(name, { name, nickname: name, uid: "0000000000000001", version: 1, connections });
-  }
+  const m = new Map<string, RouteEntry>();
+  for (const [name, connections] of conns) m.set(name, { name, connections });
   return (x: string) => m.get(x);
 }
 

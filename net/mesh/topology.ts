@@ -1,15 +1,17 @@
 /**
- * The topology: every peer's entry (name, nickname, uid, version, connections). Pure: no I/O.
+ * The topology's records: every peer's entry (name, nickname, uid, version, signing key,
+ * connections), signed by that peer, and their wire format. Pure: no I/O.
  *
- * The merge is a join on a total order of entries per name — (version, uid, content) — so it is
- * idempotent, commutative and associative, and any mix of broadcast, anti-entropy and re-delivery
- * converges. Only a peer itself writes its entry, bumping the version on every change; a restarted
- * peer (new uid) that sees an older life of itself with a higher version jumps beyond it, so its
- * new entry replaces the old one everywhere.
+ * The merge is a join on a total order of entries per name — (version, uid, encoded bytes) — so it
+ * is idempotent, commutative and associative, and any mix of broadcast, anti-entropy and
+ * re-delivery converges. Only a peer itself writes its entry (its signature covers every byte but
+ * the signature), bumping the version on every change; a restarted peer (new uid) that sees an
+ * older life of itself with a higher version jumps beyond it, so its new entry replaces the old one
+ * everywhere. docs/PROTOCOL.md §5 has the layout; topology_test.ts has golden vectors.
  */
-import { z } from "zod";
 import type { PeerName } from "./gossip_channel.ts";
-import { UID_RE } from "./peer_name.ts";
+import { peerNameBytes, peerNameFromBytes, UID_RE } from "./peer_name.ts";
+import { SIGNATURE_BYTES, SIGNING_PUBLIC_KEY_BYTES } from "./signing.ts";
 
 export interface ConnectionRecord {
   /** The peer at the other end. */
@@ -22,7 +24,8 @@ export interface ConnectionRecord {
   established: boolean;
 }
 
-export interface PeerEntry {
+/** What a peer says about itself; signed, it becomes a PeerEntry. */
+export interface EntryBody {
   name: PeerName;
   nickname: string;
   uid: string;
@@ -31,42 +34,138 @@ export interface PeerEntry {
   connections: ConnectionRecord[];
 }
 
-/** Bounds on what a peer may send: they keep a hostile or broken peer from exhausting memory. */
-export const LIMITS = { nickname: 64, address: 64, connectionsPerPeer: 4096, peers: 100_000 };
+export interface PeerEntry extends EntryBody {
+  /** The author's Ed25519 public key (32 bytes): what receivers bind to its name. */
+  key: Uint8Array;
+  /** The author's signature over the encoded body (domain ENTRY_DOMAIN). */
+  signature: Uint8Array;
+}
 
-const peerNameSchema = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+/**
+ * Bounds on what a peer may send and what is kept. They hold a topology of 4,096 peers (2,000
+ * with a dozen connections each is 0.9 MB), and keep a hostile or broken peer from exhausting
+ * memory or stalling the event loop. Lengths are in bytes of UTF-8.
+ */
+export const LIMITS = {
+  nickname: 64,
+  /** "[ipv6]:port" fits. */
+  address: 48,
+  connectionsPerPeer: 4096,
+  /** Per topology message: entries and bytes. A full state always fits (see the store's caps). */
+  entriesPerMessage: 4096,
+  bytesPerMessage: 8 * 1024 * 1024,
+};
 
-export const connectionSchema = z.object({
-  name: peerNameSchema,
-  address: z.string().max(LIMITS.address),
-  outbound: z.boolean(),
-  established: z.boolean(),
-}).strict();
+/**
+ * Versions stay far below 2^53, so every peer can always count on: an entry at MAX_VERSION is
+ * refused, and a received version may move at most MAX_VERSION_STEP past the one held.
+ */
+export const MAX_VERSION = 2 ** 40;
+export const MAX_VERSION_STEP = 2 ** 24;
 
-export const entrySchema = z.object({
-  name: peerNameSchema,
-  nickname: z.string().max(LIMITS.nickname),
-  uid: z.string().regex(UID_RE),
-  version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  connections: z.array(connectionSchema).max(LIMITS.connectionsPerPeer),
-}).strict();
-
-const updateSchema = z.object({ peers: z.array(entrySchema).max(LIMITS.peers) }).strict();
+/** The signature domain of topology entries (net/mesh/signing.ts). */
+export const ENTRY_DOMAIN = "topology/entry";
+/** The first byte of every topology update; a new layout gets a new value. */
+export const UPDATE_FORMAT = 1;
 
 export class TopologyDecodeError extends Error {
   override name = "TopologyDecodeError";
 }
 
-function canonical(e: PeerEntry): string {
-  return JSON.stringify([
-    e.nickname,
-    e.connections.map((c) => [
-      c.name,
-      c.address,
-      c.outbound,
-      c.established,
-    ]),
-  ]);
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+/** The encoded entry (body ‖ signature) of every entry this process decoded or signed. */
+const wire = new WeakMap<PeerEntry, Uint8Array>();
+
+const FIXED = 6 + 8 + 8 + SIGNING_PUBLIC_KEY_BYTES;
+
+/** The bytes an entry's signature covers (docs/PROTOCOL.md §5). */
+export function encodeBody(b: EntryBody, key: Uint8Array): Uint8Array {
+  if (!UID_RE.test(b.uid)) throw new TopologyDecodeError(`bad uid "${b.uid}"`);
+  if (!Number.isInteger(b.version) || b.version < 0 || b.version > MAX_VERSION) {
+    throw new TopologyDecodeError(`version ${b.version} out of range 0..${MAX_VERSION}`);
+  }
+  if (b.connections.length > LIMITS.connectionsPerPeer) {
+    throw new TopologyDecodeError(`more than ${LIMITS.connectionsPerPeer} connections`);
+  }
+  const nick = limited(b.nickname, LIMITS.nickname, "nickname");
+  const addrs = b.connections.map((c) => limited(c.address, LIMITS.address, "address"));
+  const size = FIXED + 1 + nick.length + 2 + addrs.reduce((n, a) => n + 8 + a.length, 0);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out.set(peerNameBytes(b.name), 0);
+  view.setBigUint64(6, BigInt("0x" + b.uid));
+  view.setBigUint64(14, BigInt(b.version));
+  out.set(key, 22);
+  let o = FIXED;
+  out[o++] = nick.length;
+  out.set(nick, o);
+  o += nick.length;
+  view.setUint16(o, b.connections.length);
+  o += 2;
+  b.connections.forEach((c, i) => {
+    out.set(peerNameBytes(c.name), o);
+    out[o + 6] = (c.outbound ? 1 : 0) | (c.established ? 2 : 0);
+    out[o + 7] = addrs[i].length;
+    out.set(addrs[i], o + 8);
+    o += 8 + addrs[i].length;
+  });
+  return out;
+}
+
+function limited(s: string, max: number, what: string): Uint8Array {
+  const b = enc.encode(s);
+  if (b.length > max) throw new TopologyDecodeError(`${what} longer than ${max} bytes`);
+  return b;
+}
+
+/**
+ * Signs `body` as its author: connections sorted by name first. `sign` is the author's key
+ * (SigningKey.sign, or MeshView.sign).
+ */
+export function signEntry(
+  body: EntryBody,
+  key: Uint8Array,
+  sign: (domain: string, payload: Uint8Array) => Uint8Array,
+): PeerEntry {
+  const connections = [...body.connections].sort((x, y) =>
+    x.name < y.name ? -1 : x.name > y.name ? 1 : 0
+  );
+  const b = { ...body, connections };
+  const bytes = encodeBody(b, key);
+  const signature = sign(ENTRY_DOMAIN, bytes);
+  const entry: PeerEntry = { ...b, key: key.slice(), signature };
+  const all = new Uint8Array(bytes.length + SIGNATURE_BYTES);
+  all.set(bytes);
+  all.set(signature, bytes.length);
+  wire.set(entry, all);
+  return entry;
+}
+
+/** The encoded entry: body ‖ signature. */
+export function entryBytes(e: PeerEntry): Uint8Array {
+  let b = wire.get(e);
+  if (!b) {
+    const body = encodeBody(e, e.key);
+    b = new Uint8Array(body.length + SIGNATURE_BYTES);
+    b.set(body);
+    b.set(e.signature, body.length);
+    wire.set(e, b);
+  }
+  return b;
+}
+
+/** The signed part of the encoded entry. */
+export function signedPart(e: PeerEntry): Uint8Array {
+  const b = entryBytes(e);
+  return b.subarray(0, b.length - SIGNATURE_BYTES);
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }
 
 /** Total order on entries for the same name: positive when `a` supersedes `b`. */
@@ -74,8 +173,7 @@ export function compareEntries(a: PeerEntry, b: PeerEntry): number {
   if (a.version !== b.version) return a.version - b.version;
   if (a.uid !== b.uid) return a.uid < b.uid ? -1 : 1;
   if (a === b) return 0;
-  const ca = canonical(a), cb = canonical(b);
-  return ca === cb ? 0 : ca < cb ? -1 : 1;
+  return compareBytes(entryBytes(a), entryBytes(b));
 }
 
 /** The join of two entries for the same peer. */
@@ -95,34 +193,117 @@ export function mergeTopology(a: Topology, b: Topology): Map<PeerName, PeerEntry
   return out;
 }
 
-/** Entries sorted by name with connections sorted: two equal topologies encode identically. */
-export function normaliseEntry(e: PeerEntry): PeerEntry {
-  const connections = [...e.connections].sort((
-    x,
-    y,
-  ) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-  return { ...e, connections };
-}
-
-const enc = new TextEncoder();
-const dec = new TextDecoder("utf-8", { fatal: true });
-
+/** format (1) ‖ count (2) ‖ entries. */
 export function encodeUpdate(entries: Iterable<PeerEntry>): Uint8Array {
-  return enc.encode(JSON.stringify({ peers: [...entries] }));
+  const list = [...entries].map(entryBytes);
+  const out = new Uint8Array(3 + list.reduce((n, b) => n + b.length, 0));
+  out[0] = UPDATE_FORMAT;
+  new DataView(out.buffer).setUint16(1, list.length);
+  let o = 3;
+  for (const b of list) {
+    out.set(b, o);
+    o += b.length;
+  }
+  return out;
 }
 
-/** Parses a topology update; throws TopologyDecodeError naming what is wrong. */
+/**
+ * Parses a topology update (signatures are not checked here: see authorship.ts); throws
+ * TopologyDecodeError naming what is wrong. Bounded: LIMITS.bytesPerMessage and
+ * entriesPerMessage are checked before anything is parsed.
+ */
 export function decodeUpdate(data: Uint8Array): PeerEntry[] {
-  let raw: unknown;
+  if (data.length > LIMITS.bytesPerMessage) {
+    throw new TopologyDecodeError(
+      `topology update of ${data.length} bytes exceeds ${LIMITS.bytesPerMessage}`,
+    );
+  }
+  if (data.length < 3) throw new TopologyDecodeError("truncated topology update");
+  if (data[0] !== UPDATE_FORMAT) {
+    throw new TopologyDecodeError(`unknown topology update format ${data[0]}`);
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const count = view.getUint16(1);
+  if (count > LIMITS.entriesPerMessage) {
+    throw new TopologyDecodeError(`${count} entries exceed ${LIMITS.entriesPerMessage}`);
+  }
+  const out: PeerEntry[] = [];
+  let o = 3;
+  for (let i = 0; i < count; i++) {
+    const [e, next] = decodeEntry(data, view, o, i);
+    out.push(e);
+    o = next;
+  }
+  if (o !== data.length) throw new TopologyDecodeError("trailing bytes after the entries");
+  return out;
+}
+
+function decodeEntry(
+  data: Uint8Array,
+  view: DataView,
+  start: number,
+  index: number,
+): [PeerEntry, number] {
+  const fail = (what: string): never => {
+    throw new TopologyDecodeError(`topology entry ${index}: ${what}`);
+  };
+  const need = (o: number, n: number) => {
+    if (o + n > data.length) fail("truncated");
+  };
+  need(start, FIXED + 1);
+  const name = peerNameFromBytes(data.subarray(start, start + 6));
+  const uid = view.getBigUint64(start + 6).toString(16).padStart(16, "0");
+  const version = view.getBigUint64(start + 14);
+  if (version > BigInt(MAX_VERSION)) fail(`version ${version} above ${MAX_VERSION}`);
+  let o = start + FIXED;
+  const nickLen = data[o++];
+  if (nickLen > LIMITS.nickname) fail("nickname too long");
+  need(o, nickLen + 2);
+  const nickname = text(data.subarray(o, o + nickLen), fail);
+  o += nickLen;
+  const count = view.getUint16(o);
+  o += 2;
+  if (count > LIMITS.connectionsPerPeer) fail(`${count} connections`);
+  const connections: ConnectionRecord[] = [];
+  let prev = "";
+  for (let i = 0; i < count; i++) {
+    need(o, 8);
+    const peer = peerNameFromBytes(data.subarray(o, o + 6));
+    if (peer <= prev) fail("connections not sorted by name, or repeated");
+    prev = peer;
+    const flags = data[o + 6], len = data[o + 7];
+    if (flags & ~3) fail(`unknown connection flags ${flags}`);
+    if (len > LIMITS.address) fail("address too long");
+    need(o + 8, len);
+    const address = text(data.subarray(o + 8, o + 8 + len), fail);
+    connections.push({
+      name: peer,
+      address,
+      outbound: (flags & 1) === 1,
+      established: (flags & 2) === 2,
+    });
+    o += 8 + len;
+  }
+  need(o, SIGNATURE_BYTES);
+  const end = o + SIGNATURE_BYTES;
+  const bytes = data.slice(start, end);
+  const entry: PeerEntry = {
+    name,
+    nickname,
+    uid,
+    version: Number(version),
+    connections,
+    key: bytes.slice(22, FIXED),
+    signature: bytes.slice(o - start),
+  };
+  wire.set(entry, bytes);
+  return [entry, end];
+}
+
+function text(b: Uint8Array, fail: (what: string) => never): string {
   try {
-    raw = JSON.parse(dec.decode(data));
-  } catch (e) {
-    throw new TopologyDecodeError(`topology update is not JSON: ${(e as Error).message}`);
+    return dec.decode(b);
+  } catch {
+    return fail("text is not UTF-8");
   }
-  const r = updateSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new TopologyDecodeError(`invalid topology update at ${i.path.join(".")}: ${i.message}`);
-  }
-  return r.data.peers.map(normaliseEntry);
 }

@@ -1,69 +1,32 @@
 /**
- * The local peer's copy of the topology: its own entry (which only it writes), everyone else's,
- * and the routes derived from them, recomputed lazily after every change. Pure: no I/O (time is
- * passed in), so the simulator runs thousands of these.
+ * The local peer's copy of the topology: its own entry (which only it writes and signs), everyone
+ * else's (verified before they get here: topology_gossip.ts), and the routes derived from them,
+ * recomputed lazily after every change. Bounded (STORE_LIMITS): beyond the bounds, entries of
+ * peers unreachable from here go first. Pure: no I/O (time is passed in), so the simulator runs
+ * thousands of these.
  */
-import type { Gossiper, PeerName } from "./gossip_channel.ts";
-import { broadcastNextHops, type Lookup, unicastRoutes } from "./routes.ts";
+import type { PeerName } from "./gossip_channel.ts";
+import { bfsTree, broadcastNextHops, unicastRoutes } from "./routes.ts";
 import {
   compareEntries,
   type ConnectionRecord,
-  decodeUpdate,
-  encodeUpdate,
-  normaliseEntry,
+  LIMITS,
+  MAX_VERSION,
+  MAX_VERSION_STEP,
   type PeerEntry,
+  signEntry,
   type Topology,
-  TopologyDecodeError,
 } from "./topology.ts";
-import { peerNameBytes, peerNameFromBytes } from "./peer_name.ts";
 
-/** What a digest says of an entry: enough to tell which of two copies is newer. */
-interface Stamp {
-  uid: string;
-  version: number;
-}
-
-function compareStamps(a: Stamp, b: Stamp): number {
-  if (a.version !== b.version) return a.version - b.version;
-  return a.uid === b.uid ? 0 : a.uid < b.uid ? -1 : 1;
-}
-
-const DIGEST_ITEM = 6 + 8 + 8;
 /** How often an earlier life of this peer may overtake our entry before we call it a clash. */
 const MAX_JUMPS_PER_UID = 5;
 
-/** Per entry: name (6 bytes), uid (8), version (8, unsigned). */
-export function encodeDigest(entries: Iterable<PeerEntry>): Uint8Array {
-  const list = [...entries];
-  const out = new Uint8Array(list.length * DIGEST_ITEM);
-  const view = new DataView(out.buffer);
-  list.forEach((e, i) => {
-    const o = i * DIGEST_ITEM;
-    out.set(peerNameBytes(e.name), o);
-    view.setBigUint64(o + 6, BigInt("0x" + e.uid));
-    view.setBigUint64(o + 14, BigInt(e.version));
-  });
-  return out;
-}
-
-export function decodeDigest(data: Uint8Array): Map<PeerName, Stamp> {
-  if (data.length % DIGEST_ITEM !== 0) {
-    throw new TopologyDecodeError(`topology digest of ${data.length} bytes is not whole entries`);
-  }
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const out = new Map<PeerName, Stamp>();
-  for (let o = 0; o < data.length; o += DIGEST_ITEM) {
-    const version = view.getBigUint64(o + 14);
-    if (version > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new TopologyDecodeError("topology digest version out of range");
-    }
-    out.set(peerNameFromBytes(data.subarray(o, o + 6)), {
-      uid: view.getBigUint64(o + 6).toString(16).padStart(16, "0"),
-      version: Number(version),
-    });
-  }
-  return out;
-}
+/**
+ * What the store keeps at most: peers (a full state must fit one message, LIMITS in topology.ts),
+ * peers unreachable from here among them, and connection records over all entries (what route
+ * computation walks).
+ */
+export const STORE_LIMITS = { peers: 4096, unreachable: 1024, connections: 100_000 };
 
 export interface SelfIdentity {
   name: PeerName;
@@ -71,37 +34,72 @@ export interface SelfIdentity {
   uid: string;
 }
 
+/** This peer's signing key (SigningKey, or a test keyring's). */
+export interface Signer {
+  readonly publicKey: Uint8Array;
+  sign(domain: string, payload: Uint8Array): Uint8Array;
+}
+
+/** Why an entry that was news was not kept: counter labels. */
+export type StoreRefusal = "full" | "version-jump";
+
+export interface StoreOptions {
+  /** Lets many stores share one snapshot (the simulator); entries here override it. */
+  base?: Topology;
+  version?: number;
+  onListenerError?: (e: unknown) => void;
+  limits?: Partial<typeof STORE_LIMITS>;
+}
+
+const baseConnections = new WeakMap<Topology, number>();
+
+function countConnections(t: Topology): number {
+  let n = baseConnections.get(t);
+  if (n === undefined) {
+    n = 0;
+    for (const e of t.values()) n += e.connections.length;
+    baseConnections.set(t, n);
+  }
+  return n;
+}
+
 export class TopologyStore {
   readonly self: PeerName;
   #own: PeerEntry;
-  /** Entries changed or added locally; `#base` (shared, never mutated) holds the rest. */
+  /** Entries changed or added locally, least recently updated first; `#base` holds the rest. */
   readonly #entries = new Map<PeerName, PeerEntry>();
   readonly #base: Topology;
   readonly #forgotten = new Set<PeerName>();
+  readonly #signer: Signer;
+  readonly #limits: typeof STORE_LIMITS;
   readonly #listeners = new Set<() => void>();
   #unicast: Map<PeerName, PeerName> | null = null;
   #broadcast = new Map<PeerName, PeerName[] | null>();
+  /** Peers reachable at the last route computation (self included). */
+  #reachableCount = 1;
+  #connections: number;
   readonly #unreachableSince = new Map<PeerName, number>();
   readonly #jumps = new Map<string, number>();
   readonly #onListenerError: (e: unknown) => void;
   readonly #conflictListeners = new Set<(uid: string) => void>();
+  readonly refusals = new Map<StoreRefusal | "evicted-unreachable", number>();
 
-  /** `base` lets many stores share one snapshot (the simulator); entries here override it. */
-  constructor(
-    id: SelfIdentity,
-    opts: { base?: Topology; version?: number; onListenerError?: (e: unknown) => void } = {},
-  ) {
+  constructor(id: SelfIdentity, signer: Signer, opts: StoreOptions = {}) {
     this.self = id.name;
+    this.#signer = signer;
+    this.#limits = { ...STORE_LIMITS, ...opts.limits };
     this.#onListenerError = opts.onListenerError ?? ((e) => {
       throw e;
     });
     this.#base = opts.base ?? new Map();
+    this.#connections = countConnections(this.#base);
     const previous = this.#base.get(id.name);
-    this.#own = {
+    if (previous) this.#connections -= previous.connections.length;
+    this.#own = this.#sign({
       ...id,
       version: Math.max(opts.version ?? 1, previous ? previous.version + 1 : 0),
       connections: [],
-    };
+    });
     this.#entries.set(id.name, this.#own);
   }
 
@@ -109,11 +107,21 @@ export class TopologyStore {
     return this.#own;
   }
 
-  readonly lookup: Lookup = (name) => {
+  readonly lookup = (name: PeerName): PeerEntry | undefined => {
     const e = this.#entries.get(name);
     if (e) return e;
     return this.#forgotten.has(name) ? undefined : this.#base.get(name);
   };
+
+  /**
+   * Every entry, those reachable from here first in breadth-first order from here: a receiver
+   * that verifies a full state in slices holds a connected topology after every slice.
+   */
+  *ordered(): IterableIterator<PeerEntry> {
+    const tree = bfsTree(this.self, this.lookup);
+    for (const name of tree.keys()) yield this.lookup(name)!;
+    for (const e of this.entries()) if (!tree.has(e.name)) yield e;
+  }
 
   *entries(): IterableIterator<PeerEntry> {
     yield* this.#entries.values();
@@ -130,47 +138,64 @@ export class TopologyStore {
     return n;
   }
 
-  /** Replaces the local peer's connections; returns its new entry (to broadcast). */
+  /** Replaces the local peer's connections; returns its new signed entry (to broadcast). */
   setConnections(connections: ConnectionRecord[]): PeerEntry {
-    this.#own = normaliseEntry({ ...this.#own, version: this.#own.version + 1, connections });
-    this.#entries.set(this.self, this.#own);
+    const kept = connections.slice(0, LIMITS.connectionsPerPeer);
+    this.#connections += kept.length - this.#own.connections.length;
+    this.#setOwn({ ...this.#own, version: this.#own.version + 1, connections: kept });
     this.#changed();
     return this.#own;
   }
 
-  /** Merges received entries; returns those that were news here (to pass on), maybe none. */
+  /**
+   * Whether `e` would change what this store holds (so it is worth verifying): newer than the
+   * entry held for its name, or, for our own name, an earlier life that would win.
+   * Refuses (and counts) a version that moves more than MAX_VERSION_STEP past the one held.
+   */
+  isNews(e: PeerEntry): boolean {
+    if (e.name === this.self) return e.uid !== this.#own.uid && compareEntries(e, this.#own) >= 0;
+    const cur = this.lookup(e.name);
+    if (!cur) return true;
+    if (compareEntries(e, cur) <= 0) return false;
+    if (e.version - cur.version > MAX_VERSION_STEP) {
+      this.#count("version-jump");
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Merges entries whose authorship was verified (authorship.ts); returns those that were news
+   * here (to pass on), maybe none.
+   */
   apply(received: PeerEntry[]): PeerEntry[] {
     const delta: PeerEntry[] = [];
     let ownBumped = false;
     for (const e of received) {
       if (e.name === this.self) {
-        // Our own name from elsewhere: an earlier life of this peer, or a stale copy. Never take
-        // it; if it would win the merge, jump past it so our current entry wins everywhere.
-        if (e.uid !== this.#own.uid && compareEntries(e, this.#own) >= 0) {
-          // A dead earlier life stops changing, so a few jumps settle it. One that keeps
-          // overtaking us is alive: another peer uses our name. Jumping on would make the two
-          // outbid each other forever, so we stop and say so.
-          const jumps = (this.#jumps.get(e.uid) ?? 0) + 1;
-          this.#jumps.set(e.uid, jumps);
-          if (jumps <= MAX_JUMPS_PER_UID) {
-            this.#own = { ...this.#own, version: e.version + 1 };
-            this.#entries.set(this.self, this.#own);
-            ownBumped = true;
-          } else if (jumps === MAX_JUMPS_PER_UID + 1) {
-            for (const cb of this.#conflictListeners) cb(e.uid);
-          }
-        }
+        ownBumped = this.#earlierLife(e) || ownBumped;
         continue;
       }
-      const cur = this.lookup(e.name);
-      if (cur && compareEntries(e, cur) <= 0) continue;
+      if (!this.isNews(e) || !this.#room(e)) continue;
+      this.#entries.delete(e.name); // re-inserted last: most recently updated
       this.#entries.set(e.name, e);
       this.#forgotten.delete(e.name);
       delta.push(e);
     }
     if (ownBumped) delta.push(this.#own);
     if (delta.length > 0) this.#changed();
+    if (this.size - this.#reachableCount > this.#limits.unreachable) {
+      this.#routes();
+      this.#evictUnreachable(this.size - this.#reachableCount - this.#limits.unreachable);
+    }
     return delta;
+  }
+
+  /** Drops the entry of `name` (its key was replaced or forgotten). */
+  drop(name: PeerName): boolean {
+    if (name === this.self || !this.#remove(name)) return false;
+    this.#changed();
+    return true;
   }
 
   /** Next hop towards `dest` over established connections, if it is reachable. */
@@ -210,9 +235,7 @@ export class TopologyStore {
       const since = this.#unreachableSince.get(e.name);
       if (since === undefined) this.#unreachableSince.set(e.name, now);
       else if (now - since >= graceMs) {
-        this.#entries.delete(e.name);
-        if (this.#base.has(e.name)) this.#forgotten.add(e.name);
-        this.#unreachableSince.delete(e.name);
+        this.#remove(e.name);
         gone.push(e.name);
       }
     }
@@ -234,38 +257,91 @@ export class TopologyStore {
     return () => this.#listeners.delete(cb);
   }
 
-  /** The topology as a gossip channel's state: full state out, merge in, deltas onward. */
-  gossiper(): Gossiper {
-    return {
-      fullState: () => encodeUpdate(this.entries()),
-      onGossip: (_from, data) => {
-        const delta = this.apply(decodeUpdate(data));
-        return delta.length > 0 ? encodeUpdate(delta) : null;
-      },
-      onUnicast: () => {},
-      digest: () => encodeDigest(this.entries()),
-      onDigest: (_from, data) => {
-        const theirs = decodeDigest(data);
-        const missing: PeerEntry[] = [];
-        for (const e of this.entries()) {
-          const t = theirs.get(e.name);
-          if (!t || compareStamps(e, t) > 0) missing.push(e);
-        }
-        let behind = false;
-        for (const [name, t] of theirs) {
-          const mine = this.lookup(name);
-          if (!mine || compareStamps(t, mine) > 0) {
-            behind = true;
-            break;
-          }
-        }
-        return { update: missing.length > 0 ? encodeUpdate(missing) : null, behind };
-      },
-    };
+  /**
+   * Our own name from elsewhere, signed with our key: an earlier life of this peer, or a stale
+   * copy. Never take it; if it would win the merge, jump past it so our entry wins everywhere.
+   */
+  #earlierLife(e: PeerEntry): boolean {
+    if (e.uid === this.#own.uid || compareEntries(e, this.#own) < 0) return false;
+    // A dead earlier life stops changing, so a few jumps settle it. One that keeps overtaking us
+    // is alive: another process uses our name and key. Jumping on would make the two outbid each
+    // other forever, so we stop and say so.
+    const jumps = (this.#jumps.get(e.uid) ?? 0) + 1;
+    this.#jumps.set(e.uid, jumps);
+    if (jumps > MAX_JUMPS_PER_UID || e.version >= MAX_VERSION) {
+      if (jumps === MAX_JUMPS_PER_UID + 1) { for (const cb of this.#conflictListeners) cb(e.uid); }
+      return false;
+    }
+    this.#setOwn({ ...this.#own, version: e.version + 1 });
+    return true;
+  }
+
+  /** Whether `e` fits the bounds, making room among unreachable peers for a new name. */
+  #room(e: PeerEntry): boolean {
+    const cur = this.lookup(e.name);
+    if (!cur && this.size >= this.#limits.peers && this.#evictUnreachable(1) === 0) {
+      this.#count("full");
+      return false;
+    }
+    const grow = e.connections.length - (cur?.connections.length ?? 0);
+    if (this.#connections + grow > this.#limits.connections) {
+      this.#count("full");
+      return false;
+    }
+    this.#connections += grow;
+    return true;
+  }
+
+  /** Evicts up to `n` unreachable peers, least recently updated first; returns how many. */
+  #evictUnreachable(n: number): number {
+    const routes = this.#routes();
+    let evicted = 0;
+    for (const e of [...this.entries()]) {
+      if (evicted >= n) break;
+      if (e.name === this.self || routes.has(e.name)) continue;
+      this.#remove(e.name);
+      evicted++;
+    }
+    if (evicted > 0) {
+      this.#count("evicted-unreachable", evicted);
+      this.#changed();
+    }
+    return evicted;
+  }
+
+  #remove(name: PeerName): boolean {
+    const e = this.lookup(name);
+    if (!e) return false;
+    this.#entries.delete(name);
+    if (this.#base.has(name)) this.#forgotten.add(name);
+    this.#unreachableSince.delete(name);
+    this.#connections -= e.connections.length;
+    return true;
+  }
+
+  #sign(body: Omit<PeerEntry, "key" | "signature">): PeerEntry {
+    return signEntry(
+      { ...body, version: Math.min(body.version, MAX_VERSION) },
+      this.#signer.publicKey,
+      (d, p) => this.#signer.sign(d, p),
+    );
+  }
+
+  #setOwn(body: Omit<PeerEntry, "key" | "signature">): void {
+    this.#own = this.#sign(body);
+    this.#entries.set(this.self, this.#own);
+  }
+
+  #count(what: StoreRefusal | "evicted-unreachable", n = 1): void {
+    this.refusals.set(what, (this.refusals.get(what) ?? 0) + n);
   }
 
   #routes(): Map<PeerName, PeerName> {
-    return (this.#unicast ??= unicastRoutes(this.self, this.lookup));
+    if (!this.#unicast) {
+      this.#unicast = unicastRoutes(this.self, this.lookup);
+      this.#reachableCount = this.#unicast.size + 1;
+    }
+    return this.#unicast;
   }
 
   #changed(): void {

@@ -12,7 +12,15 @@ import assert from "node:assert/strict";
 import { Cluster, type Pod } from "../../cli/demo/cluster.ts";
 import { encodeRecords, type PeerRecord } from "../../net/dataplane/fastpath/mac_gossip.ts";
 import { decodeMeta, encodeGossip } from "../../net/ipam/wire.ts";
-import { decodeUpdate, encodeUpdate, type PeerEntry } from "../../net/mesh/topology.ts";
+import { SigningKey } from "../../net/mesh/signing.ts";
+import {
+  decodeUpdate,
+  encodeUpdate,
+  type EntryBody,
+  MAX_VERSION,
+  type PeerEntry,
+  signEntry,
+} from "../../net/mesh/topology.ts";
 import { inNetns, listLinks } from "../../net/linux/mod.ts";
 import { withCluster } from "../e2e/e2e.ts";
 import {
@@ -34,6 +42,11 @@ import {
 } from "./attacker.ts";
 import { attackStep } from "./pending.ts";
 import { captureUdp, pings } from "./sleeve_attack.ts";
+
+/** Topology entries signed with the attacker's own key (it holds no peer's). */
+const attackerKey = SigningKey.generate();
+const attackerSigned = (b: EntryBody): PeerEntry =>
+  signEntry(b, attackerKey.publicKey, (d, p) => attackerKey.sign(d, p));
 
 const FAKE = "02:00:00:00:00:99";
 type Node = Cluster["nodes"][number];
@@ -125,7 +138,7 @@ export async function forgerySuite(
             60_000,
           );
           await sleep(2_000); // the listener is up
-          const entry: PeerEntry = {
+          const entry = attackerSigned({
             name: "02:00:00:00:00:98",
             nickname: "foreign",
             uid: "00000000000000a1",
@@ -136,7 +149,7 @@ export async function forgerySuite(
               outbound: true,
               established: true,
             })),
-          };
+          });
           const before = await received(n1, "topology");
           const r = await inject(a, n1, [
             { tag: "gossip", channel: "topology", data: b64(encodeUpdate([entry])) },
@@ -232,13 +245,15 @@ export async function forgerySuite(
           for (const d of cap.received?.topology ?? []) {
             uid = decodeUpdate(unb64(d)).find((e) => e.name === n3name)?.uid ?? uid;
           }
-          const forged: PeerEntry = {
+          // The highest version the format admits (2^53-1 is refused as malformed), signed with
+          // the attacker's key: the most a non-holder of n3's key can send.
+          const forged = attackerSigned({
             name: n3name,
             nickname: n3.name,
             uid,
-            version: Number.MAX_SAFE_INTEGER,
+            version: MAX_VERSION,
             connections: [],
-          };
+          });
           const count = await received(n1, "topology");
           const r = await inject(a, n1, [
             { tag: "gossip", channel: "topology", data: b64(encodeUpdate([forged])) },

@@ -26,7 +26,8 @@ import {
   PROTOCOL_MAX,
   PROTOCOL_MIN,
 } from "../../net/mesh/handshake.ts";
-import { encodeUpdate, LIMITS, type PeerEntry } from "../../net/mesh/topology.ts";
+import { SigningKey } from "../../net/mesh/signing.ts";
+import { encodeUpdate, LIMITS, type PeerEntry, signEntry } from "../../net/mesh/topology.ts";
 
 // deno-lint-ignore no-explicit-any
 type Spec = Record<string, any>;
@@ -230,17 +231,24 @@ async function topo(): Promise<unknown> {
   }
   let closed: string | null = null;
   c.start({ onMessage() {}, onClose: (r) => (closed = r) });
-  const n = spec.entries || LIMITS.peers;
+  const n = spec.entries || LIMITS.entriesPerMessage;
   const nick = "x".repeat(LIMITS.nickname);
   const entries: PeerEntry[] = [];
+  // Each fake peer signs its own entry (the attacker makes their keys), so every entry costs the
+  // receiver a verification.
   for (let i = 0; i < n; i++) {
-    entries.push({
-      name: fakeName(10_000 + i),
-      nickname: nick,
-      uid: fakeUid(10_000 + i),
-      version: 1,
-      connections: [],
-    });
+    const key = SigningKey.generate();
+    entries.push(signEntry(
+      {
+        name: fakeName(10_000 + i),
+        nickname: nick,
+        uid: fakeUid(10_000 + i),
+        version: 1,
+        connections: [],
+      },
+      key.publicKey,
+      (d, p) => key.sign(d, p),
+    ));
   }
   const data = encodeUpdate(entries);
   const sent = c.send(encodeMessage({ tag: Tag.gossip, channel: "topology", data }));

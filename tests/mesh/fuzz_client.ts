@@ -10,7 +10,8 @@ import { encodeMessage, type Message, Tag } from "../../net/mesh/codec.ts";
 import { ControlConnection } from "../../net/mesh/connection.ts";
 import { generateKeyPair } from "../../net/mesh/crypto.ts";
 import { encodeHello } from "../../net/mesh/handshake.ts";
-import { encodeUpdate } from "../../net/mesh/topology.ts";
+import { SigningKey } from "../../net/mesh/signing.ts";
+import { encodeUpdate, signEntry } from "../../net/mesh/topology.ts";
 
 const [host, portText, password, countText, seedText] = Deno.args;
 const port = Number(portText), count = Number(countText);
@@ -26,14 +27,20 @@ const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
 const SELF = "02:00:00:00:00:fe";
 const OTHER = "02:00:00:00:00:01";
 
+const key = SigningKey.generate();
+
 function validMessage(): Uint8Array {
-  const entry = {
-    name: SELF,
-    nickname: "fuzz",
-    uid: "00000000000000fe",
-    version: 1 + int(5),
-    connections: [{ name: OTHER, address: "10.0.0.1:6783", outbound: true, established: true }],
-  };
+  const entry = signEntry(
+    {
+      name: SELF,
+      nickname: "fuzz",
+      uid: "00000000000000fe",
+      version: 1 + int(5),
+      connections: [{ name: OTHER, address: "10.0.0.1:6783", outbound: true, established: true }],
+    },
+    key.publicKey,
+    (d, p) => key.sign(d, p),
+  );
   const choices: Message[] = [
     { tag: Tag.heartbeat },
     { tag: Tag.gossip, channel: "topology", data: encodeUpdate([entry]) },

@@ -1,0 +1,83 @@
+/**
+ * The mesh's topology, wired: the store of entries, the gossip channel that verifies and merges
+ * them, and the registry of peers' keys, with what drops and refusals cost (a counter, and a log
+ * line at most every LOG_INTERVAL_MS per kind). The Mesh holds one; the simulator builds its
+ * parts directly.
+ */
+import { isForgery } from "./authorship.ts";
+import type { Gossip } from "./gossip.ts";
+import type { GossipChannel, PeerName } from "./gossip_channel.ts";
+import type { PeerKeys } from "./keys.ts";
+import type { Logger } from "../log.ts";
+import { type TopologyDrop, TopologyGossip } from "./topology_gossip.ts";
+import { type SelfIdentity, type Signer, TopologyStore } from "./topology_store.ts";
+
+export const TOPOLOGY_CHANNEL = "topology";
+const LOG_INTERVAL_MS = 10_000;
+
+export interface LocalTopologyOptions {
+  id: SelfIdentity;
+  signer: Signer;
+  keys: PeerKeys;
+  gossip: Gossip;
+  log: Logger;
+  now?: () => number;
+  /** Default: a zero timeout. */
+  defer?: (fn: () => void) => void;
+}
+
+export class LocalTopology {
+  readonly store: TopologyStore;
+  readonly gossiper: TopologyGossip;
+  readonly channel: GossipChannel;
+  readonly #log: Logger;
+  readonly #lastLog = new Map<string, { at: number; suppressed: number }>();
+  readonly #now: () => number;
+
+  constructor(o: LocalTopologyOptions) {
+    this.#log = o.log;
+    this.#now = o.now ?? Date.now;
+    this.store = new TopologyStore(o.id, o.signer, {
+      onListenerError: (e) =>
+        this.#log.error("topology change listener failed", { error: (e as Error).message ?? e }),
+    });
+    this.gossiper = new TopologyGossip({
+      store: this.store,
+      keys: o.keys,
+      now: this.#now,
+      defer: o.defer ?? ((fn) => setTimeout(fn, 0)),
+      onDrop: (reason, from, detail) => this.#onDrop(reason, from, detail),
+    });
+    // Entries are signed by their authors and the source of a message is not used.
+    this.channel = o.gossip.channel(TOPOLOGY_CHANNEL, this.gossiper, { signedEnvelopes: false });
+    this.gossiper.attach(this.channel);
+    // A key replaced (the Kubernetes API) or forgotten (rmpeer): the entry it signed goes too.
+    o.keys.onRebind((name) => this.store.drop(name));
+  }
+
+  /** A log line for `kind`, unless one was logged in the last LOG_INTERVAL_MS. */
+  limited(kind: string, message: string, fields: Record<string, unknown>): void {
+    const now = this.#now();
+    const last = this.#lastLog.get(kind);
+    if (last && now - last.at < LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.#lastLog.set(kind, { at: now, suppressed: 0 });
+    this.#log.warn(message, { ...fields, suppressedSinceLast: last?.suppressed ?? 0 });
+  }
+
+  #onDrop(
+    reason: TopologyDrop,
+    from: PeerName,
+    detail: { peer?: PeerName; error?: string },
+  ): void {
+    const fields = { reason, from, ...detail };
+    if (reason === "malformed") this.limited(reason, "topology message rejected", fields);
+    else if (isForgery(reason)) {
+      this.limited("forged", "forged topology entry dropped (not signed by its peer)", fields);
+    } else if (reason === "backlog") {
+      this.limited(reason, "topology entries dropped: too many waiting for verification", fields);
+    } else this.#log.debug("topology entry dropped for now", fields);
+  }
+}
