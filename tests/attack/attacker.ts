@@ -186,28 +186,39 @@ export async function peers(
   return JSON.parse(r.body);
 }
 
-/** Polls `GET /status` on every node every `everyMs` until stopped; records the slowest. */
+/**
+ * Polls `GET /status` on every node every `everyMs` until stopped; records the slowest answer
+ * (curl's own time: the daemon's latency, not our spawn), every answer that was not 200, and
+ * each node's outages (first non-200 to the next 200, in ms).
+ */
 export function watchStatus(nodes: Node[], everyMs = 250) {
   let stop = false;
   const worst = new Map<string, number>();
   const failures: string[] = [];
+  const outages = new Map<string, number[]>();
   const loops = nodes.map(async (n) => {
+    let down: number | null = null;
     while (!stop) {
       const t0 = performance.now();
       const r = await curl(n, "GET", "http://127.0.0.1:6784/status", { timeoutS: 10 });
       const ms = performance.now() - t0;
-      // curl's own time (connect to last byte) is the daemon's latency; the spawn is ours.
-      const served = r.seconds * 1000;
-      worst.set(n.name, Math.max(worst.get(n.name) ?? 0, served));
-      if (r.status !== 200) failures.push(`${n.name}: ${r.status} after ${ms.toFixed(0)} ms`);
+      worst.set(n.name, Math.max(worst.get(n.name) ?? 0, r.seconds * 1000));
+      if (r.status !== 200) {
+        failures.push(`${n.name}: ${r.status} after ${ms.toFixed(0)} ms`);
+        down ??= t0;
+      } else if (down !== null) {
+        outages.set(n.name, [...(outages.get(n.name) ?? []), t0 - down]);
+        down = null;
+      }
       await new Promise((res) => setTimeout(res, everyMs));
     }
+    if (down !== null) outages.set(n.name, [...(outages.get(n.name) ?? []), Infinity]);
   });
   return {
     async finish() {
       stop = true;
       await Promise.all(loops);
-      return { worst, failures };
+      return { worst, failures, outages };
     },
   };
 }

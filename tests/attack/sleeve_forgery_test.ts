@@ -21,6 +21,8 @@ import {
   METRICS_ARGS,
   reaches,
   rssBytes,
+  sleep,
+  watchStatus,
   withAttacker,
 } from "./attacker.ts";
 import { allPending, attackStep } from "./pending.ts";
@@ -45,8 +47,20 @@ interface Victim {
   rss0: number;
 }
 
-/** The pods on the victim still get traffic from both other nodes; RSS and Workers checked. */
-async function unharmed(v: Victim, what: string, sentBefore: number, sent: number) {
+const restartsOf = (n: Node) => metric(n, "weavets_sleeve_worker_restarts_total").catch(() => 0);
+
+/**
+ * The pods on the victim still get traffic from both other nodes; a Worker that died came back
+ * within 2 s, readiness said 503 meanwhile and the metric counted it; RSS grew < 50 MB.
+ */
+async function unharmed(
+  v: Victim,
+  what: string,
+  sentBefore: number,
+  sent: number,
+  restartsBefore: number,
+  outages: number[],
+) {
   const arrived = (await sleeveStats(v.node)).rxDatagrams - sentBefore;
   // Negative control: the rx Worker counted the forged datagrams (a dead one counts nothing
   // afterwards; then the check below fails anyway).
@@ -55,8 +69,13 @@ async function unharmed(v: Victim, what: string, sentBefore: number, sent: numbe
     const ok = await reaches(v.c, from, v.pods[0], 5_000);
     assert.ok(ok, `${what}: ${from.name} no longer reaches ${v.pods[0].name} (rx Worker dead?)`);
   }
-  const restarts = await metric(v.node, "weavets_sleeve_worker_restarts_total").catch(() => 0);
-  if (restarts > 0) console.log(`  ${what}: ${restarts} Worker restart(s) counted`);
+  const restarts = await restartsOf(v.node) - restartsBefore;
+  if (restarts > 0) {
+    console.log(`  ${what}: ${restarts} Worker restart(s); readiness outages ${outages} ms`);
+    assert.ok(outages.length > 0, `${what}: a Worker restarted but readiness never said 503`);
+    // Polled every 100 ms, so an outage is seen up to one poll late.
+    for (const ms of outages) assert.ok(ms < 2_100, `${what}: not ready for ${ms} ms`);
+  } else assert.deepEqual(outages, [], `${what}: readiness failed without a Worker restart`);
   const grew = (rssBytes(daemonPid(v.node)) - v.rss0) / MB;
   assert.ok(grew < 50, `${what}: RSS grew by ${grew.toFixed(0)} MB`);
   console.log(
@@ -136,9 +155,13 @@ function sniff(v: Victim, n: number) {
 
 async function step(v: Victim, a: Attacker, what: string, list: Uint8Array[], perSecond = 2000) {
   const before = (await sleeveStats(v.node)).rxDatagrams;
+  const restarts = await restartsOf(v.node);
   v.rss0 = rssBytes(daemonPid(v.node));
+  const watch = watchStatus([v.node], 100);
   const sent = await sendDatagrams(a, v.node.underlayIp, 6783, list, perSecond);
-  await unharmed(v, what, before, sent);
+  await sleep(2_500); // a Worker that died is back by now
+  const { outages } = await watch.finish();
+  await unharmed(v, what, before, sent, restarts, outages.get(v.node.name) ?? []);
 }
 
 Deno.test({
