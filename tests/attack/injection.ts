@@ -1,5 +1,6 @@
 /**
- * Issue 13, "only peers send to the data ports": from a non-peer address on the underlay, a
+ * Issue 13, "only peers send to the data ports" (run by gossip_forgery_test.ts on its cluster):
+ * from a non-peer address on the underlay, a
  * VXLAN frame (UDP 6784) and an unencrypted sleeve message (UDP 6783, sender = a peer's name)
  * carrying an ICMP echo with a spoofed pod source must never reach a pod.
  * Negative control: the very same datagrams sent from the spoofed peer's own underlay address do
@@ -10,10 +11,8 @@ import type { Cluster, Pod } from "../../cli/demo/cluster.ts";
 import { spawnIn } from "../../cli/demo/exec.ts";
 import { inetChecksum } from "../../net/dataplane/sleeve/icmp.ts";
 import { inNetns, listLinks } from "../../net/linux/mod.ts";
-import { IS_ROOT } from "../harness/netns.ts";
-import { withCluster } from "../e2e/e2e.ts";
-import { type Attacker, reaches, withAttacker } from "./attacker.ts";
-import { allPending, attackStep } from "./pending.ts";
+import type { Attacker } from "./attacker.ts";
+import { attackStep } from "./pending.ts";
 import { fragment, nameBytes, sendDatagrams } from "./sleeve_attack.ts";
 
 const mac = (s: string) => Uint8Array.from(s.split(":").map((h) => parseInt(h, 16)));
@@ -139,32 +138,26 @@ async function injection(
   assert.equal(fromAttacker, 0, "the attacker's datagrams reached the pod");
 }
 
-Deno.test({
-  name: "attack (issue 13, non-peer): spoofed VXLAN and unencrypted sleeve injection never " +
-    "reach a pod (the same datagrams from the peer's address do)",
-  ignore: !IS_ROOT || allPending(["inject-vxlan", "inject-sleeve"]),
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn(t) {
-    await withCluster({ nodes: 2 }, async (c) => {
-      const [n1, n2] = c.nodes;
-      const victim = await c.addPod(n1, "p");
-      const spoofed = await c.addPod(n2, "p");
-      assert.ok(await reaches(c, spoofed, victim, 20_000), "the pods talk");
-      await withAttacker(c, async (a) => {
-        await attackStep(
-          t,
-          "inject-vxlan",
-          "a VXLAN frame from the attacker",
-          () => injection(c, a, 6784, (id) => vxlan(echoFrame(spoofed, victim, id))),
-        );
-        await attackStep(
-          t,
-          "inject-sleeve",
-          "an unencrypted sleeve message naming n2",
-          () => injection(c, a, 6783, (id) => sleeve(echoFrame(spoofed, victim, id), 2, 1)),
-        );
-      });
-    });
-  },
-});
+/**
+ * The injection steps, on a cluster (fast path, no password) with a pod on node 1 (the victim)
+ * and one on node 2 (whose address the attacker spoofs).
+ */
+export async function injectionSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
+  const [n1, n2] = c.nodes;
+  const victim = c.pods.find((p) => p.node === n1)!;
+  const spoofed = c.pods.find((p) => p.node === n2)!;
+  await attackStep(
+    t,
+    "inject-vxlan",
+    "a VXLAN frame from the attacker never reaches a pod " +
+      "(from n2's address it does)",
+    () => injection(c, a, 6784, (id) => vxlan(echoFrame(spoofed, victim, id))),
+  );
+  await attackStep(
+    t,
+    "inject-sleeve",
+    "an unencrypted sleeve message naming n2 never reaches " +
+      "a pod (from n2's address it does)",
+    () => injection(c, a, 6783, (id) => sleeve(echoFrame(spoofed, victim, id), 2, 1)),
+  );
+}
