@@ -1,7 +1,9 @@
 /**
- * A small typed Kubernetes API client over fetch: the six calls weavets makes (list and watch
- * Nodes, get and update one ConfigMap, patch a Node's status). The server's certificate is checked
- * against the configured CA (Deno.createHttpClient); every response body is parsed by a zod schema.
+ * A small typed Kubernetes API client over fetch: list and watch any collection (Nodes; Pods,
+ * Namespaces and NetworkPolicies for the policy controller), get and update one ConfigMap, patch a
+ * Node's status. The server's certificate is checked against the configured CA
+ * (Deno.createHttpClient); every response body is parsed by a zod schema, list items and watched
+ * objects one at a time, so one that does not fit is skipped and counted, not fatal.
  *
  * Why not @kubernetes/client-node: it works under Deno, but importing it took ~0.7 s and it brings
  * ~60 MB of dependencies (undici, ws, openid-client, socks…) into the single binary for six calls.
@@ -11,11 +13,14 @@ import type { KubeClientConfig } from "./config.ts";
 import {
   type ConfigMap,
   configMapSchema,
+  listPageSchema,
+  type ListResult,
+  type Node,
   type NodeChange,
-  type NodeList,
-  nodeListSchema,
-  nodeWatchEventSchema,
+  nodeSchema,
   statusSchema,
+  type WatchChange,
+  watchLineSchema,
 } from "./types.ts";
 
 /** The API answered with an error status (`status`: HTTP code; 409 = resourceVersion conflict). */
@@ -46,6 +51,8 @@ export const isGone = (e: unknown) => e instanceof KubeApiError && e.status === 
 const REQUEST_TIMEOUT_MS = 15_000;
 /** Server-side watch duration; the client gives up 30 s after it if the stream went silent. */
 const WATCH_SECONDS = 300;
+/** A watch line longer than this is refused (memory stays bounded whatever the server sends). */
+const MAX_WATCH_LINE = 8 << 20;
 
 export class KubeClient {
   readonly #cfg: KubeClientConfig;
@@ -73,37 +80,69 @@ export class KubeClient {
   }
 
   /** All Nodes, page by page, with the list's resourceVersion (where a watch starts). */
-  async listNodes(signal?: AbortSignal): Promise<NodeList> {
-    const items: NodeList["items"] = [];
-    let cont: string | undefined;
-    let last: NodeList;
-    do {
-      const q = new URLSearchParams({ limit: "500" });
-      if (cont) q.set("continue", cont);
-      last = await this.#json("GET", `/api/v1/nodes?${q}`, nodeListSchema, { signal });
-      items.push(...last.items);
-      cont = last.metadata.continue || undefined;
-    } while (cont);
-    return { ...last, items };
+  async listNodes(signal?: AbortSignal): Promise<ListResult<Node>> {
+    const list = await this.list("/api/v1/nodes", nodeSchema, signal);
+    if (list.invalid > 0) {
+      throw new KubeResponseError(`/api/v1/nodes: ${list.invalid} nodes of unexpected shape`);
+    }
+    return list;
+  }
+
+  /** Node changes after `resourceVersion`; see watch(). A malformed Node fails the watch. */
+  async *watchNodes(resourceVersion: string, signal?: AbortSignal): AsyncGenerator<NodeChange> {
+    for await (const ev of this.watch("/api/v1/nodes", resourceVersion, nodeSchema, signal)) {
+      if (ev.type === "INVALID") throw new KubeResponseError(`/api/v1/nodes (watch): ${ev.error}`);
+      yield ev;
+    }
   }
 
   /**
-   * Node changes after `resourceVersion`, until the server ends the watch (about five minutes)
-   * or `signal` aborts. An expired resourceVersion surfaces as a KubeApiError with status 410,
-   * whether the server says so in the HTTP status or in an ERROR event.
+   * Every object of a collection (e.g. "/api/v1/pods"), page by page, each parsed by `item`:
+   * those that do not fit are counted in `invalid` and left out.
    */
-  async *watchNodes(resourceVersion: string, signal?: AbortSignal): AsyncGenerator<NodeChange> {
+  async list<T>(path: string, item: z.ZodType<T>, signal?: AbortSignal): Promise<ListResult<T>> {
+    const items: T[] = [];
+    let invalid = 0;
+    let cont: string | undefined;
+    let resourceVersion: string;
+    do {
+      const q = new URLSearchParams({ limit: "500" });
+      if (cont) q.set("continue", cont);
+      const page = await this.#json("GET", `${path}?${q}`, listPageSchema, { signal });
+      for (const raw of page.items) {
+        const r = item.safeParse(raw);
+        if (r.success) items.push(r.data);
+        else invalid++;
+      }
+      resourceVersion = page.metadata.resourceVersion;
+      cont = page.metadata.continue || undefined;
+    } while (cont);
+    return { metadata: { resourceVersion }, items, invalid };
+  }
+
+  /**
+   * Changes of a collection after `resourceVersion`, until the server ends the watch (about five
+   * minutes) or `signal` aborts. An expired resourceVersion surfaces as a KubeApiError with status
+   * 410, whether the server says so in the HTTP status or in an ERROR event. An object that does
+   * not fit `item` is yielded as INVALID, so the caller can count it and carry on.
+   */
+  async *watch<T>(
+    path: string,
+    resourceVersion: string,
+    item: z.ZodType<T>,
+    signal?: AbortSignal,
+  ): AsyncGenerator<WatchChange<T>> {
     const q = new URLSearchParams({
       watch: "1",
       resourceVersion,
       allowWatchBookmarks: "true",
       timeoutSeconds: String(WATCH_SECONDS),
     });
-    const res = await this.#fetch("GET", `/api/v1/nodes?${q}`, {
+    const res = await this.#fetch("GET", `${path}?${q}`, {
       signal,
       timeoutMs: (WATCH_SECONDS + 30) * 1000,
     });
-    const path = "/api/v1/nodes (watch)";
+    const what = `${path} (watch)`;
     let buf = "";
     try {
       for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
@@ -112,23 +151,18 @@ export class KubeClient {
         while ((nl = buf.indexOf("\n")) >= 0) {
           const line = buf.slice(0, nl).trim();
           buf = buf.slice(nl + 1);
-          if (line === "") continue;
-          const ev = parse(nodeWatchEventSchema, JSON.parse(line), path);
-          if (ev.type === "ERROR") {
-            const s = ev.object;
-            throw new KubeApiError(
-              s.code ?? 500,
-              s.reason ?? "",
-              `${path}: ${s.message ?? s.reason}`,
-            );
-          }
-          yield ev;
+          if (line !== "") yield parseWatchLine(line, item, what);
+        }
+        if (buf.length > MAX_WATCH_LINE) {
+          throw new KubeResponseError(`${what}: an event longer than ${MAX_WATCH_LINE} bytes`);
         }
       }
     } catch (e) {
       if (e instanceof KubeApiError || e instanceof KubeResponseError) throw e;
       if (signal?.aborted) return;
-      throw new KubeUnreachableError(`${path}: stream broke: ${(e as Error).message}`);
+      throw new KubeUnreachableError(`${what}: stream broke: ${(e as Error).message}`);
+    } finally {
+      await res.body?.cancel().catch(() => {});
     }
   }
 
@@ -237,6 +271,31 @@ function cmPath(namespace: string, name: string): string {
   return `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${
     encodeURIComponent(name)
   }`;
+}
+
+function parseWatchLine<T>(line: string, item: z.ZodType<T>, what: string): WatchChange<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    throw new KubeResponseError(`${what}: a line that is not JSON`);
+  }
+  const ev = parse(watchLineSchema, json, what);
+  if (ev.type === "ERROR") {
+    const s = ev.object;
+    throw new KubeApiError(s.code ?? 500, s.reason ?? "", `${what}: ${s.message ?? s.reason}`);
+  }
+  if (ev.type === "BOOKMARK") return ev;
+  const r = item.safeParse(ev.object);
+  if (r.success) return { type: ev.type, object: r.data };
+  const rv = (ev.object as { metadata?: { resourceVersion?: unknown } })?.metadata
+    ?.resourceVersion;
+  const issue = r.error.issues[0];
+  return {
+    type: "INVALID",
+    resourceVersion: typeof rv === "string" ? rv : undefined,
+    error: `${issue.path.join(".")}: ${issue.message}`,
+  };
 }
 
 function parse<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {

@@ -29,11 +29,11 @@ export const nodeSchema = z.looseObject({
 });
 export type Node = z.infer<typeof nodeSchema>;
 
-export const nodeListSchema = z.looseObject({
+/** One page of a list; items are parsed one by one afterwards (see watchLineSchema). */
+export const listPageSchema = z.looseObject({
   metadata: z.looseObject({ resourceVersion: z.string(), continue: z.string().optional() }),
-  items: z.array(nodeSchema).nullable().transform((v) => v ?? []),
+  items: z.array(z.unknown()).nullable().transform((v) => v ?? []),
 });
-export type NodeList = z.infer<typeof nodeListSchema>;
 
 /** The API's error body (kind Status). */
 export const statusSchema = z.looseObject({
@@ -44,19 +44,36 @@ export const statusSchema = z.looseObject({
 });
 export type Status = z.infer<typeof statusSchema>;
 
-/** One line of a watch stream. ERROR carries a Status (410 Gone: resourceVersion too old). */
-export const nodeWatchEventSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.enum(["ADDED", "MODIFIED", "DELETED"]), object: nodeSchema }),
-  // A bookmark carries only metadata.resourceVersion of an otherwise empty Node.
+/**
+ * One line of a watch stream, the object not parsed yet (watch() parses it with the resource's
+ * own schema, so one odd object costs one event, not the stream). ERROR carries a Status (410
+ * Gone: resourceVersion too old); a BOOKMARK only metadata.resourceVersion.
+ */
+export const watchLineSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.enum(["ADDED", "MODIFIED", "DELETED"]), object: z.unknown() }),
   z.object({
     type: z.literal("BOOKMARK"),
     object: z.looseObject({ metadata: z.looseObject({ resourceVersion: z.string() }) }),
   }),
   z.object({ type: z.literal("ERROR"), object: statusSchema }),
 ]);
-export type NodeWatchEvent = z.infer<typeof nodeWatchEventSchema>;
-/** What a watch yields: ERROR events are raised as errors instead. */
-export type NodeChange = Exclude<NodeWatchEvent, { type: "ERROR" }>;
+
+/** What a watch yields (ERROR events are raised as errors instead). */
+export type WatchChange<T> =
+  | { type: "ADDED" | "MODIFIED" | "DELETED"; object: T }
+  | { type: "BOOKMARK"; object: { metadata: { resourceVersion: string } } }
+  /** An object that does not fit the schema: skipped, with its resourceVersion if it has one. */
+  | { type: "INVALID"; resourceVersion?: string; error: string };
+
+export type NodeChange = Exclude<WatchChange<Node>, { type: "INVALID" }>;
+
+/** A list's items that fit the schema, and how many did not. */
+export interface ListResult<T> {
+  /** Where a watch of the collection starts. */
+  metadata: { resourceVersion: string };
+  items: T[];
+  invalid: number;
+}
 
 export const configMapSchema = z.looseObject({
   apiVersion: z.string().optional(),

@@ -2,17 +2,22 @@
  * TEST DOUBLE — a minimal stand-in for the Kubernetes API server, for tests only. It serves the
  * real wire shapes of exactly what weavets uses, over HTTPS on 127.0.0.1 with a throwaway CA:
  *
- * - GET  /api/v1/nodes                      NodeList with metadata.resourceVersion
- * - GET  /api/v1/nodes?watch=1&resourceVersion=N   chunked JSON lines of watch events; a
- *        compacted resourceVersion gets an ERROR event with a 410 Status, as the real server does
+ * - GET  /api/v1/nodes, /api/v1/pods, /api/v1/namespaces,
+ *        /apis/networking.k8s.io/v1/networkpolicies   lists (paginated with limit/continue) with
+ *        metadata.resourceVersion; with ?watch=1&resourceVersion=N chunked JSON lines of watch
+ *        events, a compacted resourceVersion getting an ERROR event with a 410 Status, as the real
+ *        server does (fake_collections.ts)
  * - GET/PUT /api/v1/namespaces/kube-system/configmaps/weavets   with optimistic concurrency: a PUT
  *        whose metadata.resourceVersion is not current gets 409 Conflict
  * - PATCH /api/v1/nodes/NAME/status         strategic merge of status.conditions (by type)
  *
  * Everything else is 404. One resourceVersion counter for all objects, like etcd's revision.
- * Controls: add/delete nodes, compact history, force conflicts, go down and come back up.
+ * Controls: add/delete nodes, put/delete pods, namespaces (labelled kubernetes.io/metadata.name
+ * as the real server does) and NetworkPolicies, compact history, force conflicts, go down and
+ * come back up.
  */
 import { sh } from "../harness/sh.ts";
+import { type Clock, Collection } from "./fake_collections.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -23,8 +28,8 @@ export interface Pki {
   key: string;
 }
 
-/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl). */
-export async function makePki(): Promise<Pki> {
+/** A throwaway CA and a server certificate for 127.0.0.1 (and `ips`) signed by it (openssl). */
+export async function makePki(ips: string[] = []): Promise<Pki> {
   const dir = Deno.makeTempDirSync({ prefix: "wtk-pki-" });
   try {
     const ossl = (...a: string[]) => sh("openssl", ...a);
@@ -45,7 +50,8 @@ export async function makePki(): Promise<Pki> {
     await ecKey("srv", "-out", `${dir}/srv.csr`, "-subj", "/CN=127.0.0.1");
     Deno.writeTextFileSync(
       `${dir}/ext`,
-      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+      `subjectAltName=${["127.0.0.1", ...ips].map((ip) => `IP:${ip}`).join(",")}\n` +
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     );
     await ossl(
       "x509",
@@ -74,26 +80,26 @@ export async function makePki(): Promise<Pki> {
   }
 }
 
-interface WatchEvent {
-  rv: number;
-  type: "ADDED" | "MODIFIED" | "DELETED";
-  object: Obj;
-}
-
 const CM_PATH = "/api/v1/namespaces/kube-system/configmaps/weavets";
-const enc = new TextEncoder();
 
 export class FakeApiServer {
   readonly token = "wtk-test-token-" + crypto.randomUUID();
   port = 0;
+  /** Where it listens; a test may serve inside a namespace of its own (see start()). */
+  hostname = "127.0.0.1";
   #pki: Pki;
   #server?: Deno.HttpServer<Deno.NetAddr>;
-  #rv = 100;
-  #nodes = new Map<string, Obj>();
-  #history: WatchEvent[] = [];
-  /** Events at or before this resourceVersion are compacted away (410 Gone for watches). */
-  #compactedRv = 0;
-  #watchers = new Set<{ from: number; ctl: ReadableStreamDefaultController<Uint8Array> }>();
+  readonly #clock: Clock = { rv: 100, compactedRv: 0 };
+  readonly #nodes = new Collection("Node", this.#clock);
+  readonly pods = new Collection("Pod", this.#clock);
+  readonly namespaces = new Collection("Namespace", this.#clock);
+  readonly networkPolicies = new Collection("NetworkPolicy", this.#clock);
+  readonly #collections = new Map([
+    ["/api/v1/nodes", this.#nodes],
+    ["/api/v1/pods", this.pods],
+    ["/api/v1/namespaces", this.namespaces],
+    ["/apis/networking.k8s.io/v1/networkpolicies", this.networkPolicies],
+  ]);
   #cm: Obj;
   #forcedConflicts = 0;
   #down = false;
@@ -111,7 +117,7 @@ export class FakeApiServer {
         name: "weavets",
         namespace: "kube-system",
         uid: crypto.randomUUID(),
-        resourceVersion: String(++this.#rv),
+        resourceVersion: String(++this.#clock.rv),
         labels: { "app.kubernetes.io/name": "weavets" },
         creationTimestamp: new Date().toISOString(),
       },
@@ -119,12 +125,16 @@ export class FakeApiServer {
   }
 
   get url(): string {
-    return `https://127.0.0.1:${this.port}`;
+    return `https://${this.hostname}:${this.port}`;
   }
 
+  /**
+   * Starts serving. The listening socket is made synchronously, so calling this inside
+   * `inNetns` serves in that network namespace.
+   */
   start(): void {
     this.#server = Deno.serve({
-      hostname: "127.0.0.1",
+      hostname: this.hostname,
       port: this.port,
       cert: this.#pki.cert,
       key: this.#pki.key,
@@ -136,8 +146,7 @@ export class FakeApiServer {
   /** Unreachable: watches are cut and the port refuses connections until up(). */
   async down(): Promise<void> {
     this.#down = true; // requests that arrive during the shutdown get no long-lived stream
-    for (const w of this.#watchers) w.ctl.close();
-    this.#watchers.clear();
+    for (const c of this.#collections.values()) c.closeWatches();
     await this.#server?.shutdown();
     this.#server = undefined;
   }
@@ -164,8 +173,6 @@ export class FakeApiServer {
       apiVersion: "v1",
       metadata: {
         name,
-        uid: crypto.randomUUID(),
-        resourceVersion: "",
         labels: { "kubernetes.io/hostname": name },
         creationTimestamp: new Date().toISOString(),
       },
@@ -175,22 +182,28 @@ export class FakeApiServer {
         conditions: [{ type: "Ready", status: "True", reason: "KubeletReady" }],
       },
     };
-    this.#put("ADDED", node);
+    this.#nodes.put(node);
   }
 
   deleteNode(name: string): void {
-    const node = this.#nodes.get(name);
-    if (!node) throw new Error(`no node ${name}`);
-    this.#nodes.delete(name);
-    this.#emit("DELETED", structuredClone(node));
+    this.#nodes.delete("", name);
   }
 
   nodeNames(): string[] {
-    return [...this.#nodes.keys()].sort();
+    return this.#nodes.all().map((n) => n.metadata.name).sort();
   }
 
   node(name: string): Obj {
-    return this.#nodes.get(name);
+    return this.#nodes.get("", name);
+  }
+
+  /** A namespace, labelled kubernetes.io/metadata.name as the real API server does. */
+  putNamespace(name: string, labels: Record<string, string> = {}): void {
+    this.namespaces.put({
+      kind: "Namespace",
+      apiVersion: "v1",
+      metadata: { name, labels: { ...labels, "kubernetes.io/metadata.name": name } },
+    });
   }
 
   /**
@@ -198,10 +211,8 @@ export class FakeApiServer {
    * older resourceVersion gets 410 Gone and must list again.
    */
   compact(): void {
-    this.#compactedRv = ++this.#rv;
-    this.#history = [];
-    for (const w of this.#watchers) w.ctl.close();
-    this.#watchers.clear();
+    this.#clock.compactedRv = ++this.#clock.rv;
+    for (const c of this.#collections.values()) c.compact();
   }
 
   /** The next `n` ConfigMap updates fail with 409 whatever their resourceVersion. */
@@ -215,25 +226,10 @@ export class FakeApiServer {
 
   setAnnotations(annotations: Record<string, string>): void {
     this.#cm.metadata.annotations = { ...annotations };
-    this.#cm.metadata.resourceVersion = String(++this.#rv);
+    this.#cm.metadata.resourceVersion = String(++this.#clock.rv);
   }
 
   // --- API -------------------------------------------------------------------------------------
-
-  #put(type: "ADDED" | "MODIFIED", node: Obj): void {
-    node.metadata.resourceVersion = String(++this.#rv);
-    this.#nodes.set(node.metadata.name, node);
-    this.#emit(type, structuredClone(node), false);
-  }
-
-  #emit(type: WatchEvent["type"], object: Obj, bump = true): void {
-    if (bump) object.metadata.resourceVersion = String(++this.#rv);
-    const ev = { rv: Number(object.metadata.resourceVersion), type, object };
-    this.#history.push(ev);
-    for (const w of this.#watchers) {
-      if (ev.rv > w.from) w.ctl.enqueue(line({ type, object }));
-    }
-  }
 
   async #handle(req: Request, completed: Promise<void>): Promise<Response> {
     const url = new URL(req.url);
@@ -244,51 +240,19 @@ export class FakeApiServer {
     if (req.headers.get("authorization") !== `Bearer ${this.token}`) {
       return status(401, "Unauthorized", "Unauthorized");
     }
-    if (url.pathname === "/api/v1/nodes" && req.method === "GET") {
-      return url.searchParams.get("watch") === "1"
-        ? this.#watch(Number(url.searchParams.get("resourceVersion") ?? "0"), completed)
-        : json(200, {
-          kind: "NodeList",
-          apiVersion: "v1",
-          metadata: { resourceVersion: String(this.#rv) },
-          items: [...this.#nodes.values()],
-        });
+    const collection = this.#collections.get(url.pathname);
+    if (collection && req.method === "GET") {
+      if (url.searchParams.get("watch") === "1") {
+        return collection.watch(Number(url.searchParams.get("resourceVersion") ?? "0"), completed);
+      }
+      const list = collection.list(url);
+      return list ? json(200, list) : status(410, "Expired", "the continue token has expired");
     }
     const m = url.pathname.match(/^\/api\/v1\/nodes\/([^/]+)\/status$/);
     if (m && req.method === "PATCH") return this.#patchStatus(decodeURIComponent(m[1]), req);
     if (url.pathname === CM_PATH && req.method === "GET") return json(200, this.#cm);
     if (url.pathname === CM_PATH && req.method === "PUT") return this.#updateCm(await req.json());
     return status(404, "NotFound", `the server could not find the requested resource`);
-  }
-
-  #watch(from: number, completed: Promise<void>): Response {
-    let ctl!: ReadableStreamDefaultController<Uint8Array>;
-    const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctl = c) });
-    if (from < this.#compactedRv) {
-      // The real API server answers 200 and sends one ERROR event, then ends the stream.
-      ctl.enqueue(line({
-        type: "ERROR",
-        object: {
-          kind: "Status",
-          apiVersion: "v1",
-          metadata: {},
-          status: "Failure",
-          message: `too old resource version: ${from} (${this.#compactedRv})`,
-          reason: "Expired",
-          code: 410,
-        },
-      }));
-      ctl.close();
-    } else {
-      for (const ev of this.#history) {
-        if (ev.rv > from) ctl.enqueue(line({ type: ev.type, object: ev.object }));
-      }
-      const w = { from, ctl };
-      this.#watchers.add(w);
-      // Gone when the stream ends or the client hangs up (then `completed` rejects).
-      completed.catch(() => {}).finally(() => this.#watchers.delete(w));
-    }
-    return new Response(body, { headers: { "content-type": "application/json" } });
   }
 
   #updateCm(body: Obj): Response {
@@ -311,7 +275,7 @@ export class FakeApiServer {
       metadata: {
         ...body.metadata,
         uid: this.#cm.metadata.uid,
-        resourceVersion: String(++this.#rv),
+        resourceVersion: String(++this.#clock.rv),
       },
     };
     this.requests.push("PUT configmap -> 200");
@@ -319,7 +283,7 @@ export class FakeApiServer {
   }
 
   async #patchStatus(name: string, req: Request): Promise<Response> {
-    const node = this.#nodes.get(name);
+    const node = structuredClone(this.#nodes.get("", name));
     if (!node) return status(404, "NotFound", `nodes "${name}" not found`);
     const contentType = req.headers.get("content-type");
     if (contentType !== "application/strategic-merge-patch+json") {
@@ -333,13 +297,8 @@ export class FakeApiServer {
       if (i >= 0) conditions[i] = { ...conditions[i], ...c };
       else conditions.push(c);
     }
-    this.#put("MODIFIED", node);
-    return json(200, node);
+    return json(200, this.#nodes.put(node));
   }
-}
-
-function line(v: unknown): Uint8Array {
-  return enc.encode(JSON.stringify(v) + "\n");
 }
 
 function json(code: number, body: unknown): Response {
