@@ -19,6 +19,7 @@ import {
   KubeClient,
   type KubeHandle,
   kubeNodeName,
+  kubePeerKeys,
   loadKubeConfig,
   startKube,
 } from "../net/kube/mod.ts";
@@ -95,11 +96,14 @@ function kubeComponent(
     },
     async start(mesh) {
       client = new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig ?? undefined }));
+      // Keys come from the Nodes (published by each peer on its own; deploy/weavets.yaml).
+      mesh.trustOnlyVouchedKeys();
       handle = await startKube({
         client,
         nodeName: kubeNodeName(env),
         peerName: mesh.self,
         log,
+        peerKeys: kubePeerKeys(mesh, log),
         signal: abort.signal,
         onTargets(addrs) {
           initial ??= addrs.length;

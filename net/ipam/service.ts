@@ -209,6 +209,8 @@ export class IpamService {
       peer: r.name,
       addresses: r.taken,
     });
+    // Gone for good: its signing key may no longer speak for its name (docs/PROTOCOL.md).
+    this.#mesh!.forgetPeer(r.name);
     this.#retryPending();
     return r;
   }

@@ -180,6 +180,16 @@ export class KubeClient {
     });
   }
 
+  /** A JSON merge patch of a Node (its metadata: the peer-key annotation). */
+  async patchNode(name: string, patch: unknown, signal?: AbortSignal): Promise<void> {
+    const res = await this.#fetch(
+      "PATCH",
+      `/api/v1/nodes/${encodeURIComponent(name)}`,
+      { signal, body: patch, contentType: "application/merge-patch+json" },
+    );
+    await res.body?.cancel();
+  }
+
   /** A strategic-merge patch of a Node's status (conditions merge by type). */
   async patchNodeStatus(name: string, patch: unknown, signal?: AbortSignal): Promise<void> {
     const res = await this.#fetch(

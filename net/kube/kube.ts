@@ -23,6 +23,7 @@ import {
   register,
   releaseClaim,
 } from "./peers.ts";
+import { type PeerKeyClaim, peerKeyPatch } from "./peer_keys.ts";
 import type { ConfigMap, Node } from "./types.ts";
 
 export interface KubeOptions {
@@ -40,6 +41,15 @@ export interface KubeOptions {
   resetLocalState(): Promise<void>;
   /** True once this node's network is up (bridge ready, IPAM ready). Polled. */
   networkReady(): boolean;
+  /**
+   * This peer's signing key, published on its Node, and what to do with everyone's: called with
+   * every Node after each change, and with each deleted Node (net/kube/peer_keys.ts).
+   */
+  peerKeys?: {
+    claim: PeerKeyClaim;
+    onNodes(nodes: Node[]): void;
+    onNodeDeleted(node: Node): void;
+  };
   /** Aborting it is stop(), also while startKube is still retrying. */
   signal?: AbortSignal;
   /** Defaults suit production; tests shorten them. */
@@ -113,6 +123,13 @@ class Kube {
   }
 
   async start(): Promise<void> {
+    const keys = this.#o.peerKeys;
+    if (keys) {
+      await this.#retrying(
+        "publish the peer key",
+        () => this.#o.client.patchNode(this.#self.nodeName, peerKeyPatch(keys.claim), this.#signal),
+      );
+    }
     await this.#register();
     const list = await this.#retrying("list nodes", () => this.#o.client.listNodes(this.#signal));
     this.#replaceNodes(list.items);
@@ -194,10 +211,14 @@ class Kube {
   // --- nodes -----------------------------------------------------------------------------------
 
   #replaceNodes(items: Node[]): void {
-    const before = new Set(this.#nodes.keys());
+    const before = this.#nodes;
     this.#nodes = new Map(items.map((n) => [n.metadata.name, n]));
-    const gone = [...before].filter((n) => !this.#nodes.has(n));
-    if (gone.length > 0) this.#log.info("nodes gone", { nodes: gone });
+    const gone = [...before.values()].filter((n) => !this.#nodes.has(n.metadata.name));
+    if (gone.length > 0) {
+      this.#log.info("nodes gone", { nodes: gone.map((n) => n.metadata.name) });
+      for (const n of gone) this.#o.peerKeys?.onNodeDeleted(n);
+    }
+    this.#o.peerKeys?.onNodes([...this.#nodes.values()]);
     this.#emitTargets();
   }
 
@@ -228,6 +249,7 @@ class Kube {
           if (ev.type === "DELETED") {
             this.#nodes.delete(node.metadata.name);
             this.#log.info("node deleted", { node: node.metadata.name });
+            this.#o.peerKeys?.onNodeDeleted(node);
             this.#queueReclaim();
           } else {
             if (!this.#nodes.has(node.metadata.name)) {
@@ -235,6 +257,7 @@ class Kube {
             }
             this.#nodes.set(node.metadata.name, node);
           }
+          this.#o.peerKeys?.onNodes([...this.#nodes.values()]);
           this.#emitTargets();
         }
       } catch (e) {

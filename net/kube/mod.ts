@@ -23,6 +23,7 @@ export {
   READY_REASON,
   startKube,
 } from "./kube.ts";
+export { kubePeerKeys, PEER_KEY_ANNOTATION } from "./peer_keys.ts";
 export {
   CONFIGMAP_NAME,
   CONFIGMAP_NAMESPACE,

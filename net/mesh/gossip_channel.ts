@@ -115,6 +115,20 @@ export interface MeshView {
     payload: Uint8Array,
     signature: Uint8Array,
   ): SignatureCheck;
+  /** This peer's signing public key (32 bytes), e.g. to publish it on its Kubernetes Node. */
+  readonly publicKey: Uint8Array;
+  /**
+   * An authority the operator set up (the Kubernetes API: a Node's annotation) vouches that
+   * `key` speaks for `name`: it replaces any other key bound to the name (net/mesh/keys.ts).
+   */
+  vouchKey(name: PeerName, key: Uint8Array): { ok: true } | { ok: false; reason: string };
+  /** From now on only vouched keys are bound: the handshake and gossip can only confirm them. */
+  trustOnlyVouchedKeys(): void;
+  /**
+   * The peer is gone for good (rmpeer, its Node deleted): its key may no longer speak for its
+   * name, and a new key may be bound to it. Its topology entry goes with it.
+   */
+  forgetPeer(name: PeerName): void;
   /** Registers a named channel; the name must be unique and is part of the wire protocol. */
   channel(name: string, gossiper: Gossiper): GossipChannel;
   /**

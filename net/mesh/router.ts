@@ -239,6 +239,22 @@ export class Mesh implements MeshView {
     return this.#signingKey.sign(domain, payload);
   }
 
+  get publicKey(): Uint8Array {
+    return this.#signingKey.publicKey;
+  }
+
+  vouchKey(name: PeerName, key: Uint8Array): { ok: true } | { ok: false; reason: string } {
+    return this.keys.bind(name, key, "kube", Date.now());
+  }
+
+  trustOnlyVouchedKeys(): void {
+    this.keys.kubeAuthority = true;
+  }
+
+  forgetPeer(name: PeerName): void {
+    this.keys.forget(name, Date.now());
+  }
+
   /** Against the key bound to `author` in `keys` (docs/PROTOCOL.md, "Authorship"). */
   verify(
     author: PeerName,

@@ -10,6 +10,7 @@
  * - GET/PUT /api/v1/namespaces/kube-system/configmaps/weavets   with optimistic concurrency: a PUT
  *        whose metadata.resourceVersion is not current gets 409 Conflict
  * - PATCH /api/v1/nodes/NAME/status         strategic merge of status.conditions (by type)
+ * - PATCH /api/v1/nodes/NAME                JSON merge patch of metadata.annotations
  *
  * Everything else is 404. One resourceVersion counter for all objects, like etcd's revision.
  * Controls: add/delete nodes, put/delete pods, namespaces (labelled kubernetes.io/metadata.name
@@ -250,6 +251,8 @@ export class FakeApiServer {
     }
     const m = url.pathname.match(/^\/api\/v1\/nodes\/([^/]+)\/status$/);
     if (m && req.method === "PATCH") return this.#patchStatus(decodeURIComponent(m[1]), req);
+    const n = url.pathname.match(/^\/api\/v1\/nodes\/([^/]+)$/);
+    if (n && req.method === "PATCH") return this.#patchNode(decodeURIComponent(n[1]), req);
     if (url.pathname === CM_PATH && req.method === "GET") return json(200, this.#cm);
     if (url.pathname === CM_PATH && req.method === "PUT") return this.#updateCm(await req.json());
     return status(404, "NotFound", `the server could not find the requested resource`);
@@ -280,6 +283,24 @@ export class FakeApiServer {
     };
     this.requests.push("PUT configmap -> 200");
     return json(200, this.#cm);
+  }
+
+  async #patchNode(name: string, req: Request): Promise<Response> {
+    const node = this.#nodes.get(name);
+    if (!node) return status(404, "NotFound", `nodes "${name}" not found`);
+    const contentType = req.headers.get("content-type");
+    if (contentType !== "application/merge-patch+json") {
+      return status(415, "UnsupportedMediaType", `unsupported content type ${contentType}`);
+    }
+    const patch = await req.json();
+    const annotations = { ...node.metadata.annotations };
+    for (const [k, v] of Object.entries(patch?.metadata?.annotations ?? {})) {
+      if (v === null) delete annotations[k];
+      else annotations[k] = v;
+    }
+    node.metadata.annotations = annotations;
+    this.#put("MODIFIED", node);
+    return json(200, node);
   }
 
   async #patchStatus(name: string, req: Request): Promise<Response> {

@@ -16,6 +16,8 @@ import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/
 import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
 import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
 import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
+import { ValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
+import { ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import { REPO_ROOT } from "../harness/binary.ts";
 
 export type Doc = Record<string, unknown>;
@@ -60,6 +62,16 @@ const KINDS: Record<string, Kind> = {
     "IRoleBinding",
   ),
   "apps/v1/DaemonSet": kind(DaemonSet, "apps/v1/DaemonSet", "IDaemonSet"),
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": kind(
+    ValidatingAdmissionPolicy,
+    "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+    "IValidatingAdmissionPolicy",
+  ),
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": kind(
+    ValidatingAdmissionPolicyBinding,
+    "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding",
+    "IValidatingAdmissionPolicyBinding",
+  ),
 };
 
 /** Parses a multi-document YAML manifest (anchors resolved); throws on YAML errors. */

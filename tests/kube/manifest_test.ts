@@ -44,6 +44,8 @@ Deno.test("manifest: every document is valid against the Kubernetes API schema",
       "Role",
       "RoleBinding",
       "ServiceAccount",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
     ],
   );
   assert.deepEqual(schemaErrors(docs), []);
@@ -86,9 +88,17 @@ Deno.test("manifest: RBAC grants only what weavets uses", () => {
   const sa = find(docs, "ServiceAccount");
   assert.equal(sa.metadata.namespace, "kube-system");
   assert.deepEqual(find(docs, "ClusterRole").rules, [
-    { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch"] },
+    { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch", "patch"] },
     { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
   ]);
+  // `patch` on nodes is narrowed by the admission policy: its own Node, its own annotation.
+  const vap = find(docs, "ValidatingAdmissionPolicy");
+  assert.deepEqual(vap.spec.matchConstraints.resourceRules[0].resources, ["nodes"]);
+  assert.match(vap.spec.matchConditions[0].expression, /system:serviceaccount:kube-system:weavets/);
+  assert.deepEqual(find(docs, "ValidatingAdmissionPolicyBinding").spec, {
+    policyName: "weavets",
+    validationActions: ["Deny"],
+  });
   const role = find(docs, "Role");
   assert.equal(role.metadata.namespace, "kube-system");
   assert.deepEqual(role.rules, [

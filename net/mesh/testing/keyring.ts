@@ -32,9 +32,21 @@ export class TestKeyring {
     this.#forgotten.delete(peer);
   }
 
-  /** The signing half of a MeshView for `self`. */
-  view(self: PeerName): Pick<MeshView, "sign" | "verify"> {
+  /** The authorship half of a MeshView for `self` (vouching and forgetting act on the keyring). */
+  view(
+    self: PeerName,
+  ): Pick<
+    MeshView,
+    "sign" | "verify" | "publicKey" | "vouchKey" | "trustOnlyVouchedKeys" | "forgetPeer"
+  > {
     return {
+      publicKey: this.key(self).publicKey,
+      vouchKey: (name) => {
+        this.learn(name);
+        return { ok: true };
+      },
+      trustOnlyVouchedKeys: () => {},
+      forgetPeer: (name) => this.forget(name),
       sign: (domain, payload) => this.key(self).sign(domain, payload),
       verify: (author, domain, payload, signature): SignatureCheck => {
         if (this.#forgotten.has(author)) return "unknown-author";
