@@ -286,7 +286,7 @@ export class FakeApiServer {
   }
 
   async #patchNode(name: string, req: Request): Promise<Response> {
-    const node = this.#nodes.get(name);
+    const node = structuredClone(this.#nodes.get("", name));
     if (!node) return status(404, "NotFound", `nodes "${name}" not found`);
     const contentType = req.headers.get("content-type");
     if (contentType !== "application/merge-patch+json") {
@@ -299,8 +299,7 @@ export class FakeApiServer {
       else annotations[k] = v;
     }
     node.metadata.annotations = annotations;
-    this.#put("MODIFIED", node);
-    return json(200, node);
+    return json(200, this.#nodes.put(node));
   }
 
   async #patchStatus(name: string, req: Request): Promise<Response> {
