@@ -9,6 +9,8 @@ import { Buffer } from "node:buffer";
 import { DatabaseSync } from "node:sqlite";
 import { Cluster, type Node } from "../../cli/demo/cluster.ts";
 import { DB_FILE } from "../../net/ipam/store.ts";
+import { SIGNING_KEY_FILE } from "../../net/mesh/key_files.ts";
+import { SigningKey } from "../../net/mesh/signing.ts";
 import { execIn, type ExecResult, spawnIn } from "../../cli/demo/exec.ts";
 import {
   addAddress,
@@ -177,13 +179,26 @@ export async function established(node: Node): Promise<string[]> {
     .filter((x) => x.state === "established").map((x) => x.name ?? "?").sort();
 }
 
-/** Peers a node's topology knows, with reachability (`/status/peers`). */
-export async function peers(
-  node: Node,
-): Promise<Array<{ name: string; nickname?: string; reachable?: boolean }>> {
+export interface PeerStatus {
+  name: string;
+  nickname?: string;
+  uid?: string;
+  version?: number;
+  reachable?: boolean;
+  connections?: Array<{ name: string; address: string; outbound: boolean; established: boolean }>;
+}
+
+/** Peers a node's topology knows, with reachability and their entries (`/status/peers`). */
+export async function peers(node: Node): Promise<PeerStatus[]> {
   const r = await curl(node, "GET", "http://127.0.0.1:6784/status/peers");
   if (r.status !== 200) throw new Error(`/status/peers on ${node.name}: ${r.status}`);
   return JSON.parse(r.body);
+}
+
+/** A node's own signing key, read by root from its data dir (for authored negative controls). */
+export function signingKeyOf(node: Node): SigningKey {
+  const text = Deno.readTextFileSync(`${node.datadir}/${SIGNING_KEY_FILE}`).trim();
+  return SigningKey.fromSeed(new Uint8Array(Buffer.from(text, "base64url")));
 }
 
 /**

@@ -14,7 +14,6 @@ import { encodeRecords, type PeerRecord } from "../../net/dataplane/fastpath/mac
 import { decodeMeta, encodeGossip } from "../../net/ipam/wire.ts";
 import { SigningKey } from "../../net/mesh/signing.ts";
 import {
-  decodeUpdate,
   encodeUpdate,
   type EntryBody,
   MAX_VERSION,
@@ -33,11 +32,11 @@ import {
   peers,
   reaches,
   runClient,
+  signingKeyOf,
   sleep,
   startClient,
   storedAllocations,
   storedMeta,
-  unb64,
   withAttacker,
 } from "./attacker.ts";
 import { attackStep } from "./pending.ts";
@@ -235,16 +234,42 @@ export async function forgerySuite(
       await attackStep(
         t,
         `topology-entry${suffix}`,
-        "a forged entry for n3 (its uid, version 2^53-1, " +
-          "no connections) leaves n3 reachable, and rmpeer of n3 is refused",
+        "an entry n3 signed takes effect (the control); one forged for n3 (its uid, the " +
+          "highest version, no connections) leaves n3 reachable, and rmpeer of n3 is refused",
         async () => {
-          // n3's real uid, as any connector learns it from the topology on join.
-          const cap = await inject(a, n2, [], password, 0);
           const n3name = Cluster.peerName(3);
-          let uid = "0000000000000003";
-          for (const d of cap.received?.topology ?? []) {
-            uid = decodeUpdate(unb64(d)).find((e) => e.name === n3name)?.uid ?? uid;
-          }
+          const held = (await peers(n1)).find((x) => x.name === n3name)!;
+          const uid = held.uid!;
+          // Negative control: the same path carries an entry n3 did sign (with its key, read by
+          // root from its data dir): a harmless change, its nickname, shows on n1.
+          const key = signingKeyOf(n3);
+          const nickname = `${n3.name}-ctl`;
+          const authored = signEntry(
+            {
+              name: n3name,
+              nickname,
+              uid,
+              version: held.version! + 1,
+              connections: held.connections!.map((x) => ({
+                name: x.name,
+                address: x.address,
+                outbound: x.outbound,
+                established: x.established,
+              })),
+            },
+            key.publicKey,
+            (d, p) => key.sign(d, p),
+          );
+          const ctl = await inject(a, n1, [
+            { tag: "gossip", channel: "topology", data: b64(encodeUpdate([authored])) },
+          ], password);
+          if (ctl.established) {
+            await Cluster.waitFor(
+              "n1 to hold n3's own new entry",
+              async () => (await peers(n1)).find((x) => x.name === n3name)?.nickname === nickname,
+              10_000,
+            );
+          } else console.log(`  control not deliverable: the attacker was refused: ${ctl.error}`);
           // The highest version the format admits (2^53-1 is refused as malformed), signed with
           // the attacker's key: the most a non-holder of n3's key can send.
           const forged = attackerSigned({

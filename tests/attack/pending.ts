@@ -9,7 +9,6 @@ export const PENDING = new Set<string>([
   "foreign-dial",
   "ipam-ring",
   "macs-record",
-  "topology-entry",
   "stall-flood",
   "conn-limit",
   "half-frames",
@@ -19,7 +18,6 @@ export const PENDING = new Set<string>([
   "foreign-dial-pw",
   "ipam-ring-pw",
   "macs-record-pw",
-  "topology-entry-pw",
   // issue 13 (sleeve_forgery_test.ts, gossip_forgery_test.ts, local_test.ts)
   "sleeve-counts",
   "sleeve-counts-encrypted",
