@@ -75,6 +75,11 @@ export class Registry {
     this.#family(name, help, "gauge").collect = collect;
   }
 
+  /** A counter whose samples are computed on every scrape (from a count kept elsewhere). */
+  counterFn(name: string, help: string, collect: () => Array<{ labels?: Labels; value: number }>) {
+    this.#family(name, help, "counter").collect = collect;
+  }
+
   render(): string {
     const out: string[] = [];
     for (const f of this.#families.values()) {

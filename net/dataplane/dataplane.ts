@@ -31,8 +31,9 @@ import {
 import { applyMasquerade, applySplitHorizon } from "./node/netfilter.ts";
 import { fastPathUp, probeMac } from "./fastpath/probe.ts";
 import { chooseMtu, type MtuChoice } from "./node/mtu.ts";
-import { Sleeve } from "./sleeve/sleeve.ts";
+import { Sleeve, type SleeveOptions } from "./sleeve/sleeve.ts";
 import type { SleeveStats } from "./sleeve/messages.ts";
+import { sleeveMetrics, sleeveStatusFields } from "./sleeve/report.ts";
 import { pickUnderlay, type Underlay } from "./node/underlay.ts";
 
 export const MAC_CHANNEL = "macs";
@@ -64,6 +65,8 @@ export interface DataplaneOptions {
   underlayAddr?: string;
   tapName?: string;
   macTtlMs?: number;
+  /** The userspace path's Worker modules (tests substitute ones that can be made to fail). */
+  sleeveWorkerUrl?: SleeveOptions["workerUrl"];
   /** How often local MACs are looked up and the kernel state re-checked. */
   pollMs?: number;
   reconcileMs?: number;
@@ -95,6 +98,9 @@ export interface DataplaneStatus {
   localMacs: string[];
   peers: PeerPath[];
   sleeve?: SleeveStats;
+  /** Why the userspace path's Workers are not all running (null: they are), and restarts. */
+  sleeveHealth?: string | null;
+  sleeveRestarts?: { tx: number; rx: number };
   /** Kernel offloads the userspace path got: UDP GSO/GRO on its socket. */
   sleeveOffloads?: { gso: boolean; gro: boolean };
 }
@@ -347,6 +353,8 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       localMacs: mine?.macs ?? [],
       peers: paths,
       sleeve: sleeve?.stats(),
+      sleeveHealth: sleeve?.health(),
+      sleeveRestarts: sleeve?.restarts(),
       sleeveOffloads: sleeve ? { gso: sleeve.socket.gso, gro: sleeve.socket.gro } : undefined,
     };
   }
@@ -399,6 +407,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         encrypted: opts.encrypted === true,
         keyGraceMs: opts.keyGraceMs,
         macTtlMs: opts.macTtlMs,
+        workerUrl: opts.sleeveWorkerUrl,
         onProbeReply,
       });
       channel = m.channel(MAC_CHANNEL, {
@@ -453,7 +462,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
 
     name: "dataplane",
 
-    ready: () => (started ? null : "data plane not set up yet"),
+    ready: () => (started ? sleeve?.health() ?? null : "data plane not set up yet"),
 
     routes(): ApiRoute[] {
       return [{
@@ -464,46 +473,13 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     },
 
     metrics(registry: Registry): void {
-      // Samples from the userspace path's counters; none before it runs.
-      const fromSleeve =
-        (pick: (s: SleeveStats) => Array<{ labels: Record<string, string>; value: number }>) =>
-        () => {
-          const s = sleeve?.stats();
-          return s ? pick(s) : [];
-        };
       registry.gaugeFn(
         "weavets_dataplane_peers",
         "Peers by the data path their traffic uses (fastdp: kernel VXLAN, sleeve: userspace).",
         () =>
           (["fastdp", "sleeve"] as const).map((path) => ({ labels: { path }, value: count(path) })),
       );
-      registry.gaugeFn(
-        "weavets_sleeve_bytes",
-        "Bytes of frames carried by the userspace path since start, by direction.",
-        fromSleeve((s) => [
-          { labels: { direction: "tx" }, value: s.txBytes },
-          { labels: { direction: "rx" }, value: s.rxBytes },
-        ]),
-      );
-      registry.gaugeFn(
-        "weavets_sleeve_dropped",
-        "Frames or datagrams the userspace path dropped since start, by reason.",
-        fromSleeve((s) => [
-          { labels: { reason: "send" }, value: s.txDropped },
-          { labels: { reason: "malformed" }, value: s.rxDropped },
-          { labels: { reason: "auth" }, value: s.rxAuthFailed },
-          { labels: { reason: "replay" }, value: s.rxReplayed },
-          { labels: { reason: "too_big" }, value: s.txIcmpTooBig },
-          { labels: { reason: "no_session" }, value: s.txNoKey },
-          { labels: { reason: "unknown_key" }, value: s.rxNoKey },
-          { labels: { reason: "no_route" }, value: s.noRoute },
-        ]),
-      );
-      registry.gaugeFn(
-        "weavets_sleeve_relayed",
-        "Userspace-path messages this peer passed on for other peers (hop by hop) since start.",
-        fromSleeve((s) => [{ labels: {}, value: s.relayed }]),
-      );
+      sleeveMetrics(registry, () => sleeve);
     },
 
     status(): StatusSection {
@@ -520,6 +496,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
               opts.encrypted ? `, encrypted (ChaCha20-Poly1305 on ${aeadBackend()})` : ""
             }`,
           ],
+          ...sleeveStatusFields(sleeve),
           ["Paths", `${count("fastdp")} fastdp, ${count("sleeve")} sleeve`],
           ["Local MACs", `${mine?.macs.length ?? 0}`],
         ],

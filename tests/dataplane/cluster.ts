@@ -32,6 +32,8 @@ export interface ClusterOptions {
    * real daemon (`daemon: true`): the stdio stand-in's mesh has no routes.
    */
   cut?: [number, number][];
+  /** Node i's Workers run under fault_worker.ts, watching `${faultDir}/n${i}` (driver_config.ts). */
+  faultDir?: string;
 }
 
 export interface Pod {
@@ -153,6 +155,7 @@ export class Cluster {
       underlayAddr: underlayIp(i),
       podCidr: this.opts.masquerade ? POD_CIDR : undefined,
       adoptGraceMs: 2000,
+      faultDir: this.opts.faultDir && `${this.opts.faultDir}/n${i}`,
       peers: this.opts.daemon
         ? Array.from({ length: this.opts.nodes }, (_, k) => underlayIp(k)).filter((_, k) => k !== i)
         : undefined,

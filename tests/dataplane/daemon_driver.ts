@@ -10,6 +10,7 @@ import { jsonLines } from "./json_lines.ts";
 import { dataplaneOptions, driverConfig } from "./driver_config.ts";
 
 const cfg = driverConfig();
+if (cfg.faultDir) Deno.env.set("WTD_FAULT_DIR", cfg.faultDir); // for fault_worker.ts
 const out = (o: unknown) => console.log(JSON.stringify(o));
 const datadir = Deno.makeTempDirSync({ prefix: "wtd-daemon-" });
 
@@ -21,7 +22,7 @@ const daemon = await startDaemon({
   host: cfg.underlayAddr,
   port: 6783,
   httpAddr: "127.0.0.1:6784",
-  metricsAddr: null,
+  metricsAddr: "127.0.0.1:6782",
   datadir,
   password: cfg.password ?? null,
   connLimit: 100,

@@ -15,6 +15,11 @@ export interface DriverConfig {
   adoptGraceMs?: number;
   /** daemon_driver.ts: the other nodes' underlay addresses to dial. */
   peers?: string[];
+  /**
+   * Run the userspace path's Workers under fault_worker.ts: a file named "tx" or "rx" appearing in
+   * this directory crashes that Worker (supervision_test.ts).
+   */
+  faultDir?: string;
 }
 
 /** The driver's config from its argv. */
@@ -32,5 +37,8 @@ export function dataplaneOptions(cfg: DriverConfig): DataplaneOptions {
     underlayAddr: cfg.underlayAddr,
     mtu: cfg.mtu,
     adoptGraceMs: cfg.adoptGraceMs,
+    sleeveWorkerUrl: cfg.faultDir
+      ? (role) => new URL(`./fault_${role}_worker.ts`, import.meta.url)
+      : undefined,
   };
 }

@@ -32,6 +32,12 @@ export const nodeCryptoBackend: AeadBackend = {
     out.push(c.getAuthTag());
     return out;
   },
+  sealTag(key, nonce, aad) {
+    const c = createCipheriv(ALG, key, nonce, { authTagLength: AEAD_TAG });
+    c.setAAD(aad, { plaintextLength: 0 });
+    c.final();
+    return c.getAuthTag();
+  },
   open(key, nonce, aad, sealed) {
     const n = sealed.length - AEAD_TAG;
     try {
@@ -65,8 +71,15 @@ export function aeadBackend(): AeadBackend["name"] {
 
 const nonce = new Uint8Array(12);
 const nonceView = new DataView(nonce.buffer);
-/** The 96-bit nonce: 32 zero bits, then the message sequence number (64 bits, big-endian). */
-function nonceFor(seq: number): Uint8Array {
+/** Nonce domains: a message's body, and the commit tag of a message of several fragments. */
+const BODY = 0;
+const COMMIT = 1;
+/**
+ * The 96-bit nonce: the domain (32 bits), then the message sequence number (64 bits, big-endian),
+ * so a message's body and its commit tag never share a nonce under one key.
+ */
+function nonceFor(seq: number, domain: number): Uint8Array {
+  nonceView.setUint32(0, domain);
   nonceView.setUint32(4, Math.floor(seq / 0x100000000));
   nonceView.setUint32(8, seq >>> 0);
   return nonce;
@@ -86,7 +99,7 @@ export function sealChunks(
   if (key.length !== AEAD_KEY) {
     throw new AeadError(`a key must be ${AEAD_KEY} bytes (keys.ts directionKey)`);
   }
-  return backend().seal(key, nonceFor(seq), aad, chunks);
+  return backend().seal(key, nonceFor(seq, BODY), aad, chunks);
 }
 
 /**
@@ -101,9 +114,35 @@ export function open(
 ): Uint8Array | null {
   if (sealed.length < AEAD_TAG || key.length !== AEAD_KEY) return null;
   try {
-    return backend().open(key, nonceFor(seq), aad, sealed);
+    return backend().open(key, nonceFor(seq, BODY), aad, sealed);
   } catch {
     return null;
+  }
+}
+
+/**
+ * The commit tag of message `seq`: authenticates `aad` (fragment 0's header, the wire body's
+ * length and the message's tag) under the message's key. Valid until the next commitTag call.
+ */
+export function commitTag(key: Uint8Array, seq: number, aad: Uint8Array): Uint8Array {
+  if (key.length !== AEAD_KEY) {
+    throw new AeadError(`a key must be ${AEAD_KEY} bytes (keys.ts directionKey)`);
+  }
+  return backend().sealTag(key, nonceFor(seq, COMMIT), aad);
+}
+
+/** Whether `tag` is the commit tag of message `seq` over `aad` under `key`. */
+export function verifyCommit(
+  key: Uint8Array,
+  seq: number,
+  aad: Uint8Array,
+  tag: Uint8Array,
+): boolean {
+  if (tag.length !== AEAD_TAG || key.length !== AEAD_KEY) return false;
+  try {
+    return backend().open(key, nonceFor(seq, COMMIT), aad, tag) !== null;
+  } catch {
+    return false;
   }
 }
 
@@ -113,12 +152,23 @@ export function open(
  * (costly) decryption and `accept` only after it authenticated.
  */
 export class ReplayWindow {
-  #top = -1;
+  #top: number;
   readonly #bits: Uint32Array;
 
-  constructor(readonly size = 4096) {
+  /**
+   * `seen`: the highest number accepted before (by an earlier instance of this window, e.g. in a
+   * Worker that died): it and everything below it count as seen.
+   */
+  constructor(readonly size = 4096, seen = -1) {
     if (size % 32 !== 0 || size <= 0) throw new RangeError("window size must be a multiple of 32");
     this.#bits = new Uint32Array(size / 32);
+    this.#top = seen;
+    if (seen >= 0) this.#bits.fill(0xffffffff);
+  }
+
+  /** The highest number accepted (-1: none). */
+  get top(): number {
+    return this.#top;
   }
 
   check(seq: number): boolean {

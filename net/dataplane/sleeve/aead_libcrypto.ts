@@ -48,6 +48,11 @@ export interface AeadBackend {
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, chunks: Uint8Array[]): Uint8Array[];
   /** The plaintext, or null when the tag does not authenticate. `sealed` is at least TAG long. */
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null;
+  /**
+   * The tag of an empty plaintext under `aad` (it authenticates `aad` alone), in a buffer of its
+   * own: valid until the next sealTag, and never clobbering what `seal` returned.
+   */
+  sealTag(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array): Uint8Array;
 }
 
 export class LibcryptoError extends Error {
@@ -100,6 +105,8 @@ class LibcryptoBackend implements AeadBackend {
   readonly #sealOut = new Scratch();
   readonly #openOut = new Scratch();
   readonly #tag = new Uint8Array(TAG);
+  readonly #aadTag = new Uint8Array(TAG);
+  readonly #none = new Uint8Array(TAG);
 
   constructor(lib: Lib, cipher: Deno.PointerObject) {
     this.#lib = lib;
@@ -156,6 +163,19 @@ class LibcryptoBackend implements AeadBackend {
     if (!ok) throw new LibcryptoError("ChaCha20-Poly1305 sealing failed in libcrypto");
     out.set(this.#tag, total);
     return [out.subarray(0, total), out.subarray(total, total + TAG)];
+  }
+
+  sealTag(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array): Uint8Array {
+    if (nonce.length !== NONCE) throw new LibcryptoError(`a nonce must be ${NONCE} bytes`);
+    const lib = this.#lib;
+    const ctx = this.#context(key, true);
+    const outl = this.#outl;
+    const ok = lib.EVP_EncryptInit_ex(ctx, null, null, null, nonce) === 1 &&
+      (aad.length === 0 || lib.EVP_EncryptUpdate(ctx, null, outl, aad, aad.length) === 1) &&
+      lib.EVP_EncryptFinal_ex(ctx, this.#none, outl) === 1 && outl[0] === 0 &&
+      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG, this.#aadTag) === 1;
+    if (!ok) throw new LibcryptoError("ChaCha20-Poly1305 sealing failed in libcrypto");
+    return this.#aadTag;
   }
 
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {

@@ -5,11 +5,13 @@ import {
   AEAD_TAG,
   aeadBackend,
   AeadError,
+  commitTag,
   nodeCryptoBackend,
   open,
   ReplayWindow,
   sealChunks,
   selectBackend,
+  verifyCommit,
 } from "./aead.ts";
 import { type AeadBackend, loadLibcrypto } from "./aead_libcrypto.ts";
 
@@ -106,6 +108,56 @@ Deno.test("a key of the wrong length: sealing throws, opening says no", () => {
   const aad = new Uint8Array(24);
   assert.throws(() => sealChunks(new Uint8Array(16), 0, aad, [new Uint8Array(8)]), AeadError);
   assert.equal(open(new Uint8Array(16), 0, aad, new Uint8Array(40)), null);
+});
+
+Deno.test("sealTag: the tag of an empty message, the same from both backends, and it leaves seal's output alone", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.uint8Array({ minLength: 12, maxLength: 12 }),
+      fc.uint8Array({ maxLength: 80 }),
+      (key, nonce, aad) => {
+        const tags = both.map((b) => Uint8Array.from(b.sealTag(key, nonce, aad)));
+        for (const t of tags) assert.deepEqual(t, tags[0]);
+        assert.deepEqual(tags[0], concat(nodeCryptoBackend.seal(key, nonce, aad, [])));
+        for (const b of both) {
+          const sealed = b.seal(key, nonce, aad, [new Uint8Array(40).fill(3)]);
+          const before = concat(sealed);
+          b.sealTag(key, nonce, aad);
+          assert.deepEqual(concat(sealed), before, `${b.name}: sealTag clobbered seal's output`);
+          assert.ok(b.open(key, nonce, aad, tags[0]), "an empty message opens with its tag");
+        }
+      },
+    ),
+    { numRuns: 50 },
+  );
+});
+
+Deno.test("commit tags: bound to the key, the sequence number and every AAD byte; distinct from the body's nonce", () => {
+  const k = new Uint8Array(32).fill(9);
+  const aad = new Uint8Array(62).map((_, i) => i);
+  const tag = Uint8Array.from(commitTag(k, 77, aad));
+  assert.ok(verifyCommit(k, 77, aad, tag));
+  assert.equal(verifyCommit(k, 78, aad, tag), false);
+  assert.equal(verifyCommit(new Uint8Array(32).fill(8), 77, aad, tag), false);
+  for (let i = 0; i < aad.length; i++) {
+    const a = aad.slice();
+    a[i] ^= 1;
+    assert.equal(verifyCommit(k, 77, a, tag), false, `AAD byte ${i}`);
+  }
+  assert.equal(verifyCommit(k, 77, aad, tag.subarray(0, 15)), false);
+  // Under the body's nonce the same AAD gives another tag: the domains never share a nonce.
+  assert.notDeepEqual(concat(sealChunks(k, 77, aad, [])), tag);
+});
+
+Deno.test("ReplayWindow restored from a top: that number and all below count as seen", () => {
+  const w = new ReplayWindow(64, 1000);
+  assert.equal(w.top, 1000);
+  for (const s of [0, 900, 990, 999, 1000]) assert.equal(w.check(s), false, `${s}`);
+  assert.equal(w.accept(1001), true);
+  assert.equal(w.accept(995), false);
+  assert.equal(new ReplayWindow(64).top, -1);
+  assert.equal(new ReplayWindow(64, -1).accept(0), true, "-1: nothing seen");
 });
 
 Deno.test("ReplayWindow accepts each sequence number once and nothing too old", () => {

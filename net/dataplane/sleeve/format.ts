@@ -1,5 +1,5 @@
 /**
- * The userspace path's wire format. Pure.
+ * The userspace path's wire format, "sleeve v4" (docs/PROTOCOL.md §7). Pure.
  *
  * A *message* carries one or more frame entries from one sender to one receiver:
  *   entry = u32 length ‖ virtio-net header (10 bytes) ‖ Ethernet frame
@@ -7,41 +7,56 @@
  * is written whole into the receiving TAP and the receiving kernel segments it (or hands it on
  * unsegmented to a pod's veth) — the userspace path never touches TCP segments one by one.
  *
- * A message (sealed with AEAD when encrypted) is cut into *fragments* so that no UDP datagram on
- * the underlay exceeds the path MTU; every fragment is one datagram:
+ * A message is cut into *fragments* so that no UDP datagram on the underlay exceeds the path MTU;
+ * every fragment is one datagram:
  *   0 magic 0x58 | 1 flags (bit 0: encrypted, bit 1: broadcast) | 2..7 sender peer name |
  *   8..15 key id | 16..23 message sequence number | 24..29 origin peer name |
- *   30..35 destination peer name (zeros for a broadcast) | 36 hops left | 37 zero |
+ *   30..35 destination peer name (zeros for a broadcast) | 36 hops left | 37 version (4) |
  *   38 fragment index | 39 fragment count | 40..41 payload length
  * The sender is this hop's sender; the origin is the peer whose TAP the frames came from, and the
  * destination the peer whose TAP they go to (a broadcast goes along the origin's broadcast tree),
- * so a message can be relayed hop by hop (forward.ts). The key id names the hop's session
- * key that sealed the message (keys.ts); unencrypted, those bytes are the sender's epoch
- * (random per start). Bytes 0..37 are the AEAD's associated data, and the sequence number is the
- * nonce. All fragments but the last of a message have the
- * same length, which is what UDP GSO (UDP_SEGMENT) needs to send them with one system call, and
- * each fragment states its own length, so a GRO-coalesced receive buffer splits without ancillary
- * data.
+ * so a message can be relayed hop by hop (forward.ts). The key id names the hop's session key that
+ * sealed the message (keys.ts); unencrypted, those bytes are the sender's epoch (random per start).
+ *
+ * The wire body of a one-fragment message is the body itself (encrypted: the ciphertext and its
+ * tag). A message of several fragments opens with a *lead* in fragment 0: the wire body's total
+ * length (u32), and when encrypted the message's tag and a *commit tag* that authenticates
+ * fragment 0's header, the total and the message tag. So the receiver authenticates the message's
+ * identity and shape from fragment 0 alone, before it buffers anything, and refuses fragments
+ * that do not fit the shape it committed to. All fragments but the last have the same length,
+ * which is what UDP GSO (UDP_SEGMENT) needs to send them with one system call, and each fragment
+ * states its own length, so a GRO-coalesced receive buffer splits without ancillary data.
  */
 
-import { macKeyAt } from "./frame.ts";
-
 export const SLEEVE_MAGIC = 0x58;
+export const SLEEVE_VERSION = 4;
 export const FLAG_ENCRYPTED = 1;
 export const FLAG_BROADCAST = 2;
 export const SLEEVE_FRAGMENT_HEADER = 42;
 export const VNET_HDR_LEN = 10;
 export const SLEEVE_ENTRY_HEADER = 4 + VNET_HDR_LEN;
+/** The message AEAD's associated data: header bytes 0..37 (the same in every fragment). */
 export const AAD_LEN = 38;
+export const TAG_LEN = 16;
+/** Fragment 0's lead: the wire body's total length, and when encrypted the two tags. */
+export const LEAD_PLAIN = 4;
+export const LEAD_SEALED = 4 + 2 * TAG_LEN;
+/** The commit tag's associated data: fragment 0's header, the total and the message tag. */
+export const COMMIT_AAD_LEN = SLEEVE_FRAGMENT_HEADER + 4 + TAG_LEN;
 /** Hops a message may take: the origin sets it, every relay takes one off. */
 export const DEFAULT_HOPS = 16;
 /** The largest entry: a 64 KiB GSO superframe plus Ethernet header plus virtio-net header. */
 export const MAX_ENTRY = VNET_HDR_LEN + 14 + 65535;
+/** The largest message body a sender makes: one entry of the largest size. */
+export const MAX_BODY = 4 + MAX_ENTRY;
+/** The largest wire body of a message of several fragments (lead included). */
+export const MAX_WIRE = LEAD_SEALED + MAX_BODY;
 export const MAX_FRAGMENTS = 255;
+/** The smallest fragment payload a sender uses (path MTU − 28 − header). */
+export const MIN_FRAGMENT_PAYLOAD = 64;
 /** Bytes one UDP GSO send may carry (65535 − IPv4 − UDP), and the kernel's segment limit. */
 export const MAX_GSO_BYTES = 65507;
 export const MAX_GSO_SEGMENTS = 64;
-const POOL_BUF = 128 * 1024;
 
 export class SleeveFormatError extends Error {
   override name = "SleeveFormatError";
@@ -83,7 +98,11 @@ export interface MessageHeader {
   hops: number;
 }
 
+/** Writes header bytes 0..37 (the message's associated data). */
 export function writeAad(out: Uint8Array, off: number, h: MessageHeader): void {
+  if (!Number.isInteger(h.hops) || h.hops < 0 || h.hops > 255) {
+    throw new SleeveFormatError(`hops ${h.hops} is outside 0..255`);
+  }
   out[off] = SLEEVE_MAGIC;
   out[off + 1] = (h.encrypted ? FLAG_ENCRYPTED : 0) | (h.dest === null ? FLAG_BROADCAST : 0);
   out.set(h.sender, off + 2);
@@ -94,41 +113,81 @@ export function writeAad(out: Uint8Array, off: number, h: MessageHeader): void {
   out.set(h.origin, off + 24);
   if (h.dest === null) out.fill(0, off + 30, off + 36);
   else out.set(h.dest, off + 30);
-  if (!Number.isInteger(h.hops) || h.hops < 0 || h.hops > 255) {
-    throw new SleeveFormatError(`hops ${h.hops} is outside 0..255`);
-  }
   out[off + 36] = h.hops;
-  out[off + 37] = 0;
+  out[off + 37] = SLEEVE_VERSION;
+}
+
+/** Writes a whole fragment header: the message's bytes 0..37, then index, count and length. */
+export function writeFragmentHeader(
+  out: Uint8Array,
+  off: number,
+  h: MessageHeader,
+  index: number,
+  count: number,
+  len: number,
+): void {
+  writeAad(out, off, h);
+  out[off + 38] = index;
+  out[off + 39] = count;
+  out[off + 40] = len >> 8;
+  out[off + 41] = len & 0xff;
 }
 
 /** Payload bytes per fragment for a given maximum UDP payload (path MTU − 28). */
 export function fragmentPayload(segSize: number): number {
   const p = segSize - SLEEVE_FRAGMENT_HEADER;
-  if (p < 64) throw new SleeveFormatError(`UDP segment size ${segSize} is too small`);
+  if (p < MIN_FRAGMENT_PAYLOAD) {
+    throw new SleeveFormatError(`UDP segment size ${segSize} is too small`);
+  }
   return p;
 }
 
+/** How a message of `bodyLen` bytes (plaintext) is cut. */
+export interface FragmentPlan {
+  count: number;
+  /** Payload bytes of every fragment but the last. */
+  per: number;
+  /** The wire body's length: lead + body (+ tag when one fragment and encrypted). */
+  total: number;
+  /** Lead bytes at the start of fragment 0 (0 when the message is one fragment). */
+  lead: number;
+}
+
+export function planFragments(bodyLen: number, segSize: number, encrypted: boolean): FragmentPlan {
+  const per = fragmentPayload(segSize);
+  const single = bodyLen + (encrypted ? TAG_LEN : 0);
+  if (single <= per) return { count: 1, per, total: single, lead: 0 };
+  const lead = encrypted ? LEAD_SEALED : LEAD_PLAIN;
+  const total = lead + bodyLen;
+  const count = Math.ceil(total / per);
+  if (count > MAX_FRAGMENTS || bodyLen > MAX_BODY) {
+    throw new SleeveFormatError(`message of ${bodyLen} bytes needs ${count} fragments (max 255)`);
+  }
+  return { count, per, total, lead };
+}
+
 /**
- * Writes the fragments of one message (its body given as consecutive `chunks`, e.g. frame entries
- * or cipher output) into `out` from `off`; pushes [start, length] of each send onto `sends`: with
- * `gso`, one UDP GSO send per run of up to 64 full-size (exactly `segSize`) fragments; without,
- * one send per fragment. Returns the new offset, or -1 when `out` has no room (nothing is pushed).
+ * Writes the fragments of one message (its wire body given as consecutive `chunks`: the lead, if
+ * any, then the body or ciphertext) into `out` from `off`; pushes [start, length] of each send
+ * onto `sends`: with `gso`, one UDP GSO send per run of up to 64 full-size (exactly `segSize`)
+ * fragments; without, one send per fragment. Returns the new offset, or -1 when `out` has no
+ * room (nothing is pushed).
  */
 export function writeFragments(
   out: Uint8Array,
   off: number,
   h: MessageHeader,
+  plan: FragmentPlan,
   chunks: Uint8Array[],
   segSize: number,
   sends: number[],
   gso = true,
 ): number {
-  const per = fragmentPayload(segSize);
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  const count = Math.max(1, Math.ceil(total / per));
-  if (count > MAX_FRAGMENTS) {
-    throw new SleeveFormatError(`message of ${total} bytes needs ${count} fragments (max 255)`);
+  const { count, per, total } = plan;
+  let have = 0;
+  for (const c of chunks) have += c.length;
+  if (have !== total) {
+    throw new SleeveFormatError(`${have} bytes of chunks for a ${total}-byte plan`);
   }
   if (off + total + count * SLEEVE_FRAGMENT_HEADER > out.length) return -1;
   // Without UDP GSO every datagram is its own send.
@@ -140,11 +199,7 @@ export function writeFragments(
   let inSend = 0;
   for (let i = 0; i < count; i++) {
     const len = i === count - 1 ? total - per * (count - 1) : per;
-    writeAad(out, pos, h);
-    out[pos + 38] = i;
-    out[pos + 39] = count;
-    out[pos + 40] = len >> 8;
-    out[pos + 41] = len & 0xff;
+    writeFragmentHeader(out, pos, h, i, count, len);
     pos += SLEEVE_FRAGMENT_HEADER;
     let need = len;
     while (need > 0) {
@@ -170,7 +225,9 @@ export function writeFragments(
 
 /**
  * Calls `fn` for each fragment in buf[0, len) (one datagram, or several coalesced by UDP GRO).
- * Returns false, having stopped, at the first malformed fragment.
+ * Returns false, having stopped, at the first malformed fragment: too short, another magic or
+ * version, unknown flag bits, a count of 0, an index not below the count, or a length past the
+ * end. Nothing else is checked here.
  */
 export function forEachFragment(
   buf: Uint8Array,
@@ -195,15 +252,16 @@ export function forEachFragment(
     payloadLen: 0,
     headerOff: 0,
   };
-  while (pos < len) {
-    if (len - pos < SLEEVE_FRAGMENT_HEADER || buf[pos] !== SLEEVE_MAGIC) return false;
+  const end = Math.min(len, buf.length);
+  while (pos < end) {
+    if (end - pos < SLEEVE_FRAGMENT_HEADER || buf[pos] !== SLEEVE_MAGIC) return false;
     const plen = (buf[pos + 40] << 8) | buf[pos + 41];
     const count = buf[pos + 39];
     const index = buf[pos + 38];
     const flags = buf[pos + 1];
     if (
-      pos + SLEEVE_FRAGMENT_HEADER + plen > len || count === 0 || index >= count ||
-      (flags & ~(FLAG_ENCRYPTED | FLAG_BROADCAST)) !== 0 || buf[pos + 37] !== 0
+      pos + SLEEVE_FRAGMENT_HEADER + plen > end || count === 0 || index >= count ||
+      (flags & ~(FLAG_ENCRYPTED | FLAG_BROADCAST)) !== 0 || buf[pos + 37] !== SLEEVE_VERSION
     ) return false;
     h.encrypted = (flags & FLAG_ENCRYPTED) !== 0;
     h.broadcast = (flags & FLAG_BROADCAST) !== 0;
@@ -227,7 +285,7 @@ export function forEachFragment(
 
 /**
  * Calls `fn(off, len)` for each entry's virtio-net header + frame in body[0, bodyLen).
- * Returns false at the first malformed entry.
+ * Returns false at the first malformed entry (entries before it were passed to `fn`).
  */
 export function forEachEntry(
   body: Uint8Array,
@@ -235,123 +293,14 @@ export function forEachEntry(
   fn: (off: number, len: number) => void,
 ): boolean {
   const dv = new DataView(body.buffer, body.byteOffset);
+  const end = Math.min(bodyLen, body.length);
   let pos = 0;
-  while (pos < bodyLen) {
-    if (bodyLen - pos < 4) return false;
+  while (pos < end) {
+    if (end - pos < 4) return false;
     const n = dv.getUint32(pos);
-    if (n < VNET_HDR_LEN + 14 || n > MAX_ENTRY || pos + 4 + n > bodyLen) return false;
+    if (n < VNET_HDR_LEN + 14 || n > MAX_ENTRY || pos + 4 + n > end) return false;
     fn(pos + 4, n);
     pos += 4 + n;
   }
   return true;
-}
-
-interface Partial {
-  buf: Uint8Array | null;
-  stride: number;
-  count: number;
-  got: number;
-  have: Uint8Array;
-  total: number;
-  started: number;
-  early: { index: number; data: Uint8Array }[];
-}
-
-/**
- * Puts fragmented messages back together. Single-fragment messages pass straight through
- * (no copy). Keeps at most `maxPending` incomplete messages, dropping the oldest, and drops any
- * older than `timeoutMs` on `expire`.
- */
-export class Reassembler {
-  readonly #pending = new Map<string, Partial>();
-  /** Reassembly buffers are reused: fresh 64 KiB allocations per superframe cost page faults. */
-  readonly #pool: Uint8Array[] = [];
-  #lent: Uint8Array | null = null;
-  dropped = 0;
-
-  constructor(readonly maxPending = 64, readonly timeoutMs = 2000) {}
-
-  #take(size: number): Uint8Array {
-    if (size > POOL_BUF) return new Uint8Array(size);
-    return this.#pool.pop() ?? new Uint8Array(POOL_BUF);
-  }
-
-  #give(b: Uint8Array | null): void {
-    if (b && b.length === POOL_BUF && this.#pool.length < this.maxPending) this.#pool.push(b);
-  }
-
-  #drop(key: string, p: Partial): void {
-    this.#pending.delete(key);
-    this.#give(p.buf);
-    this.dropped++;
-  }
-
-  /**
-   * The whole message body once `h` completes it; otherwise null. The body is valid until the
-   * next call of `add` or `expire` (its buffer is reused).
-   */
-  add(buf: Uint8Array, h: FragmentHeader, now: number): Uint8Array | null {
-    this.#give(this.#lent);
-    this.#lent = null;
-    const payload = buf.subarray(h.payloadOff, h.payloadOff + h.payloadLen);
-    if (h.count === 1) return payload;
-    // A relay's messages (origin ≠ sender) count under their own sequence numbers.
-    const key = `${macKeyAt(buf, h.senderOff)}.${
-      macKeyAt(buf, h.originOff)
-    }.${h.idHi}.${h.idLo}.${h.seq}`;
-    let p = this.#pending.get(key);
-    if (!p) {
-      if (this.#pending.size >= this.maxPending) {
-        const [oldest, op] = this.#pending.entries().next().value!;
-        this.#drop(oldest, op);
-      }
-      p = {
-        buf: null,
-        stride: 0,
-        count: h.count,
-        got: 0,
-        have: new Uint8Array(h.count),
-        total: 0,
-        started: now,
-        early: [],
-      };
-      this.#pending.set(key, p);
-    }
-    if (h.count !== p.count || p.have[h.index]) return null;
-    // Every fragment but the last has the same length; anything else is corrupt or forged.
-    if (h.index < h.count - 1 && p.stride !== 0 && h.payloadLen !== p.stride) {
-      this.#drop(key, p);
-      return null;
-    }
-    p.have[h.index] = 1;
-    p.got++;
-    if (h.index === h.count - 1) p.total += h.payloadLen;
-    else {
-      p.total += h.payloadLen;
-      if (p.stride === 0) {
-        p.stride = h.payloadLen;
-        p.buf = this.#take(p.stride * p.count);
-        for (const e of p.early) p.buf.set(e.data, e.index * p.stride);
-        p.early = [];
-      }
-    }
-    if (p.buf) p.buf.set(payload, h.index * p.stride);
-    else p.early.push({ index: h.index, data: payload.slice() });
-    if (p.got < p.count) return null;
-    this.#pending.delete(key);
-    this.#lent = p.buf;
-    return p.buf!.subarray(0, p.total);
-  }
-
-  expire(now: number): void {
-    this.#give(this.#lent);
-    this.#lent = null;
-    for (const [k, p] of this.#pending) {
-      if (now - p.started > this.timeoutMs) this.#drop(k, p);
-    }
-  }
-
-  get pending(): number {
-    return this.#pending.size;
-  }
 }

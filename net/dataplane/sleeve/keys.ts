@@ -25,6 +25,12 @@ export const KEY_ID_BYTES = 8;
 export const DEFAULT_GRACE_MS = 10_000;
 /** Ids that were once current and must never be used again (a nonce counter restarts with a key). */
 const MAX_RETIRED = 65_536;
+/**
+ * Receive keys are numbered round a ring of this many slots: the receiving Worker keeps each
+ * key's replay-window top in its slot of shared memory, so a restarted Worker still refuses
+ * replays. A slot comes round again only after this many newer keys.
+ */
+export const KEY_SLOTS = 4096;
 
 export class SleeveKeyError extends Error {
   override name = "SleeveKeyError";
@@ -68,16 +74,23 @@ export interface WireKey {
   relay: Uint8Array;
 }
 
-/** One peer's keys now: send with `tx`; accept `rx` (each until `until`, ms since 1970). */
+/** A key messages are opened with: until when (ms since 1970), and its slot (KEY_SLOTS). */
+export interface RxWireKey extends WireKey {
+  until: number;
+  slot: number;
+}
+
+/** One peer's keys now: send with `tx`; accept `rx`. */
 export interface PeerKeys {
   peer: PeerName;
   /** Absent: no connection to this peer, so nothing is sent to it. */
   tx?: WireKey;
-  rx: (WireKey & { until: number })[];
+  rx: RxWireKey[];
 }
 
 interface Derived {
   id: string;
+  slot: number;
   tx: Uint8Array;
   rx: Uint8Array;
   txRelay: Uint8Array;
@@ -93,6 +106,7 @@ export class SleeveKeyRing {
   readonly #self: Uint8Array;
   readonly #peers = new Map<PeerName, { current?: Derived; previous?: Derived; until: number }>();
   readonly #retired = new Set<string>();
+  #nextSlot = 0;
 
   constructor(self: PeerName, readonly graceMs = DEFAULT_GRACE_MS) {
     this.#self = parseMac(self);
@@ -124,11 +138,13 @@ export class SleeveKeyRing {
           const them = parseMac(peer);
           e.current = {
             id,
+            slot: this.#nextSlot,
             tx: directionKey(dk!, this.#self, them),
             rx: directionKey(dk!, them, this.#self),
             txRelay: directionKey(dk!, this.#self, them, true),
             rxRelay: directionKey(dk!, them, this.#self, true),
           };
+          this.#nextSlot = (this.#nextSlot + 1) % KEY_SLOTS;
         }
       }
       if (e.previous && e.until <= now) e.previous = undefined;
@@ -149,6 +165,7 @@ export class SleeveKeyRing {
           key: e.current.rx,
           relay: e.current.rxRelay,
           until: Infinity,
+          slot: e.current.slot,
         });
       }
       if (e.previous) {
@@ -157,6 +174,7 @@ export class SleeveKeyRing {
           key: e.previous.rx,
           relay: e.previous.rxRelay,
           until: e.until,
+          slot: e.previous.slot,
         });
       }
       return out;

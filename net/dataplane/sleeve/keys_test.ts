@@ -74,6 +74,7 @@ Deno.test("sleeve keys: a reconnection keeps the previous receive key for the gr
     key: directionKey(dk(1), b, a),
     relay: directionKey(dk(1), b, a, true),
     until: Infinity,
+    slot: 0,
   }]);
 
   ring.sync(new Map([[B, dk(2)]]), 2000);
@@ -103,4 +104,45 @@ Deno.test("sleeve keys: a key id used before is never used again (its counter wo
   const tx = new Map(ring.all().map((k) => [k.peer, k.tx?.id]));
   assert.equal(tx.get(B), undefined, "refused: B gets nothing rather than a reused key");
   assert.equal(tx.get(C), keyIdHex(dk(3).id), "other peers are unaffected");
+});
+
+/** Golden HKDF outputs (docs/PROTOCOL.md §7): a changed label, salt or order fails here. */
+const GOLDEN_DK = {
+  id: Uint8Array.from({ length: 8 }, (_, i) => i),
+  secret: Uint8Array.from({ length: 32 }, (_, i) => 0x20 + i),
+} satisfies DataKey;
+const GOLDEN_KEYS: Array<[string, Uint8Array, Uint8Array, boolean, string]> = [
+  ["A → B", a, b, false, "a42978d4fa66c6ad341e9ca276ce6a04c0999921cb8eee621f0dd1ee3bc9b5f4"],
+  ["B → A", b, a, false, "551acf08b5fc0b3042b14c339dc304a693a8c3a9ae0d16abe676a28bd9f6c3e1"],
+  ["A → B relay", a, b, true, "c5cfdc66fe5922e22d99dc1beddf4d3ff6f3b9096ceb7506256a2115d26d5505"],
+  ["B → A relay", b, a, true, "cdb29cec9a499f686be1ee95b0d6e291801b950c4e979570767f30455acf8025"],
+];
+
+Deno.test("golden: sleeve key derivation, pinned and recomputed with WebCrypto's HKDF", async () => {
+  const hex = (x: Uint8Array) => Array.from(x, (v) => v.toString(16).padStart(2, "0")).join("");
+  const base = await crypto.subtle.importKey("raw", GOLDEN_DK.secret, "HKDF", false, [
+    "deriveBits",
+  ]);
+  for (const [what, from, to, relay, want] of GOLDEN_KEYS) {
+    assert.equal(hex(directionKey(GOLDEN_DK, from, to, relay)), want, what);
+    const label = new TextEncoder().encode(relay ? "weavets sleeve v2 relay" : "weavets sleeve v2");
+    const info = Uint8Array.from([...label, ...from, ...to]);
+    const bits = await crypto.subtle.deriveBits(
+      { name: "HKDF", hash: "SHA-256", salt: GOLDEN_DK.id, info },
+      base,
+      256,
+    );
+    assert.equal(hex(new Uint8Array(bits)), want, `${what}, as the protocol document says`);
+  }
+});
+
+Deno.test("receive keys get a ring slot each (for their replay windows), a new one per new key", () => {
+  const ring = new SleeveKeyRing(A);
+  ring.sync(new Map([[B, dk(1)]]), 0);
+  ring.sync(new Map([[B, dk(1)], [C, dk(2)]]), 0);
+  ring.sync(new Map([[B, dk(3)], [C, dk(2)]]), 0);
+  const slots = Object.fromEntries(
+    ring.all().flatMap((k) => k.rx.map((r) => [`${k.peer} ${r.id.slice(0, 2)}`, r.slot])),
+  );
+  assert.deepEqual(slots, { [`${B} 03`]: 2, [`${B} 01`]: 0, [`${C} 02`]: 1 });
 });

@@ -4,9 +4,11 @@
  */
 import type { PeerKeys } from "./keys.ts";
 
+export type WorkerRole = "tx" | "rx";
+
 export interface SleeveWorkerInit {
   type: "init";
-  role: "tx" | "rx";
+  role: WorkerRole;
   tapFd: number;
   udpFd: number;
   /** Maximum UDP payload per datagram on the underlay (path MTU − 28). */
@@ -25,6 +27,12 @@ export interface SleeveWorkerInit {
   /** This peer's fast-path probe MAC (probe.ts): probes to it are answered, not forwarded. */
   probeMac: string;
   stats: SharedArrayBuffer;
+  /** What outlives a Worker (shared.ts): message counter, replay-window tops, liveness. */
+  shared: SharedArrayBuffer;
+  /** This Worker's generation (shared.ts): it stops when the supervisor moves past it. */
+  generation: number;
+  /** It replaces a Worker that died: the keys of its first peer update were in use before. */
+  restart: boolean;
   /** tx ↔ rx: learned MAC locations flow from rx to tx. */
   port: MessagePort;
 }
@@ -62,15 +70,27 @@ export interface SleeveStop {
   type: "stop";
 }
 
-export type SleeveControl = SleeveWorkerInit | SleevePeersUpdate | SleeveStop;
+/** The other Worker was restarted: the tx ↔ rx channel goes through this port now. */
+export interface SleevePort {
+  type: "port";
+  port: MessagePort;
+}
+
+export type SleeveControl = SleeveWorkerInit | SleevePeersUpdate | SleeveStop | SleevePort;
 
 /** From a Worker to the main thread. */
 export type SleeveReport =
-  | { type: "ready"; role: "tx" | "rx" }
-  | { type: "stopped"; role: "tx" | "rx" }
-  | { type: "error"; role: "tx" | "rx"; message: string }
+  | { type: "ready"; role: WorkerRole }
+  | { type: "stopped"; role: WorkerRole }
+  /** Its loop failed: the Worker does nothing more (the supervisor replaces it). */
+  | { type: "error"; role: WorkerRole; message: string }
   /** A fast-path probe reply reached us: `from` is the answering peer's probe MAC. */
-  | { type: "probe-reply"; from: string; seq: number };
+  | { type: "probe-reply"; from: string; seq: number }
+  /**
+   * What was refused from `source` since the last report of it, by reason (STAT names; already
+   * counted): at most one report per source and interval (refusals.ts).
+   */
+  | { type: "refused"; role: WorkerRole; source: string; reasons: Record<string, number> };
 
 /** rx → tx over the MessagePort: [macKey, peer name] pairs just learned. */
 export type LearnedMacs = [number, string][];
@@ -80,12 +100,14 @@ export const STAT = {
   txFrames: 0,
   txBytes: 1,
   txDatagrams: 2,
+  /** Messages the kernel refused to send (e.g. EMSGSIZE under a smaller path MTU). */
   txDropped: 3,
   txIcmpTooBig: 4,
   rxFrames: 5,
   rxBytes: 6,
   rxDatagrams: 7,
-  rxDropped: 8,
+  /** Fragments whose header does not parse (magic, version, flags, count, index, length). */
+  rxMalformed: 8,
   rxAuthFailed: 9,
   rxReplayed: 10,
   txFlooded: 11,
@@ -97,10 +119,63 @@ export const STAT = {
   relayed: 14,
   /** Frames or messages with nowhere to go: no route, a loop, no hops left, unknown origin. */
   noRoute: 15,
+  /** Fragments from a sender name that is no peer with an address. */
+  rxUnknownSender: 16,
+  /** Unencrypted fragments from another address than the sender's record gives. */
+  rxWrongSource: 17,
+  /** Plaintext while this peer encrypts, or sealed messages while it does not. */
+  rxWrongMode: 18,
+  /** Fragments for no open message (their fragment 0 did not come first, or was refused). */
+  rxOrphan: 19,
+  /** Fragments that do not fit the shape their fragment 0 committed to. */
+  rxBadShape: 20,
+  rxDuplicate: 21,
+  /** Incomplete messages dropped for the reassembly limits, and when they timed out. */
+  rxEvicted: 22,
+  rxExpired: 23,
+  /** Authenticated messages whose frame entries do not parse. */
+  rxBadEntries: 24,
+  /** Frames the TAP refused. */
+  rxTapFailed: 25,
+  rxRecvFailed: 26,
+  /** Datagrams (rx) or batches (tx) that hit an unexpected error: caught, counted, dropped. */
+  rxInternal: 27,
+  txInternal: 28,
+  /** Fragments of another format version (a peer not yet upgraded, or one upgraded already). */
+  rxWrongVersion: 29,
 } as const;
-export const STAT_COUNT = 16;
+export const STAT_COUNT = Object.keys(STAT).length;
 
 export type SleeveStats = { -readonly [K in keyof typeof STAT]: number };
+
+/**
+ * Every counter that is a drop, with its reason as metrics, `weavets status` and the logs name it
+ * (weavets_sleeve_dropped{reason}).
+ */
+export const DROP_REASONS = {
+  txDropped: "send",
+  txIcmpTooBig: "too_big",
+  txNoKey: "no_session",
+  txInternal: "internal_tx",
+  noRoute: "no_route",
+  rxMalformed: "malformed",
+  rxWrongVersion: "wrong_version",
+  rxUnknownSender: "unknown_sender",
+  rxWrongSource: "wrong_source",
+  rxWrongMode: "wrong_mode",
+  rxNoKey: "unknown_key",
+  rxAuthFailed: "auth",
+  rxReplayed: "replay",
+  rxOrphan: "orphan_fragment",
+  rxBadShape: "bad_shape",
+  rxDuplicate: "duplicate_fragment",
+  rxEvicted: "reassembly_evicted",
+  rxExpired: "reassembly_expired",
+  rxBadEntries: "bad_entries",
+  rxTapFailed: "tap_write",
+  rxRecvFailed: "recv_error",
+  rxInternal: "internal_rx",
+} as const satisfies Partial<Record<keyof typeof STAT, string>>;
 
 export function readStats(sab: SharedArrayBuffer): SleeveStats {
   const f = new Float64Array(sab);

@@ -1,16 +1,15 @@
 /**
  * Userspace path, receiving side (a Worker): UDP → TAP. A tight loop of synchronous FFI calls takes
- * a batch of datagrams with recvmmsg (each may be several fragments coalesced by UDP GRO), puts
- * messages back together, authenticates and decrypts them when encrypted (under the key the header's
- * key id names, if this peer holds it; refusing replays), and decides by the header where each
- * message goes (forward.ts): frames for this peer are written with their virtio-net header
- * into the TAP, learning on which peer (the origin, not the relaying hop) each source MAC lives and
- * telling the sending Worker; messages for other peers, and broadcasts down the origin's tree, are
- * re-sealed for the next neighbour (under the relay key of the connection to it, with this
- * Worker's own counter) and sent on.
+ * a batch of datagrams with recvmmsg (each may be several fragments coalesced by UDP GRO, each
+ * with its source address), hands each to the receiver (receive.ts: checks, authentication,
+ * reassembly), and decides by the header where each accepted message goes (forward.ts): frames for
+ * this peer are written with their virtio-net header into the TAP, learning on which peer (the
+ * origin, not the relaying hop) each source MAC lives and telling the sending Worker; messages for
+ * other peers, and broadcasts down the origin's tree, are re-sealed for the next neighbour (under
+ * the relay key of the connection to it) and sent on. A datagram that makes anything throw costs a
+ * counter (rxInternal), never the Worker.
  */
 /// <reference lib="deno.worker" />
-import { open, ReplayWindow } from "./aead.ts";
 import { Arena, MmsgArray } from "./ffi_structs.ts";
 import { macKeyAt, macKeyFromString } from "./frame.ts";
 import {
@@ -25,20 +24,16 @@ import {
   hexToBytes,
   type LearnedMacs,
   type SleevePeer,
+  type SleeveReport,
   type SleeveWorkerInit,
   STAT,
 } from "./messages.ts";
 import type { PeerKeys } from "./keys.ts";
 import { serveSleeveWorker, type SleeveWorkerBody } from "./worker_boot.ts";
-import {
-  AAD_LEN,
-  forEachEntry,
-  forEachFragment,
-  type FragmentHeader,
-  type MessageHeader,
-  Reassembler,
-  VNET_HDR_LEN,
-} from "./format.ts";
+import { forEachEntry, type FragmentHeader, type MessageHeader, VNET_HDR_LEN } from "./format.ts";
+import { formatSource, SleeveReceiver, type Source } from "./receive.ts";
+import { RefusalLog } from "./refusals.ts";
+import { SeqSource, SleeveShared } from "./shared.ts";
 import { SleeveSender } from "./sender.ts";
 import { errno, libc, sockaddrIn } from "../../linux/mod.ts";
 import { parseMac } from "../../addr/mod.ts";
@@ -53,32 +48,15 @@ const BATCH = 32;
 const SLICE_MS = 20;
 const IDLE_MS = 100;
 const BUF = 65536 + 4096;
+const SOCKADDR = 16;
 /** How often a still-valid learned MAC is re-announced to the sending Worker. */
 const RELEARN_MS = 30_000;
+const MAX_ANNOUNCED = 65_536;
 
-/** A session key of a peer, with its own replay window (kept as long as the key is). */
-interface RxKey {
-  idHi: number;
-  idLo: number;
-  key: Uint8Array;
-  /** Opens what the peer relays for others (origin ≠ sender), with its own replay window. */
-  relay: Uint8Array;
-  /** ms since 1970 after which it opens nothing (a previous connection's key); else Infinity. */
-  until: number;
-  replay: ReplayWindow;
-  relayReplay: ReplayWindow;
-}
-
-interface RxPeer {
-  name: string;
-  keys: RxKey[];
-}
-
-/** The relay key of the connection to a neighbour, and its message counter (the nonce). */
+/** The relay key of the connection to a neighbour. */
 interface RelayKey {
   id: Uint8Array;
   key: Uint8Array;
-  seq: number;
 }
 
 /** A neighbour this Worker relays messages to. */
@@ -87,29 +65,33 @@ interface RxHop {
   saPtr: bigint;
   /** Encrypted: the current connection's relay key; null while there is none. */
   key: RelayKey | null;
-  /** Unencrypted: this Worker's message counter towards it. */
-  seq: number;
 }
 
-function start(init: SleeveWorkerInit): SleeveWorkerBody {
+function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): SleeveWorkerBody {
   const stats = new Float64Array(init.stats);
+  const shared = new SleeveShared(init.shared);
   const bufs = new Arena(BATCH * BUF);
+  const srcs = new Arena(BATCH * SOCKADDR);
+  const srcView = new DataView(srcs.bytes.buffer);
   const mm = new MmsgArray(BATCH);
-  for (let i = 0; i < BATCH; i++) mm.set(i, 0n, 0, bufs.base + BigInt(i * BUF), BUF);
+  // The kernel writes each datagram's source into its sockaddr (always 16 bytes for IPv4).
+  for (let i = 0; i < BATCH; i++) {
+    mm.set(i, srcs.base + BigInt(i * SOCKADDR), SOCKADDR, bufs.base + BigInt(i * BUF), BUF);
+  }
   const pollfd = new Uint8Array(8);
   new DataView(pollfd.buffer).setInt32(0, init.udpFd, true);
   new DataView(pollfd.buffer).setInt16(4, POLLIN, true);
-  const reasm = new Reassembler(256, 2000);
-  let peers = new Map<number, RxPeer>();
-  /** Key id (hex) → key, for every peer with a session (also those not on this path now). */
-  let keys = new Map<string, RxKey>();
-  let relayKeys = new Map<string, RelayKey>();
   const selfKey = macKeyFromString(init.self);
   let table: RouteTable<RxHop> = { self: selfKey, peers: new Map(), nameOf: (h) => h.name };
-  let hops = new Map<string, RxHop>();
   const decision = newDecision<RxHop>();
   const rh: RouteHeader = { broadcast: false, sender: 0, origin: 0, dest: 0, hops: 0 };
-  const sender = new SleeveSender({ ...init, maxSends: MAX_SENDS, arenaBytes: SEND_ARENA, stats });
+  const sender = new SleeveSender({
+    ...init,
+    maxSends: MAX_SENDS,
+    arenaBytes: SEND_ARENA,
+    stats,
+    seqs: new SeqSource(shared),
+  });
   const names = new Arena(16 * 4096); // one sockaddr_in per neighbour
   const fh: MessageHeader = {
     encrypted: init.encrypted,
@@ -123,139 +105,69 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   const fhDest = new Uint8Array(6);
   const announced = new Map<number, { peer: string; at: number }>();
   let learnedOut: LearnedMacs = [];
+  let port = init.port;
   let now = Date.now();
+  let restored = init.restart;
+  const refusals = new RefusalLog();
+  const receiver = new SleeveReceiver({
+    self: init.self,
+    encrypted: init.encrypted,
+    stats,
+    tops: shared.tops,
+    onMessage: route,
+    onRefused: (source, reason) => refusals.note(formatSource(source), reason),
+  });
 
   function setPeers(list: SleevePeer[], _broadcast: string[], update: PeerKeys[]): void {
-    const nextKeys = new Map<string, RxKey>();
-    const keysOf = new Map<string, RxKey[]>();
-    const nextRelay = new Map<string, RelayKey>();
+    receiver.setPeers(list, update, restored);
+    restored = false;
     const relayOf = new Map<string, RelayKey>();
     for (const k of update) {
-      if (k.tx) {
-        const rk = relayKeys.get(k.tx.id) ?? { id: hexToBytes(k.tx.id), key: k.tx.relay, seq: 0 };
-        nextRelay.set(k.tx.id, rk);
-        relayOf.set(k.peer, rk);
-      }
-      const mine: RxKey[] = [];
-      for (const r of k.rx) {
-        const key = keys.get(r.id) ?? {
-          idHi: parseInt(r.id.slice(0, 8), 16),
-          idLo: parseInt(r.id.slice(8), 16),
-          key: r.key,
-          relay: r.relay,
-          until: r.until,
-          replay: new ReplayWindow(),
-          relayReplay: new ReplayWindow(),
-        };
-        key.until = r.until;
-        nextKeys.set(r.id, key);
-        mine.push(key);
-      }
-      keysOf.set(k.peer, mine);
+      if (k.tx) relayOf.set(k.peer, { id: hexToBytes(k.tx.id), key: k.tx.relay });
     }
-    keys = nextKeys;
-    relayKeys = nextRelay;
-    const { slot: hop, slots: nextHops } = neighbourSlots(list, init.self, (p, i): RxHop => {
+    const { slot: hop } = neighbourSlots(list, init.self, (p, i): RxHop => {
       names.bytes.set(sockaddrIn(p.addr, p.port), i * 16);
       return {
         name: macKeyFromString(p.name),
         saPtr: names.base + BigInt(i * 16),
         key: relayOf.get(p.name) ?? null,
-        seq: hops.get(p.name)?.seq ?? 0,
       };
     });
-    const next = new Map<number, RxPeer>();
     const routes = new Map<number, RouteEntry<RxHop>>();
     for (const p of list) {
       if (p.name === init.self) continue;
-      const k = macKeyFromString(p.name);
-      next.set(k, { name: p.name, keys: keysOf.get(p.name) ?? [] });
-      routes.set(k, {
+      routes.set(macKeyFromString(p.name), {
         deliverBroadcast: p.sleeve,
         via: hop(p.via),
         children: p.children.map(hop).filter((h) => h !== null),
       });
     }
-    peers = next;
-    hops = nextHops;
     table = { self: selfKey, peers: routes, nameOf: (h) => h.name };
   }
 
-  function keyFor(peer: RxPeer, h: FragmentHeader): RxKey | undefined {
-    for (const k of peer.keys) {
-      if (k.idHi === h.idHi && k.idLo === h.idLo && now < k.until) return k;
-    }
-    return undefined;
-  }
-
   /** Writes the frames into the TAP; their source MACs live on `origin` (undefined: unknown). */
-  function deliver(body: Uint8Array, bodyLen: number, origin: string | undefined): void {
-    const ok = forEachEntry(body, bodyLen, (off, n) => {
+  function deliver(body: Uint8Array, origin: string | undefined): void {
+    const ok = forEachEntry(body, body.length, (off, n) => {
       const src = macKeyAt(body, off + VNET_HDR_LEN + 6);
       const a = announced.get(src);
       if (origin !== undefined && (!a || a.peer !== origin || now - a.at > RELEARN_MS)) {
+        if (announced.size >= MAX_ANNOUNCED) announced.clear(); // bounded: re-announced anew
         announced.set(src, { peer: origin, at: now });
         learnedOut.push([src, origin]);
       }
       if (libc.write(init.tapFd, body.subarray(off, off + n), BigInt(n)) < 0) {
-        stats[STAT.rxDropped]++;
+        stats[STAT.rxTapFailed]++;
       } else {
         stats[STAT.rxFrames]++;
         stats[STAT.rxBytes] += n - VNET_HDR_LEN;
       }
     });
-    if (!ok) stats[STAT.rxDropped]++;
+    if (!ok) stats[STAT.rxBadEntries]++;
   }
 
-  function onFragment(buf: Uint8Array, h: FragmentHeader): void {
-    const senderKey = macKeyAt(buf, h.senderOff);
-    const peer = peers.get(senderKey);
-    // Unknown senders, and plaintext when we encrypt (or the reverse), are refused outright.
-    if (!peer || h.encrypted !== init.encrypted) {
-      stats[STAT.rxDropped]++;
-      return;
-    }
+  /** An accepted message: into the TAP, on to neighbours, or both (forward.ts). */
+  function route(buf: Uint8Array, h: FragmentHeader, body: Uint8Array, senderKey: number): void {
     const originKey = macKeyAt(buf, h.originOff);
-    if (!init.encrypted) {
-      const body = reasm.add(buf, h, now);
-      if (body) route(buf, h, senderKey, originKey, body);
-      return;
-    }
-    const key = keyFor(peer, h);
-    if (!key) {
-      stats[STAT.rxNoKey]++;
-      return;
-    }
-    // What the sender relays for others is sealed under its relay key, with its own counter.
-    const relayed = originKey !== senderKey;
-    const replay = relayed ? key.relayReplay : key.replay;
-    if (!replay.check(h.seq)) {
-      stats[STAT.rxReplayed]++;
-      return;
-    }
-    const body = reasm.add(buf, h, now);
-    if (!body) return;
-    const aad = buf.subarray(h.headerOff, h.headerOff + AAD_LEN);
-    const plain = open(relayed ? key.relay : key.key, h.seq, aad, body);
-    if (!plain) {
-      stats[STAT.rxAuthFailed]++;
-      return;
-    }
-    if (!replay.accept(h.seq)) {
-      stats[STAT.rxReplayed]++;
-      return;
-    }
-    route(buf, h, senderKey, originKey, plain);
-  }
-
-  /** An authenticated message: into the TAP, on to neighbours, or both (forward.ts). */
-  function route(
-    buf: Uint8Array,
-    h: FragmentHeader,
-    senderKey: number,
-    originKey: number,
-    body: Uint8Array,
-  ): void {
     rh.broadcast = h.broadcast;
     rh.sender = senderKey;
     rh.origin = originKey;
@@ -264,7 +176,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     const d = decide(rh, table, decision);
     if (d.drop !== null) stats[STAT.noRoute]++;
     for (const hop of d.forward) relay(hop, buf, h, body);
-    if (d.deliver) deliver(body, body.length, peers.get(originKey)?.name);
+    if (d.deliver) deliver(body, receiver.peerName(originKey));
   }
 
   /** Sends `body` on to `hop` with the same origin and destination and one hop less. */
@@ -284,19 +196,35 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     stats[STAT.relayed]++;
   }
 
+  /** Where datagram i came from (its sockaddr_in). */
+  function sourceAt(i: number): Source {
+    const o = i * SOCKADDR;
+    return srcView.getUint32(o + 4) * 65536 + srcView.getUint16(o + 2);
+  }
+
   function batch(): number {
     const n = libc.recvmmsg(init.udpFd, mm.buffer, BATCH, MSG_DONTWAIT, null);
     if (n <= 0) {
-      if (n < 0 && errno() !== EAGAIN) stats[STAT.rxDropped]++;
+      if (n < 0 && errno() !== EAGAIN) stats[STAT.rxRecvFailed]++;
       return 0;
     }
     for (let i = 0; i < n; i++) {
       const len = mm.received(i);
       const buf = bufs.bytes.subarray(i * BUF, i * BUF + len);
-      stats[STAT.rxDatagrams]++;
-      if (!forEachFragment(buf, len, (h) => onFragment(buf, h))) stats[STAT.rxDropped]++;
+      try {
+        receiver.datagram(buf, len, sourceAt(i), now);
+      } catch (e) {
+        stats[STAT.rxInternal]++;
+        refusals.note(formatSource(sourceAt(i)), `internal_rx: ${String(e).slice(0, 200)}`);
+      }
     }
-    if (sender.pending) sender.flush();
+    try {
+      if (sender.pending) sender.flush();
+    } catch (e) {
+      sender.reset();
+      stats[STAT.rxInternal]++;
+      refusals.note("relay", `internal_rx: ${String(e).slice(0, 200)}`);
+    }
     return n;
   }
 
@@ -310,15 +238,22 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
         if (batch() === 0 && libc.poll(pollfd, 1n, IDLE_MS) <= 0) break;
       }
       if (learnedOut.length > 0) {
-        init.port.postMessage(learnedOut);
+        port.postMessage(learnedOut);
         learnedOut = [];
       }
-      reasm.expire(now);
+      receiver.expire(now);
+      for (const r of refusals.due(now)) report({ type: "refused", role: "rx", ...r });
       await new Promise((r) => setTimeout(r, 0));
     }
   }
 
-  return { setPeers, loop };
+  return {
+    setPeers,
+    setPort(p) {
+      port = p;
+    },
+    loop,
+  };
 }
 
 serveSleeveWorker("rx", start);

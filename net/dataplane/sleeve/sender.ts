@@ -1,27 +1,27 @@
 /**
  * The sending half both userspace-path Workers share (the TAP reader sends what pods send, the
- * UDP reader relays for others): a message for one neighbour is sealed under that connection's
- * key with its counter (or just numbered, unencrypted), cut into fragments in an off-heap arena,
- * and queued; `flush` sends the queue with sendmmsg (each message one UDP GSO send), waiting for
- * room when the socket buffer is full. Synchronous FFI only: it runs inside the Workers.
+ * UDP reader relays for others): a message for one neighbour is numbered from the Worker's
+ * sequence numbers (shared.ts), sealed under that connection's key when encrypted, cut into
+ * fragments in an off-heap arena (a message of several fragments led by its length and, sealed,
+ * by its tag and commit tag: format.ts), and queued; `flush` sends the queue with sendmmsg (each
+ * message one UDP GSO send), waiting for room when the socket buffer is full. Synchronous FFI
+ * only: it runs inside the Workers.
  */
-import { sealChunks } from "./aead.ts";
+import { MessageComposer, type SealKey } from "./compose.ts";
 import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
-import { AAD_LEN, type MessageHeader, writeAad, writeFragments } from "./format.ts";
+import { type MessageHeader, writeFragments } from "./format.ts";
 import { type SleeveWorkerInit, STAT } from "./messages.ts";
+import type { SeqSource } from "./shared.ts";
 import { errno, libc } from "../../linux/mod.ts";
 
 const POLLOUT = 4;
 const EAGAIN = 11;
 const EINTR = 4;
 
-/** A neighbour messages go to: its sockaddr_in, and its key (encrypted) or counter. */
+/** A neighbour messages go to: its sockaddr_in, and (encrypted) the key of the connection to it. */
 export interface SendHop {
   saPtr: bigint;
-  /** Encrypted: the key of the connection to it and that key's message counter (the nonce). */
-  key: { id: Uint8Array; key: Uint8Array; seq: number } | null;
-  /** Unencrypted: the message counter. */
-  seq: number;
+  key: SealKey | null;
 }
 
 /** The Worker's socket, fragment size (segSize) and UDP GSO, plus this sender's bounds. */
@@ -30,6 +30,8 @@ export interface SenderOptions extends Pick<SleeveWorkerInit, "udpFd" | "segSize
   maxSends: number;
   arenaBytes: number;
   stats: Float64Array;
+  /** The Worker's sequence numbers (the nonces when encrypted). */
+  seqs: SeqSource;
 }
 
 export class SleeveSender {
@@ -38,7 +40,7 @@ export class SleeveSender {
   readonly #mm: MmsgArray;
   /** Offset and length in the arena of each queued send. */
   readonly #sends: number[] = [];
-  readonly #aad = new Uint8Array(AAD_LEN);
+  readonly #composer = new MessageComposer();
   readonly #pollOut = new Uint8Array(8);
   #off = 0;
 
@@ -55,26 +57,31 @@ export class SleeveSender {
   }
 
   /**
-   * Queues `body` to `hop` under `header` (its seq and key id are set here). The caller has made
-   * sure an encrypted message has a key. Returns the datagrams it makes on the underlay.
+   * Queues `body` to `hop` under `header` (its seq, and key id when sealed, are set here). The
+   * caller has made sure an encrypted message has a key. Returns the datagrams it makes on the
+   * underlay.
    */
   queue(hop: SendHop, header: MessageHeader, body: Uint8Array[]): number {
-    let chunks = body;
-    if (hop.key) {
-      header.seq = hop.key.seq++;
-      header.keyId = hop.key.id;
-      writeAad(this.#aad, 0, header);
-      chunks = sealChunks(hop.key.key, header.seq, this.#aad, body);
-    } else header.seq = hop.seq++;
     const { segSize, gso, maxSends } = this.#o;
+    header.seq = this.#o.seqs.next();
+    const { plan, chunks } = this.#composer.compose(header, body, hop.key, segSize);
     const sends = this.#sends;
     let before = sends.length;
-    let end = writeFragments(this.#arena.bytes, this.#off, header, chunks, segSize, sends, gso);
+    let end = writeFragments(
+      this.#arena.bytes,
+      this.#off,
+      header,
+      plan,
+      chunks,
+      segSize,
+      sends,
+      gso,
+    );
     if (end < 0 || sends.length / 2 > maxSends) {
       sends.length = before;
       this.flush();
       before = 0;
-      end = writeFragments(this.#arena.bytes, 0, header, chunks, segSize, sends, gso);
+      end = writeFragments(this.#arena.bytes, 0, header, plan, chunks, segSize, sends, gso);
     }
     let datagrams = 0;
     for (let j = before; j < sends.length; j += 2) {
@@ -83,6 +90,12 @@ export class SleeveSender {
     }
     this.#off = end;
     return datagrams;
+  }
+
+  /** Forgets everything queued (after an error left the queue in an unknown state). */
+  reset(): void {
+    this.#sends.length = 0;
+    this.#off = 0;
   }
 
   /** Sends everything queued. */

@@ -18,14 +18,23 @@ import {
   hexToBytes,
   type LearnedMacs,
   type SleevePeer,
+  type SleeveReport,
   type SleeveWorkerInit,
   STAT,
 } from "./messages.ts";
 import type { PeerKeys } from "./keys.ts";
 import { serveSleeveWorker, type SleeveWorkerBody } from "./worker_boot.ts";
 import { neighbourSlots } from "./forward.ts";
-import { DEFAULT_HOPS, fragmentPayload, type MessageHeader, VNET_HDR_LEN } from "./format.ts";
+import {
+  DEFAULT_HOPS,
+  fragmentPayload,
+  type MessageHeader,
+  TAG_LEN,
+  VNET_HDR_LEN,
+} from "./format.ts";
+import { RefusalLog } from "./refusals.ts";
 import { SleeveSender } from "./sender.ts";
+import { SeqSource, SleeveShared } from "./shared.ts";
 import { libc, sockaddrIn } from "../../linux/mod.ts";
 import { parseMac } from "../../addr/mod.ts";
 
@@ -38,11 +47,10 @@ const MAX_SENDS = 512;
 const SLICE_MS = 20;
 const IDLE_MS = 100;
 
-/** A session key and its message counter (the nonce): never reset while the key is in use. */
+/** A session key (its nonces come from the Worker's sequence numbers: shared.ts). */
 interface TxKey {
   id: Uint8Array;
   key: Uint8Array;
-  seq: number;
 }
 
 /** A neighbour messages are sent to. */
@@ -51,8 +59,6 @@ interface TxHop {
   saPtr: bigint;
   /** Encrypted: the current session key, null while there is no session. */
   key: TxKey | null;
-  /** Unencrypted: the message counter. */
-  seq: number;
 }
 
 /** A peer frames are addressed to (on the userspace path), with the frames of this batch. */
@@ -64,8 +70,10 @@ interface TxDest {
   pending: number[];
 }
 
-function start(init: SleeveWorkerInit): SleeveWorkerBody {
+function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): SleeveWorkerBody {
   const stats = new Float64Array(init.stats);
+  const shared = new SleeveShared(init.shared);
+  const refusals = new RefusalLog();
   const readArena = new Arena(BATCH * SLOT);
   const rb = readArena.bytes;
   const rdv = new DataView(rb.buffer);
@@ -74,13 +82,20 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     (_, i) => rb.subarray(i * SLOT + 4, (i + 1) * SLOT),
   );
   const readLen = BigInt(SLOT - 4);
-  const sender = new SleeveSender({ ...init, maxSends: MAX_SENDS, arenaBytes: SEND_ARENA, stats });
+  const sender = new SleeveSender({
+    ...init,
+    maxSends: MAX_SENDS,
+    arenaBytes: SEND_ARENA,
+    stats,
+    seqs: new SeqSource(shared),
+  });
   const names = new Arena(16 * 4096); // one sockaddr_in per peer slot
   const pollfd = new Uint8Array(8);
   new DataView(pollfd.buffer).setInt32(0, init.tapFd, true);
   new DataView(pollfd.buffer).setInt16(4, POLLIN, true);
   const icmpBuf = new Uint8Array(VNET_HDR_LEN + 14 + 20 + 8 + 60 + 8);
-  const fragPayload = fragmentPayload(init.segSize);
+  // A message of frames fits one fragment (with its tag when sealed).
+  const packLimit = fragmentPayload(init.segSize) - (init.encrypted ? TAG_LEN : 0);
   const header: MessageHeader = {
     encrypted: init.encrypted,
     sender: parseMac(init.self),
@@ -101,7 +116,6 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
   /** Where this peer's broadcasts (and frames for unknown MACs) go, and this batch's of them. */
   let broadcastHops: TxHop[] = [];
   const broadcastPending: number[] = [];
-  let hops = new Map<string, TxHop>();
   /** Key id (hex) → key, for every peer with a session (also those not on this path now). */
   let keys = new Map<string, TxKey>();
   const learned = new MacTable<string>(init.macTtlMs);
@@ -111,19 +125,14 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     const keyOf = new Map<string, TxKey>();
     for (const k of update) {
       if (!k.tx) continue;
-      const key = keys.get(k.tx.id) ?? { id: hexToBytes(k.tx.id), key: k.tx.key, seq: 0 };
+      const key = keys.get(k.tx.id) ?? { id: hexToBytes(k.tx.id), key: k.tx.key };
       nextKeys.set(k.tx.id, key);
       keyOf.set(k.peer, key);
     }
     keys = nextKeys;
-    const { slot: hop, slots: nextHops } = neighbourSlots(list, init.self, (p, i): TxHop => {
+    const { slot: hop } = neighbourSlots(list, init.self, (p, i): TxHop => {
       names.bytes.set(sockaddrIn(p.addr, p.port), i * 16);
-      return {
-        name: p.name,
-        saPtr: names.base + BigInt(i * 16),
-        key: keyOf.get(p.name) ?? null,
-        seq: hops.get(p.name)?.seq ?? 0,
-      };
+      return { name: p.name, saPtr: names.base + BigInt(i * 16), key: keyOf.get(p.name) ?? null };
     });
     const next: TxDest[] = [];
     const nextGossip = new Map<number, number>();
@@ -140,7 +149,6 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       for (const m of p.macs) nextGossip.set(macKeyFromString(m), i);
     }
     broadcastHops = broadcast.map(hop).filter((h) => h !== null);
-    hops = nextHops;
     dests = next;
     gossiped = nextGossip;
     byName = nextByName;
@@ -243,7 +251,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
     let curLen = 0;
     for (const slot of slots) {
       const len = 4 + rdv.getUint32(slot);
-      if (cur.length > 0 && curLen + len > fragPayload) {
+      if (cur.length > 0 && curLen + len > packLimit) {
         emit(hop, dest, cur);
         cur = [];
         curLen = 0;
@@ -262,7 +270,7 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
       const until = performance.now() + SLICE_MS;
       let now = Date.now();
       while (performance.now() < until) {
-        if (batch(now) === 0) {
+        if (guarded(now) === 0) {
           const ready = libc.poll(pollfd, 1n, IDLE_MS);
           now = Date.now();
           if (ready <= 0) break;
@@ -272,15 +280,37 @@ function start(init: SleeveWorkerInit): SleeveWorkerBody {
         learned.expire(now);
         lastExpire = now;
       }
+      for (const r of refusals.due(now)) report({ type: "refused", role: "tx", ...r });
       await new Promise((r) => setTimeout(r, 0));
     }
   }
 
-  init.port.onmessage = (e: MessageEvent<LearnedMacs>) => {
+  /** A batch; one that throws costs its frames and a counter (txInternal), never the Worker. */
+  function guarded(now: number): number {
+    try {
+      return batch(now);
+    } catch (e) {
+      for (const d of dests) d.pending.length = 0;
+      broadcastPending.length = 0;
+      sender.reset();
+      stats[STAT.txInternal]++;
+      refusals.note("tap", `internal_tx: ${String(e).slice(0, 200)}`);
+      return 1;
+    }
+  }
+
+  const learn = (e: MessageEvent<LearnedMacs>) => {
     const now = Date.now();
     for (const [mac, peer] of e.data) learned.learn(mac, peer, now);
   };
-  return { setPeers, loop };
+  init.port.onmessage = learn;
+  return {
+    setPeers,
+    setPort(port) {
+      port.onmessage = learn;
+    },
+    loop,
+  };
 }
 
 serveSleeveWorker("tx", start);
