@@ -5,7 +5,10 @@
  * Each is printed as a ratio to the kernel VXLAN measured in the same run, with the CPU the
  * weavets node processes used. Bounded: SECONDS per measurement (default 4); always cleans up.
  * All five stay up and are measured in interleaved rounds (median of ROUNDS, default 3).
- *   deno run -A bench/dataplane.ts [--seconds N] [--rounds R] [--write]
+ * With --baseline REV, the userspace path (unencrypted and encrypted) of commit REV runs too, in
+ * the same rounds, so a change to it is measured side by side with what it replaced (e.g. the
+ * hardened receive path of sleeve v4 against 46a856a, the last commit before it).
+ *   deno run -A bench/dataplane.ts [--seconds N] [--rounds R] [--baseline REV] [--write]
  *   (--write appends to bench/RESULTS-dataplane.md)
  */
 import { Namespaces } from "../tests/harness/netns.ts";
@@ -18,6 +21,7 @@ const opt = (name: string, dflt: number) =>
 const SECONDS = opt("--seconds", 4);
 const ROUNDS = opt("--rounds", 3);
 const WRITE = args.includes("--write");
+const BASELINE = args.includes("--baseline") ? args[args.indexOf("--baseline") + 1] : undefined;
 
 interface Result {
   name: string;
@@ -183,8 +187,28 @@ async function kernelBaseline(mode: keyof typeof BASELINE_NAMES): Promise<Target
   }
 }
 
-async function weavets(name: string, fastdp: boolean, password?: string): Promise<Target> {
-  const c = await Cluster.start({ nodes: 2, podsPerNode: 1, fastdp, password });
+/** A checkout of commit `rev` of this repository in a temporary directory (git archive). */
+async function checkout(rev: string): Promise<{ dir: string; cleanup(): Promise<void> }> {
+  const repo = new URL("..", import.meta.url).pathname;
+  const dir = await Deno.makeTempDir({ prefix: "wtbench-" });
+  const archive = new Deno.Command("git", {
+    args: ["-C", repo, "archive", "--format=tar", rev],
+    stdout: "piped",
+  }).spawn();
+  const untar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
+  await archive.stdout.pipeTo(untar.stdin);
+  const [a, u] = await Promise.all([archive.status, untar.status]);
+  if (!a.success || !u.success) throw new Error(`cannot check out ${rev}`);
+  return { dir, cleanup: () => Deno.remove(dir, { recursive: true }) };
+}
+
+async function weavets(
+  name: string,
+  fastdp: boolean,
+  password?: string,
+  root?: string,
+): Promise<Target> {
+  const c = await Cluster.start({ nodes: 2, podsPerNode: 1, fastdp, password, root });
   const [a, b] = c.pods as [Pod, Pod];
   if (fastdp) { // wait for the first probe round: the pair starts on the userspace path
     for (let i = 0; i < 40; i++) {
@@ -207,6 +231,7 @@ async function weavets(name: string, fastdp: boolean, password?: string): Promis
 // machine hits every path alike; each figure is the median of its rounds.
 const targets: Target[] = [];
 const results: Result[] = [];
+const trees: { cleanup(): Promise<void> }[] = [];
 try {
   targets.push(await kernelBaseline("routed"));
   targets.push(await kernelBaseline("vxlan"));
@@ -214,6 +239,19 @@ try {
   targets.push(await weavets("weavets fast path", true));
   targets.push(await weavets("weavets userspace", false));
   targets.push(await weavets("weavets userspace encrypted", false, "bench-password"));
+  if (BASELINE) {
+    const tree = await checkout(BASELINE);
+    trees.push(tree);
+    targets.push(await weavets(`weavets userspace at ${BASELINE}`, false, undefined, tree.dir));
+    targets.push(
+      await weavets(
+        `weavets userspace encrypted at ${BASELINE}`,
+        false,
+        "bench-password",
+        tree.dir,
+      ),
+    );
+  }
   const samples = targets.map(() => ({
     tcp1: [] as number[],
     tcp4: [] as number[],
@@ -247,6 +285,7 @@ try {
   }
 } finally {
   for (const t of targets) await t.cleanup();
+  for (const t of trees) await t.cleanup();
 }
 
 const base = results[1];
@@ -266,8 +305,17 @@ const goals = [
     f(fast.tcp1 / ct.tcp1)
   }× kernel VXLAN with conntrack on, as on a Kubernetes node`,
   `userspace ${f(us.tcp1 / base.tcp1)}× kernel VXLAN, single-stream TCP (goal ≥ 0.25)`,
-  `encrypted ${f(enc.tcp1 / us.tcp1)}× unencrypted userspace (goal ≥ 0.5)`,
+  `encrypted ${f(enc.tcp1 / us.tcp1)}× unencrypted userspace (goal ≥ 0.7)`,
 ];
+if (BASELINE) {
+  const old = named(`weavets userspace at ${BASELINE}`);
+  const oldEnc = named(`weavets userspace encrypted at ${BASELINE}`);
+  goals.push(
+    `userspace ${f(us.tcp1 / old.tcp1)}× the userspace path at ${BASELINE} (goal ≥ 0.95); ` +
+      `encrypted ${f(enc.tcp1 / oldEnc.tcp1)}× encrypted at ${BASELINE}; at ${BASELINE} ` +
+      `encrypted was ${f(oldEnc.tcp1 / old.tcp1)}× unencrypted`,
+  );
+}
 const table = [
   `## ${
     new Date().toISOString()

@@ -34,6 +34,11 @@ export interface ClusterOptions {
   cut?: [number, number][];
   /** Node i's Workers run under fault_worker.ts, watching `${faultDir}/n${i}` (driver_config.ts). */
   faultDir?: string;
+  /**
+   * Run the drivers (and so the product) from this checkout of the repository instead of this
+   * one: bench/dataplane.ts compares with an earlier commit this way.
+   */
+  root?: string;
 }
 
 export interface Pod {
@@ -144,6 +149,12 @@ export class Cluster {
     }
   }
 
+  #driver(): string {
+    const own = this.opts.daemon ? DAEMON_DRIVER : DRIVER;
+    const root = this.opts.root;
+    return root ? `${root}/tests/dataplane/${own.slice(own.lastIndexOf("/") + 1)}` : own;
+  }
+
   /** Starts node i's driver; resolves when its data plane is up. */
   async startDriver(i: number): Promise<void> {
     this.starts[i] = (this.starts[i] ?? 0) + 1;
@@ -168,7 +179,7 @@ export class Cluster {
         Deno.execPath(),
         "run",
         "-A",
-        this.opts.daemon ? DAEMON_DRIVER : DRIVER,
+        this.#driver(),
         JSON.stringify(cfg),
       ],
       stdin: "piped",
