@@ -98,7 +98,7 @@ async function httpBench(persist: boolean) {
     routes: [...ipamRoutes(svc), noop],
     log: quiet,
   });
-  const base = `http://127.0.0.1:${server.addr.port}`;
+  const base = `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
   try {
     await remote(base, "noop"); // warm-up: the server's JIT, not measured
     const baseline = await remote(base, "noop");

@@ -1,5 +1,5 @@
 /** Talking to the local daemon's HTTP API from the diagnostic commands. */
-import { parseListenAddress } from "../net/api/server.ts";
+import { parseListenAddress } from "../net/api/listen_address.ts";
 import { UsageError } from "./command.ts";
 
 export const DEFAULT_HTTP_ADDR = "127.0.0.1:6784";
@@ -16,9 +16,10 @@ export function httpAddr(flag: string | undefined, env: string | undefined): str
     ? ["WEAVE_HTTP_ADDR", env]
     : ["default", DEFAULT_HTTP_ADDR];
   try {
-    const { hostname, port } = parseListenAddress(value);
+    const a = parseListenAddress(value);
+    if (a.transport === "unix") return a.path;
     // A daemon listening on all addresses is reached on loopback.
-    return `${hostname === "0.0.0.0" ? "127.0.0.1" : hostname}:${port}`;
+    return `${a.hostname === "0.0.0.0" ? "127.0.0.1" : a.hostname}:${a.port}`;
   } catch (e) {
     throw new UsageError(`${source}: ${(e as Error).message}`);
   }
@@ -35,21 +36,28 @@ export async function callDaemon(
   path: string,
   opts: { json?: boolean; method?: "GET" | "DELETE"; timeoutMs?: number } = {},
 ): Promise<ApiAnswer> {
-  const url = `http://${addr}${path}`;
+  // A Unix socket (an absolute path, as Weave's --http-addr allows) is reached through a client
+  // that connects there; the URL's host is then only a name.
+  const unix = addr.startsWith("/");
+  const url = unix ? `http://weavets${path}` : `http://${addr}${path}`;
+  const client = unix ? Deno.createHttpClient({ proxy: { transport: "unix", path: addr } }) : null;
   try {
     const r = await fetch(url, {
       method: opts.method ?? "GET",
       headers: { accept: opts.json ? "application/json" : "text/plain" },
       signal: AbortSignal.timeout(opts.timeoutMs ?? 5_000),
+      ...(client ? { client } : {}),
     });
     return { status: r.status, body: await r.text() };
   } catch (e) {
     const err = e as Error & { cause?: Error };
     const why = (err.cause?.message ?? err.message).split(": ").pop();
     throw new DaemonUnreachable(
-      `cannot reach the weavets daemon at http://${addr} (${why}): is it running? ` +
-        "Use --http-addr if it listens elsewhere.",
+      `cannot reach the weavets daemon at ${unix ? addr : `http://${addr}`} (${why}): is it ` +
+        "running? Use --http-addr if it listens elsewhere.",
     );
+  } finally {
+    client?.close();
   }
 }
 

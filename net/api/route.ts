@@ -2,12 +2,23 @@
  * How components (mesh status, IPAM, data plane) contribute endpoints to the daemon's HTTP API
  * without knowing about the server. Paths use URLPattern pathname syntax ("/ip/:id").
  */
+import type { Access } from "./access.ts";
+
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
 
 export interface ApiRoute {
   method: Method;
   path: string;
+  /**
+   * Who may call it (net/api/access.ts). Default: "public" for GET, "root" for every method that
+   * changes state; a GET that lists workloads sets "root".
+   */
+  access?: Access;
   handle(req: Request, params: Record<string, string>): Response | Promise<Response>;
+}
+
+export function routeAccess(r: ApiRoute): Access {
+  return r.access ?? (r.method === "GET" ? "public" : "root");
 }
 
 /** Plain-text or JSON by the Accept header, as Weave's API does (JSON for application/json). */

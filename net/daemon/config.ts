@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { canonical, formatCidr, isIPv4, networkOf, parseCidr } from "../addr/mod.ts";
-import { parseListenAddress } from "../api/server.ts";
+import { parseListenAddress } from "../api/listen_address.ts";
 import type { PeerName } from "../mesh/gossip_channel.ts";
 import { parseInit } from "../ipam/init_mode.ts";
 import { parsePeerName, peerNameFromMachineId } from "../mesh/peer_name.ts";

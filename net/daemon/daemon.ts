@@ -35,8 +35,9 @@ export interface Daemon {
   readonly mesh: Mesh;
   /** The read side components get. */
   readonly view: MeshView;
-  readonly httpAddr: Deno.NetAddr;
-  readonly metricsAddr: Deno.NetAddr | null;
+  /** Where the HTTP API listens: TCP, or a Unix socket (an absolute --http-addr). */
+  readonly httpAddr: Deno.NetAddr | Deno.UnixAddr;
+  readonly metricsAddr: Deno.NetAddr | Deno.UnixAddr | null;
   readonly registry: Registry;
   /** Null when ready, else why not. */
   ready(): string | null;
@@ -130,7 +131,7 @@ export async function startDaemon(
       startApiServer({ addr: config.httpAddr, routes, log: rootLog.with({ component: "api" }) }),
     );
     log.info("HTTP API listening", { address: addrText(servers[0].addr) });
-    let metricsAddr: Deno.NetAddr | null = null;
+    let metricsAddr: Deno.NetAddr | Deno.UnixAddr | null = null;
     if (config.metricsAddr !== null) {
       const m = startApiServer({
         addr: config.metricsAddr,
@@ -156,8 +157,8 @@ export async function startDaemon(
   }
 }
 
-function addrText(a: Deno.NetAddr): string {
-  return `${a.hostname}:${a.port}`;
+function addrText(a: Deno.NetAddr | Deno.UnixAddr): string {
+  return "path" in a ? a.path : `${a.hostname}:${a.port}`;
 }
 
 function metricsRoute(registry: Registry, refresh: Array<() => void>): ApiRoute {

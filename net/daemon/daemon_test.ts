@@ -44,7 +44,7 @@ Deno.test("daemon: components plug in routes, readiness, status, report, data pa
     dataPath: () => "fastdp",
   };
   const d = await startDaemon(config(dir), { log: quiet, components: [fake] });
-  const api = `http://127.0.0.1:${d.httpAddr.port}`;
+  const api = `http://127.0.0.1:${(d.httpAddr as Deno.NetAddr).port}`;
   try {
     assert.equal(view?.self, "02:00:00:00:00:01");
     let r = await fetch(`${api}/status`);
@@ -64,7 +64,9 @@ Deno.test("daemon: components plug in routes, readiness, status, report, data pa
     assert.equal(report.router.name, "02:00:00:00:00:01");
     r = await fetch(`${api}/status/peers`);
     assert.match(await r.text(), /^02:00:00:00:00:01\(one\)\n$/);
-    const metrics = await (await fetch(`http://127.0.0.1:${d.metricsAddr!.port}/metrics`)).text();
+    const metrics =
+      await (await fetch(`http://127.0.0.1:${(d.metricsAddr as Deno.NetAddr).port}/metrics`))
+        .text();
     assert.match(metrics, /weavets_fake 7/);
     assert.match(metrics, /process_resident_memory_bytes \d+/);
     assert.match(metrics, /process_cpu_seconds_total [\d.]+/);
@@ -88,7 +90,7 @@ Deno.test("daemon: two daemons connect; connections show the component's data pa
     { log: quiet, components: [{ name: "dp", dataPath: () => "sleeve" }] },
   );
   try {
-    const api = `http://127.0.0.1:${b.httpAddr.port}`;
+    const api = `http://127.0.0.1:${(b.httpAddr as Deno.NetAddr).port}`;
     for (let i = 0; i < 100 && a.mesh.connectionCount() === 0; i++) {
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -309,6 +309,11 @@ export class Allocator implements Gossiper {
     };
   }
 
+  /** Reports a conflict found outside the allocator (e.g. an address in use it cannot claim). */
+  reportConflict(kind: ConflictKind, subject: string, message: string): void {
+    this.#conflict(kind, subject, message);
+  }
+
   #conflict(kind: ConflictKind, subject: string, message: string): void {
     const c = this.conflicts.report(kind, subject, message, this.#opts.now());
     if (c) this.#opts.onConflict?.(c);

@@ -7,7 +7,14 @@
  */
 import { z } from "zod";
 import type { Cidr } from "../addr/mod.ts";
-import { cidrSize, formatCidr, formatIPv4, parseCidr } from "../addr/mod.ts";
+import {
+  cidrContains,
+  cidrSize,
+  formatCidr,
+  formatIPv4,
+  parseCidr,
+  parseIPv4,
+} from "../addr/mod.ts";
 import { describeCause } from "../cause.ts";
 import {
   type ApiRoute,
@@ -36,9 +43,14 @@ const gcBody = z.object({
 
 type Params = Record<string, string>;
 
-/** The IPAM routes of the daemon's HTTP API. */
+/**
+ * The IPAM routes of the daemon's HTTP API. Bodies, status codes and the address formats are
+ * Weave Net 2.8.1's (ipam/http.go): an address is "a.b.c.d/len" with the prefix length of the
+ * range, or of the subnet asked for; several are separated by spaces; errors are 400 with the
+ * reason, except a wait that ran out (503: retry later) and a store that cannot be written (500).
+ */
 export function ipamRoutes(svc: IpamService): ApiRoute[] {
-  const fmt = (ip: number) => `${formatIPv4(ip)}/${svc.range.prefix}`;
+  const cidr = (ip: number, prefix = svc.range.prefix) => `${formatIPv4(ip)}/${prefix}`;
   const guard =
     (fn: (req: Request, p: Params) => Promise<Response> | Response) =>
     async (req: Request, p: Params): Promise<Response> => {
@@ -60,34 +72,75 @@ export function ipamRoutes(svc: IpamService): ApiRoute[] {
       if ("error" in c) return errorResponse(400, c.error);
       subnet = c;
     }
-    return answer(await svc.allocate(key, subnet), fmt);
+    const r = await svc.allocate(key, subnet);
+    return r.ok ? plain(cidr(r.ip, subnet?.prefix)) : refusal(r);
   };
 
   const claim = async (req: Request, p: Params) => {
     const key = keyOf(req, p);
     if ("error" in key) return errorResponse(400, key.error);
     const c = cidrOf(p.ip, p.len);
-    if ("error" in c) return errorResponse(400, c.error);
-    return answer(await svc.claim(key, c.ip), fmt);
+    if ("error" in c) return errorResponse(400, `Unable to claim: ${c.error}`);
+    const r = await svc.claim(key, c.ip);
+    return r.ok ? new Response(null, { status: 204 }) : refusal(r, "Unable to claim: ");
   };
 
+  /** GET /ip/{id}[/{ip}/{len}]: every address of the container (or of one interface). */
   const lookup = (req: Request, p: Params) => {
     const key = keyOf(req, p);
     if ("error" in key) return errorResponse(400, key.error);
-    const found = hasIfname(req) ? svc.lookup(key) : svc.allocations().find((a) => a.id === key.id);
-    if (!found) return errorResponse(404, `no addresses for container ${key.id}`);
-    return textResponse(fmt(found.ip));
+    let within: Cidr | undefined;
+    if (p.ip !== undefined) {
+      const c = cidrOf(p.ip, p.len);
+      if ("error" in c) return errorResponse(400, c.error);
+      within = c;
+    }
+    const found = svc.allocations().filter((a) =>
+      a.id === key.id && (!hasIfname(req) || a.ifname === key.ifname) &&
+      (!within || cidrContains(within, a.ip))
+    );
+    if (found.length === 0) return errorResponse(404, `no addresses for container ${key.id}`);
+    return plain(found.map((a) => cidr(a.ip, within?.prefix)).join(" "));
   };
 
+  /**
+   * DELETE /ip/{id}: with `ifname`, that interface's address, and nothing to release is fine (a
+   * CNI DEL may repeat); without, every address of the container, and none is Weave's 400.
+   */
   const release = async (req: Request, p: Params) => {
     const key = keyOf(req, p);
     if ("error" in key) return errorResponse(400, key.error);
-    await svc.release(hasIfname(req) ? [key] : { id: key.id });
+    if (hasIfname(req)) {
+      await svc.release([key]);
+      return new Response(null, { status: 204 });
+    }
+    const gone = await svc.release({ id: key.id });
+    if (gone.length === 0) return errorResponse(400, `Delete: no addresses for ${key.id}`);
+    return new Response(null, { status: 204 });
+  };
+
+  /** DELETE /ip/{id}/{ip}: one address of a container (Weave's `weave detach`). */
+  const free = async (req: Request, p: Params) => {
+    const key = keyOf(req, p);
+    if ("error" in key) return errorResponse(400, key.error);
+    let ip: number;
+    try {
+      ip = parseIPv4(decode(p.ip));
+    } catch (e) {
+      return errorResponse(400, describeCause(e));
+    }
+    const gone = await svc.release({ id: key.id, ip });
+    if (gone.length === 0) {
+      return errorResponse(
+        400,
+        `Unable to free: Free: address ${formatIPv4(ip)} not found for ${key.id}`,
+      );
+    }
     return new Response(null, { status: 204 });
   };
 
   const list = () =>
-    jsonResponse(svc.allocations().map((a) => ({ id: a.id, ifname: a.ifname, ip: fmt(a.ip) })));
+    jsonResponse(svc.allocations().map((a) => ({ id: a.id, ifname: a.ifname, ip: cidr(a.ip) })));
 
   const gc = async (req: Request) => {
     let body;
@@ -106,7 +159,7 @@ export function ipamRoutes(svc: IpamService): ApiRoute[] {
     }
     const released: Allocation[] = await svc.gc(ids, keys);
     return jsonResponse({
-      released: released.map((a) => ({ id: a.id, ifname: a.ifname, ip: fmt(a.ip) })),
+      released: released.map((a) => ({ id: a.id, ifname: a.ifname, ip: cidr(a.ip) })),
     });
   };
 
@@ -123,28 +176,32 @@ export function ipamRoutes(svc: IpamService): ApiRoute[] {
       ? jsonResponse(svc.view() ?? {})
       : textResponse(ipamStatusText(svc.view(), cidrSize(svc.range)));
 
+  // The allocation table names every workload on the node: root only, like the changes.
   return [
     { method: "POST", path: "/ip/:id", handle: guard(allocate) },
     { method: "POST", path: "/ip/:id/:ip/:len", handle: guard(allocate) },
     { method: "PUT", path: "/ip/:id/:ip/:len", handle: guard(claim) },
-    { method: "GET", path: "/ip/:id", handle: guard(lookup) },
+    { method: "GET", path: "/ip/:id", access: "root", handle: guard(lookup) },
+    { method: "GET", path: "/ip/:id/:ip/:len", access: "root", handle: guard(lookup) },
     { method: "DELETE", path: "/ip/:id", handle: guard(release) },
-    { method: "GET", path: "/ip", handle: guard(list) },
+    { method: "DELETE", path: "/ip/:id/:ip", handle: guard(free) },
+    { method: "GET", path: "/ip", access: "root", handle: guard(list) },
     { method: "POST", path: "/ipam/gc", handle: guard(gc) },
-    {
-      method: "GET",
-      path: "/ipinfo/defaultsubnet",
-      handle: () => textResponse(formatCidr(svc.range)),
-    },
+    { method: "GET", path: "/ipinfo/defaultsubnet", handle: () => plain(formatCidr(svc.range)) },
     { method: "DELETE", path: "/peer/:name", handle: guard(rmpeer) },
     { method: "GET", path: "/status/ipam", handle: guard(status) },
   ];
 }
 
-function answer(r: Outcome, fmt: (ip: number) => string): Response {
-  if (r.ok) return textResponse(fmt(r.ip));
+/** A text body exactly as Weave writes it: no trailing newline. */
+function plain(body: string): Response {
+  return new Response(body, { headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
+/** A refusal or a wait that ran out, as an HTTP error (Weave: 400 with the reason). */
+function refusal(r: Outcome & { ok: false }, prefix = ""): Response {
   if ("wait" in r) return errorResponse(503, r.wait);
-  return errorResponse(r.status, r.error);
+  return errorResponse(400, prefix + r.error);
 }
 
 /** A path segment decoded; malformed escapes stay as they are (and then fail validation). */

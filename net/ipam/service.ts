@@ -169,6 +169,28 @@ export class IpamService {
   }
 
   /**
+   * Claims an address found in use on this node at start (the bridge's own as "weave:expose",
+   * pods' on their veths), so IPAM never hands it out again. Unlike `claim`, a refusal is not
+   * the caller's error to handle: it is reported as a conflict (status, metric, one log line)
+   * naming the address and its holder, and returned.
+   */
+  async claimExisting(key: AllocKey, ip: number): Promise<Outcome> {
+    const r = await this.claim(key, ip);
+    if (!r.ok) {
+      const why = "wait" in r ? r.wait : r.error;
+      this.#allocator().reportConflict(
+        "existing-address",
+        formatIPv4(ip),
+        `${formatIPv4(ip)} is in use on this node by ${key.id}${
+          key.ifname ? ` (${key.ifname})` : ""
+        } but IPAM could not claim it (${why}): it may be handed out again; remove the pod or ` +
+          "the address, or fix the claim",
+      );
+    }
+    return r;
+  }
+
+  /**
    * Releases the given keys, or every interface of a container (`{ id }`), or one address of a
    * container (`{ id, ip }`). Resolves to what was released, once that is on disk.
    */

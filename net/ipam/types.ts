@@ -71,7 +71,9 @@ export type ConflictKind =
   /** The initial consensus cannot proceed as configured. */
   | "consensus"
   /** Space this peer held was given to another peer while it was away (rmpeer). */
-  | "lost-space";
+  | "lost-space"
+  /** An address found in use on this node (bridge, pods) that IPAM could not claim for it. */
+  | "existing-address";
 
 /** The whole IPAM state in one view: what status text, JSON, metrics and reports render. */
 export interface IpamStatus {

@@ -39,7 +39,7 @@ async function start(i: number, dir: string, peers: string[]): Promise<Daemon> {
   return await startDaemon(config, { log: quiet, components: [ipam], timing: FAST_MESH_TIMING });
 }
 
-const api = (d: Daemon) => `http://127.0.0.1:${d.httpAddr.port}`;
+const api = (d: Daemon) => `http://127.0.0.1:${(d.httpAddr as Deno.NetAddr).port}`;
 
 async function http(d: Daemon, method: string, path: string) {
   const r = await fetch(api(d) + path, { method });
@@ -88,7 +88,11 @@ Deno.test("IPAM in three daemons: readiness, allocations, restart from disk, rmp
     console.log = (s: string) => out.push(s);
     let code;
     try {
-      code = await rmpeer(["--http-addr", `127.0.0.1:${ds[0].httpAddr.port}`, NAMES[2]]);
+      code = await rmpeer([
+        "--http-addr",
+        `127.0.0.1:${(ds[0].httpAddr as Deno.NetAddr).port}`,
+        NAMES[2],
+      ]);
     } finally {
       console.log = log;
     }

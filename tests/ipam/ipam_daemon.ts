@@ -1,8 +1,9 @@
 /**
  * Test helper process: the daemon core with only the IPAM component and fast mesh timings, on
  * loopback, until killed (no root, no data plane: tests that exercise IPAM alone, many times).
- * Prints {"http": PORT, "mesh": PORT} once it listens. tests/ipam/netns_e2e_test.ts covers the
- * real `weavets daemon`.
+ * Prints {"http": PORT or socket path, "mesh": PORT} once it listens. IPAM_HTTP_ADDR sets the API
+ * address (default 127.0.0.1:0; an absolute path is a Unix socket). tests/ipam/netns_e2e_test.ts
+ * covers the real `weavets daemon`.
  *   deno run -A tests/ipam/ipam_daemon.ts NAME DATADIR INIT RANGE [PEER...]
  */
 import { Logger } from "../../net/log.ts";
@@ -17,7 +18,7 @@ const d = await startDaemon({
   nickname: name.slice(-2),
   host: "127.0.0.1",
   port: 0,
-  httpAddr: "127.0.0.1:0",
+  httpAddr: Deno.env.get("IPAM_HTTP_ADDR") ?? "127.0.0.1:0",
   metricsAddr: null,
   datadir,
   password: null,
@@ -28,4 +29,5 @@ const d = await startDaemon({
   components: [ipamComponent({ range, init, datadir, log, waitMs: 10_000, tickMs: 50 })],
   timing: FAST_MESH_TIMING,
 });
-console.log(JSON.stringify({ http: d.httpAddr.port, mesh: d.mesh.port }));
+const http = "path" in d.httpAddr ? d.httpAddr.path : d.httpAddr.port;
+console.log(JSON.stringify({ http, mesh: d.mesh.port }));

@@ -38,7 +38,7 @@ Deno.test("weavets rmpeer: takes over a dead peer's space, refuses a live one", 
   b.stop();
   net.down(B);
   const server = startApiServer({ addr: "127.0.0.1:0", routes: ipamRoutes(a), log: quiet });
-  const addr = `127.0.0.1:${server.addr.port}`;
+  const addr = `127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
   try {
     const ok = await capture(() => run(["--http-addr", addr, B]));
     assert.equal(ok.code, 0, ok.err);

@@ -168,12 +168,13 @@ Deno.test("a peer restarted from its store mid-burst loses and duplicates nothin
 
 Deno.test("requests wait for consensus, then fail with how far it got", async () => {
   const net = new FakeNetwork();
+  const registry = new Registry();
   const svc = createIpam({
     range: "10.47.0.0/16",
     init: "consensus=3",
     datadir: null,
     mesh: net.join(NAMES[0]),
-    registry: new Registry(),
+    registry,
     log: quiet,
     waitMs: 150,
     tickMs: 50,
@@ -181,7 +182,14 @@ Deno.test("requests wait for consensus, then fail with how far it got", async ()
   try {
     assert.equal(svc.ready(), "waiting for consensus (known 1 of 2)");
     const t = Date.now();
-    const r = await call(svc, "POST", "/ip/c1");
+    const waiting = call(svc, "POST", "/ip/c1");
+    const claiming = call(svc, "PUT", "/ip/c2/10.47.0.9/16");
+    // Weave's pending gauges count them while they wait.
+    assert.match(registry.render(), /^weavets_ipam_pending_allocates 1$/m);
+    assert.match(registry.render(), /^weavets_ipam_pending_claims 1$/m);
+    const r = await waiting;
+    assert.equal((await claiming).status, 503);
+    assert.match(registry.render(), /^weavets_ipam_pending_allocates 0$/m);
     assert.ok(Date.now() - t >= 140, "did not wait");
     assert.equal(r.status, 503);
     assert.equal(r.text, "waiting for consensus (known 1 of 2)\n");
@@ -217,16 +225,15 @@ Deno.test("HTTP API: bad input gets a 4xx with a reason and the server keeps ser
     waitMs: 500,
   });
   const server = startApiServer({ addr: "127.0.0.1:0", routes: ipamRoutes(svc), log: quiet });
-  const base = `http://127.0.0.1:${server.addr.port}`;
+  const base = `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
   const req = async (method: string, path: string, body?: BodyInit, accept?: string) => {
-    const r = await fetch(base + path, {
-      method,
-      body,
-      headers: accept ? { accept } : undefined,
-    });
+    const headers: Record<string, string> = accept ? { accept } : {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const r = await fetch(base + path, { method, body, headers });
     return { status: r.status, text: await r.text() };
   };
   try {
+    // Weave's answers: 400 with the reason for every refusal (ipam/http.go).
     const bad: Array<[string, string, BodyInit | undefined, number, RegExp]> = [
       ["POST", "/ip/-bad", undefined, 400, /invalid container id/],
       ["POST", "/ip/a%20b", undefined, 400, /invalid container id/],
@@ -237,10 +244,25 @@ Deno.test("HTTP API: bad input gets a 4xx with a reason and the server keeps ser
       ["POST", "/ip/c1/192.168.0.0/24", undefined, 400, /not inside the IP range 10\.32\.0\.0\/12/],
       ["POST", "/ip/c1/10.32.0.0/99", undefined, 400, /invalid CIDR/],
       ["POST", "/ip/c1/10.32.0.0/8", undefined, 400, /not inside the IP range/],
-      ["PUT", "/ip/c1/10.99.0.1/12", undefined, 400, /outside 10\.32\.0\.0\/12/],
+      [
+        "PUT",
+        "/ip/c1/10.99.0.1/12",
+        undefined,
+        400,
+        /^Unable to claim: .*outside 10\.32\.0\.0\/12/,
+      ],
       ["PUT", "/ip/c1/10.32.0.0/12", undefined, 400, /network or broadcast/],
-      ["PUT", "/ip/c1/not-an-ip/12", undefined, 400, /invalid IPv4/],
+      ["PUT", "/ip/c1/not-an-ip/12", undefined, 400, /^Unable to claim: invalid IPv4/],
       ["GET", "/ip/nosuch", undefined, 404, /no addresses for container nosuch/],
+      ["DELETE", "/ip/nosuch", undefined, 400, /^Delete: no addresses for nosuch$/],
+      [
+        "DELETE",
+        "/ip/nosuch/10.32.0.9",
+        undefined,
+        400,
+        /^Unable to free: Free: address 10\.32\.0\.9 not found for nosuch$/,
+      ],
+      ["DELETE", "/ip/nosuch/10.32.0", undefined, 400, /invalid IPv4/],
       ["POST", "/ipam/gc", "{not json", 400, /body must be JSON/],
       ["POST", "/ipam/gc", '{"ids": [42]}', 400, /body must be JSON/],
       ["POST", "/ipam/gc", "x".repeat(2 * 1024 * 1024), 413, /exceeds/],
@@ -252,25 +274,41 @@ Deno.test("HTTP API: bad input gets a 4xx with a reason and the server keeps ser
     for (const [method, path, body, status, reason] of bad) {
       const r = await req(method, path, body);
       assert.equal(r.status, status, `${method} ${path.slice(0, 40)}: ${r.status} ${r.text}`);
-      assert.match(r.text, reason, `${method} ${path.slice(0, 40)}`);
+      assert.match(r.text.trim(), reason, `${method} ${path.slice(0, 40)}`);
       assert.equal(r.text.trim().split("\n").length, 1, "the reason is one line");
     }
-    // Still serving: allocate, claim, look up, GC, release.
+    // Still serving: allocate, claim, look up, GC, release, with Weave's bodies (no newline).
     const a = await req("POST", "/ip/c1?ifname=eth0");
     assert.equal(a.status, 200);
-    assert.match(a.text, /^10\.32\.0\.\d+\/12\n$/);
+    assert.match(a.text, /^10\.32\.0\.\d+\/12$/);
     const claim = await req("PUT", "/ip/c2/10.32.5.5/12");
-    assert.equal(claim.text, "10.32.5.5/12\n");
-    assert.equal((await req("PUT", "/ip/c3/10.32.5.5/12")).status, 409);
-    assert.equal((await req("PUT", "/ip/c2/10.32.5.5/12")).text, "10.32.5.5/12\n");
+    assert.deepEqual(claim, { status: 204, text: "" }, "a claim answers 204 without a body");
+    const taken = await req("PUT", "/ip/c3/10.32.5.5/12");
+    assert.equal(taken.status, 400);
+    assert.match(taken.text, /^Unable to claim: 10\.32\.5\.5 is already allocated to container c2/);
+    assert.equal((await req("PUT", "/ip/c2/10.32.5.5/12")).status, 204, "a repeated claim is fine");
+    // A subnet request answers with the subnet's prefix (Weave: /24 for a /24).
     const sub = await req("POST", "/ip/c4/10.33.1.0/24");
-    assert.match(sub.text, /^10\.33\.1\.\d+\/12\n$/);
+    assert.match(sub.text, /^10\.33\.1\.\d+\/24$/);
+    assert.equal((await req("POST", "/ip/c4/10.33.1.0/24")).text, sub.text, "idempotent");
+    const second = await req("POST", "/ip/c1?ifname=net1");
     assert.equal((await req("GET", "/ip/c1?ifname=eth0")).text, a.text);
+    // Every address of a container, space-separated; within a subnet with its prefix.
+    assert.equal((await req("GET", "/ip/c1")).text, `${a.text} ${second.text}`);
+    assert.equal((await req("GET", `/ip/c4/10.33.1.0/24`)).text, sub.text);
+    assert.equal((await req("GET", `/ip/c4/10.34.0.0/16`)).status, 404);
+    // One address of a container (Weave's DELETE /ip/{id}/{ip}).
+    const secondIp = second.text.split("/")[0];
+    assert.equal((await req("DELETE", `/ip/c1/${secondIp}`)).status, 204);
+    assert.equal((await req("GET", "/ip/c1")).text, a.text);
     const gc = await req("POST", "/ipam/gc", JSON.stringify({ ids: ["c2", "c4"] }));
     assert.deepEqual(JSON.parse(gc.text).released.map((x: { id: string }) => x.id), ["c1"]);
     assert.equal((await req("DELETE", "/ip/c2")).status, 204);
-    assert.equal((await req("DELETE", "/ip/never-allocated")).status, 204);
-    assert.equal((await req("GET", "/ipinfo/defaultsubnet")).text, "10.32.0.0/12\n");
+    assert.equal((await req("DELETE", "/ip/never-allocated?ifname=eth0")).status, 204);
+    assert.deepEqual(await req("GET", "/ipinfo/defaultsubnet"), {
+      status: 200,
+      text: "10.32.0.0/12",
+    });
     const st = await req("GET", "/status/ipam");
     assert.match(st.text, /Range: 10\.32\.0\.0\/12/);
     assert.match(
@@ -283,6 +321,9 @@ Deno.test("HTTP API: bad input gets a 4xx with a reason and the server keeps ser
     assert.match(m, /^weavets_ips 1$/m);
     assert.match(m, /^weavets_max_ips 1048576$/m);
     assert.match(m, /^weavets_ipam_unreachable_percentage 0$/m);
+    assert.match(m, /^weavets_ipam_unreachable_count 0$/m);
+    assert.match(m, /^weavets_ipam_pending_allocates 0$/m);
+    assert.match(m, /^weavets_ipam_pending_claims 0$/m);
   } finally {
     await server.shutdown();
     svc.stop();

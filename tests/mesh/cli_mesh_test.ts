@@ -21,7 +21,7 @@ Deno.test("cli: peers and status read the daemon's API as text or JSON", async (
     connLimit: 10,
     peers: ["127.0.0.1:1"],
   }, { log: quiet });
-  const addr = `127.0.0.1:${d.httpAddr.port}`;
+  const addr = `127.0.0.1:${(d.httpAddr as Deno.NetAddr).port}`;
   const run = (...args: string[]) =>
     runWeavets([...args, "--http-addr", addr], { env: ENV, clearEnv: true });
   try {
