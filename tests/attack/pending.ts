@@ -26,7 +26,6 @@ export const PENDING = new Set<string>([
   "inject-vxlan",
   "inject-sleeve",
   "password-hidden",
-  "nobody-api",
   "cni-lock",
 ]);
 
