@@ -48,6 +48,17 @@ export function peerNameBytes(name: PeerName): Uint8Array {
   return new Uint8Array(name.split(":").map((h) => parseInt(h, 16)));
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** The name in 6 bytes (decoding topology messages calls this per entry: kept cheap). */
 export function peerNameFromBytes(b: Uint8Array): PeerName {
-  return formatMac(b);
+  if (b.length !== 6) return formatMac(b); // formatMac says what is wrong
+  return `${HEX[b[0]]}:${HEX[b[1]]}:${HEX[b[2]]}:${HEX[b[3]]}:${HEX[b[4]]}:${HEX[b[5]]}`;
+}
+
+/** 8 bytes as 16 lower-case hex digits (a uid). */
+export function hex8(b: Uint8Array, o: number): string {
+  let s = "";
+  for (let i = o; i < o + 8; i++) s += HEX[b[i]];
+  return s;
 }

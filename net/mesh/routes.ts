@@ -51,10 +51,16 @@ export function bfsTree(
   while (frontier.length > 0) {
     const next: PeerName[] = [];
     for (const p of frontier) {
-      for (const n of symmetricNeighbours(p, lookup)) {
-        if (parent.has(n)) continue;
-        parent.set(n, p);
-        next.push(n);
+      // symmetricNeighbours, inlined without its array: this loop is the route computation.
+      const e = lookup(p);
+      if (e) {
+        for (const n of established(e).sorted) {
+          if (parent.has(n)) continue;
+          const other = lookup(n);
+          if (other === undefined || !established(other).set.has(p)) continue;
+          parent.set(n, p);
+          next.push(n);
+        }
       }
       if (p === stopAfter) return parent;
     }

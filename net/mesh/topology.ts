@@ -10,7 +10,7 @@
  * everywhere. docs/PROTOCOL.md §5 has the layout; topology_test.ts has golden vectors.
  */
 import type { PeerName } from "./gossip_channel.ts";
-import { peerNameBytes, peerNameFromBytes, UID_RE } from "./peer_name.ts";
+import { hex8, peerNameBytes, peerNameFromBytes, UID_RE } from "./peer_name.ts";
 import { SIGNATURE_BYTES, SIGNING_PUBLIC_KEY_BYTES } from "./signing.ts";
 
 export interface ConnectionRecord {
@@ -42,18 +42,19 @@ export interface PeerEntry extends EntryBody {
 }
 
 /**
- * Bounds on what a peer may send and what is kept. They hold a topology of 4,096 peers (2,000
- * with a dozen connections each is 0.9 MB), and keep a hostile or broken peer from exhausting
- * memory or stalling the event loop. Lengths are in bytes of UTF-8.
+ * Bounds on what a peer may send. A full state of the store's bounds (STORE_LIMITS) fits one
+ * message (2,000 peers with 14 connections each is 0.9 MB); they keep a hostile or broken peer from
+ * exhausting memory or stalling the event loop. Lengths are in bytes.
  */
 export const LIMITS = {
   nickname: 64,
-  /** "[ipv6]:port" fits. */
+  /** Printable ASCII: "[ipv6]:port" fits. */
   address: 48,
-  connectionsPerPeer: 4096,
+  /** A peer reports at most this many of its connections (the --conn-limit default is 200). */
+  connectionsPerPeer: 1024,
   /** Per topology message: entries and bytes. A full state always fits (see the store's caps). */
   entriesPerMessage: 4096,
-  bytesPerMessage: 8 * 1024 * 1024,
+  bytesPerMessage: 4 * 1024 * 1024,
 };
 
 /**
@@ -74,6 +75,8 @@ export class TopologyDecodeError extends Error {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
+/** Addresses are checked to be printable ASCII when decoded: any decoder reads them right. */
+const ascii = new TextDecoder("latin1");
 
 /** The encoded entry (body ‖ signature) of every entry this process decoded or signed. */
 const wire = new WeakMap<PeerEntry, Uint8Array>();
@@ -90,7 +93,12 @@ export function encodeBody(b: EntryBody, key: Uint8Array): Uint8Array {
     throw new TopologyDecodeError(`more than ${LIMITS.connectionsPerPeer} connections`);
   }
   const nick = limited(b.nickname, LIMITS.nickname, "nickname");
-  const addrs = b.connections.map((c) => limited(c.address, LIMITS.address, "address"));
+  const addrs = b.connections.map((c) => {
+    if (!/^[\x21-\x7e]*$/.test(c.address)) {
+      throw new TopologyDecodeError(`address "${c.address}" is not printable ASCII`);
+    }
+    return limited(c.address, LIMITS.address, "address");
+  });
   const size = FIXED + 1 + nick.length + 2 + addrs.reduce((n, a) => n + 8 + a.length, 0);
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
@@ -154,6 +162,14 @@ export function entryBytes(e: PeerEntry): Uint8Array {
     wire.set(e, b);
   }
   return b;
+}
+
+/** How many connections an entry lists, without reading them. */
+export function connectionCount(e: PeerEntry): number {
+  const b = wire.get(e);
+  if (!b) return e.connections.length;
+  const o = FIXED + 1 + b[FIXED];
+  return (b[o] << 8) | b[o + 1];
 }
 
 /** The signed part of the encoded entry. */
@@ -238,6 +254,11 @@ export function decodeUpdate(data: Uint8Array): PeerEntry[] {
   return out;
 }
 
+/**
+ * One entry at `start`. Everything is validated here, but connection records are only walked
+ * (lengths, flags, order, ASCII addresses): they become objects when first read, so a message
+ * whose entries are not news (re-delivery, anti-entropy) costs no allocation per connection.
+ */
 function decodeEntry(
   data: Uint8Array,
   view: DataView,
@@ -252,9 +273,9 @@ function decodeEntry(
   };
   need(start, FIXED + 1);
   const name = peerNameFromBytes(data.subarray(start, start + 6));
-  const uid = view.getBigUint64(start + 6).toString(16).padStart(16, "0");
-  const version = view.getBigUint64(start + 14);
-  if (version > BigInt(MAX_VERSION)) fail(`version ${version} above ${MAX_VERSION}`);
+  const uid = hex8(data, start + 6);
+  const version = view.getUint32(start + 14) * 2 ** 32 + view.getUint32(start + 18);
+  if (version > MAX_VERSION) fail(`version ${version} above ${MAX_VERSION}`);
   let o = start + FIXED;
   const nickLen = data[o++];
   if (nickLen > LIMITS.nickname) fail("nickname too long");
@@ -264,40 +285,86 @@ function decodeEntry(
   const count = view.getUint16(o);
   o += 2;
   if (count > LIMITS.connectionsPerPeer) fail(`${count} connections`);
-  const connections: ConnectionRecord[] = [];
-  let prev = "";
-  for (let i = 0; i < count; i++) {
+  const connStart = o - start;
+  for (let i = 0, prev = -1; i < count; i++) {
     need(o, 8);
-    const peer = peerNameFromBytes(data.subarray(o, o + 6));
-    if (peer <= prev) fail("connections not sorted by name, or repeated");
-    prev = peer;
+    if (prev >= 0) {
+      let k = 0;
+      while (k < 6 && data[prev + k] === data[o + k]) k++;
+      if (k === 6 || data[prev + k] > data[o + k]) {
+        fail("connections not sorted by name, or repeated");
+      }
+    }
+    prev = o;
     const flags = data[o + 6], len = data[o + 7];
     if (flags & ~3) fail(`unknown connection flags ${flags}`);
     if (len > LIMITS.address) fail("address too long");
     need(o + 8, len);
-    const address = text(data.subarray(o + 8, o + 8 + len), fail);
-    connections.push({
-      name: peer,
-      address,
-      outbound: (flags & 1) === 1,
-      established: (flags & 2) === 2,
-    });
+    for (let j = o + 8; j < o + 8 + len; j++) {
+      if (data[j] < 0x21 || data[j] > 0x7e) fail("address is not printable ASCII");
+    }
     o += 8 + len;
   }
   need(o, SIGNATURE_BYTES);
   const end = o + SIGNATURE_BYTES;
   const bytes = data.slice(start, end);
-  const entry: PeerEntry = {
+  const entry = new WireEntry(
     name,
     nickname,
     uid,
-    version: Number(version),
-    connections,
-    key: bytes.slice(22, FIXED),
-    signature: bytes.slice(o - start),
-  };
+    version,
+    bytes.slice(22, FIXED),
+    bytes.slice(o - start),
+    bytes,
+    connStart,
+    count,
+  );
   wire.set(entry, bytes);
   return [entry, end];
+}
+
+/** A decoded entry whose connection records are read from its bytes on first use. */
+class WireEntry implements PeerEntry {
+  #connections: ConnectionRecord[] | undefined;
+  readonly #bytes: Uint8Array;
+  readonly #connStart: number;
+  readonly #count: number;
+
+  constructor(
+    readonly name: PeerName,
+    readonly nickname: string,
+    readonly uid: string,
+    readonly version: number,
+    readonly key: Uint8Array,
+    readonly signature: Uint8Array,
+    bytes: Uint8Array,
+    connStart: number,
+    count: number,
+  ) {
+    this.#bytes = bytes;
+    this.#connStart = connStart;
+    this.#count = count;
+  }
+
+  get connections(): ConnectionRecord[] {
+    return this.#connections ??= readConnections(this.#bytes, this.#connStart, this.#count);
+  }
+}
+
+/** The connection records of a validated entry (decodeEntry checked every byte read here). */
+function readConnections(b: Uint8Array, start: number, count: number): ConnectionRecord[] {
+  const out: ConnectionRecord[] = [];
+  for (let i = 0, o = start; i < count; i++) {
+    const flags = b[o + 6], len = b[o + 7];
+    out.push({
+      name: peerNameFromBytes(b.subarray(o, o + 6)),
+      address: ascii.decode(b.subarray(o + 8, o + 8 + len)),
+      outbound: (flags & 1) === 1,
+      established: (flags & 2) === 2,
+    });
+    o += 8 + len;
+  }
+  return out;
 }
 
 function text(b: Uint8Array, fail: (what: string) => never): string {

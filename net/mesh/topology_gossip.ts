@@ -15,6 +15,7 @@ import type { PeerKeys } from "./keys.ts";
 import { peerNameBytes, peerNameFromBytes } from "./peer_name.ts";
 import type { verifySignature } from "./signing.ts";
 import {
+  connectionCount,
   decodeUpdate,
   encodeUpdate,
   LIMITS,
@@ -38,9 +39,14 @@ export interface TopologyGossipOptions {
   now: () => number;
   /** Runs `fn` soon, after the work already queued (the daemon: a zero timeout). */
   defer: (fn: () => void) => void;
-  /** Signature checks while handling a message, and per deferred slice. */
+  /**
+   * Work while handling a message, and per deferred slice: signature checks, and connection
+   * records of the entries merged (what the next route computation reads).
+   */
   inlineChecks?: number;
   sliceChecks?: number;
+  inlineRecords?: number;
+  sliceRecords?: number;
   /** Entries waiting for verification at most (one per name). */
   maxPending?: number;
   /** A dropped entry or message (forgeries: authorship.ts `isForgery`), for logs. */
@@ -59,6 +65,8 @@ export const DEFAULT_INLINE_CHECKS = 32;
  * shared several ways.
  */
 export const DEFAULT_SLICE_CHECKS = 128;
+export const DEFAULT_INLINE_RECORDS = 4096;
+export const DEFAULT_SLICE_RECORDS = 8192;
 export const DEFAULT_MAX_PENDING = 8192;
 
 export class TopologyGossip implements Gossiper {
@@ -74,6 +82,8 @@ export class TopologyGossip implements Gossiper {
     this.#o = {
       inlineChecks: DEFAULT_INLINE_CHECKS,
       sliceChecks: DEFAULT_SLICE_CHECKS,
+      inlineRecords: DEFAULT_INLINE_RECORDS,
+      sliceRecords: DEFAULT_SLICE_RECORDS,
       maxPending: DEFAULT_MAX_PENDING,
       ...o,
     };
@@ -104,7 +114,7 @@ export class TopologyGossip implements Gossiper {
       return null;
     }
     for (const e of entries) this.#offer(e, from);
-    const delta = this.#drain(this.#o.inlineChecks);
+    const delta = this.#drain(this.#o.inlineChecks, this.#o.inlineRecords);
     return delta.length > 0 ? encodeUpdate(delta) : null;
   }
 
@@ -154,18 +164,23 @@ export class TopologyGossip implements Gossiper {
     this.#pending.set(e.name, { entry: e, from });
   }
 
-  /** Verifies up to `budget` waiting entries and merges the valid ones; returns the news. */
-  #drain(budget: number): PeerEntry[] {
+  /**
+   * Verifies waiting entries, `checks` at most and until `records` connection records are
+   * taken, and merges the valid ones; returns the news.
+   */
+  #drain(checks: number, records: number): PeerEntry[] {
     const store = this.#o.store;
     const valid: PeerEntry[] = [];
     for (const [name, { entry, from }] of this.#pending) {
-      if (budget <= 0) break;
+      if (checks <= 0 || records <= 0) break;
       this.#pending.delete(name);
       if (!store.isNews(entry)) continue; // overtaken meanwhile: no check needed
-      budget--;
+      checks--;
       const verdict = this.verifier.check(entry, this.#o.now());
-      if (verdict === "valid") valid.push(entry);
-      else this.#drop(verdict, from, { peer: name });
+      if (verdict === "valid") {
+        valid.push(entry);
+        records -= connectionCount(entry);
+      } else this.#drop(verdict, from, { peer: name });
     }
     const delta = valid.length > 0 ? store.apply(valid) : [];
     if (this.#pending.size > 0 && !this.#scheduled) {
@@ -177,7 +192,7 @@ export class TopologyGossip implements Gossiper {
 
   #slice(): void {
     this.#scheduled = false;
-    const delta = this.#drain(this.#o.sliceChecks);
+    const delta = this.#drain(this.#o.sliceChecks, this.#o.sliceRecords);
     if (delta.length > 0) this.#channel?.broadcast(encodeUpdate(delta));
   }
 

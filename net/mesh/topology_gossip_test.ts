@@ -48,7 +48,10 @@ interface Peer {
   broadcasts: PeerEntry[][];
 }
 
-function peer(n: number, opts: { kubeAuthority?: boolean; maxPending?: number } = {}): Peer {
+function peer(
+  n: number,
+  opts: { kubeAuthority?: boolean; maxPending?: number; inlineRecords?: number } = {},
+): Peer {
   const signer = ring.key(name(n));
   const store = new TopologyStore(
     { name: name(n), nickname: `p${n}`, uid: "00000000000000b1" },
@@ -73,6 +76,7 @@ function peer(n: number, opts: { kubeAuthority?: boolean; maxPending?: number } 
     now: () => 1,
     defer: (fn) => p.deferred.push(fn),
     maxPending: opts.maxPending,
+    inlineRecords: opts.inlineRecords,
     onDrop: (reason, _from, d) => p.drops.push([reason, d.peer]),
   });
   const channel: GossipChannel = {
@@ -213,4 +217,13 @@ Deno.test("topology gossip: a digest exchange sends only what the other side lac
     [...decodeDigest(b.gossip.digest())].map(([n, s]) => [n, s.version]).sort(),
     [[name(1), 1], [name(2), 1], [name(3), 4]],
   );
+});
+
+Deno.test("topology gossip: a slice also ends once its entries hold enough connection records", () => {
+  const p = peer(1, { inlineRecords: 10 });
+  const wide = Array.from({ length: 6 }, (_, i) => entry(i + 2, 1, [20, 21, 22, 23]));
+  assert.equal(news(p, wide).length, 3, "4 + 4 + 4 records: the budget of 10 is spent");
+  assert.equal(p.gossip.backlog, 3);
+  p.deferred.shift()!();
+  assert.equal(p.gossip.backlog, 0);
 });

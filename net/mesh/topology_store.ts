@@ -9,6 +9,7 @@ import type { PeerName } from "./gossip_channel.ts";
 import { bfsTree, broadcastNextHops, unicastRoutes } from "./routes.ts";
 import {
   compareEntries,
+  connectionCount,
   type ConnectionRecord,
   LIMITS,
   MAX_VERSION,
@@ -26,7 +27,7 @@ const MAX_JUMPS_PER_UID = 5;
  * peers unreachable from here among them, and connection records over all entries (what route
  * computation walks).
  */
-export const STORE_LIMITS = { peers: 4096, unreachable: 1024, connections: 100_000 };
+export const STORE_LIMITS = { peers: 4096, unreachable: 1024, connections: 50_000 };
 
 export interface SelfIdentity {
   name: PeerName;
@@ -57,7 +58,7 @@ function countConnections(t: Topology): number {
   let n = baseConnections.get(t);
   if (n === undefined) {
     n = 0;
-    for (const e of t.values()) n += e.connections.length;
+    for (const e of t.values()) n += connectionCount(e);
     baseConnections.set(t, n);
   }
   return n;
@@ -94,7 +95,7 @@ export class TopologyStore {
     this.#base = opts.base ?? new Map();
     this.#connections = countConnections(this.#base);
     const previous = this.#base.get(id.name);
-    if (previous) this.#connections -= previous.connections.length;
+    if (previous) this.#connections -= connectionCount(previous);
     this.#own = this.#sign({
       ...id,
       version: Math.max(opts.version ?? 1, previous ? previous.version + 1 : 0),
@@ -283,7 +284,7 @@ export class TopologyStore {
       this.#count("full");
       return false;
     }
-    const grow = e.connections.length - (cur?.connections.length ?? 0);
+    const grow = connectionCount(e) - (cur ? connectionCount(cur) : 0);
     if (this.#connections + grow > this.#limits.connections) {
       this.#count("full");
       return false;
@@ -315,7 +316,7 @@ export class TopologyStore {
     this.#entries.delete(name);
     if (this.#base.has(name)) this.#forgotten.add(name);
     this.#unreachableSince.delete(name);
-    this.#connections -= e.connections.length;
+    this.#connections -= connectionCount(e);
     return true;
   }
 

@@ -67,8 +67,12 @@ Deno.test("topology: updates survive the codec, signatures intact", () => {
     fc.property(fc.array(entry, { maxLength: 5 }), (es) => {
       const back = decodeUpdate(encodeUpdate(es));
       assert.deepEqual(back.map(entryBytes), es.map(entryBytes));
+      const fields = (e: PeerEntry) => {
+        const { name, nickname, uid, version, key, signature, connections } = e;
+        return { name, nickname, uid, version, key, signature, connections };
+      };
       for (const [i, e] of back.entries()) {
-        assert.deepEqual({ ...e }, { ...es[i] });
+        assert.deepEqual(fields(e), fields(es[i]));
         const part = entryBytes(e).subarray(0, entryBytes(e).length - 64);
         assert.ok(verifySignature(e.key, ENTRY_DOMAIN, part, e.signature));
       }
@@ -141,10 +145,13 @@ Deno.test("topology: malformed or oversized updates are typed errors, before any
   cases.push(["address too long", flip(firstConn + 7, LIMITS.address + 1)]);
   cases.push(["connections out of order", flip(firstConn + 5, 9)]);
   cases.push(["nickname not UTF-8", flip(3 + 22 + 32 + 1, 0xff)]);
+  cases.push(["address not printable ASCII", flip(firstConn + 8, 0x20)]);
   const big = ok.slice();
   new DataView(big.buffer).setBigUint64(3 + 14, BigInt(MAX_VERSION) + 1n);
   cases.push(["version above the cap", big]);
   for (const [what, b] of cases) assert.throws(() => decodeUpdate(b), TopologyDecodeError, what);
   assert.throws(() => encodeBody({ ...GOLDEN_BODY, version: 2 ** 53 }, new Uint8Array(32)));
   assert.throws(() => encodeBody({ ...GOLDEN_BODY, nickname: "x".repeat(65) }, new Uint8Array(32)));
+  const spaced = { ...GOLDEN_BODY.connections[0], address: "10.0.0.1 :1" };
+  assert.throws(() => encodeBody({ ...GOLDEN_BODY, connections: [spaced] }, new Uint8Array(32)));
 });
