@@ -35,7 +35,9 @@ export function registerMeshMetrics(registry: Registry, mesh: Mesh): () => void 
     "weavets_gossip_bytes_total",
     "Gossip bytes by direction and channel.",
   );
+  const refreshAuthorship = registerAuthorshipMetrics(registry, mesh);
   return () => {
+    refreshAuthorship();
     terminations.set(mesh.counters.terminations);
     for (const [channel, s] of mesh.gossip.stats) {
       messages.set(s.sentMessages, { direction: "sent", channel });
@@ -43,5 +45,41 @@ export function registerMeshMetrics(registry: Registry, mesh: Mesh): () => void 
       bytes.set(s.sentBytes, { direction: "sent", channel });
       bytes.set(s.receivedBytes, { direction: "received", channel });
     }
+  };
+}
+
+/** What forged, unverifiable or oversized input cost (docs/PROTOCOL.md, "Authorship"). */
+function registerAuthorshipMetrics(registry: Registry, mesh: Mesh): () => void {
+  const envelopes = registry.counter(
+    "weavets_gossip_unauthentic_total",
+    "Broadcasts and unicasts dropped: not signed by their source (forged) or from a source " +
+      "without a bound key yet (unknown), by channel.",
+  );
+  const dropped = registry.counter(
+    "weavets_topology_entries_dropped_total",
+    "Topology entries or messages dropped, by reason (key-mismatch and bad-signature are " +
+      "forgeries).",
+  );
+  const refused = registry.counter(
+    "weavets_topology_entries_refused_total",
+    "Verified topology entries not kept, by reason (full, version-jump, evicted-unreachable).",
+  );
+  const keys = registry.counter(
+    "weavets_peer_key_refusals_total",
+    "Keys not bound to a peer name, by reason (key-change, own-name, revoked, unvouched, full).",
+  );
+  const checks = registry.counter(
+    "weavets_topology_signature_checks_total",
+    "Signatures of topology entries verified.",
+  );
+  return () => {
+    for (const [channel, s] of mesh.gossip.stats) {
+      envelopes.set(s.forged, { channel, kind: "forged" });
+      envelopes.set(s.unknownSource, { channel, kind: "unknown" });
+    }
+    for (const [reason, n] of mesh.topology.gossiper.drops) dropped.set(n, { reason });
+    for (const [reason, n] of mesh.store.refusals) refused.set(n, { reason });
+    for (const [reason, n] of mesh.keys.refusals) keys.set(n, { reason });
+    checks.set(mesh.topology.gossiper.verifier.verifications);
   };
 }
