@@ -5,6 +5,7 @@
  * daemon's log since a point, local users). Everything it creates carries the cluster's prefix
  * and is removed, also on failure.
  */
+import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { DatabaseSync } from "node:sqlite";
 import { Cluster, type Node } from "../../cli/demo/cluster.ts";
@@ -24,6 +25,7 @@ import {
   setMaster,
 } from "../../net/linux/mod.ts";
 import { REPO_ROOT } from "../harness/binary.ts";
+import { type ClusterOptions, withCluster } from "../e2e/e2e.ts";
 
 export const ATTACKER_IP = "198.18.0.99";
 export const MESH_PORT = 6783;
@@ -35,6 +37,30 @@ export interface Attacker {
   name: string;
   netns: string;
   ip: string;
+}
+
+/**
+ * A 3-node cluster built the documented way (tests/e2e withCluster: real daemons, the shipped
+ * conflist) with metrics on, one pod per node attached through the CNI plugin that reaches the
+ * others, and an attacker namespace on its underlay; `fn` runs the steps. Always torn down.
+ */
+export async function attackCluster(
+  opts: Omit<ClusterOptions, "nodes"> & { afterStart?: () => void },
+  fn: (c: Cluster, a: Attacker) => Promise<void>,
+): Promise<void> {
+  await withCluster({
+    ...opts,
+    nodes: 3,
+    daemonArgs: [...METRICS_ARGS, ...(opts.daemonArgs ?? [])],
+  }, async (c) => {
+    opts.afterStart?.();
+    const pods = [];
+    for (const n of c.nodes) pods.push(await c.addPod(n, "p"));
+    for (const p of pods.slice(1)) {
+      assert.ok(await reaches(c, pods[0], p, 20_000), `${pods[0].name} reaches ${p.name}`);
+    }
+    await withAttacker(c, (a) => fn(c, a));
+  });
 }
 
 /** Runs `fn` with an attacker namespace on the cluster's underlay; always removes it. */

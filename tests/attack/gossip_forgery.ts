@@ -21,14 +21,12 @@ import {
   signEntry,
 } from "../../net/mesh/topology.ts";
 import { inNetns, listLinks } from "../../net/linux/mod.ts";
-import { withCluster } from "../e2e/e2e.ts";
 import {
   type Attacker,
   ATTACKER_IP,
   b64,
   fdb,
   metric,
-  METRICS_ARGS,
   peers,
   reaches,
   runClient,
@@ -37,7 +35,6 @@ import {
   startClient,
   storedAllocations,
   storedMeta,
-  withAttacker,
 } from "./attacker.ts";
 import { attackStep } from "./pending.ts";
 import { captureUdp, pings } from "./sleeve_attack.ts";
@@ -106,195 +103,188 @@ async function allocationsOf(c: Cluster) {
 }
 
 /**
- * Builds a 3-node cluster (with `password`: encrypted, userspace path) with a pod per node and
- * an attacker namespace, and runs every forgery as a step of `t`. Step ids get `suffix`.
+ * Every forgery as a step of `t`, on a cluster with a pod per node (`attackCluster`); the
+ * attacker holds `password` when given. Step ids get `suffix`.
  */
-export async function forgerySuite(
+export async function forgerySteps(
   t: Deno.TestContext,
-  password?: string,
+  c: Cluster,
+  a: Attacker,
+  password: string | undefined,
   suffix = "",
-  more?: (c: Cluster, a: Attacker) => Promise<void>,
 ) {
-  await withCluster({ nodes: 3, password, daemonArgs: METRICS_ARGS }, async (c) => {
-    const [n1, n2, n3] = c.nodes;
-    const pods: Pod[] = [];
-    for (const n of c.nodes) pods.push(await c.addPod(n, "p"));
-    for (const p of pods.slice(1)) assert.ok(await reaches(c, pods[0], p, 20_000), p.name);
-
-    await withAttacker(c, async (a) => {
-      await more?.(c, a);
-      await attackStep(
-        t,
-        `foreign-dial${suffix}`,
-        "a topology entry naming 10 attacker addresses " +
-          "makes no node dial them",
-        async () => {
-          const ports = Array.from({ length: 10 }, (_, i) => 7001 + i);
-          const listener = startClient<{ accepted: Record<string, number> }>(
-            a.netns,
-            "mesh",
-            { cmd: "listen", ports, durationMs: 20_000 },
-            60_000,
-          );
-          await sleep(2_000); // the listener is up
-          const entry = attackerSigned({
-            name: "02:00:00:00:00:98",
-            nickname: "foreign",
-            uid: "00000000000000a1",
-            version: 1,
-            connections: ports.map((p, i) => ({
-              name: `02:00:00:00:01:${(i + 16).toString(16)}`,
-              address: `${ATTACKER_IP}:${p}`,
-              outbound: true,
-              established: true,
-            })),
-          });
-          const before = await received(n1, "topology");
-          const r = await inject(a, n1, [
-            { tag: "gossip", channel: "topology", data: b64(encodeUpdate([entry])) },
-          ], password);
-          await reached(n1, "topology", before, r);
-          const { accepted } = await listener.result;
-          const dials = Object.values(accepted).reduce((x, y) => x + y, 0);
-          assert.equal(
-            dials,
-            0,
-            `nodes dialled the forged addresses: ${JSON.stringify(accepted)}`,
-          );
-        },
+  const [n1, n2, n3] = c.nodes;
+  const pods = c.nodes.map((n) => c.pods.find((p) => p.node === n)!);
+  await attackStep(
+    t,
+    `foreign-dial${suffix}`,
+    "a topology entry naming 10 attacker addresses " +
+      "makes no node dial them",
+    async () => {
+      const ports = Array.from({ length: 10 }, (_, i) => 7001 + i);
+      const listener = startClient<{ accepted: Record<string, number> }>(
+        a.netns,
+        "mesh",
+        { cmd: "listen", ports, durationMs: 20_000 },
+        60_000,
       );
-
-      await attackStep(
-        t,
-        `ipam-ring${suffix}`,
-        "a forged ring giving every token to a made-up peer " +
-          "changes no allocation (API and SQLite) and ADD still works",
-        async () => {
-          const before = await allocationsOf(c);
-          const meta = decodeMeta(storedMeta(n1, "state")!);
-          const range = storedMeta(n1, "range")!;
-          assert.ok(meta.ring, "n1 has a ring");
-          const forged = encodeGossip({
-            v: 1,
-            range,
-            ring: {
-              seed: meta.ring.seed,
-              entries: meta.ring.entries.map((e) => ({ ...e, owner: FAKE, version: 2 ** 40 })),
-            },
-            free: {},
-          });
-          const count = await received(n1, "ipam");
-          const r = await inject(
-            a,
-            n1,
-            [{ tag: "gossip", channel: "ipam", data: b64(forged) }],
-            password,
-          );
-          await reached(n1, "ipam", count, r);
-          await sleep(3_000); // gossip spreads to n2 and n3 in well under a second
-          assert.deepEqual(await allocationsOf(c), before, "allocations after the forgery");
-          const extra = await c.addPod(n2, "after-ipam");
-          assert.ok(extra.ip, "a CNI ADD after the forgery gets an address");
-        },
+      await sleep(2_000); // the listener is up
+      const entry = attackerSigned({
+        name: "02:00:00:00:00:98",
+        nickname: "foreign",
+        uid: "00000000000000a1",
+        version: 1,
+        connections: ports.map((p, i) => ({
+          name: `02:00:00:00:01:${(i + 16).toString(16)}`,
+          address: `${ATTACKER_IP}:${p}`,
+          outbound: true,
+          established: true,
+        })),
+      });
+      const before = await received(n1, "topology");
+      const r = await inject(a, n1, [
+        { tag: "gossip", channel: "topology", data: b64(encodeUpdate([entry])) },
+      ], password);
+      await reached(n1, "topology", before, r);
+      const { accepted } = await listener.result;
+      const dials = Object.values(accepted).reduce((x, y) => x + y, 0);
+      assert.equal(
+        dials,
+        0,
+        `nodes dialled the forged addresses: ${JSON.stringify(accepted)}`,
       );
+    },
+  );
 
-      await attackStep(
-        t,
-        `macs-record${suffix}`,
-        "a forged macs record for n2 (version 2^53-1, addr = " +
-          "attacker) changes no FDB entry and n2's pods still answer",
-        async () => {
-          const before = [await fdb(n1), await fdb(n3)];
-          const record: PeerRecord = {
-            peer: Cluster.peerName(2),
-            version: Number.MAX_SAFE_INTEGER,
-            addr: ATTACKER_IP,
-            sleevePort: 6783,
-            fastdpPort: 6784,
-            fastdp: true,
-            macs: [macOf(pods[1])],
-          };
-          const count = await received(n1, "macs");
-          const r = await inject(a, n1, [
-            { tag: "gossip", channel: "macs", data: b64(encodeRecords([record])) },
-          ], password);
-          await reached(n1, "macs", count, r);
-          await sleep(3_000);
-          assert.deepEqual([await fdb(n1), await fdb(n3)], before, "FDBs after the forgery");
-          // Userspace path too: nothing for n2's pods goes to the attacker.
-          const stolen = await captureUdp(c, `udp and dst host ${ATTACKER_IP}`, 1, async () => {
-            assert.ok(await reaches(c, pods[0], pods[1]), "n1's pod reaches n2's pod");
-            assert.ok(await reaches(c, pods[2], pods[1]), "n3's pod reaches n2's pod");
-            await pings(c, pods[0], pods[1].ip!, 5);
-          });
-          assert.equal(stolen.length, 0, "pod traffic was sent to the attacker");
+  await attackStep(
+    t,
+    `ipam-ring${suffix}`,
+    "a forged ring giving every token to a made-up peer " +
+      "changes no allocation (API and SQLite) and ADD still works",
+    async () => {
+      const before = await allocationsOf(c);
+      const meta = decodeMeta(storedMeta(n1, "state")!);
+      const range = storedMeta(n1, "range")!;
+      assert.ok(meta.ring, "n1 has a ring");
+      const forged = encodeGossip({
+        v: 1,
+        range,
+        ring: {
+          seed: meta.ring.seed,
+          entries: meta.ring.entries.map((e) => ({ ...e, owner: FAKE, version: 2 ** 40 })),
         },
+        free: {},
+      });
+      const count = await received(n1, "ipam");
+      const r = await inject(
+        a,
+        n1,
+        [{ tag: "gossip", channel: "ipam", data: b64(forged) }],
+        password,
       );
+      await reached(n1, "ipam", count, r);
+      await sleep(3_000); // gossip spreads to n2 and n3 in well under a second
+      assert.deepEqual(await allocationsOf(c), before, "allocations after the forgery");
+      const extra = await c.addPod(n2, "after-ipam");
+      assert.ok(extra.ip, "a CNI ADD after the forgery gets an address");
+    },
+  );
 
-      await attackStep(
-        t,
-        `topology-entry${suffix}`,
-        "an entry n3 signed takes effect (the control); one forged for n3 (its uid, the " +
-          "highest version, no connections) leaves n3 reachable, and rmpeer of n3 is refused",
-        async () => {
-          const n3name = Cluster.peerName(3);
-          const held = (await peers(n1)).find((x) => x.name === n3name)!;
-          const uid = held.uid!;
-          // Negative control: the same path carries an entry n3 did sign (with its key, read by
-          // root from its data dir): a harmless change, its nickname, shows on n1.
-          const key = signingKeyOf(n3);
-          const nickname = `${n3.name}-ctl`;
-          const authored = signEntry(
-            {
-              name: n3name,
-              nickname,
-              uid,
-              version: held.version! + 1,
-              connections: held.connections!.map((x) => ({
-                name: x.name,
-                address: x.address,
-                outbound: x.outbound,
-                established: x.established,
-              })),
-            },
-            key.publicKey,
-            (d, p) => key.sign(d, p),
-          );
-          const ctl = await inject(a, n1, [
-            { tag: "gossip", channel: "topology", data: b64(encodeUpdate([authored])) },
-          ], password);
-          if (ctl.established) {
-            await Cluster.waitFor(
-              "n1 to hold n3's own new entry",
-              async () => (await peers(n1)).find((x) => x.name === n3name)?.nickname === nickname,
-              10_000,
-            );
-          } else console.log(`  control not deliverable: the attacker was refused: ${ctl.error}`);
-          // The highest version the format admits (2^53-1 is refused as malformed), signed with
-          // the attacker's key: the most a non-holder of n3's key can send.
-          const forged = attackerSigned({
-            name: n3name,
-            nickname: n3.name,
-            uid,
-            version: MAX_VERSION,
-            connections: [],
-          });
-          const count = await received(n1, "topology");
-          const r = await inject(a, n1, [
-            { tag: "gossip", channel: "topology", data: b64(encodeUpdate([forged])) },
-          ], password);
-          await reached(n1, "topology", count, r);
-          await sleep(3_000);
-          for (const n of [n1, n2]) {
-            const p = (await peers(n)).find((x) => x.name === n3name);
-            assert.equal(p?.reachable, true, `${n.name} sees n3 reachable: ${JSON.stringify(p)}`);
-          }
-          // As the operator (root) would: the CLI, whichever endpoint it uses.
-          const rm = await c.cli(n1, ["rmpeer", n3name]);
-          assert.notEqual(rm.code, 0, `rmpeer of live n3 was accepted: ${rm.stdout}`);
-          assert.ok(await reaches(c, pods[0], pods[2]), "n1's pod reaches n3's pod");
+  await attackStep(
+    t,
+    `macs-record${suffix}`,
+    "a forged macs record for n2 (version 2^53-1, addr = " +
+      "attacker) changes no FDB entry and n2's pods still answer",
+    async () => {
+      const before = [await fdb(n1), await fdb(n3)];
+      const record: PeerRecord = {
+        peer: Cluster.peerName(2),
+        version: Number.MAX_SAFE_INTEGER,
+        addr: ATTACKER_IP,
+        sleevePort: 6783,
+        fastdpPort: 6784,
+        fastdp: true,
+        macs: [macOf(pods[1])],
+      };
+      const count = await received(n1, "macs");
+      const r = await inject(a, n1, [
+        { tag: "gossip", channel: "macs", data: b64(encodeRecords([record])) },
+      ], password);
+      await reached(n1, "macs", count, r);
+      await sleep(3_000);
+      assert.deepEqual([await fdb(n1), await fdb(n3)], before, "FDBs after the forgery");
+      // Userspace path too: nothing for n2's pods goes to the attacker.
+      const stolen = await captureUdp(c, `udp and dst host ${ATTACKER_IP}`, 1, async () => {
+        assert.ok(await reaches(c, pods[0], pods[1]), "n1's pod reaches n2's pod");
+        assert.ok(await reaches(c, pods[2], pods[1]), "n3's pod reaches n2's pod");
+        await pings(c, pods[0], pods[1].ip!, 5);
+      });
+      assert.equal(stolen.length, 0, "pod traffic was sent to the attacker");
+    },
+  );
+
+  await attackStep(
+    t,
+    `topology-entry${suffix}`,
+    "an entry n3 signed takes effect (the control); one forged for n3 (its uid, the " +
+      "highest version, no connections) leaves n3 reachable, and rmpeer of n3 is refused",
+    async () => {
+      const n3name = Cluster.peerName(3);
+      const held = (await peers(n1)).find((x) => x.name === n3name)!;
+      const uid = held.uid!;
+      // Negative control: the same path carries an entry n3 did sign (with its key, read by
+      // root from its data dir): a harmless change, its nickname, shows on n1.
+      const key = signingKeyOf(n3);
+      const nickname = `${n3.name}-ctl`;
+      const authored = signEntry(
+        {
+          name: n3name,
+          nickname,
+          uid,
+          version: held.version! + 1,
+          connections: held.connections!.map((x) => ({
+            name: x.name,
+            address: x.address,
+            outbound: x.outbound,
+            established: x.established,
+          })),
         },
+        key.publicKey,
+        (d, p) => key.sign(d, p),
       );
-    });
-  });
+      const ctl = await inject(a, n1, [
+        { tag: "gossip", channel: "topology", data: b64(encodeUpdate([authored])) },
+      ], password);
+      if (ctl.established) {
+        await Cluster.waitFor(
+          "n1 to hold n3's own new entry",
+          async () => (await peers(n1)).find((x) => x.name === n3name)?.nickname === nickname,
+          10_000,
+        );
+      } else console.log(`  control not deliverable: the attacker was refused: ${ctl.error}`);
+      // The highest version the format admits (2^53-1 is refused as malformed), signed with
+      // the attacker's key: the most a non-holder of n3's key can send.
+      const forged = attackerSigned({
+        name: n3name,
+        nickname: n3.name,
+        uid,
+        version: MAX_VERSION,
+        connections: [],
+      });
+      const count = await received(n1, "topology");
+      const r = await inject(a, n1, [
+        { tag: "gossip", channel: "topology", data: b64(encodeUpdate([forged])) },
+      ], password);
+      await reached(n1, "topology", count, r);
+      await sleep(3_000);
+      for (const n of [n1, n2]) {
+        const p = (await peers(n)).find((x) => x.name === n3name);
+        assert.equal(p?.reachable, true, `${n.name} sees n3 reachable: ${JSON.stringify(p)}`);
+      }
+      // As the operator (root) would: the CLI, whichever endpoint it uses.
+      const rm = await c.cli(n1, ["rmpeer", n3name]);
+      assert.notEqual(rm.code, 0, `rmpeer of live n3 was accepted: ${rm.stdout}`);
+      assert.ok(await reaches(c, pods[0], pods[2]), "n1's pod reaches n3's pod");
+    },
+  );
 }

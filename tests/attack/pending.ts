@@ -5,7 +5,7 @@
  * lands and the step passes; then it runs in CI like any test.
  */
 export const PENDING = new Set<string>([
-  // issue 12, non-peer (gossip_forgery_test.ts, mesh_flood_test.ts)
+  // issue 12, non-peer (non_peer_test.ts)
   "foreign-dial",
   "ipam-ring",
   "macs-record",
@@ -18,7 +18,7 @@ export const PENDING = new Set<string>([
   "foreign-dial-pw",
   "ipam-ring-pw",
   "macs-record-pw",
-  // issue 13 (sleeve_forgery_test.ts, gossip_forgery_test.ts, local_test.ts)
+  // issue 13 (sleeve_forgery_test.ts, non_peer_test.ts, password_holder_test.ts)
   "sleeve-counts",
   "sleeve-counts-encrypted",
   "sleeve-overflow",

@@ -1,0 +1,202 @@
+/**
+ * Issue 12, a non-peer without the password (run by non_peer_test.ts on its cluster): resource
+ * attacks on the control port of a 3-node cluster, from an attacker namespace on its underlay. Stalled handshakes while a real peer
+ * (re)joins, fake peers filling --conn-limit while a real peer rejoins, half-sent large frames
+ * (RSS), and a maximal topology message (status latency, mesh connections). Negative control: each
+ * step checks that the flood reached the victim (sockets opened, handshakes completed, bytes
+ * accepted or the connection refused), so a pass is the protection's doing.
+ */
+import assert from "node:assert/strict";
+import { Cluster } from "../../cli/demo/cluster.ts";
+import { MAX_FRAME } from "../../net/mesh/codec.ts";
+import { waitFullMesh } from "../e2e/e2e.ts";
+import {
+  type Attacker,
+  b64,
+  daemonPid,
+  established,
+  logMark,
+  logSince,
+  rssBytes,
+  sleep,
+  startClient,
+  watchStatus,
+} from "./attacker.ts";
+import { attackStep } from "./pending.ts";
+
+/** The cluster's --conn-limit: small, so filling it takes few fake peers. */
+export const CONN_LIMIT = 24;
+const MB = 1 << 20;
+type Node = Cluster["nodes"][number];
+
+/** Restarts `node`'s daemon and waits until `peer` lists it as established; returns seconds. */
+async function rejoin(c: Cluster, node: Node, peer: Node, ms: number): Promise<number> {
+  await c.stopDaemon(node, "SIGTERM");
+  const t0 = performance.now();
+  c.startDaemon(node);
+  await Cluster.waitFor(
+    `${node.name} to be established with ${peer.name}`,
+    async () => (await established(peer)).includes(Cluster.peerName(node.index)),
+    ms,
+    250,
+  );
+  return (performance.now() - t0) / 1000;
+}
+
+/** The resource attacks as steps of `t`, on a cluster started with `--conn-limit CONN_LIMIT`. */
+export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
+  const [n1, n2, n3] = c.nodes;
+  await attackStep(
+    t,
+    "stall-flood",
+    "200 sockets that send 3 bytes and stall: n3 " +
+      "restarts and joins n1 during the flood",
+    async () => {
+      await waitFullMesh(c, 60_000); // each step starts from a whole mesh
+      // Every node's accept loop is flooded: whichever side dials, someone must accept.
+      const floods = c.nodes.map((n) =>
+        startClient<{ opened: number; refusedFast: number; maxHeldMs: number }>(
+          a.netns,
+          "mesh",
+          {
+            cmd: "stall",
+            host: n.underlayIp,
+            count: 200,
+            bytes: b64(new TextEncoder().encode("wea")),
+            durationMs: 30_000,
+            maxOpens: 30_000,
+          },
+          90_000,
+        )
+      );
+      await sleep(4_000); // the flood holds its sockets (they take 10 s to time out today)
+      let secs: number | undefined;
+      let error = "";
+      try {
+        secs = await rejoin(c, n3, n1, 20_000);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      const f = await Promise.all(floods.map((x) => x.result));
+      console.log(`  floods: ${JSON.stringify(f)}; n3 joined after ${secs ?? "-"} s`);
+      // Negative control: the flood reached every node's accept loop all along.
+      for (const x of f) assert.ok(x.opened >= 200, "the flood opened its sockets");
+      assert.ok(secs !== undefined, `n3 could not join n1 during the flood: ${error}`);
+      await Cluster.waitFor(
+        "n3 back with n2",
+        async () => (await established(n2)).includes(Cluster.peerName(3)),
+        30_000,
+      );
+    },
+  );
+
+  await attackStep(
+    t,
+    "conn-limit",
+    `fake peers fill --conn-limit ${CONN_LIMIT}: n3 ` +
+      "restarts and rejoins n1 while they hold",
+    async () => {
+      await waitFullMesh(c, 60_000); // each step starts from a whole mesh
+      const fill = startClient<{ established: number; survived: number; refused: unknown }>(
+        a.netns,
+        "mesh",
+        { cmd: "fill", host: n1.underlayIp, count: CONN_LIMIT + 4, holdMs: 25_000 },
+        120_000,
+      );
+      // Until the fake peers are in (or refused): n1's connection count settles.
+      await sleep(8_000);
+      let secs: number | undefined;
+      let error = "";
+      try {
+        secs = await rejoin(c, n3, n1, 15_000);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      const f = await fill.result;
+      console.log(`  fill: ${JSON.stringify(f)}; n3 rejoined after ${secs ?? "-"} s`);
+      // Negative control: the fake peers got as far as the victim's admission.
+      assert.ok(
+        f.established > 0 || Object.keys(f.refused as object).length > 0,
+        "the fake peers reached n1",
+      );
+      assert.ok(secs !== undefined, `n3 could not rejoin n1: ${error}`);
+    },
+  );
+
+  await attackStep(
+    t,
+    "half-frames",
+    "10 fake peers each send 31 MiB of a 32 MiB frame " +
+      "and stall: n1's RSS grows < 50 MB",
+    async () => {
+      await waitFullMesh(c, 60_000); // each step starts from a whole mesh
+      const pid = daemonPid(n1);
+      const before = rssBytes(pid);
+      const half = startClient<
+        { established: number; failed: number; sent: number; survived: number }
+      >(
+        a.netns,
+        "mesh",
+        {
+          cmd: "half",
+          host: n1.underlayIp,
+          count: 10,
+          frameLen: MAX_FRAME,
+          sendLen: 31 * MB,
+          holdMs: 10_000,
+        },
+        120_000,
+      );
+      let peak = before;
+      let done = false;
+      half.result.finally(() => (done = true));
+      while (!done) {
+        peak = Math.max(peak, rssBytes(pid));
+        await sleep(250);
+      }
+      const h = await half.result;
+      const grew = (peak - before) / MB;
+      console.log(`  half frames: ${JSON.stringify(h)}; n1 RSS +${grew.toFixed(0)} MB`);
+      // Negative control: the handshakes reached n1 (established, or refused by it).
+      assert.equal(h.established + h.failed, 10, "every fake peer reached n1");
+      assert.ok(grew < 50, `n1's RSS grew by ${grew.toFixed(0)} MB (sent ${h.sent} bytes)`);
+    },
+  );
+
+  await attackStep(
+    t,
+    "max-topology",
+    "a maximal topology message: /status on every node " +
+      "answers in < 1 s throughout and no mesh connection drops",
+    async () => {
+      await waitFullMesh(c, 60_000); // each step starts from a whole mesh
+      const marks = c.nodes.map(logMark);
+      const watch = watchStatus(c.nodes);
+      const pids = c.nodes.map(daemonPid);
+      const before = pids.map(rssBytes);
+      const r = await startClient<{ bytes: number; closed: string | null }>(
+        a.netns,
+        "mesh",
+        { cmd: "topo", host: n1.underlayIp, entries: 0, holdMs: 8_000 },
+        180_000,
+      ).result;
+      await sleep(5_000);
+      const { worst, failures } = await watch.finish();
+      const rss = pids.map((p, i) => ((rssBytes(p) - before[i]) / MB).toFixed(0));
+      console.log(
+        `  topology message ${(r.bytes / 1e6).toFixed(1)} MB (victim: ${r.closed ?? "kept"}); ` +
+          `slowest /status: ${[...worst].map(([n, ms]) => `${n} ${ms.toFixed(0)} ms`)}; ` +
+          `RSS +${rss.join("/")} MB`,
+      );
+      const drops = c.nodes.flatMap((n, i) =>
+        logSince(n, marks[i]).split("\n").filter((l) =>
+          l.includes("connection closed") &&
+          c.nodes.some((m) => l.includes(Cluster.peerName(m.index)))
+        )
+      );
+      assert.deepEqual(failures, [], "every /status answered 200");
+      for (const [n, ms] of worst) assert.ok(ms < 1000, `${n}: /status took ${ms} ms`);
+      assert.deepEqual(drops, [], "mesh connections dropped");
+    },
+  );
+}
