@@ -31,8 +31,8 @@ export interface Entry {
 export interface DirectionRules {
   /** Keys of the policies that select the pod in this direction. */
   policies: string[];
-  /** Some rule allows every peer on every port. */
-  open: boolean;
+  /** The rules that allow every peer on every port (the direction is open). */
+  openBy: Array<{ policy: string; rule: number }>;
   /** Bound by the CNI plugin, labels not known yet: closed. */
   pending: boolean;
   entries: Entry[];
@@ -167,7 +167,7 @@ function rulesFor(
 ): DirectionRules {
   const out: DirectionRules = {
     policies: sel.policies.map((p) => `${p.namespace}/${p.name}`),
-    open: false,
+    openBy: [],
     pending: sel.pending,
     entries: [],
   };
@@ -185,7 +185,7 @@ function rulesFor(
         ),
       ];
       if (r.ports === null) {
-        if (classes === "all") out.open = true;
+        if (classes === "all") out.openBy.push(tag);
         else for (const c of classes) out.entries.push({ peer: c, ...tag });
         return;
       }

@@ -73,7 +73,7 @@ export function renderElements(state: PolicyState): Elements {
       add("local_pods", ipText);
       for (const dir of ["ingress", "egress"] as const) {
         const rules = pod[dir];
-        if (!rules || rules.open) continue;
+        if (!rules || rules.openBy.length > 0) continue;
         const d = dirPrefix(dir);
         add(`${d}_policed`, ipText);
         // Port ranges per (peer, protocol), merged into disjoint intervals.

@@ -1,0 +1,164 @@
+/**
+ * The policy engine of one node, pure (no I/O, no clock): the cluster model, the compile memory
+ * and the elements last handed to the kernel. Changes go into the model; `commit` compiles and
+ * returns what to apply (all of it, or the difference from the last commit). `check` answers
+ * "would this connection pass, and which policies decide it" from the same compiled state and
+ * the same evaluation the kernel rules perform.
+ */
+import { classesOfAddress } from "./classify.ts";
+import { ClusterModel } from "./cluster.ts";
+import {
+  compile,
+  CompileMemory,
+  type DirectionRules,
+  type Entry,
+  type PolicyState,
+} from "./compile.ts";
+import { diffElements, type ElementDiff, type Elements, renderElements } from "./elements.ts";
+import type { Direction, IpRange, Protocol } from "./types.ts";
+import { type Connection, Evaluator, type Outcome } from "./verdict.ts";
+
+export interface EngineOptions {
+  node: string;
+  supported: (p: Protocol) => boolean;
+}
+
+export interface Commit {
+  state: PolicyState;
+  elements: Elements;
+  /** Against the last commit, or null for the first one (load everything). */
+  diff: ElementDiff | null;
+}
+
+export interface DirectionAnswer {
+  outcome: Outcome;
+  /** The node that enforces this direction (the policed pod's node). */
+  node: string;
+  /** The policies selecting the policed pod in this direction. */
+  policies: string[];
+  /** The rules that allow the connection ("namespace/policy" and the rule's index). */
+  allowedBy: Array<{ policy: string; rule: number }>;
+  pending: boolean;
+}
+
+export interface CheckAnswer {
+  allowed: boolean;
+  /** An address of its node's ranges no pod holds: closed either way. */
+  unbound: boolean;
+  egress: DirectionAnswer;
+  ingress: DirectionAnswer;
+}
+
+export class PolicyEngine {
+  readonly model = new ClusterModel();
+  readonly #memory = new CompileMemory();
+  #localRanges: IpRange[] = [];
+  #last?: { state: PolicyState; elements: Elements; evaluator: Evaluator };
+
+  constructor(readonly opts: EngineOptions) {}
+
+  setLocalRanges(r: IpRange[]): boolean {
+    const same = r.length === this.#localRanges.length &&
+      r.every((x, i) => x.lo === this.#localRanges[i].lo && x.hi === this.#localRanges[i].hi);
+    this.#localRanges = r;
+    return !same;
+  }
+
+  /** Compiles the model as it is now. */
+  commit(): Commit {
+    const state = compile({
+      model: this.model,
+      node: this.opts.node,
+      localRanges: this.#localRanges,
+      supported: this.opts.supported,
+      memory: this.#memory,
+    });
+    const elements = renderElements(state);
+    const diff = this.#last ? diffElements(this.#last.elements, elements) : null;
+    this.#last = { state, elements, evaluator: new Evaluator(elements) };
+    return { state, elements, diff };
+  }
+
+  /** Forget what was loaded: the next commit loads everything (after a failed apply). */
+  reset(): void {
+    this.#last = undefined;
+  }
+
+  get state(): PolicyState | undefined {
+    return this.#last?.state;
+  }
+
+  /**
+   * The verdict for a new connection. Each direction is answered from the compiled state of the
+   * node that enforces it: this node's loaded state for its own pods, otherwise the same compile
+   * for the other node's pods.
+   */
+  check(c: Connection): CheckAnswer {
+    const srcPod = this.model.podAt(c.src);
+    const dstPod = this.model.podAt(c.dst);
+    const egress = this.#direction("egress", c, srcPod?.nodeName);
+    const ingress = this.#direction("ingress", c, dstPod?.nodeName);
+    const unbound = this.#view(this.opts.node).evaluator.evaluate(c).unbound;
+    return {
+      allowed: !unbound && egress.outcome !== "deny" && ingress.outcome !== "deny",
+      unbound,
+      egress,
+      ingress,
+    };
+  }
+
+  #direction(dir: Direction, c: Connection, podNode: string | undefined): DirectionAnswer {
+    const policed = dir === "egress" ? c.src : c.dst;
+    const peer = dir === "egress" ? c.dst : c.src;
+    const key = this.model.podKeyAt(policed);
+    const bound = key !== undefined && [...this.model.bindings().values()]
+      .some((b) => `${b.namespace}/${b.name}` === key);
+    const node = bound ? this.opts.node : podNode ?? "";
+    const none = { outcome: "pass" as Outcome, node, policies: [], allowedBy: [], pending: false };
+    if (key === undefined || node === "") return none;
+    const view = this.#view(node);
+    const pod = view.state.local.find((p) => p.key === key && p.ips.includes(policed));
+    const rules = pod?.[dir];
+    if (!pod || !rules) return none;
+    const v = view.evaluator.evaluate(c);
+    return {
+      outcome: v[dir],
+      node,
+      policies: rules.policies,
+      allowedBy: matchingEntries(view.state, rules, peer, c),
+      pending: rules.pending,
+    };
+  }
+
+  #view(node: string): { state: PolicyState; evaluator: Evaluator } {
+    if (node === this.opts.node && this.#last) return this.#last;
+    const state = compile({
+      model: this.model,
+      node,
+      localRanges: node === this.opts.node ? this.#localRanges : [],
+      supported: this.opts.supported,
+      memory: new CompileMemory(),
+    });
+    return { state, evaluator: new Evaluator(renderElements(state)) };
+  }
+}
+
+/** The entries of a pod's rules that admit `peer` with this protocol and port. */
+function matchingEntries(
+  state: PolicyState,
+  rules: DirectionRules,
+  peer: number,
+  c: Connection,
+): Array<{ policy: string; rule: number }> {
+  if (rules.openBy.length > 0) return rules.openBy;
+  const cls = classesOfAddress(state.peers, peer);
+  const hit = (e: Entry) =>
+    (e.peer === "all" || e.peer === cls.pod || e.peer === cls.block) &&
+    (!e.range || (c.protocol === e.range.protocol && c.port >= e.range.lo && c.port <= e.range.hi));
+  const seen = new Set<string>();
+  return rules.entries.filter(hit).map((e) => ({ policy: e.policy, rule: e.rule }))
+    .filter((r) => {
+      const k = `${r.policy}#${r.rule}`;
+      return !seen.has(k) && seen.add(k);
+    });
+}
