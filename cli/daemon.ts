@@ -26,6 +26,7 @@ import {
 import { describeCause } from "../net/cause.ts";
 import { log as rootLog } from "../net/log.ts";
 import { createCniServer } from "../cni/server.ts";
+import { createNpc, npcOffComponent } from "../net/npc/component.ts";
 import { UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */
@@ -33,7 +34,11 @@ export function components(
   config: DaemonConfig,
   env: { get(key: string): string | undefined } = Deno.env,
 ): DaemonComponent[] {
-  const kube = config.kube ? kubeComponent(config, env) : undefined;
+  // One API client for the components that use it; made when the first one starts.
+  let client: KubeClient | undefined;
+  const kubeClient = () =>
+    client ??= new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig ?? undefined }));
+  const kube = config.kube ? kubeComponent(config, env, kubeClient) : undefined;
   const ipamPart = ipamComponent({
     range: config.ipallocRange,
     init: config.ipallocInit,
@@ -65,10 +70,26 @@ export function components(
   const networkReady = () =>
     ipam.ready() === null && dataplane.ready() === null && expose.ready() === null;
   kube?.connect({ ipam, networkReady });
+  const npc = config.npc
+    ? createNpc({
+      node: kubeNodeName(env),
+      client: kubeClient,
+      localRanges: () => ipam.ownedRanges(),
+      log: rootLog.with({ component: "npc" }),
+    })
+    : undefined;
   // kube first: a peer whose node was removed must forget its IPAM state before IPAM opens it.
-  // Last: pod events are served once everything they use is up, and stop being served first.
-  const cni = createCniServer({ log: rootLog.with({ component: "cni" }) });
-  return [...(kube ? [kube] : []), ipamPart, dataplane, expose, cni];
+  // Last: pod events are served once everything they use is up, and stop being served first;
+  // npc binds each new pod's address before its ADD is answered.
+  const cni = createCniServer({
+    log: rootLog.with({ component: "cni" }),
+    ...(npc
+      ? { onPodAdded: (p) => npc.podAdded(p), onPodDeleted: (id) => npc.podDeleted(id) }
+      : {}),
+  });
+  const policy = npc ??
+    (config.kube ? npcOffComponent(rootLog.with({ component: "npc" })) : undefined);
+  return [...(kube ? [kube] : []), ipamPart, dataplane, expose, ...(policy ? [policy] : []), cni];
 }
 
 interface KubeComponent extends DaemonComponent {
@@ -81,6 +102,7 @@ interface KubeComponent extends DaemonComponent {
 function kubeComponent(
   config: DaemonConfig,
   env: { get(key: string): string | undefined },
+  kubeClient: () => KubeClient,
 ): KubeComponent {
   const log = rootLog.with({ component: "kube" });
   const abort = new AbortController();
@@ -95,7 +117,7 @@ function kubeComponent(
       deps = d;
     },
     async start(mesh) {
-      client = new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig ?? undefined }));
+      client = kubeClient();
       // Keys come from the Nodes (published by each peer on its own; deploy/weavets.yaml).
       mesh.trustOnlyVouchedKeys();
       handle = await startKube({

@@ -17,8 +17,15 @@ const COMMANDS: Record<string, Entry> = {
     load: () => import("./cni.ts"),
   },
   peers: { summary: "list peers and their connections", load: () => import("./peers.ts") },
-  status: { summary: "show status [connections|peers|ipam]", load: () => import("./status.ts") },
+  status: {
+    summary: "show status [connections|peers|ipam|npc]",
+    load: () => import("./status.ts"),
+  },
   rmpeer: { summary: "take over the IP space of dead peers", load: () => import("./rmpeer.ts") },
+  policy: {
+    summary: "check SRC DST PORT[/PROTO]: would NetworkPolicy let it through, and why",
+    load: () => import("./policy.ts"),
+  },
   demo: {
     summary: "run a whole cluster in network namespaces on this machine",
     load: () => import("./demo.ts"),

@@ -1,12 +1,12 @@
 /**
  * `weavets status [SECTION]`: the daemon's summary (GET /status), or one section: `connections`,
- * `peers`, or one a component contributes (`ipam` → GET /status/ipam).
+ * `peers`, or one a component contributes (`ipam` → GET /status/ipam, `npc` → GET /status/npc).
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
 
-const USAGE = `usage: weavets status [connections|peers|ipam] [--json] [--http-addr IP:PORT]
+const USAGE = `usage: weavets status [connections|peers|ipam|npc] [--json] [--http-addr IP:PORT]
 
 Without a section: the summary (name, encryption, peers, connections, targets, and a section
 per enabled component). --http-addr defaults to WEAVE_HTTP_ADDR, else 127.0.0.1:6784.`;
@@ -48,6 +48,8 @@ export async function run(args: string[]): Promise<number> {
       console.error(
         section === "ipam"
           ? "weavets status ipam: IPAM not enabled in this daemon"
+          : section === "npc"
+          ? "weavets status npc: this daemon does not enforce NetworkPolicies (no --kube, or --no-npc)"
           : `weavets status: the daemon has no "${section}" section`,
       );
       return 1;

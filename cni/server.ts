@@ -14,7 +14,8 @@ import type { DaemonComponent } from "../net/daemon/component.ts";
 import type { Logger } from "../net/log.ts";
 import { CniError, decodeJson, describeCause, ErrorCode } from "./errors.ts";
 import { formatIssues } from "./result.ts";
-import { executeCni } from "./main.ts";
+import { executeCni, type Output } from "./main.ts";
+import { parseCniArgs } from "./env.ts";
 import { CNI_SOCKET_DIR, type CniReply, cniSocketPath, MAX_REQUEST_BYTES } from "./socket.ts";
 import { LATEST_VERSION } from "./spec.ts";
 
@@ -32,6 +33,21 @@ export interface CniServerOptions {
   log: Logger;
   /** Where to listen; default: this network namespace's socket. */
   path?: string;
+  /**
+   * After a successful ADD, before it is answered (the network policy controller binds the pod's
+   * addresses, so its rules are in place before the pod can send).
+   */
+  onPodAdded?: (pod: AttachedPod) => Promise<void>;
+  /** After a successful DEL. */
+  onPodDeleted?: (containerId: string) => void;
+}
+
+/** A pod an ADD attached: from CNI_ARGS (K8S_POD_NAMESPACE, K8S_POD_NAME) and the result. */
+export interface AttachedPod {
+  containerId: string;
+  namespace?: string;
+  name?: string;
+  ips: string[];
 }
 
 export interface CniServer extends DaemonComponent {
@@ -68,6 +84,9 @@ export function createCniServer(opts: CniServerOptions): CniServer {
         reply = { fallback: `the daemon does not see the namespace path ${netns}` };
       } else {
         reply = await executeCni(req.env, req.stdin, defer);
+        if (!("fallback" in reply) && reply.code === 0) {
+          await notify(command, req.env, reply.output);
+        }
       }
     } catch (e) {
       const err = e instanceof CniError
@@ -101,6 +120,27 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       } catch {
         // already closed
       }
+    }
+  }
+
+  /** Tells the hooks about a pod attached or detached; a failing hook is logged, never fatal. */
+  async function notify(command: string, env: Record<string, string>, output?: Output) {
+    try {
+      if (command === "ADD" && opts.onPodAdded) {
+        const args = parseCniArgs(env.CNI_ARGS ?? "");
+        const ips = ((output?.ips ?? []) as Array<{ address?: string }>)
+          .map((ip) => ip.address?.split("/")[0] ?? "").filter((a) => a !== "");
+        await opts.onPodAdded({
+          containerId: env.CNI_CONTAINERID ?? "",
+          namespace: args.get("K8S_POD_NAMESPACE"),
+          name: args.get("K8S_POD_NAME"),
+          ips,
+        });
+      } else if (command === "DEL" && opts.onPodDeleted) {
+        opts.onPodDeleted(env.CNI_CONTAINERID ?? "");
+      }
+    } catch (e) {
+      log.error("pod event hook failed", { command, cause: describeCause(e) });
     }
   }
 

@@ -41,6 +41,8 @@ export interface ClusterSpec {
   noFastdp?: boolean;
   /** Extra daemon flags for every node. */
   daemonArgs?: string[];
+  /** Extra environment of a node's daemon (e.g. NODE_NAME with --kube). */
+  daemonEnv?: (node: Node) => Record<string, string>;
   /** Progress lines. */
   progress?: (line: string) => void;
 }
@@ -237,7 +239,7 @@ export class Cluster {
       ...this.daemonArgs(node),
       ...extraArgs,
     ], {
-      env: { WEAVETS_LOG_LEVEL: "debug" },
+      env: { WEAVETS_LOG_LEVEL: "debug", ...this.spec.daemonEnv?.(node) },
       stdout: "null",
       stderr: "null",
     });
@@ -377,8 +379,16 @@ export class Cluster {
     await this.#runtime(node).status();
   }
 
-  /** Creates a pod namespace on `node` and attaches it through the CNI plugin chain. */
-  async addPod(node: Node, label: string): Promise<Pod> {
+  /**
+   * Creates a pod namespace on `node` and attaches it through the CNI plugin chain, with the
+   * Kubernetes pod it stands for in CNI_ARGS as a kubelet's runtime passes it (default: name
+   * `label`, no namespace).
+   */
+  async addPod(
+    node: Node,
+    label: string,
+    k8s: { namespace?: string; name: string } = { name: label },
+  ): Promise<Pod> {
     const name = `${node.name}-${label}`;
     const netns = this.#netns(name);
     const containerId = Array.from(
@@ -391,7 +401,10 @@ export class Cluster {
       containerId,
       netnsPath: netns,
       ifname: "eth0",
-      args: `K8S_POD_NAME=${label}`,
+      args: [
+        ...(k8s.namespace ? [`K8S_POD_NAMESPACE=${k8s.namespace}`] : []),
+        `K8S_POD_NAME=${k8s.name}`,
+      ].join(";"),
     });
     const ips = (pod.result as { ips?: Array<{ address: string }> })?.ips;
     pod.ip = ips?.[0]?.address.split("/")[0];

@@ -63,6 +63,8 @@ export interface DaemonConfig {
   kube: boolean;
   /** Outside a cluster: the kubeconfig to use with --kube. */
   kubeconfig: string | null;
+  /** Enforce NetworkPolicies (with --kube; off with --no-npc or EXPECT_NPC=0). */
+  npc: boolean;
 }
 
 export interface HostFacts {
@@ -93,6 +95,7 @@ flags (environment variable used when the flag is absent):
   --mtu N                  pod MTU [WEAVE_MTU] (default: underlay MTU minus overhead)
   --kube                   peers from the Kubernetes API; reclaim deleted nodes' addresses
   --kubeconfig FILE        with --kube outside a cluster (default: in-cluster service account)
+  --no-npc                 with --kube, do not enforce NetworkPolicies [EXPECT_NPC=0]
 peers are also taken from KUBE_PEERS (space-separated). NO_MASQ_LOCAL=0 masquerades traffic to
 local pods too (default: keep client source addresses, as Weave Net does on Kubernetes).`;
 
@@ -116,6 +119,7 @@ export const DAEMON_OPTIONS = {
   mtu: { type: "string" },
   kube: { type: "boolean" },
   kubeconfig: { type: "string" },
+  "no-npc": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -292,6 +296,13 @@ export function parseDaemonConfig(
   const kubeconfig = typeof v.kubeconfig === "string" ? v.kubeconfig : null;
   if (kubeconfig !== null && !kube) throw new ConfigError("--kubeconfig: only with --kube");
 
+  // Weave's EXPECT_NPC: "0" turns the policy controller off (it needs the API: --kube).
+  const npcRaw = env.EXPECT_NPC ?? "";
+  if (!["", "0", "1", "true", "false"].includes(npcRaw)) {
+    throw new ConfigError(`EXPECT_NPC: must be 0 or 1, got "${npcRaw}"`);
+  }
+  const npc = kube && v["no-npc"] !== true && npcRaw !== "0" && npcRaw !== "false";
+
   return {
     name,
     nickname,
@@ -313,5 +324,6 @@ export function parseDaemonConfig(
     noMasqLocal,
     kube,
     kubeconfig,
+    npc,
   };
 }

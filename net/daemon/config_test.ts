@@ -49,6 +49,7 @@ Deno.test("daemon config: defaults, with the name stable for a machine id", () =
     noMasqLocal: true,
     kube: false,
     kubeconfig: null,
+    npc: false,
   });
   assert.match(c.name!, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
   assert.equal(parse([]).name, c.name, "same machine id, same name");
@@ -144,4 +145,14 @@ Deno.test("daemon config: bad IPAM, data plane and Kubernetes values name their 
   fails(["--mtu", "100"], {}, /^--mtu: /);
   fails([], { NO_MASQ_LOCAL: "yes" }, /^NO_MASQ_LOCAL: must be 0 or 1/);
   fails(["--kubeconfig", "/tmp/k"], {}, /^--kubeconfig: only with --kube/);
+  fails(["--kube"], { EXPECT_NPC: "no" }, /^EXPECT_NPC: must be 0 or 1/);
+});
+
+Deno.test("daemon config: NetworkPolicy enforcement with --kube unless --no-npc or EXPECT_NPC=0", () => {
+  assert.equal(parse(["--kube"]).npc, true);
+  assert.equal(parse([]).npc, false, "no API, no policies");
+  assert.equal(parse(["--kube", "--no-npc"]).npc, false);
+  assert.equal(parse(["--kube"], { EXPECT_NPC: "0" }).npc, false);
+  assert.equal(parse(["--kube"], { EXPECT_NPC: "1" }).npc, true);
+  assert.equal(parse(["--kube"], { EXPECT_NPC: "" }).npc, true);
 });

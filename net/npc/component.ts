@@ -198,6 +198,13 @@ export function createNpc(opts: NpcOptions): NpcComponent {
   }
 
   function report() {
+    if (counters.syncedAt !== null) {
+      try {
+        readCounters();
+      } catch (e) {
+        log.debug("cannot read the npc counters", { error: e as Error });
+      }
+    }
     return npcReport(engine.model, engine.state, elements, counters, Date.now());
   }
 

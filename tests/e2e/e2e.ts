@@ -3,7 +3,7 @@
  * real product and the shipped conflist) that is always torn down, and bounded concurrency.
  */
 import assert from "node:assert/strict";
-import { Cluster, namespacesWithPrefix } from "../../cli/demo/cluster.ts";
+import { Cluster, type ClusterSpec, namespacesWithPrefix } from "../../cli/demo/cluster.ts";
 import type { Conflist } from "../../cli/demo/cni_runtime.ts";
 import { REPO_ROOT, weavetsBin } from "../harness/binary.ts";
 
@@ -26,6 +26,8 @@ export function uniquePrefix(): string {
 }
 
 export interface ClusterOptions {
+  /** Extra environment of each node's daemon. */
+  daemonEnv?: ClusterSpec["daemonEnv"];
   nodes: number;
   conflist?: Conflist;
   password?: string;
@@ -57,6 +59,7 @@ export async function withCluster<T>(
     password: opts.password,
     noFastdp: opts.noFastdp,
     daemonArgs: ["--ipalloc-init", `consensus=${opts.nodes}`, ...(opts.daemonArgs ?? [])],
+    daemonEnv: opts.daemonEnv,
   });
   try {
     await opts.setup?.(c);

@@ -90,6 +90,12 @@ Deno.test("manifest: RBAC grants only what weavets uses", () => {
   assert.deepEqual(find(docs, "ClusterRole").rules, [
     { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch", "patch"] },
     { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
+    { apiGroups: [""], resources: ["pods", "namespaces"], verbs: ["get", "list", "watch"] },
+    {
+      apiGroups: ["networking.k8s.io"],
+      resources: ["networkpolicies"],
+      verbs: ["get", "list", "watch"],
+    },
   ]);
   // `patch` on nodes is narrowed by the admission policy: its own Node, its own annotation.
   const vap = find(docs, "ValidatingAdmissionPolicy");
