@@ -11,8 +11,9 @@
  *   a deleted Node). A forgotten key stays revoked for REVOKED_MS, so gossip still carrying it
  *   cannot bring it back before every peer has dropped the old entry; only the API overrides.
  * - Our own name is bound to our own key only.
- * - With `kubeAuthority`, only names the Kubernetes API vouches for can be bound at all: the
- *   handshake and the topology may confirm a key, never introduce one.
+ * - With `kubeAuthority`, only keys the Kubernetes API vouches for count: the handshake and the
+ *   topology may confirm a key, never introduce one, and bindings from other sources (an earlier
+ *   run without `--kube`) are ignored until the API vouches for them.
  */
 import type { PeerName, SignatureCheck } from "./gossip_channel.ts";
 import {
@@ -131,7 +132,8 @@ export class PeerKeys {
       return this.#refuse("malformed", `a signing key has 32 bytes, not ${key.length}`);
     }
     const text = publicKeyToText(key);
-    const cur = this.#binding(name);
+    const stored = this.#binding(name);
+    const cur = this.#usable(stored);
     if (cur?.text === text) {
       if (RANK[source] > RANK[cur.source] && source !== "self") {
         this.#bindings.set(name, { ...cur, source });
@@ -164,12 +166,12 @@ export class PeerKeys {
         );
       }
     }
-    if (!cur && !this.#makeRoom()) {
+    if (!stored && !this.#makeRoom()) {
       return this.#refuse("full", `${this.#max} peer keys bound, all in use`);
     }
     this.#bindings.set(name, { key: key.slice(), text, source, since: now });
     this.revision++;
-    if (cur) this.#notify(name); // a kube binding replaced another key
+    if (stored && stored.text !== text) this.#notify(name); // the API replaced another key
     return { ok: true, changed: true };
   }
 
@@ -186,17 +188,17 @@ export class PeerKeys {
   }
 
   get(name: PeerName): Uint8Array | undefined {
-    return this.#binding(name)?.key;
+    return this.#usable(this.#binding(name))?.key;
   }
 
   /** The binding of `name`, if any. */
   binding(name: PeerName): Readonly<Binding> | undefined {
-    return this.#binding(name);
+    return this.#usable(this.#binding(name));
   }
 
   /** A key is bound by a source that vouches for it: not only the peer's own handshake. */
   isKnown(name: PeerName): boolean {
-    const b = this.#binding(name);
+    const b = this.#usable(this.#binding(name));
     return b !== undefined && b.source !== "handshake";
   }
 
@@ -244,6 +246,12 @@ export class PeerKeys {
 
   get size(): number {
     return this.#bindings.size;
+  }
+
+  /** With the Kubernetes API as authority, only what it vouched for (and our own key) counts. */
+  #usable(b: Binding | undefined): Binding | undefined {
+    if (!b || !this.kubeAuthority || b.source === "kube" || b.source === "self") return b;
+    return undefined;
   }
 
   #binding(name: PeerName): Binding | undefined {

@@ -86,6 +86,26 @@ Deno.test("keys: with the Kubernetes API as authority, the handshake and topolog
   assert.equal(k.refusals.get("unvouched"), 2);
 });
 
+Deno.test("keys: with the Kubernetes API as authority, bindings from before count only once it vouches", () => {
+  const k = keys();
+  k.bind(A, key(A), "persisted", 1);
+  k.bind(B, other, "topology", 1); // a squatter, trusted on first use before --kube
+  const seen: string[] = [];
+  k.onRebind((n) => seen.push(n));
+  k.kubeAuthority = true;
+  assert.equal(k.get(A), undefined);
+  assert.equal(k.isKnown(A), false);
+  assert.equal(
+    k.verify(A, "d", Uint8Array.of(1), ring.key(A).sign("d", Uint8Array.of(1))),
+    "unknown-author",
+  );
+  assert.deepEqual(k.bind(A, key(A), "kube", 2), { ok: true, changed: true });
+  assert.deepEqual(k.get(A), key(A));
+  assert.deepEqual(seen, [], "same key: nothing signed under it goes");
+  k.bind(B, key(B), "kube", 2);
+  assert.deepEqual(seen, [B], "the squatter's entries go");
+});
+
 Deno.test("keys: forget (rmpeer) lets a new key in and keeps the old one out", () => {
   const k = keys();
   const seen: string[] = [];
