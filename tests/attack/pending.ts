@@ -19,12 +19,7 @@ export const PENDING = new Set<string>([
   "ipam-ring-pw",
   "macs-record-pw",
   // issue 13 (sleeve_forgery_test.ts, non_peer_test.ts, password_holder_test.ts)
-  "sleeve-counts",
-  "sleeve-counts-encrypted",
-  "sleeve-overflow",
-  "sleeve-overflow-encrypted",
   "inject-vxlan",
-  "inject-sleeve",
   "password-hidden",
   "cni-lock",
 ]);

@@ -44,7 +44,7 @@ export function fragment(f: Fragment): Uint8Array {
     hops: f.hops ?? 16,
   });
   if (f.flags !== undefined) out[1] = f.flags;
-  out[37] = f.byte37 ?? 0;
+  if (f.byte37 !== undefined) out[37] = f.byte37; // else the version writeAad wrote
   out[38] = f.index;
   out[39] = f.count;
   const len = f.lenField ?? f.payload.length;
@@ -89,7 +89,7 @@ export async function sendDatagrams(
 
 export interface SleeveStats {
   rxDatagrams: number;
-  rxDropped: number;
+  rxMalformed: number;
   rxAuthFailed: number;
   rxReplayed: number;
   rxNoKey: number;

@@ -26,6 +26,7 @@ import {
   withAttacker,
 } from "./attacker.ts";
 import { allPending, attackStep } from "./pending.ts";
+import { SLEEVE_VERSION } from "../../net/dataplane/sleeve/format.ts";
 import {
   captureUdp,
   fragment,
@@ -143,7 +144,7 @@ function corruptions(count: number, seed: number): Uint8Array[] {
     origin: name,
     dest: fc.oneof(fc.constant(null), name),
     hops: byte,
-    byte37: fc.oneof(fc.constant(0), byte),
+    byte37: fc.oneof(fc.constant(SLEEVE_VERSION), byte),
     index: fc.oneof(fc.integer({ min: 0, max: 3 }), byte),
     count: fc.oneof(fc.integer({ min: 0, max: 4 }), byte),
     payloadLen: fc.integer({ min: 0, max: 1400 }),

@@ -5,8 +5,9 @@
  * every refusal is one counter in `stats` (messages.ts STAT) and one `onRefused` call.
  *
  * - The sender (the header's name of this hop) must be a peer with an address. Unencrypted, the
- *   datagram must also come from that address and port, so a non-peer that knows a peer's name
- *   cannot inject frames or teach us where a MAC lives.
+ *   datagram must also come from that address (any port: one spoofing the address spoofs a port
+ *   as easily), so a non-peer that knows a peer's name cannot inject frames or teach us where a
+ *   MAC lives.
  * - Encrypted, the header's key id picks the sender's key (current, or previous within its
  *   grace); replays are refused before any work. A one-fragment message is opened at once. A
  *   message of several fragments is opened in the reassembler only after its fragment 0's commit
@@ -59,8 +60,8 @@ interface RxKey {
 
 interface RxPeer {
   name: string;
-  /** Where its datagrams come from (its record's address and sleeve port); -1: none valid. */
-  source: Source;
+  /** The address its datagrams come from (its record's, as a number); -1: none valid. */
+  ip: number;
   keys: RxKey[];
 }
 
@@ -150,13 +151,13 @@ export class SleeveReceiver {
     const peers = new Map<number, RxPeer>();
     for (const p of list) {
       if (p.name === this.#o.self) continue;
-      let source: Source = -1;
+      let ip = -1;
       try {
-        source = sourceOf(p.addr, p.port);
+        ip = parseIPv4(p.addr);
       } catch {
         // no valid address gossiped: nothing unencrypted is taken from it
       }
-      peers.set(macKeyFromString(p.name), { name: p.name, source, keys: keysOf.get(p.name) ?? [] });
+      peers.set(macKeyFromString(p.name), { name: p.name, ip, keys: keysOf.get(p.name) ?? [] });
     }
     this.#peers = peers;
   }
@@ -188,7 +189,7 @@ export class SleeveReceiver {
     if (!peer) return this.#refuse("rxUnknownSender");
     if (h.encrypted !== this.#o.encrypted) return this.#refuse("rxWrongMode");
     if (this.#o.encrypted) return this.#sealed(buf, h, senderKey, peer);
-    if (this.#source !== peer.source) return this.#refuse("rxWrongSource");
+    if (Math.floor(this.#source / 65536) !== peer.ip) return this.#refuse("rxWrongSource");
     if (h.count === 1) {
       return this.#o.onMessage(
         buf,
