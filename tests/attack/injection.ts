@@ -3,8 +3,10 @@
  * from a non-peer address on the underlay, a
  * VXLAN frame (UDP 6784) and an unencrypted sleeve message (UDP 6783, sender = a peer's name)
  * carrying an ICMP echo with a spoofed pod source must never reach a pod.
- * Negative control: the very same datagrams sent from the spoofed peer's own underlay address do
- * reach the pod — so they are well-formed and it is the source check that stops the attacker's.
+ * Negative control: the very same datagrams from the spoofed peer's own underlay address do reach
+ * the pod — so they are well-formed and it is the source check that stops the attacker's. (On the
+ * same L2 segment a forged source address and port pass any source check: only encryption stops
+ * that; the control shows it.)
  */
 import assert from "node:assert/strict";
 import type { Cluster, Pod } from "../../cli/demo/cluster.ts";
@@ -13,6 +15,7 @@ import { inetChecksum } from "../../net/dataplane/sleeve/icmp.ts";
 import { inNetns, listLinks } from "../../net/linux/mod.ts";
 import type { Attacker } from "./attacker.ts";
 import { attackStep } from "./pending.ts";
+import { sendSpoofedUdp } from "./raw_udp.ts";
 import { fragment, nameBytes, sendDatagrams } from "./sleeve_attack.ts";
 
 const mac = (s: string) => Uint8Array.from(s.split(":").map((h) => parseInt(h, 16)));
@@ -106,10 +109,17 @@ async function arrivals(pod: Pod, id: number, send: () => Promise<unknown>): Pro
   return out.split("\n").filter((l) => l.includes("ICMP echo request")).length;
 }
 
+/**
+ * Three datagrams from the attacker's own address must not reach the pod. The control: the same
+ * datagrams do reach it when they come from n2's address — sent from n2's namespace, or (where
+ * the receiver also checks the source port, which only n2's daemon holds) with n2's address and
+ * port forged in a raw packet, as any host on the segment can.
+ */
 async function injection(
   c: Cluster,
   a: Attacker,
   port: number,
+  control: "from-peer" | "spoofed",
   make: (id: number) => Uint8Array,
 ): Promise<void> {
   const [n1, n2] = c.nodes;
@@ -120,19 +130,34 @@ async function injection(
     idA,
     () => sendDatagrams(a, n1.underlayIp, port, Array.from({ length: 3 }, () => make(idA)), 10),
   );
-  // The control: the same datagrams from the spoofed peer's own address.
   const idC = idA + 0x100;
-  const fromPeer = await arrivals(victim, idC, () =>
-    sendDatagrams(
-      { ...a, netns: n2.netns },
-      n1.underlayIp,
-      port,
-      Array.from({ length: 3 }, () => make(idC)),
-      10,
-    ));
+  const n1Mac = inNetns(n1.netns, () => listLinks()).find((l) => l.name === "eth0")!.mac;
+  const fromPeer = await arrivals(victim, idC, async () => {
+    if (control === "from-peer") {
+      await sendDatagrams(
+        { ...a, netns: n2.netns },
+        n1.underlayIp,
+        port,
+        Array.from({ length: 3 }, () => make(idC)),
+        10,
+      );
+    } else {
+      for (let i = 0; i < 3; i++) {
+        inNetns(a.netns, () =>
+          sendSpoofedUdp(
+            "eth0",
+            n1Mac,
+            { ip: n2.underlayIp, port },
+            { ip: n1.underlayIp, port },
+            make(idC),
+          ));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  });
   console.log(
-    `  UDP ${port}: from the attacker ${fromAttacker}/3 reached the pod, ` +
-      `from n2's address ${fromPeer}/3`,
+    `  UDP ${port}: from the attacker's address ${fromAttacker}/3 reached the pod; ` +
+      `from n2's address (${control}) ${fromPeer}/3`,
   );
   assert.ok(fromPeer > 0, "the control: the same datagrams from n2's address reach the pod");
   assert.equal(fromAttacker, 0, "the attacker's datagrams reached the pod");
@@ -151,13 +176,13 @@ export async function injectionSteps(t: Deno.TestContext, c: Cluster, a: Attacke
     "inject-vxlan",
     "a VXLAN frame from the attacker never reaches a pod " +
       "(from n2's address it does)",
-    () => injection(c, a, 6784, (id) => vxlan(echoFrame(spoofed, victim, id))),
+    () => injection(c, a, 6784, "from-peer", (id) => vxlan(echoFrame(spoofed, victim, id))),
   );
   await attackStep(
     t,
     "inject-sleeve",
     "an unencrypted sleeve message naming n2 never reaches " +
-      "a pod (from n2's address it does)",
-    () => injection(c, a, 6783, (id) => sleeve(echoFrame(spoofed, victim, id), 2, 1)),
+      "a pod (with n2's address and port forged, it does)",
+    () => injection(c, a, 6783, "spoofed", (id) => sleeve(echoFrame(spoofed, victim, id), 2, 1)),
   );
 }

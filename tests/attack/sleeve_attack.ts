@@ -6,7 +6,7 @@
  */
 import { Cluster, have } from "../../cli/demo/cluster.ts";
 import { spawnIn } from "../../cli/demo/exec.ts";
-import { SLEEVE_FRAGMENT_HEADER, writeAad } from "../../net/dataplane/sleeve/format.ts";
+import { SLEEVE_FRAGMENT_HEADER, writeFragmentHeader } from "../../net/dataplane/sleeve/format.ts";
 import { netnsPath } from "../../net/linux/mod.ts";
 import { peerNameBytes } from "../../net/mesh/peer_name.ts";
 import { type Attacker, curl, runClient, sleep } from "./attacker.ts";
@@ -21,6 +21,7 @@ export interface Fragment {
   origin: Uint8Array;
   dest: Uint8Array | null;
   hops?: number;
+  /** Header byte 37, the format version (defaults to the product's). */
   byte37?: number;
   index: number;
   count: number;
@@ -31,26 +32,36 @@ export interface Fragment {
 
 export const nameBytes = (index: number) => peerNameBytes(Cluster.peerName(index));
 
-/** One datagram: a fragment header (the product's layout) and a payload. */
+/** One datagram: a fragment header written by the product's format module, and a payload. */
 export function fragment(f: Fragment): Uint8Array {
   const out = new Uint8Array(SLEEVE_FRAGMENT_HEADER + f.payload.length);
-  writeAad(out, 0, {
-    encrypted: ((f.flags ?? 0) & 1) === 1,
-    sender: f.sender,
-    keyId: f.keyId,
-    seq: f.seq,
-    origin: f.origin,
-    dest: f.dest,
-    hops: f.hops ?? 16,
-  });
+  writeFragmentHeader(
+    out,
+    0,
+    {
+      encrypted: ((f.flags ?? 0) & 1) === 1,
+      sender: f.sender,
+      keyId: f.keyId,
+      seq: f.seq,
+      origin: f.origin,
+      dest: f.dest,
+      hops: f.hops ?? 16,
+    },
+    f.index,
+    f.count,
+    f.lenField ?? f.payload.length,
+  );
   if (f.flags !== undefined) out[1] = f.flags;
-  if (f.byte37 !== undefined) out[37] = f.byte37; // else the version writeAad wrote
-  out[38] = f.index;
-  out[39] = f.count;
-  const len = f.lenField ?? f.payload.length;
-  out[40] = (len >> 8) & 0xff;
-  out[41] = len & 0xff;
+  if (f.byte37 !== undefined) out[37] = f.byte37;
   out.set(f.payload, SLEEVE_FRAGMENT_HEADER);
+  return out;
+}
+
+/** A fragment 0 payload: the lead (the wire body's total, as u32) and then `rest`. */
+export function withLead(total: number, rest: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + rest.length);
+  new DataView(out.buffer).setUint32(0, total);
+  out.set(rest, 4);
   return out;
 }
 
@@ -87,14 +98,13 @@ export async function sendDatagrams(
   }
 }
 
-export interface SleeveStats {
-  rxDatagrams: number;
-  rxMalformed: number;
-  rxAuthFailed: number;
-  rxReplayed: number;
-  rxNoKey: number;
-  rxFrames: number;
-  [k: string]: number;
+export type SleeveStats = Record<string, number> & { rxDatagrams: number; rxReplayed: number };
+
+/** What changed between two readings of the counters: the non-zero differences. */
+export function statsDelta(a: SleeveStats, b: SleeveStats): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(b)) if (b[k] !== a[k]) out[k] = b[k] - (a[k] ?? 0);
+  return out;
 }
 
 /** The victim's userspace-path counters (`GET /status/dataplane`). */

@@ -26,14 +26,16 @@ import {
   withAttacker,
 } from "./attacker.ts";
 import { allPending, attackStep } from "./pending.ts";
-import { SLEEVE_VERSION } from "../../net/dataplane/sleeve/format.ts";
 import {
   captureUdp,
   fragment,
   nameBytes,
   pings,
   sendDatagrams,
+  type SleeveStats,
   sleeveStats,
+  statsDelta,
+  withLead,
 } from "./sleeve_attack.ts";
 
 const MB = 1 << 20;
@@ -57,12 +59,13 @@ const restartsOf = (n: Node) => metric(n, "weavets_sleeve_worker_restarts_total"
 async function unharmed(
   v: Victim,
   what: string,
-  sentBefore: number,
+  sentBefore: SleeveStats,
   sent: number,
   restartsBefore: number,
   outages: number[],
 ) {
-  const arrived = (await sleeveStats(v.node)).rxDatagrams - sentBefore;
+  const after = await sleeveStats(v.node);
+  const arrived = after.rxDatagrams - sentBefore.rxDatagrams;
   // Negative control: the rx Worker counted the forged datagrams (a dead one counts nothing
   // afterwards; then the check below fails anyway).
   assert.ok(arrived >= Math.min(sent, 2), `${what}: only ${arrived}/${sent} datagrams arrived`);
@@ -80,7 +83,8 @@ async function unharmed(
   const grew = (rssBytes(daemonPid(v.node)) - v.rss0) / MB;
   assert.ok(grew < 50, `${what}: RSS grew by ${grew.toFixed(0)} MB`);
   console.log(
-    `  ${what}: ${arrived} datagrams arrived, pods reachable, RSS +${grew.toFixed(0)} MB`,
+    `  ${what}: ${arrived} datagrams arrived, pods reachable, RSS +${grew.toFixed(0)} MB; ` +
+      `counters: ${JSON.stringify(statsDelta(sentBefore, after))}`,
   );
 }
 
@@ -102,11 +106,15 @@ async function cluster(
   );
 }
 
-/** Fragment 0/131 of 1000 B, then fragment 130/131 of 2000 B (the review's H1). */
+/**
+ * Fragment 0/131 of 1000 B, then fragment 130/131 of 2000 B (the review's H1): fragment 0 opens
+ * with the lead the format gives it (the total; sealed, two tags), here forged.
+ */
 function overflow(sender: Uint8Array, keyId: Uint8Array, flags: number, seq: number) {
   const base = { flags, sender, keyId, seq, origin: sender, dest: nameBytes(1) };
+  const lead0 = withLead(131 * 1000, crypto.getRandomValues(new Uint8Array(996)));
   return [
-    fragment({ ...base, index: 0, count: 131, payload: new Uint8Array(1000) }),
+    fragment({ ...base, index: 0, count: 131, payload: lead0 }),
     fragment({ ...base, index: 130, count: 131, payload: new Uint8Array(2000) }),
   ];
 }
@@ -123,7 +131,7 @@ function hugeCounts(sender: Uint8Array, keyId: Uint8Array, flags: number) {
       dest: nameBytes(1),
       index: 0,
       count: 255,
-      payload: new Uint8Array(60_000),
+      payload: withLead(255 * 60_000, new Uint8Array(60_000 - 4)),
     }));
 }
 
@@ -144,7 +152,8 @@ function corruptions(count: number, seed: number): Uint8Array[] {
     origin: name,
     dest: fc.oneof(fc.constant(null), name),
     hops: byte,
-    byte37: fc.oneof(fc.constant(SLEEVE_VERSION), byte),
+    // The product's version (undefined: as the format writes it), or anything.
+    byte37: fc.oneof(fc.constant(undefined), byte),
     index: fc.oneof(fc.integer({ min: 0, max: 3 }), byte),
     count: fc.oneof(fc.integer({ min: 0, max: 4 }), byte),
     payloadLen: fc.integer({ min: 0, max: 1400 }),
@@ -171,7 +180,7 @@ function sniff(v: Victim, n: number) {
 }
 
 async function step(v: Victim, a: Attacker, what: string, list: Uint8Array[], perSecond = 2000) {
-  const before = (await sleeveStats(v.node)).rxDatagrams;
+  const before = await sleeveStats(v.node);
   const restarts = await restartsOf(v.node);
   v.rss0 = rssBytes(daemonPid(v.node));
   const watch = watchStatus([v.node], 100);
