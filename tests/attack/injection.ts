@@ -111,9 +111,9 @@ async function arrivals(pod: Pod, id: number, send: () => Promise<unknown>): Pro
 
 /**
  * Three datagrams from the attacker's own address must not reach the pod. The control: the same
- * datagrams do reach it when they come from n2's address — sent from n2's namespace, or (where
- * the receiver also checks the source port, which only n2's daemon holds) with n2's address and
- * port forged in a raw packet, as any host on the segment can.
+ * datagrams do reach it when they come from n2's address — sent from n2's namespace, or with
+ * n2's address and port forged in a raw packet, as any host on the segment can (so the control
+ * holds whether or not the receiver also checks the port).
  */
 async function injection(
   c: Cluster,
