@@ -24,7 +24,9 @@ import {
   startKube,
 } from "../net/kube/mod.ts";
 import { describeCause } from "../net/cause.ts";
-import { log as rootLog } from "../net/log.ts";
+import { CONFIGMAP_NAMESPACE } from "../net/kube/peers.ts";
+import { CLUSTER_SECRET, resolveMeshSecrets } from "../net/kube/secrets.ts";
+import { log as rootLog, type Logger } from "../net/log.ts";
 import { createCniServer } from "../cni/server.ts";
 import { createNpc, npcOffComponent } from "../net/npc/component.ts";
 import { UsageError } from "./command.ts";
@@ -154,6 +156,28 @@ function kubeComponent(
   };
 }
 
+/** With --kube and no password on the command line: the password or cluster secret (API). */
+async function kubeSecrets(config: DaemonConfig, log: Logger): Promise<DaemonConfig> {
+  const client = new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig ?? undefined }));
+  try {
+    const s = await resolveMeshSecrets(client, CONFIGMAP_NAMESPACE, config.passwordSecret);
+    if (s.password !== null) {
+      log.info("password from a Kubernetes Secret: peers authenticated, traffic encrypted", {
+        secret: s.passwordFrom,
+      });
+    } else {
+      log.info(
+        "no password Secret (weavets-passwd or weave-passwd): the control plane is authenticated " +
+          "by the cluster secret; the data path is not encrypted",
+        { secret: CLUSTER_SECRET },
+      );
+    }
+    return { ...config, password: s.password, clusterSecret: s.clusterSecret };
+  } finally {
+    client.close();
+  }
+}
+
 function readFirst(paths: string[]): string | null {
   for (const p of paths) {
     try {
@@ -178,14 +202,22 @@ export async function run(args: string[]): Promise<number> {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
+  // Read once; no child process (nft, ip) may inherit it.
+  Deno.env.delete("WEAVE_PASSWORD");
   if (config === null) {
     console.log(DAEMON_USAGE);
     return 0;
   }
   const log = rootLog.with({ component: "daemon" });
+  for (const w of config.warnings) log.warn(w);
   let daemon;
   try {
-    daemon = await startDaemon(config, { log: rootLog, components: components(config) });
+    if (config.kube && config.password === null) config = await kubeSecrets(config, log);
+    daemon = await startDaemon(config, {
+      log: rootLog,
+      components: components(config),
+      mesh: { discoverOnlyTargetHosts: config.kube },
+    });
   } catch (e) {
     log.error("cannot start", { cause: describeCause(e) });
     return 1;

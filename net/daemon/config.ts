@@ -10,11 +10,11 @@ import { parseListenAddress } from "../api/listen_address.ts";
 import type { PeerName } from "../mesh/gossip_channel.ts";
 import { parseInit } from "../ipam/init_mode.ts";
 import { parsePeerName, peerNameFromMachineId } from "../mesh/peer_name.ts";
-import { DEFAULT_PORT, parsePeerAddress } from "../mesh/router.ts";
+import { DEFAULT_PORT, parsePeerAddress } from "../mesh/peer_address.ts";
+import { ConfigError } from "./config_error.ts";
+import { parsePassword, type PasswordConfig } from "./password.ts";
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+export { ConfigError };
 
 /** What the daemon core (mesh, API, metrics) needs; components read the rest of DaemonConfig. */
 export type CoreConfig = Pick<
@@ -27,11 +27,12 @@ export type CoreConfig = Pick<
   | "metricsAddr"
   | "datadir"
   | "password"
+  | "clusterSecret"
   | "connLimit"
   | "peers"
 >;
 
-export interface DaemonConfig {
+export interface DaemonConfig extends PasswordConfig {
   /** Null: derive it at start (no machine id): a random name kept in the datadir. */
   name: PeerName | null;
   nickname: string;
@@ -41,7 +42,12 @@ export interface DaemonConfig {
   /** Null disables the metrics listener. */
   metricsAddr: string | null;
   datadir: string;
-  password: string | null;
+  /**
+   * With --kube and no password: the cluster secret that authenticates the control plane, read
+   * from the API at start (net/kube/secrets.ts); never from flags.
+   */
+  clusterSecret?: string | null;
+  /** 0: unlimited. */
   connLimit: number;
   peers: string[];
   /** The cluster's pod range, split among peers (IPAM). */
@@ -83,9 +89,10 @@ flags (environment variable used when the flag is absent):
   --http-addr IP:PORT      status and IPAM API [WEAVE_HTTP_ADDR] (default 127.0.0.1:6784)
   --metrics-addr IP:PORT   Prometheus /metrics, empty disables [WEAVE_METRICS_ADDR] (default 0.0.0.0:6782)
   --datadir DIR            persistent state (default /var/lib/weavets)
-  --password PW            encrypt and authenticate control connections [WEAVE_PASSWORD]
-  --password-file FILE     read the password from FILE
-  --conn-limit N           maximum connections [CONN_LIMIT] (default 200)
+  --password-file FILE     authenticate peers and encrypt traffic with the password in FILE
+  --password PW            the same, on the command line (warns: use --password-file)
+                           [WEAVE_PASSWORD; with --kube also WEAVE_PASSWORD_SECRET, a Secret]
+  --conn-limit N           maximum connections, 0 unlimited [CONN_LIMIT] (default 200)
   --ipalloc-range CIDR     the pods' address range [IPALLOC_RANGE] (default 10.32.0.0/12)
   --ipalloc-init MODE      consensus[=N] | seed=NAME,... | observer [IPALLOC_INIT] (default consensus)
   --bridge NAME            the node bridge (default weave)
@@ -216,28 +223,18 @@ export function parseDaemonConfig(
     ? check(dirArg[0], dirArg[1], z.string().min(1, "must not be empty"))
     : "/var/lib/weavets";
 
-  let password: string | null = null;
-  if (typeof v.password === "string" && typeof v["password-file"] === "string") {
-    throw new ConfigError("--password and --password-file: give only one");
-  }
-  if (typeof v["password-file"] === "string") {
-    const file = v["password-file"];
-    const text = via("--password-file", file, (f) => {
-      try {
-        return host.readFile(f);
-      } catch (e) {
-        throw new Error(`cannot read "${f}": ${(e as Error).message}`);
-      }
-    });
-    password = text.replace(/\r?\n$/, "");
-    if (password === "") throw new ConfigError(`--password-file: "${file}" is empty`);
-  } else if (typeof v.password === "string") {
-    if (v.password === "") throw new ConfigError("--password: must not be empty");
-    password = v.password;
-  } else if (env.WEAVE_PASSWORD) password = env.WEAVE_PASSWORD;
+  const secrets = parsePassword(
+    {
+      password: typeof v.password === "string" ? v.password : undefined,
+      passwordFile: typeof v["password-file"] === "string" ? v["password-file"] : undefined,
+      kube: v.kube === true,
+    },
+    env,
+    host.readFile,
+  );
 
   const limitArg = pick("conn-limit", "CONN_LIMIT");
-  const connLimit = limitArg ? check(limitArg[0], limitArg[1], intIn(1, 100_000)) : 200;
+  const connLimit = limitArg ? check(limitArg[0], limitArg[1], intIn(0, 100_000)) : 200;
 
   const peers: string[] = [];
   for (const p of parsed.positionals) {
@@ -311,7 +308,7 @@ export function parseDaemonConfig(
     httpAddr,
     metricsAddr,
     datadir,
-    password,
+    ...secrets,
     connLimit,
     peers,
     ipallocRange,

@@ -37,6 +37,12 @@ Deno.test("daemon config: defaults, with the name stable for a machine id", () =
     metricsAddr: "0.0.0.0:6782",
     datadir: "/var/lib/weavets",
     password: null,
+    passwordSecret: null,
+    warnings: [
+      "no password: peers are not authenticated and traffic is not encrypted (anyone who " +
+      "reaches the control port can join); use --password-file on any network you do not " +
+      "fully control",
+    ],
     connLimit: 200,
     peers: [],
     ipallocRange: "10.32.0.0/12",
@@ -94,6 +100,32 @@ Deno.test("daemon config: passwords from a flag or a file, never both", () => {
   fails(["--password-file", "/missing"], {}, /^--password-file: cannot read "\/missing"/);
   fails(["--password", ""], {}, /^--password: must not be empty/);
   assert.equal(parse([], { WEAVE_PASSWORD: "" }).password, null, "empty variable: no password");
+});
+
+Deno.test("daemon config: --password warns; a password or --kube silences the no-password warning", () => {
+  assert.match(parse(["--password", "x"]).warnings.join(), /command line.*use --password-file/);
+  assert.deepEqual(parse([], { WEAVE_PASSWORD: "pw" }).warnings, []);
+  assert.deepEqual(parse(["--kube"]).warnings, [], "--kube: the cluster secret authenticates");
+  assert.match(parse([]).warnings.join(), /peers are not authenticated/);
+});
+
+Deno.test("daemon config: WEAVE_PASSWORD_SECRET names a Secret, only with --kube and no password", () => {
+  assert.equal(
+    parse(["--kube"], { WEAVE_PASSWORD_SECRET: "weave-passwd" }).passwordSecret,
+    "weave-passwd",
+  );
+  assert.equal(parse(["--kube"], { WEAVE_PASSWORD_SECRET: "" }).passwordSecret, null);
+  fails([], { WEAVE_PASSWORD_SECRET: "weave-passwd" }, /only with --kube/);
+  fails(["--kube"], { WEAVE_PASSWORD_SECRET: "Not_A_Name" }, /not a Secret name/);
+  fails(
+    ["--kube"],
+    { WEAVE_PASSWORD_SECRET: "weave-passwd", WEAVE_PASSWORD: "x" },
+    /give only one/,
+  );
+});
+
+Deno.test("daemon config: --conn-limit 0 is unlimited (Weave's meaning)", () => {
+  assert.equal(parse(["--conn-limit", "0"]).connLimit, 0);
 });
 
 Deno.test("daemon config: invalid values name the flag or variable and the value", () => {

@@ -12,7 +12,7 @@ import type { MeshView } from "../mesh/gossip_channel.ts";
 import { loadOrCreateSigningKey, persistPeerKeys } from "../mesh/key_files.ts";
 import { registerMeshMetrics } from "../mesh/metrics.ts";
 import { randomPeerName } from "../mesh/peer_name.ts";
-import { Mesh, type MeshTiming } from "../mesh/router.ts";
+import { Mesh, type MeshConfig, type MeshTiming } from "../mesh/router.ts";
 import {
   formatConnections,
   formatPeers,
@@ -29,6 +29,8 @@ export interface DaemonOptions {
   log?: Logger;
   /** Faster timers for tests. */
   timing?: Partial<MeshTiming>;
+  /** Mesh settings that are not flags (e.g. with --kube, discover only node addresses). */
+  mesh?: Pick<MeshConfig, "discoverOnlyTargetHosts" | "limits">;
 }
 
 export interface Daemon {
@@ -80,10 +82,12 @@ export async function startDaemon(
     host: config.host,
     port: config.port,
     password: config.password,
+    clusterSecret: config.clusterSecret,
     connLimit: config.connLimit,
     peers: config.peers,
     timing: opts.timing,
     log: rootLog.with({ component: "mesh" }),
+    ...opts.mesh,
   });
   const peerKeys = persistPeerKeys(mesh.keys, config.datadir, log);
 

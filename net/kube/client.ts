@@ -1,12 +1,12 @@
 /**
  * A small typed Kubernetes API client over fetch: list and watch any collection (Nodes; Pods,
- * Namespaces and NetworkPolicies for the policy controller), get and update one ConfigMap, patch a
- * Node's status. The server's certificate is checked against the configured CA
- * (Deno.createHttpClient); every response body is parsed by a zod schema, list items and watched
+ * Namespaces and NetworkPolicies for the policy controller), get and update one ConfigMap and
+ * weavets' Secrets, patch a Node's status. The server's certificate is checked against the
+ * configured CA (Deno.createHttpClient); every response body is parsed by a zod schema, list items and watched
  * objects one at a time, so one that does not fit is skipped and counted, not fatal.
  *
  * Why not @kubernetes/client-node: it works under Deno, but importing it took ~0.7 s and it brings
- * ~60 MB of dependencies (undici, ws, openid-client, socks…) into the single binary for six calls.
+ * ~60 MB of dependencies (undici, ws, openid-client, socks…) into the single binary for a few calls.
  */
 import type { z } from "zod";
 import type { KubeClientConfig } from "./config.ts";
@@ -18,6 +18,8 @@ import {
   type Node,
   type NodeChange,
   nodeSchema,
+  type Secret,
+  secretSchema,
   statusSchema,
   type WatchChange,
   watchLineSchema,
@@ -190,6 +192,20 @@ export class KubeClient {
     await res.body?.cancel();
   }
 
+  getSecret(namespace: string, name: string, signal?: AbortSignal): Promise<Secret> {
+    return this.#json("GET", secretPath(namespace, name), secretSchema, { signal });
+  }
+
+  /** Replaces the Secret; fails with 409 if its metadata.resourceVersion is not current. */
+  updateSecret(secret: Secret, signal?: AbortSignal): Promise<Secret> {
+    const ns = secret.metadata.namespace;
+    if (!ns) throw new TypeError("updateSecret: metadata.namespace is required");
+    return this.#json("PUT", secretPath(ns, secret.metadata.name), secretSchema, {
+      signal,
+      body: { apiVersion: "v1", kind: "Secret", ...secret },
+    });
+  }
+
   /** A strategic-merge patch of a Node's status (conditions merge by type). */
   async patchNodeStatus(name: string, patch: unknown, signal?: AbortSignal): Promise<void> {
     const res = await this.#fetch(
@@ -306,6 +322,10 @@ function parseWatchLine<T>(line: string, item: z.ZodType<T>, what: string): Watc
     resourceVersion: typeof rv === "string" ? rv : undefined,
     error: `${issue.path.join(".")}: ${issue.message}`,
   };
+}
+
+function secretPath(namespace: string, name: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
 }
 
 function parse<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {

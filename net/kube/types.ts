@@ -82,3 +82,12 @@ export const configMapSchema = z.looseObject({
   data: z.record(z.string(), z.string()).nullish(),
 });
 export type ConfigMap = z.infer<typeof configMapSchema>;
+
+/** A Secret's data values are base64 (the API's encoding); decode them where they are used. */
+export const secretSchema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: objectMetaSchema,
+  data: z.record(z.string(), z.string()).nullish(),
+});
+export type Secret = z.infer<typeof secretSchema>;

@@ -2,8 +2,7 @@
  * The control connection's message codec. Pure: no I/O.
  *
  * After the handshake, the stream is a sequence of frames: a 4-byte big-endian length, then that
- * many bytes (sealed by the AEAD when a password is set). A frame's plaintext is a one-byte tag and
- * a body. Every length is bounded and every field checked, so garbage, truncated or oversized input
+ * many bytes, sealed by the AEAD. A frame's plaintext is a one-byte tag and a body. Every length is bounded and every field checked, so garbage, truncated or oversized input
  * becomes a CodecError, which closes that one connection.
  */
 import { z } from "zod";
@@ -12,11 +11,20 @@ import { peerNameBytes, peerNameFromBytes, UID_RE } from "./peer_name.ts";
 
 export class CodecError extends Error {
   override name = "CodecError";
+  /** Set for the refusals that weavets_connection_refusals_total counts. */
+  constructor(message: string, readonly kind?: "frame-too-large" | "frame-budget") {
+    super(message);
+  }
 }
 
 /** Largest frame accepted before the peer is authenticated (identity only). */
 export const MAX_HANDSHAKE_FRAME = 4 * 1024;
-/** Largest frame accepted afterwards (a full topology of thousands of peers fits). */
+/**
+ * Largest frame from a peer that is authenticated but not known here (not a target, not a
+ * Kubernetes node, no key vouched for): enough for the topology of a small cluster.
+ */
+export const MAX_UNKNOWN_FRAME = 1024 * 1024;
+/** Largest frame from a known peer (a full topology of thousands of peers fits). */
 export const MAX_FRAME = 32 * 1024 * 1024;
 export const MAX_CHANNEL_NAME = 64;
 /** A unicast relayed more often than this is dropped (routes disagreeing during a change). */
@@ -29,6 +37,8 @@ export const Tag = {
   broadcast: 3,
   unicast: 4,
   digest: 5,
+  /** The sender's next frames use its direction's next key (crypto.ts ratchet). */
+  rekey: 6,
 } as const;
 
 export interface Identity {
@@ -39,9 +49,18 @@ export interface Identity {
   port: number;
 }
 
+/** The identity as sent: with the signing key and its signature over the handshake transcript. */
+export interface WireIdentity extends Identity {
+  /** Ed25519 public key, publicKeyToText (43 characters of base64url). */
+  key: string;
+  /** Ed25519 signature (86 characters of base64url), see connection.ts `identityProof`. */
+  sig: string;
+}
+
 export type Message =
   | { tag: typeof Tag.heartbeat }
-  | { tag: typeof Tag.identity; identity: Identity }
+  | { tag: typeof Tag.rekey }
+  | { tag: typeof Tag.identity; identity: WireIdentity }
   | { tag: typeof Tag.gossip; channel: string; data: Uint8Array }
   | { tag: typeof Tag.broadcast; channel: string; source: PeerName; data: Uint8Array }
   /** A summary of a channel's state for anti-entropy; `reply` answers one (and is not answered). */
@@ -60,6 +79,8 @@ const identitySchema = z.object({
   nickname: z.string().max(64),
   uid: z.string().regex(UID_RE),
   port: z.number().int().min(1).max(65535),
+  key: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
 }).strict();
 
 const enc = new TextEncoder();
@@ -76,7 +97,8 @@ function channelBytes(channel: string): Uint8Array {
 export function encodeMessage(m: Message): Uint8Array {
   switch (m.tag) {
     case Tag.heartbeat:
-      return new Uint8Array([Tag.heartbeat]);
+    case Tag.rekey:
+      return new Uint8Array([m.tag]);
     case Tag.identity: {
       const body = enc.encode(JSON.stringify(m.identity));
       const out = new Uint8Array(1 + body.length);
@@ -124,7 +146,8 @@ export function decodeMessage(b: Uint8Array): Message {
   const tag = b[0];
   switch (tag) {
     case Tag.heartbeat:
-      if (b.length !== 1) throw new CodecError("heartbeat with a body");
+    case Tag.rekey:
+      if (b.length !== 1) throw new CodecError("heartbeat or rekey with a body");
       return { tag };
     case Tag.identity: {
       let raw: unknown;
@@ -191,14 +214,41 @@ export function frame(payload: Uint8Array): Uint8Array {
 }
 
 /**
- * Splits a byte stream into frames, whatever the chunking. The limit can be raised once the
- * peer is authenticated. A length over the limit throws before anything is buffered for it.
+ * The bytes all connections together may hold for frames not complete yet: ten peers each
+ * half-sending a 32 MiB frame must not grow the daemon by hundreds of megabytes.
+ */
+export class FrameBudget {
+  #used = 0;
+  constructor(readonly limit: number) {}
+
+  get used(): number {
+    return this.#used;
+  }
+
+  take(n: number): boolean {
+    if (this.#used + n > this.limit) return false;
+    this.#used += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.#used = Math.max(0, this.#used - n);
+  }
+}
+
+/**
+ * Splits a byte stream into frames, whatever the chunking. `limit()` is asked for each frame's
+ * length (it rises as the peer is authenticated and known); a length over it throws before
+ * anything is buffered for it. Bytes held for an incomplete frame are charged to the budget.
  * Chunks are joined only once a frame is complete, so a large frame costs one copy.
  */
 export class FrameReader {
   #chunks: Uint8Array[] = [];
   #total = 0;
-  constructor(public maxFrame: number) {}
+  #charged = 0;
+  #chargedTo: FrameBudget | undefined;
+  /** `budget()`: the budget to charge now (it may change as the peer becomes known). */
+  constructor(readonly limit: () => number, readonly budget?: () => FrameBudget) {}
 
   /** Feeds bytes; returns the complete frames now available. */
   push(chunk: Uint8Array): Uint8Array[] {
@@ -208,10 +258,13 @@ export class FrameReader {
     }
     const out: Uint8Array[] = [];
     while (this.#total >= 4) {
-      const head = this.#peek(4);
-      const len = new DataView(head.buffer, head.byteOffset).getUint32(0);
-      if (len > this.maxFrame) {
-        throw new CodecError(`frame of ${len} bytes exceeds the limit of ${this.maxFrame}`);
+      const len = this.#length();
+      const max = this.limit();
+      if (len > max) {
+        throw new CodecError(
+          `frame of ${len} bytes exceeds the limit of ${max}`,
+          "frame-too-large",
+        );
       }
       if (this.#total < 4 + len) break;
       const all = this.#peek(this.#total);
@@ -220,12 +273,53 @@ export class FrameReader {
       this.#chunks = rest.length > 0 ? [rest] : [];
       this.#total = rest.length;
     }
+    this.#charge();
     return out;
   }
 
   /** Bytes held for a frame not complete yet. */
   get pending(): number {
     return this.#total;
+  }
+
+  /** The declared length of the incomplete frame (0 while its length is not complete). */
+  get pendingLength(): number {
+    return this.#total >= 4 ? this.#length() : 0;
+  }
+
+  /** Gives the held bytes back to the budget (the connection closed). */
+  release(): void {
+    this.#chunks = [];
+    this.#total = 0;
+    this.#charge();
+  }
+
+  #charge(): void {
+    const budget = this.#total > 0 ? this.budget?.() : undefined;
+    if (this.#chargedTo && this.#chargedTo !== budget) {
+      this.#chargedTo.give(this.#charged);
+      this.#charged = 0;
+    }
+    this.#chargedTo = budget;
+    if (!budget) return;
+    const delta = this.#total - this.#charged;
+    if (delta <= 0) {
+      budget.give(-delta);
+      this.#charged = this.#total;
+    } else if (budget.take(delta)) {
+      this.#charged = this.#total;
+    } else {
+      this.release();
+      throw new CodecError(
+        `the ${budget.limit}-byte budget for incomplete frames is used up`,
+        "frame-budget",
+      );
+    }
+  }
+
+  #length(): number {
+    const head = this.#peek(4);
+    return new DataView(head.buffer, head.byteOffset).getUint32(0);
   }
 
   /** The first `n` buffered bytes, joining chunks into one when needed. */

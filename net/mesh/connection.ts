@@ -1,39 +1,36 @@
 /**
- * One control connection to another peer over TCP: the handshake (hello, key exchange, identity),
- * then framed messages, sealed when a password is set, with heartbeats both ways. A connection that
- * receives nothing for `deadMs` is closed; so is one that sends anything malformed.
+ * One control connection to another peer over TCP: the handshake (hellos, key exchange, the
+ * client's sealed identity first, then the server's), then sealed frames with heartbeats both
+ * ways. A connection that receives nothing for `deadMs`, does not finish a frame in time, or
+ * sends anything malformed is closed.
  */
+import type { RefusalKind } from "./admission.ts";
 import {
   CodecError,
   decodeMessage,
   encodeMessage,
   frame,
+  type FrameBudget,
   FrameReader,
   type Identity,
   MAX_FRAME,
   MAX_HANDSHAKE_FRAME,
+  MAX_UNKNOWN_FRAME,
   type Message,
   Tag,
 } from "./codec.ts";
-import { CryptoError, deriveSession, generateKeyPair, type Session, TAG_BYTES } from "./crypto.ts";
+import { CryptoError, type Session, TAG_BYTES } from "./crypto.ts";
 import type { DataKey } from "./gossip_channel.ts";
-import {
-  decodeHello,
-  encodeHello,
-  Handshake,
-  HandshakeError,
-  type Hello,
-  helloBytesNeeded,
-  helloLength,
-  PROTOCOL_MAX,
-  PROTOCOL_MIN,
-} from "./handshake.ts";
+import { HandshakeError } from "./handshake.ts";
+import { type HandshakeOptions, runHandshake } from "./handshake_io.ts";
 
 export interface ConnectionTiming {
   /** How often a heartbeat is sent when nothing else is. */
   heartbeatMs: number;
   /** Silence after which the connection is declared dead. */
   deadMs: number;
+  /** The peer's hello must arrive within this: a stalled socket holds a handshake slot no longer. */
+  helloTimeoutMs: number;
   /** Limit for the whole handshake. */
   handshakeTimeoutMs: number;
 }
@@ -42,40 +39,56 @@ export const DEFAULT_CONNECTION_TIMING: ConnectionTiming = {
   heartbeatMs: 2_000,
   // Three missed heartbeats; with the check every heartbeatMs/3, a dead peer is noticed in < 7 s.
   deadMs: 6_000,
+  helloTimeoutMs: 2_000,
   handshakeTimeoutMs: 10_000,
 };
 
-export interface ConnectionOptions {
-  self: Identity;
-  password: string | null;
+/** An incomplete frame must arrive within deadMs plus its length at this rate (bytes/s). */
+export const MIN_FRAME_RATE = 1024 * 1024;
+
+export interface ConnectionOptions extends HandshakeOptions {
   timing: ConnectionTiming;
+  /**
+   * Shared by all connections: bytes held for incomplete frames, one budget for known peers and
+   * one for the rest (strangers cannot starve the peers we know).
+   */
+  budgets?: { known: FrameBudget; unknown: FrameBudget };
   /** Bytes queued for sending beyond which the peer is too slow and is dropped. */
   maxQueuedBytes?: number;
 }
 
 export interface ConnectionHandlers {
   onMessage(m: Message, size: number): void;
-  /** Called once, with why the connection ended. */
-  onClose(reason: string): void;
+  /** Called once, with why the connection ended (and the refusal kind when it is one). */
+  onClose(reason: string, kind?: RefusalKind): void;
+  /** Whether the peer is known here now: its frames may then be large (MAX_FRAME). */
+  known(): boolean;
 }
 
 const READ_CHUNK = 64 * 1024;
 
 export class ControlConnection {
-  readonly encrypted: boolean;
   remote!: Identity;
+  /** The peer's Ed25519 public key, proven by its signature over this handshake. */
+  remoteKey!: Uint8Array;
   version!: number;
-  #session: Session | null = null;
+  #session!: Session;
   #frames: FrameReader;
   #early: Uint8Array[] = [];
   #handlers: ConnectionHandlers | null = null;
   #closed = false;
   #closeReason = "";
+  #closeKind: RefusalKind | undefined;
   #writeChain: Promise<void> = Promise.resolve();
   #queued = 0;
   #lastReceived = Date.now();
   #lastSent = Date.now();
+  #partialSince: number | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #identified = false;
+  #finished!: () => void;
+  /** Resolves once the connection is closed and its reader has stopped. */
+  readonly finished = new Promise<void>((r) => (this.#finished = r));
   readonly #maxQueued: number;
 
   private constructor(
@@ -83,8 +96,13 @@ export class ControlConnection {
     readonly outbound: boolean,
     private readonly opts: ConnectionOptions,
   ) {
-    this.encrypted = opts.password !== null;
-    this.#frames = new FrameReader(MAX_HANDSHAKE_FRAME);
+    this.#frames = new FrameReader(
+      () => this.#frameLimit(),
+      opts.budgets &&
+        (() => (this.#identified && this.#handlers?.known()
+          ? opts.budgets!.known
+          : opts.budgets!.unknown)),
+    );
     this.#maxQueued = opts.maxQueuedBytes ?? 4 * MAX_FRAME;
   }
 
@@ -96,9 +114,9 @@ export class ControlConnection {
     return this.#closed;
   }
 
-  /** This connection's data-path secret (with a password; both ends hold the same one). */
-  get dataKey(): DataKey | undefined {
-    return this.#session?.dataKey;
+  /** This connection's data-path secret (both ends hold the same one). */
+  get dataKey(): DataKey {
+    return this.#session.dataKey;
   }
 
   /**
@@ -111,88 +129,53 @@ export class ControlConnection {
     opts: ConnectionOptions,
   ): Promise<ControlConnection> {
     const c = new ControlConnection(conn, outbound, opts);
-    const timer = setTimeout(() => c.#shut(), opts.timing.handshakeTimeoutMs);
+    const late: { what: string | null } = { what: null };
+    const expire = (what: string) => () => {
+      late.what = what;
+      c.#shut();
+    };
+    let helloTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(
+      expire(`no hello within ${opts.timing.helloTimeoutMs} ms`),
+      opts.timing.helloTimeoutMs,
+    );
+    const timer = setTimeout(
+      expire(`handshake not done within ${opts.timing.handshakeTimeoutMs} ms`),
+      opts.timing.handshakeTimeoutMs,
+    );
     try {
-      await c.#handshake();
+      const r = await runHandshake(
+        {
+          write: (b) => c.#write(b),
+          read: () => c.#read(),
+          frames: c.#frames,
+        },
+        outbound,
+        opts,
+        () => {
+          clearTimeout(helloTimer);
+          helloTimer = undefined;
+        },
+      );
+      c.version = r.version;
+      c.#session = r.session;
+      c.remote = r.remote;
+      c.remoteKey = r.remoteKey;
+      c.#early = r.early;
+      c.#identified = true;
       return c;
     } catch (e) {
       c.#shut();
+      if (late.what !== null) throw new HandshakeError(late.what, false, "handshake-timeout");
       if (e instanceof HandshakeError) throw e;
-      if (c.#closed && !(e instanceof CodecError)) {
-        throw new HandshakeError("handshake timed out or the peer closed the connection");
-      }
-      throw new HandshakeError((e as Error).message);
+      throw new HandshakeError(
+        describe(e),
+        false,
+        e instanceof CodecError && e.kind ? e.kind : "handshake-failed",
+      );
     } finally {
+      clearTimeout(helloTimer);
       clearTimeout(timer);
     }
-  }
-
-  async #handshake(): Promise<void> {
-    const keys = this.opts.password !== null ? generateKeyPair() : null;
-    const local: Hello = {
-      minVersion: PROTOCOL_MIN,
-      maxVersion: PROTOCOL_MAX,
-      publicKey: keys?.publicKey,
-    };
-    const hs = new Handshake<Identity>(local);
-    await this.#write(encodeHello(local));
-
-    let buf: Uint8Array = new Uint8Array(0);
-    for (let need = helloBytesNeeded(buf); need > 0; need = helloBytesNeeded(buf)) {
-      const chunk = await this.#read();
-      if (chunk === null) {
-        throw new HandshakeError("the peer closed the connection during the handshake");
-      }
-      buf = concat(buf, chunk);
-    }
-    // Anything after the hello is already framed data.
-    const helloEnd = helloLength(buf);
-    const step = hs.receiveHello(decodeHello(buf.subarray(0, helloEnd)));
-    if (step.state === "refused") throw new HandshakeError(step.reason, step.permanent);
-    if (step.state !== "await-identity") throw new HandshakeError("handshake out of order");
-    this.version = step.version;
-    if (keys && step.remoteKey) {
-      try {
-        this.#session = deriveSession(keys, step.remoteKey, this.opts.password!);
-      } catch (e) {
-        throw new HandshakeError((e as Error).message);
-      }
-    }
-    this.#sendNow(encodeMessage({ tag: Tag.identity, identity: this.opts.self }));
-
-    const pending = this.#frames.push(buf.subarray(helloEnd));
-    while (pending.length === 0) {
-      const chunk = await this.#read();
-      if (chunk === null) {
-        throw new HandshakeError(
-          this.encrypted
-            ? "the peer closed the connection before identifying itself (wrong password?)"
-            : "the peer closed the connection before identifying itself",
-          this.encrypted,
-        );
-      }
-      pending.push(...this.#frames.push(chunk));
-    }
-    let first: Message;
-    try {
-      first = decodeMessage(this.#open(pending.shift()!));
-    } catch (e) {
-      if (e instanceof CryptoError) {
-        throw new HandshakeError(
-          "authentication failed: the peer does not have our password",
-          true,
-        );
-      }
-      throw new HandshakeError(`bad identity: ${(e as Error).message}`);
-    }
-    if (first.tag !== Tag.identity) {
-      throw new HandshakeError("the peer did not identify itself first");
-    }
-    const done = hs.receiveIdentity(first.identity);
-    if (done.state !== "established") throw new HandshakeError("handshake out of order");
-    this.remote = first.identity;
-    this.#frames.maxFrame = MAX_FRAME + TAG_BYTES;
-    this.#early = pending;
   }
 
   /** Starts reading messages and heartbeats. Frames that arrived with the identity come first. */
@@ -206,8 +189,10 @@ export class ControlConnection {
     try {
       for (const f of early) this.#deliver(f);
     } catch (e) {
-      this.close(describe(e));
-      handlers.onClose(this.#closeReason);
+      this.#fail(e);
+      this.#shut();
+      this.#finished();
+      handlers.onClose(this.#closeReason, this.#closeKind);
       return;
     }
     this.#readLoop();
@@ -224,9 +209,10 @@ export class ControlConnection {
     return true;
   }
 
-  close(reason: string): void {
+  close(reason: string, kind?: RefusalKind): void {
     if (this.#closed) return;
     this.#closeReason = reason;
+    this.#closeKind = kind;
     this.#shut();
   }
 
@@ -234,12 +220,19 @@ export class ControlConnection {
     if (!this.#closed) {
       this.#closed = true;
       clearInterval(this.#timer);
+      this.#frames.release();
       try {
         this.conn.close();
       } catch {
         // already closed by the peer
       }
+      if (!this.#handlers) this.#finished();
     }
+  }
+
+  #frameLimit(): number {
+    if (!this.#identified) return MAX_HANDSHAKE_FRAME;
+    return (this.#handlers?.known() ? MAX_FRAME : MAX_UNKNOWN_FRAME) + TAG_BYTES;
   }
 
   async #readLoop(): Promise<void> {
@@ -249,43 +242,71 @@ export class ControlConnection {
         const chunk = await this.#read();
         if (chunk === null) break;
         this.#lastReceived = Date.now();
-        for (const f of this.#frames.push(chunk)) this.#deliver(f);
+        const frames = this.#frames.push(chunk);
+        this.#partialSince = this.#frames.pending === 0
+          ? null
+          : frames.length > 0 || this.#partialSince === null
+          ? this.#lastReceived
+          : this.#partialSince;
+        for (const f of frames) this.#deliver(f);
       }
     } catch (e) {
-      reason = describe(e);
+      reason = this.#fail(e);
     }
     if (this.#closeReason === "") this.#closeReason = reason;
     this.#shut();
-    this.#handlers?.onClose(this.#closeReason);
+    this.#finished();
+    this.#handlers?.onClose(this.#closeReason, this.#closeKind);
+  }
+
+  /** Records why the connection fails; returns the reason. */
+  #fail(e: unknown): string {
+    if (this.#closeReason === "") {
+      this.#closeReason = describe(e);
+      if (e instanceof CodecError) this.#closeKind = e.kind;
+    }
+    return this.#closeReason;
   }
 
   #deliver(f: Uint8Array): void {
     if (this.#closed) return;
-    const m = decodeMessage(this.#open(f));
+    const m = decodeMessage(this.#session.opener.open(f));
     if (m.tag === Tag.identity) throw new CodecError("identity sent twice");
+    if (m.tag === Tag.rekey) return this.#session.opener.rekey();
     if (m.tag === Tag.heartbeat) return;
     this.#handlers!.onMessage(m, f.length);
   }
 
   #onTick(): void {
     const now = Date.now();
-    if (now - this.#lastReceived > this.opts.timing.deadMs) {
-      this.close(`no message for ${this.opts.timing.deadMs} ms: connection dead`);
+    const { deadMs, heartbeatMs } = this.opts.timing;
+    if (now - this.#lastReceived > deadMs) {
+      this.close(`no message for ${deadMs} ms: connection dead`);
       return;
     }
-    if (now - this.#lastSent >= this.opts.timing.heartbeatMs) {
-      this.#sendNow(encodeMessage({ tag: Tag.heartbeat }));
+    if (
+      this.#partialSince !== null &&
+      now - this.#partialSince > deadMs + (this.#frames.pendingLength / MIN_FRAME_RATE) * 1000
+    ) {
+      this.close(
+        `a frame of ${this.#frames.pendingLength} bytes did not complete in time`,
+        "frame-timeout",
+      );
+      return;
     }
-  }
-
-  #open(f: Uint8Array): Uint8Array {
-    return this.#session ? this.#session.opener.open(f) : f;
+    if (now - this.#lastSent >= heartbeatMs) this.#sendNow(encodeMessage({ tag: Tag.heartbeat }));
   }
 
   #sendNow(plain: Uint8Array): void {
-    const body = this.#session ? this.#session.sealer.seal(plain) : plain;
-    this.#lastSent = Date.now();
-    void this.#write(frame(body)).catch(() => this.#shut());
+    const now = Date.now();
+    const sealer = this.#session.sealer;
+    if (sealer.rekeyDue(now)) {
+      const rekey = sealer.seal(encodeMessage({ tag: Tag.rekey }));
+      sealer.rekey(now);
+      void this.#write(frame(rekey)).catch(() => this.#shut());
+    }
+    this.#lastSent = now;
+    void this.#write(frame(sealer.seal(plain))).catch(() => this.#shut());
   }
 
   #write(bytes: Uint8Array): Promise<void> {
@@ -319,11 +340,4 @@ function describe(e: unknown): string {
   if (e instanceof CodecError) return `bad message: ${e.message}`;
   if (e instanceof CryptoError) return `bad message: ${e.message}`;
   return (e as Error).message ?? String(e);
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -179,7 +179,7 @@ export class Gossip {
 
   /** A gossip, broadcast or unicast message from neighbour `from`. */
   receive(from: PeerName, m: Message, size: number): void {
-    if (m.tag === Tag.heartbeat || m.tag === Tag.identity) return;
+    if (m.tag === Tag.heartbeat || m.tag === Tag.identity || m.tag === Tag.rekey) return;
     const c = this.#channels.get(m.channel);
     if (!c) {
       this.events.onUnknownChannel?.(m.channel, from);

@@ -23,6 +23,10 @@ export function registerMeshMetrics(registry: Registry, mesh: Mesh): () => void 
       { labels: { reachable: "false" }, value: peers.length - reachable },
     ];
   });
+  const refusals = registry.counter(
+    "weavets_connection_refusals_total",
+    "Control connections refused or closed by a protection, by reason.",
+  );
   const terminations = registry.counter(
     "weavets_connection_terminations_total",
     "Established control connections that ended.",
@@ -39,6 +43,7 @@ export function registerMeshMetrics(registry: Registry, mesh: Mesh): () => void 
   return () => {
     refreshAuthorship();
     terminations.set(mesh.counters.terminations);
+    for (const [reason, n] of mesh.counters.refusals) refusals.set(n, { reason });
     for (const [channel, s] of mesh.gossip.stats) {
       messages.set(s.sentMessages, { direction: "sent", channel });
       messages.set(s.receivedMessages, { direction: "received", channel });

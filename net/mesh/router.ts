@@ -1,16 +1,16 @@
 /**
- * The mesh: listens for and dials control connections, keeps one connection per peer, gossips the
- * topology (itself a gossip channel) and whatever channels components register, and discovers
- * further peers from the topology. Implements MeshView for the daemon's components.
+ * The mesh: the conductor around the pure parts. The sockets are control_port.ts's; what to dial
+ * comes from ConnectionMaker, who may connect from admission.ts, status from status.ts. It keeps
+ * one timer, gossips the topology (itself a gossip channel) and whatever channels components
+ * register, and implements MeshView for the daemon's components.
  */
 import type { Logger } from "../log.ts";
-import { backoffDelay, type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
-import type { Identity, Message } from "./codec.ts";
-import {
-  type ConnectionTiming,
-  ControlConnection,
-  DEFAULT_CONNECTION_TIMING,
-} from "./connection.ts";
+import type { Limits, RefusalKind } from "./admission.ts";
+import { FrameBudget } from "./codec.ts";
+import type { ControlConnection } from "./connection.ts";
+import { ConnectionMaker, corroboratedAddresses } from "./connection_maker.ts";
+import { ControlPort } from "./control_port.ts";
+import { derivePsk, type Psk } from "./crypto.ts";
 import { Gossip } from "./gossip.ts";
 import type {
   DataKey,
@@ -21,136 +21,41 @@ import type {
   PeerName,
   SignatureCheck,
 } from "./gossip_channel.ts";
-import { type HandshakeError, PROTOCOL_MAX, PROTOCOL_MIN } from "./handshake.ts";
-import { randomUid } from "./peer_name.ts";
-import { type ConnectionRecord, encodeUpdate } from "./topology.ts";
-import type { TopologyStore } from "./topology_store.ts";
-import { SigningKey } from "./signing.ts";
+import { PROTOCOL_MAX, PROTOCOL_MIN } from "./handshake.ts";
 import { PeerKeys } from "./keys.ts";
+import { Refusals } from "./refusals.ts";
+import {
+  ANTI_ENTROPY_FANOUT,
+  controlAuthOf,
+  DEFAULT_LIMITS,
+  DEFAULT_MESH_TIMING,
+  discoveryPortOf,
+  FRAME_BUDGET_BYTES,
+  type MeshConfig,
+  type MeshTiming,
+} from "./mesh_config.ts";
+import { normalisePeerAddress } from "./peer_address.ts";
+import { randomUid } from "./peer_name.ts";
+import { SigningKey } from "./signing.ts";
+import { type ControlAuth, type MeshStatus, meshStatus } from "./status.ts";
+import { encodeUpdate } from "./topology.ts";
+import { LocalPeer } from "./local_peer.ts";
+import type { TopologyStore } from "./topology_store.ts";
 import { LocalTopology, TOPOLOGY_CHANNEL } from "./local_topology.ts";
 
+export { DEFAULT_PORT } from "./peer_address.ts";
+export {
+  ANTI_ENTROPY_FANOUT,
+  DEFAULT_MESH_TIMING,
+  type MeshConfig,
+  type MeshTiming,
+} from "./mesh_config.ts";
+
 export { TOPOLOGY_CHANNEL };
-export const DEFAULT_PORT = 6783;
-/**
- * Neighbours that get a full state per anti-entropy round. Broadcast does the spreading;
- * anti-entropy only repairs what it missed, and a full topology of thousands of peers is megabytes.
- */
-export const ANTI_ENTROPY_FANOUT = 2;
-/** Inbound connections allowed to be in their handshake at once. */
-export const MAX_INBOUND_HANDSHAKES = 32;
-
-export interface MeshTiming extends ConnectionTiming {
-  dialTimeoutMs: number;
-  /** Period of anti-entropy (full state to a few random neighbours), jittered ±25 %. */
-  antiEntropyMs: number;
-  /** How long an unreachable peer stays in the topology. */
-  forgetAfterMs: number;
-  backoff: BackoffOptions;
-}
-
-export const DEFAULT_MESH_TIMING: MeshTiming = {
-  ...DEFAULT_CONNECTION_TIMING,
-  dialTimeoutMs: 5_000,
-  antiEntropyMs: 30_000,
-  forgetAfterMs: 60_000,
-  backoff: DEFAULT_BACKOFF,
-};
-
-export interface MeshConfig {
-  name: PeerName;
-  nickname: string;
-  /** Listen address and port for control connections. */
-  host: string;
-  port: number;
-  password: string | null;
-  connLimit: number;
-  /** Initial peers to dial: "host" or "host:port". */
-  peers: string[];
-  timing?: Partial<MeshTiming>;
-  log: Logger;
-  /** This peer's signing key; a fresh one when absent (the daemon loads it from its data dir). */
-  signingKey?: SigningKey;
-}
-
-export type TargetState = "connecting" | "established" | "retrying" | "failed";
-
-/** An address this peer dials: given on the command line, or learned from the topology. */
-interface Target {
-  address: string;
-  /** configured: flags and KUBE_PEERS; dynamic: setTargets (e.g. Kubernetes Nodes). */
-  origin: "configured" | "dynamic" | "discovered";
-  state: TargetState;
-  reason?: string;
-  attempt: number;
-  retryAt?: number;
-  lastAttempt?: number;
-  timer?: ReturnType<typeof setTimeout>;
-  /** The peer found at this address, once a handshake succeeded. */
-  peer?: PeerName;
-}
-
-export interface ConnectionStatus {
-  direction: "outbound" | "inbound";
-  address: string;
-  state: TargetState | "pending";
-  encrypted: boolean;
-  name?: PeerName;
-  nickname?: string;
-  /** Why it is not established, and when the next attempt is. */
-  reason?: string;
-  retryAt?: string;
-  /** Filled in by the daemon from its components (e.g. "fastdp"), with why. */
-  dataPath?: string;
-  pathReason?: string;
-}
-
-export interface PeerStatus {
-  name: PeerName;
-  nickname: string;
-  uid: string;
-  version: number;
-  reachable: boolean;
-  connections: Array<{
-    name: PeerName;
-    nickname: string;
-    address: string;
-    outbound: boolean;
-    /** Both ends report it established (otherwise it is pending). */
-    established: boolean;
-  }>;
-}
-
-export interface MeshStatus {
-  name: PeerName;
-  nickname: string;
-  uid: string;
-  protocol: string;
-  encryption: boolean;
-  peerDiscovery: boolean;
-  connLimit: number;
-  listen: string;
-  targets: string[];
-  connections: ConnectionStatus[];
-  peers: PeerStatus[];
-  /** Unicast routes: destination → next hop. */
-  routes: Record<PeerName, PeerName>;
-}
-
 export interface MeshCounters {
   terminations: number;
-}
-
-/** Splits "host[:port]" (IPv4 or a name; IPv6 in brackets) and applies the default port. */
-export function parsePeerAddress(
-  text: string,
-  defaultPort: number,
-): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:\s]+)(?::(\d{1,5}))?$/.exec(text.trim());
-  const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
-  if (!m || port < 1 || port > 65535) {
-    throw new Error(`invalid peer address "${text}": expected HOST or HOST:PORT`);
-  }
-  return { host: m[1].replace(/^\[|\]$/g, ""), port };
+  /** Connections refused or closed for a protection, by kind. */
+  refusals: Map<RefusalKind, number>;
 }
 
 export class Mesh implements MeshView {
@@ -160,41 +65,102 @@ export class Mesh implements MeshView {
   /** The topology channel and its store, with authorship checks (local_topology.ts). */
   readonly topology: LocalTopology;
   readonly gossip: Gossip;
-  readonly counters: MeshCounters = { terminations: 0 };
+  readonly counters: MeshCounters;
   readonly timing: MeshTiming;
+  readonly controlAuth: ControlAuth;
   readonly #config: MeshConfig;
   readonly #log: Logger;
   readonly #signingKey: SigningKey;
   /** Peers' bound signing keys (net/mesh/keys.ts): the handshake binds each peer's. */
   readonly keys: PeerKeys;
-  readonly #conns = new Map<PeerName, ControlConnection>();
+  readonly #psk: Psk;
+  readonly #limits: Limits;
+  readonly #maker: ConnectionMaker;
+  readonly #refusals: Refusals;
+  readonly #conns: LocalPeer;
   /** onChange subscribers, also told when a connection's data key comes or goes. */
   readonly #keyListeners = new Set<() => void>();
-  readonly #handshaking = new Set<Deno.TcpConn>();
-  #inboundHandshakes = 0;
-  readonly #targets = new Map<string, Target>();
-  readonly #periodic: Array<{ timer?: ReturnType<typeof setTimeout> }> = [];
+  readonly #port: ControlPort;
   readonly #topology: GossipChannel;
-  #listener: Deno.TcpListener | null = null;
   #stopped = false;
   #broadcastVersion = 0;
-  #discoveryQueued = false;
+  #kickQueued = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #nextAntiEntropy = 0;
+  #nextForget = 0;
 
   constructor(config: MeshConfig) {
     this.#config = config;
     this.#log = config.log;
     this.self = config.name;
+    this.#refusals = new Refusals(this.#log);
+    this.counters = { terminations: 0, refusals: this.#refusals.counts };
     this.#signingKey = config.signingKey ?? SigningKey.generate();
     this.keys = new PeerKeys({
       self: this.self,
       selfKey: this.#signingKey.publicKey,
       inUse: (name) => this.store.lookup(name) !== undefined,
     });
+    this.controlAuth = controlAuthOf(config);
+    this.#psk = derivePsk(config.password ?? config.clusterSecret ?? null);
     this.timing = { ...DEFAULT_MESH_TIMING, ...config.timing };
+    this.#limits = { ...DEFAULT_LIMITS, ...config.limits, connLimit: config.connLimit };
+    this.#maker = new ConnectionMaker({
+      backoff: this.timing.backoff,
+      discoveryPort: discoveryPortOf(config),
+      discoverOnlyTargetHosts: config.discoverOnlyTargetHosts ?? false,
+      maxDiscovered: 64,
+    });
+    this.#maker.setTargets(config.peers.map((p) => normalisePeerAddress(p)), "configured");
+    this.#conns = new LocalPeer({
+      self: { name: this.self, uid: this.uid },
+      connLimit: config.connLimit,
+      keys: this.keys,
+      maker: this.#maker,
+      refusals: this.#refusals,
+      log: this.#log,
+      stopped: () => this.#stopped,
+      onUp: (c) => {
+        this.#updateOwnEntry();
+        if (config.password !== null) this.#dataKeyChanged();
+        this.gossip.neighbourUp(c.remote.name);
+      },
+      onDown: (c, reason) => this.#down(c, reason),
+      onMessage: (from, m, size) => this.gossip.receive(from, m, size),
+      kick: () => this.#kick(),
+    });
+    this.#port = new ControlPort({
+      host: config.host,
+      port: config.port,
+      limits: this.#limits,
+      dialTimeoutMs: this.timing.dialTimeoutMs,
+      budgets: {
+        known: new FrameBudget(FRAME_BUDGET_BYTES.known),
+        unknown: new FrameBudget(FRAME_BUDGET_BYTES.unknown),
+      },
+      log: this.#log,
+      connection: () => ({
+        self: { name: this.self, nickname: config.nickname, uid: this.uid, port: this.port },
+        signingKey: this.#signingKey,
+        psk: this.#psk,
+        authenticated: this.controlAuth !== "none",
+        timing: this.timing,
+      }),
+      established: () => this.#conns.size,
+      knownSource: (host) => this.#maker.isTargetHost(host),
+    }, {
+      handshaken: (c, target) => this.#conns.admit(c, target),
+      dialFailed: (address, reason, permanent) => {
+        this.#maker.dialFailed(address, reason, permanent, Date.now());
+        this.#kick();
+      },
+      refused: (kind, reason, source, fields) =>
+        this.#refusals.record(kind, reason, source, fields),
+    });
     this.gossip = new Gossip(
       this.self,
       {
-        neighbours: () => [...this.#conns.keys()].sort(),
+        neighbours: () => this.#conns.names().sort(),
         send: (to, m) => this.#conns.get(to)?.send(m) ?? false,
       },
       {
@@ -232,7 +198,6 @@ export class Mesh implements MeshView {
         { name: this.self, otherUid: uid },
       )
     );
-    for (const p of config.peers) this.#addTarget(this.#normalise(p), "configured");
   }
 
   sign(domain: string, payload: Uint8Array): Uint8Array {
@@ -267,51 +232,32 @@ export class Mesh implements MeshView {
 
   /** Listens and starts dialling. Throws when the port cannot be bound. */
   start(): void {
-    this.#listener = Deno.listen({ hostname: this.#config.host, port: this.#config.port });
+    this.#port.listen();
     this.#log.info("listening for peers", {
       address: `${this.#config.host}:${this.#config.port}`,
       name: this.self,
       nickname: this.#config.nickname,
       encryption: this.#config.password !== null,
+      controlAuth: this.controlAuth,
     });
-    void this.#acceptLoop(this.#listener);
-    for (const t of this.#targets.values()) this.#dial(t);
-    this.#every(
-      this.timing.antiEntropyMs,
-      () => this.gossip.antiEntropy(ANTI_ENTROPY_FANOUT),
-      true,
-    );
-    this.#every(Math.max(50, Math.min(this.timing.forgetAfterMs / 4, 10_000)), () => {
-      for (const name of this.store.forgetUnreachable(Date.now(), this.timing.forgetAfterMs)) {
-        this.#log.info("forgot unreachable peer", { peer: name });
-      }
-    }, false);
+    const now = Date.now();
+    this.#nextAntiEntropy = now + this.#jittered(this.timing.antiEntropyMs);
+    this.#nextForget = now + this.#forgetPeriod();
+    this.#tick();
   }
 
   /** The port actually bound (useful with port 0). */
   get port(): number {
-    return (this.#listener?.addr as Deno.NetAddr | undefined)?.port ?? this.#config.port;
+    return this.#port.port;
   }
 
+  /** Closes everything and waits until every socket and handler has finished. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const p of this.#periodic) clearTimeout(p.timer);
-    for (const t of this.#targets.values()) clearTimeout(t.timer);
-    try {
-      this.#listener?.close();
-    } catch {
-      // already closed
-    }
-    for (const c of this.#handshaking) {
-      try {
-        c.close();
-      } catch {
-        // already closed
-      }
-    }
-    for (const c of this.#conns.values()) c.close("shutting down");
-    // Let close handlers and pending writes settle.
-    await new Promise((r) => setTimeout(r, 10));
+    clearTimeout(this.#timer);
+    const conns = this.#conns.all();
+    for (const c of conns) c.close("shutting down");
+    await Promise.allSettled([this.#port.close(), ...conns.map((c) => c.finished)]);
   }
 
   // ---- MeshView ----
@@ -333,8 +279,9 @@ export class Mesh implements MeshView {
     };
   }
 
+  /** Only when the operator asked for data-path encryption (a password). */
   dataKey(peer: PeerName): DataKey | undefined {
-    return this.#conns.get(peer)?.dataKey;
+    return this.#config.password !== null ? this.#conns.get(peer)?.dataKey : undefined;
   }
 
   /** Cached per topology version by the store (recomputed lazily after a change). */
@@ -355,18 +302,8 @@ export class Mesh implements MeshView {
    * dialled; dropped ones are no longer retried, but an established connection is kept.
    */
   setTargets(addresses: string[]): void {
-    const next = new Set(addresses.map((a) => this.#normalise(a)));
-    for (const [address, t] of this.#targets) {
-      if (t.origin === "dynamic" && !next.has(address)) {
-        clearTimeout(t.timer);
-        this.#targets.delete(address);
-      }
-    }
-    for (const address of next) {
-      const fresh = !this.#targets.has(address);
-      const t = this.#addTarget(address, "dynamic");
-      if (fresh && this.#listener) this.#dial(t);
-    }
+    this.#maker.setTargets(addresses.map((a) => normalisePeerAddress(a)), "dynamic");
+    this.#kick();
   }
 
   // ---- status ----
@@ -376,267 +313,75 @@ export class Mesh implements MeshView {
   }
 
   status(): MeshStatus {
-    const nick = (n: PeerName) => this.store.lookup(n)?.nickname ?? "";
-    const connections: ConnectionStatus[] = [];
-    for (const c of this.#conns.values()) {
-      connections.push({
-        direction: c.outbound ? "outbound" : "inbound",
-        address: `${c.remoteAddr.hostname}:${c.remoteAddr.port}`,
-        state: "established",
-        encrypted: c.encrypted,
-        name: c.remote.name,
-        nickname: c.remote.nickname,
-      });
-    }
-    for (const t of this.#targets.values()) {
-      if (t.state === "established") continue;
-      connections.push({
-        direction: "outbound",
-        address: t.address,
-        state: t.state,
-        encrypted: this.#config.password !== null,
-        name: t.peer,
-        nickname: t.peer ? nick(t.peer) : undefined,
-        reason: t.reason,
-        retryAt: t.retryAt ? new Date(t.retryAt).toISOString() : undefined,
-      });
-    }
-    const peers: PeerStatus[] = [...this.store.entries()].map((e) => ({
-      name: e.name,
-      nickname: e.nickname,
-      uid: e.uid,
-      version: e.version,
-      reachable: this.store.reachable(e.name),
-      connections: e.connections.map((c) => ({
-        name: c.name,
-        nickname: nick(c.name),
-        address: c.address,
-        outbound: c.outbound,
-        established: c.established &&
-          (this.store.lookup(c.name)?.connections.some((b) => b.name === e.name && b.established) ??
-            false),
-      })),
-    })).sort((
-      a,
-      b,
-    ) => (a.name === this.self ? -1 : b.name === this.self ? 1 : a.name < b.name ? -1 : 1));
-    return {
-      name: this.self,
-      nickname: this.#config.nickname,
-      uid: this.uid,
+    return meshStatus({
+      self: { name: this.self, nickname: this.#config.nickname, uid: this.uid },
       protocol: `weavets ${PROTOCOL_MIN}..${PROTOCOL_MAX}`,
       encryption: this.#config.password !== null,
-      peerDiscovery: true,
+      controlAuth: this.controlAuth,
       connLimit: this.#config.connLimit,
       listen: `${this.#config.host}:${this.port}`,
-      targets: [...this.#targets.values()].filter((t) => t.origin !== "discovered").map((t) =>
-        t.address
-      ),
-      connections,
-      peers,
-      routes: Object.fromEntries(this.store.routes()),
-    };
+      established: this.#conns.all().map((c) => ({
+        outbound: c.outbound,
+        address: `${c.remoteAddr.hostname}:${c.remoteAddr.port}`,
+        name: c.remote.name,
+        nickname: c.remote.nickname,
+      })),
+      targets: this.#maker.targets(),
+      entries: this.store.entries(),
+      reachable: (n) => this.store.reachable(n),
+      routes: this.store.routes(),
+    });
+  }
+
+  // ---- the timer ----
+
+  /** Runs what is due and sets the one timer to the earliest next thing. */
+  #tick(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    const now = Date.now();
+    try {
+      if (now >= this.#nextAntiEntropy) {
+        this.gossip.antiEntropy(ANTI_ENTROPY_FANOUT);
+        this.#nextAntiEntropy = now + this.#jittered(this.timing.antiEntropyMs);
+      }
+      if (now >= this.#nextForget) {
+        for (const name of this.store.forgetUnreachable(now, this.timing.forgetAfterMs)) {
+          this.#log.info("forgot unreachable peer", { peer: name });
+        }
+        this.#nextForget = now + this.#forgetPeriod();
+      }
+    } catch (e) {
+      this.#log.error("periodic task failed", { error: (e as Error).message });
+    }
+    const capacity = this.#config.connLimit === 0
+      ? Infinity
+      : this.#config.connLimit - this.#conns.size - this.#port.outboundPending;
+    const due = this.#maker.due(now, Math.max(0, capacity));
+    for (const address of due.dial) this.#port.dial(address);
+    const next = Math.min(this.#nextAntiEntropy, this.#nextForget, due.wakeAt ?? Infinity);
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, next - Date.now()));
+  }
+
+  /** Re-runs the tick soon after an event (coalesced). */
+  #kick(): void {
+    if (this.#kickQueued || !this.#port.listening) return;
+    this.#kickQueued = true;
+    queueMicrotask(() => {
+      this.#kickQueued = false;
+      this.#tick();
+    });
+  }
+
+  #jittered(ms: number): number {
+    return ms * (0.75 + Math.random() * 0.5);
+  }
+
+  #forgetPeriod(): number {
+    return Math.max(50, Math.min(this.timing.forgetAfterMs / 4, 10_000));
   }
 
   // ---- connections ----
-
-  #identity(): Identity {
-    return { name: this.self, nickname: this.#config.nickname, uid: this.uid, port: this.port };
-  }
-
-  #normalise(address: string): string {
-    const { host, port } = parsePeerAddress(address, DEFAULT_PORT);
-    return `${host}:${port}`;
-  }
-
-  #addTarget(address: string, origin: Target["origin"]): Target {
-    let t = this.#targets.get(address);
-    if (!t) {
-      t = { address, origin, state: "retrying", attempt: 0 };
-      this.#targets.set(address, t);
-    } else if (t.origin === "discovered" || origin === "configured") t.origin = origin;
-    return t;
-  }
-
-  /** Outbound connections being set up (inbound ones have their own cap, MAX_INBOUND_HANDSHAKES). */
-  #pendingCount(): number {
-    return this.#handshaking.size - this.#inboundHandshakes;
-  }
-
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
-    while (!this.#stopped) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (!this.#stopped) this.#log.error("accept failed", { error: (e as Error).message });
-        return;
-      }
-      const from = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
-      // Unauthenticated sockets get their own small budget, so a flood of them can hold up other
-      // inbound handshakes but never the established connections or our own dials.
-      const full = this.#conns.size + this.#pendingCount() >= this.#config.connLimit;
-      if (full || this.#inboundHandshakes >= MAX_INBOUND_HANDSHAKES) {
-        this.#log.warn("connection refused", {
-          from,
-          reason: full
-            ? `connection limit ${this.#config.connLimit} reached`
-            : "too many handshakes in progress",
-        });
-        conn.close();
-        continue;
-      }
-      // Failures are logged in #handshake; the socket is already closed.
-      this.#handshake(conn, false, from).then((c) => c && this.#safeAdmit(c, null), () => {});
-    }
-  }
-
-  async #handshake(
-    conn: Deno.TcpConn,
-    outbound: boolean,
-    address: string,
-  ): Promise<ControlConnection | null> {
-    this.#handshaking.add(conn);
-    if (!outbound) this.#inboundHandshakes++;
-    try {
-      return await ControlConnection.handshake(conn, outbound, {
-        self: this.#identity(),
-        password: this.#config.password,
-        timing: this.timing,
-      });
-    } catch (e) {
-      const err = e as HandshakeError;
-      const fields = { address, direction: outbound ? "outbound" : "inbound", reason: err.message };
-      if (err.permanent) this.#log.warn("connection refused", fields);
-      else this.#log.info("handshake failed", fields);
-      throw e;
-    } finally {
-      this.#handshaking.delete(conn);
-      if (!outbound) this.#inboundHandshakes--;
-    }
-  }
-
-  #dial(t: Target): void {
-    if (this.#stopped || t.state === "connecting" || this.#targets.get(t.address) !== t) return;
-    clearTimeout(t.timer);
-    if (t.peer && this.#conns.has(t.peer)) {
-      t.state = "established";
-      t.reason = undefined;
-      return;
-    }
-    if (this.#conns.size + this.#pendingCount() >= this.#config.connLimit) {
-      this.#retry(t, "connection limit reached", false);
-      return;
-    }
-    t.state = "connecting";
-    t.lastAttempt = Date.now();
-    t.reason = undefined;
-    t.retryAt = undefined;
-    const { host, port } = parsePeerAddress(t.address, DEFAULT_PORT);
-    void (async () => {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await connectWithTimeout(host, port, this.timing.dialTimeoutMs);
-      } catch (e) {
-        this.#retry(t, (e as Error).message, false);
-        return;
-      }
-      if (this.#stopped) return conn.close();
-      let c: ControlConnection | null;
-      try {
-        c = await this.#handshake(conn, true, t.address);
-      } catch (e) {
-        this.#retry(t, (e as Error).message, (e as HandshakeError).permanent ?? false);
-        return;
-      }
-      if (c) this.#safeAdmit(c, t);
-    })();
-  }
-
-  #retry(t: Target, reason: string, permanent: boolean): void {
-    if (this.#stopped || this.#targets.get(t.address) !== t) return;
-    const delay = backoffDelay(t.attempt++, this.timing.backoff);
-    t.state = permanent ? "failed" : "retrying";
-    t.reason = reason;
-    t.retryAt = Date.now() + delay;
-    clearTimeout(t.timer);
-    t.timer = setTimeout(() => this.#dial(t), delay);
-    this.#log.debug("will retry", { address: t.address, reason, delayMs: delay });
-  }
-
-  #admit(c: ControlConnection, target: Target | null): void {
-    const r = c.remote;
-    const address = `${c.remoteAddr.hostname}:${r.port}`;
-    if (this.#stopped) return c.close("shutting down");
-    if (r.name === this.self) {
-      if (r.uid !== this.uid) {
-        this.#log.error("a peer at this address uses our name: give each node a distinct --name", {
-          address,
-          name: this.self,
-        });
-      }
-      c.close(r.uid === this.uid ? "connected to ourself" : "the peer uses our name");
-      if (target) {
-        this.#log.info("not dialling this address again", { address: target.address });
-        clearTimeout(target.timer);
-        this.#targets.delete(target.address);
-      }
-      return;
-    }
-    // An inbound connection from a peer we were also told to dial satisfies that target.
-    target ??= this.#targets.get(address) ?? null;
-    if (target) target.peer = r.name;
-    const existing = this.#conns.get(r.name);
-    if (existing) {
-      if (existing.remote.uid === r.uid) {
-        const initiator = (x: ControlConnection) => (x.outbound ? this.self : r.name);
-        // Deterministic on both ends: keep the connection dialled by the peer with the lower name.
-        const keepNew = initiator(c) < initiator(existing);
-        const loser = keepNew ? existing : c;
-        const reason = `duplicate connection to ${r.name}: keeping the one initiated by ${
-          initiator(keepNew ? c : existing)
-        }`;
-        this.#log.info("duplicate connection", {
-          peer: r.name,
-          keeping: initiator(keepNew ? c : existing),
-        });
-        if (!keepNew) {
-          loser.close(reason);
-          if (target) this.#markEstablished(target);
-          return;
-        }
-        this.#conns.delete(r.name);
-        loser.close(reason);
-      } else {
-        this.#log.info("peer restarted: replacing its old connection", { peer: r.name });
-        this.#conns.delete(r.name);
-        existing.close("peer restarted");
-      }
-    }
-    if (this.#conns.size >= this.#config.connLimit) {
-      c.close("connection limit reached");
-      if (target) this.#retry(target, "connection limit reached", false);
-      return;
-    }
-    this.#conns.set(r.name, c);
-    if (target) this.#markEstablished(target);
-    this.#log.info("connection established", {
-      peer: r.name,
-      nickname: r.nickname,
-      address,
-      direction: c.outbound ? "outbound" : "inbound",
-      encrypted: c.encrypted,
-      protocol: c.version,
-    });
-    c.start({
-      onMessage: (m: Message, size: number) => this.gossip.receive(r.name, m, size),
-      onClose: (reason) => this.#onClosed(c, reason),
-    });
-    if (c.closed) return;
-    this.#updateOwnEntry();
-    if (c.dataKey) this.#dataKeyChanged();
-    this.gossip.neighbourUp(r.name);
-  }
 
   /**
    * A peer's data key came, changed or went. The topology may not change with it (a restarted
@@ -662,59 +407,26 @@ export class Mesh implements MeshView {
   #broadcastNextHops(source: PeerName): PeerName[] | null {
     const tree = this.store.broadcastNextHops(source);
     if (tree === null) return null; // gossip floods to every neighbour
-    const unconfirmed = [...this.#conns.keys()].filter((n) =>
+    const unconfirmed = this.#conns.names().filter((n) =>
       !(this.store.lookup(n)?.connections.some((c) => c.name === this.self && c.established) ??
         false)
     );
     return unconfirmed.length === 0 ? tree : [...new Set([...tree, ...unconfirmed])].sort();
   }
 
-  /** Admission never throws into a promise nobody awaits: a bug here closes one connection. */
-  #safeAdmit(c: ControlConnection, target: Target | null): void {
-    try {
-      this.#admit(c, target);
-    } catch (e) {
-      this.#log.error("admitting a connection failed", {
-        peer: c.remote.name,
-        error: (e as Error).message ?? e,
-      });
-      c.close("internal error");
-    }
-  }
-
-  #markEstablished(t: Target): void {
-    clearTimeout(t.timer);
-    t.state = "established";
-    t.attempt = 0;
-    t.reason = undefined;
-    t.retryAt = undefined;
-  }
-
-  #onClosed(c: ControlConnection, reason: string): void {
+  #down(c: ControlConnection, reason: string): void {
     const name = c.remote.name;
-    if (this.#conns.get(name) !== c) return; // a duplicate that lost, or replaced
-    this.#conns.delete(name);
     this.counters.terminations++;
     this.#log.info("connection closed", { peer: name, reason });
     if (this.#stopped) return;
     this.#updateOwnEntry();
-    if (c.dataKey) this.#dataKeyChanged();
-    for (const t of this.#targets.values()) {
-      if (t.peer === name && t.state === "established") {
-        t.attempt = 0;
-        this.#retry(t, `connection closed: ${reason}`, false);
-      }
-    }
+    if (this.#config.password !== null) this.#dataKeyChanged();
+    this.#maker.disconnected(name, reason, Date.now());
+    this.#kick();
   }
 
   #updateOwnEntry(): void {
-    const records: ConnectionRecord[] = [...this.#conns.values()].map((c) => ({
-      name: c.remote.name,
-      address: `${c.remoteAddr.hostname}:${c.remote.port}`,
-      outbound: c.outbound,
-      established: true,
-    }));
-    this.store.setConnections(records);
+    this.store.setConnections(this.#conns.records());
   }
 
   #onTopologyChange(): void {
@@ -723,82 +435,11 @@ export class Mesh implements MeshView {
       this.#broadcastVersion = this.store.own.version;
       this.#topology.broadcast(encodeUpdate([this.store.own]));
     }
-    if (!this.#discoveryQueued) {
-      this.#discoveryQueued = true;
-      queueMicrotask(() => {
-        this.#discoveryQueued = false;
-        if (!this.#stopped) this.#discover();
-      });
-    }
+    if (this.#stopped) return;
+    this.#maker.discovered(
+      corroboratedAddresses(this.store.entries(), this.self, (n) => this.#conns.has(n)),
+      Date.now(),
+    );
+    this.#kick();
   }
-
-  /** Dials addresses of peers we know of but are not connected to; drops stale discoveries. */
-  #discover(): void {
-    const wanted = new Map<string, PeerName>();
-    for (const e of this.store.entries()) {
-      for (const c of e.connections) {
-        if (c.name === this.self || this.#conns.has(c.name) || !c.established) continue;
-        wanted.set(c.address, c.name);
-      }
-    }
-    for (const [address, t] of this.#targets) {
-      if (t.origin !== "discovered" || t.state === "established" || t.state === "connecting") {
-        continue;
-      }
-      if (!wanted.has(address)) {
-        clearTimeout(t.timer);
-        this.#targets.delete(address);
-      }
-    }
-    for (const [address, name] of wanted) {
-      const known = this.#targets.get(address);
-      if (known) {
-        // Another peer just reported a connection to this address, so it is up now: a target
-        // backing off after a transient failure (it was not listening yet) tries again at once,
-        // at most once per base delay.
-        const since = Date.now() - (known.lastAttempt ?? 0);
-        if (known.state === "retrying" && since >= this.timing.backoff.baseMs) {
-          this.#log.debug("peer reported up: retrying now", { address, peer: name });
-          this.#dial(known);
-        }
-        continue;
-      }
-      if (this.#conns.size + this.#pendingCount() >= this.#config.connLimit) break;
-      const t = this.#addTarget(address, "discovered");
-      t.peer = name;
-      this.#log.debug("discovered peer", { peer: name, address });
-      this.#dial(t);
-    }
-  }
-
-  #every(ms: number, fn: () => void, jitter: boolean): void {
-    const slot: { timer?: ReturnType<typeof setTimeout> } = {};
-    this.#periodic.push(slot);
-    const schedule = () => {
-      const delay = jitter ? ms * (0.75 + Math.random() * 0.5) : ms;
-      slot.timer = setTimeout(() => {
-        if (this.#stopped) return;
-        try {
-          fn();
-        } catch (e) {
-          this.#log.error("periodic task failed", { error: (e as Error).message });
-        }
-        schedule();
-      }, delay);
-    };
-    schedule();
-  }
-}
-
-/** Dials with a time limit; a connection that completes after the limit is closed. */
-function connectWithTimeout(hostname: string, port: number, ms: number): Promise<Deno.TcpConn> {
-  const dial = Deno.connect({ hostname, port });
-  let timer: ReturnType<typeof setTimeout>;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      dial.then((c) => c.close(), () => {});
-      reject(new Error(`dial timed out after ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([dial, timeout]).finally(() => clearTimeout(timer));
 }

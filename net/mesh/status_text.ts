@@ -2,7 +2,7 @@
  * Plain-text renderings of the mesh status, modelled on `weave status`: what `weavets peers` and
  * `weavets status [connections]` print. Pure: no I/O.
  */
-import type { ConnectionStatus, MeshStatus, PeerStatus } from "./router.ts";
+import type { ConnectionStatus, MeshStatus, PeerStatus } from "./status.ts";
 
 /** A status block: right-aligned keys, as in `weave status`. */
 export interface StatusSection {
@@ -39,7 +39,7 @@ export function routerSection(s: MeshStatus): StatusSection {
     fields: [
       ["Protocol", s.protocol],
       ["Name", `${s.name}(${s.nickname})`],
-      ["Encryption", s.encryption ? "enabled" : "disabled"],
+      ["Encryption", encryptionText(s)],
       ["PeerDiscovery", s.peerDiscovery ? "enabled" : "disabled"],
       ["Targets", String(s.targets.length)],
       ["Connections", `${s.connections.length}${states.length ? ` (${counts(states)})` : ""}`],
@@ -47,6 +47,14 @@ export function routerSection(s: MeshStatus): StatusSection {
       ["ConnLimit", String(s.connLimit)],
     ],
   };
+}
+
+/** Data-path encryption and, without it, how the control plane is authenticated. */
+function encryptionText(s: MeshStatus): string {
+  if (s.encryption) return "enabled";
+  return s.controlAuth === "cluster-secret"
+    ? "disabled; control plane authenticated (cluster secret)"
+    : "disabled; control plane unauthenticated";
 }
 
 /** `weavets status connections`: direction, address, state, encryption, data path, info. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { MeshStatus } from "./router.ts";
+import type { MeshStatus } from "./status.ts";
 import { formatConnections, formatPeers, formatSections, routerSection } from "./status_text.ts";
 
 const A = "02:00:00:00:00:01", B = "02:00:00:00:00:02";
@@ -9,6 +9,7 @@ const status: MeshStatus = {
   uid: "0000000000000001",
   protocol: "weavets 1..1",
   encryption: true,
+  controlAuth: "password",
   peerDiscovery: true,
   connLimit: 200,
   listen: "0.0.0.0:6783",

@@ -18,7 +18,12 @@
 import { Buffer } from "node:buffer";
 import { encodeMessage, FrameReader, MAX_FRAME, type Message, Tag } from "../../net/mesh/codec.ts";
 import { ControlConnection } from "../../net/mesh/connection.ts";
-import { deriveSession, generateKeyPair } from "../../net/mesh/crypto.ts";
+import {
+  derivePsk,
+  deriveSession,
+  generateKeyPair,
+  transcriptHash,
+} from "../../net/mesh/crypto.ts";
 import {
   decodeHello,
   encodeHello,
@@ -35,7 +40,12 @@ const spec: Spec = JSON.parse(Deno.args[0]);
 const host: string = spec.host;
 const port: number = spec.port ?? 6783;
 const password: string | null = spec.password ?? null;
-const TIMING = { heartbeatMs: 1_000, deadMs: 60_000, handshakeTimeoutMs: 8_000 };
+const TIMING = {
+  heartbeatMs: 1_000,
+  deadMs: 60_000,
+  helloTimeoutMs: 8_000,
+  handshakeTimeoutMs: 8_000,
+};
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,7 +62,10 @@ async function connect(i: number, name = fakeName(i)): Promise<ControlConnection
   const tcp = await Deno.connect({ hostname: host, port });
   return await ControlConnection.handshake(tcp, true, {
     self: { name, nickname: `attacker-${i}`, uid: fakeUid(i), port: 6783 },
-    password,
+    // Each fake peer has its own key (the victim binds it to the made-up name).
+    signingKey: SigningKey.generate(),
+    psk: derivePsk(password),
+    authenticated: password !== null,
     timing: TIMING,
   });
 }
@@ -96,6 +109,7 @@ async function join(): Promise<unknown> {
       if ("channel" in m && "data" in m) (received[m.channel] ??= []).push(b64(m.data));
     },
     onClose: (r) => (closed = r),
+    known: () => true,
   });
   await sleep(spec.waitMs ?? 1_500);
   let sent = 0;
@@ -152,7 +166,7 @@ async function fill(): Promise<unknown> {
     await Promise.all(Array.from({ length: Math.min(batch, spec.count - i) }, async (_, k) => {
       try {
         const c = await connect(1000 + i + k);
-        c.start({ onMessage() {}, onClose: () => {} });
+        c.start({ onMessage() {}, onClose: () => {}, known: () => true });
         conns.push(c);
       } catch (e) {
         const r = (e as Error).message;
@@ -169,7 +183,7 @@ async function fill(): Promise<unknown> {
     if (live < spec.count) {
       try {
         const c = await connect(1000 + i);
-        c.start({ onMessage() {}, onClose: () => {} });
+        c.start({ onMessage() {}, onClose: () => {}, known: () => true });
         conns.push(c);
         topUps++;
       } catch {
@@ -197,7 +211,7 @@ async function half(): Promise<unknown> {
       failed++;
       return;
     }
-    c.start({ onMessage() {}, onClose: () => {} });
+    c.start({ onMessage() {}, onClose: () => {}, known: () => true });
     conns.push(c);
     try {
       await c.conn.write(head);
@@ -230,7 +244,7 @@ async function topo(): Promise<unknown> {
     return { established: false, error: (e as Error).message };
   }
   let closed: string | null = null;
-  c.start({ onMessage() {}, onClose: (r) => (closed = r) });
+  c.start({ onMessage() {}, onClose: (r) => (closed = r), known: () => true });
   const n = spec.entries || LIMITS.entriesPerMessage;
   const nick = "x".repeat(LIMITS.nickname);
   const entries: PeerEntry[] = [];
@@ -269,6 +283,7 @@ async function oracle(): Promise<unknown> {
   const hello = encodeHello({
     minVersion: PROTOCOL_MIN,
     maxVersion: PROTOCOL_MAX,
+    authenticated: true,
     publicKey: keys.publicKey,
   });
   await conn.write(hello);
@@ -285,11 +300,13 @@ async function oracle(): Promise<unknown> {
   const bytes = new Uint8Array(Buffer.concat(got));
   let frames: Uint8Array[] = [];
   let theirKey: Uint8Array | undefined;
+  let theirHello = new Uint8Array(0);
   let error = "";
   try {
     const end = helloLength(bytes);
     theirKey = decodeHello(bytes.subarray(0, end)).publicKey;
-    frames = new FrameReader(MAX_FRAME).push(bytes.subarray(end));
+    theirHello = bytes.slice(0, end);
+    frames = new FrameReader(() => MAX_FRAME).push(bytes.subarray(end));
   } catch (e) {
     error = (e as Error).message;
   }
@@ -297,7 +314,9 @@ async function oracle(): Promise<unknown> {
   if (theirKey && frames.length > 0) {
     for (const g of spec.guesses as string[]) {
       try {
-        deriveSession(keys, theirKey, g).opener.open(frames[0]);
+        // We dialled: the transcript is our hello, then theirs.
+        const th = transcriptHash(hello, theirHello);
+        deriveSession(keys, theirKey, derivePsk(g), th, true, 0).opener.open(frames[0]);
         opened.push(g);
       } catch {
         // wrong guess

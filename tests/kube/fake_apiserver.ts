@@ -11,6 +11,8 @@
  *        whose metadata.resourceVersion is not current gets 409 Conflict
  * - PATCH /api/v1/nodes/NAME/status         strategic merge of status.conditions (by type)
  * - PATCH /api/v1/nodes/NAME                JSON merge patch of metadata.annotations
+ * - GET/PUT /api/v1/namespaces/kube-system/secrets/NAME   the Secrets put here with `setSecret`,
+ *        PUT with optimistic concurrency as for the ConfigMap (no create: the daemon has none)
  *
  * Everything else is 404. One resourceVersion counter for all objects, like etcd's revision.
  * Controls: add/delete nodes, put/delete pods, namespaces (labelled kubernetes.io/metadata.name
@@ -103,6 +105,7 @@ export class FakeApiServer {
   ]);
   #cm: Obj;
   #forcedConflicts = 0;
+  #secrets = new Map<string, Obj>();
   #down = false;
   /** Every request: "METHOD path" and, for ConfigMap PUTs, the status answered. */
   readonly requests: string[] = [];
@@ -230,6 +233,32 @@ export class FakeApiServer {
     this.#cm.metadata.resourceVersion = String(++this.#clock.rv);
   }
 
+  /** Creates (or replaces) a Secret in kube-system; `data` values are plain text here. */
+  setSecret(name: string, data: Record<string, string> | null): void {
+    this.#secrets.set(name, {
+      apiVersion: "v1",
+      kind: "Secret",
+      type: "Opaque",
+      metadata: {
+        name,
+        namespace: "kube-system",
+        uid: crypto.randomUUID(),
+        resourceVersion: String(++this.#clock.rv),
+      },
+      ...(data
+        ? {
+          data: Object.fromEntries(
+            Object.entries(data).map(([k, v]) => [k, btoa(v)]),
+          ),
+        }
+        : {}),
+    });
+  }
+
+  secret(name: string): Obj {
+    return structuredClone(this.#secrets.get(name));
+  }
+
   // --- API -------------------------------------------------------------------------------------
 
   async #handle(req: Request, completed: Promise<void>): Promise<Response> {
@@ -255,6 +284,11 @@ export class FakeApiServer {
     if (n && req.method === "PATCH") return this.#patchNode(decodeURIComponent(n[1]), req);
     if (url.pathname === CM_PATH && req.method === "GET") return json(200, this.#cm);
     if (url.pathname === CM_PATH && req.method === "PUT") return this.#updateCm(await req.json());
+    const sm = url.pathname.match(/^\/api\/v1\/namespaces\/kube-system\/secrets\/([^/]+)$/);
+    const secret = sm && this.#secrets.get(decodeURIComponent(sm[1]));
+    if (sm && !secret) return status(404, "NotFound", `secrets "${sm[1]}" not found`);
+    if (sm && req.method === "GET") return json(200, secret);
+    if (sm && req.method === "PUT") return this.#updateSecret(secret, await req.json());
     return status(404, "NotFound", `the server could not find the requested resource`);
   }
 
@@ -300,6 +334,32 @@ export class FakeApiServer {
     }
     node.metadata.annotations = annotations;
     return json(200, this.#nodes.put(node));
+  }
+
+  #updateSecret(current: Obj, body: Obj): Response {
+    if (
+      this.#forcedConflicts > 0 ||
+      body?.metadata?.resourceVersion !== current.metadata.resourceVersion
+    ) {
+      if (this.#forcedConflicts > 0) this.#forcedConflicts--;
+      this.requests.push("PUT secret -> 409");
+      return status(
+        409,
+        "Conflict",
+        `Operation cannot be fulfilled on secrets: the object has been modified`,
+      );
+    }
+    const next = {
+      ...body,
+      metadata: {
+        ...body.metadata,
+        uid: current.metadata.uid,
+        resourceVersion: String(++this.#clock.rv),
+      },
+    };
+    this.#secrets.set(current.metadata.name, next);
+    this.requests.push("PUT secret -> 200");
+    return json(200, next);
   }
 
   async #patchStatus(name: string, req: Request): Promise<Response> {

@@ -10,6 +10,7 @@
  */
 import { parseAllDocuments } from "yaml";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Secret } from "kubernetes-models/v1/Secret";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { ClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole";
 import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
@@ -41,6 +42,7 @@ function kind<T>(
 const KINDS: Record<string, Kind> = {
   "v1/ServiceAccount": kind(ServiceAccount, "v1/ServiceAccount", "IServiceAccount"),
   "v1/ConfigMap": kind(ConfigMap, "v1/ConfigMap", "IConfigMap"),
+  "v1/Secret": kind(Secret, "v1/Secret", "ISecret"),
   "rbac.authorization.k8s.io/v1/ClusterRole": kind(
     ClusterRole,
     "rbac.authorization.k8s.io/v1/ClusterRole",

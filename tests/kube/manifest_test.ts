@@ -43,6 +43,7 @@ Deno.test("manifest: every document is valid against the Kubernetes API schema",
       "DaemonSet",
       "Role",
       "RoleBinding",
+      "Secret",
       "ServiceAccount",
       "ValidatingAdmissionPolicy",
       "ValidatingAdmissionPolicyBinding",
@@ -114,7 +115,30 @@ Deno.test("manifest: RBAC grants only what weavets uses", () => {
       resourceNames: ["weavets"],
       verbs: ["get", "update"],
     },
+    {
+      apiGroups: [""],
+      resources: ["secrets"],
+      resourceNames: ["weavets-cluster-secret"],
+      verbs: ["get", "update"],
+    },
+    {
+      apiGroups: [""],
+      resources: ["secrets"],
+      resourceNames: ["weavets-passwd", "weave-passwd"],
+      verbs: ["get"],
+    },
   ]);
+  // No rule may create Secrets: RBAC cannot limit `create` to a name, so the cluster secret's
+  // Secret ships with the manifest, empty, and every Secret rule names its Secrets.
+  for (const r of role.rules.filter((r: Any) => r.resources.includes("secrets"))) {
+    assert.ok(!r.verbs.includes("create") && !r.verbs.includes("list") && r.resourceNames.length);
+  }
+  const secret = find(docs, "Secret", "weavets-cluster-secret");
+  assert.deepEqual(
+    [secret.metadata.name, secret.metadata.namespace, secret.data],
+    ["weavets-cluster-secret", "kube-system", undefined],
+    "shipped empty: the first daemon fills it",
+  );
   // The ConfigMap the Role names ships with the manifest: no `create` right is needed.
   assert.equal(find(docs, "ConfigMap").metadata.namespace, "kube-system");
   for (
@@ -212,7 +236,7 @@ Deno.test("manifest: probes reach the loopback-only API of a host-network pod", 
   assert.ok(failureThreshold * periodSeconds >= 30);
 });
 
-Deno.test("manifest: Weave Net's env variables, the password from an optional Secret", () => {
+Deno.test("manifest: Weave Net's env variables; the password is read from a Secret by the daemon", () => {
   const spec = daemonSet().spec.template.spec;
   const env = spec.containers[0].env;
   const names = env.map((e: Any) => e.name).sort();
@@ -226,11 +250,11 @@ Deno.test("manifest: Weave Net's env variables, the password from an optional Se
     "WEAVE_METRICS_ADDR",
     "WEAVE_MTU",
     "WEAVE_NO_FASTDP",
-    "WEAVE_PASSWORD",
+    "WEAVE_PASSWORD_SECRET",
   ]);
-  const pw = env.find((e: Any) => e.name === "WEAVE_PASSWORD");
-  assert.equal(pw.value, undefined, "never a literal password");
-  assert.equal(pw.valueFrom.secretKeyRef.optional, true);
+  // No env value carries a password (it would be in the pod spec and every child's environment).
+  assert.ok(env.every((e: Any) => !e.valueFrom?.secretKeyRef));
+  assert.equal(env.find((e: Any) => e.name === "WEAVE_PASSWORD_SECRET").value, "");
   const node = env.find((e: Any) => e.name === "NODE_NAME");
   assert.equal(node.valueFrom.fieldRef.fieldPath, "spec.nodeName");
   const initEnv = spec.initContainers[0].env.map((e: Any) => e.name);

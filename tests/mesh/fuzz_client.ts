@@ -8,8 +8,8 @@
  */
 import { encodeMessage, type Message, Tag } from "../../net/mesh/codec.ts";
 import { ControlConnection } from "../../net/mesh/connection.ts";
-import { generateKeyPair } from "../../net/mesh/crypto.ts";
-import { encodeHello } from "../../net/mesh/handshake.ts";
+import { derivePsk, generateKeyPair } from "../../net/mesh/crypto.ts";
+import { encodeHello, PROTOCOL_MAX, PROTOCOL_MIN } from "../../net/mesh/handshake.ts";
 import { SigningKey } from "../../net/mesh/signing.ts";
 import { encodeUpdate, signEntry } from "../../net/mesh/topology.ts";
 
@@ -27,6 +27,8 @@ const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
 const SELF = "02:00:00:00:00:fe";
 const OTHER = "02:00:00:00:00:01";
 
+// One key for the run: the target binds it to SELF at the first handshake, and it signs SELF's
+// topology entries.
 const key = SigningKey.generate();
 
 function validMessage(): Uint8Array {
@@ -106,8 +108,9 @@ while (sent < count) {
     sent++;
   } else if (kind === 1) {
     const hello = encodeHello({
-      minVersion: 1,
-      maxVersion: 1,
+      minVersion: PROTOCOL_MIN,
+      maxVersion: PROTOCOL_MAX,
+      authenticated: password !== "",
       publicKey: generateKeyPair().publicKey,
     });
     const n = 1 + int(5);
@@ -123,14 +126,21 @@ while (sent < count) {
     try {
       c = await ControlConnection.handshake(tcp, true, {
         self: { name: SELF, nickname: "fuzz", uid: "00000000000000fe", port: 1 },
-        password,
-        timing: { heartbeatMs: 1_000, deadMs: 5_000, handshakeTimeoutMs: 5_000 },
+        signingKey: key,
+        psk: derivePsk(password),
+        authenticated: true,
+        timing: {
+          heartbeatMs: 1_000,
+          deadMs: 5_000,
+          helloTimeoutMs: 2_000,
+          handshakeTimeoutMs: 5_000,
+        },
       });
     } catch {
       continue; // refused (e.g. duplicate resolution): try again
     }
     let closed = false;
-    c.start({ onMessage: () => {}, onClose: () => (closed = true) });
+    c.start({ onMessage: () => {}, onClose: () => (closed = true), known: () => true });
     for (let i = 0; i < 20 && !closed && sent < count; i++) {
       c.send(rnd() < 0.3 ? validMessage() : mutate(validMessage()));
       sent++;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { denoRun, runWeavets, weavetsBin } from "../harness/binary.ts";
 import { IS_ROOT, Namespaces } from "../harness/netns.ts";
 import { sh } from "../harness/sh.ts";
-import type { PeerStatus } from "../../net/mesh/router.ts";
+import type { PeerStatus } from "../../net/mesh/status.ts";
 
 const PASSWORD = "correct horse battery staple";
 const name = (i: number) => `02:77:00:00:00:0${i}`;
@@ -164,7 +164,9 @@ Deno.test({
       n3.start([ip(1)], PASSWORD);
       await until(
         "all three APIs",
-        20_000,
+        // Three daemons start at once (each stretches its password with scrypt once): on a
+        // loaded 2-core machine that takes a while. The mesh timings below are the real checks.
+        60_000,
         async () =>
           (await Promise.all([n1, n2, n3].map((n) => n.cli("status")))).every((r) =>
             r.code === 0
@@ -224,7 +226,8 @@ Deno.test({
       n3.start([ip(1)], PASSWORD);
       const [, rejoinMs] = await until(
         "node 3 rejoins",
-        20_000,
+        // Includes starting the process again, slow on a loaded 2-core machine.
+        60_000,
         async () =>
           (await Promise.all([n1, n2, n3].map((n) => n.peers()))).every((p) =>
             fullMesh(p, [1, 2, 3])
@@ -264,11 +267,11 @@ Deno.test({
       n4.start([ip(1)], "wrong password");
       await until("refusal logged on both sides", 15_000, () =>
         Promise.resolve(
-          n4.log.some((l) => /does not have our password/.test(l)) &&
+          n4.log.some((l) => /before identifying itself \(wrong password/.test(l)) &&
             n1.log.some((l) => /does not have our password/.test(l) && l.includes(ip(4))),
         ));
       const c4 = await n4.cli("status", "connections");
-      assert.match(c4.stdout, /failed .*authentication failed/);
+      assert.match(c4.stdout, /failed .*wrong password or cluster secret/);
       for (const n of [n1, n2, n3]) {
         assert.ok(!(await n.peers())!.some((p) => p.name === name(4)), `node ${n.i} knows node 4`);
       }
@@ -297,7 +300,7 @@ Deno.test({
         10_000,
         async () => fullMesh(await n1.peers(), [1, 2, 3]) || false,
       );
-      assert.ok(n1.log.some((l) => /bad message|handshake failed/.test(l)));
+      assert.ok(n1.log.some((l) => /bad message|connection refused/.test(l)));
       assert.ok(n1.log.every((l) => !l.includes(PASSWORD)), "the password never reaches the log");
     } catch (e) {
       for (const n of nodes) {

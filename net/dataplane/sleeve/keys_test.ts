@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { open, sealChunks } from "./aead.ts";
 import { directionKey, keyIdHex, SleeveKeyError, SleeveKeyRing } from "./keys.ts";
-import { deriveSession, generateKeyPair } from "../../mesh/crypto.ts";
+import { derivePsk, deriveSession, generateKeyPair, transcriptHash } from "../../mesh/crypto.ts";
 import type { DataKey } from "../../mesh/gossip_channel.ts";
 import { parseMac } from "../../addr/mod.ts";
 
@@ -10,12 +10,14 @@ const a = parseMac(A), b = parseMac(B);
 const aad = new Uint8Array(24).fill(1);
 const text = new TextEncoder().encode("KNOWN-PLAINTEXT pod traffic");
 
+const TRANSCRIPT = transcriptHash(new Uint8Array(1), new Uint8Array(2));
+
 /** Both ends of one real control-connection key exchange with `password`. */
 function connection(password: string): { ab: DataKey; ba: DataKey } {
-  const ka = generateKeyPair(), kb = generateKeyPair();
+  const ka = generateKeyPair(), kb = generateKeyPair(), psk = derivePsk(password);
   return {
-    ab: deriveSession(ka, kb.publicKey, password).dataKey,
-    ba: deriveSession(kb, ka.publicKey, password).dataKey,
+    ab: deriveSession(ka, kb.publicKey, psk, TRANSCRIPT, true, 0).dataKey,
+    ba: deriveSession(kb, ka.publicKey, psk, TRANSCRIPT, false, 0).dataKey,
   };
 }
 
@@ -49,7 +51,8 @@ Deno.test("sleeve keys: a capture plus the password does not open the data path"
   assert.notDeepEqual(other.ab.secret, victim.ab.secret);
   assert.equal(open(directionKey(other.ab, a, b), 7, aad, sealed), null);
   const attacker = generateKeyPair(), end = generateKeyPair();
-  const forged = deriveSession(attacker, end.publicKey, "shared-pw").dataKey;
+  const forged = deriveSession(attacker, end.publicKey, derivePsk("shared-pw"), TRANSCRIPT, true, 0)
+    .dataKey;
   const guess = { id: victim.ab.id, secret: forged.secret };
   assert.equal(open(directionKey(guess, a, b), 7, aad, sealed), null);
   assert.deepEqual(open(directionKey(victim.ba, a, b), 7, aad, sealed), text, "the peer opens it");

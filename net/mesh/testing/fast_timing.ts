@@ -7,7 +7,9 @@ import type { MeshTiming } from "../router.ts";
 export const FAST_MESH_TIMING: MeshTiming = {
   heartbeatMs: 200,
   deadMs: 1_000,
-  handshakeTimeoutMs: 2_000,
+  // Generous: on a loaded 2-core machine a handshake can take a second or more.
+  helloTimeoutMs: 3_000,
+  handshakeTimeoutMs: 5_000,
   dialTimeoutMs: 1_000,
   antiEntropyMs: 500,
   forgetAfterMs: 60_000,

@@ -1,0 +1,57 @@
+/**
+ * The control handshake's cost (issue 12: ≤ 250 ms per connection with the KDF): the scrypt step
+ * once per process, then full v2 handshakes over loopback TCP (hellos, X25519, HKDF, both signed
+ * identities, the client proving first). Prints medians and the spread.
+ *
+ *   deno task bench:handshake [ROUNDS]
+ */
+import { ControlConnection } from "../net/mesh/connection.ts";
+import { derivePsk } from "../net/mesh/crypto.ts";
+import { SigningKey } from "../net/mesh/signing.ts";
+import { DEFAULT_CONNECTION_TIMING } from "../net/mesh/connection.ts";
+
+const rounds = Number(Deno.args[0] ?? 50);
+
+function stats(ms: number[]) {
+  const s = [...ms].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { median: q(0.5), p10: q(0.1), p90: q(0.9), max: s[s.length - 1] };
+}
+
+const fmt = (o: Record<string, number>) =>
+  Object.entries(o).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(", ");
+
+const t0 = performance.now();
+const psk = derivePsk("bench password " + crypto.randomUUID());
+const scryptMs = performance.now() - t0;
+
+const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+const opts = (i: number) => ({
+  self: { name: `02:00:00:00:00:0${i}`, nickname: `b${i}`, uid: `000000000000000${i}`, port: 1 },
+  signingKey: SigningKey.generate(),
+  psk,
+  authenticated: true,
+  timing: DEFAULT_CONNECTION_TIMING,
+});
+const server = opts(1), client = opts(2);
+const times: number[] = [];
+for (let i = 0; i < rounds; i++) {
+  const start = performance.now();
+  const [inbound, outbound] = await Promise.all([
+    listener.accept().then((c) => ControlConnection.handshake(c, false, server)),
+    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }).then((c) =>
+      ControlConnection.handshake(c, true, client)
+    ),
+  ]);
+  times.push(performance.now() - start);
+  inbound.close("done");
+  outbound.close("done");
+}
+listener.close();
+const hs = stats(times);
+console.log(`scrypt (once per process): ${scryptMs.toFixed(1)} ms`);
+console.log(`handshake (${rounds} over loopback, both ends in this process): ${fmt(hs)}`);
+console.log(
+  `first connection of a process (scrypt + handshake): ${(scryptMs + hs.median).toFixed(1)} ms ` +
+    `(goal ≤ 250 ms)`,
+);

@@ -1,0 +1,200 @@
+/**
+ * The control port's sockets: the listener and its accept loop, outbound dials, and the
+ * handshake on each, with the gate in front of it (admission.ts admitSocket: the connection
+ * limit, handshake slots per source and in all). What to dial and what to do with a finished
+ * handshake are the router's decisions; this only does the I/O and reports.
+ */
+import type { Logger } from "../log.ts";
+import { admitSocket, type Limits, type RefusalKind } from "./admission.ts";
+import type { FrameBudget } from "./codec.ts";
+import { type ConnectionOptions, ControlConnection } from "./connection.ts";
+import type { HandshakeError } from "./handshake.ts";
+import { parsePeerAddress } from "./peer_address.ts";
+
+export interface ControlPortOptions {
+  host: string;
+  port: number;
+  limits: Limits;
+  dialTimeoutMs: number;
+  budgets: { known: FrameBudget; unknown: FrameBudget };
+  log: Logger;
+  /** The handshake options now (our identity carries the bound port). */
+  connection(): Omit<ConnectionOptions, "budgets">;
+  /** Established connections (for the connection limit). */
+  established(): number;
+  /** The source is one of our targets' hosts (it may use the reserved handshake slots). */
+  knownSource(host: string): boolean;
+}
+
+export interface ControlPortEvents {
+  /** A handshake succeeded: `target` is the address dialled, null for an inbound connection. */
+  handshaken(c: ControlConnection, target: string | null): void;
+  /** A dial or its handshake failed. */
+  dialFailed(address: string, reason: string, permanent: boolean): void;
+  /** An inbound socket was refused or failed its handshake. */
+  refused(kind: RefusalKind, reason: string, source: string, fields: Record<string, unknown>): void;
+}
+
+export class ControlPort {
+  readonly #opts: ControlPortOptions;
+  readonly #events: ControlPortEvents;
+  readonly #handshaking = new Set<Deno.TcpConn>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #pendingBySource = new Map<string, number>();
+  #inbound = 0;
+  #listener: Deno.TcpListener | null = null;
+  #closed = false;
+
+  constructor(opts: ControlPortOptions, events: ControlPortEvents) {
+    this.#opts = opts;
+    this.#events = events;
+  }
+
+  /** Throws when the port cannot be bound. */
+  listen(): void {
+    this.#listener = Deno.listen({ hostname: this.#opts.host, port: this.#opts.port });
+    this.#track(this.#acceptLoop(this.#listener));
+  }
+
+  get listening(): boolean {
+    return this.#listener !== null;
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    return (this.#listener?.addr as Deno.NetAddr | undefined)?.port ?? this.#opts.port;
+  }
+
+  /** Outbound connections in their dial or handshake (they count against the limit). */
+  get outboundPending(): number {
+    return this.#handshaking.size - this.#inbound;
+  }
+
+  dial(address: string): void {
+    const { host, port } = parsePeerAddress(address);
+    this.#track((async () => {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await connectWithTimeout(host, port, this.#opts.dialTimeoutMs);
+      } catch (e) {
+        this.#opts.log.debug("dial failed", { address, reason: (e as Error).message });
+        this.#events.dialFailed(address, (e as Error).message, false);
+        return;
+      }
+      if (this.#closed) return conn.close();
+      await this.#handshake(conn, address);
+    })());
+  }
+
+  /** Stops listening and dialling, closes sockets in their handshake, and waits for all of it. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    try {
+      this.#listener?.close();
+    } catch {
+      // already closed
+    }
+    for (const c of this.#handshaking) {
+      try {
+        c.close();
+      } catch {
+        // already closed
+      }
+    }
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#inflight.add(p);
+    p.finally(() => this.#inflight.delete(p));
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (!this.#closed) this.#opts.log.error("accept failed", { error: (e as Error).message });
+        return;
+      }
+      const host = conn.remoteAddr.hostname;
+      const from = `${host}:${conn.remoteAddr.port}`;
+      const d = admitSocket(
+        {
+          connections: this.#opts.established() + this.outboundPending,
+          handshakes: this.#inbound,
+          handshakesFromSource: this.#pendingBySource.get(host) ?? 0,
+        },
+        this.#opts.knownSource(host),
+        this.#opts.limits,
+      );
+      if (!d.accept) {
+        this.#events.refused(d.kind, d.reason, host, { from });
+        conn.close();
+        continue;
+      }
+      this.#track(this.#handshake(conn, null));
+    }
+  }
+
+  async #handshake(conn: Deno.TcpConn, target: string | null): Promise<void> {
+    const host = conn.remoteAddr.hostname;
+    this.#handshaking.add(conn);
+    if (target === null) {
+      this.#inbound++;
+      this.#pendingBySource.set(host, (this.#pendingBySource.get(host) ?? 0) + 1);
+    }
+    let c: ControlConnection;
+    try {
+      c = await ControlConnection.handshake(conn, target !== null, {
+        ...this.#opts.connection(),
+        budgets: this.#opts.budgets,
+      });
+    } catch (e) {
+      const err = e as HandshakeError;
+      if (target !== null) {
+        const fields = { address: target, reason: err.message };
+        if (err.permanent) this.#opts.log.warn("connection refused", fields);
+        else this.#opts.log.info("handshake failed", fields);
+        this.#events.dialFailed(target, err.message, err.permanent);
+      } else {
+        const from = `${host}:${conn.remoteAddr.port}`;
+        this.#events.refused(err.kind, err.message, host, { from, direction: "inbound" });
+      }
+      return;
+    } finally {
+      this.#handshaking.delete(conn);
+      if (target === null) {
+        this.#inbound--;
+        const n = (this.#pendingBySource.get(host) ?? 1) - 1;
+        if (n > 0) this.#pendingBySource.set(host, n);
+        else this.#pendingBySource.delete(host);
+      }
+    }
+    if (this.#closed) return c.close("shutting down");
+    try {
+      this.#events.handshaken(c, target);
+    } catch (e) {
+      // A bug in admission closes one connection, never the daemon.
+      this.#opts.log.error("admitting a connection failed", {
+        peer: c.remote.name,
+        error: (e as Error).message ?? e,
+      });
+      c.close("internal error");
+    }
+  }
+}
+
+/** Dials with a time limit; a connection that completes after the limit is closed. */
+function connectWithTimeout(hostname: string, port: number, ms: number): Promise<Deno.TcpConn> {
+  const dial = Deno.connect({ hostname, port });
+  let timer: ReturnType<typeof setTimeout>;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      dial.then((c) => c.close(), () => {});
+      reject(new Error(`dial timed out after ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([dial, timeout]).finally(() => clearTimeout(timer));
+}
