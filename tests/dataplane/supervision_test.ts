@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { IS_ROOT } from "../harness/netns.ts";
 import { sh } from "../harness/sh.ts";
-import { Cluster, ping } from "./cluster.ts";
+import { Cluster, ping, underlayIp } from "./cluster.ts";
 import { jsonLines } from "./json_lines.ts";
 
 const WATCH = new URL("./ready_watch.ts", import.meta.url).pathname;
@@ -104,6 +104,47 @@ Deno.test({
       await watch.status;
       await c.stop();
       await Deno.remove(faultDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "refusals: 3000 datagrams from a peer's address naming no peer cost counters and one log line, not 3000",
+  ignore: !IS_ROOT,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const c = await Cluster.start({ nodes: 2, podsPerNode: 0, fastdp: false, prefix: "wtref" });
+    try {
+      const before = ((await c.status(0)).sleeve as Record<string, number>).rxUnknownSender;
+      // A well-formed one-fragment message whose sender is no peer, 3000 times from node 1.
+      const script = `
+        import dgram from "node:dgram";
+        const d = new Uint8Array(42 + 40);
+        d.set([0x58, 0, 2, 0x66, 0, 0, 0, 9], 0);
+        d[36] = 16; d[37] = 4; d[39] = 1; d[41] = 40;
+        const s = dgram.createSocket("udp4");
+        for (let i = 0; i < 3000; i++) {
+          await new Promise((r) => s.send(d, 6783, "${underlayIp(0)}", r));
+        }
+        s.close();`;
+      const t0 = Date.now();
+      await sh("ip", "netns", "exec", c.nodes[1], Deno.execPath(), "eval", script);
+      let refused = 0;
+      await until("the refusals are counted", async () => {
+        refused = ((await c.status(0)).sleeve as Record<string, number>).rxUnknownSender - before;
+        return refused >= 2500; // UDP may drop a few
+      }, 20_000);
+      const lines = c.drivers[0]!.log.filter((l) => l.includes("userspace path refused datagrams"));
+      console.log(`  ${refused} refused, ${lines.length} line(s): ${lines[0]}`);
+      // One at once, then at most one per 10 s while it goes on.
+      assert.ok(lines.length >= 1, "the refusals are logged");
+      assert.ok(lines.length <= 1 + Math.floor((Date.now() - t0) / 10_000), lines.join("\n"));
+      assert.match(lines[0], new RegExp(`"source":"${underlayIp(1).replaceAll(".", "\\.")}"`));
+      assert.match(lines[0], /unknown_sender/);
+    } finally {
+      await c.stop();
     }
   },
 });

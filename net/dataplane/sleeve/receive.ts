@@ -32,17 +32,13 @@ import { macKeyAt, macKeyFromString } from "./frame.ts";
 import type { PeerKeys } from "./keys.ts";
 import { DROP_REASONS, type SleevePeer, STAT } from "./messages.ts";
 import { Reassembler, type ReassemblyDrop, type ReassemblyLimits } from "./reassembly.ts";
-import { formatIPv4, parseIPv4 } from "../../addr/mod.ts";
+import { parseIPv4 } from "../../addr/mod.ts";
 
 /** An underlay source as a number: IPv4 address × 65536 + UDP port. */
 export type Source = number;
 
 export function sourceOf(addr: string, port: number): Source {
   return parseIPv4(addr) * 65536 + port;
-}
-
-export function formatSource(s: Source): string {
-  return `${formatIPv4(Math.floor(s / 65536))}:${s % 65536}`;
 }
 
 /** A receive key of a peer, with its replay windows (own messages, relayed ones). */

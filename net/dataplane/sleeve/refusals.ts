@@ -4,8 +4,11 @@
  * forged datagrams costs counters and a few log lines, never a log line per datagram. Bounded:
  * past `maxSources` distinct sources, new ones are counted together under "other". Pure.
  */
+/** Where refused input came from: a name, or a number the caller formats (receive.ts Source). */
+export type RefusalSource = string | number;
+
 export interface RefusalSummary {
-  source: string;
+  source: RefusalSource;
   reasons: Record<string, number>;
 }
 
@@ -18,12 +21,12 @@ interface Entry {
 export const OTHER_SOURCES = "other";
 
 export class RefusalLog {
-  readonly #sources = new Map<string, Entry>();
+  readonly #sources = new Map<RefusalSource, Entry>();
   #waiting = false;
 
   constructor(readonly intervalMs = 10_000, readonly maxSources = 256) {}
 
-  note(source: string, reason: string): void {
+  note(source: RefusalSource, reason: string): void {
     let e = this.#sources.get(source);
     if (!e) {
       // Full: counted under "other" (the one entry past the bound).

@@ -31,12 +31,12 @@ import {
 import type { PeerKeys } from "./keys.ts";
 import { serveSleeveWorker, type SleeveWorkerBody } from "./worker_boot.ts";
 import { forEachEntry, type FragmentHeader, type MessageHeader, VNET_HDR_LEN } from "./format.ts";
-import { formatSource, SleeveReceiver, type Source } from "./receive.ts";
+import { SleeveReceiver, type Source } from "./receive.ts";
 import { RefusalLog } from "./refusals.ts";
 import { SeqSource, SleeveShared } from "./shared.ts";
 import { SleeveSender } from "./sender.ts";
 import { errno, libc, sockaddrIn } from "../../linux/mod.ts";
-import { parseMac } from "../../addr/mod.ts";
+import { formatIPv4, parseMac } from "../../addr/mod.ts";
 
 const POLLIN = 1;
 const EAGAIN = 11;
@@ -108,14 +108,15 @@ function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): Sleev
   let port = init.port;
   let now = Date.now();
   let restored = init.restart;
-  const refusals = new RefusalLog();
+  // Per source address (ports are as easy to vary as to forge), at most 64 a time.
+  const refusals = new RefusalLog(10_000, 64);
   const receiver = new SleeveReceiver({
     self: init.self,
     encrypted: init.encrypted,
     stats,
     tops: shared.tops,
     onMessage: route,
-    onRefused: (source, reason) => refusals.note(formatSource(source), reason),
+    onRefused: (source, reason) => refusals.note(ipOf(source), reason),
   });
 
   function setPeers(list: SleevePeer[], _broadcast: string[], update: PeerKeys[]): void {
@@ -196,6 +197,8 @@ function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): Sleev
     stats[STAT.relayed]++;
   }
 
+  const ipOf = (s: Source) => Math.floor(s / 65536);
+
   /** Where datagram i came from (its sockaddr_in). */
   function sourceAt(i: number): Source {
     const o = i * SOCKADDR;
@@ -215,7 +218,7 @@ function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): Sleev
         receiver.datagram(buf, len, sourceAt(i), now);
       } catch (e) {
         stats[STAT.rxInternal]++;
-        refusals.note(formatSource(sourceAt(i)), `internal_rx: ${String(e).slice(0, 200)}`);
+        refusals.note(ipOf(sourceAt(i)), `internal_rx: ${String(e).slice(0, 200)}`);
       }
     }
     try {
@@ -242,7 +245,10 @@ function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): Sleev
         learnedOut = [];
       }
       receiver.expire(now);
-      for (const r of refusals.due(now)) report({ type: "refused", role: "rx", ...r });
+      for (const r of refusals.due(now)) {
+        const source = typeof r.source === "number" ? formatIPv4(r.source) : r.source;
+        report({ type: "refused", role: "rx", source, reasons: r.reasons });
+      }
       await new Promise((r) => setTimeout(r, 0));
     }
   }
@@ -250,7 +256,9 @@ function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): Sleev
   return {
     setPeers,
     setPort(p) {
+      // A new sending Worker knows no learned MAC yet: tell it each again as traffic shows it.
       port = p;
+      announced.clear();
     },
     loop,
   };

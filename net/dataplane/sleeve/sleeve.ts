@@ -258,7 +258,12 @@ export class Sleeve {
     });
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
-      if (!this.#stopped) this.#spawn(role, true);
+      if (this.#stopped) return;
+      try {
+        this.#spawn(role, true);
+      } catch (e) {
+        this.#died(role, `cannot start: ${e}`); // e.g. no memory for a thread: try again later
+      }
     }, delay);
   }
 

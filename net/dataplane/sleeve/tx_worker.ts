@@ -280,7 +280,9 @@ function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): Sleev
         learned.expire(now);
         lastExpire = now;
       }
-      for (const r of refusals.due(now)) report({ type: "refused", role: "tx", ...r });
+      for (const r of refusals.due(now)) {
+        report({ type: "refused", role: "tx", source: String(r.source), reasons: r.reasons });
+      }
       await new Promise((r) => setTimeout(r, 0));
     }
   }
