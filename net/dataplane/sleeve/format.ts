@@ -84,6 +84,26 @@ export interface FragmentHeader {
   headerOff: number;
 }
 
+/** A header whose fields point at a header at offset 0 of a buffer (all zero but the offsets). */
+export function fragmentHeader(): FragmentHeader {
+  return {
+    encrypted: false,
+    broadcast: false,
+    senderOff: 2,
+    originOff: 24,
+    destOff: 30,
+    hops: 0,
+    idHi: 0,
+    idLo: 0,
+    seq: 0,
+    index: 0,
+    count: 0,
+    payloadOff: SLEEVE_FRAGMENT_HEADER,
+    payloadLen: 0,
+    headerOff: 0,
+  };
+}
+
 /** What the sender puts in every fragment header of one message. */
 export interface MessageHeader {
   encrypted: boolean;
@@ -236,22 +256,7 @@ export function forEachFragment(
 ): boolean {
   let pos = 0;
   const dv = new DataView(buf.buffer, buf.byteOffset);
-  const h: FragmentHeader = {
-    encrypted: false,
-    broadcast: false,
-    senderOff: 0,
-    originOff: 0,
-    destOff: 0,
-    hops: 0,
-    idHi: 0,
-    idLo: 0,
-    seq: 0,
-    index: 0,
-    count: 0,
-    payloadOff: 0,
-    payloadLen: 0,
-    headerOff: 0,
-  };
+  const h = fragmentHeader();
   const end = Math.min(len, buf.length);
   while (pos < end) {
     if (end - pos < SLEEVE_FRAGMENT_HEADER || buf[pos] !== SLEEVE_MAGIC) return false;

@@ -10,7 +10,13 @@
  * come from a pool of fixed size (the largest wire body), so memory is at most
  * (`total` + 1) × that size however many senders, fragments or claims arrive.
  */
-import { type FragmentHeader, MAX_WIRE, SLEEVE_FRAGMENT_HEADER, TAG_LEN } from "./format.ts";
+import {
+  type FragmentHeader,
+  fragmentHeader,
+  MAX_WIRE,
+  SLEEVE_FRAGMENT_HEADER,
+  TAG_LEN,
+} from "./format.ts";
 import { macKeyAt } from "./frame.ts";
 
 export interface ReassemblyLimits {
@@ -59,22 +65,7 @@ export class Reassembler {
   evicted = 0;
   expired = 0;
   /** The completed message's header (fragment 0's, pointing into the returned buffer). */
-  readonly header: FragmentHeader = {
-    encrypted: false,
-    broadcast: false,
-    senderOff: 2,
-    originOff: 24,
-    destOff: 30,
-    hops: 0,
-    idHi: 0,
-    idLo: 0,
-    seq: 0,
-    index: 0,
-    count: 0,
-    payloadOff: SLEEVE_FRAGMENT_HEADER,
-    payloadLen: 0,
-    headerOff: 0,
-  };
+  readonly header: FragmentHeader = fragmentHeader();
 
   constructor(limits: Partial<ReassemblyLimits> = {}) {
     this.limits = { ...DEFAULT_REASSEMBLY, ...limits };

@@ -4,6 +4,7 @@ import {
   DEFAULT_HOPS,
   forEachFragment,
   type FragmentHeader,
+  fragmentHeader,
   LEAD_PLAIN,
   MAX_WIRE,
   type MessageHeader,
@@ -219,22 +220,7 @@ Deno.test("security H1: fragment 0/131 of 1000 B, then 130/131 of 2000 B, is ref
   const r = new Reassembler();
   const d0 = new Uint8Array(SLEEVE_FRAGMENT_HEADER + 1000);
   const d1 = new Uint8Array(SLEEVE_FRAGMENT_HEADER + 2000);
-  const h0: FragmentHeader = {
-    encrypted: false,
-    broadcast: false,
-    senderOff: 2,
-    originOff: 24,
-    destOff: 30,
-    hops: 16,
-    idHi: 0,
-    idLo: 0,
-    seq: 1,
-    index: 0,
-    count: 131,
-    payloadOff: SLEEVE_FRAGMENT_HEADER,
-    payloadLen: 1000,
-    headerOff: 0,
-  };
+  const h0: FragmentHeader = { ...fragmentHeader(), seq: 1, count: 131, payloadLen: 1000 };
   // 131 × 1000 B is more than any message: refused at fragment 0, nothing opened.
   assert.equal(r.begin(d0, h0, 131_000, 0), "shape");
   assert.equal(r.add(d1, { ...h0, index: 130, payloadLen: 2000 }), "orphan");
@@ -249,22 +235,7 @@ Deno.test("security H1: fragment 0/131 of 1000 B, then 130/131 of 2000 B, is ref
 Deno.test("memory is bounded per sender and in all, whatever fragment 0s arrive (security L1)", () => {
   const r = new Reassembler({ perSender: 4, total: 8, timeoutMs: 100 });
   const d = new Uint8Array(SLEEVE_FRAGMENT_HEADER + 60_000);
-  const h: FragmentHeader = {
-    encrypted: false,
-    broadcast: false,
-    senderOff: 2,
-    originOff: 24,
-    destOff: 30,
-    hops: 16,
-    idHi: 0,
-    idLo: 0,
-    seq: 0,
-    index: 0,
-    count: 2,
-    payloadOff: SLEEVE_FRAGMENT_HEADER,
-    payloadLen: 60_000,
-    headerOff: 0,
-  };
+  const h: FragmentHeader = { ...fragmentHeader(), count: 2, payloadLen: 60_000 };
   // 300 first fragments of 60 KB from one sender (the review's 3.9 GB), then from 50 senders.
   for (let seq = 0; seq < 300; seq++) assert.equal(r.begin(d, { ...h, seq }, 65_000, 0), null);
   assert.equal(r.pending, 4, "per sender");

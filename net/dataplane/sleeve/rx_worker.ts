@@ -33,7 +33,7 @@ import { serveSleeveWorker, type SleeveWorkerBody } from "./worker_boot.ts";
 import { forEachEntry, type FragmentHeader, type MessageHeader, VNET_HDR_LEN } from "./format.ts";
 import { SleeveReceiver, type Source } from "./receive.ts";
 import { RefusalLog } from "./refusals.ts";
-import { SeqSource, SleeveShared } from "./shared.ts";
+import { SleeveShared } from "./shared.ts";
 import { SleeveSender } from "./sender.ts";
 import { errno, libc, sockaddrIn } from "../../linux/mod.ts";
 import { formatIPv4, parseMac } from "../../addr/mod.ts";
@@ -85,12 +85,9 @@ function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): Sleev
   let table: RouteTable<RxHop> = { self: selfKey, peers: new Map(), nameOf: (h) => h.name };
   const decision = newDecision<RxHop>();
   const rh: RouteHeader = { broadcast: false, sender: 0, origin: 0, dest: 0, hops: 0 };
-  const sender = new SleeveSender({
-    ...init,
+  const sender = SleeveSender.of(init, stats, shared, {
     maxSends: MAX_SENDS,
     arenaBytes: SEND_ARENA,
-    stats,
-    seqs: new SeqSource(shared),
   });
   const names = new Arena(16 * 4096); // one sockaddr_in per neighbour
   const fh: MessageHeader = {

@@ -11,7 +11,7 @@ import { MessageComposer, type SealKey } from "./compose.ts";
 import { Arena, MmsgArray, MMSGHDR } from "./ffi_structs.ts";
 import { type MessageHeader, writeFragments } from "./format.ts";
 import { type SleeveWorkerInit, STAT } from "./messages.ts";
-import type { SeqSource } from "./shared.ts";
+import { SeqSource, type SleeveShared } from "./shared.ts";
 import { errno, libc } from "../../linux/mod.ts";
 
 const POLLOUT = 4;
@@ -43,6 +43,16 @@ export class SleeveSender {
   readonly #composer = new MessageComposer();
   readonly #pollOut = new Uint8Array(8);
   #off = 0;
+
+  /** A Worker's sender: its socket and counters from its init, its numbers from `shared`. */
+  static of(
+    init: SleeveWorkerInit,
+    stats: Float64Array,
+    shared: SleeveShared,
+    bounds: Pick<SenderOptions, "maxSends" | "arenaBytes">,
+  ): SleeveSender {
+    return new SleeveSender({ ...init, ...bounds, stats, seqs: new SeqSource(shared) });
+  }
 
   constructor(o: SenderOptions) {
     this.#o = o;

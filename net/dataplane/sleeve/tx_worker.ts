@@ -34,7 +34,7 @@ import {
 } from "./format.ts";
 import { RefusalLog } from "./refusals.ts";
 import { SleeveSender } from "./sender.ts";
-import { SeqSource, SleeveShared } from "./shared.ts";
+import { SleeveShared } from "./shared.ts";
 import { libc, sockaddrIn } from "../../linux/mod.ts";
 import { parseMac } from "../../addr/mod.ts";
 
@@ -82,12 +82,9 @@ function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): Sleev
     (_, i) => rb.subarray(i * SLOT + 4, (i + 1) * SLOT),
   );
   const readLen = BigInt(SLOT - 4);
-  const sender = new SleeveSender({
-    ...init,
+  const sender = SleeveSender.of(init, stats, shared, {
     maxSends: MAX_SENDS,
     arenaBytes: SEND_ARENA,
-    stats,
-    seqs: new SeqSource(shared),
   });
   const names = new Arena(16 * 4096); // one sockaddr_in per peer slot
   const pollfd = new Uint8Array(8);
