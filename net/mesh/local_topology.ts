@@ -9,6 +9,7 @@ import type { Gossip } from "./gossip.ts";
 import type { GossipChannel, PeerName } from "./gossip_channel.ts";
 import type { PeerKeys } from "./keys.ts";
 import type { Logger } from "../log.ts";
+import { LogLimiter } from "./log_limit.ts";
 import { type TopologyDrop, TopologyGossip } from "./topology_gossip.ts";
 import { type SelfIdentity, type Signer, TopologyStore } from "./topology_store.ts";
 
@@ -31,7 +32,7 @@ export class LocalTopology {
   readonly gossiper: TopologyGossip;
   readonly channel: GossipChannel;
   readonly #log: Logger;
-  readonly #lastLog = new Map<string, { at: number; suppressed: number }>();
+  readonly #limiter = new LogLimiter(LOG_INTERVAL_MS);
   readonly #now: () => number;
 
   constructor(o: LocalTopologyOptions) {
@@ -57,14 +58,8 @@ export class LocalTopology {
 
   /** A log line for `kind`, unless one was logged in the last LOG_INTERVAL_MS. */
   limited(kind: string, message: string, fields: Record<string, unknown>): void {
-    const now = this.#now();
-    const last = this.#lastLog.get(kind);
-    if (last && now - last.at < LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    this.#lastLog.set(kind, { at: now, suppressed: 0 });
-    this.#log.warn(message, { ...fields, suppressedSinceLast: last?.suppressed ?? 0 });
+    const r = this.#limiter.allow(kind, this.#now());
+    if (r.log) this.#log.warn(message, { ...fields, suppressedSinceLast: r.suppressed });
   }
 
   #onDrop(
