@@ -74,7 +74,8 @@ export async function startDaemon(
     if (names.has(c.name)) throw new Error(`daemon component "${c.name}" given twice`);
     names.add(c.name);
   }
-  Deno.mkdirSync(config.datadir, { recursive: true });
+  // 0700 from the start: the IPAM state and the peer name are nobody else's to read.
+  Deno.mkdirSync(config.datadir, { recursive: true, mode: 0o700 });
   const mesh = new Mesh({
     signingKey: loadOrCreateSigningKey(config.datadir, log),
     name: resolveName(config, log),
