@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs the weavets CNI plugin on a node; run by the DaemonSet's init container on every start.
+# Installs the weavets CNI plugin on a node (also under Weave Net's names weave-net and
+# weave-ipam); run by the DaemonSet's init container on every start.
 # Idempotent. POSIX sh.
 #
 #   CNI_BIN_DIR   where the runtime finds plugins          (default /host/opt/cni/bin)
@@ -42,6 +43,16 @@ cp "$WEAVETS_BIN" "$tmp"
 chmod 0755 "$tmp"
 mv -f "$tmp" "$CNI_BIN_DIR/weavets"
 say "installed $CNI_BIN_DIR/weavets"
+
+# Weave Net's plugin names, so that its conflist entry ("type": "weave-net") and configs naming
+# its IPAM-only plugin ("ipam": {"type": "weave-ipam"}) run weavets. Hard links (a copy where the
+# file system refuses): the plugin tells the two apart by the name it was exec'd by, which a
+# symbolic link would hide.
+for name in weave-net weave-ipam; do
+  ln -f "$CNI_BIN_DIR/weavets" "$tmp" 2>/dev/null || cp "$CNI_BIN_DIR/weavets" "$tmp"
+  mv -f "$tmp" "$CNI_BIN_DIR/$name"
+done
+say "installed $CNI_BIN_DIR/weave-net and $CNI_BIN_DIR/weave-ipam (the same plugin)"
 
 dest="$CNI_CONF_DIR/$CONFLIST_NAME"
 if [ -e "$dest" ]; then

@@ -91,9 +91,34 @@ Deno.test("install-cni: twice in a row gives the same result; an edited conflist
     assert.equal(Deno.readTextFileSync(conflist), edited);
     assert.ok(same(plugin, f.src));
 
-    // Nothing else left behind in the host directories.
-    assert.deepEqual([...Deno.readDirSync(f.bin)].map((e) => e.name), ["weavets"]);
+    // Nothing else left behind in the host directories (Weave Net's names are the plugin too).
+    assert.deepEqual([...Deno.readDirSync(f.bin)].map((e) => e.name).sort(), [
+      "weave-ipam",
+      "weave-net",
+      "weavets",
+    ]);
     assert.deepEqual([...Deno.readDirSync(f.conf)].map((e) => e.name), ["10-weavets.conflist"]);
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("install-cni: Weave Net's plugin names are hard links of the plugin, replaced with it", async () => {
+  const f = fixture();
+  try {
+    for (let round = 0; round < 2; round++) {
+      if (round === 1) Deno.copyFileSync("/bin/true", f.src); // an upgrade
+      const r = await install(f);
+      assert.equal(r.code, 0, r.stderr);
+      const ino = Deno.statSync(`${f.bin}/weavets`).ino;
+      for (const name of ["weave-net", "weave-ipam"]) {
+        const st = Deno.lstatSync(`${f.bin}/${name}`);
+        // Not a symbolic link: the plugin knows which one it is by the name it was exec'd by.
+        assert.ok(st.isFile, `${name} is a regular file`);
+        assert.equal(st.ino, ino, `${name} is the installed plugin (round ${round})`);
+      }
+      assert.ok(same(`${f.bin}/weave-ipam`, f.src));
+    }
   } finally {
     f.cleanup();
   }
