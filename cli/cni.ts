@@ -7,7 +7,8 @@ export async function run(args: string[]): Promise<number> {
       console.log(
         "usage: weavets cni   (run by a container runtime: CNI_COMMAND, CNI_CONTAINERID, " +
           "CNI_NETNS,\n  CNI_IFNAME, CNI_ARGS, CNI_PATH in the environment, the network config " +
-          "on stdin)",
+          "on stdin)\n  Installed as weave-net too (Weave Net's conflist entry), and as " +
+          "weave-ipam: the IPAM plugin of\n  another plugin's config.",
       );
       return 0;
     }

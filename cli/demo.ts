@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { Cluster, have, namespacesWithPrefix, type Pod } from "./demo/cluster.ts";
 import type { Conflist } from "./demo/cni_runtime.ts";
-import { removeCniSocket } from "../cni/socket.ts";
+import { removeNodeState } from "../cni/node_state.ts";
 import { deleteNetns, netnsPath } from "../net/linux/mod.ts";
 
 const PREFIX = "wtdemo";
@@ -96,7 +96,7 @@ function down(): number {
   }
   const names = namespacesWithPrefix(PREFIX);
   for (const n of names.reverse()) {
-    removeCniSocket(netnsPath(n)); // a killed daemon's
+    removeNodeState(netnsPath(n)); // a killed daemon's socket, releases kept for it
     deleteNetns(n);
   }
   try {

@@ -1,25 +1,42 @@
 /**
  * ADD: address from IPAM, bridge (created when missing), veth with the pod end created directly in
  * the pod's namespace, address, routes, gratuitous ARP; prints the Result. Whatever this ADD
- * created is removed again, and the address released, when a later step fails.
+ * created is removed again, and the address released, when a later step fails — but never an
+ * address this ADD did not get: a second ADD of a live attachment leaves it alone.
  */
 import { isMac } from "../net/addr/mod.ts";
+import type { CommandContext } from "./context.ts";
 import { CniError, describeCause, ErrorCode } from "./errors.ts";
-import { type IpamContext, ipamSource } from "./ipam/source.ts";
+import {
+  AlreadyAttached,
+  createPodVeth,
+  deleteHostLink,
+  ensureBridge,
+  requireNotAttached,
+} from "./host.ts";
+import { ipamSource } from "./ipam/source.ts";
 import { withNodeLock } from "./lock.ts";
 import { hostVethName } from "./names.ts";
-import type { PodRoute } from "./pod.ts";
+import { netnsProblem } from "./netns.ts";
+import { announcePod, configurePod, type PodRoute } from "./pod.ts";
 import { formatResult, type Result } from "./result.ts";
 
-export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
+export async function add(ctx: CommandContext): Promise<Record<string, unknown>> {
   const { conf, env } = ctx;
   const mac = conf.mac ?? macFromArgs(env.args);
-  const ipam = await ipamSource(ctx);
-  // The kernel-side modules load while the IPAM plugin (a separate process) works.
-  const [alloc, { createPodVeth, deleteHostLink, ensureBridge }, { configurePod, announcePod }] =
-    await Promise
-      .all([ipam.add(), import("./host.ts"), import("./pod.ts")]);
   const hostName = hostVethName(env.containerId, env.ifname);
+  // Both before IPAM: allocations are keyed by the attachment, so an ADD of a live one would get
+  // (and, failing later, release) the live pod's address.
+  requireNotAttached(hostName);
+  const ipam = await ipamSource(ctx);
+  const problem = netnsProblem(env.netns);
+  if (problem) {
+    throw new CniError(
+      problem.missing ? ErrorCode.UnknownContainer : ErrorCode.InvalidEnvironment,
+      `CNI_NETNS: ${problem.why}`,
+    );
+  }
+  const alloc = await ipam.add();
   let created = false;
   try {
     const ips = alloc.ips!;
@@ -34,7 +51,7 @@ export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
     const bridge = await withNodeLock(() =>
       ensureBridge(conf.bridge, conf.mtu, () => ipam.bridgeAddress(alloc))
     );
-    const gateway = bridge.address.slice(0, bridge.address.indexOf("/"));
+    const gateway = ipam.gateway(alloc, bridge.address.slice(0, bridge.address.indexOf("/")));
     // The bridge's MTU is the overlay's path MTU: a larger pod MTU would have frames dropped
     // silently on the fast path, so it is refused rather than half working.
     if (conf.mtu !== undefined && conf.mtu > bridge.mtu) {
@@ -85,7 +102,11 @@ export async function add(ctx: IpamContext): Promise<Record<string, unknown>> {
     return formatResult(result, conf.cniVersion);
   } catch (e) {
     if (created) undo(() => deleteHostLink(hostName), `delete ${hostName}`);
-    await undoAsync(() => ipam.del(), "release the address");
+    // AlreadyAttached: another ADD of this attachment won the race to the interface; the
+    // address is that pod's.
+    if (!(e instanceof AlreadyAttached)) {
+      await undoAsync(() => ipam.del(), "release the address");
+    }
     throw e;
   }
 }

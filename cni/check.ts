@@ -5,11 +5,12 @@
 import { LinuxError } from "../net/linux/errors.ts";
 import { findLink } from "../net/linux/link.ts";
 import { CniError, ErrorCode } from "./errors.ts";
-import { type IpamContext, ipamSource } from "./ipam/source.ts";
+import type { CommandContext } from "./context.ts";
+import { ipamSource } from "./ipam/source.ts";
 import { hostVethName } from "./names.ts";
 import { type PodState, readPod } from "./pod.ts";
 
-export async function check(ctx: IpamContext): Promise<undefined> {
+export async function check(ctx: CommandContext): Promise<undefined> {
   const { conf, env } = ctx;
   const prev = conf.prevResult;
   if (!prev) {

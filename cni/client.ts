@@ -2,30 +2,32 @@
  * The plugin's start-up path. Every pod event starts a process, so this loads almost nothing: it
  * hands the event to the daemon of this node (cni/server.ts), which runs it with everything
  * already loaded, and prints the answer. When no daemon serves this node (not started, stopped,
- * an old version) or the daemon cannot do this event, the plugin runs it itself (cni/main.ts):
- * the same code, so the result is the same, only slower.
+ * an old version) or the daemon cannot do this event, the plugin runs it itself
+ * (cni/execute.ts): the same code, so the result is the same, only slower.
  */
-import { type CniReply, type CniRequest, cniSocketPath } from "./socket.ts";
-import { readStdinSync } from "./stdin.ts";
+import { type CniReply, type CniRequest, cniSocketPath, MAX_REQUEST_BYTES } from "./socket.ts";
+import { readStdinSync, StdinTooLarge } from "./stdin.ts";
 
 export async function runPlugin(): Promise<number> {
   const env = Deno.env.toObject();
-  let stdin: string | undefined;
+  let stdin: string;
   try {
     stdin = readStdinSync();
-  } catch {
-    // cni/main.ts reports an unreadable stdin with the right error code
+  } catch (e) {
+    const { stdinFailure } = await import("./execute.ts");
+    return printOutcome(stdinFailure(e, e instanceof StdinTooLarge ? e.partial : ""));
   }
-  if (stdin !== undefined) {
-    const reply = await viaDaemon(cniSocketPath(), { env, stdin });
-    if (reply === "broken" && env.CNI_COMMAND === "ADD") {
-      const { abandonAdd } = await import("./main.ts");
-      return printOutcome(await abandonAdd(env, stdin));
-    }
-    if (typeof reply === "object" && !("fallback" in reply)) return printOutcome(reply);
+  const execName = execNameOf(Deno.execPath());
+  const reply = await viaDaemon(cniSocketPath(), { env, stdin, execName });
+  if (reply === "broken" && env.CNI_COMMAND === "ADD") {
+    const { abandonAdd } = await import("./execute.ts");
+    return printOutcome(await abandonAdd(env, stdin));
   }
-  const { executeCni, readStdin } = await import("./main.ts");
-  return printOutcome(await executeCni(env, stdin ?? readStdin));
+  if (typeof reply === "object" && !("fallback" in reply)) return printOutcome(reply);
+  const { executeCni } = await import("./execute.ts");
+  const outcome = await executeCni(env, stdin, { execName });
+  if (outcome.unexpected instanceof Error) console.error(outcome.unexpected.stack);
+  return printOutcome(outcome);
 }
 
 /** Prints an outcome as the spec wants (the object on stdout, diagnostics on stderr). */
@@ -36,10 +38,19 @@ function printOutcome(o: Exclude<CniReply, { fallback: string }>): number {
 }
 
 /**
+ * The file name the plugin was exec'd by (weavets, weave-net, weave-ipam: cni/invocation.ts), or
+ * undefined when that is Deno's own (a launcher script). No imports: kept here.
+ */
+export function execNameOf(execPath: string): string | undefined {
+  const name = execPath.slice(execPath.lastIndexOf("/") + 1);
+  return name === "deno" || name === "" ? undefined : name;
+}
+
+/**
  * Sends one event to the daemon at `path`. "unreachable" when nothing listens there: the caller
  * does the work itself. "broken" when the exchange broke before an answer (the daemon died while
  * working on it): the caller does the work itself too, which is safe for every command but ADD,
- * whose half-made interface must go first (cni/main.ts abandonAdd).
+ * whose half-made interface must go first (cni/execute.ts abandonAdd).
  */
 export async function viaDaemon(
   path: string,
@@ -53,6 +64,8 @@ export async function viaDaemon(
   }
   try {
     const body = new TextEncoder().encode(JSON.stringify(req));
+    // Larger than the daemon reads: the plugin does the work (and says what is wrong) itself.
+    if (body.length > MAX_REQUEST_BYTES) return "unreachable";
     for (let off = 0; off < body.length;) off += await conn.write(body.subarray(off));
     await conn.closeWrite();
     return asReply(JSON.parse(await readAll(conn))) ?? "broken";

@@ -1,11 +1,15 @@
-/** Loads the module of one command (each is imported only when used). */
+/**
+ * Loads the module of one command (each is imported only when used): the network plugin's, or
+ * the IPAM plugin's when this run is another plugin's IPAM (cni/invocation.ts).
+ */
+import type { Run } from "./context.ts";
 import type { CniCommand } from "./env.ts";
-import type { IpamContext } from "./ipam/source.ts";
-import type { Output } from "./main.ts";
 
-export type Run = (ctx: IpamContext) => Promise<Output>;
-
-export async function loadCommand(command: Exclude<CniCommand, "VERSION">): Promise<Run> {
+export async function loadCommand(
+  command: Exclude<CniCommand, "VERSION">,
+  ipamOnly = false,
+): Promise<Run> {
+  if (ipamOnly) return (await import("./ipam_plugin.ts")).ipamCommand(command);
   switch (command) {
     case "ADD":
       return (await import("./add.ts")).add;

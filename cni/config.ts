@@ -4,7 +4,7 @@
  */
 import * as z from "zod/mini";
 import { isIPv4, isMac, parseCidr } from "../net/addr/mod.ts";
-import { CniError, decodeJson, ErrorCode } from "./errors.ts";
+import { CniError, decodeJson, describeCause, ErrorCode } from "./errors.ts";
 import { ifNameProblem } from "../net/linux/names.ts";
 import { dnsSchema, formatIssues, parseResult, type Result } from "./result.ts";
 import { requireSupportedVersion, type SpecVersion } from "./spec.ts";
@@ -25,7 +25,7 @@ function cidrProblem(v: string): string | null {
     parseCidr(v);
     return null;
   } catch (e) {
-    return `${(e as Error).message} (weavets is IPv4-only; write a.b.c.d/len)`;
+    return `${describeCause(e)} (weavets is IPv4-only; write a.b.c.d/len)`;
   }
 }
 
@@ -53,7 +53,22 @@ const hostPort = z.string().check(custom((v: string) => {
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-const schema = z.looseObject({
+/**
+ * A plugin name as libcni requires it: found in CNI_PATH by name, so no path separator (with one,
+ * `../../x` ran a binary outside CNI_PATH as root).
+ */
+export function pluginNameProblem(v: string): string | null {
+  if (v === "") return 'must name the IPAM plugin, e.g. "host-local"';
+  if (v.includes("/") || v === "." || v === ".." || v.includes("\0") || v.length > 255) {
+    return `"${v}" is not a plugin name: it must be a file name in CNI_PATH, without "/"`;
+  }
+  return null;
+}
+
+const route = z.looseObject({ dst: cidr, gw: z.optional(ipv4) });
+
+/** Keys every invocation understands, also as an IPAM plugin inside another plugin's config. */
+const common = {
   cniVersion: z.string(),
   name: z.string().check(
     custom((v: string) =>
@@ -62,14 +77,11 @@ const schema = z.looseObject({
     ),
   ),
   type: z.string().check(z.minLength(1, 'must name the plugin ("weavets")')),
-  bridge: z._default(ifName, DEFAULT_BRIDGE),
-  mtu: z.optional(z.int().check(z.gte(68), z.lte(65535))),
-  hairpinMode: z._default(z.boolean(), true),
+  // Without a type (Weave Net's own IPAM) or with type "weave-ipam": the weavets daemon's IPAM,
+  // with Weave's optional keys. Any other type is a plugin to delegate to.
   ipam: z.optional(z.looseObject({
-    type: z.string().check(z.minLength(1, 'must name the IPAM plugin, e.g. "host-local"')),
+    type: z.optional(z.string().check(custom(pluginNameProblem))),
   })),
-  dns: z.optional(dnsSchema),
-  routes: z.optional(z.array(z.looseObject({ dst: cidr, gw: z.optional(ipv4) }))),
   runtimeConfig: z.optional(z.looseObject({
     ips: z.optional(z.array(cidr)),
     mac: z.optional(
@@ -83,16 +95,51 @@ const schema = z.looseObject({
   })),
   /** The weavets daemon's HTTP API (host:port); overrides WEAVE_HTTP_ADDR. */
   daemonAddress: z.optional(hostPort),
-  isGateway: z.optional(z.boolean()),
-  ipMasq: z.optional(z.boolean()),
   prevResult: z.optional(z.unknown()),
   "cni.dev/valid-attachments": z.optional(z.array(z.looseObject({
     containerID: z.string(),
     ifname: z.string(),
   }))),
+};
+
+/** The network plugin's own keys (not read when running as another plugin's IPAM). */
+const schema = z.looseObject({
+  ...common,
+  bridge: z._default(ifName, DEFAULT_BRIDGE),
+  mtu: z.optional(z.int().check(z.gte(68), z.lte(65535))),
+  hairpinMode: z._default(z.boolean(), true),
+  dns: z.optional(dnsSchema),
+  routes: z.optional(z.array(route)),
+  isGateway: z.optional(z.boolean()),
+  ipMasq: z.optional(z.boolean()),
+});
+const ipamOnlySchema = z.looseObject(common);
+
+/** Weave Net's IPAM keys (weave:plugin/ipam/cni.go), read when the daemon is the IPAM. */
+const weaveIpamSchema = z.looseObject({
+  subnet: z.optional(cidr),
+  gateway: z.optional(ipv4),
+  routes: z.optional(z.array(route)),
 });
 
 type Parsed = z.infer<typeof schema>;
+
+/** The IPAM plugin type that means the weavets daemon (Weave Net's IPAM-only plugin's name). */
+export const WEAVE_IPAM_TYPE = "weave-ipam";
+
+export interface Route {
+  dst: string;
+  gw?: string;
+}
+
+/**
+ * Where addresses come from: the weavets daemon (no `ipam`, an `ipam` without type as in Weave
+ * Net, or type "weave-ipam"), optionally in `subnet` with Weave's `gateway` and `routes`; or a
+ * delegated IPAM plugin.
+ */
+export type IpamConf =
+  | { kind: "daemon"; subnet?: string; gateway?: string; routes?: Route[] }
+  | { kind: "delegate"; type: string };
 
 export interface NetConf {
   cniVersion: SpecVersion;
@@ -101,10 +148,9 @@ export interface NetConf {
   bridge: string;
   mtu?: number;
   hairpinMode: boolean;
-  /** The IPAM plugin to delegate to; absent means "ask the weavets daemon". */
-  ipam?: { type: string };
+  ipam: IpamConf;
   dns?: Parsed["dns"];
-  routes?: { dst: string; gw?: string }[];
+  routes?: Route[];
   /** Addresses asked for by the runtime (capability `ips`, `args.cni.ips`). */
   requestedIps: string[];
   /** MAC asked for by the runtime (capability `mac`). */
@@ -114,13 +160,25 @@ export interface NetConf {
   validAttachments?: { containerID: string; ifname: string }[];
 }
 
-/** Parses stdin. Errors: 6 not JSON, 1 unsupported version, 7 invalid, 2 unsupported field. */
-export function parseConfig(text: string): NetConf {
-  const raw = decodeJson(
+/** stdin as JSON, or error 6 (decode failure). */
+export function decodeConfig(text: string): unknown {
+  return decodeJson(
     text,
     "the network config on stdin is not valid JSON; the runtime must pass the network " +
       "configuration (the plugin's conflist entry) as a JSON object",
   );
+}
+
+/**
+ * Parses stdin (`raw` when the caller decoded it already). `ipamOnly`: this run is the IPAM
+ * plugin of another plugin's config, so only the keys an IPAM plugin reads are checked.
+ * Errors: 6 not JSON, 1 unsupported version, 7 invalid, 2 unsupported field.
+ */
+export function parseConfig(
+  text: string,
+  opts: { raw?: unknown; ipamOnly?: boolean } = {},
+): NetConf {
+  const raw = "raw" in opts ? opts.raw : decodeConfig(text);
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new CniError(
       ErrorCode.DecodeFailure,
@@ -136,14 +194,48 @@ export function parseConfig(text: string): NetConf {
     );
   }
   requireSupportedVersion(version);
-  const r = schema.safeParse(raw);
+  const r = (opts.ipamOnly ? ipamOnlySchema : schema).safeParse(raw);
+  if (!r.success) throw invalidConfig(r.error.issues);
+  return opts.ipamOnly ? toIpamOnlyConf(r.data as Parsed) : toNetConf(r.data as Parsed);
+}
+
+function invalidConfig(issues: readonly { path: PropertyKey[]; message: string }[]): CniError {
+  return new CniError(
+    ErrorCode.InvalidConfig,
+    `invalid network config: ${formatIssues(issues)}; fix the network config file`,
+  );
+}
+
+function ipamConf(ipam: Parsed["ipam"]): IpamConf {
+  const type = ipam?.type;
+  if (type !== undefined && type !== WEAVE_IPAM_TYPE) return { kind: "delegate", type };
+  const r = weaveIpamSchema.safeParse(ipam ?? {});
   if (!r.success) {
-    throw new CniError(
-      ErrorCode.InvalidConfig,
-      `invalid network config: ${formatIssues(r.error.issues)}; fix the network config file`,
-    );
+    throw invalidConfig(r.error.issues.map((i) => ({ ...i, path: ["ipam", ...i.path] })));
   }
-  return toNetConf(r.data);
+  const out: IpamConf = { kind: "daemon" };
+  if (r.data.subnet) out.subnet = r.data.subnet;
+  if (r.data.gateway) out.gateway = r.data.gateway;
+  if (r.data.routes) out.routes = r.data.routes.map(toRoute);
+  return out;
+}
+
+function toRoute(r: { dst: string; gw?: string }): Route {
+  return r.gw ? { dst: r.dst, gw: r.gw } : { dst: r.dst };
+}
+
+/** As the IPAM of another plugin: the network plugin's keys are that plugin's, not read. */
+function toIpamOnlyConf(c: Parsed): NetConf {
+  return toNetConf({
+    ...c,
+    bridge: DEFAULT_BRIDGE,
+    hairpinMode: true,
+    mtu: undefined,
+    dns: undefined,
+    routes: undefined,
+    isGateway: undefined,
+    ipMasq: undefined,
+  });
 }
 
 function toNetConf(c: Parsed): NetConf {
@@ -162,14 +254,12 @@ function toNetConf(c: Parsed): NetConf {
     type: c.type,
     bridge: c.bridge,
     hairpinMode: c.hairpinMode,
+    ipam: ipamConf(c.ipam),
     requestedIps: c.runtimeConfig?.ips ?? c.args?.cni?.ips ?? [],
   };
   if (c.mtu !== undefined) conf.mtu = c.mtu;
-  if (c.ipam) conf.ipam = { type: c.ipam.type };
   if (c.dns) conf.dns = c.dns;
-  if (c.routes) {
-    conf.routes = c.routes.map((r) => (r.gw ? { dst: r.dst, gw: r.gw } : { dst: r.dst }));
-  }
+  if (c.routes) conf.routes = c.routes.map(toRoute);
   if (c.runtimeConfig?.mac) conf.mac = c.runtimeConfig.mac;
   if (c.daemonAddress) conf.daemonAddress = c.daemonAddress;
   if (c.prevResult !== undefined) conf.prevResult = parseResult(c.prevResult, "prevResult");

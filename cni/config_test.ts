@@ -19,7 +19,7 @@ Deno.test("config: minimal config gets the documented defaults", () => {
   assert.equal(c.bridge, "weave");
   assert.equal(c.hairpinMode, true);
   assert.equal(c.mtu, undefined);
-  assert.equal(c.ipam, undefined);
+  assert.deepEqual(c.ipam, { kind: "daemon" });
   assert.deepEqual(c.requestedIps, []);
 });
 
@@ -47,7 +47,7 @@ Deno.test("config: every field is read; unknown keys are allowed", () => {
   assert.equal(c.bridge, "br-pods");
   assert.equal(c.mtu, 1376);
   assert.equal(c.hairpinMode, false);
-  assert.deepEqual(c.ipam, { type: "host-local" });
+  assert.deepEqual(c.ipam, { kind: "delegate", type: "host-local" });
   assert.deepEqual(c.dns, { nameservers: ["10.96.0.10"], search: ["svc.cluster.local"] });
   assert.deepEqual(c.routes, [{ dst: "10.96.0.0/12", gw: "10.32.0.1" }, { dst: "0.0.0.0/0" }]);
   assert.deepEqual(c.requestedIps, ["10.32.0.9/12"]);
@@ -95,9 +95,12 @@ Deno.test("config: each malformed field is error 7 naming the field", () => {
     [{ ...BASE, mtu: 1500.5 }, /mtu: /],
     [{ ...BASE, mtu: "1500" }, /mtu: /],
     [{ ...BASE, hairpinMode: "yes" }, /hairpinMode: /],
-    [{ ...BASE, ipam: {} }, /ipam\.type: /],
     [{ ...BASE, ipam: { type: "" } }, /ipam\.type: must name the IPAM plugin/],
+    [{ ...BASE, ipam: { type: 7 } }, /ipam\.type: /],
     [{ ...BASE, ipam: "host-local" }, /ipam: /],
+    [{ ...BASE, ipam: { subnet: "10.0.0.0" } }, /ipam\.subnet: .*missing "\/prefix"/],
+    [{ ...BASE, ipam: { gateway: "10.0.0" } }, /ipam\.gateway: invalid IPv4/],
+    [{ ...BASE, ipam: { routes: [{ dst: "x" }] } }, /ipam\.routes\[0\]\.dst: /],
     [{ ...BASE, dns: { nameservers: "8.8.8.8" } }, /dns\.nameservers: /],
     [{ ...BASE, routes: [{ dst: "10.0.0.0" }] }, /routes\[0\]\.dst: .*missing "\/prefix"/],
     [{ ...BASE, routes: [{ dst: "10.0.0.0/33" }] }, /routes\[0\]\.dst: .*prefix must be 0\.\.32/],
@@ -125,4 +128,53 @@ Deno.test("config: isGateway and ipMasq are unsupported fields (error 2)", () =>
   fails({ ...BASE, isGateway: true }, ErrorCode.UnsupportedField, /"isGateway": true .* remove/);
   fails({ ...BASE, ipMasq: true }, ErrorCode.UnsupportedField, /"ipMasq"/);
   assert.equal(parseConfig(JSON.stringify({ ...BASE, ipMasq: false })).name, "weave");
+});
+
+Deno.test("config: ipam.type must be a plain name: a path would exec a binary outside CNI_PATH", () => {
+  for (const type of ["../../../tmp/evil", "/usr/bin/true", "a/b", "..", "."]) {
+    fails({ ...BASE, ipam: { type } }, ErrorCode.InvalidConfig, /ipam\.type: .*not a plugin name/);
+  }
+  // Negative control: a plain name is a plugin to delegate to.
+  assert.deepEqual(parseConfig(JSON.stringify({ ...BASE, ipam: { type: "host-local" } })).ipam, {
+    kind: "delegate",
+    type: "host-local",
+  });
+});
+
+Deno.test("config: ipam without type, or weave-ipam, is the daemon's IPAM with Weave Net's keys", () => {
+  const weave = {
+    subnet: "10.32.0.0/16",
+    gateway: "10.32.0.1",
+    routes: [{ dst: "10.96.0.0/12" }, { dst: "0.0.0.0/0", gw: "10.32.0.254" }],
+  };
+  for (const ipam of [weave, { ...weave, type: "weave-ipam" }]) {
+    const c = parseConfig(JSON.stringify({ ...BASE, cniVersion: "0.3.0", ipam }));
+    assert.deepEqual(c.ipam, { kind: "daemon", ...weave });
+  }
+  // Weave's own conflist entry.
+  const entry = { cniVersion: "0.3.0", name: "weave", type: "weave-net", hairpinMode: true };
+  assert.deepEqual(parseConfig(JSON.stringify(entry)).ipam, { kind: "daemon" });
+  // A delegate's own keys are its business: not read as Weave's.
+  const delegated = { type: "host-local", subnet: "fd00::/64", routes: [{ dst: "::/0" }] };
+  assert.deepEqual(parseConfig(JSON.stringify({ ...BASE, ipam: delegated })).ipam, {
+    kind: "delegate",
+    type: "host-local",
+  });
+});
+
+Deno.test("config: as another plugin's IPAM only the IPAM keys are read", () => {
+  const bridge = {
+    cniVersion: "1.0.0",
+    name: "br",
+    type: "bridge",
+    bridge: "cni0-with-a-long-name",
+    isGateway: true,
+    ipMasq: true,
+    mtu: "not ours",
+    ipam: { type: "weave-ipam", subnet: "10.33.0.0/16" },
+  };
+  const c = parseConfig(JSON.stringify(bridge), { ipamOnly: true });
+  assert.deepEqual(c.ipam, { kind: "daemon", subnet: "10.33.0.0/16" });
+  // Negative control: as the network plugin the same config is refused.
+  fails(bridge, ErrorCode.InvalidConfig, /bridge: /);
 });

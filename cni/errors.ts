@@ -1,6 +1,8 @@
 /**
  * CNI errors: the spec's well-known codes and the error object printed on stdout.
- * Messages say what is wrong and what to do about it; `details` carries the low-level cause.
+ * Messages say what is wrong and what to do about it; `details` carries the low-level cause,
+ * never a stack trace or a source path (runtimes pass both up into pod events): stacks go to the
+ * daemon's log, or the plugin's stderr (the runtime's log).
  */
 
 export const ErrorCode = {
@@ -43,10 +45,17 @@ export class CniError extends Error {
   }
 }
 
-/** A short text for the cause of an unexpected exception (for `details`). */
-export function describeCause(e: unknown): string {
-  if (e instanceof Error) return e.message;
-  return String(e);
+import { describeCause } from "../net/cause.ts";
+
+/** A short text for the cause of an exception (for `details`, log field `cause`): no stack. */
+export { describeCause };
+
+/**
+ * A failure the commands did not classify (a kernel error, a bug) as the runtime sees it: error 5
+ * with the cause in one line. The stack is the caller's to log (`where` says where it went).
+ */
+export function unexpectedError(command: string, e: unknown, where: string): CniError {
+  return new CniError(ErrorCode.IOFailure, `${command} failed: ${describeCause(e)}`, where);
 }
 
 /** JSON.parse, or error 6 (decode failure) saying `problem`, with the parser's message. */

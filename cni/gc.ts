@@ -6,11 +6,12 @@
 import { findLink, listLinks } from "../net/linux/link.ts";
 import { CniError, ErrorCode } from "./errors.ts";
 import { deleteHostLink } from "./host.ts";
-import { type IpamContext, ipamSource } from "./ipam/source.ts";
+import type { CommandContext } from "./context.ts";
+import { ipamSource } from "./ipam/source.ts";
 import { withNodeLock } from "./lock.ts";
 import { HOST_VETH_PREFIX, hostVethName } from "./names.ts";
 
-export async function gc(ctx: IpamContext): Promise<undefined> {
+export async function gc(ctx: CommandContext): Promise<undefined> {
   const valid = ctx.conf.validAttachments;
   if (!valid) {
     throw new CniError(

@@ -71,8 +71,28 @@ export function bridgeAddress(index: number): string | undefined {
 }
 
 /**
+ * `hostName` exists already: an earlier ADD of this attachment was not followed by DEL, and the
+ * pod it made may be live — its address is not this ADD's to release.
+ */
+export class AlreadyAttached extends CniError {
+  constructor(hostName: string, details?: string) {
+    super(
+      ErrorCode.IOFailure,
+      `host interface "${hostName}" already exists: this container was added before without a ` +
+        "DEL; the runtime should send DEL first",
+      details,
+    );
+  }
+}
+
+/** AlreadyAttached when `hostName` exists. */
+export function requireNotAttached(hostName: string): void {
+  if (findLink(hostName)) throw new AlreadyAttached(hostName);
+}
+
+/**
  * Creates the pair: `hostName` here on the bridge (hairpin per config, up), `ifname` directly
- * inside the pod's namespace. An existing `hostName` means an earlier ADD was not followed by DEL.
+ * inside the pod's namespace. An existing `hostName` is AlreadyAttached.
  */
 export function createPodVeth(opts: {
   hostName: string;
@@ -91,12 +111,10 @@ export function createPodVeth(opts: {
     });
   } catch (e) {
     if (e instanceof LinuxError && e.code === "EEXIST") {
+      if (findLink(opts.hostName)) throw new AlreadyAttached(opts.hostName, e.message);
       throw new CniError(
         ErrorCode.IOFailure,
-        findLink(opts.hostName)
-          ? `host interface "${opts.hostName}" already exists: this container was added before ` +
-            "without a DEL; the runtime should send DEL first"
-          : `interface "${opts.ifname}" already exists in ${opts.netns}; choose another CNI_IFNAME`,
+        `interface "${opts.ifname}" already exists in ${opts.netns}; choose another CNI_IFNAME`,
         e.message,
       );
     }

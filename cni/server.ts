@@ -1,8 +1,13 @@
 /**
  * The daemon side of the plugin (a daemon component): serves pod events on this node's CNI socket
- * (cni/socket.ts) by running the same code the plugin would (cni/main.ts), with every module, the
- * FFI library and the IPAM client already loaded. The plugin process then only starts, forwards
- * and prints. Events run concurrently; what must be serialised still takes the node lock.
+ * (cni/socket.ts) by running the same code the plugin would (cni/execute.ts), with every module,
+ * the FFI library and the IPAM client already loaded. The plugin process then only starts,
+ * forwards and prints. Events run concurrently; what must be serialised still takes the node lock.
+ *
+ * The daemon never fails a pod the plugin could set up itself: an ADD or CHECK whose network
+ * namespace it cannot enter (its mount namespace does not see the runtime's mounts), and any
+ * failure the commands did not classify, are answered "fallback" and the plugin does the work.
+ * It also replays the releases DEL kept while it was away (cni/replay.ts).
  *
  * Namespace work is safe here because net/linux enters namespaces only inside synchronous calls
  * (the per-thread rule in net/linux/netns.ts), so nothing else on the event loop runs meanwhile.
@@ -12,18 +17,26 @@ import type { Registry } from "../net/api/metrics.ts";
 import type { Metric } from "../net/api/metrics.ts";
 import type { DaemonComponent } from "../net/daemon/component.ts";
 import type { Logger } from "../net/log.ts";
-import { CniError, decodeJson, describeCause, ErrorCode } from "./errors.ts";
-import { formatIssues } from "./result.ts";
-import { executeCni, type Output } from "./main.ts";
 import { parseCniArgs } from "./env.ts";
+import { CniError, decodeJson, describeCause, ErrorCode } from "./errors.ts";
+import type { Output } from "./context.ts";
+import { executeCni } from "./execute.ts";
+import { releaseAllocation } from "./ipam/daemon.ts";
+import { netnsProblem } from "./netns.ts";
+import { pendingDir } from "./pending.ts";
+import { privateDir } from "./private_dir.ts";
+import { createReplayer, REPLAY_EVERY_MS, type Replayer } from "./replay.ts";
+import { formatIssues } from "./result.ts";
 import { CNI_SOCKET_DIR, type CniReply, cniSocketPath, MAX_REQUEST_BYTES } from "./socket.ts";
 import { LATEST_VERSION } from "./spec.ts";
 
 const RequestSchema = z.object({
   env: z.record(z.string(), z.string()),
   stdin: z.string(),
+  execName: z.optional(z.string()),
 });
 
+const REPLAY_EVERY_S = REPLAY_EVERY_MS / 1000;
 /** A client that connects and never finishes its request is dropped after this. */
 const REQUEST_TIMEOUT_MS = 10_000;
 /** How long stopping waits for events in progress (an ADD half done is worse than a slow stop). */
@@ -33,9 +46,12 @@ export interface CniServerOptions {
   log: Logger;
   /** Where to listen; default: this network namespace's socket. */
   path?: string;
+  /** Where DEL keeps releases for this daemon; default: this network namespace's (pending.ts). */
+  pendingDir?: string;
   /**
-   * After a successful ADD, before it is answered (the network policy controller binds the pod's
-   * addresses, so its rules are in place before the pod can send).
+   * After a successful ADD the daemon served, before it is answered (the network policy
+   * controller binds the pod's addresses, so its rules are in place before the pod can send).
+   * ADDs the plugin runs itself (fallback) do not pass here.
    */
   onPodAdded?: (pod: AttachedPod) => Promise<void>;
   /** After a successful DEL. */
@@ -63,6 +79,8 @@ export function createCniServer(opts: CniServerOptions): CniServer {
   let requests: Metric | undefined;
   let seconds: Metric | undefined;
   let served = 0;
+  let netnsWarned = false;
+  let replayer: Replayer | undefined;
 
   /** Runs after the answer is sent (a later task); stopping waits for it like for a request. */
   function defer(what: string, task: () => Promise<void>): void {
@@ -72,6 +90,44 @@ export function createCniServer(opts: CniServerOptions): CniServer {
     inFlight.add(p);
   }
 
+  /** Runs one event, or says why the plugin should do it itself. */
+  async function serveEvent(req: z.infer<typeof RequestSchema>): Promise<CniReply> {
+    const command = req.env.CNI_COMMAND ?? "";
+    const netns = req.env.CNI_NETNS ?? "";
+    if ((command === "ADD" || command === "CHECK") && netns !== "") {
+      const problem = netnsProblem(netns);
+      if (problem) {
+        if (!netnsWarned) {
+          netnsWarned = true;
+          log.warn(
+            "cannot enter a pod's network namespace: the plugin sets pods up itself (slower); " +
+              "give the daemon the runtime's netns mounts (hostPath /run/netns with " +
+              "mountPropagation: HostToContainer, on a shared mount)",
+            { netns, cause: problem.why },
+          );
+        }
+        return { fallback: `the daemon cannot use CNI_NETNS: ${problem.why}` };
+      }
+    }
+    const outcome = await executeCni(req.env, req.stdin, {
+      defer,
+      execName: req.execName,
+      stackGoesTo: "the stack is in the weavets daemon's log on this node",
+    });
+    if (outcome.unexpected !== undefined) {
+      const e = outcome.unexpected;
+      log.error("pod event failed unexpectedly: the plugin does it itself", {
+        command,
+        cause: describeCause(e),
+        stack: e instanceof Error ? e.stack : undefined,
+      });
+      return { fallback: `the daemon failed: ${describeCause(e)}` };
+    }
+    if (outcome.code === 0) await notify(command, req.env, outcome.output);
+    const { output, code, message } = outcome;
+    return { output, code, message };
+  }
+
   async function handle(conn: Deno.Conn): Promise<void> {
     const started = performance.now();
     let command = "invalid";
@@ -79,15 +135,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
     try {
       const req = parseRequest(await readRequest(conn));
       command = req.env.CNI_COMMAND ?? "";
-      const netns = req.env.CNI_NETNS ?? "";
-      if ((command === "ADD" || command === "CHECK") && netns !== "" && !visible(netns)) {
-        reply = { fallback: `the daemon does not see the namespace path ${netns}` };
-      } else {
-        reply = await executeCni(req.env, req.stdin, defer);
-        if (!("fallback" in reply) && reply.code === 0) {
-          await notify(command, req.env, reply.output);
-        }
-      }
+      reply = await serveEvent(req);
     } catch (e) {
       const err = e instanceof CniError
         ? e
@@ -105,9 +153,12 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       ms: Math.round(ms),
       ...("fallback" in reply ? { why: reply.fallback } : {}),
       ...("message" in reply && reply.message ? { error: reply.message } : {}),
+      ...("output" in reply && reply.code !== 0 ? { code: reply.output?.code } : {}),
     };
+    // A failed pod event is a pod that does not start (or stop): a warning, not chatter.
     if (result === "ok") log.debug("pod event", fields);
-    else log.info("pod event", fields);
+    else if (result === "fallback") log.info("pod event", fields);
+    else log.warn("pod event", fields);
     try {
       const body = new TextEncoder().encode(JSON.stringify(reply));
       for (let off = 0; off < body.length;) off += await conn.write(body.subarray(off));
@@ -159,6 +210,11 @@ export function createCniServer(opts: CniServerOptions): CniServer {
     name: "cni",
     socket: () => path,
     metrics(registry: Registry) {
+      registry.gaugeFn(
+        "weavets_cni_pending_releases",
+        "Address releases DEL kept on the node while IPAM could not take them, not yet replayed.",
+        () => [{ value: replayer?.pending().count ?? 0 }],
+      );
       requests = registry.counter(
         "weavets_cni_requests_total",
         "Pod events served for the CNI plugin, by command and result (ok, error, fallback: " +
@@ -170,6 +226,12 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       );
     },
     async start() {
+      replayer = createReplayer({
+        dir: opts.pendingDir ?? pendingDir(),
+        log,
+        release: (r) => releaseAllocation(`http://${r.daemon}`, r.id, r.ifname),
+      });
+      replayer.start();
       const want = opts.path ?? cniSocketPath();
       try {
         listener = await listen(want);
@@ -192,6 +254,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       serve(listener);
     },
     async stop() {
+      await replayer?.stop();
       const l = listener;
       listener = undefined;
       if (!l) return;
@@ -205,14 +268,25 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       ]);
       clearTimeout(timer);
     },
-    report: () => ({ socket: path, served }),
-    status: () => ({
-      service: "cni",
-      fields: [
-        ["Socket", path ?? "not serving: the plugin runs pod events itself (see the log)"],
-        ["Served", `${served} pod events`],
-      ],
-    }),
+    report: () => ({ socket: path, served, pendingReleases: replayer?.pending().count ?? 0 }),
+    status: () => {
+      const pending = replayer?.pending() ?? { count: 0 };
+      return {
+        service: "cni",
+        fields: [
+          ["Socket", path ?? "not serving: the plugin runs pod events itself (see the log)"],
+          ["Served", `${served} pod events`],
+          [
+            "Pending releases",
+            pending.count === 0
+              ? "0"
+              : `${pending.count} (kept by DEL while IPAM was away${
+                pending.oldest ? `, oldest ${pending.oldest}` : ""
+              }; replayed every ${REPLAY_EVERY_S} s)`,
+          ],
+        ],
+      };
+    },
   };
 }
 
@@ -221,9 +295,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
  * a socket file left by a dead one is replaced.
  */
 async function listen(path: string): Promise<Deno.Listener | undefined> {
-  const dir = path.slice(0, path.lastIndexOf("/")) || CNI_SOCKET_DIR;
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  await Deno.chmod(dir, 0o700);
+  privateDir(path.slice(0, path.lastIndexOf("/")) || CNI_SOCKET_DIR);
   try {
     (await Deno.connect({ transport: "unix", path })).close();
     return undefined;
@@ -280,13 +352,4 @@ function parseRequest(text: string): z.infer<typeof RequestSchema> {
     );
   }
   return r.data;
-}
-
-function visible(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

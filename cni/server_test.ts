@@ -9,7 +9,7 @@ const quiet = new Logger({ sink: { write() {} } });
 async function withServer(fn: (path: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "wtcnisock-" });
   const path = `${dir}/sub/net.sock`;
-  const server = createCniServer({ log: quiet, path });
+  const server = createCniServer({ log: quiet, path, pendingDir: `${dir}/pending` });
   await server.start!({} as never);
   try {
     assert.equal(server.socket(), path);
@@ -55,20 +55,28 @@ Deno.test("cni server: a CNI error comes back as the spec's error object and exi
   });
 });
 
-Deno.test("cni server: ADD for a namespace path it cannot see is left to the plugin", async () => {
+Deno.test("cni server: ADD for a namespace path it cannot enter is left to the plugin", async () => {
   await withServer(async (path) => {
-    const reply = await viaDaemon(path, {
-      env: {
-        CNI_COMMAND: "ADD",
-        CNI_CONTAINERID: "c1",
-        CNI_NETNS: "/nonexistent/netns/c1",
-        CNI_IFNAME: "eth0",
-      },
-      stdin: '{"cniVersion":"1.0.0","name":"n","type":"weavets"}',
-    });
-    assert.deepEqual(reply, {
-      fallback: "the daemon does not see the namespace path /nonexistent/netns/c1",
-    });
+    const empty = await Deno.makeTempFile({ prefix: "wtc-netns-placeholder-" });
+    try {
+      // Missing, and an empty file (what a mount namespace without the runtime's mount shows).
+      for (
+        const [netns, why] of [["/nonexistent/netns/c1", /does not exist/], [
+          empty,
+          /is not a network namespace/,
+        ]] as const
+      ) {
+        const reply = await viaDaemon(path, {
+          env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: netns, CNI_IFNAME: "eth0" },
+          stdin: '{"cniVersion":"1.0.0","name":"n","type":"weavets"}',
+        });
+        assert.ok(typeof reply === "object" && "fallback" in reply, JSON.stringify(reply));
+        assert.match(reply.fallback, /^the daemon cannot use CNI_NETNS: /);
+        assert.match(reply.fallback, why);
+      }
+    } finally {
+      await Deno.remove(empty);
+    }
   });
 });
 
@@ -95,7 +103,7 @@ Deno.test("cni server: garbage and oversized requests get a decode error, and it
 
 Deno.test("cni server: a second daemon in the same namespace does not take the socket over", async () => {
   await withServer(async (path) => {
-    const second = createCniServer({ log: quiet, path });
+    const second = createCniServer({ log: quiet, path, pendingDir: `${path}.pending` });
     await second.start!({} as never);
     assert.equal(second.socket(), null);
     await second.stop!();
@@ -112,7 +120,7 @@ Deno.test("cni server: the socket is root-only and a stale one is replaced", asy
   const path = `${dir}/net.sock`;
   try {
     await Deno.writeTextFile(path, "left by a killed daemon");
-    const server = createCniServer({ log: quiet, path });
+    const server = createCniServer({ log: quiet, path, pendingDir: `${dir}/pending` });
     await server.start!({} as never);
     try {
       assert.equal(server.socket(), path);

@@ -19,22 +19,12 @@ export function cniSocketPathFor(ino: number): string {
   return `${CNI_SOCKET_DIR}/net-${ino}.sock`;
 }
 
-/**
- * Removes the socket a daemon killed (SIGKILL) in the namespace at `netnsPath` left behind; call
- * it before deleting the namespace, whose inode names the socket. Nothing there: nothing to do.
- */
-export function removeCniSocket(netnsPath: string): void {
-  try {
-    Deno.removeSync(cniSocketPathFor(Deno.statSync(netnsPath).ino!));
-  } catch {
-    // none: no daemon served there, or it removed its socket when it stopped
-  }
-}
-
 /** What the plugin sends: its whole environment (CNI_* and what delegated plugins inherit). */
 export interface CniRequest {
   env: Record<string, string>;
   stdin: string;
+  /** The plugin's file name, when it says which plugin this is (cni/invocation.ts). */
+  execName?: string;
 }
 
 /**
@@ -45,5 +35,8 @@ export type CniReply =
   | { output?: Record<string, unknown>; code: number; message?: string }
   | { fallback: string };
 
-/** Bounds of one request (a network config with a large prevResult is a few KiB). */
-export const MAX_REQUEST_BYTES = 1 << 20;
+/**
+ * Bounds of one request: stdin (at most 1 MiB, cni/stdin.ts) JSON-escaped, and the environment.
+ * The plugin does not send larger ones.
+ */
+export const MAX_REQUEST_BYTES = 3 << 20;

@@ -22,7 +22,7 @@ import {
   setMaster,
 } from "../../net/linux/mod.ts";
 import { CniRuntime, type Conflist } from "./cni_runtime.ts";
-import { removeCniSocket } from "../../cni/socket.ts";
+import { removeNodeState } from "../../cni/node_state.ts";
 import { execIn, type ExecResult, spawnIn } from "./exec.ts";
 
 /** Underlay addresses: 198.18.0.0/15 is reserved for benchmarking (RFC 2544), never routed. */
@@ -440,8 +440,9 @@ export class Cluster {
   /** Stops every daemon and removes every namespace and file this cluster made. */
   async teardown(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.stopDaemon(n, "SIGTERM")));
-    // A daemon killed earlier (SIGKILL) left its CNI socket file behind.
-    for (const n of this.nodes) removeCniSocket(n.netns);
+    // A daemon killed earlier (SIGKILL) left its CNI socket file behind, and DEL may have kept
+    // releases for a daemon that never came back.
+    for (const n of this.nodes) removeNodeState(n.netns);
     this.#removeNamespaces();
     await Deno.remove(this.spec.workdir, { recursive: true }).catch(() => {});
     this.#say("removed every namespace, daemon and file the cluster created");

@@ -1,13 +1,17 @@
 /**
  * IPAM from the local weavets daemon over its Weave-compatible HTTP API (127.0.0.1:6784, or
  * WEAVE_HTTP_ADDR, or the config's `daemonAddress`). Allocations are keyed by the container id,
- * with the interface name as the `ifname` query parameter.
+ * with the interface name as the `ifname` query parameter. Weave Net's IPAM keys (`subnet`,
+ * `gateway`, `routes` in `ipam`) apply. A release the daemon cannot take now is kept on the node
+ * for it (cni/pending.ts): DEL succeeds.
  */
 import { parseCidr } from "../../net/addr/mod.ts";
 import { DEFAULT_DAEMON_ADDRESS } from "../config.ts";
-import { CniError, ErrorCode } from "../errors.ts";
+import type { CommandContext } from "../context.ts";
+import { CniError, describeCause, ErrorCode } from "../errors.ts";
+import { dropPendingRelease, pendingDir, recordPendingRelease } from "../pending.ts";
 import type { IPConfig, Result } from "../result.ts";
-import type { IpamContext, IpamSource } from "./source.ts";
+import type { IpamSource } from "./types.ts";
 
 /**
  * The daemon holds a request up to 30 s while the ring awaits consensus, then answers 503 with
@@ -17,36 +21,66 @@ const TIMEOUT_MS = 35_000;
 /** The allocation id of the bridge's address, as in Weave Net. */
 const BRIDGE_ID = "weave:expose";
 
-export function daemonAddress(ctx: IpamContext): string {
+export function daemonAddress(ctx: CommandContext): string {
   return ctx.conf.daemonAddress ?? ctx.processEnv.WEAVE_HTTP_ADDR ?? DEFAULT_DAEMON_ADDRESS;
+}
+
+function ipPath(id: string, ifname: string, suffix = ""): string {
+  return `/ip/${encodeURIComponent(id)}${suffix}?ifname=${encodeURIComponent(ifname)}`;
+}
+
+/**
+ * Releases (id, ifname) at the daemon `base` (http://host:port). Error 11 when the daemon cannot
+ * take it now (not reachable, or not ready: 5xx). Used by DEL and by the daemon's replay of
+ * releases kept while it was away.
+ */
+export async function releaseAllocation(base: string, id: string, ifname: string): Promise<void> {
+  await daemonCall(base, "DELETE", ipPath(id, ifname), "release the address", [404]);
 }
 
 export class DaemonIpam implements IpamSource {
   readonly #base: string;
-  constructor(readonly ctx: IpamContext) {
+  readonly #weave: Extract<CommandContext["conf"]["ipam"], { kind: "daemon" }>;
+  readonly #pendingDir: () => string;
+  /** `pending`: where DEL keeps releases (default: this network namespace's, cni/pending.ts). */
+  constructor(readonly ctx: CommandContext, pending?: string) {
     this.#base = `http://${daemonAddress(ctx)}`;
+    this.#weave = ctx.conf.ipam.kind === "daemon" ? ctx.conf.ipam : { kind: "daemon" };
+    this.#pendingDir = () => pending ?? pendingDir();
   }
 
   #ipPath(suffix = ""): string {
-    const { containerId, ifname } = this.ctx.env;
-    return `/ip/${encodeURIComponent(containerId)}${suffix}?ifname=${encodeURIComponent(ifname)}`;
+    return ipPath(this.ctx.env.containerId, this.ctx.env.ifname, suffix);
   }
 
   async add(): Promise<Result> {
+    // A release kept for this attachment (an earlier DEL while the daemon was away) must not be
+    // replayed after this ADD: it would free the address handed out now.
+    const { containerId, ifname } = this.ctx.env;
+    await dropPendingRelease(this.#pendingDir(), containerId, ifname);
     const wanted = this.#requested();
+    const result: Result = { cniVersion: "", ips: [] };
+    if (this.#weave.routes) result.routes = this.#weave.routes;
     if (wanted.length === 0) {
-      const body = await this.#call("POST", this.#ipPath(), "allocate an address");
-      return { cniVersion: "", ips: [{ address: parseAllocation(body, "allocate") }] };
+      // As Weave Net: in `ipam.subnet` when given (POST /ip/{id}/{net}/{len}), else anywhere.
+      const subnet = this.#weave.subnet;
+      const path = subnet ? this.#ipPath(`/${subnet}`) : this.#ipPath();
+      const body = await this.#call("POST", path, "allocate an address");
+      result.ips!.push({ address: parseAllocation(body, "allocate") });
+      return result;
     }
-    const ips: IPConfig[] = [];
     for (const w of wanted) {
       const cidr = w.includes("/") ? w : `${w}/${await this.#defaultPrefix()}`;
       const { prefix } = parseCidr(cidr);
       const ip = cidr.slice(0, cidr.indexOf("/"));
       await this.#call("PUT", this.#ipPath(`/${ip}/${prefix}`), `claim ${cidr}`);
-      ips.push({ address: cidr });
+      result.ips!.push({ address: cidr });
     }
-    return { cniVersion: "", ips };
+    return result;
+  }
+
+  gateway(_alloc: Result, bridgeIp: string): string {
+    return this.#weave.gateway ?? bridgeIp;
   }
 
   /** As Weave Net: the bridge gets the daemon's allocation for the reserved id "weave:expose". */
@@ -55,8 +89,25 @@ export class DaemonIpam implements IpamSource {
     return parseAllocation(body, "allocate the bridge address");
   }
 
+  /** Releases, or keeps the release for the daemon when it is away (then DEL still succeeds). */
   async del(): Promise<void> {
-    await this.#call("DELETE", this.#ipPath(), "release the address", [404]);
+    const { containerId: id, ifname } = this.ctx.env;
+    try {
+      await releaseAllocation(this.#base, id, ifname);
+    } catch (e) {
+      if (!(e instanceof CniError && e.code === ErrorCode.TryAgainLater)) throw e;
+      const dir = this.#pendingDir();
+      recordPendingRelease(dir, {
+        id,
+        ifname,
+        daemon: daemonAddress(this.ctx),
+        since: new Date().toISOString(),
+      });
+      console.error(
+        `weavets cni: DEL: ${e.message.replace(/; try again later$/, "")}; the release is kept ` +
+          `in ${dir} until the daemon takes it`,
+      );
+    }
   }
 
   async check(ips: IPConfig[]): Promise<void> {
@@ -101,40 +152,44 @@ export class DaemonIpam implements IpamSource {
     return parseCidr(body.trim()).prefix;
   }
 
-  /** One request; `okStatus` lists non-2xx statuses that count as success (returning ""). */
-  async #call(
-    method: string,
-    path: string,
-    what: string,
-    okStatus: number[] = [],
-    body?: string,
-  ): Promise<string> {
-    const url = this.#base + path;
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        body,
-        headers: body ? { "content-type": "application/json" } : {},
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-    } catch (e) {
-      throw new CniError(
-        ErrorCode.TryAgainLater,
-        `cannot ${what}: the weavets daemon is not reachable at ${this.#base} (is it running? ` +
-          'set WEAVE_HTTP_ADDR or "daemonAddress" if it listens elsewhere); try again later',
-        (e as Error).message,
-      );
-    }
-    const text = await res.text();
-    if (res.ok) return text;
-    if (okStatus.includes(res.status)) return "";
+  #call(method: string, path: string, what: string, okStatus?: number[], body?: string) {
+    return daemonCall(this.#base, method, path, what, okStatus, body);
+  }
+}
+
+/** One request; `okStatus` lists non-2xx statuses that count as success (returning ""). */
+async function daemonCall(
+  base: string,
+  method: string,
+  path: string,
+  what: string,
+  okStatus: number[] = [],
+  body?: string,
+): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(base + path, {
+      method,
+      body,
+      headers: body ? { "content-type": "application/json" } : {},
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (e) {
     throw new CniError(
-      res.status >= 500 ? ErrorCode.TryAgainLater : ErrorCode.IOFailure,
-      `cannot ${what}: the weavets daemon answered ${method} ${path} with ${res.status}: ` +
-        (text.trim() || res.statusText),
+      ErrorCode.TryAgainLater,
+      `cannot ${what}: the weavets daemon is not reachable at ${base} (is it running? ` +
+        'set WEAVE_HTTP_ADDR or "daemonAddress" if it listens elsewhere); try again later',
+      describeCause(e),
     );
   }
+  const text = await res.text();
+  if (res.ok) return text;
+  if (okStatus.includes(res.status)) return "";
+  throw new CniError(
+    res.status >= 500 ? ErrorCode.TryAgainLater : ErrorCode.IOFailure,
+    `cannot ${what}: the weavets daemon answered ${method} ${path} with ${res.status}: ` +
+      (text.trim() || res.statusText),
+  );
 }
 
 function parseAllocation(body: string, what: string): string {
@@ -146,7 +201,7 @@ function parseAllocation(body: string, what: string): string {
     throw new CniError(
       ErrorCode.DecodeFailure,
       `cannot ${what}: the weavets daemon answered "${text}", not an address a.b.c.d/len`,
-      (e as Error).message,
+      describeCause(e),
     );
   }
 }

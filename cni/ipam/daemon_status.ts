@@ -1,20 +1,20 @@
 /**
  * STATUS against the daemon: `GET /status` answers 200 when ready and 503 with the reason
- * otherwise (error 50, as is no answer at all); `GET /status/peers` tells limited connectivity
- * (error 51: other peers are known but no connection is established).
+ * otherwise (error 50, as is no answer at all); `GET /status/connections` lists this node's own
+ * connections and the peers it is trying to reach: some, and none established, is limited
+ * connectivity (error 51). Other peers' connections (`/status/peers`) say nothing about this
+ * node: a node cut off from B and C still knows the B–C connection from gossip.
  */
 import * as z from "zod/mini";
-import { CniError, ErrorCode } from "../errors.ts";
+import { CniError, describeCause, ErrorCode } from "../errors.ts";
 
 const TIMEOUT_MS = 5_000;
 
 const statusSchema = z.looseObject({ ready: z.boolean(), reason: z.nullish(z.string()) });
-const peersSchema = z.array(z.looseObject({
+const connectionsSchema = z.array(z.looseObject({
+  state: z.string(),
   name: z.optional(z.string()),
-  connections: z.optional(z.array(z.looseObject({
-    established: z.optional(z.boolean()),
-    state: z.optional(z.string()),
-  }))),
+  address: z.optional(z.string()),
 }));
 
 async function getJson(base: string, path: string): Promise<{ status: number; body: unknown }> {
@@ -29,7 +29,7 @@ async function getJson(base: string, path: string): Promise<{ status: number; bo
       ErrorCode.PluginNotAvailable,
       `the weavets daemon is not reachable at ${base} (is it running? set WEAVE_HTTP_ADDR or ` +
         '"daemonAddress" if it listens elsewhere)',
-      (e as Error).message,
+      describeCause(e),
     );
   }
   const text = await res.text();
@@ -53,22 +53,28 @@ export async function checkDaemonStatus(base: string): Promise<void> {
       `the weavets daemon is not ready to set up pods: ${reason ?? `GET /status: ${st.status}`}`,
     );
   }
-  const pr = await getJson(base, "/status/peers");
-  const peers = peersSchema.safeParse(pr.body);
-  if (!peers.success) {
+  const cr = await getJson(base, "/status/connections");
+  const conns = connectionsSchema.safeParse(cr.body);
+  if (!conns.success) {
     throw new CniError(
       ErrorCode.PluginNotAvailable,
-      "cannot read the daemon's peer list (GET /status/peers)",
-      peers.error.message,
+      "cannot read the daemon's connections (GET /status/connections)",
+      conns.error.message,
     );
   }
-  const established = peers.data.flatMap((p) => p.connections ?? [])
-    .filter((c) => c.established === true || c.state === "established");
-  if (peers.data.length > 1 && established.length === 0) {
-    throw new CniError(
-      ErrorCode.LimitedConnectivity,
-      `limited connectivity: ${peers.data.length - 1} other peer(s) known, none connected; ` +
-        "pods here reach only pods on this node (see `weavets status connections`)",
-    );
-  }
+  const problem = limitedConnectivity(conns.data);
+  if (problem) throw new CniError(ErrorCode.LimitedConnectivity, problem);
+}
+
+/**
+ * Why this node's connectivity is limited, or null: it knows of other peers (it dials them, or
+ * they dialled it) and has no established connection to any. A node alone (no targets) is not
+ * limited: there is nobody to reach. Pure.
+ */
+export function limitedConnectivity(conns: { state: string; address?: string }[]): string | null {
+  if (conns.length === 0 || conns.some((c) => c.state === "established")) return null;
+  const tried = conns.map((c) => c.address).filter((a) => a !== undefined);
+  return `limited connectivity: no connection to any other peer (trying ${
+    tried.length ? tried.join(", ") : `${conns.length} peer(s)`
+  }); pods here reach only pods on this node (see \`weavets status connections\`)`;
 }

@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../config.ts";
 import { parseEnv } from "../env.ts";
 import { CniError, ErrorCode } from "../errors.ts";
+import { listPendingReleases } from "../pending.ts";
 import { DaemonIpam } from "./daemon.ts";
+
+/** Where these tests' DELs keep releases (never the node's own directory). */
+const PENDING = Deno.makeTempDirSync({ prefix: "wtc-pending-" });
 
 /** A one-route-table HTTP stand-in for the daemon, recording what the plugin asked. */
 function serve(routes: Record<string, (body: string) => Response>) {
@@ -32,7 +36,7 @@ function ipam(addr: string, extra: Record<string, unknown> = {}, args = "") {
     CNI_IFNAME: "eth0",
     CNI_ARGS: args,
   });
-  return new DaemonIpam({ conf, env, rawConfig: "", processEnv: {} });
+  return new DaemonIpam({ conf, env, rawConfig: "", processEnv: {} }, PENDING);
 }
 
 async function code(p: Promise<unknown>): Promise<number> {
@@ -51,7 +55,7 @@ Deno.test("daemon ipam: allocate, claim, look up and release keyed by container 
     "GET /ipinfo/defaultsubnet": () => new Response("10.32.0.0/12\n"),
     "PUT /ip/c1/10.32.0.9/12?ifname=eth0": () => new Response(null, { status: 204 }),
     "GET /ip/c1?ifname=eth0": () => new Response("10.32.0.5/12\n"),
-    "DELETE /ip/c1?ifname=eth0": () => new Response(null, { status: 404 }),
+    "DELETE /ip/c1?ifname=eth0": () => new Response(null, { status: 204 }),
   });
   try {
     assert.deepEqual((await ipam(d.addr).add()).ips, [{ address: "10.32.0.5/12" }]);
@@ -60,7 +64,7 @@ Deno.test("daemon ipam: allocate, claim, look up and release keyed by container 
     assert.deepEqual(claimed.ips, [{ address: "10.32.0.9/12" }]);
     await ipam(d.addr).check([{ address: "10.32.0.5/12" }]);
     assert.equal(await code(ipam(d.addr).check([{ address: "10.32.0.6/12" }])), 100);
-    await ipam(d.addr).del(); // 404: nothing to release is success
+    await ipam(d.addr).del();
     assert.deepEqual(d.seen, [
       "POST /ip/c1?ifname=eth0",
       "GET /ipinfo/defaultsubnet",
@@ -74,12 +78,13 @@ Deno.test("daemon ipam: allocate, claim, look up and release keyed by container 
   }
 });
 
-Deno.test("daemon ipam: refusals are error 5, daemon trouble and no daemon are 11", async () => {
+Deno.test("daemon ipam: refusals are error 5, no daemon is 11; a DEL it cannot take is kept", async () => {
   const d = serve({
     "POST /ip/c1?ifname=eth0": () => new Response("range full\n", { status: 400 }),
     "DELETE /ip/c1?ifname=eth0": () => new Response("busy\n", { status: 503 }),
     "GET /ip/c1?ifname=eth0": () => new Response("not-an-address\n"),
   });
+  const kept = () => listPendingReleases(PENDING).map((e) => e.record);
   try {
     const refused = ipam(d.addr).add();
     assert.equal(await code(refused), ErrorCode.IOFailure);
@@ -87,17 +92,21 @@ Deno.test("daemon ipam: refusals are error 5, daemon trouble and no daemon are 1
       ipam(d.addr).add(),
       /answered POST \/ip\/c1\?ifname=eth0 with 400: range full/,
     );
-    assert.equal(await code(ipam(d.addr).del()), ErrorCode.TryAgainLater);
+    // 503 (not ready): DEL succeeds, the release is kept for the daemon.
+    assert.deepEqual(kept(), []);
+    assert.equal(await code(ipam(d.addr).del()), 0);
+    assert.deepEqual(kept().map((r) => typeof r === "object" && [r.id, r.ifname, r.daemon]), [
+      ["c1", "eth0", d.addr],
+    ]);
     assert.equal(await code(ipam(d.addr).check([{ address: "10.0.0.1/8" }])), 100);
   } finally {
     await d.server.shutdown();
   }
-  // Nothing listens there any more.
+  // Nothing listens there any more: ADD is 11; DEL succeeds, keeping the release (once).
   assert.equal(await code(ipam(d.addr).add()), ErrorCode.TryAgainLater);
-  await assert.rejects(
-    ipam(d.addr).del(),
-    /not reachable at http:\/\/127\.0\.0\.1:\d+ .*try again later/,
-  );
+  assert.equal(await code(ipam(d.addr).del()), 0);
+  assert.equal(kept().length, 1);
+  Deno.removeSync(PENDING, { recursive: true });
 });
 
 Deno.test("daemon ipam: GC posts the valid attachments and keeps the bridge's address", async () => {
@@ -127,23 +136,28 @@ Deno.test("daemon ipam: GC posts the valid attachments and keeps the bridge's ad
   }
 });
 
-Deno.test("daemon status: ready → ok; 503 → 50 with the reason; no connection among known peers → 51", async () => {
+Deno.test("daemon status: ready → ok; 503 → 50 with the reason; this node connected to none of its peers → 51", async () => {
   const { checkDaemonStatus } = await import("./daemon_status.ts");
   let status = { ready: true, reason: null as string | null };
-  let peers: unknown[] = [{ name: "me", reachable: true, connections: [] }];
+  // Alone (no targets): nothing to reach, not limited.
+  let conns: unknown[] = [];
   const d = serve({
     "GET /status": () => Response.json(status, { status: status.ready ? 200 : 503 }),
-    "GET /status/peers": () => Response.json(peers),
+    "GET /status/connections": () => Response.json(conns),
   });
   const base = `http://${d.addr}`;
   try {
     await checkDaemonStatus(base);
-    peers = [
-      { name: "me", reachable: true, connections: [{ established: false }] },
-      { name: "other", reachable: false, connections: [] },
+    conns = [
+      { direction: "outbound", address: "198.18.0.11:6783", state: "retrying" },
+      { direction: "outbound", address: "198.18.0.12:6783", state: "connecting" },
     ];
+    await assert.rejects(
+      checkDaemonStatus(base),
+      /limited connectivity: no connection to any other peer \(trying 198\.18\.0\.11:6783, /,
+    );
     assert.equal(await code(checkDaemonStatus(base)), ErrorCode.LimitedConnectivity);
-    peers[0] = { name: "me", reachable: true, connections: [{ established: true }] };
+    conns.push({ direction: "inbound", address: "198.18.0.13:40000", state: "established" });
     await checkDaemonStatus(base);
     status = { ready: false, reason: "IPAM: awaiting consensus (quorum 2, known 1)" };
     await assert.rejects(checkDaemonStatus(base), /not ready to set up pods: IPAM: awaiting/);

@@ -1,29 +1,32 @@
 /**
  * IPAM by delegation, as the spec describes: exec the plugin named by `ipam.type`, found in
  * CNI_PATH, with the same environment (CNI_COMMAND set to ours) and the same config on stdin.
+ * The name is a plain file name (cni/config.ts refuses a path separator, as libcni does).
  */
+import type { CommandContext } from "../context.ts";
 import { CniError, decodeJson, ErrorCode } from "../errors.ts";
 import { firstAddress, gatewayCidr } from "../subnet.ts";
 import { type IPConfig, parseResult, type Result } from "../result.ts";
-import type { IpamContext, IpamSource } from "./source.ts";
+import type { IpamSource } from "./types.ts";
 
 export class DelegatedIpam implements IpamSource {
-  readonly #type: string;
-  constructor(readonly ctx: IpamContext) {
-    this.#type = ctx.conf.ipam!.type;
+  readonly #path: string;
+  /** Error 5 (4 without CNI_PATH) when the plugin is not in CNI_PATH: before anything is made. */
+  constructor(readonly ctx: CommandContext, readonly type: string) {
+    this.#path = this.#find();
   }
 
   async add(): Promise<Result> {
     const out = await this.#exec("ADD");
     const raw = decodeJson(
       out,
-      `the ipam plugin "${this.#type}" printed a result that is not JSON`,
+      `the ipam plugin "${this.type}" printed a result that is not JSON`,
     );
-    const r = parseResult(raw, `the ipam plugin "${this.#type}"'s result`);
+    const r = parseResult(raw, `the ipam plugin "${this.type}"'s result`);
     if (!r.ips?.length) {
       throw new CniError(
         ErrorCode.IOFailure,
-        `the ipam plugin "${this.#type}" returned no address; check its "ipam" configuration`,
+        `the ipam plugin "${this.type}" returned no address; check its "ipam" configuration`,
       );
     }
     return r;
@@ -35,6 +38,10 @@ export class DelegatedIpam implements IpamSource {
     return Promise.resolve(
       ip.gateway ? gatewayCidr(ip.gateway, ip.address) : firstAddress(ip.address),
     );
+  }
+
+  gateway(_alloc: Result, bridgeIp: string): string {
+    return bridgeIp;
   }
 
   async del(): Promise<void> {
@@ -69,7 +76,7 @@ export class DelegatedIpam implements IpamSource {
     const want = this.ctx.conf.cniVersion;
     if (Array.isArray(versions) && versions.includes(want)) return true;
     console.error(
-      `weavets cni: ${command}: the ipam plugin "${this.#type}" does not speak cniVersion ` +
+      `weavets cni: ${command}: the ipam plugin "${this.type}" does not speak cniVersion ` +
         `${want}; skipped it (upgrade it to let ${command} reach its allocations)`,
     );
     return false;
@@ -77,7 +84,7 @@ export class DelegatedIpam implements IpamSource {
 
   #find(): string {
     for (const dir of this.ctx.env.path) {
-      const path = `${dir}/${this.#type}`;
+      const path = `${dir}/${this.type}`;
       try {
         if (Deno.statSync(path).isFile) return path;
       } catch {
@@ -87,17 +94,16 @@ export class DelegatedIpam implements IpamSource {
     throw new CniError(
       this.ctx.env.path.length ? ErrorCode.IOFailure : ErrorCode.InvalidEnvironment,
       this.ctx.env.path.length
-        ? `the ipam plugin "${this.#type}" was not found in CNI_PATH ` +
+        ? `the ipam plugin "${this.type}" was not found in CNI_PATH ` +
           `(${this.ctx.env.path.join(":")}); install it there or fix "ipam.type"`
-        : `CNI_PATH is not set; the runtime must set it so the ipam plugin "${this.#type}" ` +
+        : `CNI_PATH is not set; the runtime must set it so the ipam plugin "${this.type}" ` +
           "can be found",
     );
   }
 
   /** Runs the delegate; returns its stdout, or rethrows its CNI error with its code. */
   async #exec(command: string): Promise<string> {
-    const path = this.#find();
-    const child = new Deno.Command(path, {
+    const child = new Deno.Command(this.#path, {
       env: { ...this.ctx.processEnv, CNI_COMMAND: command },
       clearEnv: true,
       stdin: "piped",
@@ -115,7 +121,7 @@ export class DelegatedIpam implements IpamSource {
     const out = await child.output();
     const stdout = new TextDecoder().decode(out.stdout);
     const stderr = new TextDecoder().decode(out.stderr).trim();
-    if (stderr) Deno.stderr.writeSync(new TextEncoder().encode(`${this.#type}: ${stderr}\n`));
+    if (stderr) Deno.stderr.writeSync(new TextEncoder().encode(`${this.type}: ${stderr}\n`));
     if (out.success) return stdout;
     let err: { code?: unknown; msg?: unknown; details?: unknown } = {};
     try {
@@ -127,7 +133,7 @@ export class DelegatedIpam implements IpamSource {
     const msg = typeof err.msg === "string" ? err.msg : (stderr || stdout.trim() || "no output");
     throw new CniError(
       code,
-      `the ipam plugin "${this.#type}" failed ${command} (exit ${out.code}): ${msg}`,
+      `the ipam plugin "${this.type}" failed ${command} (exit ${out.code}): ${msg}`,
       typeof err.details === "string" ? err.details : undefined,
     );
   }

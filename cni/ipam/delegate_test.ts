@@ -31,7 +31,7 @@ function delegate(dir: string, command = "ADD", version = "0.4.0") {
     env: parseEnv(processEnv),
     rawConfig: raw,
     processEnv,
-  });
+  }, "fake-ipam");
 }
 
 Deno.test("delegate: execs the plugin from CNI_PATH with our env and the same config; reads its result", async () => {

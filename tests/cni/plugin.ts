@@ -1,9 +1,9 @@
 /**
  * Helpers for the CNI end-to-end tests: run the real weavets binary as a runtime does (stripped
  * environment, CNI_* variables, config on stdin) inside a test "node" namespace, and start the
- * fake daemon (a test double) in that namespace.
+ * daemon core with the real IPAM service in that namespace.
  */
-import { denoRun, runWeavets } from "../harness/binary.ts";
+import { denoRun, REPO_ROOT, runWeavets, weavetsBin } from "../harness/binary.ts";
 import { ipJson, sh, shTry } from "../harness/sh.ts";
 
 export const PLUGIN_DIRS = "/usr/lib/cni:/opt/cni/bin";
@@ -33,11 +33,20 @@ export interface CniOutcome {
 }
 
 /** Runs `weavets` (no arguments: CNI mode by CNI_COMMAND) in the node namespace. */
-export async function cni(command: string, c: CniCall): Promise<CniOutcome> {
+export function cni(command: string, c: CniCall): Promise<CniOutcome> {
+  return cniWith(undefined, command, c, PLUGIN_DIRS);
+}
+
+async function cniWith(
+  bin: string | undefined,
+  command: string,
+  c: CniCall,
+  path: string,
+): Promise<CniOutcome> {
   const env: Record<string, string> = {
     PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
     CNI_COMMAND: command,
-    CNI_PATH: PLUGIN_DIRS,
+    CNI_PATH: path,
     ...(c.containerId ? { CNI_CONTAINERID: c.containerId } : {}),
     ...(c.netns !== undefined ? { CNI_NETNS: c.netns } : {}),
     ...(c.ifname !== undefined ? { CNI_IFNAME: c.ifname } : {}),
@@ -49,6 +58,7 @@ export async function cni(command: string, c: CniCall): Promise<CniOutcome> {
     clearEnv: true,
     stdin: JSON.stringify(c.conf),
     netns: c.node,
+    bin,
   });
   let json: Record<string, unknown> = {};
   if (r.stdout.trim()) json = JSON.parse(r.stdout);
@@ -126,43 +136,6 @@ async function startInNode(
   return { child, seen };
 }
 
-/** The fake daemon (test double) listening on 127.0.0.1:port inside `node`. */
-export class FakeDaemon {
-  #child: Deno.ChildProcess | undefined;
-  constructor(readonly node: string, readonly port: number, readonly subnet: string) {}
-
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.#child = (await startInNode(this.node, "tests/cni/fake_daemon.ts", [
-      String(this.port),
-      this.subnet,
-    ], "ready")).child;
-  }
-
-  /** An HTTP request to the fake from inside the node namespace. */
-  request(method: string, path: string, body?: string): Promise<string> {
-    return httpInNetns(this.node, method, `http://${this.address}${path}`, body);
-  }
-
-  async state(): Promise<{ allocations: Record<string, string>; gcCalls: unknown[] }> {
-    return JSON.parse(await this.request("GET", "/fake/state"));
-  }
-
-  async stop(): Promise<void> {
-    if (!this.#child) return;
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    await this.#child.status;
-    this.#child = undefined;
-  }
-}
-
 /** An HTTP request made from inside a namespace (with Deno's fetch: no curl needed). */
 export async function httpInNetns(
   netns: string,
@@ -201,22 +174,37 @@ export class IpamDaemon {
   #child: Deno.ChildProcess | undefined;
   port = 0;
   readonly datadir = Deno.makeTempDirSync({ prefix: "wtc-ipamd-" });
-  constructor(readonly node: string, readonly range: string) {}
+  static readonly NAME = "0a:00:00:00:00:01";
+  /**
+   * `init`: IPAM's --ipalloc-init (default: this peer alone decides, so it is ready at once;
+   * "consensus=2" without peers keeps it waiting: not ready). `peers`: mesh addresses it dials.
+   */
+  constructor(
+    readonly node: string,
+    readonly range: string,
+    readonly opts: { init?: string; peers?: string[] } = {},
+  ) {}
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
-    const name = "0a:00:00:00:00:01";
+    const name = IpamDaemon.NAME;
     const { child, seen } = await startInNode(this.node, "tests/ipam/ipam_daemon.ts", [
       name,
       this.datadir,
-      `seed=${name}`,
+      this.opts.init ?? `seed=${name}`,
       this.range,
+      ...(this.opts.peers ?? []),
     ], "\n");
     this.#child = child;
     this.port = JSON.parse(seen.split("\n")[0]).http;
+  }
+
+  /** A request to the daemon's HTTP API from inside the node. */
+  request(method: string, path: string): Promise<string> {
+    return httpInNetns(this.node, method, `http://${this.address}${path}`);
   }
 
   /** Every allocation the daemon holds, as "id ifname=ip". */
@@ -226,7 +214,8 @@ export class IpamDaemon {
       .map((a) => `${a.id} ${a.ifname}=${a.ip}`).sort();
   }
 
-  async stop(): Promise<void> {
+  /** Stops it (its state stays for a restart unless `remove`). */
+  async stop(remove = true): Promise<void> {
     if (this.#child) {
       try {
         this.#child.kill("SIGTERM");
@@ -236,6 +225,33 @@ export class IpamDaemon {
       await this.#child.status;
       this.#child = undefined;
     }
-    Deno.removeSync(this.datadir, { recursive: true });
+    if (remove) Deno.removeSync(this.datadir, { recursive: true });
   }
+}
+
+/**
+ * The plugin under another name in a directory of its own (for CNI_PATH), as the init container
+ * installs it for Weave Net's configs: a hard link (a copy across file systems), so the plugin
+ * sees the name it is exec'd by. Returns the directory; remove it when done.
+ */
+export function pluginNamed(...names: string[]): string {
+  const dir = `${REPO_ROOT}/.tmp/wtc-names-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  Deno.mkdirSync(dir, { recursive: true });
+  for (const name of names) {
+    try {
+      Deno.linkSync(weavetsBin(), `${dir}/${name}`);
+    } catch {
+      Deno.copyFileSync(weavetsBin(), `${dir}/${name}`);
+    }
+  }
+  return dir;
+}
+
+/** Runs any CNI plugin binary in the node namespace as a runtime does. */
+export async function execPlugin(
+  bin: string,
+  command: string,
+  c: CniCall & { path: string },
+): Promise<CniOutcome> {
+  return await cniWith(bin, command, c, c.path);
 }

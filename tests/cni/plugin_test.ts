@@ -1,7 +1,8 @@
 /**
  * The CNI plugin end to end: the real binary, exactly as a runtime runs it (stripped environment,
  * CNI_* variables, config on stdin), inside throwaway "node" and "pod" namespaces; `ip -j` is the
- * oracle. IPAM is the reference host-local plugin (delegation) or the fake daemon (a test double).
+ * oracle. IPAM is the reference host-local plugin (delegation) or the real IPAM service of the
+ * daemon (tests/ipam/ipam_daemon.ts).
  */
 import assert from "node:assert/strict";
 import { IS_ROOT, withNamespaces } from "../harness/netns.ts";
@@ -9,18 +10,33 @@ import { REPO_ROOT } from "../harness/binary.ts";
 import { captureOneArp, HAS_TCPDUMP } from "../harness/capture.ts";
 import { sh } from "../harness/sh.ts";
 import {
+  listPendingReleases,
+  pendingDirFor,
+  type PendingRelease,
+  recordName,
+} from "../../cni/pending.ts";
+import {
   cni,
-  FakeDaemon,
+  execPlugin,
   HAS_HOST_LOCAL,
   hostLocal,
   hostVeths,
   IpamDaemon,
   ipv4Of,
   links,
+  PLUGIN_DIRS,
+  pluginNamed,
   routes,
 } from "./plugin.ts";
 
 const PREFIX = "wtc";
+const HAS_BRIDGE = (() => {
+  try {
+    return Deno.statSync("/usr/lib/cni/bridge").isFile;
+  } catch {
+    return false;
+  }
+})();
 const ignore = !IS_ROOT || !HAS_HOST_LOCAL;
 if (IS_ROOT && !HAS_HOST_LOCAL) {
   console.error(
@@ -220,132 +236,6 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "cni e2e: daemon IPAM (fake): ADD/CHECK/DEL keyed by id+ifname, results in every version, " +
-    "GC, STATUS, and an unreachable daemon",
-  ignore: !IS_ROOT,
-  async fn() {
-    await withNamespaces(PREFIX, async (ns) => {
-      const node = ns.add("node");
-      const daemon = new FakeDaemon(node, 6784, "10.79.0.0/16");
-      await daemon.start();
-      try {
-        const pods = [ns.add("pod"), ns.add("pod"), ns.add("pod"), ns.add("pod")];
-        const c = conf({ cniVersion: "1.1.0" });
-        const call = (i: number, extra: Record<string, unknown> = {}) => ({
-          node,
-          conf: { ...c, ...extra },
-          containerId: `pod${i}`,
-          netns: `/run/netns/${pods[i]}`,
-          ifname: "eth0",
-        });
-
-        // Versions: each pod added with a different cniVersion gets its result in that version.
-        const versions = ["0.3.1", "0.4.0", "1.1.0"];
-        const results = [];
-        for (let i = 0; i < 3; i++) {
-          // The first also asks for a MAC (capability "mac") and DNS settings.
-          const extra = i === 0
-            ? { runtimeConfig: { mac: "0a:58:0a:4f:00:99" }, dns: { nameservers: ["10.96.0.10"] } }
-            : {};
-          // From the second pod on the bridge exists: watch it for the pod's gratuitous ARP.
-          const arp = i === 1 && HAS_TCPDUMP ? await captureOneArp(node, "weave") : undefined;
-          const a = await cni("ADD", call(i, { cniVersion: versions[i], ...extra }));
-          assert.equal(a.code, 0, a.stdout + a.stderr);
-          if (arp) {
-            const ip = (a.json.ips as { address: string }[])[0].address.split("/")[0];
-            assert.match(await arp.done, new RegExp(`Request who-has ${ip} tell ${ip}`));
-          }
-          assert.equal(a.json.cniVersion, versions[i]);
-          results.push(a.json);
-        }
-        // The bridge got the daemon's "weave:expose" address, after the first pod's.
-        assert.deepEqual(await ipv4Of(node, "weave"), ["10.79.0.2/16"]);
-        const ips0 = results[0].ips as Record<string, unknown>[];
-        assert.deepEqual(ips0, [
-          { version: "4", address: "10.79.0.1/16", gateway: "10.79.0.2", interface: 2 },
-        ]);
-        assert.equal((results[2].ips as Record<string, unknown>[])[0].version, undefined);
-        assert.equal(
-          (await links(pods[0])).find((l) => l.ifname === "eth0")!.address,
-          "0a:58:0a:4f:00:99",
-        );
-        assert.deepEqual(results[0].dns, { nameservers: ["10.96.0.10"] });
-        assert.deepEqual(results[1].dns, {});
-        assert.equal((results[2].interfaces as Record<string, unknown>[])[2].mtu, 1500);
-        const state = await daemon.state();
-        assert.equal(state.allocations["pod0 eth0"], "10.79.0.1/16");
-        assert.equal(state.allocations["weave:expose "], "10.79.0.2/16");
-
-        // CHECK (1.1.0) passes; after the daemon lost the allocation it says so.
-        const prev = { prevResult: results[2] };
-        assert.equal((await cni("CHECK", call(2, prev))).code, 0);
-        await daemon.request("DELETE", "/ip/pod2?ifname=eth0");
-        const lost = await cni("CHECK", call(2, prev));
-        assert.equal(lost.json.code, 100);
-        assert.match(String(lost.json.msg), /no longer holds 10\.79\.0\.4\/16/);
-
-        // A requested address (CNI_ARGS IP=, as podman --ip sends it) is claimed.
-        const claimed = await cni("ADD", {
-          ...call(3),
-          containerId: "pod3",
-          args: "IgnoreUnknown=1;IP=10.79.0.50",
-        });
-        assert.equal(claimed.code, 0, claimed.stdout + claimed.stderr);
-        assert.equal((claimed.json.ips as { address: string }[])[0].address, "10.79.0.50/16");
-        assert.deepEqual(await ipv4Of(pods[3], "eth0"), ["10.79.0.50/16"]);
-
-        // GC: only pod0 is valid: pod1's and pod3's allocations go, so do their host veths.
-        const valid = [{ containerID: "pod0", ifname: "eth0" }];
-        const before = (await hostVeths(node)).length;
-        assert.equal(before, 4);
-        const g = await cni("GC", { node, conf: { ...c, "cni.dev/valid-attachments": valid } });
-        assert.equal(g.code, 0, g.stdout + g.stderr);
-        assert.equal((await hostVeths(node)).length, 1);
-        const after = await daemon.state();
-        assert.deepEqual(after.gcCalls.at(-1), {
-          ids: ["weave:expose", { id: "pod0", ifname: "eth0" }],
-        });
-        assert.deepEqual(Object.keys(after.allocations).sort(), ["pod0 eth0", "weave:expose "]);
-
-        // STATUS: ready → ok; not ready → 50; other peers known, none connected → 51.
-        assert.equal((await cni("STATUS", { node, conf: c })).code, 0);
-        await daemon.request("POST", "/fake/ready?ready=0");
-        const notReady = await cni("STATUS", { node, conf: c });
-        assert.equal(notReady.json.code, 50);
-        assert.match(String(notReady.json.msg), /awaiting consensus/);
-        await daemon.request("POST", "/fake/ready?ready=1");
-        await daemon.request(
-          "POST",
-          "/fake/peers",
-          JSON.stringify([
-            { name: "self", reachable: true, connections: [{ established: false }] },
-            { name: "other", reachable: false, connections: [] },
-          ]),
-        );
-        const limited = await cni("STATUS", { node, conf: c });
-        assert.equal(limited.json.code, 51, limited.stdout);
-
-        // The daemon goes away: DEL still removes the interface, then says "try again later".
-        await daemon.stop();
-        const d = await cni("DEL", call(0));
-        assert.equal(d.json.code, 11, d.stdout);
-        assert.match(String(d.json.msg), /not reachable at http:\/\/127\.0\.0\.1:6784/);
-        assert.deepEqual(await hostVeths(node), []);
-        const st = await cni("STATUS", { node, conf: c });
-        assert.equal(st.json.code, 50);
-        // ADD without a daemon: error 11 and nothing left behind.
-        const a = await cni("ADD", call(1));
-        assert.equal(a.json.code, 11);
-        assert.deepEqual(await hostVeths(node), []);
-      } finally {
-        await daemon.stop();
-      }
-    });
-  },
-});
-
-Deno.test({
   name: "cni e2e: 20 concurrent ADDs get distinct addresses; 20 DELs leave nothing",
   ignore,
   async fn() {
@@ -381,7 +271,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cni e2e: daemon IPAM against the real net/ipam service: ADD, CHECK, GC, DEL, STATUS",
+  name: "cni e2e: daemon IPAM (the real net/ipam service): results in every version, MAC, DNS, " +
+    "claims, CHECK, GC, DEL; a second ADD of a live pod leaves its address alone",
   ignore: !IS_ROOT,
   async fn() {
     await withNamespaces(PREFIX, async (ns) => {
@@ -389,38 +280,96 @@ Deno.test({
       const daemon = new IpamDaemon(node, "10.40.0.0/16");
       await daemon.start();
       try {
-        const pods = [ns.add("pod"), ns.add("pod")];
+        const pods = [ns.add("pod"), ns.add("pod"), ns.add("pod"), ns.add("pod")];
         const c = conf({ cniVersion: "1.1.0", daemonAddress: daemon.address });
-        const call = (i: number) => ({
+        const call = (i: number, extra: Record<string, unknown> = {}) => ({
           node,
-          conf: c,
+          conf: { ...c, ...extra },
           containerId: `real${i}`,
           netns: `/run/netns/${pods[i]}`,
           ifname: "eth0",
         });
-        const adds = [await cni("ADD", call(0)), await cni("ADD", call(1))];
-        for (const a of adds) assert.equal(a.code, 0, a.stdout + a.stderr);
-        const [ip0, ip1] = adds.map((a) => (a.json.ips as { address: string }[])[0].address);
-        const gw = (adds[0].json.ips as { gateway: string }[])[0].gateway;
-        assert.deepEqual(await ipv4Of(pods[0], "eth0"), [ip0]);
-        assert.deepEqual(await daemon.allocations(), [
-          `real0 eth0=${ip0}`,
-          `real1 eth0=${ip1}`,
-          `weave:expose =${gw}/16`,
-        ]);
-        const check = await cni("CHECK", { ...call(0), conf: { ...c, prevResult: adds[0].json } });
-        assert.equal(check.code, 0, check.stdout + check.stderr);
-        assert.equal((await cni("STATUS", { node, conf: c })).code, 0);
 
+        // Each pod added with a different cniVersion gets its result in that version (1.1.0 is
+        // written as 1.0.0, which every libcni 1.x parses: cni/result.ts).
+        const versions = [["0.3.1", "0.3.1"], ["0.4.0", "0.4.0"], ["1.1.0", "1.0.0"]];
+        const results: Record<string, unknown>[] = [];
+        for (let i = 0; i < 3; i++) {
+          // The first also asks for a MAC (capability "mac") and DNS settings.
+          const extra = i === 0
+            ? { runtimeConfig: { mac: "0a:58:0a:4f:00:99" }, dns: { nameservers: ["10.96.0.10"] } }
+            : {};
+          // From the second pod on the bridge exists: watch it for the pod's gratuitous ARP.
+          const arp = i === 1 && HAS_TCPDUMP ? await captureOneArp(node, "weave") : undefined;
+          const a = await cni("ADD", call(i, { cniVersion: versions[i][0], ...extra }));
+          assert.equal(a.code, 0, a.stdout + a.stderr);
+          if (arp) {
+            const ip = (a.json.ips as { address: string }[])[0].address.split("/")[0];
+            assert.match(await arp.done, new RegExp(`Request who-has ${ip} tell ${ip}`));
+          }
+          assert.equal(a.json.cniVersion, versions[i][1]);
+          results.push(a.json);
+        }
+        const ipOf = (r: Record<string, unknown>) => (r.ips as { address: string }[])[0].address;
+        const gw = (results[0].ips as { gateway: string }[])[0].gateway;
+        // The bridge got the daemon's "weave:expose" address, after the first pod's.
+        assert.deepEqual(await ipv4Of(node, "weave"), [`${gw}/16`]);
+        assert.deepEqual(
+          await daemon.allocations(),
+          [
+            `real0 eth0=${ipOf(results[0])}`,
+            `weave:expose =${gw}/16`,
+            `real1 eth0=${ipOf(results[1])}`,
+            `real2 eth0=${ipOf(results[2])}`,
+          ].sort(),
+        );
+        assert.deepEqual(results[0].ips, [
+          { version: "4", address: ipOf(results[0]), gateway: gw, interface: 2 },
+        ]);
+        assert.equal((results[2].ips as Record<string, unknown>[])[0].version, undefined);
+        assert.equal(
+          (await links(pods[0])).find((l) => l.ifname === "eth0")!.address,
+          "0a:58:0a:4f:00:99",
+        );
+        assert.deepEqual(results[0].dns, { nameservers: ["10.96.0.10"] });
+        assert.deepEqual(results[1].dns, {});
+        assert.deepEqual(await ipv4Of(pods[0], "eth0"), [ipOf(results[0])]);
+
+        // A second ADD of a live pod is refused and leaves its address and interface alone.
+        const again = await cni("ADD", call(1));
+        assert.equal(again.json.code, 5, again.stdout);
+        assert.match(String(again.json.msg), /already exists: this container was added before/);
+        assert.ok((await daemon.allocations()).includes(`real1 eth0=${ipOf(results[1])}`));
+        assert.deepEqual(await ipv4Of(pods[1], "eth0"), [ipOf(results[1])]);
+        assert.equal((await hostVeths(node)).length, 3);
+
+        // CHECK passes; once the daemon no longer holds the address it says so.
+        const prev = { prevResult: results[2] };
+        const ok = await cni("CHECK", call(2, prev));
+        assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+        await daemon.request("DELETE", "/ip/real2?ifname=eth0");
+        const lost = await cni("CHECK", call(2, prev));
+        assert.equal(lost.json.code, 100);
+        assert.match(String(lost.json.msg), new RegExp(`no longer holds ${ipOf(results[2])}`));
+
+        // A requested address (CNI_ARGS IP=, as podman --ip sends it) is claimed.
+        const claimed = await cni("ADD", { ...call(3), args: "IgnoreUnknown=1;IP=10.40.0.50" });
+        assert.equal(claimed.code, 0, claimed.stdout + claimed.stderr);
+        assert.equal(ipOf(claimed.json), "10.40.0.50/16");
+        assert.deepEqual(await ipv4Of(pods[3], "eth0"), ["10.40.0.50/16"]);
+
+        // GC: only real0 is valid: the others' allocations go, so do their host veths.
+        assert.equal((await hostVeths(node)).length, 4);
         const valid = [{ containerID: "real0", ifname: "eth0" }];
         const g = await cni("GC", { node, conf: { ...c, "cni.dev/valid-attachments": valid } });
         assert.equal(g.code, 0, g.stdout + g.stderr);
+        assert.equal((await hostVeths(node)).length, 1);
         assert.deepEqual(await daemon.allocations(), [
-          `real0 eth0=${ip0}`,
+          `real0 eth0=${ipOf(results[0])}`,
           `weave:expose =${gw}/16`,
         ]);
-        assert.equal((await hostVeths(node)).length, 1);
 
+        // DEL twice.
         assert.equal((await cni("DEL", call(0))).code, 0);
         assert.equal((await cni("DEL", call(0))).code, 0);
         assert.deepEqual(await daemon.allocations(), [`weave:expose =${gw}/16`]);
@@ -429,5 +378,177 @@ Deno.test({
         await daemon.stop();
       }
     });
+  },
+});
+
+Deno.test({
+  name: "cni e2e: STATUS (real IPAM service): ready 0, not ready 50, no connection to the peers " +
+    "it dials 51; the daemon gone: DEL succeeds and keeps the release, ADD 11, STATUS 50",
+  ignore: !IS_ROOT,
+  async fn() {
+    await withNamespaces(PREFIX, async (ns) => {
+      const node = ns.add("node");
+      const pod = ns.add("pod");
+      const status = async (d: IpamDaemon) =>
+        await cni("STATUS", {
+          node,
+          conf: conf({ cniVersion: "1.1.0", daemonAddress: d.address }),
+        });
+      // Waiting for a consensus of 2 it never gets: not ready.
+      const waiting = new IpamDaemon(node, "10.41.0.0/16", { init: "consensus=2" });
+      await waiting.start();
+      try {
+        const r = await status(waiting);
+        assert.equal(r.json.code, 50, r.stdout);
+        assert.match(String(r.json.msg), /not ready to set up pods: .*consensus/);
+      } finally {
+        await waiting.stop();
+      }
+      // Ready, dialling a peer that never answers (a closed port): limited connectivity.
+      const cut = new IpamDaemon(node, "10.41.0.0/16", { peers: ["127.0.0.1:9"] });
+      await cut.start();
+      try {
+        const r = await status(cut);
+        assert.equal(r.json.code, 51, r.stdout);
+        assert.match(
+          String(r.json.msg),
+          /no connection to any other peer \(trying 127\.0\.0\.1:9\)/,
+        );
+      } finally {
+        await cut.stop();
+      }
+
+      const daemon = new IpamDaemon(node, "10.41.0.0/16");
+      await daemon.start();
+      const c = conf({ cniVersion: "1.1.0", daemonAddress: daemon.address });
+      const call = {
+        node,
+        conf: c,
+        containerId: "gone0",
+        netns: `/run/netns/${pod}`,
+        ifname: "eth0",
+      };
+      try {
+        assert.equal((await status(daemon)).code, 0);
+        const a = await cni("ADD", call);
+        assert.equal(a.code, 0, a.stdout + a.stderr);
+        await daemon.stop(false);
+        // DEL with the daemon gone: the interface goes, the release is kept, DEL succeeds.
+        const d = await cni("DEL", call);
+        assert.equal(d.code, 0, d.stdout + d.stderr);
+        assert.match(d.stderr, /the release is kept in .* until the daemon takes it/);
+        assert.deepEqual(await hostVeths(node), []);
+        const kept = listPendingReleases(pendingDirFor(Deno.statSync(`/run/netns/${node}`).ino!));
+        assert.deepEqual(kept.map((e) => e.name), [recordName("gone0", "eth0")]);
+        const rec = kept[0].record as PendingRelease;
+        assert.deepEqual([rec.id, rec.ifname, rec.daemon], ["gone0", "eth0", daemon.address]);
+        // ADD without a daemon: error 11 and nothing left behind; STATUS 50.
+        const again = await cni("ADD", { ...call, containerId: "gone1" });
+        assert.equal(again.json.code, 11, again.stdout);
+        assert.deepEqual(await hostVeths(node), []);
+        assert.equal((await status(daemon)).json.code, 50);
+      } finally {
+        await daemon.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "cni e2e: Weave Net drop-in: Weave's conflist entry through the weave-net name, Weave's " +
+    "IPAM keys (subnet, gateway, routes), and weave-ipam as the IPAM of the reference bridge",
+  ignore: !IS_ROOT || !HAS_BRIDGE,
+  async fn() {
+    const dir = pluginNamed("weave-net", "weave-ipam");
+    try {
+      await withNamespaces(PREFIX, async (ns) => {
+        const node = ns.add("node");
+        const pods = [ns.add("pod"), ns.add("pod"), ns.add("pod")];
+        const daemon = new IpamDaemon(node, "10.42.0.0/16");
+        await daemon.start();
+        try {
+          // Weave's daemon address is WEAVE_HTTP_ADDR, as for Weave's plugin.
+          const extraEnv = { WEAVE_HTTP_ADDR: daemon.address };
+          const path = `${dir}:${PLUGIN_DIRS}`;
+          const call = (i: number, conf: Record<string, unknown>) => ({
+            node,
+            conf,
+            containerId: `weave${i}`,
+            netns: `/run/netns/${pods[i]}`,
+            ifname: "eth0",
+            extraEnv,
+            path,
+          });
+          // Weave Net 2.8.1's conflist entry, unchanged.
+          const weave = {
+            cniVersion: "0.3.0",
+            name: "weave",
+            type: "weave-net",
+            hairpinMode: true,
+          };
+          const a = await execPlugin(`${dir}/weave-net`, "ADD", call(0, weave));
+          assert.equal(a.code, 0, a.stdout + a.stderr);
+          const ip0 = (a.json.ips as { address: string }[])[0].address;
+          assert.deepEqual(await ipv4Of(pods[0], "eth0"), [ip0]);
+
+          // Weave's own IPAM keys: an address in `subnet`, Weave's gateway and routes.
+          const keyed = {
+            ...weave,
+            ipam: {
+              subnet: "10.42.7.0/24",
+              gateway: "10.42.7.254",
+              routes: [{ dst: "10.96.0.0/12" }, { dst: "0.0.0.0/0" }],
+            },
+          };
+          const b = await execPlugin(`${dir}/weave-net`, "ADD", call(1, keyed));
+          assert.equal(b.code, 0, b.stdout + b.stderr);
+          const ip1 = (b.json.ips as { address: string; gateway: string }[])[0];
+          assert.match(ip1.address, /^10\.42\.7\.\d+\//);
+          assert.equal(ip1.gateway, "10.42.7.254");
+          const podRoutes = await routes(pods[1]);
+          for (const dst of ["default", "10.96.0.0/12"]) {
+            assert.ok(
+              podRoutes.some((r) => r.dst === dst && r.gateway === "10.42.7.254"),
+              `${dst} via Weave's gateway: ${JSON.stringify(podRoutes)}`,
+            );
+          }
+
+          // weave-ipam as the IPAM of another plugin (the reference bridge, which execs it).
+          const bridge = {
+            cniVersion: "1.0.0",
+            name: "wtcbr",
+            type: "bridge",
+            bridge: "wtcbr0",
+            isGateway: true,
+            ipam: { type: "weave-ipam", subnet: "10.42.9.0/24", gateway: "10.42.9.1" },
+          };
+          const br = await execPlugin("/usr/lib/cni/bridge", "ADD", call(2, bridge));
+          assert.equal(br.code, 0, br.stdout + br.stderr);
+          const ip2 = (br.json.ips as { address: string }[])[0].address;
+          assert.match(ip2, /^10\.42\.9\.\d+\//);
+          assert.deepEqual(await ipv4Of(pods[2], "eth0"), [ip2]);
+          assert.deepEqual((await daemon.allocations()).filter((a) => !a.startsWith("weave:")), [
+            `weave0 eth0=${ip0}`,
+            `weave1 eth0=${ip1.address}`,
+            `weave2 eth0=${ip2}`,
+          ]);
+
+          // DEL through each: every address is released.
+          assert.equal((await execPlugin(`${dir}/weave-net`, "DEL", call(0, weave))).code, 0);
+          assert.equal((await execPlugin(`${dir}/weave-net`, "DEL", call(1, keyed))).code, 0);
+          const d = await execPlugin("/usr/lib/cni/bridge", "DEL", call(2, bridge));
+          assert.equal(d.code, 0, d.stdout + d.stderr);
+          assert.deepEqual(
+            (await daemon.allocations()).filter((a) => !a.startsWith("weave:")),
+            [],
+          );
+          assert.deepEqual(await hostVeths(node), []);
+        } finally {
+          await daemon.stop();
+        }
+      });
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
   },
 });

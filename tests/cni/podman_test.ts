@@ -2,13 +2,14 @@
  * weavets under a real container runtime: podman 4.3 with its CNI backend, set up as
  * shared/reference/cni-runtime.md describes (private containers.conf and storage.conf, a busybox
  * image imported without a registry, runc). The network is the shipped deploy/cni conflist
- * unchanged (weavets + chained portmap); IPAM is the fake daemon (a test double) in the node.
+ * (weavets + chained portmap), pointed at the IPAM daemon's address; IPAM is the daemon core with
+ * the real IPAM service in the node (tests/ipam/ipam_daemon.ts).
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT, weavetsBin } from "../harness/binary.ts";
 import { IS_ROOT, withNamespaces } from "../harness/netns.ts";
 import { sh, shTry } from "../harness/sh.ts";
-import { FakeDaemon, hostVeths, httpInNetns } from "./plugin.ts";
+import { hostVeths, httpInNetns, IpamDaemon } from "./plugin.ts";
 
 function which(cmd: string): boolean {
   return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" })
@@ -30,17 +31,19 @@ const IMAGE = "localhost/wtcbusybox:1";
 class Podman {
   readonly dir: string;
   readonly env: Record<string, string>;
-  constructor(readonly node: string) {
+  /** `daemonAddress`: the IPAM daemon's host:port, set in the shipped conflist's weavets entry. */
+  constructor(readonly node: string, daemonAddress: string) {
     // runroot must stay short (<= 50 chars) or podman's exit-time DEL silently fails.
     this.dir = `/run/wtc${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
     const d = this.dir;
     Deno.mkdirSync(`${d}/bin`, { recursive: true });
     Deno.mkdirSync(`${d}/net.d`, { recursive: true });
     Deno.symlinkSync(weavetsBin(), `${d}/bin/weavets`);
-    Deno.copyFileSync(
-      `${REPO_ROOT}/deploy/cni/10-weavets.conflist`,
-      `${d}/net.d/10-weavets.conflist`,
+    const conflist = JSON.parse(
+      Deno.readTextFileSync(`${REPO_ROOT}/deploy/cni/10-weavets.conflist`),
     );
+    conflist.plugins[0].daemonAddress = daemonAddress;
+    Deno.writeTextFileSync(`${d}/net.d/10-weavets.conflist`, JSON.stringify(conflist));
     Deno.writeTextFileSync(
       `${d}/containers.conf`,
       [
@@ -115,9 +118,9 @@ Deno.test({
   async fn() {
     await withNamespaces("wtc", async (ns) => {
       const node = ns.add("node");
-      const daemon = new FakeDaemon(node, 6784, "10.32.0.0/12");
+      const daemon = new IpamDaemon(node, "10.32.0.0/12");
       await daemon.start();
-      const podman = new Podman(node);
+      const podman = new Podman(node, daemon.address);
       try {
         await podman.importBusybox();
         const rulesBefore = await sh("ip", "netns", "exec", node, "iptables-save");
@@ -156,9 +159,7 @@ Deno.test({
         await podman.run("stop", "-t", "0", "wtca", "wtcb");
         await podman.run("rm", "wtca", "wtcb");
         assert.deepEqual(await hostVeths(node), [], "a host veth was left behind");
-        const left = Object.keys((await daemon.state()).allocations).filter((k) =>
-          !k.startsWith("weave:expose")
-        );
+        const left = (await daemon.allocations()).filter((a) => !a.startsWith("weave:expose"));
         assert.deepEqual(left, [], "an address was left allocated");
         const rulesAfter = await sh("ip", "netns", "exec", node, "iptables-save");
         const rules = (s: string) =>

@@ -54,9 +54,16 @@ export interface RunResult {
 /** Runs weavets with `args`, `env` (replacing the environment when `clearEnv`) and `stdin`. */
 export async function runWeavets(
   args: string[],
-  opts: { env?: Record<string, string>; clearEnv?: boolean; stdin?: string; netns?: string } = {},
+  opts: {
+    env?: Record<string, string>;
+    clearEnv?: boolean;
+    stdin?: string;
+    netns?: string;
+    /** Another executable than weavetsBin() (e.g. the plugin under another name). */
+    bin?: string;
+  } = {},
 ): Promise<RunResult> {
-  const bin = weavetsBin();
+  const bin = opts.bin ?? weavetsBin();
   const [cmd, cmdArgs] = opts.netns
     ? ["ip", ["netns", "exec", opts.netns, bin, ...args]]
     : [bin, args];

@@ -2,7 +2,7 @@
  * Throwaway network namespaces for root tests. Names carry a caller prefix plus a random
  * run id, so parallel runs never collide, and `cleanup` removes exactly what was created.
  */
-import { removeCniSocket } from "../../cni/socket.ts";
+import { removeNodeState } from "../../cni/node_state.ts";
 import { shSync } from "./sh.ts";
 
 /** True when the process can build namespaces; root tests use `ignore: !IS_ROOT`. */
@@ -38,7 +38,7 @@ export class Namespaces {
    */
   cleanup(): void {
     for (const name of this.#made.splice(0).reverse()) {
-      removeCniSocket(`/run/netns/${name}`);
+      removeNodeState(`/run/netns/${name}`);
       shSync("ip", "netns", "delete", name);
     }
   }
