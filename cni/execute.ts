@@ -24,8 +24,6 @@ export interface ExecuteOptions {
   defer?: CommandContext["defer"];
   /** The name the plugin was exec'd by (its file name), when known: picks the IPAM-only role. */
   execName?: string;
-  /** Where an unexpected failure's stack goes, for the error's `details`. */
-  stackGoesTo?: string;
 }
 
 /**
@@ -59,7 +57,9 @@ export async function executeCni(
     return { output, code: 0 };
   } catch (e) {
     if (e instanceof CniError) return failed(e, version);
-    const where = opts.stackGoesTo ?? "the stack is on the plugin's stderr (the runtime's log)";
+    // The daemon never answers with this (it leaves the event to the plugin): the plugin prints
+    // the stack on stderr.
+    const where = "the stack is on the plugin's stderr (the runtime's log)";
     return { ...failed(unexpectedError(command, e, where), version), unexpected: e };
   }
 }

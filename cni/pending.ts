@@ -7,9 +7,9 @@
  * One file per attachment, named by its key, in a root-only directory on persistent storage (a
  * node reboot must not forget them: the IPAM state survives it): written to a temporary name,
  * synced, then renamed, so a reader sees a whole record or none. An ADD of the same attachment
- * drops its record first (cni/add.ts): a release replayed after that ADD would free the new pod's
- * address. Each record is locked (flock) while it is replayed or dropped, so the two never
- * interleave, across processes.
+ * drops its record first (cni/ipam/daemon.ts): a release replayed after that ADD would free the
+ * new pod's address. Each record is locked (flock) while it is replayed or dropped, so the two
+ * never interleave, across processes.
  */
 import { CniError, describeCause, ErrorCode } from "./errors.ts";
 import { privateDir } from "./private_dir.ts";

@@ -109,11 +109,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
         return { fallback: `the daemon cannot use CNI_NETNS: ${problem.why}` };
       }
     }
-    const outcome = await executeCni(req.env, req.stdin, {
-      defer,
-      execName: req.execName,
-      stackGoesTo: "the stack is in the weavets daemon's log on this node",
-    });
+    const outcome = await executeCni(req.env, req.stdin, { defer, execName: req.execName });
     if (outcome.unexpected !== undefined) {
       const e = outcome.unexpected;
       log.error("pod event failed unexpectedly: the plugin does it itself", {
