@@ -1,19 +1,33 @@
 /**
  * The engine's picture of the cluster: pods, namespaces and policies as the API reports them,
  * plus the addresses the CNI plugin bound to pods on this node (known before the API reports
- * them), with the indexes the compile step needs (pods by namespace, by label, by address).
- * Pure data: no I/O, no clock.
+ * them), with the indexes the compile step needs (pods by namespace, by label, by address) and
+ * what changed since the compile step last looked (takeChanges). Pure data: no I/O, no clock.
  *
  * An address claimed by several pods resolves to the one the CNI plugin bound on this node, else
- * to the pod that claimed it last (a finished pod's address reused by a new one).
+ * to the pod that claimed it last (a finished pod's address reused by a new one). An update that
+ * changes nothing the engine reads (a pod's status conditions, say) is not a change.
  */
-import { type NamespaceInfo, objectKey, type PodInfo, type PolicyInfo } from "./types.ts";
+import {
+  type Labels,
+  type NamespaceInfo,
+  objectKey,
+  type PodInfo,
+  type PolicyInfo,
+} from "./types.ts";
 
 /** A pod this node's CNI plugin attached, keyed by address. */
 export interface Binding {
   namespace: string;
   name: string;
   containerId: string;
+}
+
+/** What changed since the last takeChanges(): keys of pods, names of namespaces, policy keys. */
+export interface Changes {
+  pods: Set<string>;
+  namespaces: Set<string>;
+  policies: Set<string>;
 }
 
 const pairKey = (k: string, v: string) => `${k}\u0000${v}`;
@@ -31,25 +45,47 @@ export class ClusterModel {
   /** Claimants of each address, oldest first. */
   readonly #claims = new Map<number, string[]>();
   readonly #bindings = new Map<number, Binding>();
+  /** Bound addresses by pod key. */
+  readonly #boundTo = new Map<string, Set<number>>();
+  #changes: Changes = { pods: new Set(), namespaces: new Set(), policies: new Set() };
+
+  /** What changed since the last call (and forgets it). */
+  takeChanges(): Changes {
+    const c = this.#changes;
+    this.#changes = { pods: new Set(), namespaces: new Set(), policies: new Set() };
+    return c;
+  }
 
   // --- pods ------------------------------------------------------------------------------------
 
-  upsertPod(pod: PodInfo): void {
+  /** Adds or replaces a pod; false when nothing the engine reads changed. */
+  upsertPod(pod: PodInfo): boolean {
     const key = objectKey(pod);
-    this.deletePod(key);
+    const old = this.pods.get(key);
+    if (old && samePod(old, pod)) return false;
+    this.#removePod(key);
     this.pods.set(key, pod);
     addTo(this.podsByNamespace, pod.namespace, key);
     for (const [k, v] of Object.entries(pod.labels)) addTo(this.#postings, pairKey(k, v), key);
     if (!pod.hostNetwork) {
       for (const ip of pod.ips) {
         const list = this.#claims.get(ip) ?? [];
+        this.#touch(list);
         list.push(key);
         this.#claims.set(ip, list);
       }
     }
+    this.#changes.pods.add(key);
+    return true;
   }
 
-  deletePod(key: string): PodInfo | undefined {
+  deletePod(key: string): boolean {
+    if (!this.#removePod(key)) return false;
+    this.#changes.pods.add(key);
+    return true;
+  }
+
+  #removePod(key: string): PodInfo | undefined {
     const pod = this.pods.get(key);
     if (!pod) return undefined;
     this.pods.delete(key);
@@ -57,10 +93,16 @@ export class ClusterModel {
     for (const [k, v] of Object.entries(pod.labels)) removeFrom(this.#postings, pairKey(k, v), key);
     for (const ip of pod.ips) {
       const list = this.#claims.get(ip)?.filter((k) => k !== key) ?? [];
+      this.#touch(list);
       if (list.length > 0) this.#claims.set(ip, list);
       else this.#claims.delete(ip);
     }
     return pod;
+  }
+
+  /** The other claimants of an address: which one it resolves to may change. */
+  #touch(keys: string[]): void {
+    for (const k of keys) this.#changes.pods.add(k);
   }
 
   /** Keys of pods carrying `label=value`. */
@@ -70,30 +112,41 @@ export class ClusterModel {
 
   // --- namespaces and policies -----------------------------------------------------------------
 
-  upsertNamespace(ns: NamespaceInfo): void {
+  upsertNamespace(ns: NamespaceInfo): boolean {
+    const old = this.namespaces.get(ns.name);
+    if (old && sameLabels(old.labels, ns.labels)) return false;
     this.namespaces.set(ns.name, ns);
+    this.#changes.namespaces.add(ns.name);
+    return true;
   }
 
-  deleteNamespace(name: string): void {
-    this.namespaces.delete(name);
+  deleteNamespace(name: string): boolean {
+    if (!this.namespaces.delete(name)) return false;
+    this.#changes.namespaces.add(name);
+    return true;
   }
 
-  upsertPolicy(p: PolicyInfo): void {
+  upsertPolicy(p: PolicyInfo): boolean {
     const key = objectKey(p);
+    const old = this.policies.get(key);
+    if (old && JSON.stringify(old) === JSON.stringify(p)) return false;
     this.policies.set(key, p);
     addTo(this.policiesByNamespace, p.namespace, key);
+    this.#changes.policies.add(key);
+    return true;
   }
 
-  deletePolicy(key: string): PolicyInfo | undefined {
+  deletePolicy(key: string): boolean {
     const p = this.policies.get(key);
-    if (!p) return undefined;
+    if (!p) return false;
     this.policies.delete(key);
     removeFrom(this.policiesByNamespace, p.namespace, key);
-    return p;
+    this.#changes.policies.add(key);
+    return true;
   }
 
   /** Labels of a namespace; one not (yet) known has none. */
-  namespaceLabels(name: string): Readonly<Record<string, string>> {
+  namespaceLabels(name: string): Labels {
     return this.namespaces.get(name)?.labels ?? {};
   }
 
@@ -101,7 +154,15 @@ export class ClusterModel {
 
   /** Binds an address to a pod attached on this node (CNI ADD); it wins over API claims. */
   bind(ip: number, b: Binding): void {
+    const old = this.#bindings.get(ip);
+    if (old) this.#unbind(ip, old);
     this.#bindings.set(ip, b);
+    const key = objectKey(b);
+    const set = this.#boundTo.get(key) ?? new Set<number>();
+    set.add(ip);
+    this.#boundTo.set(key, set);
+    this.#changes.pods.add(key);
+    this.#touch(this.#claims.get(ip) ?? []);
   }
 
   /** Unbinds the addresses of a container (CNI DEL); returns them. */
@@ -109,11 +170,21 @@ export class ClusterModel {
     const gone: number[] = [];
     for (const [ip, b] of this.#bindings) {
       if (b.containerId === containerId) {
-        this.#bindings.delete(ip);
+        this.#unbind(ip, b);
+        this.#touch(this.#claims.get(ip) ?? []);
         gone.push(ip);
       }
     }
     return gone;
+  }
+
+  #unbind(ip: number, b: Binding): void {
+    this.#bindings.delete(ip);
+    const key = objectKey(b);
+    const set = this.#boundTo.get(key);
+    set?.delete(ip);
+    if (set?.size === 0) this.#boundTo.delete(key);
+    this.#changes.pods.add(key);
   }
 
   bindings(): ReadonlyMap<number, Binding> {
@@ -135,23 +206,45 @@ export class ClusterModel {
     return pod && !pod.hostNetwork ? pod : undefined;
   }
 
-  /**
-   * Every pod key with the addresses that resolve to it (a lost claim excluded, bound addresses
-   * included), in one pass.
-   */
-  addressIndex(): Map<string, number[]> {
-    const out = new Map<string, number[]>();
-    const add = (key: string, ip: number) => {
-      const list = out.get(key);
-      if (!list) out.set(key, [ip]);
-      else if (!list.includes(ip)) list.push(ip);
-    };
-    for (const ip of this.#claims.keys()) {
-      if (!this.#bindings.has(ip)) add(this.podKeyAt(ip)!, ip);
+  /** The addresses that resolve to a pod (a lost claim excluded, bound addresses included). */
+  addressesOf(key: string): number[] {
+    const out: number[] = [];
+    const pod = this.pods.get(key);
+    if (pod && !pod.hostNetwork) {
+      for (const ip of pod.ips) if (this.podKeyAt(ip) === key) out.push(ip);
     }
-    for (const [ip, b] of this.#bindings) add(objectKey(b), ip);
+    for (const ip of this.#boundTo.get(key) ?? []) if (!out.includes(ip)) out.push(ip);
     return out;
   }
+
+  /**
+   * Whether a pod holds an address (cheap: a claim another pod won still counts, which only
+   * costs a class no address uses).
+   */
+  hasAddress(key: string): boolean {
+    const pod = this.pods.get(key);
+    return (!!pod && !pod.hostNetwork && pod.ips.length > 0) || this.#boundTo.has(key);
+  }
+
+  /** Keys of the pods bound by the CNI plugin. */
+  boundPods(): ReadonlySet<string> {
+    return new Set(this.#boundTo.keys());
+  }
+
+  isBound(key: string): boolean {
+    return this.#boundTo.has(key);
+  }
+}
+
+function samePod(a: PodInfo, b: PodInfo): boolean {
+  return a.hostNetwork === b.hostNetwork && a.nodeName === b.nodeName &&
+    a.ips.length === b.ips.length && a.ips.every((ip, i) => ip === b.ips[i]) &&
+    sameLabels(a.labels, b.labels) && JSON.stringify(a.ports) === JSON.stringify(b.ports);
+}
+
+function sameLabels(a: Labels, b: Labels): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
 const EMPTY: ReadonlySet<string> = new Set();

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { parseIPv4 } from "../addr/mod.ts";
 import { ClusterModel } from "./cluster.ts";
-import { compile, CompileMemory, type PolicyState } from "./compile.ts";
-import { diffElements, renderElements } from "./elements.ts";
+import { compile, Compiler } from "./compile.ts";
 import { networkPolicySchema, podSchema, toPod, toPolicy } from "./objects.ts";
 import { diffScript, fullScript } from "./ruleset.ts";
 import type { Protocol } from "./types.ts";
@@ -39,13 +38,7 @@ function build(
     const [lo, hi] = r.split("-");
     return { lo: ip(lo), hi: ip(hi) };
   });
-  return compile({
-    model: m,
-    node: "n1",
-    localRanges,
-    supported: opts.supported ?? all,
-    memory: new CompileMemory(),
-  });
+  return compile(m, { node: "n1", supported: opts.supported ?? all }, localRanges).elements;
 }
 
 const conn = (src: string, dst: string, protocol: Protocol | "ICMP" = "TCP", port = 80) => ({
@@ -61,7 +54,7 @@ Deno.test("a pod bound by the CNI plugin before the API knows it is closed where
   m.bind(ip("10.0.0.9"), { namespace: "x", name: "new", containerId: "c1" });
   m.bind(ip("10.0.0.8"), { namespace: "y", name: "other", containerId: "c2" });
   const state = build(m);
-  const ev = new Evaluator(renderElements(state));
+  const ev = new Evaluator(state);
   // Namespace x has an ingress policy: its unknown pod could be selected, so it is closed.
   assert.equal(ev.evaluate(conn("10.0.0.1", "10.0.0.9")).ingress, "deny");
   assert.equal(ev.evaluate(conn("10.0.0.9", "10.0.0.1")).egress, "pass");
@@ -70,7 +63,7 @@ Deno.test("a pod bound by the CNI plugin before the API knows it is closed where
   // Once the API reports the pod, its labels decide: not selected, open.
   m.upsertPod(pod("new", "10.0.0.9", { app: "a" }));
   assert.equal(
-    new Evaluator(renderElements(build(m))).evaluate(conn("10.0.0.1", "10.0.0.9")).ingress,
+    new Evaluator(build(m)).evaluate(conn("10.0.0.1", "10.0.0.9")).ingress,
     "pass",
   );
 });
@@ -78,7 +71,7 @@ Deno.test("a pod bound by the CNI plugin before the API knows it is closed where
 Deno.test("addresses of this node's ranges that no pod holds are closed both ways", () => {
   const m = new ClusterModel();
   m.upsertPod(pod("a", "10.0.0.2", {}));
-  const ev = new Evaluator(renderElements(build(m, { ranges: ["10.0.0.0-10.0.0.63"] })));
+  const ev = new Evaluator(build(m, { ranges: ["10.0.0.0-10.0.0.63"] }));
   assert.ok(ev.passes(conn("10.0.0.2", "10.9.9.9")));
   assert.ok(!ev.passes(conn("10.0.0.3", "10.0.0.2")));
   assert.ok(!ev.passes(conn("10.0.0.2", "10.0.0.3")));
@@ -98,7 +91,7 @@ Deno.test("named ports resolve on the destination, by name and protocol", () => 
     policyTypes: ["Egress"],
     egress: [{ ports: [{ port: "serve-80-tcp" }, { protocol: "TCP", port: "serve-81-udp" }] }],
   }));
-  const ev = new Evaluator(renderElements(build(m)));
+  const ev = new Evaluator(build(m));
   assert.equal(ev.evaluate(conn("10.0.0.3", "10.0.0.2", "TCP", 80)).ingress, "allow");
   assert.equal(ev.evaluate(conn("10.0.0.3", "10.0.0.2", "UDP", 81)).ingress, "allow");
   assert.equal(ev.evaluate(conn("10.0.0.3", "10.0.0.2", "TCP", 81)).ingress, "deny");
@@ -114,10 +107,10 @@ Deno.test("SCTP entries allow nothing where the kernel has no SCTP", () => {
   m.upsertPolicy(
     policy("sctp", { podSelector: {}, ingress: [{ ports: [{ protocol: "SCTP", port: 80 }] }] }),
   );
-  const without = new Evaluator(renderElements(build(m, { supported: (p) => p !== "SCTP" })));
+  const without = new Evaluator(build(m, { supported: (p) => p !== "SCTP" }));
   assert.equal(without.evaluate(conn("10.0.0.5", "10.0.0.2", "SCTP")).ingress, "deny");
   assert.equal(without.evaluate(conn("10.0.0.5", "10.0.0.2", "TCP")).ingress, "deny");
-  const withSctp = new Evaluator(renderElements(build(m)));
+  const withSctp = new Evaluator(build(m));
   assert.equal(withSctp.evaluate(conn("10.0.0.5", "10.0.0.2", "SCTP")).ingress, "allow");
   assert.equal(withSctp.evaluate(conn("10.0.0.5", "10.0.0.2", "TCP")).ingress, "deny");
 });
@@ -134,19 +127,19 @@ Deno.test("a change is a small element diff; a diff applied gives the new elemen
       ports: [{ port: 80, endPort: 90 }],
     }],
   }));
-  const memory = new CompileMemory();
-  const compileNow = (): PolicyState =>
-    compile({ model: m, node: "n1", localRanges: [], supported: all, memory });
-  const before = renderElements(compileNow());
+  const compiler = new Compiler({ node: "n1", supported: all });
+  const first = compiler.commit(m, m.takeChanges(), []);
+  const before = new Map([...first.elements].map(([k, v]) => [k, new Set(v)]));
+  assert.equal(first.diff.count, [...before.values()].reduce((n, s) => n + s.size, 0));
   m.upsertPod(pod("p8", "10.0.0.8", { app: "a2" }, "n2"));
-  const after = renderElements(compileNow());
-  const d = diffElements(before, after);
+  const { elements: after, diff: d } = compiler.commit(m, m.takeChanges(), []);
   assert.ok(d.count > 0 && d.count < 10, `diff of ${d.count} elements`);
-  const applied = new Map([...before].map(([k, v]) => [k, new Set(v)]));
-  for (const [set, els] of d.remove) for (const e of els) applied.get(set)!.delete(e);
-  for (const [set, els] of d.add) for (const e of els) applied.get(set)!.add(e);
-  assert.deepEqual(applied, after);
+  for (const [set, els] of d.remove) for (const e of els) before.get(set)!.delete(e);
+  for (const [set, els] of d.add) for (const e of els) before.get(set)!.add(e);
+  assert.deepEqual(before, after);
   assert.match(diffScript(d), /^(delete|add) element inet weavets_npc /m);
-  assert.equal(diffScript(diffElements(after, after)), "");
+  // Nothing changed: nothing to apply; an update that changes nothing read is no change.
+  m.upsertPod(pod("p8", "10.0.0.8", { app: "a2" }, "n2"));
+  assert.equal(diffScript(compiler.commit(m, m.takeChanges(), []).diff), "");
   assert.match(fullScript(after), /elements = \{ 10\.0\.0\.\d+ \. 0x0001/);
 });

@@ -21,7 +21,7 @@ import { readSysctl, writeSysctl } from "../linux/sysctl.ts";
 import { sctpAvailable } from "../linux/sctp.ts";
 import type { Logger } from "../log.ts";
 import { describeBlocked } from "./blocked.ts";
-import { TooManyClassesError } from "./classify.ts";
+import { TooManyClassesError } from "./classes.ts";
 import type { Elements } from "./elements.ts";
 import { PolicyEngine } from "./engine.ts";
 import {

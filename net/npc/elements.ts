@@ -1,14 +1,17 @@
 /**
- * From a compiled PolicyState to the elements of the nftables sets the rules of ruleset.ts look
- * up, pure. Elements are nft's own text ("10.32.0.5 . 0x00030000 . tcp . 80"), which is also
- * their identity: a change is the difference of two element sets (diffElements), applied as one
- * transaction of deletions and additions.
+ * The elements of the nftables sets the rules of ruleset.ts look up, pure. Elements are nft's own
+ * text ("10.32.0.5 . 0x00030000 . tcp . 80"), which is also their identity: a change is a list of
+ * deletions and additions per set, applied as one transaction.
  *
- * A peer class travels in bits 16–31 of the packet mark while a new connection is checked (see
- * ruleset.ts): class c is the mark c << 16, and its bits are spread over the sets *_bit_N.
+ * What the compile step hands over comes in pieces: a local pod's elements (its address in
+ * local_pods, *_policed, and the entries of its rules), an address's class bits, the block
+ * segments' bits, this node's ranges. A peer class travels in bits 16–31 of the packet mark while
+ * a new connection is checked: class c is the mark c << 16, its bits spread over the sets
+ * pod_bit_N (pod classes, per address) and block_bit_N (block classes, per segment).
  */
 import { formatIPv4 } from "../addr/mod.ts";
-import type { PolicyState } from "./compile.ts";
+import type { Segment } from "./classes.ts";
+import type { LocalPod } from "./compile.ts";
 import { mergeRanges } from "./ports.ts";
 import type { Direction, IpRange, Protocol } from "./types.ts";
 
@@ -21,7 +24,6 @@ export const SETS = (() => {
   const sets: Record<string, { type: string; interval: boolean }> = {
     local_pods: { type: ip, interval: false },
     local_ranges: { type: ip, interval: true },
-    peer_pods: { type: ip, interval: false },
   };
   for (let b = 0; b < CLASS_BITS; b++) {
     sets[`pod_bit_${b}`] = { type: ip, interval: false };
@@ -41,6 +43,8 @@ export const SETS = (() => {
 export type SetName = string;
 /** Set name → element texts. */
 export type Elements = Map<SetName, Set<string>>;
+/** Elements as a list of (set, element). */
+export type ElementList = Array<[SetName, string]>;
 
 export const dirPrefix = (d: Direction) => (d === "ingress" ? "in" : "eg");
 
@@ -55,55 +59,67 @@ export function ipRangeText(r: IpRange): string {
 const portText = (lo: number, hi: number) => (lo === hi ? `${lo}` : `${lo}-${hi}`);
 export const protoText = (p: Protocol) => p.toLowerCase();
 
-export function renderElements(state: PolicyState): Elements {
-  const out: Elements = new Map(Object.keys(SETS).map((n) => [n, new Set<string>()]));
-  const add = (set: SetName, el: string) => out.get(set)!.add(el);
+export function emptyElements(): Elements {
+  return new Map(Object.keys(SETS).map((n) => [n, new Set<string>()]));
+}
 
-  for (const r of state.localRanges) add("local_ranges", ipRangeText(r));
-  for (const [ip, cls] of state.peers.podClass) {
-    add("peer_pods", formatIPv4(ip));
-    for (const b of bits(cls)) add(`pod_bit_${b}`, formatIPv4(ip));
-  }
-  for (const s of state.peers.segments) {
-    for (const b of bits(s.cls)) add(`block_bit_${b}`, ipRangeText(s));
-  }
-  for (const pod of state.local) {
-    for (const ip of pod.ips) {
-      const ipText = formatIPv4(ip);
-      add("local_pods", ipText);
-      for (const dir of ["ingress", "egress"] as const) {
-        const rules = pod[dir];
-        if (!rules || rules.openBy.length > 0) continue;
-        const d = dirPrefix(dir);
-        add(`${d}_policed`, ipText);
-        // Port ranges per (peer, protocol), merged into disjoint intervals.
-        const ranges = new Map<string, Array<{ lo: number; hi: number }>>();
-        for (const e of rules.entries) {
-          const peer = e.peer === "all" ? "all" : markText(e.peer);
-          if (!e.range) {
-            if (peer !== "all") add(`${d}_any`, `${ipText} . ${peer}`);
-            continue;
-          }
-          const k = `${peer} ${protoText(e.range.protocol)}`;
-          const list = ranges.get(k);
-          if (list) list.push(e.range);
-          else ranges.set(k, [e.range]);
+/** A local pod's elements: its addresses, the directions policed, its rules' entries. */
+export function localPodElements(pod: LocalPod): ElementList {
+  const out: ElementList = [];
+  for (const ip of pod.ips) {
+    const ipText = formatIPv4(ip);
+    out.push(["local_pods", ipText]);
+    for (const dir of ["ingress", "egress"] as const) {
+      const rules = pod[dir];
+      if (!rules || rules.openBy.length > 0) continue;
+      const d = dirPrefix(dir);
+      out.push([`${d}_policed`, ipText]);
+      // Port ranges per (peer, protocol), merged into disjoint intervals.
+      const ranges = new Map<string, Array<{ lo: number; hi: number }>>();
+      const any = new Set<string>();
+      for (const e of rules.entries) {
+        const peer = e.peer === "all" ? "all" : markText(e.peer);
+        if (!e.range) {
+          if (peer !== "all") any.add(`${ipText} . ${peer}`);
+          continue;
         }
-        for (const [k, list] of ranges) {
-          const [peer, proto] = k.split(" ");
-          const prefix = peer === "all" ? `${ipText} . ${proto}` : `${ipText} . ${peer} . ${proto}`;
-          const kind = peer === "all" ? "all_" : "";
-          for (const r of mergeRanges(list)) {
-            add(
-              `${d}_${kind}${r.lo === r.hi ? "port" : "range"}`,
-              `${prefix} . ${portText(r.lo, r.hi)}`,
-            );
-          }
+        const k = `${peer} ${protoText(e.range.protocol)}`;
+        const list = ranges.get(k);
+        if (list) list.push(e.range);
+        else ranges.set(k, [e.range]);
+      }
+      for (const el of any) out.push([`${d}_any`, el]);
+      for (const [k, list] of ranges) {
+        const [peer, proto] = k.split(" ");
+        const prefix = peer === "all" ? `${ipText} . ${proto}` : `${ipText} . ${peer} . ${proto}`;
+        const kind = peer === "all" ? "all_" : "";
+        for (const r of mergeRanges(list)) {
+          out.push([
+            `${d}_${kind}${r.lo === r.hi ? "port" : "range"}`,
+            `${prefix} . ${portText(r.lo, r.hi)}`,
+          ]);
         }
       }
     }
   }
   return out;
+}
+
+/** An address's pod class: one pod_bit_N per set bit (class 0: nothing). */
+export function classElements(ip: number, cls: number): ElementList {
+  if (cls === 0) return [];
+  const text = formatIPv4(ip);
+  return bits(cls).map((b): [string, string] => [`pod_bit_${b}`, text]);
+}
+
+export function segmentElements(segments: Segment[]): ElementList {
+  return segments.flatMap((s) =>
+    bits(s.cls).map((b): [string, string] => [`block_bit_${b}`, ipRangeText(s)])
+  );
+}
+
+export function rangeElements(ranges: IpRange[]): ElementList {
+  return ranges.map((r) => ["local_ranges", ipRangeText(r)]);
 }
 
 /** The set bits of a class number, as bit positions. */
@@ -120,20 +136,47 @@ export interface ElementDiff {
   count: number;
 }
 
-export function diffElements(before: Elements, after: Elements): ElementDiff {
-  const remove = new Map<SetName, string[]>();
-  const add = new Map<SetName, string[]>();
-  let count = 0;
-  for (const name of Object.keys(SETS)) {
-    const a = before.get(name) ?? new Set<string>();
-    const b = after.get(name) ?? new Set<string>();
-    const gone = [...a].filter((e) => !b.has(e));
-    const fresh = [...b].filter((e) => !a.has(e));
-    if (gone.length > 0) remove.set(name, gone);
-    if (fresh.length > 0) add.set(name, fresh);
-    count += gone.length + fresh.length;
+/**
+ * Collects what pieces of the state contributed before and after a change, then settles it
+ * against the current elements: what a piece no longer contributes is deleted, what it newly
+ * contributes is added (an element is contributed by one piece only), and the current elements
+ * are updated. Costs the size of the change, not of the sets.
+ */
+export class ElementChanges {
+  readonly #net = new Map<SetName, Map<string, number>>();
+
+  replace(before: ElementList, after: ElementList): void {
+    for (const [set, el] of before) this.#count(set, el, -1);
+    for (const [set, el] of after) this.#count(set, el, 1);
   }
-  return { remove, add, count };
+
+  #count(set: SetName, el: string, d: number): void {
+    let m = this.#net.get(set);
+    if (!m) this.#net.set(set, m = new Map());
+    m.set(el, (m.get(el) ?? 0) + d);
+  }
+
+  settle(current: Elements): ElementDiff {
+    const d: ElementDiff = { remove: new Map(), add: new Map(), count: 0 };
+    for (const [set, m] of this.#net) {
+      const now = current.get(set)!;
+      const gone: string[] = [];
+      const come: string[] = [];
+      for (const [el, n] of m) {
+        if (n < 0 && now.has(el)) {
+          now.delete(el);
+          gone.push(el);
+        } else if (n > 0 && !now.has(el)) {
+          now.add(el);
+          come.push(el);
+        }
+      }
+      if (gone.length > 0) d.remove.set(set, gone);
+      if (come.length > 0) d.add.set(set, come);
+      d.count += gone.length + come.length;
+    }
+    return d;
+  }
 }
 
 export function elementCount(el: Elements): number {

@@ -1,20 +1,14 @@
 /**
- * The policy engine of one node, pure (no I/O, no clock): the cluster model, the compile memory
- * and the elements last handed to the kernel. Changes go into the model; `commit` compiles and
- * returns what to apply (all of it, or the difference from the last commit). `check` answers
+ * The policy engine of one node, pure (no I/O, no clock): the cluster model and the incremental
+ * compiler. Changes go into the model; `commit` compiles what changed and returns what to apply
+ * (all of it after a reset, else the difference from the last commit). `check` answers
  * "would this connection pass, and which policies decide it" from the same compiled state and
  * the same evaluation the kernel rules perform.
  */
-import { classesOfAddress } from "./classify.ts";
+import { classesOfAddress } from "./classes.ts";
 import { ClusterModel } from "./cluster.ts";
-import {
-  compile,
-  CompileMemory,
-  type DirectionRules,
-  type Entry,
-  type PolicyState,
-} from "./compile.ts";
-import { diffElements, type ElementDiff, type Elements, renderElements } from "./elements.ts";
+import { compile, Compiler, type DirectionRules, type Entry, type PolicyState } from "./compile.ts";
+import type { ElementDiff, Elements } from "./elements.ts";
 import type { Direction, IpRange, Protocol } from "./types.ts";
 import { type Connection, Evaluator, type Outcome } from "./verdict.ts";
 
@@ -51,11 +45,15 @@ export interface CheckAnswer {
 
 export class PolicyEngine {
   readonly model = new ClusterModel();
-  readonly #memory = new CompileMemory();
+  #compiler: Compiler;
   #localRanges: IpRange[] = [];
+  /** Whether the kernel holds what the last commit returned. */
+  #inKernel = false;
   #last?: { state: PolicyState; elements: Elements; evaluator: Evaluator };
 
-  constructor(readonly opts: EngineOptions) {}
+  constructor(readonly opts: EngineOptions) {
+    this.#compiler = new Compiler(opts);
+  }
 
   setLocalRanges(r: IpRange[]): boolean {
     const same = r.length === this.#localRanges.length &&
@@ -64,24 +62,31 @@ export class PolicyEngine {
     return !same;
   }
 
-  /** Compiles the model as it is now. */
+  /**
+   * Compiles what changed in the model since the last commit. The caller applies `diff` (or,
+   * when it is null, all of `elements`) and calls reset() if that failed.
+   */
   commit(): Commit {
-    const state = compile({
-      model: this.model,
-      node: this.opts.node,
-      localRanges: this.#localRanges,
-      supported: this.opts.supported,
-      memory: this.#memory,
-    });
-    const elements = renderElements(state);
-    const diff = this.#last ? diffElements(this.#last.elements, elements) : null;
-    this.#last = { state, elements, evaluator: new Evaluator(elements) };
-    return { state, elements, diff };
+    let r;
+    try {
+      r = this.#compiler.commit(this.model, this.model.takeChanges(), this.#localRanges);
+    } catch (e) {
+      this.reset(); // a half-done commit: start again from the model
+      throw e;
+    }
+    const diff = this.#inKernel ? r.diff : null;
+    this.#inKernel = true;
+    this.#last = { state: r.state, elements: r.elements, evaluator: new Evaluator(r.elements) };
+    return { state: r.state, elements: r.elements, diff };
   }
 
-  /** Forget what was loaded: the next commit loads everything (after a failed apply). */
+  /**
+   * The kernel does not hold the last commit (an apply failed): the next commit loads
+   * everything, compiled afresh.
+   */
   reset(): void {
-    this.#last = undefined;
+    this.#compiler = new Compiler(this.opts);
+    this.#inKernel = false;
   }
 
   get state(): PolicyState | undefined {
@@ -132,14 +137,8 @@ export class PolicyEngine {
 
   #view(node: string): { state: PolicyState; evaluator: Evaluator } {
     if (node === this.opts.node && this.#last) return this.#last;
-    const state = compile({
-      model: this.model,
-      node,
-      localRanges: node === this.opts.node ? this.#localRanges : [],
-      supported: this.opts.supported,
-      memory: new CompileMemory(),
-    });
-    return { state, evaluator: new Evaluator(renderElements(state)) };
+    const r = compile(this.model, { node, supported: this.opts.supported }, []);
+    return { state: r.state, evaluator: new Evaluator(r.elements) };
   }
 }
 

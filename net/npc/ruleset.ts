@@ -51,22 +51,31 @@ function blockChain(what: string): string[] {
   ];
 }
 
-/** Looks up the local pod (`ip`) with the peer's class and the port, in the sets of `d`. */
+/**
+ * Looks up the local pod (`ip`) in the sets of `d`: with every peer, then with the peer's pod
+ * class, then with its block class.
+ */
 function verdictChain(d: "in" | "eg", ip: string, ok: string, block: string): string[] {
+  const side = d === "in" ? "src" : "dst";
   const cls = `meta mark & ${FIELD}`;
   const port = "meta l4proto . th dport";
-  return [
-    `jump ${d === "in" ? "src" : "dst"}_class`,
+  const byClass = [
     `${ip} . ${cls} @${d}_any goto ${ok}`,
     `${ip} . ${cls} . ${port} @${d}_port goto ${ok}`,
     `${ip} . ${cls} . ${port} @${d}_range goto ${ok}`,
+  ];
+  return [
     `${ip} . ${port} @${d}_all_port goto ${ok}`,
     `${ip} . ${port} @${d}_all_range goto ${ok}`,
+    `jump ${side}_pod_class`,
+    ...byClass,
+    `jump ${side}_block_class`,
+    ...byClass,
     `goto ${block}`,
   ];
 }
 
-/** Sets the class bits of `addr` (ip saddr / ip daddr) from pod_bit_N or block_bit_N. */
+/** Puts the pod class (pod_bit_N) or block class (block_bit_N) of `addr` in the mark. */
 function classChains(side: "src" | "dst", addr: string): Array<[string, string[]]> {
   const bit = (b: number) => `0x${((1 << (b + CLASS_SHIFT)) >>> 0).toString(16).padStart(8, "0")}`;
   const rules = (kind: string) =>
@@ -75,13 +84,8 @@ function classChains(side: "src" | "dst", addr: string): Array<[string, string[]
       (_, b) => `${addr} @${kind}_bit_${b} meta mark set meta mark | ${bit(b)}`,
     );
   return [
-    [`${side}_class`, [
-      CLEAR,
-      `${addr} @peer_pods goto ${side}_pod_bits`,
-      `goto ${side}_block_bits`,
-    ]],
-    [`${side}_pod_bits`, rules("pod")],
-    [`${side}_block_bits`, rules("block")],
+    [`${side}_pod_class`, [CLEAR, ...rules("pod")]],
+    [`${side}_block_class`, [CLEAR, ...rules("block")]],
   ];
 }
 

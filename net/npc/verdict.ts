@@ -67,14 +67,13 @@ export class Evaluator {
     return !v.unbound && v.egress !== "deny" && v.ingress !== "deny";
   }
 
-  /** The pod class (bits of pod_bit_N, if in peer_pods) and block class of an address. */
+  /** The pod class (bits of pod_bit_N) and block class (bits of block_bit_N) of an address. */
   classesOf(ip: number): PeerClasses {
     const text = formatIPv4(ip);
     let pod = 0;
     let block = 0;
-    const isPod = this.#has("peer_pods", text);
     for (let b = 0; b < CLASS_BITS; b++) {
-      if (isPod && this.#has(`pod_bit_${b}`, text)) pod |= 1 << b;
+      if (this.#has(`pod_bit_${b}`, text)) pod |= 1 << b;
       if (this.#inRange(`block_bit_${b}`, "", ip)) block |= 1 << b;
     }
     return { pod, block };

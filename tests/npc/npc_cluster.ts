@@ -66,8 +66,17 @@ function podObject(namespace: string, name: string, node: string, labels: Record
   };
 }
 
+export interface NpcClusterOptions {
+  nodes: number;
+  noFastdp?: boolean;
+  namespaces: Record<string, Record<string, string>>;
+  daemonArgs?: string[];
+  /** Fills the API before the daemons start (with the nodes' names). */
+  populate?: (api: FakeApiServer, nodes: string[]) => void;
+}
+
 export async function withNpcCluster(
-  opts: { nodes: number; noFastdp?: boolean; namespaces: Record<string, Record<string, string>> },
+  opts: NpcClusterOptions,
   fn: (n: NpcCluster) => Promise<void>,
 ): Promise<void> {
   const pki = await makePki([API_IP]);
@@ -79,7 +88,7 @@ export async function withNpcCluster(
     await withCluster({
       nodes: opts.nodes,
       noFastdp: opts.noFastdp,
-      daemonArgs: ["--kube", "--kubeconfig", kubeconfig],
+      daemonArgs: ["--kube", "--kubeconfig", kubeconfig, ...(opts.daemonArgs ?? [])],
       daemonEnv: (node) => ({ NODE_NAME: node.name }),
       setup: async (c) => {
         const underlay = netnsPath(c.underlay);
@@ -89,6 +98,7 @@ export async function withNpcCluster(
         await Deno.writeTextFile(kubeconfig, kubeconfigText(api, pki.caCert));
         for (const n of c.nodes) api.addNode(n.name, n.underlayIp);
         for (const [ns, labels] of Object.entries(opts.namespaces)) api.putNamespace(ns, labels);
+        opts.populate?.(api, c.nodes.map((node) => node.name));
       },
       cleanup: () => api.close(),
     }, async (c) => {

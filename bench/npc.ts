@@ -1,0 +1,243 @@
+/**
+ * NetworkPolicy benchmark (root), in one run, with 1,000 policies over 5,000 pods on 20 nodes
+ * (net/npc/testing/workload.ts; one node's share of pods is local, the rest are peers elsewhere):
+ * 1. the engine and the kernel in a throwaway namespace: full compile + load (goal ≤ 1 s), and
+ *    one policy change compiled and applied (goal ≤ 50 ms), over CHANGES changes;
+ * 2. two real daemons (`--kube`, against the test-double API server holding that load): their
+ *    first full load, a policy change from the API to the kernel, the daemon's RSS (goal
+ *    ≤ 150 MB);
+ * 3. fast-path pod-to-pod TCP (iperf3) between policed pods on the two nodes, against the same
+ *    daemons run with --no-npc (the same connection tracking: masquerading keeps it on): goal
+ *    ≥ 0.9×.
+ *   deno run -A bench/npc.ts [--seconds N] [--changes N] [--write]
+ *   (--write appends to bench/RESULTS-npc.md)
+ */
+import { Namespaces } from "../tests/harness/netns.ts";
+import { sh } from "../tests/harness/sh.ts";
+import { inNetns } from "../net/linux/mod.ts";
+import { runNft } from "../net/linux/nftables.ts";
+import { PolicyEngine } from "../net/npc/engine.ts";
+import { elementCount } from "../net/npc/elements.ts";
+import {
+  namespaceSchema,
+  networkPolicySchema,
+  podSchema,
+  toNamespace,
+  toPod,
+  toPolicy,
+} from "../net/npc/objects.ts";
+import { diffScript, fullScript } from "../net/npc/ruleset.ts";
+import { appPolicy, BENCH_SIZE, workload } from "../net/npc/testing/workload.ts";
+import { type NpcCluster, withNpcCluster } from "../tests/npc/npc_cluster.ts";
+
+const args = Deno.args;
+const opt = (name: string, dflt: number) =>
+  args.includes(name) ? Number(args[args.indexOf(name) + 1]) || dflt : dflt;
+const SECONDS = opt("--seconds", 4);
+const CHANGES = opt("--changes", 20);
+const WRITE = args.includes("--write");
+
+const w = workload(BENCH_SIZE);
+const lines: string[] = [];
+const say = (l: string) => {
+  console.log(l);
+  lines.push(l);
+};
+const ms = (x: number) => `${Math.round(x)} ms`;
+const pct = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+/** A policy of namespace ns-0 about an app with pods on the first node, changed each time. */
+const changed = (i: number) => appPolicy("ns-0", 0, 1 + (i % 4), i + 1);
+
+async function engineAndKernel(): Promise<void> {
+  const ns = new Namespaces("wtnb");
+  try {
+    const path = `/run/netns/${ns.add("k")}`;
+    const engine = new PolicyEngine({ node: w.nodeNames[0], supported: (p) => p !== "SCTP" });
+    const m = engine.model;
+    for (const o of w.namespaces) m.upsertNamespace(toNamespace(namespaceSchema.parse(o)));
+    for (const o of w.pods) m.upsertPod(toPod(podSchema.parse(o)));
+    for (const o of w.policies) m.upsertPolicy(toPolicy(networkPolicySchema.parse(o)));
+    const fulls: number[] = [];
+    let elements = 0;
+    for (let round = 0; round < 3; round++) {
+      engine.reset();
+      const t0 = performance.now();
+      const c = engine.commit();
+      inNetns(path, () => runNft(fullScript(c.elements)));
+      fulls.push(performance.now() - t0);
+      elements = elementCount(c.elements);
+    }
+    const changes: number[] = [];
+    let changedElements = 0;
+    for (let i = 0; i < CHANGES; i++) {
+      const t0 = performance.now();
+      m.upsertPolicy(toPolicy(networkPolicySchema.parse(changed(i))));
+      const c = engine.commit();
+      inNetns(path, () => runNft(diffScript(c.diff!)));
+      changes.push(performance.now() - t0);
+      changedElements += c.diff!.count;
+    }
+    say(
+      `| full compile + load (${elements} set elements, median of 3) | ${
+        ms(pct(fulls, 0.5))
+      } | ≤ 1 s |`,
+    );
+    say(
+      `| one policy change, compile + apply (median / p99 / max of ${CHANGES}, ` +
+        `${Math.round(changedElements / CHANGES)} elements each) | ` +
+        `${ms(pct(changes, 0.5))} / ${ms(pct(changes, 0.99))} / ${
+          ms(Math.max(...changes))
+        } | ≤ 50 ms |`,
+    );
+  } finally {
+    ns.cleanup();
+  }
+}
+
+async function npcStatus(n: NpcCluster, node: number) {
+  const r = await n.c.cli(n.c.nodes[node], ["status", "npc", "--json"], 15_000);
+  return JSON.parse(r.stdout);
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function iperf(n: NpcCluster, from: string, to: string): Promise<number> {
+  const [a, b] = [n.pod(from), n.pod(to)];
+  const srv = new Deno.Command("ip", {
+    args: ["netns", "exec", b.pod.netns.split("/").pop()!, "iperf3", "-s", "-1"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await new Promise((r) => setTimeout(r, 400));
+  try {
+    const out = await sh(
+      "ip",
+      "netns",
+      "exec",
+      a.pod.netns.split("/").pop()!,
+      "timeout",
+      `${SECONDS + 15}`,
+      "iperf3",
+      "-c",
+      b.ip,
+      "-t",
+      `${SECONDS}`,
+      "-J",
+    );
+    return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
+  } finally {
+    try {
+      srv.kill("SIGTERM");
+    } catch {
+      // exited (-1)
+    }
+    await srv.status;
+  }
+}
+
+async function daemons(): Promise<void> {
+  await withNpcCluster({
+    nodes: 2,
+    namespaces: { bench: {} },
+    // Pod addresses of the load are 10.32-10.51; the real pods get theirs elsewhere.
+    daemonArgs: ["--ipalloc-range", "10.96.0.0/16"],
+    populate(api, nodes) {
+      const rename = new Map(w.nodeNames.slice(0, 2).map((n, i) => [n, nodes[i]]));
+      for (const o of w.namespaces) api.namespaces.put(o);
+      for (const o of w.pods) {
+        api.pods.put({
+          ...o,
+          spec: { ...o.spec, nodeName: rename.get(o.spec.nodeName) ?? o.spec.nodeName },
+        });
+      }
+      for (const o of w.policies) api.networkPolicies.put(o);
+    },
+  }, async (n) => {
+    for (const node of [0, 1]) {
+      const s = await npcStatus(n, node);
+      say(
+        `| daemon ${node + 1}: first full load after listing (${s.localPods} local pods, ` +
+          `${
+            Object.values(s.setElements as Record<string, number>).reduce((a, b) => a + b, 0)
+          } elements) | ` +
+          `${ms(s.lastApplyMs)} | ≤ 1 s |`,
+      );
+    }
+    // Changes through the API: the daemon's own count of event-to-kernel time.
+    const e2e: number[] = [];
+    for (let i = 0; i < CHANGES; i++) {
+      const before = (await npcStatus(n, 0)).applies;
+      const t0 = performance.now();
+      n.api.networkPolicies.put(changed(i + 100));
+      while ((await npcStatus(n, 0)).applies === before) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      e2e.push(performance.now() - t0);
+    }
+    const s = await npcStatus(n, 0);
+    say(
+      `| policy change, API write to kernel (seen from outside: median / p99 of ${CHANGES}) | ` +
+        `${ms(pct(e2e, 0.5))} / ${ms(pct(e2e, 0.99))} | ≤ 1 s |`,
+    );
+    say(
+      `| policy change, daemon's event to kernel (p50 / p99), last compile + apply | ` +
+        `${s.changeToKernelMs.p50} / ${s.changeToKernelMs.p99} ms, ${s.lastApplyMs} ms | ≤ 50 ms |`,
+    );
+    for (const node of [0, 1]) {
+      say(
+        `| daemon ${node + 1} RSS with the load | ${
+          rssMiB(n.c.nodes[node].daemon!.pid).toFixed(0)
+        } MiB | ≤ 150 MB |`,
+      );
+    }
+
+    // Two policed pods, one per node: every new connection checked, then established.
+    await n.addPod(0, "bench", "a", { app: "iperf" });
+    await n.addPod(1, "bench", "b", { app: "iperf" });
+    n.putPolicy("bench", "iperf", {
+      podSelector: { matchLabels: { app: "iperf" } },
+      policyTypes: ["Ingress", "Egress"],
+      ingress: [{
+        from: [{ podSelector: { matchLabels: { app: "iperf" } } }],
+        ports: [{ port: 5201 }],
+      }],
+      egress: [{
+        to: [{ podSelector: { matchLabels: { app: "iperf" } } }],
+        ports: [{ port: 5201 }],
+      }],
+    });
+    const policed = await n.c.cli(n.c.nodes[0], ["policy", "check", "bench/a", "bench/b", "5201"]);
+    if (policed.code !== 0) throw new Error(`bench/a cannot reach bench/b: ${policed.stdout}`);
+    const withNpc = [await iperf(n, "bench/a", "bench/b"), await iperf(n, "bench/a", "bench/b")];
+    for (const node of n.c.nodes) {
+      await n.c.stopDaemon(node, "SIGTERM");
+      n.c.startDaemon(node, ["--no-npc"]);
+    }
+    for (const node of n.c.nodes) await n.c.waitReady(node, 120_000);
+    const without = [await iperf(n, "bench/a", "bench/b"), await iperf(n, "bench/a", "bench/b")];
+    const g = (xs: number[]) => Math.max(...xs);
+    say(
+      `| fast-path TCP between policed pods / with --no-npc (best of 2, ${SECONDS} s) | ` +
+        `${g(withNpc).toFixed(2)} / ${g(without).toFixed(2)} Gbit/s = ${
+          (g(withNpc) / g(without)).toFixed(2)
+        }× | ≥ 0.9× |`,
+    );
+  });
+}
+
+const load = Deno.loadavg()[0].toFixed(1);
+say(`\n### ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, load average ${load}\n`);
+say("| measurement | result | goal |");
+say("| --- | ---: | --- |");
+await engineAndKernel();
+await daemons();
+if (WRITE) {
+  await Deno.writeTextFile(new URL("./RESULTS-npc.md", import.meta.url), lines.join("\n") + "\n", {
+    append: true,
+  });
+}
