@@ -50,7 +50,7 @@ const pct = (xs: number[], q: number) =>
 /** A policy of namespace ns-0 about an app with pods on the first node, changed each time. */
 const changed = (i: number) => appPolicy("ns-0", 0, 1 + (i % 4), i + 1);
 
-async function engineAndKernel(): Promise<void> {
+function engineAndKernel(): void {
   const ns = new Namespaces("wtnb");
   try {
     const path = `/run/netns/${ns.add("k")}`;
@@ -234,7 +234,7 @@ const load = Deno.loadavg()[0].toFixed(1);
 say(`\n### ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, load average ${load}\n`);
 say("| measurement | result | goal |");
 say("| --- | ---: | --- |");
-await engineAndKernel();
+engineAndKernel();
 await daemons();
 if (WRITE) {
   await Deno.writeTextFile(new URL("./RESULTS-npc.md", import.meta.url), lines.join("\n") + "\n", {
