@@ -577,3 +577,30 @@ Deno.test("mesh: a cluster secret authenticates the control plane but gives no d
     await stopAll();
   }
 });
+
+Deno.test("mesh: a frame trickled in, a byte at a time, is closed at its deadline (not kept alive)", async () => {
+  try {
+    const a = node(1);
+    const opts = client(9, null);
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port: a.mesh.port });
+    const c = await ControlConnection.handshake(tcp, true, opts);
+    c.start({ onMessage: () => {}, onClose: () => {}, known: () => true });
+    await until("connected", () => a.mesh.connectionCount() === 1);
+    // A 64 KiB frame's length and a few bytes, then one byte every 200 ms: the silence timer
+    // never fires, the frame's deadline (deadMs + its length at 1 MiB/s) does.
+    const head = new Uint8Array(8);
+    new DataView(head.buffer).setUint32(0, 64 * 1024);
+    await c.conn.write(head);
+    const t0 = Date.now();
+    while (a.mesh.connectionCount() === 1 && Date.now() - t0 < 10_000) {
+      await c.conn.write(new Uint8Array(1)).catch(() => {});
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await until("counted", () => a.mesh.counters.refusals.get("frame-timeout") === 1);
+    assert.ok(Date.now() - t0 >= FAST.deadMs, "not before the deadline");
+    assert.ok(a.lines.some((l) => /did not complete in time/.test(l)));
+    c.close("done");
+  } finally {
+    await stopAll();
+  }
+});

@@ -118,3 +118,16 @@ Deno.test("status text: an established connection says why it uses its data path
     `-> 10.0.0.2:6783         established encrypted   sleeve   ${B}(host-1) (fast path probes unanswered for 12 s)`,
   );
 });
+
+Deno.test("status text: without a password, how the control plane is authenticated", () => {
+  const line = (s: MeshStatus) => routerSection(s).fields.find(([k]) => k === "Encryption")![1];
+  assert.equal(line(status), "enabled");
+  assert.equal(
+    line({ ...status, encryption: false, controlAuth: "cluster-secret" }),
+    "disabled; control plane authenticated (cluster secret)",
+  );
+  assert.equal(
+    line({ ...status, encryption: false, controlAuth: "none" }),
+    "disabled; control plane unauthenticated",
+  );
+});
