@@ -10,6 +10,7 @@ import {
 } from "../net/daemon/config.ts";
 import type { DaemonComponent } from "../net/daemon/component.ts";
 import { startDaemon } from "../net/daemon/daemon.ts";
+import { scrubEnv } from "../net/daemon/scrub_env.ts";
 import { createDataplane } from "../net/dataplane/dataplane.ts";
 import { createExpose } from "../net/dataplane/node/expose.ts";
 import { ipamComponent } from "../net/ipam/component.ts";
@@ -202,8 +203,8 @@ export async function run(args: string[]): Promise<number> {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
-  // Read once; no child process (nft, ip) may inherit it.
-  Deno.env.delete("WEAVE_PASSWORD");
+  // Read once; no child process (nft, ip) may inherit it, nor /proc/<pid>/environ show it.
+  scrubEnv("WEAVE_PASSWORD");
   if (config === null) {
     console.log(DAEMON_USAGE);
     return 0;

@@ -5,7 +5,8 @@
  * - `--password-file FILE` (preferred: a 0400 file, e.g. a mounted Secret);
  * - `--password PW` works but warns: any local user can read a command line (`ps`);
  * - `WEAVE_PASSWORD`, as in Weave Net: the daemon removes it from its environment once read
- *   (cli/daemon.ts), so no child process (nft, ip) inherits it;
+ *   (scrub_env.ts), so no child process (nft, ip) inherits it and /proc/<pid>/environ does not
+ *   show it;
  * - with `--kube`, `WEAVE_PASSWORD_SECRET` names a Kubernetes Secret that must exist
  *   (net/kube/secrets.ts); without any of these the cluster secret authenticates the control
  *   plane. Outside Kubernetes, no password at all is allowed but warned about.
