@@ -49,9 +49,10 @@ export class EntryVerifier {
     if (bound && !sameBytes(bound, e.key)) return "key-mismatch";
     this.verifications++;
     if (!this.verify(e.key, ENTRY_DOMAIN, signedPart(e), e.signature)) return "bad-signature";
-    if (bound) return "valid";
+    // Also when already bound (e.g. by the peer's handshake): its signed entry confirms the key,
+    // which makes the peer known (PeerKeys.isKnown: bigger frames, the reserved connections).
     const r = this.keys.bind(e.name, e.key, "topology", now);
-    if (r.ok) return "valid";
+    if (r.ok || bound) return "valid";
     if (r.refusal === "revoked") return "revoked";
     if (r.refusal === "key-change" || r.refusal === "own-name") return "key-mismatch";
     return "unknown-author";
