@@ -325,9 +325,11 @@ export function createNpc(opts: NpcOptions): NpcComponent {
 
     routes(): ApiRoute[] {
       return [
+        // Both name pods and policies, like the allocation table: root only.
         {
           method: "GET",
           path: "/status/npc",
+          access: "root",
           handle: (req) => {
             const r = report();
             return wantsJson(req) ? jsonResponse(r) : textResponse(formatNpc(r));
@@ -336,6 +338,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
         {
           method: "GET",
           path: "/npc/check",
+          access: "root",
           handle: (req) => checkConnection(engine, req, counters.syncedAt !== null),
         },
       ];

@@ -242,6 +242,7 @@ Deno.test("manifest: Weave Net's env variables; the password is read from a Secr
   const names = env.map((e: Any) => e.name).sort();
   assert.deepEqual(names, [
     "CONN_LIMIT",
+    "EXPECT_NPC",
     "EXTRA_ARGS",
     "IPALLOC_INIT",
     "IPALLOC_RANGE",
