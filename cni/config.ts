@@ -44,11 +44,13 @@ const ifName = z.string().check(
     return p ? `"${v}" is invalid: ${p}` : null;
   }),
 );
-const hostPort = z.string().check(custom((v: string) => {
+/** host:port, or the absolute path of a Unix socket (as Weave Net's --http-addr). */
+const daemonAddressSchema = z.string().check(custom((v: string) => {
+  if (v.startsWith("/")) return v.includes("\0") ? `"${v}" is not a socket path` : null;
   const m = /^(.+):([0-9]{1,5})$/.exec(v);
   return m && Number(m[2]) > 0 && Number(m[2]) < 65536
     ? null
-    : `"${v}" is not host:port (for example ${DEFAULT_DAEMON_ADDRESS})`;
+    : `"${v}" is not host:port (for example ${DEFAULT_DAEMON_ADDRESS}) or a socket's path`;
 }));
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -93,8 +95,8 @@ const common = {
   args: z.optional(z.looseObject({
     cni: z.optional(z.looseObject({ ips: z.optional(z.array(ipOrCidr)) })),
   })),
-  /** The weavets daemon's HTTP API (host:port); overrides WEAVE_HTTP_ADDR. */
-  daemonAddress: z.optional(hostPort),
+  /** The weavets daemon's HTTP API (host:port or a Unix socket); overrides WEAVE_HTTP_ADDR. */
+  daemonAddress: z.optional(daemonAddressSchema),
   prevResult: z.optional(z.unknown()),
   "cni.dev/valid-attachments": z.optional(z.array(z.looseObject({
     containerID: z.string(),

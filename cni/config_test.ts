@@ -57,6 +57,11 @@ Deno.test("config: every field is read; unknown keys are allowed", () => {
   assert.deepEqual(c.validAttachments, [{ containerID: "abc", ifname: "eth0" }]);
 });
 
+Deno.test("config: daemonAddress may be a Unix socket's path, as Weave Net's --http-addr", () => {
+  const c = parseConfig(JSON.stringify({ ...BASE, daemonAddress: "/run/weave/weave.sock" }));
+  assert.equal(c.daemonAddress, "/run/weave/weave.sock");
+});
+
 Deno.test("config: args.cni.ips are honoured when the ips capability is absent", () => {
   const c = parseConfig(JSON.stringify({ ...BASE, args: { cni: { ips: ["10.32.0.7"] } } }));
   assert.deepEqual(c.requestedIps, ["10.32.0.7"]);
@@ -112,6 +117,7 @@ Deno.test("config: each malformed field is error 7 naming the field", () => {
     [{ ...BASE, args: { cni: { ips: ["10.1.2"] } } }, /args\.cni\.ips\[0\]: invalid IPv4/],
     [{ ...BASE, daemonAddress: "localhost" }, /daemonAddress: "localhost" is not host:port/],
     [{ ...BASE, daemonAddress: "127.0.0.1:0" }, /daemonAddress: /],
+    [{ ...BASE, daemonAddress: "run/weave.sock" }, /daemonAddress: .* or a socket's path/],
     [{ ...BASE, "cni.dev/valid-attachments": [{ containerID: "a" }] }, /valid-attachments/],
   ];
   for (const [conf, msg] of cases) {

@@ -37,21 +37,28 @@ export interface PendingRelease {
  * one machine, each with its own daemon).
  */
 export function pendingDir(root = PENDING_ROOT): string {
-  const ino = Deno.statSync("/proc/thread-self/ns/net").ino!;
-  return isHostNetns(ino) ? root : pendingDirFor(ino, root);
+  return pendingDirOf(Deno.statSync("/proc/thread-self/ns/net").ino!, hostNetnsInode(), root);
 }
 
-/** The directory of the network namespace with inode `ino` when it is not the host's. */
-export function pendingDirFor(ino: number, root = PENDING_ROOT): string {
-  return `${root}/net-${ino}`;
+/**
+ * The directory for the network namespace with inode `ino`, given the host's (`hostIno`, when
+ * known). Pure.
+ */
+export function pendingDirOf(ino: number, hostIno: number | undefined, root = PENDING_ROOT) {
+  return ino === INIT_NETNS_INO || ino === hostIno ? root : `${root}/net-${ino}`;
 }
 
-function isHostNetns(ino: number): boolean {
-  if (ino === INIT_NETNS_INO) return true;
+/** The directory for the network namespace at `netnsPath` (e.g. /run/netns/NAME). */
+export function pendingDirFor(netnsPath: string, root = PENDING_ROOT): string {
+  return pendingDirOf(Deno.statSync(netnsPath).ino!, hostNetnsInode(), root);
+}
+
+/** The inode of PID 1's network namespace, the host's; undefined without access (a sandbox). */
+function hostNetnsInode(): number | undefined {
   try {
-    return Deno.statSync("/proc/1/ns/net").ino === ino;
+    return Deno.statSync("/proc/1/ns/net").ino ?? undefined;
   } catch {
-    return false; // no access to PID 1 (a sandbox): a per-namespace directory is always safe
+    return undefined; // a per-namespace directory is always safe
   }
 }
 
@@ -192,8 +199,8 @@ export async function dropPendingRelease(dir: string, id: string, ifname: string
 /** Removes the records kept for the network namespace at `netnsPath` (test and demo teardown). */
 export function removePendingDir(netnsPath: string, root = PENDING_ROOT): void {
   try {
-    const ino = Deno.statSync(netnsPath).ino!;
-    if (!isHostNetns(ino)) Deno.removeSync(pendingDirFor(ino, root), { recursive: true });
+    const dir = pendingDirFor(netnsPath, root);
+    if (dir !== root) Deno.removeSync(dir, { recursive: true });
   } catch {
     // nothing kept for it
   }

@@ -5,6 +5,7 @@ import {
   listPendingReleases,
   MAX_PENDING,
   parseRecord,
+  pendingDirOf,
   type PendingRelease,
   readRecord,
   recordName,
@@ -122,4 +123,14 @@ Deno.test("pending: removing after a release keeps a newer record written meanwh
       "2025-03-01T00:00:00.000Z",
     ]);
   });
+});
+
+Deno.test("pending: the host's namespace keeps its records at the root (a reboot changes no path)", () => {
+  const root = "/var/lib/weavets/cni-pending";
+  // The fixed inode of the initial namespace (PROC_NET_INIT_INO), or PID 1's where it is readable.
+  assert.equal(pendingDirOf(0xeffffff9, undefined, root), root);
+  assert.equal(pendingDirOf(4026531840, 4026531840, root), root);
+  // Any other namespace (a test "node"): its own directory.
+  assert.equal(pendingDirOf(4026533461, 4026531840, root), `${root}/net-4026533461`);
+  assert.equal(pendingDirOf(4026533461, undefined, root), `${root}/net-4026533461`);
 });

@@ -225,7 +225,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       replayer = createReplayer({
         dir: opts.pendingDir ?? pendingDir(),
         log,
-        release: (r) => releaseAllocation(`http://${r.daemon}`, r.id, r.ifname),
+        release: (r) => releaseAllocation(r.daemon, r.id, r.ifname),
       });
       replayer.start();
       const want = opts.path ?? cniSocketPath();

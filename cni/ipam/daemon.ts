@@ -1,6 +1,7 @@
 /**
  * IPAM from the local weavets daemon over its Weave-compatible HTTP API (127.0.0.1:6784, or
- * WEAVE_HTTP_ADDR, or the config's `daemonAddress`). Allocations are keyed by the container id,
+ * WEAVE_HTTP_ADDR, or the config's `daemonAddress`; a path is a Unix socket: cni/ipam/daemon_api.ts).
+ * Allocations are keyed by the container id,
  * with the interface name as the `ifname` query parameter. Weave Net's IPAM keys (`subnet`,
  * `gateway`, `routes` in `ipam`) apply. A release the daemon cannot take now is kept on the node
  * for it (cni/pending.ts): DEL succeeds.
@@ -11,6 +12,7 @@ import type { CommandContext } from "../context.ts";
 import { CniError, describeCause, ErrorCode } from "../errors.ts";
 import { dropPendingRelease, pendingDir, recordPendingRelease } from "../pending.ts";
 import type { IPConfig, Result } from "../result.ts";
+import { daemonCall } from "./daemon_api.ts";
 import type { IpamSource } from "./types.ts";
 
 /**
@@ -30,21 +32,31 @@ function ipPath(id: string, ifname: string, suffix = ""): string {
 }
 
 /**
- * Releases (id, ifname) at the daemon `base` (http://host:port). Error 11 when the daemon cannot
- * take it now (not reachable, or not ready: 5xx). Used by DEL and by the daemon's replay of
- * releases kept while it was away.
+ * Releases (id, ifname) at the daemon at `address`. Error 11 when the daemon cannot take it now
+ * (not reachable, or not ready: 5xx). Used by DEL and by the daemon's replay of releases kept
+ * while it was away.
  */
-export async function releaseAllocation(base: string, id: string, ifname: string): Promise<void> {
-  await daemonCall(base, "DELETE", ipPath(id, ifname), "release the address", [404]);
+export async function releaseAllocation(
+  address: string,
+  id: string,
+  ifname: string,
+): Promise<void> {
+  const path = ipPath(id, ifname);
+  await daemonCall(address, {
+    method: "DELETE",
+    path,
+    what: "release the address",
+    okStatus: [404],
+  }, TIMEOUT_MS);
 }
 
 export class DaemonIpam implements IpamSource {
-  readonly #base: string;
+  readonly #address: string;
   readonly #weave: Extract<CommandContext["conf"]["ipam"], { kind: "daemon" }>;
   readonly #pendingDir: () => string;
   /** `pending`: where DEL keeps releases (default: this network namespace's, cni/pending.ts). */
   constructor(readonly ctx: CommandContext, pending?: string) {
-    this.#base = `http://${daemonAddress(ctx)}`;
+    this.#address = daemonAddress(ctx);
     this.#weave = ctx.conf.ipam.kind === "daemon" ? ctx.conf.ipam : { kind: "daemon" };
     this.#pendingDir = () => pending ?? pendingDir();
   }
@@ -93,14 +105,14 @@ export class DaemonIpam implements IpamSource {
   async del(): Promise<void> {
     const { containerId: id, ifname } = this.ctx.env;
     try {
-      await releaseAllocation(this.#base, id, ifname);
+      await releaseAllocation(this.#address, id, ifname);
     } catch (e) {
       if (!(e instanceof CniError && e.code === ErrorCode.TryAgainLater)) throw e;
       const dir = this.#pendingDir();
       recordPendingRelease(dir, {
         id,
         ifname,
-        daemon: daemonAddress(this.ctx),
+        daemon: this.#address,
         since: new Date().toISOString(),
       });
       console.error(
@@ -137,7 +149,7 @@ export class DaemonIpam implements IpamSource {
 
   async status(): Promise<void> {
     const { checkDaemonStatus } = await import("./daemon_status.ts");
-    await checkDaemonStatus(this.#base);
+    await checkDaemonStatus(this.#address);
   }
 
   /** Addresses the runtime asked for: capability `ips` / args, else CNI_ARGS `IP=`. */
@@ -153,43 +165,8 @@ export class DaemonIpam implements IpamSource {
   }
 
   #call(method: string, path: string, what: string, okStatus?: number[], body?: string) {
-    return daemonCall(this.#base, method, path, what, okStatus, body);
+    return daemonCall(this.#address, { method, path, what, okStatus, body }, TIMEOUT_MS);
   }
-}
-
-/** One request; `okStatus` lists non-2xx statuses that count as success (returning ""). */
-async function daemonCall(
-  base: string,
-  method: string,
-  path: string,
-  what: string,
-  okStatus: number[] = [],
-  body?: string,
-): Promise<string> {
-  let res: Response;
-  try {
-    res = await fetch(base + path, {
-      method,
-      body,
-      headers: body ? { "content-type": "application/json" } : {},
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-  } catch (e) {
-    throw new CniError(
-      ErrorCode.TryAgainLater,
-      `cannot ${what}: the weavets daemon is not reachable at ${base} (is it running? ` +
-        'set WEAVE_HTTP_ADDR or "daemonAddress" if it listens elsewhere); try again later',
-      describeCause(e),
-    );
-  }
-  const text = await res.text();
-  if (res.ok) return text;
-  if (okStatus.includes(res.status)) return "";
-  throw new CniError(
-    res.status >= 500 ? ErrorCode.TryAgainLater : ErrorCode.IOFailure,
-    `cannot ${what}: the weavets daemon answered ${method} ${path} with ${res.status}: ` +
-      (text.trim() || res.statusText),
-  );
 }
 
 function parseAllocation(body: string, what: string): string {

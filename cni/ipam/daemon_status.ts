@@ -7,6 +7,7 @@
  */
 import * as z from "zod/mini";
 import { CniError, describeCause, ErrorCode } from "../errors.ts";
+import { daemonFetch, shownAddress } from "./daemon_api.ts";
 
 const TIMEOUT_MS = 5_000;
 
@@ -17,18 +18,21 @@ const connectionsSchema = z.array(z.looseObject({
   address: z.optional(z.string()),
 }));
 
-async function getJson(base: string, path: string): Promise<{ status: number; body: unknown }> {
+async function getJson(
+  address: string,
+  path: string,
+): Promise<{ status: number; body: unknown }> {
   let res: Response;
   try {
-    res = await fetch(base + path, {
+    res = await daemonFetch(address, path, {
       headers: { accept: "application/json" },
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (e) {
     throw new CniError(
       ErrorCode.PluginNotAvailable,
-      `the weavets daemon is not reachable at ${base} (is it running? set WEAVE_HTTP_ADDR or ` +
-        '"daemonAddress" if it listens elsewhere)',
+      `the weavets daemon is not reachable at ${shownAddress(address)} (is it running? set ` +
+        'WEAVE_HTTP_ADDR or "daemonAddress" if it listens elsewhere)',
       describeCause(e),
     );
   }
@@ -43,8 +47,9 @@ async function getJson(base: string, path: string): Promise<{ status: number; bo
   }
 }
 
-export async function checkDaemonStatus(base: string): Promise<void> {
-  const st = await getJson(base, "/status");
+/** Error 50 or 51 unless the daemon at `address` (host:port, or a Unix socket) can take pods. */
+export async function checkDaemonStatus(address: string): Promise<void> {
+  const st = await getJson(address, "/status");
   const parsed = statusSchema.safeParse(st.body);
   if (!parsed.success || !parsed.data.ready || st.status !== 200) {
     const reason = parsed.success ? parsed.data.reason : undefined;
@@ -53,7 +58,7 @@ export async function checkDaemonStatus(base: string): Promise<void> {
       `the weavets daemon is not ready to set up pods: ${reason ?? `GET /status: ${st.status}`}`,
     );
   }
-  const cr = await getJson(base, "/status/connections");
+  const cr = await getJson(address, "/status/connections");
   const conns = connectionsSchema.safeParse(cr.body);
   if (!conns.success) {
     throw new CniError(

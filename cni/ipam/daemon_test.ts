@@ -8,17 +8,24 @@ import { DaemonIpam } from "./daemon.ts";
 /** Where these tests' DELs keep releases (never the node's own directory). */
 const PENDING = Deno.makeTempDirSync({ prefix: "wtc-pending-" });
 
-/** A one-route-table HTTP stand-in for the daemon, recording what the plugin asked. */
-function serve(routes: Record<string, (body: string) => Response>) {
+/**
+ * A one-route-table HTTP stand-in for the daemon, recording what the plugin asked; on TCP, or on
+ * a Unix socket at `socket`.
+ */
+function serve(routes: Record<string, (body: string) => Response>, socket?: string) {
   const seen: string[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+  const handler = async (req: Request) => {
     const u = new URL(req.url);
     const key = `${req.method} ${u.pathname}${u.search}`;
     seen.push(key);
     const h = routes[key];
     return h ? h(await req.text()) : new Response("no route\n", { status: 404 });
-  });
-  return { server, seen, addr: `127.0.0.1:${server.addr.port}` };
+  };
+  const server = socket
+    ? Deno.serve({ path: socket, onListen: () => {} }, handler)
+    : Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  const addr = socket ?? `127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
+  return { server, seen, addr };
 }
 
 function ipam(addr: string, extra: Record<string, unknown> = {}, args = "") {
@@ -145,7 +152,7 @@ Deno.test("daemon status: ready → ok; 503 → 50 with the reason; this node co
     "GET /status": () => Response.json(status, { status: status.ready ? 200 : 503 }),
     "GET /status/connections": () => Response.json(conns),
   });
-  const base = `http://${d.addr}`;
+  const base = d.addr;
   try {
     await checkDaemonStatus(base);
     conns = [
@@ -166,4 +173,52 @@ Deno.test("daemon status: ready → ok; 503 → 50 with the reason; this node co
     await d.server.shutdown();
   }
   assert.equal(await code(checkDaemonStatus(base)), ErrorCode.PluginNotAvailable);
+});
+
+Deno.test("daemon ipam: a Unix-socket API (daemonAddress or WEAVE_HTTP_ADDR a path, as Weave's)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wtc-api-" });
+  const socket = `${dir}/weave.sock`;
+  const d = serve({
+    "POST /ip/c1?ifname=eth0": () => new Response("10.32.0.5/12"),
+    "DELETE /ip/c1?ifname=eth0": () => new Response(null, { status: 204 }),
+    "GET /status": () => Response.json({ ready: true, reason: null }),
+    "GET /status/connections": () => Response.json([]),
+  }, socket);
+  try {
+    assert.deepEqual((await ipam(socket).add()).ips, [{ address: "10.32.0.5/12" }]);
+    await ipam(socket).status();
+    // From the environment, as Weave's plugin read WEAVE_HTTP_ADDR.
+    const conf = parseConfig('{"cniVersion":"1.0.0","name":"n","type":"weave-net"}');
+    const env = parseEnv({ CNI_COMMAND: "DEL", CNI_CONTAINERID: "c1", CNI_IFNAME: "eth0" });
+    const fromEnv = new DaemonIpam(
+      { conf, env, rawConfig: "", processEnv: { WEAVE_HTTP_ADDR: socket } },
+      PENDING,
+    );
+    await fromEnv.del();
+    assert.deepEqual(d.seen, [
+      "POST /ip/c1?ifname=eth0",
+      "GET /status",
+      "GET /status/connections",
+      "DELETE /ip/c1?ifname=eth0",
+    ]);
+  } finally {
+    await d.server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+  // Gone: DEL keeps the release for that socket.
+  const conf = parseConfig(JSON.stringify({ cniVersion: "1.0.0", name: "n", type: "weavets" }));
+  const env = parseEnv({ CNI_COMMAND: "DEL", CNI_CONTAINERID: "c9", CNI_IFNAME: "eth0" });
+  const dir2 = await Deno.makeTempDir({ prefix: "wtc-pending-" });
+  try {
+    await new DaemonIpam({
+      conf,
+      env,
+      rawConfig: "",
+      processEnv: { WEAVE_HTTP_ADDR: socket },
+    }, dir2).del();
+    const kept = listPendingReleases(dir2).map((e) => e.record as { daemon: string });
+    assert.deepEqual(kept.map((r) => r.daemon), [socket]);
+  } finally {
+    await Deno.remove(dir2, { recursive: true });
+  }
 });

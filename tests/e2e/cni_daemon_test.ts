@@ -37,7 +37,7 @@ async function podEvents(node: Node, command: string): Promise<Record<string, un
 
 /** The releases DEL kept on this machine for the node's daemon. */
 function pending(node: Node): string[] {
-  return listPendingReleases(pendingDirFor(Deno.statSync(node.netns).ino!)).map((e) => e.name);
+  return listPendingReleases(pendingDirFor(node.netns)).map((e) => e.name);
 }
 
 function nsName(node: Node): string {
