@@ -58,12 +58,16 @@ function fakeName(i: number): string {
 }
 const fakeUid = (i: number) => (0xa0000000 + i).toString(16).padStart(16, "0");
 
-async function connect(i: number, name = fakeName(i)): Promise<ControlConnection> {
+async function connect(
+  i: number,
+  name = fakeName(i),
+  signingKey = SigningKey.generate(),
+): Promise<ControlConnection> {
   const tcp = await Deno.connect({ hostname: host, port });
   return await ControlConnection.handshake(tcp, true, {
     self: { name, nickname: `attacker-${i}`, uid: fakeUid(i), port: 6783 },
     // Each fake peer has its own key (the victim binds it to the made-up name).
-    signingKey: SigningKey.generate(),
+    signingKey,
     psk: derivePsk(password),
     authenticated: password !== null,
     timing: TIMING,
@@ -235,41 +239,78 @@ async function half(): Promise<unknown> {
   return { established: conns.length, failed, sent, survived };
 }
 
-/** One topology gossip of many fake peers with maximal fields, built to the product's LIMITS. */
+/**
+ * The worst topology message the product's LIMITS admit: `entriesPerMessage` fake peers (made-up
+ * keys, each signing its own entry) with maximal nicknames and as many connections each as the
+ * byte cap leaves, joined to one another and to the attacker's own entry (which lists its real
+ * connection to the victim), so the victim verifies them all and routes to every one of them.
+ */
 async function topo(): Promise<unknown> {
+  const self = { name: fakeName(3000), uid: fakeUid(3000) };
+  const n = (spec.entries || LIMITS.entriesPerMessage) - 1;
+  const nick = "x".repeat(LIMITS.nickname);
+  // Dials that discovery may make go to the attacker's own namespace.
+  const address = "198.18.0.99:6783";
+  const keys = Array.from({ length: n }, () => SigningKey.generate());
+  const selfKey = SigningKey.generate();
+  const fake = (i: number) => fakeName(10_000 + ((i + n) % n));
+  const link = (name: string, outbound: boolean) => ({
+    name,
+    address,
+    outbound,
+    established: true,
+  });
+  // Fake peer i is linked both ways to its `h` neighbours on each side of a ring, so every link
+  // counts for routing; the attacker lists its real connection to the victim and as many fake
+  // peers as an entry may name.
+  const build = (h: number) => {
+    const entries: PeerEntry[] = [];
+    for (let i = 0; i < n; i++) {
+      const conns = [link(self.name, false)];
+      for (let j = 1; j <= h; j++) conns.push(link(fake(i + j), true), link(fake(i - j), false));
+      entries.push(signEntry(
+        {
+          name: fake(i),
+          nickname: nick,
+          uid: fakeUid(10_000 + i),
+          version: 1,
+          connections: conns,
+        },
+        keys[i].publicKey,
+        (d, p) => keys[i].sign(d, p),
+      ));
+    }
+    const own = [
+      { name: spec.victimName, address: `${host}:${port}`, outbound: true, established: true },
+      ...Array.from({ length: LIMITS.connectionsPerPeer - 1 }, (_, i) => link(fake(i), true)),
+    ];
+    entries.push(signEntry(
+      { name: self.name, nickname: nick, uid: self.uid, version: 2, connections: own },
+      selfKey.publicKey,
+      (d, p) => selfKey.sign(d, p),
+    ));
+    return encodeUpdate(entries);
+  };
+  // As many links per fake peer as fit the byte cap.
+  const base = build(0).length;
+  const perLink = (build(1).length - base) / (2 * n);
+  let h = Math.max(0, Math.floor((LIMITS.bytesPerMessage - base) / (2 * n * perLink)));
+  let data = build(h);
+  while (data.length > LIMITS.bytesPerMessage && h > 0) data = build(--h);
+  // Built before connecting: signing takes seconds, in which no heartbeat would go out.
   let c: ControlConnection;
   try {
-    c = await connect(3000);
+    c = await connect(3000, self.name, selfKey);
   } catch (e) {
     return { established: false, error: (e as Error).message };
   }
   let closed: string | null = null;
   c.start({ onMessage() {}, onClose: (r) => (closed = r), known: () => true });
-  const n = spec.entries || LIMITS.entriesPerMessage;
-  const nick = "x".repeat(LIMITS.nickname);
-  const entries: PeerEntry[] = [];
-  // Each fake peer signs its own entry (the attacker makes their keys), so every entry costs the
-  // receiver a verification.
-  for (let i = 0; i < n; i++) {
-    const key = SigningKey.generate();
-    entries.push(signEntry(
-      {
-        name: fakeName(10_000 + i),
-        nickname: nick,
-        uid: fakeUid(10_000 + i),
-        version: 1,
-        connections: [],
-      },
-      key.publicKey,
-      (d, p) => key.sign(d, p),
-    ));
-  }
-  const data = encodeUpdate(entries);
   const sent = c.send(encodeMessage({ tag: Tag.gossip, channel: "topology", data }));
   const until = Date.now() + (spec.holdMs ?? 5_000);
   while (Date.now() < until && closed === null) await sleep(100);
   close(c);
-  return { established: true, sent, bytes: data.length, closed };
+  return { established: true, sent, bytes: data.length, entries: n + 1, links: 2 * h + 1, closed };
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   established,
   logMark,
   logSince,
+  peers,
   rssBytes,
   sleep,
   startClient,
@@ -174,25 +175,53 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
       const watch = watchStatus(c.nodes);
       const pids = c.nodes.map(daemonPid);
       const before = pids.map(rssBytes);
-      const r = await startClient<{ bytes: number; closed: string | null }>(
+      const known0 = (await peers(n1)).length;
+      const r = await startClient<
+        {
+          established: boolean;
+          bytes: number;
+          entries: number;
+          links: number;
+          closed: string | null;
+        }
+      >(
         a.netns,
         "mesh",
-        { cmd: "topo", host: n1.underlayIp, entries: 0, holdMs: 8_000 },
+        {
+          cmd: "topo",
+          host: n1.underlayIp,
+          victimName: Cluster.peerName(1),
+          entries: 0,
+          holdMs: 8_000,
+        },
         180_000,
       ).result;
       await sleep(5_000);
+      // Negative control: the victim took the message in (its topology grew), or refused the
+      // attacker's connection (then nothing could reach the parser).
+      const known = (await peers(n1)).length;
       const { worst, failures } = await watch.finish();
       const rss = pids.map((p, i) => ((rssBytes(p) - before[i]) / MB).toFixed(0));
-      console.log(
-        `  topology message ${(r.bytes / 1e6).toFixed(1)} MB (victim: ${r.closed ?? "kept"}); ` +
-          `slowest /status: ${[...worst].map(([n, ms]) => `${n} ${ms.toFixed(0)} ms`)}; ` +
-          `RSS +${rss.join("/")} MB`,
-      );
       const drops = c.nodes.flatMap((n, i) =>
         logSince(n, marks[i]).split("\n").filter((l) =>
           l.includes("connection closed") &&
           c.nodes.some((m) => l.includes(Cluster.peerName(m.index)))
         )
+      );
+
+      console.log(
+        `  topology message of ${r.entries} entries × ${r.links} links, ` +
+          `${(r.bytes / 1e6).toFixed(1)} MB (victim: ${r.closed ?? "kept"}); ` +
+          `n1 knew ${known0} peers, then ${known}; ` +
+          `slowest /status: ${[...worst].map(([n, ms]) => `${n} ${ms.toFixed(0)} ms`)}; ` +
+          `RSS +${rss.join("/")} MB; mesh connections dropped: ${drops.length}`,
+      );
+      const about = logSince(n1, marks[0]).split("\n").filter((l) =>
+        /topology|forg|rejected|02:ff:00:0b:b8:99/.test(l)
+      ).slice(0, 5);
+      assert.ok(
+        known > known0 || !r.established,
+        `the message reached n1's topology; n1's log:\n${about.join("\n")}`,
       );
       assert.deepEqual(failures, [], "every /status answered 200");
       for (const [n, ms] of worst) assert.ok(ms < 1000, `${n}: /status took ${ms} ms`);
