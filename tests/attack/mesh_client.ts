@@ -292,11 +292,13 @@ async function topo(): Promise<unknown> {
     return encodeUpdate(entries);
   };
   // As many links per fake peer as fit the byte cap.
+  // The byte cap, or less when the victim takes smaller frames from this sender (`maxFrame`).
+  const cap = Math.min(LIMITS.bytesPerMessage, (spec.maxFrame ?? Infinity) - 256);
   const base = build(0).length;
   const perLink = (build(1).length - base) / (2 * n);
-  let h = Math.max(0, Math.floor((LIMITS.bytesPerMessage - base) / (2 * n * perLink)));
+  let h = Math.max(0, Math.floor((cap - base) / (2 * n * perLink)));
   let data = build(h);
-  while (data.length > LIMITS.bytesPerMessage && h > 0) data = build(--h);
+  while (data.length > cap && h > 0) data = build(--h);
   // Built before connecting: signing takes seconds, in which no heartbeat would go out.
   let c: ControlConnection;
   try {

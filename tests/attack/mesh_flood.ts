@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { Cluster } from "../../cli/demo/cluster.ts";
-import { MAX_FRAME } from "../../net/mesh/codec.ts";
+import { MAX_FRAME, MAX_UNKNOWN_FRAME } from "../../net/mesh/codec.ts";
 import { waitFullMesh } from "../e2e/e2e.ts";
 import {
   type Attacker,
@@ -192,6 +192,8 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
           host: n1.underlayIp,
           victimName: Cluster.peerName(1),
           entries: 0,
+          // The victim does not know the attacker: the largest frame it takes from it.
+          maxFrame: MAX_UNKNOWN_FRAME,
           holdMs: 8_000,
         },
         180_000,
