@@ -16,6 +16,7 @@
  * - listen: accept TCP on `ports` for `durationMs` and count connections (dials to us).
  */
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import { encodeMessage, FrameReader, MAX_FRAME, type Message, Tag } from "../../net/mesh/codec.ts";
 import { ControlConnection } from "../../net/mesh/connection.ts";
 import {
@@ -58,10 +59,20 @@ function fakeName(i: number): string {
 }
 const fakeUid = (i: number) => (0xa0000000 + i).toString(16).padStart(16, "0");
 
+/**
+ * A made-up peer's signing key, the same for its name in every run of this client: the victim
+ * binds the first key it sees for a name and refuses another, as it should.
+ */
+function keyFor(name: string): SigningKey {
+  return SigningKey.fromSeed(
+    new Uint8Array(createHash("sha256").update(`weavets attack\0${name}`).digest()),
+  );
+}
+
 async function connect(
   i: number,
   name = fakeName(i),
-  signingKey = SigningKey.generate(),
+  signingKey = keyFor(name),
 ): Promise<ControlConnection> {
   const tcp = await Deno.connect({ hostname: host, port });
   return await ControlConnection.handshake(tcp, true, {
@@ -252,7 +263,7 @@ async function topo(): Promise<unknown> {
   // Dials that discovery may make go to the attacker's own namespace.
   const address = "198.18.0.99:6783";
   const keys = Array.from({ length: n }, () => SigningKey.generate());
-  const selfKey = SigningKey.generate();
+  const selfKey = keyFor(self.name);
   const fake = (i: number) => fakeName(10_000 + ((i + n) % n));
   const link = (name: string, outbound: boolean) => ({
     name,

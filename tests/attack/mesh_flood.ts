@@ -33,14 +33,28 @@ type Node = Cluster["nodes"][number];
 /** Restarts `node`'s daemon and waits until `peer` lists it as established; returns seconds. */
 async function rejoin(c: Cluster, node: Node, peer: Node, ms: number): Promise<number> {
   await c.stopDaemon(node, "SIGTERM");
+  const marks = [logMark(node), logMark(peer)];
   const t0 = performance.now();
   c.startDaemon(node);
-  await Cluster.waitFor(
-    `${node.name} to be established with ${peer.name}`,
-    async () => (await established(peer)).includes(Cluster.peerName(node.index)),
-    ms,
-    250,
-  );
+  try {
+    await Cluster.waitFor(
+      `${node.name} to be established with ${peer.name}`,
+      async () => (await established(peer)).includes(Cluster.peerName(node.index)),
+      ms,
+      250,
+    );
+  } catch (e) {
+    // What both ends logged about each other meanwhile: for whoever fixes it.
+    const about = (n: Node, i: number, other: Node) =>
+      logSince(n, marks[i]).split("\n").filter((l) =>
+        l.includes(other.underlayIp) || l.includes(Cluster.peerName(other.index)) ||
+        /refus|limit/.test(l)
+      ).slice(-6).join("\n");
+    throw new Error(
+      `${(e as Error).message}\n${node.name} logged:\n${about(node, 0, peer)}\n` +
+        `${peer.name} logged:\n${about(peer, 1, node)}`,
+    );
+  }
   return (performance.now() - t0) / 1000;
 }
 
