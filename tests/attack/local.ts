@@ -57,13 +57,16 @@ async function asNobody(node: Node, method: string, path: string, body?: string,
 const accepted = (codes: number[]) => codes.filter((s) => s >= 200 && s < 300);
 
 /**
- * The daemons' environment as the manifest gives it — the password as WEAVE_PASSWORD — and
- * wrappers first in PATH for the tools the daemon runs (nft, ip …) that record each child's
- * environment in `dir` before they exec the real tool. `setup` before the daemons start
- * (withCluster's hook), `restore` right after, `cleanup` at the end.
+ * The password as the daemon takes it outside Kubernetes, `--password-file` (the manifest has the
+ * daemon read it from a Secret through the API: in no env value and on no command line either),
+ * and wrappers first in PATH for the tools the daemon runs (nft, ip …) that record each child's
+ * environment in `dir` before they exec the real tool. `args` for the daemons, `setup` before
+ * they start (withCluster's hook), `restore` right after, `cleanup` at the end.
  */
-export async function passwordInEnvironment(password: string) {
+export async function passwordFile(password: string) {
   const dir = await Deno.makeTempDir({ prefix: "wtatk-path-" });
+  const file = `${dir}/password`;
+  await Deno.writeTextFile(file, password, { mode: 0o600 });
   const path0 = Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin";
   for (const tool of ["nft", "ip", "tc", "iptables"]) {
     const real = path0.split(":").map((d) => `${d}/${tool}`).find((p) => {
@@ -81,14 +84,11 @@ export async function passwordInEnvironment(password: string) {
       { mode: 0o755 },
     );
   }
-  const restore = () => {
-    Deno.env.delete("WEAVE_PASSWORD");
-    Deno.env.set("PATH", path0);
-  };
+  const restore = () => Deno.env.set("PATH", path0);
   return {
     dir,
+    args: ["--password-file", file],
     setup: () => {
-      Deno.env.set("WEAVE_PASSWORD", password);
       Deno.env.set("PATH", `${dir}:${path0}`);
       return Promise.resolve();
     },
@@ -101,8 +101,8 @@ export async function passwordInEnvironment(password: string) {
 }
 
 /**
- * The local-user steps, on a cluster whose daemons got `password` from their environment
- * (`passwordInEnvironment`, whose `dir` holds the children's environments) and a pod on node 1.
+ * The local-user steps, on a cluster whose daemons got `password` from a file (`passwordFile`,
+ * whose `dir` holds the children's environments) and a pod on node 1.
  * The last step stops node 3's daemon.
  */
 export async function localSteps(

@@ -41,6 +41,9 @@ const spec: Spec = JSON.parse(Deno.args[0]);
 const host: string = spec.host;
 const port: number = spec.port ?? 6783;
 const password: string | null = spec.password ?? null;
+// Derived once, before any connection: the KDF is slow on purpose, and a hello that comes late
+// is refused (hello deadline).
+const PSK = derivePsk(password);
 const TIMING = {
   heartbeatMs: 1_000,
   deadMs: 60_000,
@@ -79,7 +82,7 @@ async function connect(
     self: { name, nickname: `attacker-${i}`, uid: fakeUid(i), port: 6783 },
     // Each fake peer has its own key (the victim binds it to the made-up name).
     signingKey,
-    psk: derivePsk(password),
+    psk: PSK,
     authenticated: password !== null,
     timing: TIMING,
   });

@@ -78,7 +78,7 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
             host: n.underlayIp,
             count: 200,
             bytes: b64(new TextEncoder().encode("wea")),
-            durationMs: 30_000,
+            durationMs: 45_000,
             maxOpens: 30_000,
           },
           90_000,
@@ -88,7 +88,7 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
       let secs: number | undefined;
       let error = "";
       try {
-        secs = await rejoin(c, n3, n1, 20_000);
+        secs = await rejoin(c, n3, n1, 30_000);
       } catch (e) {
         error = (e as Error).message;
       }

@@ -1,6 +1,6 @@
 /**
- * Issues 12 and 13 on an encrypted cluster whose daemons get the password as the manifest gives
- * it (WEAVE_PASSWORD): without the password, the offline-guessing oracle (what one connection
+ * Issues 12 and 13 on an encrypted cluster whose daemons read the password from a file
+ * (--password-file, outside Kubernetes the way that keeps it off command lines): without the password, the offline-guessing oracle (what one connection
  * yields must not let a captured frame test guesses); holding the password (as every node does,
  * so one compromised node), the same record forgeries for other peers' records as the non-peer
  * suite; as the local user nobody, the mutating API, the CNI lock, and the password in ps and
@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { IS_ROOT } from "../harness/netns.ts";
 import { attackCluster, runClient } from "./attacker.ts";
 import { forgerySteps } from "./gossip_forgery.ts";
-import { localSteps, passwordInEnvironment } from "./local.ts";
+import { localSteps, passwordFile } from "./local.ts";
 import { allPending, attackStep } from "./pending.ts";
 
 const PASSWORD = `wtatk-${crypto.randomUUID().slice(0, 12)}`;
@@ -35,29 +35,35 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
-    const env = await passwordInEnvironment(PASSWORD);
+    const env = await passwordFile(PASSWORD);
     try {
-      await attackCluster({ setup: env.setup, afterStart: env.restore }, async (c, a) => {
-        await attackStep(
-          t,
-          "password-oracle",
-          "one connection without the password yields " +
-            "nothing that tests password guesses offline",
-          async () => {
-            const guesses = [...Array.from({ length: 50 }, (_, i) => `guess-${i}`), PASSWORD];
-            const r = await runClient<
-              { received: number; frames: number; opened: string[]; error: string }
-            >(a.netns, "mesh", { cmd: "oracle", host: c.nodes[0].underlayIp, guesses }, 60_000);
-            console.log(
-              `  oracle: ${r.received} bytes, ${r.frames} frame(s) after the hello; ` +
-                `guesses that opened one: ${r.opened.length}`,
-            );
-            assert.deepEqual(r.opened, [], "a captured frame confirmed a password guess offline");
-          },
-        );
-        await forgerySteps(t, c, a, PASSWORD, "-pw");
-        await localSteps(t, c, PASSWORD, env.dir);
-      });
+      await attackCluster(
+        { daemonArgs: env.args, setup: env.setup, afterStart: env.restore },
+        async (
+          c,
+          a,
+        ) => {
+          await attackStep(
+            t,
+            "password-oracle",
+            "one connection without the password yields " +
+              "nothing that tests password guesses offline",
+            async () => {
+              const guesses = [...Array.from({ length: 50 }, (_, i) => `guess-${i}`), PASSWORD];
+              const r = await runClient<
+                { received: number; frames: number; opened: string[]; error: string }
+              >(a.netns, "mesh", { cmd: "oracle", host: c.nodes[0].underlayIp, guesses }, 60_000);
+              console.log(
+                `  oracle: ${r.received} bytes, ${r.frames} frame(s) after the hello; ` +
+                  `guesses that opened one: ${r.opened.length}`,
+              );
+              assert.deepEqual(r.opened, [], "a captured frame confirmed a password guess offline");
+            },
+          );
+          await forgerySteps(t, c, a, PASSWORD, "-pw");
+          await localSteps(t, c, PASSWORD, env.dir);
+        },
+      );
     } finally {
       await env.cleanup();
     }

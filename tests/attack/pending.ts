@@ -6,16 +6,11 @@
  */
 export const PENDING = new Set<string>([
   // issue 12, non-peer (non_peer_test.ts)
-  "foreign-dial",
   "ipam-ring",
   "macs-record",
-  "stall-flood",
   "conn-limit",
-  "half-frames",
   "max-topology",
   // issue 12, password holder (password_holder_test.ts)
-  "password-oracle",
-  "foreign-dial-pw",
   "ipam-ring-pw",
   "macs-record-pw",
   // issue 13 (sleeve_forgery_test.ts, non_peer_test.ts, password_holder_test.ts)
