@@ -125,7 +125,7 @@ export async function forgerySteps(
       const listener = startClient<{ accepted: Record<string, number> }>(
         a.netns,
         "mesh",
-        { cmd: "listen", ports, durationMs: 20_000 },
+        { cmd: "listen", ports, durationMs: 12_000 },
         60_000,
       );
       await sleep(2_000); // the listener is up

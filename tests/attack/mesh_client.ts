@@ -143,9 +143,19 @@ async function join(): Promise<unknown> {
 async function stall(): Promise<unknown> {
   const bytes = unb64(spec.bytes);
   const end = Date.now() + spec.durationMs;
+  // The test ends the flood early by creating `stopFile`.
+  const going = () => {
+    if (Date.now() >= end) return false;
+    try {
+      Deno.statSync(spec.stopFile);
+      return false;
+    } catch {
+      return true;
+    }
+  };
   let opened = 0, refusedFast = 0, maxHeldMs = 0;
   const open = async (): Promise<void> => {
-    while (Date.now() < end && opened < spec.maxOpens) {
+    while (going() && opened < spec.maxOpens) {
       opened++;
       const t0 = Date.now();
       let conn: Deno.TcpConn;

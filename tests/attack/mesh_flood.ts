@@ -68,6 +68,7 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
       "restarts and joins n1 during the flood",
     async () => {
       await waitFullMesh(c, 60_000); // each step starts from a whole mesh
+      const stopFile = `${await Deno.makeTempDir({ prefix: "wtatk-" })}/stop`;
       // Every node's accept loop is flooded: whichever side dials, someone must accept.
       const floods = c.nodes.map((n) =>
         startClient<{ opened: number; refusedFast: number; maxHeldMs: number }>(
@@ -92,7 +93,9 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
       } catch (e) {
         error = (e as Error).message;
       }
+      await Deno.writeTextFile(stopFile, "");
       const f = await Promise.all(floods.map((x) => x.result));
+      await Deno.remove(stopFile.replace(/\/stop$/, ""), { recursive: true });
       console.log(`  floods: ${JSON.stringify(f)}; n3 joined after ${secs ?? "-"} s`);
       // Negative control: the flood reached every node's accept loop all along.
       for (const x of f) assert.ok(x.opened >= 200, "the flood opened its sockets");
