@@ -81,6 +81,7 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
             bytes: b64(new TextEncoder().encode("wea")),
             durationMs: 45_000,
             maxOpens: 30_000,
+            stopFile,
           },
           90_000,
         )
