@@ -1,7 +1,7 @@
 /**
  * Control-connection cryptography (docs/PROTOCOL.md §2), protocol version 2:
  * - the secret (the operator's password, or the cluster secret) is stretched once per process
- *   with scrypt (N = 2^15, r = 8, p = 1: ~160 ms and 32 MiB here) into a 32-byte pre-shared key,
+ *   with scrypt (N = 2^15, r = 8, p = 1: ~0.2 s and 32 MiB here) into a 32-byte pre-shared key,
  *   so every offline guess costs an attacker the same;
  * - per connection, X25519 with fresh keys; every key comes from HKDF-SHA256 with the shared
  *   secret as input, the pre-shared key as salt, and the transcript hash (both hellos, so both
