@@ -14,7 +14,6 @@ export const PENDING = new Set<string>([
   "macs-record-pw",
   // issue 13 (sleeve_forgery_test.ts, non_peer_test.ts, password_holder_test.ts)
   "inject-vxlan",
-  "cni-lock",
 ]);
 
 const runPending = Deno.env.get("WEAVETS_ATTACK_PENDING") === "1";
