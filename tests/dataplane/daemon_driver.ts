@@ -4,6 +4,9 @@
  * node_driver.ts for the test harness, except that gossip travels over the real mesh, so "peers",
  * "gossip" and "sync" are ignored.
  */
+import { Buffer } from "node:buffer";
+import { SIGNING_KEY_FILE } from "../../net/mesh/key_files.ts";
+import { TestKeyring } from "../../net/mesh/testing/keyring.ts";
 import { createDataplane } from "../../net/dataplane/dataplane.ts";
 import { startDaemon } from "../../net/daemon/daemon.ts";
 import { jsonLines } from "./json_lines.ts";
@@ -13,6 +16,13 @@ const cfg = driverConfig();
 if (cfg.faultDir) Deno.env.set("WTD_FAULT_DIR", cfg.faultDir); // for fault_worker.ts
 const out = (o: unknown) => console.log(JSON.stringify(o));
 const datadir = Deno.makeTempDirSync({ prefix: "wtd-daemon-" });
+// A real node keeps its signing key in its data dir across restarts (its peers refuse a new key
+// for its name); this driver's data dir is new each start, so the key is derived from the name.
+Deno.writeTextFileSync(
+  `${datadir}/${SIGNING_KEY_FILE}`,
+  Buffer.from(new TestKeyring().key(cfg.self).seed()).toString("base64url") + "\n",
+  { mode: 0o600 },
+);
 
 // Composed as cli/daemon.ts does: production's adoption grace, not the stand-in's short one.
 const dp = createDataplane({ ...dataplaneOptions(cfg), adoptGraceMs: undefined });
