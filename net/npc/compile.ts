@@ -17,18 +17,20 @@
  * for egress on each peer class. A pod the CNI plugin bound before the API reported it is closed
  * in each direction some policy of its namespace governs, until its labels are known.
  */
-import { PeerClasses, type PeerClasses as Classes } from "./classes.ts";
+import { PeerClasses } from "./classes.ts";
 import type { Changes, ClusterModel } from "./cluster.ts";
 import {
   classElements,
   ElementChanges,
   type ElementDiff,
-  type ElementList,
   type Elements,
   emptyElements,
+  type Fragment,
+  fragmentPairs,
   localPodElements,
   rangeElements,
   segmentElements,
+  toFragment,
 } from "./elements.ts";
 import {
   type BlockPeer,
@@ -61,10 +63,19 @@ export interface DirectionRules {
   entries: Entry[];
 }
 
+/** A direction of a local pod as kept between compiles (entries are recomputed when asked). */
+export type DirectionSummary = Omit<DirectionRules, "entries">;
+
 export interface LocalPod {
   key: string;
   ips: number[];
   /** Null: no policy governs this direction, traffic passes. */
+  ingress: DirectionSummary | null;
+  egress: DirectionSummary | null;
+}
+
+/** A local pod with its rules' entries (what is rendered, and what explain() gives). */
+export interface LocalRules extends LocalPod {
   ingress: DirectionRules | null;
   egress: DirectionRules | null;
 }
@@ -73,7 +84,7 @@ export interface PolicyState {
   local: LocalPod[];
   /** This node's pod address ranges (IPAM): an address there bound to no pod is closed. */
   localRanges: IpRange[];
-  peers: Classes;
+  peers: PeerClasses;
 }
 
 export interface CompilerOptions {
@@ -100,7 +111,7 @@ interface Local {
   pod: LocalPod;
   ingress: Selection | null;
   egress: Selection | null;
-  elements: ElementList;
+  elements: Fragment;
   /** Matchers its rules name. */
   deps: Set<number>;
   /** Has egress rules with named ports (they follow every class with named ports). */
@@ -291,7 +302,7 @@ export class Compiler {
 
   #drop(key: string, out: ElementChanges): void {
     const l = this.#local.get(key)!;
-    out.replace(l.elements, []);
+    out.replace(fragmentPairs(l.elements), []);
     for (const m of l.deps) this.#dependents.get(m)?.delete(key);
     this.#local.delete(key);
   }
@@ -304,24 +315,45 @@ export class Compiler {
   ): void {
     const old = this.#local.get(key);
     const deps = new Set<number>();
-    const pod: LocalPod = {
-      key,
-      ips: model.addressesOf(key),
-      ingress: sel.ingress && this.#rules(model, key, "ingress", sel.ingress, deps),
-      egress: sel.egress && this.#rules(model, key, "egress", sel.egress, deps),
-    };
+    const rules = this.#rulesOf(model, key, sel, deps);
     const named = !!sel.egress?.policies.some((p) =>
       p.egress!.some((r) => (r.ports ?? []).some((s) => s.kind === "named"))
     );
-    const elements = localPodElements(pod);
-    out.replace(old?.elements ?? [], elements);
+    const elements = toFragment(localPodElements(rules));
+    out.replace(fragmentPairs(old?.elements), fragmentPairs(elements));
     for (const m of old?.deps ?? []) this.#dependents.get(m)?.delete(key);
     for (const m of deps) {
       const s = this.#dependents.get(m) ?? new Set<string>();
       s.add(key);
       this.#dependents.set(m, s);
     }
+    const pod: LocalPod = {
+      key,
+      ips: rules.ips,
+      ingress: summary(rules.ingress),
+      egress: summary(rules.egress),
+    };
     this.#local.set(key, { pod, ...sel, elements, deps, named });
+  }
+
+  /** A local pod's rules with their entries, as the last commit compiled them. */
+  explain(model: ClusterModel, key: string): LocalRules | undefined {
+    const l = this.#local.get(key);
+    return l && this.#rulesOf(model, key, l, new Set());
+  }
+
+  #rulesOf(
+    model: ClusterModel,
+    key: string,
+    sel: { ingress: Selection | null; egress: Selection | null },
+    deps: Set<number>,
+  ): LocalRules {
+    return {
+      key,
+      ips: model.addressesOf(key),
+      ingress: sel.ingress && this.#rules(model, key, "ingress", sel.ingress, deps),
+      egress: sel.egress && this.#rules(model, key, "egress", sel.egress, deps),
+    };
   }
 
   #rules(
@@ -430,6 +462,12 @@ function namedPortsOf(pod: PodInfo, inUse: ReadonlySet<string>): Map<string, num
   }
   for (const list of out.values()) list.sort((a, b) => a - b);
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+function summary(r: DirectionRules | null): DirectionSummary | null {
+  if (!r) return null;
+  const { entries: _, ...rest } = r;
+  return rest;
 }
 
 function sameRanges(a: IpRange[], b: IpRange[]): boolean {

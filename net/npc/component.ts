@@ -131,7 +131,8 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       counters.applies++;
       counters.lastApplyMs = Math.round(performance.now() - t0);
       counters.lastChangeElements = c.diff?.count ?? -1;
-      if (since !== undefined) {
+      // A change's delay; the first load after listing is not one.
+      if (since !== undefined && c.diff) {
         counters.latencies.push(Math.round(performance.now() - since));
         if (counters.latencies.length > LATENCY_SAMPLES) counters.latencies.shift();
       }
@@ -268,7 +269,20 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       every(RANGES_POLL_MS, () => {
         if (counters.syncedAt !== null && engine.setLocalRanges(ranges())) changed();
       });
-      every(COUNTERS_POLL_MS, () => counters.syncedAt !== null && readCounters());
+      // Also the canary (as Weave's WEAVE-CANARY chain): a table someone removed is loaded again.
+      every(COUNTERS_POLL_MS, () => {
+        if (counters.syncedAt === null || flushTimer !== undefined) return;
+        try {
+          readCounters();
+        } catch (e) {
+          if (!(e instanceof NftError)) throw e;
+          error("apply", "the network policy rules are gone from the kernel: loading them again", {
+            error: e,
+          });
+          engine.reset();
+          changed();
+        }
+      });
       if (nflog) every(NFLOG_POLL_MS, logBlocked);
     },
 

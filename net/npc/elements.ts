@@ -11,7 +11,7 @@
  */
 import { formatIPv4 } from "../addr/mod.ts";
 import type { Segment } from "./classes.ts";
-import type { LocalPod } from "./compile.ts";
+import type { LocalRules } from "./compile.ts";
 import { mergeRanges } from "./ports.ts";
 import type { Direction, IpRange, Protocol } from "./types.ts";
 
@@ -45,6 +45,22 @@ export type SetName = string;
 export type Elements = Map<SetName, Set<string>>;
 /** Elements as a list of (set, element). */
 export type ElementList = Array<[SetName, string]>;
+/** The same, kept compact (what is stored per local pod). */
+export type Fragment = Map<SetName, string[]>;
+
+export function toFragment(list: ElementList): Fragment {
+  const f: Fragment = new Map();
+  for (const [set, el] of list) {
+    const l = f.get(set);
+    if (l) l.push(el);
+    else f.set(set, [el]);
+  }
+  return f;
+}
+
+export function* fragmentPairs(f: Fragment | undefined): Iterable<[SetName, string]> {
+  for (const [set, els] of f ?? []) for (const el of els) yield [set, el];
+}
 
 export const dirPrefix = (d: Direction) => (d === "ingress" ? "in" : "eg");
 
@@ -64,7 +80,7 @@ export function emptyElements(): Elements {
 }
 
 /** A local pod's elements: its addresses, the directions policed, its rules' entries. */
-export function localPodElements(pod: LocalPod): ElementList {
+export function localPodElements(pod: LocalRules): ElementList {
   const out: ElementList = [];
   for (const ip of pod.ips) {
     const ipText = formatIPv4(ip);
@@ -145,7 +161,7 @@ export interface ElementDiff {
 export class ElementChanges {
   readonly #net = new Map<SetName, Map<string, number>>();
 
-  replace(before: ElementList, after: ElementList): void {
+  replace(before: Iterable<[SetName, string]>, after: Iterable<[SetName, string]>): void {
     for (const [set, el] of before) this.#count(set, el, -1);
     for (const [set, el] of after) this.#count(set, el, 1);
   }

@@ -7,7 +7,7 @@
  */
 import { classesOfAddress } from "./classes.ts";
 import { ClusterModel } from "./cluster.ts";
-import { compile, Compiler, type DirectionRules, type Entry, type PolicyState } from "./compile.ts";
+import { Compiler, type DirectionRules, type Entry, type PolicyState } from "./compile.ts";
 import type { ElementDiff, Elements } from "./elements.ts";
 import type { Direction, IpRange, Protocol } from "./types.ts";
 import { type Connection, Evaluator, type Outcome } from "./verdict.ts";
@@ -49,7 +49,7 @@ export class PolicyEngine {
   #localRanges: IpRange[] = [];
   /** Whether the kernel holds what the last commit returned. */
   #inKernel = false;
-  #last?: { state: PolicyState; elements: Elements; evaluator: Evaluator };
+  #last?: View & { elements: Elements };
 
   constructor(readonly opts: EngineOptions) {
     this.#compiler = new Compiler(opts);
@@ -76,7 +76,12 @@ export class PolicyEngine {
     }
     const diff = this.#inKernel ? r.diff : null;
     this.#inKernel = true;
-    this.#last = { state: r.state, elements: r.elements, evaluator: new Evaluator(r.elements) };
+    this.#last = {
+      state: r.state,
+      elements: r.elements,
+      evaluator: new Evaluator(r.elements),
+      compiler: this.#compiler,
+    };
     return { state: r.state, elements: r.elements, diff };
   }
 
@@ -122,9 +127,9 @@ export class PolicyEngine {
     const none = { outcome: "pass" as Outcome, node, policies: [], allowedBy: [], pending: false };
     if (key === undefined || node === "") return none;
     const view = this.#view(node);
-    const pod = view.state.local.find((p) => p.key === key && p.ips.includes(policed));
-    const rules = pod?.[dir];
-    if (!pod || !rules) return none;
+    const pod = view.compiler.explain(this.model, key);
+    const rules = pod?.ips.includes(policed) ? pod[dir] : null;
+    if (!rules) return none;
     const v = view.evaluator.evaluate(c);
     return {
       outcome: v[dir],
@@ -135,11 +140,24 @@ export class PolicyEngine {
     };
   }
 
-  #view(node: string): { state: PolicyState; evaluator: Evaluator } {
+  #view(node: string): View {
     if (node === this.opts.node && this.#last) return this.#last;
-    const r = compile(this.model, { node, supported: this.opts.supported }, []);
-    return { state: r.state, evaluator: new Evaluator(r.elements) };
+    const compiler = new Compiler({ node, supported: this.opts.supported });
+    const none = {
+      pods: new Set<string>(),
+      namespaces: new Set<string>(),
+      policies: new Set<string>(),
+    };
+    const r = compiler.commit(this.model, none, []);
+    return { state: r.state, evaluator: new Evaluator(r.elements), compiler };
   }
+}
+
+/** A node's compiled state, its evaluator, and its compiler (for the entries behind it). */
+interface View {
+  state: PolicyState;
+  evaluator: Evaluator;
+  compiler: Compiler;
 }
 
 /** The entries of a pod's rules that admit `peer` with this protocol and port. */

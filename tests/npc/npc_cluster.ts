@@ -7,6 +7,7 @@
  */
 import type { Cluster, Pod } from "../../cli/demo/cluster.ts";
 import { addAddress, inNetns, netnsPath } from "../../net/linux/mod.ts";
+import { CLUSTER_SECRET } from "../../net/kube/secrets.ts";
 import { FakeApiServer, makePki } from "../kube/fake_apiserver.ts";
 import { withCluster } from "../e2e/e2e.ts";
 import { Prober, type Proto } from "./probe.ts";
@@ -97,6 +98,8 @@ export async function withNpcCluster(
         inNetns(underlay, () => api.start());
         await Deno.writeTextFile(kubeconfig, kubeconfigText(api, pki.caCert));
         for (const n of c.nodes) api.addNode(n.name, n.underlayIp);
+        // Shipped empty by the manifest; the first peer fills it.
+        api.setSecret(CLUSTER_SECRET, null);
         for (const [ns, labels] of Object.entries(opts.namespaces)) api.putNamespace(ns, labels);
         opts.populate?.(api, c.nodes.map((node) => node.name));
       },
