@@ -85,6 +85,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
     syncedAt: null,
     waitingFor: [...waiting],
     lastApplyMs: 0,
+    fullLoadMs: 0,
     lastChangeElements: 0,
     applies: 0,
     errors: 0,
@@ -130,6 +131,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       elements = c.elements;
       counters.applies++;
       counters.lastApplyMs = Math.round(performance.now() - t0);
+      if (!c.diff) counters.fullLoadMs = counters.lastApplyMs;
       counters.lastChangeElements = c.diff?.count ?? -1;
       // A change's delay; the first load after listing is not one.
       if (since !== undefined && c.diff) {

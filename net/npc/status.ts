@@ -12,6 +12,8 @@ export interface NpcCounters {
   syncedAt: number | null;
   waitingFor: string[];
   lastApplyMs: number;
+  /** The last load of the whole table (compile included). */
+  fullLoadMs: number;
   lastChangeElements: number;
   applies: number;
   errors: number;
@@ -36,6 +38,7 @@ export interface NpcReport {
   peerClasses: number;
   setElements: Record<string, number>;
   lastApplyMs: number;
+  fullLoadMs: number;
   changeToKernelMs: { p50: number; p99: number; max: number; samples: number };
   applies: number;
   errors: number;
@@ -82,6 +85,7 @@ export function npcReport(
       [...(elements ?? [])].filter(([, s]) => s.size > 0).map(([k, s]) => [k, s.size]),
     ),
     lastApplyMs: c.lastApplyMs,
+    fullLoadMs: c.fullLoadMs,
     changeToKernelMs: {
       p50: pct(0.5),
       p99: pct(0.99),
@@ -108,7 +112,8 @@ export function npcSection(r: NpcReport): StatusSection {
       ],
       [
         "Kernel",
-        `${total} set elements, ${r.peerClasses} peer classes, last change ${r.lastApplyMs} ms`,
+        `${total} set elements, ${r.peerClasses} peer classes, last change ${r.lastApplyMs} ms, ` +
+        `last full load ${r.fullLoadMs} ms`,
       ],
       [
         "Blocked",
