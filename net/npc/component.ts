@@ -244,7 +244,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       }
       sctp = sctpAvailable();
       if (!sctp) {
-        log.info("this kernel has no SCTP: SCTP ports in policies allow nothing", {});
+        log.info("this kernel has no SCTP: SCTP ports in policies allow nothing (each named)", {});
       }
       try {
         nflog = openNflog(NFLOG_GROUP);
@@ -257,6 +257,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       watchCluster({
         client: opts.client(),
         log,
+        sctp,
         signal: abort.signal,
         model: engine.model,
         changed,
