@@ -13,6 +13,7 @@
  */
 import { Namespaces } from "../tests/harness/netns.ts";
 import { sh } from "../tests/harness/sh.ts";
+import { iperf3 } from "./iperf.ts";
 import { Cluster, type Pod } from "../tests/dataplane/cluster.ts";
 
 const args = Deno.args;
@@ -45,40 +46,6 @@ function cpuTicks(pids: number[]): number {
   return t;
 }
 
-async function iperf(server: string, client: string, ip: string, extra: string[]) {
-  const srv = new Deno.Command("ip", {
-    args: ["netns", "exec", server, "iperf3", "-s", "-1"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await new Promise((r) => setTimeout(r, 400));
-  try {
-    const out = await sh(
-      "ip",
-      "netns",
-      "exec",
-      client,
-      "timeout",
-      `${SECONDS + 15}`,
-      "iperf3",
-      "-c",
-      ip,
-      "-t",
-      `${SECONDS}`,
-      "-J",
-      ...extra,
-    );
-    return JSON.parse(out);
-  } finally {
-    try {
-      srv.kill("SIGTERM");
-    } catch {
-      // already exited (-1)
-    }
-    await srv.status;
-  }
-}
-
 /** One topology under test: iperf3 from pod `a` to pod `b` at `ip`; `pids` are weavets processes. */
 interface Target {
   name: string;
@@ -100,7 +67,7 @@ const IPERF_ARGS: Record<Key, string[]> = {
 async function measureOnce(t: Target, key: Key): Promise<{ value: number; cpu: number }> {
   const t0 = cpuTicks(t.pids);
   const w0 = performance.now();
-  const j = await iperf(t.b, t.a, t.ip, IPERF_ARGS[key]);
+  const j = await iperf3(t.b, t.a, t.ip, SECONDS, IPERF_ARGS[key]);
   const secs = (performance.now() - w0) / 1000;
   const cpu = Math.round((cpuTicks(t.pids) - t0) / secs); // ticks are 1/100 s
   if (key === "pps") {

@@ -14,19 +14,13 @@
  *   (--write appends to bench/RESULTS-npc.md)
  */
 import { Namespaces } from "../tests/harness/netns.ts";
-import { sh } from "../tests/harness/sh.ts";
+import { iperf3 } from "./iperf.ts";
 import { inNetns } from "../net/linux/mod.ts";
 import { runNft } from "../net/linux/nftables.ts";
 import { PolicyEngine } from "../net/npc/engine.ts";
 import { elementCount } from "../net/npc/elements.ts";
-import {
-  namespaceSchema,
-  networkPolicySchema,
-  podSchema,
-  toNamespace,
-  toPod,
-  toPolicy,
-} from "../net/npc/objects.ts";
+import { networkPolicySchema, toPolicy } from "../net/npc/objects.ts";
+import { syncModel } from "../net/npc/testing/sync.ts";
 import { diffScript, fullScript } from "../net/npc/ruleset.ts";
 import { appPolicy, BENCH_SIZE, workload } from "../net/npc/testing/workload.ts";
 import { type NpcCluster, withNpcCluster } from "../tests/npc/npc_cluster.ts";
@@ -58,9 +52,7 @@ function engineAndKernel(): void {
     const path = `/run/netns/${ns.add("k")}`;
     const engine = new PolicyEngine({ node: w.nodeNames[0], supported: (p) => p !== "SCTP" });
     const m = engine.model;
-    for (const o of w.namespaces) m.upsertNamespace(toNamespace(namespaceSchema.parse(o)));
-    for (const o of w.pods) m.upsertPod(toPod(podSchema.parse(o)));
-    for (const o of w.policies) m.upsertPolicy(toPolicy(networkPolicySchema.parse(o)));
+    syncModel(m, w);
     const fulls: number[] = [];
     let elements = 0;
     for (let round = 0; round < 3; round++) {
@@ -149,36 +141,9 @@ function rssMiB(pid: number): number {
 
 async function iperf(n: NpcCluster, from: string, to: string): Promise<number> {
   const [a, b] = [n.pod(from), n.pod(to)];
-  const srv = new Deno.Command("ip", {
-    args: ["netns", "exec", b.pod.netns.split("/").pop()!, "iperf3", "-s", "-1"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await new Promise((r) => setTimeout(r, 400));
-  try {
-    const out = await sh(
-      "ip",
-      "netns",
-      "exec",
-      a.pod.netns.split("/").pop()!,
-      "timeout",
-      `${SECONDS + 15}`,
-      "iperf3",
-      "-c",
-      b.ip,
-      "-t",
-      `${SECONDS}`,
-      "-J",
-    );
-    return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
-  } finally {
-    try {
-      srv.kill("SIGTERM");
-    } catch {
-      // exited (-1)
-    }
-    await srv.status;
-  }
+  const name = (netns: string) => netns.split("/").pop()!;
+  const j = await iperf3(name(b.pod.netns), name(a.pod.netns), b.ip, SECONDS);
+  return j.end.sum_received.bits_per_second / 1e9;
 }
 
 async function daemons(): Promise<void> {

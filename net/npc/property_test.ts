@@ -12,14 +12,7 @@ import { parseIPv4 } from "../addr/mod.ts";
 import { ClusterModel } from "./cluster.ts";
 import { Compiler } from "./compile.ts";
 import type { Elements } from "./elements.ts";
-import {
-  namespaceSchema,
-  networkPolicySchema,
-  podSchema,
-  toNamespace,
-  toPod,
-  toPolicy,
-} from "./objects.ts";
+import { syncModel } from "./testing/sync.ts";
 import { NODES, POD_NET, PORTS, type RawCluster, rawCluster } from "./testing/random_cluster.ts";
 import { type Query, referenceEgress, referenceIngress } from "./testing/reference.ts";
 import type { Protocol } from "./types.ts";
@@ -27,24 +20,6 @@ import { Evaluator } from "./verdict.ts";
 
 const RUNS = Number(Deno.env.get("NPC_PROPERTY_RUNS") ?? "300");
 const QUERIES_PER_STATE = 300;
-
-/** Makes the model hold exactly `raw`: changed objects updated, others deleted or kept. */
-function sync(m: ClusterModel, raw: RawCluster): void {
-  const pods = raw.pods.map((p) => toPod(podSchema.parse(p)));
-  const policies = raw.policies.map((p) => toPolicy(networkPolicySchema.parse(p)));
-  const namespaces = raw.namespaces.map((n) => toNamespace(namespaceSchema.parse(n)));
-  const keep = (xs: Array<{ namespace?: string; name: string }>) =>
-    new Set(xs.map((x) => `${x.namespace ?? ""}/${x.name}`));
-  const podKeys = keep(pods);
-  const policyKeys = keep(policies);
-  for (const k of [...m.pods.keys()]) if (!podKeys.has(k)) m.deletePod(k);
-  for (const k of [...m.policies.keys()]) if (!policyKeys.has(k)) m.deletePolicy(k);
-  const nsNames = new Set(namespaces.map((n) => n.name));
-  for (const k of [...m.namespaces.keys()]) if (!nsNames.has(k)) m.deleteNamespace(k);
-  for (const n of namespaces) m.upsertNamespace(n);
-  for (const p of pods) m.upsertPod(p);
-  for (const p of policies) m.upsertPolicy(p);
-}
 
 const PROTOCOLS: Array<Protocol | "ICMP"> = ["TCP", "TCP", "TCP", "UDP", "UDP", "SCTP", "ICMP"];
 const OTHER_ADDRESSES = [65, 100, 255].map((h) => `${POD_NET}${h}`)
@@ -138,9 +113,9 @@ Deno.test("compiled verdicts equal the reference semantics over random clusters"
         const qs = queries([a, b], seed);
         const m = new ClusterModel();
         const compilers = nodes(sctp);
-        sync(m, a);
+        syncModel(m, a);
         assert.equal(disagreement(m, m, compilers, qs), undefined);
-        sync(m, b);
+        syncModel(m, b);
         assert.equal(disagreement(m, m, compilers, qs), undefined);
       },
     ),
@@ -175,8 +150,8 @@ for (const how of ["no except", "no named ports", "podSelector across namespaces
       fc.property(rawCluster, fc.integer(), (a, seed) => {
         const m = new ClusterModel();
         const ref = new ClusterModel();
-        sync(m, a);
-        sync(ref, altered(a, how));
+        syncModel(m, a);
+        syncModel(ref, altered(a, how));
         return disagreement(m, ref, nodes(true), queries([a], seed)) === undefined;
       }),
       { numRuns: 2000, endOnFailure: true },

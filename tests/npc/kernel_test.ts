@@ -22,14 +22,7 @@ import { runNft } from "../../net/linux/nftables.ts";
 import { parseIPv4 } from "../../net/addr/mod.ts";
 import { ClusterModel } from "../../net/npc/cluster.ts";
 import { Compiler } from "../../net/npc/compile.ts";
-import {
-  namespaceSchema,
-  networkPolicySchema,
-  podSchema,
-  toNamespace,
-  toPod,
-  toPolicy,
-} from "../../net/npc/objects.ts";
+import { syncModel } from "../../net/npc/testing/sync.ts";
 import { deleteScript, diffScript, fullScript } from "../../net/npc/ruleset.ts";
 import { namespaceObject, podObject, policyObject } from "../../net/npc/testing/random_cluster.ts";
 import { Evaluator } from "../../net/npc/verdict.ts";
@@ -92,13 +85,6 @@ const BOTH_KINDS = {
   ],
 };
 
-function load(m: ClusterModel, c: { namespaces: Obj[]; pods: Obj[]; policies: Obj[] }) {
-  for (const k of [...m.policies.keys()]) m.deletePolicy(k);
-  for (const n of c.namespaces) m.upsertNamespace(toNamespace(namespaceSchema.parse(n)));
-  for (const p of c.pods) m.upsertPod(toPod(podSchema.parse(p)));
-  for (const p of c.policies) m.upsertPolicy(toPolicy(networkPolicySchema.parse(p)));
-}
-
 Deno.test({
   name: "npc ruleset: the kernel lets through exactly what the evaluator says (random clusters)",
   ignore: !IS_ROOT,
@@ -137,11 +123,11 @@ Deno.test({
         for (const [a, b] of samples) {
           const m = new ClusterModel();
           const compiler = new Compiler({ node: "n1", supported: (p) => p !== "SCTP" });
-          load(m, a);
+          syncModel(m, a);
           let r = compiler.commit(m, m.takeChanges(), []);
           inNetns(node, () => runNft(fullScript(r.elements)));
           compared += await compare(prober, pods, new Evaluator(r.elements), "first load");
-          load(m, b);
+          syncModel(m, b);
           r = compiler.commit(m, m.takeChanges(), []);
           inNetns(node, () => runNft(diffScript(r.diff)));
           compared += await compare(prober, pods, new Evaluator(r.elements), "after a change");
