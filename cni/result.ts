@@ -1,7 +1,6 @@
 /**
  * CNI results: one internal shape (the 1.1.0 one), written out in the version the config asks
- * for (1.1.0 as 1.0.0, see resultVersion), and read back (prevResult, a delegated IPAM plugin's
- * answer) from any supported one. Pure.
+ * for, and read back (prevResult, a delegated IPAM plugin's answer) from any supported one. Pure.
  */
 import * as z from "zod/mini";
 import { CniError, ErrorCode } from "./errors.ts";
@@ -114,9 +113,9 @@ const INTERFACE_KEYS = ["name", "mac", "mtu", "sandbox", "socketPath", "pciID"] 
 const IP_KEYS = ["address", "gateway", "interface"] as const;
 const ROUTE_KEYS = ["dst", "gw", "mtu", "advmss", "priority", "table", "scope"] as const;
 const DNS_KEYS = ["nameservers", "domain", "search", "options"] as const;
-/** What results are written with: 1.1.0's additions (mtu, socketPath, pciID…) left out. */
-const INTERFACE_KEYS_OUT = ["name", "mac", "sandbox"] as const;
-const ROUTE_KEYS_OUT = ["dst", "gw"] as const;
+/** Before 1.1.0: without 1.1.0's additions (mtu, socketPath, pciID, route options). */
+const INTERFACE_KEYS_1_0 = ["name", "mac", "sandbox"] as const;
+const ROUTE_KEYS_1_0 = ["dst", "gw"] as const;
 
 // deno-lint-ignore no-explicit-any
 function pick<K extends string>(keys: readonly K[]): (o: any) => any {
@@ -133,29 +132,25 @@ export function ipVersionOf(address: string): "4" | "6" {
 }
 
 /**
- * The version a result for a config of `configVersion` is written in: the same, except 1.1.0,
- * written as 1.0.0. libcni 1.0 and 1.1 (containerd 1.6 and 1.7, podman 4, CRI-O before libcni
- * 1.2) parse a result by its own cniVersion and know no 1.1.0: given one they fail the pod after
- * the plugin made it, and their teardown then stops at the first plugin of the chain that cannot
- * DEL a 1.1.0 config, leaking the pod's interface and address. A 1.0.0 result reads the same
- * everywhere (1.1.0 only adds optional fields), and libcni 1.2 converts it to the config's version.
+ * The result as the runtime expects it for a config of `version` (a supported one): always in
+ * that version. Not an older one a runtime might parse more easily: libcni 1.0/1.1 (containerd
+ * 1.6/1.7, CRI-O before 1.31, podman 4) cache the result and convert it to the config's version
+ * on DEL, and have no converter 1.0.0 → 1.1.0, so a 1.0.0 answer to a 1.1.0 config made every
+ * DEL fail before any plugin ran and leaked every pod's address (deploy/cni/README.md).
  */
-export function resultVersion(configVersion: string): string {
-  return configVersion === "1.1.0" ? "1.0.0" : configVersion;
-}
-
-/** The result as the runtime expects it for a config of `configVersion` (a supported one). */
-export function formatResult(result: Result, configVersion: string): Record<string, unknown> {
-  const version = resultVersion(configVersion);
+export function formatResult(result: Result, version: string): Record<string, unknown> {
+  const modern = atLeast(version, "1.1.0");
   const out: Record<string, unknown> = { cniVersion: version };
-  if (result.interfaces) out.interfaces = result.interfaces.map(pick(INTERFACE_KEYS_OUT));
+  if (result.interfaces) {
+    out.interfaces = result.interfaces.map(pick(modern ? INTERFACE_KEYS : INTERFACE_KEYS_1_0));
+  }
   if (result.ips) {
     out.ips = result.ips.map((ip) => {
       const o = pick(IP_KEYS)(ip);
       return atLeast(version, "1.0.0") ? o : { version: ipVersionOf(ip.address), ...o };
     });
   }
-  if (result.routes) out.routes = result.routes.map(pick(ROUTE_KEYS_OUT));
+  if (result.routes) out.routes = result.routes.map(pick(modern ? ROUTE_KEYS : ROUTE_KEYS_1_0));
   // The spec's dns is always present in 0.3+ results; an empty object means "none".
   out.dns = result.dns ? pick(DNS_KEYS)(result.dns) : {};
   return out;

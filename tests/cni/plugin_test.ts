@@ -290,9 +290,8 @@ Deno.test({
           ifname: "eth0",
         });
 
-        // Each pod added with a different cniVersion gets its result in that version (1.1.0 is
-        // written as 1.0.0, which every libcni 1.x parses: cni/result.ts).
-        const versions = [["0.3.1", "0.3.1"], ["0.4.0", "0.4.0"], ["1.1.0", "1.0.0"]];
+        // Each pod added with a different cniVersion gets its result in that version.
+        const versions = [["0.3.1", "0.3.1"], ["0.4.0", "0.4.0"], ["1.1.0", "1.1.0"]];
         const results: Record<string, unknown>[] = [];
         for (let i = 0; i < 3; i++) {
           // The first also asks for a MAC (capability "mac") and DNS settings.

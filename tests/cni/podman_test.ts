@@ -3,7 +3,8 @@
  * shared/reference/cni-runtime.md describes (private containers.conf and storage.conf, a busybox
  * image imported without a registry, runc). The network is the shipped deploy/cni conflist
  * (weavets + chained portmap), pointed at the IPAM daemon's address; IPAM is the daemon core with
- * the real IPAM service in the node (tests/ipam/ipam_daemon.ts).
+ * the real IPAM service in the node (tests/ipam/ipam_daemon.ts). Also what a runtime with libcni
+ * 1.1 (podman 4.3, like containerd 1.6/1.7) makes of a 1.1.0 conflist (deploy/cni/README.md).
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT, weavetsBin } from "../harness/binary.ts";
@@ -44,6 +45,9 @@ class Podman {
     );
     conflist.plugins[0].daemonAddress = daemonAddress;
     Deno.writeTextFileSync(`${d}/net.d/10-weavets.conflist`, JSON.stringify(conflist));
+    // weavets alone at 1.1.0, a version podman's libcni (1.1.2) cannot read results of.
+    const v110 = { cniVersion: "1.1.0", name: "wtc110", plugins: [conflist.plugins[0]] };
+    Deno.writeTextFileSync(`${d}/net.d/20-wtc110.conflist`, JSON.stringify(v110));
     Deno.writeTextFileSync(
       `${d}/containers.conf`,
       [
@@ -76,6 +80,12 @@ class Podman {
 
   /** podman inside the node's network namespace (nsenter keeps the mount namespace). */
   async run(...args: string[]): Promise<string> {
+    const out = await this.tryRun(...args);
+    if (out.code !== 0) throw new Error(`podman ${args.join(" ")} failed: ${out.stderr}`);
+    return out.stdout;
+  }
+
+  async tryRun(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     const out = await new Deno.Command("nsenter", {
       args: [`--net=/run/netns/${this.node}`, "podman", ...args],
       env: this.env,
@@ -83,10 +93,11 @@ class Podman {
       stderr: "piped",
     }).output();
     const dec = new TextDecoder();
-    if (!out.success) {
-      throw new Error(`podman ${args.join(" ")} failed: ${dec.decode(out.stderr).trim()}`);
-    }
-    return dec.decode(out.stdout).trim();
+    return {
+      code: out.code,
+      stdout: dec.decode(out.stdout).trim(),
+      stderr: dec.decode(out.stderr).trim(),
+    };
   }
 
   async importBusybox(): Promise<void> {
@@ -113,7 +124,8 @@ class Podman {
 
 Deno.test({
   name: "cni podman: two containers on the shipped conflist ping each other and reach a " +
-    "published port; stopping them leaves no veth, address or iptables rule",
+    "published port; stopping them leaves no veth, address or iptables rule; on a 1.1.0 " +
+    "conflist, which libcni 1.1 cannot read results of, a container fails and leaves nothing",
   ignore: !IS_ROOT || missing.length > 0,
   async fn() {
     await withNamespaces("wtc", async (ns) => {
@@ -169,6 +181,32 @@ Deno.test({
           );
         assert.deepEqual(rules(rulesAfter), [], "an iptables rule was left behind");
         assert.deepEqual(rules(rulesBefore), []);
+
+        // A 1.1.0 conflist: podman's libcni 1.1 has no parser for the 1.1.0 result, so the
+        // container fails, and the DEL podman sends then undoes what weavets did. (Had weavets
+        // answered 1.0.0, the container would start and every DEL fail before reaching the
+        // plugin: libcni cannot convert its cached 1.0.0 result to the config's 1.1.0.)
+        const failed = await podman.tryRun(
+          "run",
+          "-d",
+          "--pull=never",
+          "--network",
+          "wtc110",
+          "--name",
+          "wtcc",
+          IMAGE,
+          "sleep",
+          "600",
+        );
+        assert.notEqual(failed.code, 0, "the container started on a 1.1.0 conflist");
+        assert.match(failed.stderr, /unsupported CNI result version "1\.1\.0"/);
+        await podman.tryRun("rm", "-f", "-t", "0", "wtcc");
+        assert.deepEqual(await hostVeths(node), [], "the failed container left its veth");
+        assert.deepEqual(
+          (await daemon.allocations()).filter((a) => !a.startsWith("weave:expose")),
+          [],
+          "the failed container left its address",
+        );
       } finally {
         await podman.cleanup();
         await daemon.stop();

@@ -15,7 +15,7 @@ import { cni } from "../cni/plugin.ts";
 import { secondsSince, WEAVETS_ONLY, withCluster } from "./e2e.ts";
 import { Cluster, type Node } from "../../cli/demo/cluster.ts";
 
-/** CNI 1.1.0, for STATUS: results are still written as 1.0.0 (cni/result.ts). */
+/** CNI 1.1.0, for STATUS. */
 const CONFLIST = { ...WEAVETS_ONLY, cniVersion: "1.1.0" };
 
 /** The daemon's JSON log lines (debug level in the harness) with message `msg`. */
