@@ -79,8 +79,9 @@ const common = {
     ),
   ),
   type: z.string().check(z.minLength(1, 'must name the plugin ("weavets")')),
-  // Without a type (Weave Net's own IPAM) or with type "weave-ipam": the weavets daemon's IPAM,
-  // with Weave's optional keys. Any other type is a plugin to delegate to.
+  // Without a type (Weave Net's own IPAM) or with one of the plugin's own names ("weave-ipam"):
+  // the weavets daemon's IPAM, with Weave's optional keys. Any other type is a plugin to
+  // delegate to.
   ipam: z.optional(z.looseObject({
     type: z.optional(z.string().check(custom(pluginNameProblem))),
   })),
@@ -127,7 +128,14 @@ const weaveIpamSchema = z.looseObject({
 type Parsed = z.infer<typeof schema>;
 
 /** The IPAM plugin type that means the weavets daemon (Weave Net's IPAM-only plugin's name). */
-export const WEAVE_IPAM_TYPE = "weave-ipam";
+const WEAVE_IPAM_TYPE = "weave-ipam";
+/** The names the plugin is installed under that run the network plugin (cni/invocation.ts). */
+export const NETWORK_TYPES = ["weavets", "weave-net"];
+/**
+ * Every name the binary is installed under. As `ipam.type` each means the daemon's IPAM: never a
+ * plugin to exec, which would be this plugin again, exec'ing itself without end.
+ */
+export const OWN_TYPES = [...NETWORK_TYPES, WEAVE_IPAM_TYPE];
 
 export interface Route {
   dst: string;
@@ -136,7 +144,7 @@ export interface Route {
 
 /**
  * Where addresses come from: the weavets daemon (no `ipam`, an `ipam` without type as in Weave
- * Net, or type "weave-ipam"), optionally in `subnet` with Weave's `gateway` and `routes`; or a
+ * Net, or type "weave-ipam" or another of OWN_TYPES), optionally in `subnet` with Weave's `gateway` and `routes`; or a
  * delegated IPAM plugin.
  */
 export type IpamConf =
@@ -210,7 +218,7 @@ function invalidConfig(issues: readonly { path: PropertyKey[]; message: string }
 
 function ipamConf(ipam: Parsed["ipam"]): IpamConf {
   const type = ipam?.type;
-  if (type !== undefined && type !== WEAVE_IPAM_TYPE) return { kind: "delegate", type };
+  if (type !== undefined && !OWN_TYPES.includes(type)) return { kind: "delegate", type };
   const r = weaveIpamSchema.safeParse(ipam ?? {});
   if (!r.success) {
     throw invalidConfig(r.error.issues.map((i) => ({ ...i, path: ["ipam", ...i.path] })));

@@ -147,13 +147,15 @@ Deno.test("config: ipam.type must be a plain name: a path would exec a binary ou
   });
 });
 
-Deno.test("config: ipam without type, or weave-ipam, is the daemon's IPAM with Weave Net's keys", () => {
+Deno.test("config: ipam without type, or one of the plugin's names, is the daemon's IPAM with Weave Net's keys", () => {
   const weave = {
     subnet: "10.32.0.0/16",
     gateway: "10.32.0.1",
     routes: [{ dst: "10.96.0.0/12" }, { dst: "0.0.0.0/0", gw: "10.32.0.254" }],
   };
-  for (const ipam of [weave, { ...weave, type: "weave-ipam" }]) {
+  // The plugin's own names too: delegating to them would exec this plugin again, without end.
+  const own = ["weave-ipam", "weavets", "weave-net"].map((type) => ({ ...weave, type }));
+  for (const ipam of [weave, ...own]) {
     const c = parseConfig(JSON.stringify({ ...BASE, cniVersion: "0.3.0", ipam }));
     assert.deepEqual(c.ipam, { kind: "daemon", ...weave });
   }

@@ -4,16 +4,13 @@
  * config's `type` or `ipam.type`: exec'd as the IPAM plugin of another plugin's config (a bridge
  * with `"ipam": {"type": "weave-ipam"}`), it hands out addresses only. Pure.
  */
-import { WEAVE_IPAM_TYPE } from "./config.ts";
-
-/** The network plugin's names: with one of these as `type`, the run is never IPAM-only. */
-const NETWORK_TYPES = ["weavets", "weave-net"];
+import { NETWORK_TYPES, OWN_TYPES } from "./config.ts";
 
 /**
  * True when this run is the IPAM plugin named by the config's `ipam.type`. `execName` is the file
  * name the plugin was exec'd by when known (a compiled binary; a launcher script runs Deno, whose
  * name says nothing): then that name is the judge, as Weave Net's argv[0]; otherwise the config
- * decides (`ipam.type` "weave-ipam" under another plugin's `type`).
+ * decides (`ipam.type` one of the plugin's own names under another plugin's `type`).
  */
 export function isIpamInvocation(raw: unknown, execName: string | undefined): boolean {
   if (typeof raw !== "object" || raw === null) return false;
@@ -21,5 +18,5 @@ export function isIpamInvocation(raw: unknown, execName: string | undefined): bo
   const ipamType = conf.ipam?.type;
   if (typeof ipamType !== "string" || ipamType === conf.type) return false;
   if (execName !== undefined) return ipamType === execName;
-  return ipamType === WEAVE_IPAM_TYPE && !NETWORK_TYPES.includes(String(conf.type));
+  return OWN_TYPES.includes(ipamType) && !NETWORK_TYPES.includes(String(conf.type));
 }

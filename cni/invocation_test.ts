@@ -19,6 +19,11 @@ Deno.test("invocation: the IPAM plugin of another plugin's config, by exec name 
     [ours, undefined, false],
     [{ type: "weave-net", ipam: { type: "weave-ipam" } }, undefined, false],
     [{ type: "bridge", ipam: { type: "host-local" } }, undefined, false],
+    // Any of the plugin's names as another plugin's IPAM (with a launcher a "weavets" one ran the
+    // network plugin, whose IPAM then exec'd "weavets" again, without end).
+    [{ type: "macvlan", ipam: { type: "weavets" } }, undefined, true],
+    [{ type: "macvlan", ipam: { type: "weave-net" } }, undefined, true],
+    [{ type: "weavets", ipam: { type: "weavets" } }, undefined, false],
     [weave, undefined, false],
     ["not an object", "weave-ipam", false],
   ];

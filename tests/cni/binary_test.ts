@@ -77,7 +77,7 @@ Deno.test("cni binary: error details carry no stack or source path (CNI_NETNS=/e
   assertNoStack(r.stdout);
 });
 
-Deno.test("cni binary: an ipam.type with a path is refused and nothing is executed", async () => {
+Deno.test("cni binary: an ipam.type with a path is refused, one of the plugin's own names is the daemon; nothing is executed", async () => {
   const dir = await Deno.makeTempDir({ prefix: "wtc-evil-" });
   const marker = `${dir}/ran`;
   await Deno.writeTextFile(`${dir}/evil`, `#!/bin/sh\ntouch '${marker}'\necho '{}'\n`, {
@@ -92,6 +92,18 @@ Deno.test("cni binary: an ipam.type with a path is refused and nothing is execut
       assert.equal(r.json.code, 7, r.stdout);
       assert.match(r.json.msg, /ipam\.type: .* is not a plugin name/);
       assert.equal(await exists(marker), false, `${type} was executed`);
+    }
+    // The plugin's own names are the daemon's IPAM, never exec'd (that would be this plugin
+    // again, exec'ing itself without end): a "weavets" here that ran would leave the marker.
+    for (const own of ["weavets", "weave-net", "weave-ipam"]) {
+      await Deno.copyFile(`${dir}/evil`, `${dir}/${own}`);
+      const r = await run(
+        { CNI_COMMAND: "STATUS", CNI_PATH: dir, WEAVE_HTTP_ADDR: "127.0.0.1:9" },
+        conf(own),
+      );
+      assert.equal(r.json.code, 50, r.stdout);
+      assert.match(r.json.msg, /daemon is not reachable at http:\/\/127\.0\.0\.1:9/);
+      assert.equal(await exists(marker), false, `ipam.type ${own} was executed`);
     }
     // Negative control: the same plugin by its plain name in CNI_PATH is executed.
     await run({ CNI_COMMAND: "STATUS", CNI_PATH: dir }, conf("evil"));
