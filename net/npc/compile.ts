@@ -39,46 +39,18 @@ import {
   MatcherTable,
   type PodsPeer,
 } from "./membership.ts";
-import { namedKey, type PortRange, resolvePort } from "./ports.ts";
+import type {
+  DirectionRules,
+  DirectionSummary,
+  Entry,
+  LocalPod,
+  LocalRules,
+} from "./local_rules.ts";
+import { namedKey, resolvePort } from "./ports.ts";
 import { matches } from "./selector.ts";
 import type { Direction, IpRange, PodInfo, PolicyInfo, Protocol } from "./types.ts";
 
-export interface Entry {
-  /** A peer class, or every peer. */
-  peer: number | "all";
-  /** Absent: every protocol and port. */
-  range?: PortRange;
-  /** The policy key and rule index this entry comes from. */
-  policy: string;
-  rule: number;
-}
-
-export interface DirectionRules {
-  /** Keys of the policies that select the pod in this direction. */
-  policies: string[];
-  /** The rules that allow every peer on every port (the direction is open). */
-  openBy: Array<{ policy: string; rule: number }>;
-  /** Bound by the CNI plugin, labels not known yet: closed. */
-  pending: boolean;
-  entries: Entry[];
-}
-
-/** A direction of a local pod as kept between compiles (entries are recomputed when asked). */
-export type DirectionSummary = Omit<DirectionRules, "entries">;
-
-export interface LocalPod {
-  key: string;
-  ips: number[];
-  /** Null: no policy governs this direction, traffic passes. */
-  ingress: DirectionSummary | null;
-  egress: DirectionSummary | null;
-}
-
-/** A local pod with its rules' entries (what is rendered, and what explain() gives). */
-export interface LocalRules extends LocalPod {
-  ingress: DirectionRules | null;
-  egress: DirectionRules | null;
-}
+export type { DirectionRules, DirectionSummary, Entry, LocalPod, LocalRules };
 
 export interface PolicyState {
   local: LocalPod[];

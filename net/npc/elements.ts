@@ -11,7 +11,7 @@
  */
 import { formatIPv4 } from "../addr/mod.ts";
 import type { Segment } from "./classes.ts";
-import type { LocalRules } from "./compile.ts";
+import type { LocalRules } from "./local_rules.ts";
 import { mergeRanges } from "./ports.ts";
 import type { Direction, IpRange, Protocol } from "./types.ts";
 
