@@ -139,3 +139,25 @@ Deno.test("daemon: without a machine id the name is generated once and kept in t
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("daemon: a data dir it creates is 0700 from the start, before any component runs", async () => {
+  const parent = Deno.makeTempDirSync();
+  const dir = `${parent}/var/lib/weavets`;
+  let atStart = -1;
+  const probe: DaemonComponent = {
+    name: "probe",
+    start: () => void (atStart = Deno.statSync(dir).mode! & 0o777),
+    stop: () => {},
+  };
+  // As the usual umask would leave it: the mode comes from the daemon, not from the umask.
+  const umask = Deno.umask(0o022);
+  try {
+    const d = await startDaemon(config(dir), { log: quiet, components: [probe] });
+    await d.stop();
+    assert.equal(atStart.toString(8), "700", "the data dir when the components start");
+    assert.equal((Deno.statSync(`${parent}/var`).mode! & 0o777).toString(8), "700");
+  } finally {
+    Deno.umask(umask);
+    Deno.removeSync(parent, { recursive: true });
+  }
+});
