@@ -100,6 +100,7 @@ fi
 say "trying deno compile${DENORT_BIN:+ with DENORT_BIN=$DENORT_BIN}"
 if (cd "$LIB/src" && timeout 120 "$LIB/deno" compile --allow-all --no-prompt --frozen \
   --include net/dataplane/sleeve/rx_worker.ts --include net/dataplane/sleeve/tx_worker.ts \
+  --include cli/demo/tcp_worker.ts \
   --output "$OUT.new" mod.ts >"$LIB/compile.log" 2>&1) &&
   "$OUT.new" version >/dev/null 2>&1; then
   mv -f "$OUT.new" "$OUT"

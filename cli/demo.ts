@@ -1,12 +1,14 @@
 /**
  * `weavets demo`: a whole cluster on this machine — node namespaces on an underlay bridge, a real
  * daemon in each, pods attached through the real CNI plugin — then the peers table, each pod's
- * address, a ping matrix and a short iperf3 run. Stays up until Ctrl-C (or `--once`).
+ * address, an ICMP echo matrix and a short TCP transfer (the product's own probes: nothing else
+ * need be installed). Stays up until Ctrl-C (or `--once`); stops at once when a daemon exits.
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
-import { Cluster, have, namespacesWithPrefix, type Pod } from "./demo/cluster.ts";
+import { Cluster, namespacesWithPrefix, type Pod } from "./demo/cluster.ts";
 import type { Conflist } from "./demo/cni_runtime.ts";
+import { tcpThroughput } from "./demo/probes.ts";
 import { removeNodeState } from "../cni/node_state.ts";
 import { deleteNetns, netnsPath } from "../net/linux/mod.ts";
 
@@ -67,14 +69,31 @@ async function pingMatrix(cluster: Cluster, pods: Pod[]): Promise<boolean> {
   return ok;
 }
 
-async function iperf(cluster: Cluster, server: Pod, client: Pod): Promise<string> {
-  const srv = cluster.run(server.netns, "iperf3", ["-s", "-1"], 20_000);
-  await new Promise((r) => setTimeout(r, 300));
-  const r = await cluster.run(client.netns, "iperf3", ["-c", server.ip!, "-t", "3", "-J"], 20_000);
-  await srv;
-  if (r.code !== 0) return `iperf3 failed: ${r.stderr.trim() || r.stdout.slice(0, 200)}`;
-  const bps = JSON.parse(r.stdout).end?.sum_received?.bits_per_second ?? 0;
-  return `${(bps / 1e9).toFixed(2)} Gbit/s TCP ${client.name} -> ${server.name} (3 s)`;
+async function throughput(server: Pod, client: Pod): Promise<string> {
+  try {
+    const r = await tcpThroughput({ netns: server.netns, ip: server.ip! }, client.netns, 3);
+    return `${
+      (r.bitsPerSecond / 1e9).toFixed(2)
+    } Gbit/s TCP ${client.name} -> ${server.name} (3 s)`;
+  } catch (e) {
+    return `TCP transfer failed: ${(e as Error).message}`;
+  }
+}
+
+/** Thrown when a daemon exits while the demo waits for something. */
+class DaemonExited extends Error {}
+
+/** `work`, unless a daemon exits first: then its own error, at once. */
+async function unlessADaemonExits<T>(cluster: Cluster, work: Promise<T>): Promise<T> {
+  const r = await Promise.race([
+    work.then((value) => ({ value })),
+    cluster.daemonExited.then((exit) => ({ exit })),
+  ]);
+  if ("value" in r) return r.value;
+  const { node, code, signal, error } = r.exit;
+  throw new DaemonExited(
+    `the daemon of ${node.name} exited (${signal ? `signal ${signal}` : `code ${code}`}): ${error}`,
+  );
 }
 
 /** Removes a previous demo's namespaces and the daemons it recorded (only those, by PID). */
@@ -184,8 +203,9 @@ export async function run(args: string[]): Promise<number> {
     Deno.addSignalListener("SIGTERM", resolve);
   });
   let ok = false;
+  const guard = <T>(work: Promise<T>) => unlessADaemonExits(cluster, work);
   try {
-    for (const n of cluster.nodes) await cluster.startDaemon(n);
+    for (const n of cluster.nodes) cluster.startDaemon(n);
     Deno.writeTextFileSync(STATE, JSON.stringify(cluster.nodes.map((n) => n.daemon!.pid)));
     step(
       start,
@@ -193,43 +213,45 @@ export async function run(args: string[]): Promise<number> {
         values["no-fastdp"] ? " (userspace path)" : ""
       }`,
     );
-    for (const n of cluster.nodes) await cluster.waitReady(n, 30_000);
-    await Cluster.waitFor("a full mesh", async () => {
+    for (const n of cluster.nodes) await guard(cluster.waitReady(n, 30_000));
+    await guard(Cluster.waitFor("a full mesh", async () => {
       const r = await cluster.cli(cluster.nodes[0], ["peers", "--json"]);
       if (r.code !== 0) return false;
       const peers = JSON.parse(r.stdout) as unknown[];
       return peers.length === nodes;
-    }, 30_000);
+    }, 30_000));
     step(start, "every peer connected");
-    console.log((await cluster.cli(cluster.nodes[0], ["peers"])).stdout);
+    console.log((await guard(cluster.cli(cluster.nodes[0], ["peers"]))).stdout);
 
     const pods: Pod[] = [];
     for (const n of cluster.nodes) {
-      for (let j = 1; j <= podsPerNode; j++) pods.push(await cluster.addPod(n, `p${j}`));
+      for (let j = 1; j <= podsPerNode; j++) pods.push(await guard(cluster.addPod(n, `p${j}`)));
     }
     step(start, `attached ${pods.length} pods through the CNI plugin`);
     for (const p of pods) console.log(`  ${p.name.padEnd(20)} ${p.ip}`);
 
-    ok = await pingMatrix(cluster, pods);
+    ok = await guard(pingMatrix(cluster, pods));
     step(start, ok ? "every pod reaches every other pod" : "some pods could not reach each other");
-    if (have("iperf3") && nodes >= 2) {
+    if (nodes >= 2) {
       const other = pods.find((p) => p.node !== pods[0].node)!;
-      console.log(`\n  ${await iperf(cluster, other, pods[0])}`);
+      console.log(`\n  ${await guard(throughput(other, pods[0]))}`);
     }
     step(start, `done in ${((performance.now() - start) / 1000).toFixed(1)} s`);
     if (!values.once) {
       console.log("\nThe cluster stays up; press Ctrl-C to tear it down. Try:");
       console.log(`  ip netns exec ${PREFIX}-n1 weavets status`);
       console.log(`  ip netns exec ${pods[0].name} ip addr`);
-      await stop;
+      await guard(stop);
     }
   } catch (e) {
     console.error(`weavets demo: ${(e as Error).message}`);
-    // The logs go with the teardown: show their ends now.
-    for (const n of cluster.nodes) {
-      const log = await Deno.readTextFile(n.logFile).catch(() => "");
-      console.error(`--- last lines of ${n.name}'s daemon log ---`);
-      console.error(log.trimEnd().split("\n").slice(-10).join("\n"));
+    // A daemon's exit says why itself; otherwise show the logs' ends (they go with the teardown).
+    if (!(e instanceof DaemonExited)) {
+      for (const n of cluster.nodes) {
+        const log = await Deno.readTextFile(n.logFile).catch(() => "");
+        console.error(`--- last lines of ${n.name}'s daemon log ---`);
+        console.error(log.trimEnd().split("\n").slice(-10).join("\n"));
+      }
     }
     ok = false;
   } finally {

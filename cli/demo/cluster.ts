@@ -24,6 +24,10 @@ import {
 import { CniRuntime, type Conflist } from "./cni_runtime.ts";
 import { removeNodeState } from "../../cni/node_state.ts";
 import { execIn, type ExecResult, spawnIn } from "./exec.ts";
+import { ping, type PingResult } from "./probes.ts";
+import { lastError } from "./daemon_log.ts";
+
+export type { PingResult };
 
 /** Underlay addresses: 198.18.0.0/15 is reserved for benchmarking (RFC 2544), never routed. */
 export const UNDERLAY_PREFIX = "198.18.0";
@@ -64,9 +68,6 @@ export interface Allocation {
   ip: string;
 }
 
-/** The result of one ping: the round-trip time, or why it failed. */
-export type PingResult = { ok: true; ms: number } | { ok: false; output: string };
-
 /** True when `cmd` is installed in a system directory. */
 export function have(cmd: string): boolean {
   for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]) {
@@ -106,12 +107,22 @@ export function namespacesWithPrefix(prefix: string): string[] {
   }
 }
 
+/** A daemon that exited without being stopped, and what it said last. */
+export interface DaemonExit {
+  node: Node;
+  code: number;
+  signal: Deno.Signal | null;
+  /** The daemon's own reason, from its log (daemon_log.ts). */
+  error: string;
+}
+
 export class Cluster {
   readonly nodes: Node[] = [];
   readonly pods: Pod[] = [];
   readonly underlay: string;
   #cniDir: string;
   #made: string[] = [];
+  #exit = Promise.withResolvers<DaemonExit>();
 
   private constructor(readonly spec: ClusterSpec) {
     this.underlay = `${spec.prefix}-u`;
@@ -244,6 +255,20 @@ export class Cluster {
       stderr: "null",
     });
     node.daemon = child;
+    child.status.then(async (status) => {
+      if (node.daemon !== child) return; // stopped on purpose
+      node.daemon = undefined;
+      const log = await Deno.readTextFile(node.logFile).catch(() => "");
+      this.#exit.resolve({ node, code: status.code, signal: status.signal, error: lastError(log) });
+    });
+  }
+
+  /**
+   * Resolves when the first daemon exits that nobody stopped (stopDaemon, teardown), with its own
+   * error: race a wait against it to stop at once instead of waiting out a timeout.
+   */
+  get daemonExited(): Promise<DaemonExit> {
+    return this.#exit.promise;
   }
 
   /** Kills a node's daemon (SIGKILL by default) and waits for it to be gone. */
@@ -315,19 +340,9 @@ export class Cluster {
     inNetns(netnsPath(this.underlay), () => (up ? setLinkUp : setLinkDown)(`n${node.index}`));
   }
 
-  /** One ping from a pod to an address (iputils ping when installed, else busybox's). */
-  async ping(from: Pod, to: string, waitS = 2): Promise<PingResult> {
-    const [cmd, pre] = have("ping") ? ["ping", []] : ["busybox", ["ping"]];
-    const r = await this.run(
-      from.netns,
-      cmd,
-      [...pre, "-c", "1", "-W", `${waitS}`, to],
-      (waitS + 3) * 1000,
-    );
-    const m = r.stdout.match(/time[=<]([0-9.]+) ?ms/);
-    return r.code === 0 && m
-      ? { ok: true, ms: Number(m[1]) }
-      : { ok: false, output: (r.stdout + r.stderr).trim() };
+  /** One ICMP echo from a pod to an address, waiting up to `waitS` seconds for the reply. */
+  ping(from: Pod, to: string, waitS = 2): Promise<PingResult> {
+    return ping(from.netns, to, waitS * 1000);
   }
 
   /** Waits until `check` returns a truthy value, polling every `everyMs`; throws on timeout. */

@@ -134,3 +134,12 @@ export {
   type UdpSocketOptions,
 } from "./udp.ts";
 export { formatIp, parseIp } from "./ip.ts";
+export {
+  decodeEchoReply,
+  type EchoReply,
+  encodeEchoRequest,
+  inetChecksum,
+  openIcmpSocket,
+  receiveEchoReply,
+  sendEchoRequest,
+} from "./icmp.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Cluster, namespacesWithPrefix } from "../../cli/demo/cluster.ts";
+import { ping } from "../../cli/demo/probes.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { weavetsBin } from "../harness/binary.ts";
 import { uniquePrefix } from "../e2e/e2e.ts";
@@ -25,8 +26,11 @@ Deno.test({
         /already exist.*weavets demo down/,
       );
       const [a, , c3] = c.nodes;
-      const r = await c.run(a.netns, "busybox", ["ping", "-c", "1", "-W", "2", c3.underlayIp]);
-      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const r = await ping(a.netns, c3.underlayIp, 2000);
+      assert.ok(r.ok, JSON.stringify(r));
+      // A negative control: an address nobody has gets no answer.
+      const none = await ping(a.netns, "198.18.0.250", 300);
+      assert.equal(none.ok, false);
     } finally {
       await c.teardown();
     }

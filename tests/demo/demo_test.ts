@@ -42,9 +42,10 @@ function assertNoDemoRunning() {
   }
 }
 
-async function demo(args: string[], timeoutMs = 120_000) {
+async function demo(args: string[], timeoutMs = 120_000, env: Record<string, string> = {}) {
   const child = new Deno.Command(weavetsBin(), {
     args: ["demo", ...args],
+    env,
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -77,12 +78,15 @@ function assertShowsWorkingCluster(stdout: string, nodes: number, pods: number) 
     assert.equal(row.match(/\d+\.\d\dms/g)?.length, nodes * pods - 1, row);
   }
   assert.match(stdout, /every pod reaches every other pod/);
+  if (nodes >= 2) {
+    assert.match(stdout, /^ {2}\d+\.\d\d Gbit\/s TCP wtdemo-n1-p1 -> wtdemo-n2-p1 \(3 s\)$/m);
+  }
   assert.match(stdout, /done in \d+\.\d s/);
 }
 
 Deno.test({
-  name: "weavets demo --once: 3 nodes × 2 pods, full mesh, every pod pings every pod; " +
-    "nothing left afterwards",
+  name: "weavets demo --once: 3 nodes × 2 pods, full mesh, every pod echoes every pod, a TCP " +
+    "transfer; nothing left afterwards",
   ignore: !IS_ROOT,
   sanitizeResources: false,
   async fn() {
@@ -118,6 +122,35 @@ Deno.test({
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /started 2 daemons \(encrypted\) \(userspace path\)/);
       assertShowsWorkingCluster(r.stdout, 2, 1);
+    } finally {
+      if (namespacesWithPrefix(PREFIX).length || demoDaemons().length) await demo(["down"]);
+    }
+    assertNothingLeft();
+  },
+});
+
+Deno.test({
+  name: "weavets demo: a daemon that exits stops the demo at once with the daemon's own error",
+  ignore: !IS_ROOT,
+  sanitizeResources: false,
+  async fn() {
+    assertNoDemoRunning();
+    try {
+      // An invalid setting in the environment the daemons inherit: they exit as they start.
+      const started = performance.now();
+      const r = await demo(["--once", "--nodes", "2", "--pods-per-node", "1"], 60_000, {
+        WEAVE_MTU: "abc",
+      });
+      const took = performance.now() - started;
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(
+        r.stderr,
+        /weavets demo: the daemon of wtdemo-n\d exited \(code \d+\): .*WEAVE_MTU: must be an integer/,
+      );
+      // It used to wait out a 30 s readiness timeout. Starting a daemon takes a few seconds on a
+      // busy machine; the exit is an event the demo waits on, not a poll.
+      assert.ok(took < 15_000, `the demo took ${took.toFixed(0)} ms to stop`);
+      assert.doesNotMatch(r.stdout, /every peer connected/);
     } finally {
       if (namespacesWithPrefix(PREFIX).length || demoDaemons().length) await demo(["down"]);
     }

@@ -26,8 +26,8 @@ Deno.test("Containerfile: multi-stage, and every file it copies exists", () => {
     for (const s of sources) Deno.statSync(`${REPO_ROOT}/${s}`); // throws when missing
   }
   // Worker modules must be named explicitly for deno compile, in every place that compiles.
-  const workers = workerModules("net");
-  assert.ok(workers.length >= 2, "the userspace path's Workers are found");
+  const workers = ["cli", "cni", "net"].flatMap(workerModules);
+  assert.ok(workers.length >= 3, "the userspace path's and the demo's Workers are found");
   const compilers = {
     containerfile,
     "install.sh": Deno.readTextFileSync(`${REPO_ROOT}/install.sh`),
