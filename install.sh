@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # install.sh — set up weavets on this machine (Debian/Ubuntu, as root). Idempotent.
 #
-#   ./install.sh [--prefix DIR] [--cni-bin-dir DIR] [--no-cni]
+#   ./install.sh [--prefix DIR] [--cni-bin-dir DIR] [--no-cni] [--no-packages]
 #
-# 1. Installs Deno 2.9.x when none is found (from the npm registry when npm is available,
-#    otherwise Deno's documented installer).
-# 2. Caches every dependency from deno.lock.
-# 3. Produces DIR/bin/weavets: a `deno compile`d binary when a runtime is available (DENORT_BIN
+# 1. Installs the system packages weavets uses at run time, with apt-get: nftables (the daemon
+#    runs `nft` and loads libnftables) and OpenSSL's libcrypto (the encrypted path; optional),
+#    and npm when Deno must be installed. --no-packages installs and checks none of them (for
+#    image builds: the run-time packages belong in the image that runs weavets).
+# 2. Installs Deno 2.9.x when none is found: deno@2.9.6 from the npm registry.
+# 3. Caches every dependency from deno.lock.
+# 4. Produces DIR/bin/weavets: a `deno compile`d binary when a runtime is available (DENORT_BIN
 #    or a working download), otherwise an equivalent launcher that runs the same entry point with
 #    the same permissions from a private, pre-populated cache with --cached-only. It says which.
-# 4. Installs the CNI plugin as CNI_BIN_DIR/weavets (runtimes exec it by its type name).
+# 5. Installs the CNI plugin as CNI_BIN_DIR/weavets (runtimes exec it by its type name).
 set -euo pipefail
 
 DENO_VERSION=2.9.6
 PREFIX=/usr/local
 CNI_BIN_DIR=/opt/cni/bin
 WITH_CNI=1
+WITH_PACKAGES=1
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 say() { echo "install.sh: $*"; }
@@ -27,7 +31,8 @@ while [ $# -gt 0 ]; do
     --cni-bin-dir) [ $# -ge 2 ] || die "--cni-bin-dir needs a directory"; CNI_BIN_DIR=$2; shift 2 ;;
     --cni-bin-dir=*) CNI_BIN_DIR=${1#*=}; shift ;;
     --no-cni) WITH_CNI=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-packages) WITH_PACKAGES=0; shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -36,8 +41,8 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mkdir -p "$PREFIX"
 PREFIX=$(cd "$PREFIX" && pwd)
 LIB=$PREFIX/lib/weavets
+case "$LIB" in *[\'\|]*) die "the prefix must not contain ' or |: $PREFIX" ;; esac
 
-# --- 1. Deno -----------------------------------------------------------------------------
 find_deno() {
   local d
   for d in "${DENO:-}" "$(command -v deno 2>/dev/null || true)" "$LIB/deno" "$SRC/node_modules/.bin/deno"; do
@@ -49,29 +54,48 @@ find_deno() {
   return 1
 }
 
+# --- 1. System packages ------------------------------------------------------------------------
+LDCONFIG=$(command -v ldconfig || echo /sbin/ldconfig)
+have_lib() { "$LDCONFIG" -p 2>/dev/null | grep -q "^[[:space:]]*$1 "; }
 DENO_BIN=$(find_deno || true)
-if [ -z "$DENO_BIN" ]; then
-  mkdir -p "$LIB"
-  if command -v npm >/dev/null 2>&1; then
-    say "Deno not found: installing deno@$DENO_VERSION from the npm registry"
-    tmp=$(mktemp -d)
-    npm install --silent --no-audit --no-fund --prefix "$tmp" "deno@$DENO_VERSION" >&2
-    bin=$(find "$tmp/node_modules" -type f -name deno -perm -u+x | head -n1)
-    [ -n "$bin" ] || die "npm installed deno but no binary was found in $tmp"
-    install -m 0755 "$bin" "$LIB/deno.new" && mv -f "$LIB/deno.new" "$LIB/deno"
-    rm -rf "$tmp"
-  elif command -v curl >/dev/null 2>&1; then
-    say "Deno not found: installing v$DENO_VERSION with Deno's official installer"
-    curl -fsSL https://deno.land/install.sh | DENO_INSTALL="$LIB/deno-install" sh -s "v$DENO_VERSION" >&2
-    mv -f "$LIB/deno-install/bin/deno" "$LIB/deno"
-  else
-    die "Deno $DENO_VERSION is needed: install npm (apt-get install npm) or curl, or set DENO=/path/to/deno"
+if [ "$WITH_PACKAGES" = 1 ]; then
+  wanted=()
+  command -v nft >/dev/null 2>&1 && have_lib libnftables.so.1 || wanted+=(nftables)
+  have_lib libcrypto.so.3 || wanted+=(libcrypto)
+  [ -n "$DENO_BIN" ] || command -v npm >/dev/null 2>&1 || wanted+=(npm)
+  if [ ${#wanted[@]} -gt 0 ]; then
+    command -v apt-get >/dev/null 2>&1 ||
+      die "missing ${wanted[*]} and no apt-get: install them, or pass --no-packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || die "apt-get update failed"
+    # libcrypto.so.3 is libssl3 on Debian 12 and Ubuntu 22.04, libssl3t64 on Debian 13.
+    crypto=libssl3
+    apt-cache show libssl3t64 >/dev/null 2>&1 && crypto=libssl3t64
+    wanted=("${wanted[@]/#libcrypto/$crypto}")
+    say "installing ${wanted[*]} (apt-get)"
+    apt-get install -y -qq --no-install-recommends "${wanted[@]}" >&2 ||
+      die "apt-get install ${wanted[*]} failed"
   fi
+fi
+
+# --- 2. Deno -----------------------------------------------------------------------------
+if [ -z "$DENO_BIN" ]; then
+  command -v npm >/dev/null 2>&1 ||
+    die "Deno $DENO_VERSION is needed: install npm (apt-get install npm), or set DENO=/path/to/deno"
+  mkdir -p "$LIB"
+  say "Deno not found: installing deno@$DENO_VERSION from the npm registry"
+  tmp=$(mktemp -d)
+  npm install --silent --no-audit --no-fund --prefix "$tmp" "deno@$DENO_VERSION" >&2 ||
+    die "npm install deno@$DENO_VERSION failed (is the npm registry reachable?)"
+  bin=$(find "$tmp/node_modules" -type f -name deno -perm -u+x | head -n1)
+  [ -n "$bin" ] || die "npm installed deno but no binary was found in $tmp"
+  install -m 0755 "$bin" "$LIB/deno.new" && mv -f "$LIB/deno.new" "$LIB/deno"
+  rm -rf "$tmp"
   DENO_BIN=$LIB/deno
 fi
 say "using $("$DENO_BIN" --version | head -n1) at $DENO_BIN"
 
-# --- 2. Sources and dependency cache -------------------------------------------------------
+# --- 3. Sources and dependency cache -------------------------------------------------------
 mkdir -p "$LIB" "$PREFIX/bin"
 # A private copy of the runtime, so the launcher never depends on PATH.
 if [ "$DENO_BIN" != "$LIB/deno" ]; then
@@ -91,31 +115,41 @@ say "caching dependencies into $DENO_DIR"
 (cd "$LIB/src" && "$LIB/deno" install --frozen --entrypoint mod.ts >&2) ||
   die "could not cache dependencies (is the npm registry reachable?)"
 
-# --- 3. The weavets executable ------------------------------------------------------------
+# --- 4. The weavets executable ------------------------------------------------------------
 OUT=$PREFIX/bin/weavets
 compiled=0
 if [ -n "${DENORT_BIN:-}" ] && [ ! -x "$DENORT_BIN" ]; then
   die "DENORT_BIN=$DENORT_BIN is not an executable file"
 fi
 say "trying deno compile${DENORT_BIN:+ with DENORT_BIN=$DENORT_BIN}"
-if (cd "$LIB/src" && timeout 120 "$LIB/deno" compile --allow-all --no-prompt --frozen \
+# No type check here: that is the developers' and CI's job, and it would double the install time.
+if (cd "$LIB/src" && timeout 120 "$LIB/deno" compile --allow-all --no-prompt --frozen --no-check \
   --include net/dataplane/sleeve/rx_worker.ts --include net/dataplane/sleeve/tx_worker.ts \
   --include cli/demo/tcp_worker.ts \
   --output "$OUT.new" mod.ts >"$LIB/compile.log" 2>&1) &&
   "$OUT.new" version >/dev/null 2>&1; then
   mv -f "$OUT.new" "$OUT"
+  rm -f "$LIB/build-id"
   compiled=1
   say "produced a compiled binary: $OUT"
 else
   rm -f "$OUT.new"
-  cat >"$OUT.new" <<LAUNCHER
+  # Names this runtime, source and cache, so that copies of them (the DaemonSet's init container
+  # puts one beside the node's CNI plugin) are replaced only when they change.
+  (cd "$LIB" && find deno src deno-dir/npm -type f -print0 2>/dev/null | LC_ALL=C sort -z |
+    xargs -0 sha256sum) | sha256sum | cut -c1-16 >"$LIB/build-id"
+  # The runtime and cache are found relative to the launcher (../lib/weavets), so the two can
+  # move together; install-cni.sh rewrites the `lib=` line for the copy it puts on a node.
+  cat >"$OUT.new" <<'LAUNCHER'
 #!/bin/sh
-# weavets launcher, written by install.sh because \`deno compile\` could not get its runtime
-# (denort; see $LIB/compile.log). Same entry point and permissions as the compiled binary;
-# runs only from the pre-populated cache and never reaches the network.
-DENO_DIR='$LIB/deno-dir' DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 NO_COLOR=1 \\
-  exec '$LIB/deno' run --allow-all --no-prompt --cached-only --frozen \\
-  --config '$LIB/src/deno.json' '$LIB/src/mod.ts' "\$@"
+# weavets launcher, written by install.sh because `deno compile` could not get its runtime
+# (denort; see compile.log in $lib). Same entry point and permissions as the compiled binary;
+# runs only from its own runtime and pre-populated cache in $lib and never reaches the network.
+self=$(readlink -f -- "$0" 2>/dev/null) || self=$0
+lib=${self%/*}/../lib/weavets
+DENO_DIR="$lib/deno-dir" DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 NO_COLOR=1 \
+  exec "$lib/deno" run --allow-all --no-prompt --cached-only --frozen \
+  --config "$lib/src/deno.json" "$lib/src/mod.ts" "$@"
 LAUNCHER
   chmod 0755 "$OUT.new" && mv -f "$OUT.new" "$OUT"
   say "deno compile is not possible here (no denort runtime; set DENORT_BIN to use one):"
@@ -123,10 +157,17 @@ LAUNCHER
 fi
 env -i PATH=/usr/bin:/bin "$OUT" version >/dev/null || die "$OUT does not run in a stripped environment"
 
-# --- 4. CNI plugin -----------------------------------------------------------------------
+# --- 5. CNI plugin -----------------------------------------------------------------------
 if [ "$WITH_CNI" = 1 ]; then
   mkdir -p "$CNI_BIN_DIR"
-  cp -f "$OUT" "$CNI_BIN_DIR/weavets.new" && mv -f "$CNI_BIN_DIR/weavets.new" "$CNI_BIN_DIR/weavets"
+  if [ "$compiled" = 1 ]; then
+    cp -f "$OUT" "$CNI_BIN_DIR/weavets.new"
+  else
+    # The plugin's copy of the launcher names this installation's runtime and cache directly.
+    sed "s|^lib=.*|lib='$LIB'|" "$OUT" >"$CNI_BIN_DIR/weavets.new"
+    chmod 0755 "$CNI_BIN_DIR/weavets.new"
+  fi
+  mv -f "$CNI_BIN_DIR/weavets.new" "$CNI_BIN_DIR/weavets"
   say "installed the CNI plugin: $CNI_BIN_DIR/weavets"
 fi
 if [ "$compiled" = 1 ]; then kind=compiled; else kind=launcher; fi

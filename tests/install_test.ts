@@ -34,9 +34,20 @@ Deno.test({
         const c = await shTry("env", ["-i", "CNI_COMMAND=VERSION", bin], '{"cniVersion":"1.0.0"}');
         assert.doesNotMatch(c.stderr + c.stdout, /usage: weavets/);
       }
-      // The launcher (when that is what was produced) never reaches the network.
+      // The launcher (when that is what was produced) never reaches the network, and finds its
+      // runtime relative to itself: the installation can be moved (or copied, as into an image).
       const text = await Deno.readTextFile(`${prefix}/bin/weavets`).catch(() => "");
-      if (text.startsWith("#!")) assert.match(text, /--cached-only/);
+      if (text.startsWith("#!")) {
+        assert.match(text, /--cached-only/);
+        const moved = `${prefix}-moved`;
+        await Deno.rename(prefix, moved);
+        try {
+          const v = await shTry("env", ["-i", `${moved}/bin/weavets`, "version"]);
+          assert.equal(v.code, 0, v.stderr);
+        } finally {
+          await Deno.rename(moved, prefix);
+        }
+      }
     } finally {
       await Deno.remove(prefix, { recursive: true });
     }
