@@ -6,6 +6,7 @@
 #   CNI_BIN_DIR   where the runtime finds plugins          (default /host/opt/cni/bin)
 #   CNI_CONF_DIR  where the runtime finds network configs  (default /host/etc/cni/net.d)
 #   WEAVETS_BIN   the binary to install                    (default /usr/local/bin/weavets)
+#   WEAVETS_LIB   a launcher's runtime and cache (install.sh) (default /usr/local/lib/weavets)
 #   CONFLIST_SRC  the network config to install            (default /usr/local/share/weavets/10-weavets.conflist)
 #   HAIRPIN_MODE  "true" or "false": hairpinMode in a newly written conflist (default true)
 #
@@ -13,11 +14,18 @@
 # rename), so a runtime exec'ing the plugin at that moment sees the old or the new file, never a
 # half-written one, and the copy never fails with "text file busy". The conflist is written only
 # when absent, so an operator's edits survive restarts and upgrades.
+#
+# The image carries either a compiled binary or, where it was built without Deno's compile runtime,
+# install.sh's launcher with its runtime, source and dependency cache in WEAVETS_LIB. Nothing on the
+# node may point into the image, so a launcher is installed with its own copy of WEAVETS_LIB beside
+# it, in CNI_BIN_DIR/weavets.d/<build id>/ (written under a temporary name, then renamed; the
+# previous one is kept for plugins still running from it, older ones are removed).
 set -eu
 
 CNI_BIN_DIR=${CNI_BIN_DIR:-/host/opt/cni/bin}
 CNI_CONF_DIR=${CNI_CONF_DIR:-/host/etc/cni/net.d}
 WEAVETS_BIN=${WEAVETS_BIN:-/usr/local/bin/weavets}
+WEAVETS_LIB=${WEAVETS_LIB:-/usr/local/lib/weavets}
 CONFLIST_SRC=${CONFLIST_SRC:-/usr/local/share/weavets/10-weavets.conflist}
 HAIRPIN_MODE=${HAIRPIN_MODE:-true}
 CONFLIST_NAME=10-weavets.conflist
@@ -39,10 +47,36 @@ mkdir -p "$CNI_BIN_DIR" "$CNI_CONF_DIR"
 rm -f "$CNI_BIN_DIR"/.weavets.install.* "$CNI_CONF_DIR"/.$CONFLIST_NAME.install.*
 
 tmp="$CNI_BIN_DIR/.weavets.install.$$"
-cp "$WEAVETS_BIN" "$tmp"
+# The build of weavets.d the installed launcher runs from, if it is one.
+previous=$(sed -n 's|^lib=.*/weavets\.d/\([0-9a-f]*\)$|\1|p' "$CNI_BIN_DIR/weavets" 2>/dev/null || true)
+if [ "$(sed -n 2p "$WEAVETS_BIN" | cut -c1-19)" = "# weavets launcher," ]; then
+  id=$(cat "$WEAVETS_LIB/build-id" 2>/dev/null || true)
+  case "$id" in
+    "" | *[!0-9a-f]*) die "$WEAVETS_BIN is a launcher but $WEAVETS_LIB/build-id is missing or invalid (WEAVETS_LIB)" ;;
+  esac
+  payloads="$CNI_BIN_DIR/weavets.d"
+  mkdir -p "$payloads"
+  rm -rf "$payloads"/.*.install.*
+  if [ ! -d "$payloads/$id" ]; then
+    cp -a "$WEAVETS_LIB" "$payloads/.$id.install.$$"
+    mv "$payloads/.$id.install.$$" "$payloads/$id"
+    say "installed the launcher's runtime and cache in $payloads/$id"
+  fi
+  sed "s|^lib=.*|lib=\${self%/*}/weavets.d/$id|" "$WEAVETS_BIN" >"$tmp"
+  kind="a launcher with its runtime in weavets.d/$id"
+else
+  cp "$WEAVETS_BIN" "$tmp"
+  kind="a compiled binary"
+fi
 chmod 0755 "$tmp"
 mv -f "$tmp" "$CNI_BIN_DIR/weavets"
-say "installed $CNI_BIN_DIR/weavets"
+say "installed $CNI_BIN_DIR/weavets ($kind)"
+# Runtimes still running the previous plugin may need its files: keep those, remove older ones.
+for d in "$CNI_BIN_DIR"/weavets.d/*; do
+  [ -d "$d" ] || continue
+  name=${d##*/}
+  [ "$name" = "${id:-}" ] || [ "$name" = "${previous:-}" ] || rm -rf "$d"
+done
 
 # Weave Net's plugin names, so that its conflist entry ("type": "weave-net") and configs naming
 # its IPAM-only plugin ("ipam": {"type": "weave-ipam"}) run weavets. Hard links (a copy where the

@@ -1,7 +1,7 @@
 /**
- * deploy/Containerfile cannot be built here (no registry), so its agreement with the rest is
- * checked statically: everything it copies exists, and the paths the manifest and the install
- * script use are the ones the image provides.
+ * deploy/Containerfile's agreement with the rest, checked statically: everything it copies exists,
+ * and the paths the manifest and the install script use are the ones the image provides. The
+ * image is built and run for real in tests/deploy.
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "../harness/binary.ts";
@@ -18,10 +18,20 @@ function copies(): Array<[string[], string]> {
   });
 }
 
-Deno.test("Containerfile: multi-stage, and every file it copies exists", () => {
+Deno.test("Containerfile: multi-stage through install.sh, and every file it copies exists", () => {
   assert.equal(containerfile.match(/^FROM /gm)?.length, 2);
-  assert.match(containerfile, /^FROM .* AS build$/m);
-  assert.match(containerfile, /^COPY --from=build \/out\/weavets \/usr\/local\/bin\/weavets$/m);
+  assert.match(containerfile, /^FROM \$\{BUILD_IMAGE\} AS build$/m);
+  assert.match(containerfile, /^FROM \$\{BASE_IMAGE\}$/m);
+  // The build stage produces what install.sh produces (compiled or launcher), into /usr/local.
+  assert.match(containerfile, /\.\/install\.sh --prefix \/usr\/local --no-cni --no-packages/);
+  assert.match(
+    containerfile,
+    /^COPY --from=build \/usr\/local\/bin\/weavets \/usr\/local\/bin\/weavets$/m,
+  );
+  assert.match(
+    containerfile,
+    /^COPY --from=build \/usr\/local\/lib\/weavets\/ \/usr\/local\/lib\/weavets\/$/m,
+  );
   for (const [sources] of copies()) {
     for (const s of sources) Deno.statSync(`${REPO_ROOT}/${s}`); // throws when missing
   }
@@ -29,7 +39,6 @@ Deno.test("Containerfile: multi-stage, and every file it copies exists", () => {
   const workers = ["cli", "cni", "net"].flatMap(workerModules);
   assert.ok(workers.length >= 3, "the userspace path's and the demo's Workers are found");
   const compilers = {
-    containerfile,
     "install.sh": Deno.readTextFileSync(`${REPO_ROOT}/install.sh`),
     "deno.json": Deno.readTextFileSync(`${REPO_ROOT}/deno.json`),
   };
@@ -61,4 +70,9 @@ Deno.test("Containerfile: the image holds what the manifest and install script e
   const conflist = dest["deploy/cni/10-weavets.conflist"];
   assert.ok(script.includes(`CONFLIST_SRC:-${conflist}`), "install script default = image path");
   assert.ok(script.includes("WEAVETS_BIN:-/usr/local/bin/weavets"));
+  // A launcher at /usr/local/bin/weavets finds its runtime in ../lib/weavets: the directory the
+  // install script copies to the node.
+  const install = Deno.readTextFileSync(`${REPO_ROOT}/install.sh`);
+  assert.match(install, /^lib=\$\{self%\/\*\}\/\.\.\/lib\/weavets$/m);
+  assert.ok(script.includes("WEAVETS_LIB:-/usr/local/lib/weavets"));
 });

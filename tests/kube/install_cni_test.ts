@@ -1,7 +1,8 @@
 /**
  * deploy/init/install-cni.sh, the DaemonSet's init container: idempotent, the binary replaced
- * atomically (even while a runtime executes it), the conflist written only when absent.
- * Runs the real script with /bin/sh against temporary directories; no root needed.
+ * atomically (even while a runtime executes it), the conflist written only when absent, and an
+ * image's launcher installed with its own runtime beside it. Runs the real script with /bin/sh
+ * against temporary directories; no root needed.
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "../harness/binary.ts";
@@ -185,6 +186,96 @@ Deno.test("install-cni: warns when Weave Net's conflist would still win", async 
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /WARNING: .*10-weave\.conflist sorts before 10-weavets\.conflist/);
     assert.doesNotMatch(r.stdout, /99-other/);
+  } finally {
+    f.cleanup();
+  }
+});
+
+/**
+ * The launcher install.sh writes (its text, taken from install.sh), in an "image" whose runtime is
+ * a shell script standing in for Deno: it prints the directory it runs from and its arguments.
+ */
+function launcherImage(f: Fixture, buildId: string): string {
+  const install = Deno.readTextFileSync(`${REPO_ROOT}/install.sh`);
+  const text = install.match(/<<'LAUNCHER'\n([\s\S]*?)\nLAUNCHER\n/)![1] + "\n";
+  const lib = `${f.dir}/image/lib/weavets`;
+  Deno.mkdirSync(`${lib}/src`, { recursive: true });
+  Deno.mkdirSync(`${f.dir}/image/bin`, { recursive: true });
+  Deno.writeTextFileSync(
+    `${lib}/deno`,
+    '#!/bin/sh\necho "runtime in $(cd "\${0%/*}" && pwd -P): $*"\n',
+    {
+      mode: 0o755,
+    },
+  );
+  Deno.writeTextFileSync(`${lib}/build-id`, `${buildId}\n`);
+  Deno.writeTextFileSync(`${f.dir}/image/bin/weavets`, text, { mode: 0o755 });
+  return `${f.dir}/image/bin/weavets`;
+}
+
+async function run(path: string, ...args: string[]) {
+  const out = await new Deno.Command(path, { args, clearEnv: true, stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+Deno.test("install-cni: an image's launcher is installed with its own runtime beside it", async () => {
+  const f = fixture();
+  try {
+    const bin = launcherImage(f, "00aa");
+    const image = `${f.dir}/image/lib/weavets`;
+    assert.match(await run(bin, "version"), new RegExp(`^runtime in ${image}: run .* version$`));
+    const r = await install(f, { WEAVETS_BIN: bin, WEAVETS_LIB: image });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /installed .*\/weavets \(a launcher with its runtime in weavets\.d\/00aa\)/,
+    );
+    // The image is gone (as on a node): the plugin and Weave Net's names run from weavets.d.
+    Deno.removeSync(`${f.dir}/image`, { recursive: true });
+    for (const name of ["weavets", "weave-net", "weave-ipam"]) {
+      assert.match(
+        await run(`${f.bin}/${name}`, "version"),
+        new RegExp(
+          `^runtime in ${f.bin}/weavets\\.d/00aa: run .*--config ${f.bin}/weavets\\.d/00aa/src/deno\\.json .* version$`,
+        ),
+      );
+    }
+  } finally {
+    f.cleanup();
+  }
+});
+
+Deno.test("install-cni: a launcher's runtime is copied once per build; the previous one is kept", async () => {
+  const f = fixture();
+  try {
+    const ids = () => [...Deno.readDirSync(`${f.bin}/weavets.d`)].map((e) => e.name).sort();
+    const env = (id: string) => ({
+      WEAVETS_BIN: launcherImage(f, id),
+      WEAVETS_LIB: `${f.dir}/image/lib/weavets`,
+    });
+    assert.equal((await install(f, env("0001"))).code, 0);
+    const marker = `${f.bin}/weavets.d/0001/marker`;
+    Deno.writeTextFileSync(marker, "");
+    const again = await install(f, env("0001"));
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /installed the launcher's runtime/);
+    Deno.statSync(marker); // the same build is not copied again
+    assert.equal((await install(f, env("0002"))).code, 0);
+    assert.deepEqual(ids(), ["0001", "0002"], "the previous build stays for plugins still running");
+    assert.equal((await install(f, env("0003"))).code, 0);
+    assert.deepEqual(ids(), ["0002", "0003"]);
+    // An upgrade to a compiled binary keeps the launcher's build until the next one.
+    assert.equal((await install(f)).code, 0);
+    assert.ok(same(`${f.bin}/weavets`, f.src));
+    assert.deepEqual(ids(), ["0003"]);
+
+    Deno.writeTextFileSync(`${f.dir}/image/lib/weavets/build-id`, "../../etc\n");
+    const bad = await install(f, {
+      WEAVETS_BIN: `${f.dir}/image/bin/weavets`,
+      WEAVETS_LIB: `${f.dir}/image/lib/weavets`,
+    });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /build-id is missing or invalid/);
   } finally {
     f.cleanup();
   }
