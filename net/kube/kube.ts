@@ -10,7 +10,7 @@
  * - An unreachable API server is retried with backoff; the peers already known are kept.
  */
 import type { Logger } from "../log.ts";
-import { isConflict, isGone, KubeApiError, type KubeClient } from "./client.ts";
+import { isConflict, isGone, KubeApiError } from "./client.ts";
 import {
   claim,
   completeReclaim,
@@ -23,58 +23,10 @@ import {
   register,
   releaseClaim,
 } from "./peers.ts";
-import { type PeerKeyClaim, peerKeyPatch } from "./peer_keys.ts";
+import { DEFAULT_TIMING, type KubeOptions, type KubeTiming } from "./kube_options.ts";
+import { peerKeyPatch } from "./peer_keys.ts";
+import { Stopped, Tasks } from "./tasks.ts";
 import type { ConfigMap, Node } from "./types.ts";
-
-export interface KubeOptions {
-  client: KubeClient;
-  /** This node's name (NODE_NAME, from the downward API). */
-  nodeName: string;
-  /** This peer's name (aa:bb:cc:dd:ee:ff). */
-  peerName: string;
-  log: Logger;
-  /** The peer addresses to connect to: called once before startKube resolves, then on change. */
-  onTargets(addrs: string[]): void;
-  /** IPAM rmpeer: take over the dead peer's address space; resolves to the number of IPs. */
-  rmpeer(peerName: string): Promise<number>;
-  /** Forget persisted state (IPAM ring, ownership); called before startKube resolves, if at all. */
-  resetLocalState(): Promise<void>;
-  /** True once this node's network is up (bridge ready, IPAM ready). Polled. */
-  networkReady(): boolean;
-  /**
-   * This peer's signing key, published on its Node, and what to do with everyone's: called with
-   * every Node after each change, and with each deleted Node (net/kube/peer_keys.ts).
-   */
-  peerKeys?: {
-    claim: PeerKeyClaim;
-    onNodes(nodes: Node[]): void;
-    onNodeDeleted(node: Node): void;
-  };
-  /** Aborting it is stop(), also while startKube is still retrying. */
-  signal?: AbortSignal;
-  /** Defaults suit production; tests shorten them. */
-  timing?: Partial<KubeTiming>;
-}
-
-export interface KubeTiming {
-  /** Retry backoff after an API error: from baseMs doubling to capMs, with jitter. */
-  backoffBaseMs: number;
-  backoffCapMs: number;
-  /** Random delay before a reclaim pass (Weave Net: 0–5 s), so peers do not all race at once. */
-  reclaimJitterMs: number;
-  /** A reclaim pass also runs this often (abandoned locks, missed events). */
-  resyncMs: number;
-  /** How often networkReady() is polled until it is true. */
-  readyPollMs: number;
-}
-
-const DEFAULT_TIMING: KubeTiming = {
-  backoffBaseMs: 500,
-  backoffCapMs: 30_000,
-  reclaimJitterMs: 5_000,
-  resyncMs: 60_000,
-  readyPollMs: 1_000,
-};
 
 export interface KubeHandle {
   /** Stops watching and every background task; resolves when they have ended. */
@@ -83,11 +35,6 @@ export interface KubeHandle {
 
 /** Condition reason on the Node, like Weave Net's WeaveIsUp. */
 export const READY_REASON = "WeavetsIsUp";
-
-class Stopped extends Error {
-  override name = "Stopped";
-  override message = "stopped (the kube integration was stopped before it finished)";
-}
 
 /**
  * Registers this peer, lists the Nodes and reports the first targets, then keeps following the
@@ -105,9 +52,7 @@ class Kube {
   readonly #t: KubeTiming;
   readonly #log: Logger;
   readonly #self: PeerRecord;
-  readonly #abort = new AbortController();
-  readonly #tasks: Promise<void>[] = [];
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #tasks: Tasks;
   #nodes = new Map<string, Node>();
   #targets: string[] | undefined;
   #reclaimQueued = false;
@@ -119,6 +64,7 @@ class Kube {
     this.#t = { ...DEFAULT_TIMING, ...o.timing };
     this.#log = o.log.with({ component: "kube" });
     this.#self = { peerName: o.peerName, nodeName: o.nodeName };
+    this.#tasks = new Tasks(this.#log, this.#t);
     o.signal?.addEventListener("abort", () => this.stop(), { once: true });
   }
 
@@ -139,31 +85,19 @@ class Kube {
         node: this.#self.nodeName,
       });
     }
-    this.#tasks.push(
-      this.#watch(list.metadata.resourceVersion).catch(this.#ended("watch")),
-      this.#markReady().catch(this.#ended("node condition")),
-      this.#resync().catch(this.#ended("resync")),
-    );
+    this.#tasks.run("watch", this.#watch(list.metadata.resourceVersion));
+    this.#tasks.run("node condition", this.#markReady());
+    this.#tasks.run("resync", this.#resync());
     this.#queueReclaim();
   }
 
   async stop(): Promise<void> {
-    this.#abort.abort();
-    for (const t of this.#timers) clearTimeout(t);
-    await Promise.all(this.#tasks);
+    await this.#tasks.stop();
     await this.#reclaiming;
   }
 
   get #signal(): AbortSignal {
-    return this.#abort.signal;
-  }
-
-  #ended(task: string) {
-    return (e: unknown) => {
-      if (!(e instanceof Stopped) && !this.#signal.aborted) {
-        this.#log.error("kube task failed", { task, error: e as Error });
-      }
-    };
+    return this.#tasks.signal;
   }
 
   // --- registration ----------------------------------------------------------------------------
@@ -269,7 +203,7 @@ class Kube {
         }
         // Keep the nodes (and so the peers) we have: the API server being away says nothing
         // about the nodes.
-        const delay = this.#backoff(failures++);
+        const delay = this.#tasks.backoff(failures++);
         this.#log.warn("Kubernetes API unavailable; keeping current peers, retrying", {
           error: e as Error,
           retryInMs: delay,
@@ -305,12 +239,12 @@ class Kube {
         } while (this.#reclaimQueued && !this.#signal.aborted);
       } catch (e) {
         if (!(e instanceof Stopped)) {
-          const delay = this.#backoff(this.#reclaimFailures++);
+          const delay = this.#tasks.backoff(this.#reclaimFailures++);
           this.#log.warn("reclaim pass failed; will retry", {
             error: e as Error,
             retryInMs: delay,
           });
-          this.#timer(() => this.#queueReclaim(), delay);
+          this.#tasks.timer(() => this.#queueReclaim(), delay);
         }
       } finally {
         this.#reclaiming = undefined;
@@ -434,58 +368,24 @@ class Kube {
   }
 
   /** Runs `fn` until it succeeds, backing off on errors, logging each; stops on stop(). */
-  async #retrying<T>(
+  #retrying<T>(
     what: string,
     fn: () => Promise<T>,
-    passThrough: (e: unknown) => boolean = () => false,
+    passThrough?: (e: unknown) => boolean,
   ): Promise<T> {
-    for (let attempt = 0;; attempt++) {
-      if (this.#signal.aborted) throw new Stopped();
-      try {
-        return await fn();
-      } catch (e) {
-        if (this.#signal.aborted) throw new Stopped();
-        if (passThrough(e)) throw e;
-        const delay = this.#backoff(attempt);
-        const fields = { error: e as Error, retryInMs: delay };
-        if (e instanceof KubeApiError && e.status === 404) {
-          this.#log.error(
-            `${what}: ConfigMap ${CONFIGMAP_NAMESPACE}/${CONFIGMAP_NAME} missing; apply ` +
-              "deploy/weavets.yaml again",
-            fields,
-          );
-        } else this.#log.warn(`${what} failed; retrying`, fields);
-        await this.#sleep(delay);
-      }
-    }
+    return this.#tasks.retrying(fn, (e, retryInMs) => {
+      const fields = { error: e as Error, retryInMs };
+      if (e instanceof KubeApiError && e.status === 404) {
+        this.#log.error(
+          `${what}: ConfigMap ${CONFIGMAP_NAMESPACE}/${CONFIGMAP_NAME} missing; apply ` +
+            "deploy/weavets.yaml again",
+          fields,
+        );
+      } else this.#log.warn(`${what} failed; retrying`, fields);
+    }, passThrough);
   }
 
-  #backoff(attempt: number): number {
-    const d = Math.min(this.#t.backoffCapMs, this.#t.backoffBaseMs * 2 ** Math.min(attempt, 30));
-    return Math.round(d * (1 - 0.25 * Math.random()));
-  }
-
-  #timer(fn: () => void, ms: number): void {
-    const id = setTimeout(() => {
-      this.#timers.delete(id);
-      fn();
-    }, ms);
-    this.#timers.add(id);
-  }
-
-  /** Sleeps `ms`; throws Stopped if stop() is called meanwhile. */
   #sleep(ms: number): Promise<void> {
-    if (this.#signal.aborted) return Promise.reject(new Stopped());
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        clearTimeout(id);
-        reject(new Stopped());
-      };
-      const id = setTimeout(() => {
-        this.#signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      this.#signal.addEventListener("abort", onAbort, { once: true });
-    });
+    return this.#tasks.sleep(ms);
   }
 }

@@ -16,13 +16,8 @@ export {
   KubeResponseError,
   KubeUnreachableError,
 } from "./client.ts";
-export {
-  type KubeHandle,
-  type KubeOptions,
-  type KubeTiming,
-  READY_REASON,
-  startKube,
-} from "./kube.ts";
+export { type KubeHandle, READY_REASON, startKube } from "./kube.ts";
+export type { KubeOptions, KubeTiming } from "./kube_options.ts";
 export { kubePeerKeys, PEER_KEY_ANNOTATION } from "./peer_keys.ts";
 export {
   CONFIGMAP_NAME,
