@@ -46,8 +46,8 @@ import type {
   LocalPod,
   LocalRules,
 } from "./local_rules.ts";
-import { namedKey, resolvePort } from "./ports.ts";
-import { matches } from "./selector.ts";
+import { namedKey } from "./ports.ts";
+import { directionRules, type RuleContext, selecting, type Selection } from "./rules.ts";
 import type { Direction, IpRange, PodInfo, PolicyInfo, Protocol } from "./types.ts";
 
 export type { DirectionRules, DirectionSummary, Entry, LocalPod, LocalRules };
@@ -72,11 +72,6 @@ export interface CommitResult {
   elements: Elements;
   /** What changed in `elements` with this commit. */
   diff: ElementDiff;
-}
-
-interface Selection {
-  policies: PolicyInfo[];
-  pending: boolean;
 }
 
 interface Local {
@@ -105,8 +100,15 @@ export class Compiler {
   #blocks = "";
   #first = true;
 
+  readonly #ruleContext: RuleContext;
+
   constructor(o: CompilerOptions) {
     this.#o = o;
+    this.#ruleContext = {
+      matchers: this.#matchers,
+      classes: this.#classes,
+      supported: o.supported,
+    };
   }
 
   get supported(): (p: Protocol) => boolean {
@@ -323,72 +325,11 @@ export class Compiler {
     return {
       key,
       ips: model.addressesOf(key),
-      ingress: sel.ingress && this.#rules(model, key, "ingress", sel.ingress, deps),
-      egress: sel.egress && this.#rules(model, key, "egress", sel.egress, deps),
+      ingress: sel.ingress &&
+        directionRules(this.#ruleContext, model, key, "ingress", sel.ingress, deps),
+      egress: sel.egress &&
+        directionRules(this.#ruleContext, model, key, "egress", sel.egress, deps),
     };
-  }
-
-  #rules(
-    model: ClusterModel,
-    key: string,
-    dir: Direction,
-    sel: Selection,
-    deps: Set<number>,
-  ): DirectionRules {
-    const out: DirectionRules = {
-      policies: sel.policies.map((p) => `${p.namespace}/${p.name}`),
-      openBy: [],
-      pending: sel.pending,
-      entries: [],
-    };
-    const localPorts = model.pods.get(key)?.ports;
-    const classesOf = (m: Matcher) => this.#classes.classesOf.get(m.id) ?? [];
-    for (const policy of sel.policies) {
-      const pkey = `${policy.namespace}/${policy.name}`;
-      policy[dir]!.forEach((r, rule) => {
-        const tag = { policy: pkey, rule };
-        // The classes a rule's peers admit ("all" for a rule without peers).
-        let classes: number[] | "all" = "all";
-        if (r.peers !== null) {
-          const set = new Set<number>();
-          for (const p of r.peers) {
-            if (p.kind === "invalid") continue;
-            const m = this.#matchers.get(matcherKey(p))!;
-            deps.add(m.id);
-            for (const c of classesOf(m)) set.add(c);
-          }
-          classes = [...set];
-        }
-        if (r.ports === null) {
-          if (classes === "all") out.openBy.push(tag);
-          else for (const c of classes) out.entries.push({ peer: c, ...tag });
-          return;
-        }
-        for (const spec of r.ports) {
-          if (dir === "egress" && spec.kind === "named") {
-            // Resolved on each destination class; "every peer": every class with the name.
-            if (!this.#o.supported(spec.protocol)) continue;
-            const k = namedKey(spec.name, spec.protocol);
-            const candidates = classes === "all" ? [...this.#classes.classes.keys()] : classes;
-            for (const c of candidates) {
-              for (const port of this.#classes.classes.get(c)?.named.get(k) ?? []) {
-                out.entries.push({
-                  peer: c,
-                  range: { protocol: spec.protocol, lo: port, hi: port },
-                  ...tag,
-                });
-              }
-            }
-            continue;
-          }
-          for (const range of resolvePort(spec, localPorts, this.#o.supported)) {
-            if (classes === "all") out.entries.push({ peer: "all", range, ...tag });
-            else for (const c of classes) out.entries.push({ peer: c, range, ...tag });
-          }
-        }
-      });
-    }
-    return out;
   }
 }
 
@@ -404,22 +345,6 @@ export function compile(
     policies: new Set<string>(),
   };
   return new Compiler(o).commit(model, none, localRanges);
-}
-
-/** The policies selecting a local pod in one direction; null when none governs it. */
-function selecting(model: ClusterModel, key: string, dir: Direction): Selection | null {
-  const ns = key.slice(0, key.indexOf("/"));
-  const pod = model.pods.get(key);
-  const inNs = [...model.policiesByNamespace.get(ns) ?? []]
-    .map((k) => model.policies.get(k)!)
-    .filter((p) => p[dir] !== null);
-  if (!pod) {
-    // Labels unknown: any policy of the namespace might select it.
-    return inNs.length > 0 ? { policies: [], pending: true } : null;
-  }
-  const policies = inNs.filter((p) => matches(p.podSelector, pod.labels))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
-  return policies.length > 0 ? { policies, pending: false } : null;
 }
 
 function namedPortsOf(pod: PodInfo, inUse: ReadonlySet<string>): Map<string, number[]> {
