@@ -29,7 +29,8 @@ import { CONFIGMAP_NAMESPACE } from "../net/kube/peers.ts";
 import { CLUSTER_SECRET, resolveMeshSecrets } from "../net/kube/secrets.ts";
 import { log as rootLog, type Logger } from "../net/log.ts";
 import { createCniServer } from "../cni/server.ts";
-import { createNpc, npcOffComponent } from "../net/npc/component.ts";
+import { createNpc } from "../net/npc/component.ts";
+import { npcOffComponent } from "../net/npc/off.ts";
 import { UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */

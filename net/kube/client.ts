@@ -8,6 +8,7 @@
  * Why not @kubernetes/client-node: it works under Deno, but importing it took ~0.7 s and it brings
  * ~60 MB of dependencies (undici, ws, openid-client, socks…) into the single binary for a few calls.
  */
+import { describeCause } from "../cause.ts";
 import type { z } from "zod";
 import type { KubeClientConfig } from "./config.ts";
 import {
@@ -162,7 +163,7 @@ export class KubeClient {
     } catch (e) {
       if (e instanceof KubeApiError || e instanceof KubeResponseError) throw e;
       if (signal?.aborted) return;
-      throw new KubeUnreachableError(`${what}: stream broke: ${(e as Error).message}`);
+      throw new KubeUnreachableError(`${what}: stream broke: ${describeCause(e)}`);
     } finally {
       await res.body?.cancel().catch(() => {});
     }
@@ -228,7 +229,7 @@ export class KubeClient {
       body = await res.json();
     } catch (e) {
       throw new KubeUnreachableError(
-        `${method} ${path}: reading the response: ${(e as Error).message}`,
+        `${method} ${path}: reading the response: ${describeCause(e)}`,
       );
     }
     return parse(schema, body, `${method} ${path}`);
@@ -256,7 +257,7 @@ export class KubeClient {
       });
     } catch (e) {
       if (opts.signal?.aborted) throw e;
-      const why = timeout.aborted ? "timed out" : (e as Error).message;
+      const why = timeout.aborted ? "timed out" : describeCause(e);
       throw new KubeUnreachableError(`${method} ${path}: API server ${this.#cfg.server}: ${why}`);
     }
     if (res.ok) return res;

@@ -3,6 +3,7 @@
  * at the standard paths with KUBERNETES_SERVICE_HOST/PORT; outside, a kubeconfig file (its current
  * context). Parsed once here; the client gets plain data.
  */
+import { describeCause } from "../cause.ts";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
@@ -49,7 +50,7 @@ export function inClusterConfig(
     Deno.statSync(`${dir}/token`);
   } catch (e) {
     throw new KubeConfigError(
-      `cannot read the service account's credentials in ${dir} (${(e as Error).message}): ` +
+      `cannot read the service account's credentials in ${dir} (${describeCause(e)}): ` +
         "is automountServiceAccountToken disabled for the weavets pod?",
     );
   }
@@ -97,7 +98,7 @@ export function kubeconfigConfig(path: string): KubeClientConfig {
   try {
     raw = parseYaml(Deno.readTextFileSync(path));
   } catch (e) {
-    throw new KubeConfigError(`kubeconfig ${path}: ${(e as Error).message}`);
+    throw new KubeConfigError(`kubeconfig ${path}: ${describeCause(e)}`);
   }
   const parsed = kubeconfigSchema.safeParse(raw);
   if (!parsed.success) {
@@ -130,7 +131,7 @@ export function kubeconfigConfig(path: string): KubeClientConfig {
     try {
       return Deno.readTextFileSync(rel(p));
     } catch (e) {
-      throw new KubeConfigError(`kubeconfig ${path}: ${rel(p)}: ${(e as Error).message}`);
+      throw new KubeConfigError(`kubeconfig ${path}: ${rel(p)}: ${describeCause(e)}`);
     }
   };
   const pem = (data?: string, file?: string) =>

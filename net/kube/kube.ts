@@ -9,6 +9,7 @@
  * - Once the network is up on this node, sets the node condition NetworkUnavailable=False.
  * - An unreachable API server is retried with backoff; the peers already known are kept.
  */
+import { describeCause } from "../cause.ts";
 import type { Logger } from "../log.ts";
 import { isConflict, isGone, KubeApiError } from "./client.ts";
 import {
@@ -205,7 +206,7 @@ class Kube {
         // about the nodes.
         const delay = this.#tasks.backoff(failures++);
         this.#log.warn("Kubernetes API unavailable; keeping current peers, retrying", {
-          error: e as Error,
+          error: describeCause(e),
           retryInMs: delay,
         });
         await this.#sleep(delay);
@@ -241,7 +242,7 @@ class Kube {
         if (!(e instanceof Stopped)) {
           const delay = this.#tasks.backoff(this.#reclaimFailures++);
           this.#log.warn("reclaim pass failed; will retry", {
-            error: e as Error,
+            error: describeCause(e),
             retryInMs: delay,
           });
           this.#tasks.timer(() => this.#queueReclaim(), delay);
@@ -299,7 +300,7 @@ class Kube {
     try {
       ips = await this.#o.rmpeer(dead.peerName);
     } catch (e) {
-      this.#log.error("rmpeer failed; releasing the lock", { ...dead, error: e as Error });
+      this.#log.error("rmpeer failed; releasing the lock", { ...dead, error: describeCause(e) });
       await this.#casLoop((cm) => releaseClaim(cm, dead, this.#self.peerName));
       throw e;
     }
@@ -374,7 +375,7 @@ class Kube {
     passThrough?: (e: unknown) => boolean,
   ): Promise<T> {
     return this.#tasks.retrying(fn, (e, retryInMs) => {
-      const fields = { error: e as Error, retryInMs };
+      const fields = { error: describeCause(e), retryInMs };
       if (e instanceof KubeApiError && e.status === 404) {
         this.#log.error(
           `${what}: ConfigMap ${CONFIGMAP_NAMESPACE}/${CONFIGMAP_NAME} missing; apply ` +

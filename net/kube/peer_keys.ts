@@ -8,6 +8,7 @@
  * ValidatingAdmissionPolicy lets the DaemonSet's service account change no Node but the one its
  * pod runs on, and nothing on it but this annotation (docs/PROTOCOL.md, "Authorship").
  */
+import { describeCause } from "../cause.ts";
 import { z } from "zod";
 import type { Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
@@ -37,7 +38,7 @@ export function nodePeerKey(node: Node): PeerKeyClaim | null | { error: string }
     if (r.success) return r.data;
     return { error: `annotation ${PEER_KEY_ANNOTATION}: ${r.error.issues[0].message}` };
   } catch (e) {
-    return { error: `annotation ${PEER_KEY_ANNOTATION}: not JSON (${(e as Error).message})` };
+    return { error: `annotation ${PEER_KEY_ANNOTATION}: not JSON (${describeCause(e)})` };
   }
 }
 

@@ -3,6 +3,7 @@
  * targets, the peer list kept in a ConfigMap annotation (peer name <-> node name), and the reclaim
  * lock annotations. No I/O: every function maps a ConfigMap (and facts) to a new ConfigMap.
  */
+import { describeCause } from "../cause.ts";
 import { z } from "zod";
 import { isIPv4 } from "../addr/mod.ts";
 import type { ConfigMap, Node } from "./types.ts";
@@ -59,7 +60,7 @@ export function peerList(cm: ConfigMap): PeerRecord[] {
   try {
     json = JSON.parse(raw);
   } catch (e) {
-    throw new PeerListError(`annotation ${PEERS_ANNOTATION}: not JSON (${(e as Error).message})`);
+    throw new PeerListError(`annotation ${PEERS_ANNOTATION}: not JSON (${describeCause(e)})`);
   }
   const r = peerListSchema.safeParse(json);
   if (!r.success) {

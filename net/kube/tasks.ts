@@ -3,6 +3,7 @@
  * retried with backoff. stop() aborts every sleep at once (they throw Stopped), so no task
  * outlives the integration.
  */
+import { describeCause } from "../cause.ts";
 import type { Logger } from "../log.ts";
 
 /** Thrown by a sleep or a retry once stop() was called; never logged as a failure. */
@@ -37,7 +38,7 @@ export class Tasks {
   run(name: string, task: Promise<void>): void {
     this.#tasks.push(task.catch((e: unknown) => {
       if (!(e instanceof Stopped) && !this.signal.aborted) {
-        this.#log.error("kube task failed", { task: name, error: e as Error });
+        this.#log.error("kube task failed", { task: name, error: describeCause(e) });
       }
     }));
   }

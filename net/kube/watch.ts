@@ -5,6 +5,7 @@
  * as long as it runs; the handler keeps its picture meanwhile. This module keeps no objects (the
  * handler decides what to keep), only the resourceVersion: memory does not grow with the stream.
  */
+import { describeCause } from "../cause.ts";
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
 import { isGone, type KubeClient } from "./client.ts";
@@ -92,7 +93,7 @@ async function run<T extends Versioned>(
       );
       o.log.warn("Kubernetes API unavailable; keeping what is known, retrying", {
         path: o.path,
-        error: e as Error,
+        error: describeCause(e),
         retryInMs: delay,
       });
       await sleep(delay, o.signal);

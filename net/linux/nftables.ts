@@ -4,6 +4,7 @@
  * process (~0.2 ms for a few set elements, against ~40 ms to spawn `nft`). Synchronous, like the
  * rest of net/linux: a context is made per call, so it talks to the namespace the caller is in.
  */
+import { describeCause } from "../cause.ts";
 
 const SYMBOLS = {
   nft_ctx_new: { parameters: ["u32"], result: "pointer" },
@@ -51,7 +52,7 @@ function library(): Deno.StaticForeignLibraryInterface<typeof SYMBOLS> {
     lib = Deno.dlopen("libnftables.so.1", SYMBOLS).symbols;
   } catch (e) {
     throw new NftError(
-      `cannot load libnftables.so.1 (install nftables / libnftables1): ${(e as Error).message}`,
+      `cannot load libnftables.so.1 (install nftables / libnftables1): ${describeCause(e)}`,
     );
   }
   return lib;

@@ -11,6 +11,7 @@
  * holds is dropped both ways. Blocked packets are counted by nftables and logged from NFLOG.
  */
 import { parseIPv4 } from "../addr/mod.ts";
+import { describeCause } from "../cause.ts";
 import type { Metric, Registry } from "../api/metrics.ts";
 import { type ApiRoute, jsonResponse, textResponse, wantsJson } from "../api/route.ts";
 import type { DaemonComponent } from "../daemon/component.ts";
@@ -24,14 +25,7 @@ import { describeBlocked } from "./blocked.ts";
 import { TooManyClassesError } from "./classes.ts";
 import type { Elements } from "./elements.ts";
 import { PolicyEngine } from "./engine.ts";
-import {
-  COUNTERS,
-  deleteScript,
-  diffScript,
-  FAMILY_TABLE,
-  fullScript,
-  NFLOG_GROUP,
-} from "./ruleset.ts";
+import { COUNTERS, diffScript, FAMILY_TABLE, fullScript, NFLOG_GROUP } from "./ruleset.ts";
 import { formatNpc, type NpcCounters, npcReport, npcSection } from "./status.ts";
 import type { Protocol } from "./types.ts";
 import { checkConnection } from "./check.ts";
@@ -144,7 +138,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
     } catch (e) {
       engine.reset(); // the next attempt loads everything again
       const reason = e instanceof TooManyClassesError ? "too_many_classes" : "apply";
-      error(reason, "cannot apply the network policies; retrying", { error: e as Error });
+      error(reason, "cannot apply the network policies; retrying", { error: describeCause(e) });
       firstPending = since;
       if (!abort.signal.aborted) {
         flushTimer = setTimeout(flush, RETRY_MS);
@@ -177,7 +171,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       try {
         fn();
       } catch (e) {
-        log.warn("npc background task failed", { error: e as Error });
+        log.warn("npc background task failed", { error: describeCause(e) });
       }
     }, ms));
   }
@@ -205,7 +199,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       try {
         readCounters();
       } catch (e) {
-        log.debug("cannot read the npc counters", { error: e as Error });
+        log.debug("cannot read the npc counters", { error: describeCause(e) });
       }
     }
     return npcReport(engine.model, engine.state, elements, counters, Date.now());
@@ -251,7 +245,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       } catch (e) {
         log.warn("blocked connections are counted but not logged (NFLOG unavailable)", {
           group: NFLOG_GROUP,
-          error: e as Error,
+          error: describeCause(e),
         });
       }
       watchCluster({
@@ -373,31 +367,7 @@ function enableBridgeFiltering(): string | null {
     if (readSysctl(key).trim() !== "1") writeSysctl(key, "1");
     return null;
   } catch (e) {
-    return `bridge netfilter is unavailable (${(e as Error).message}): run ` +
+    return `bridge netfilter is unavailable (${describeCause(e)}): run ` +
       "'modprobe br_netfilter' on the node";
   }
-}
-
-/** With npc turned off: removes the rules a previous run with npc left, so nothing stale stays. */
-export function npcOffComponent(log: Logger): DaemonComponent {
-  return {
-    name: "npc",
-    start() {
-      try {
-        runNft(`list table ${FAMILY_TABLE}`);
-      } catch (e) {
-        if (e instanceof NftError) return; // no table: nothing to remove
-        throw e;
-      }
-      runNft(deleteScript());
-      log.warn(
-        "network policies are not enforced (--no-npc): removed the rules of a previous run",
-        {},
-      );
-    },
-    status: () => ({
-      service: "npc",
-      fields: [["Status", "off (--no-npc): NetworkPolicies are not enforced"]],
-    }),
-  };
 }
