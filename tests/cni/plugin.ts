@@ -233,18 +233,50 @@ export class IpamDaemon {
  * The plugin under another name in a directory of its own (for CNI_PATH), as the init container
  * installs it for Weave Net's configs: a hard link (a copy across file systems), so the plugin
  * sees the name it is exec'd by. Returns the directory; remove it when done.
+ *
+ * install.sh's launcher (no denort: CI's case) finds its runtime relative to itself
+ * (`lib=${self%/*}/../lib/weavets`), so a link in another directory would exec a runtime that is
+ * not there (exit 127). Like install.sh and install-cni.sh do for the copies they place, the
+ * launcher is written with its `lib=` resolved against the original's directory.
  */
 export function pluginNamed(...names: string[]): string {
   const dir = `${REPO_ROOT}/.tmp/wtc-names-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   Deno.mkdirSync(dir, { recursive: true });
+  const bin = weavetsBin();
+  const launcher = relocatedLauncher(bin);
   for (const name of names) {
+    if (launcher !== undefined) {
+      Deno.writeTextFileSync(`${dir}/${name}`, launcher, { mode: 0o755 });
+      continue;
+    }
     try {
-      Deno.linkSync(weavetsBin(), `${dir}/${name}`);
+      Deno.linkSync(bin, `${dir}/${name}`);
     } catch {
-      Deno.copyFileSync(weavetsBin(), `${dir}/${name}`);
+      Deno.copyFileSync(bin, `${dir}/${name}`);
     }
   }
   return dir;
+}
+
+/**
+ * The text of `bin` with a relative `lib=${self%/*}…` line made absolute when `bin` is a launcher
+ * script with one; undefined for a compiled binary or a launcher that names absolute paths.
+ */
+export function relocatedLauncher(bin: string): string | undefined {
+  const head = new Uint8Array(2);
+  const f = Deno.openSync(bin);
+  try {
+    if (f.readSync(head) !== 2 || head[0] !== 0x23 || head[1] !== 0x21) return undefined; // "#!"
+  } finally {
+    f.close();
+  }
+  const text = Deno.readTextFileSync(bin);
+  const home = Deno.realPathSync(bin).replace(/\/[^/]*$/, "");
+  const out = text.replace(
+    /^lib=\$\{self%\/\*\}(.*)$/m,
+    (_m, rest: string) => `lib='${home}${rest}'`,
+  );
+  return out === text ? undefined : out;
 }
 
 /** Runs any CNI plugin binary in the node namespace as a runtime does. */

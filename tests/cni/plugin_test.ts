@@ -26,6 +26,7 @@ import {
   links,
   PLUGIN_DIRS,
   pluginNamed,
+  relocatedLauncher,
   routes,
 } from "./plugin.ts";
 
@@ -557,4 +558,25 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("pluginNamed's launcher copy: a relative lib= resolved against the original's directory, a compiled binary or absolute launcher untouched", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "wtc-launcher-" });
+  try {
+    Deno.mkdirSync(`${dir}/bin`);
+    const relative = '#!/bin/sh\nself=$0\nlib=${self%/*}/../lib/weavets\nexec "$lib/deno"\n';
+    Deno.writeTextFileSync(`${dir}/bin/weavets`, relative, { mode: 0o755 });
+    const real = Deno.realPathSync(`${dir}/bin`);
+    assert.equal(
+      relocatedLauncher(`${dir}/bin/weavets`),
+      relative.replace("lib=${self%/*}/../lib/weavets", `lib='${real}/../lib/weavets'`),
+    );
+    // Negative controls: an absolute lib= (install.sh's CNI copy) and a binary stay as they are.
+    Deno.writeTextFileSync(`${dir}/bin/abs`, "#!/bin/sh\nlib='/opt/x'\n", { mode: 0o755 });
+    assert.equal(relocatedLauncher(`${dir}/bin/abs`), undefined);
+    Deno.writeFileSync(`${dir}/bin/elf`, new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 0x02]));
+    assert.equal(relocatedLauncher(`${dir}/bin/elf`), undefined);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
