@@ -31,6 +31,8 @@ import { log as rootLog, type Logger } from "../net/log.ts";
 import { createCniServer } from "../cni/server.ts";
 import { createNpc } from "../net/npc/component.ts";
 import { npcOffComponent } from "../net/npc/off.ts";
+import { safeStart, WeaveAliveError } from "../net/weave/preflight.ts";
+import { weavePodsOn } from "../net/weave/observe.ts";
 import { UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */
@@ -192,6 +194,25 @@ function readFirst(paths: string[]): string | null {
   return null;
 }
 
+/** net/weave/preflight.ts with this daemon's ports (and with --kube, its node's pods). */
+async function preflight(config: DaemonConfig, log: Logger): Promise<void> {
+  let client: KubeClient | undefined;
+  try {
+    await safeStart({
+      ...config,
+      pods: config.kube
+        ? () => {
+          client = new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig ?? undefined }));
+          return weavePodsOn(client, kubeNodeName());
+        }
+        : undefined,
+      log,
+    });
+  } finally {
+    client?.close();
+  }
+}
+
 export async function run(args: string[]): Promise<number> {
   let config: DaemonConfig | null;
   try {
@@ -214,6 +235,9 @@ export async function run(args: string[]): Promise<number> {
   for (const w of config.warnings) log.warn(w);
   let daemon;
   try {
+    // First, before any network state is touched: a live Weave Net (or anything on our ports)
+    // is refused with the node left as it was (issue 17).
+    await preflight(config, log);
     if (config.kube && config.password === null) config = await kubeSecrets(config, log);
     daemon = await startDaemon(config, {
       log: rootLog,
@@ -221,6 +245,10 @@ export async function run(args: string[]): Promise<number> {
       mesh: { discoverOnlyTargetHosts: config.kube },
     });
   } catch (e) {
+    if (e instanceof WeaveAliveError) {
+      log.error(e.message, { evidence: e.verdict.evidence });
+      return 1;
+    }
     log.error("cannot start", { cause: describeCause(e) });
     return 1;
   }
