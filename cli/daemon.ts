@@ -13,6 +13,10 @@ import { startDaemon } from "../net/daemon/daemon.ts";
 import { scrubEnv } from "../net/daemon/scrub_env.ts";
 import { createDataplane } from "../net/dataplane/dataplane.ts";
 import { createExpose } from "../net/dataplane/node/expose.ts";
+import { apiRulePort } from "../net/dataplane/node/allowlist.ts";
+import { createInputFilter } from "../net/dataplane/node/input_filter.ts";
+import { parseListenAddress } from "../net/api/listen_address.ts";
+import { runNft } from "../net/linux/nftables.ts";
 import { ipamComponent } from "../net/ipam/component.ts";
 import type { IpamService } from "../net/ipam/service.ts";
 import { IpamStore } from "../net/ipam/store.ts";
@@ -55,7 +59,20 @@ export function components(
     log: rootLog,
   });
   const ipam = ipamPart.service;
+  // UDP to the data ports only from peers (issue 13); before the data plane, so its ports never
+  // open unfiltered. It follows the peers' records the data plane gossips.
+  const sleevePort = 6783;
+  const inputFilter = createInputFilter({
+    sleevePort,
+    fastdpPort: config.fastdpPort,
+    apiPort: apiRulePort(parseListenAddress(config.httpAddr)),
+    records: () => dataplane.peerRecords(),
+    log: rootLog.with({ component: "input-filter" }),
+    nft: runNft,
+  });
   const dataplane = createDataplane({
+    sleevePort,
+    onPeerRecords: () => inputFilter.changed(),
     bridge: config.bridge,
     bridgeCidr: config.bridgeCidr ?? undefined,
     podCidr: config.ipallocRange,
@@ -95,7 +112,15 @@ export function components(
   });
   const policy = npc ??
     (config.kube ? npcOffComponent(rootLog.with({ component: "npc" })) : undefined);
-  return [...(kube ? [kube] : []), ipamPart, dataplane, expose, ...(policy ? [policy] : []), cni];
+  return [
+    ...(kube ? [kube] : []),
+    ipamPart,
+    inputFilter,
+    dataplane,
+    expose,
+    ...(policy ? [policy] : []),
+    cni,
+  ];
 }
 
 interface KubeComponent extends DaemonComponent {

@@ -78,6 +78,8 @@ export interface DataplaneOptions {
   /** Fast-path probe interval, and how long without a reply before a pair falls back. */
   probeMs?: number;
   probeTimeoutMs?: number;
+  /** Called when peers' records changed (the input allow-list follows their addresses). */
+  onPeerRecords?: () => void;
 }
 
 export type PathName = "fastdp" | "sleeve";
@@ -121,6 +123,8 @@ export interface Dataplane {
   dataPath(peer: PeerName): string | undefined;
   /** Why that path: e.g. "fast path probes unanswered for 12 s". */
   dataPathReason(peer: PeerName): string | undefined;
+  /** Every peer's record as gossiped: where it sends from (node/input_filter.ts allows those). */
+  peerRecords(): ReadonlyArray<{ peer: PeerName; addr: string }>;
 }
 
 function randomEpoch(): string {
@@ -428,6 +432,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
           }
           if (fresh.length === 0) return null;
           apply();
+          opts.onPeerRecords?.();
           return encodeRecords(fresh);
         },
         onUnicast: () => {},
@@ -507,5 +512,6 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
 
     dataPath: (peer: PeerName) => paths.find((p) => p.peer === peer)?.path,
     dataPathReason: (peer: PeerName) => paths.find((p) => p.peer === peer)?.reason,
+    peerRecords: () => state.all(),
   };
 }

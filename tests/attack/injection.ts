@@ -23,7 +23,7 @@ const ip4 = (s: string) => Uint8Array.from(s.split(".").map(Number));
 const macOf = (p: Pod) => inNetns(p.netns, () => listLinks()).find((l) => l.name === "eth0")!.mac;
 
 /** An Ethernet frame: ICMP echo from `src` (spoofed) to `dst`, with echo id `id`. */
-function echoFrame(src: Pod, dst: Pod, id: number): Uint8Array {
+export function echoFrame(src: Pod, dst: Pod, id: number): Uint8Array {
   const f = new Uint8Array(14 + 20 + 8 + 32);
   f.set(mac(macOf(dst)), 0);
   f.set(mac(macOf(src)), 6);
@@ -49,7 +49,7 @@ function echoFrame(src: Pod, dst: Pod, id: number): Uint8Array {
   return f;
 }
 
-function vxlan(frame: Uint8Array, vni = 1): Uint8Array {
+export function vxlan(frame: Uint8Array, vni = 1): Uint8Array {
   const d = new Uint8Array(8 + frame.length);
   d[0] = 0x08;
   d[4] = (vni >> 16) & 0xff;
@@ -77,7 +77,11 @@ function sleeve(frame: Uint8Array, from: number, to: number): Uint8Array {
 }
 
 /** How many echo requests with `id` reached the pod's eth0 while `send` ran. */
-async function arrivals(pod: Pod, id: number, send: () => Promise<unknown>): Promise<number> {
+export async function arrivals(
+  pod: Pod,
+  id: number,
+  send: () => Promise<unknown>,
+): Promise<number> {
   const cap = spawnIn(pod.netns, "timeout", [
     "30",
     "tcpdump",
@@ -115,7 +119,7 @@ async function arrivals(pod: Pod, id: number, send: () => Promise<unknown>): Pro
  * n2's address and port forged in a raw packet, as any host on the segment can (so the control
  * holds whether or not the receiver also checks the port).
  */
-async function injection(
+export async function injection(
   c: Cluster,
   a: Attacker,
   port: number,

@@ -12,8 +12,6 @@ export const PENDING = new Set<string>([
   // issue 12, password holder (password_holder_test.ts)
   "ipam-ring-pw",
   "macs-record-pw",
-  // issue 13 (sleeve_forgery_test.ts, non_peer_test.ts, password_holder_test.ts)
-  "inject-vxlan",
 ]);
 
 const runPending = Deno.env.get("WEAVETS_ATTACK_PENDING") === "1";
