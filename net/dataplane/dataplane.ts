@@ -22,12 +22,17 @@ import { ensureBridge } from "./node/bridge.ts";
 import { desiredFdb, type FdbEntry } from "./fastpath/fdb.ts";
 import { actualFdb, ensureVxlan, reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
 import {
+  authenticate,
+  compareRecords,
   decodeRecords,
   encodeRecords,
   MacGossipState,
+  mustReassert,
   nextVersion,
-  type PeerRecord,
+  type SignedRecord,
+  signRecord,
 } from "./fastpath/mac_gossip.ts";
+import { LogLimiter } from "../mesh/log_limit.ts";
 import { applyMasquerade, applySplitHorizon } from "./node/netfilter.ts";
 import { fastPathUp, probeMac } from "./fastpath/probe.ts";
 import { chooseMtu, type MtuChoice } from "./node/mtu.ts";
@@ -86,6 +91,8 @@ export type PathName = "fastdp" | "sleeve";
 
 export interface PeerPath {
   peer: PeerName;
+  /** The version of the peer's signed macs record this path was planned from. */
+  version: number;
   addr: string;
   path: PathName;
   reason: string;
@@ -150,7 +157,10 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   let sleeve: Sleeve | undefined;
   let underlay: Underlay | undefined;
   let mtu: MtuChoice | undefined;
-  let mine: PeerRecord | undefined;
+  let mine: SignedRecord | undefined;
+  /** Records refused on the "macs" channel, by reason (weavets_macs_records_refused_total). */
+  const refusedRecords = { invalid: 0, "unknown-author": 0, jump: 0 };
+  const refusalLog = new LogLimiter(10_000);
   let paths: PeerPath[] = [];
   const count = (path: PathName) => paths.filter((p) => p.path === path).length;
   let started = false;
@@ -177,18 +187,64 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     return [...macs].sort();
   }
 
-  function publish(macs: string[]): void {
-    mine = {
-      peer: mesh!.self,
-      version: nextVersion(mine?.version ?? 0, Date.now()),
+  /** Signs and announces this peer's record, above any record of its own `seen` on the wire. */
+  function publish(macs: string[], seen = 0): void {
+    const m = mesh!;
+    mine = signRecord({
+      peer: m.self,
+      version: nextVersion(mine?.record.version ?? 0, Date.now(), seen),
       addr: underlay!.addr,
       sleevePort,
       fastdpPort,
       fastdp,
       macs,
-    };
-    state.merge([mine]);
+    }, (d, p) => m.sign(d, p));
+    state.putOwn(mine);
     channel?.broadcast(encodeRecords([mine]));
+  }
+
+  /** Counts a refused record; a line per reason at most every 10 s (a flood costs no log). */
+  function refuse(reason: keyof typeof refusedRecords, from: PeerName, peer: PeerName): void {
+    refusedRecords[reason]++;
+    if (reason === "unknown-author") return; // no blame: its key is not known here yet
+    const r = refusalLog.allow(reason, Date.now());
+    if (!r.log) return;
+    log.warn(
+      reason === "invalid"
+        ? "macs record dropped: not signed by the peer it describes (a forgery or corruption)"
+        : "macs record dropped: its version jumps too far ahead of the one held",
+      { from, peer, reason, suppressedSinceLast: r.suppressed },
+    );
+  }
+
+  /** Merges a "macs" message; returns what was new (to pass on), or null. */
+  function receive(m: MeshView, from: PeerName, data: Uint8Array): Uint8Array | null {
+    const { others, own, dropped } = authenticate(
+      decodeRecords(data),
+      m.self,
+      (a, d, p, sig) => m.verify(a, d, p, sig),
+    );
+    for (const d of dropped) refuse(d.reason, from, d.peer);
+    const { fresh, jumped } = state.merge(others);
+    for (const p of jumped) refuse("jump", from, p);
+    for (const r of fresh) {
+      if (adoptedAddrs.delete(r.record.addr) && !lastReply.has(r.record.peer)) {
+        lastReply.set(r.record.peer, startedAt);
+      }
+    }
+    const top = own.reduce<SignedRecord | undefined>(
+      (a, b) => (!a || compareRecords(b, a) > 0 ? b : a),
+      undefined,
+    );
+    if (top && mustReassert(mine, top)) {
+      // A record of our own (an earlier life, or the same version with other content) outranks
+      // what we say now: announce above it, so every peer ends with ours.
+      publish(mine!.record.macs, top.record.version);
+    }
+    if (fresh.length === 0) return null;
+    apply();
+    opts.onPeerRecords?.();
+    return encodeRecords(fresh);
   }
 
   /** (Re)writes the masquerading rules when the local ranges (NO_MASQ_LOCAL) changed. */
@@ -244,6 +300,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
           fastPeers.add(r.peer);
           next.push({
             peer: r.peer,
+            version: r.version,
             addr: r.addr,
             path: "fastdp",
             reason: "control connection lost: keeping the kernel's fast path meanwhile",
@@ -265,6 +322,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       const last = lastReply.get(r.peer);
       next.push({
         peer: r.peer,
+        version: r.version,
         addr: r.addr,
         path: fast ? "fastdp" : "sleeve",
         reason: fast
@@ -354,7 +412,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       mtu,
       fastdp,
       encrypted: opts.encrypted === true,
-      localMacs: mine?.macs ?? [],
+      localMacs: mine?.record.macs ?? [],
       peers: paths,
       sleeve: sleeve?.stats(),
       sleeveHealth: sleeve?.health(),
@@ -365,7 +423,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
 
   function pollLocal(): void {
     const macs = localMacs();
-    if (!mine || macs.join() !== mine.macs.join()) publish(macs);
+    if (!mine || macs.join() !== mine.record.macs.join()) publish(macs);
   }
 
   return {
@@ -415,26 +473,8 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         onProbeReply,
       });
       channel = m.channel(MAC_CHANNEL, {
-        fullState: () => encodeRecords(state.all()),
-        onGossip: (_from, data) => {
-          const records = decodeRecords(data);
-          const own = records.find((r) => r.peer === m.self);
-          const fresh = state.merge(records.filter((r) => r.peer !== m.self));
-          for (const r of fresh) {
-            if (adoptedAddrs.delete(r.addr) && !lastReply.has(r.peer)) {
-              lastReply.set(r.peer, startedAt);
-            }
-          }
-          if (own && mine && own.version >= mine.version) {
-            // Our own record from before a restart outranks us: announce above it.
-            mine = { ...mine, version: own.version };
-            publish(mine.macs);
-          }
-          if (fresh.length === 0) return null;
-          apply();
-          opts.onPeerRecords?.();
-          return encodeRecords(fresh);
-        },
+        fullState: () => encodeRecords(state.signed()),
+        onGossip: (from, data) => receive(m, from, data),
         onUnicast: () => {},
       });
       unsubscribe = m.onChange(() => apply());
@@ -484,6 +524,13 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         () =>
           (["fastdp", "sleeve"] as const).map((path) => ({ labels: { path }, value: count(path) })),
       );
+      registry.counterFn(
+        "weavets_macs_records_refused_total",
+        "Gossiped macs records dropped: invalid (not signed by their peer), unknown-author (its " +
+          "key not known yet), jump (version too far ahead).",
+        () =>
+          Object.entries(refusedRecords).map(([reason, value]) => ({ labels: { reason }, value })),
+      );
       sleeveMetrics(registry, () => sleeve);
     },
 
@@ -503,7 +550,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
           ],
           ...sleeveStatusFields(sleeve),
           ["Paths", `${count("fastdp")} fastdp, ${count("sleeve")} sleeve`],
-          ["Local MACs", `${mine?.macs.length ?? 0}`],
+          ["Local MACs", `${mine?.record.macs.length ?? 0}`],
         ],
       };
     },

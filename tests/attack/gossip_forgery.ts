@@ -10,7 +10,11 @@
  */
 import assert from "node:assert/strict";
 import { Cluster, type Pod } from "../../cli/demo/cluster.ts";
-import { encodeRecords, type PeerRecord } from "../../net/dataplane/fastpath/mac_gossip.ts";
+import {
+  encodeRecords,
+  MAX_VERSION as MACS_MAX_VERSION,
+  signRecord,
+} from "../../net/dataplane/fastpath/mac_gossip.ts";
 import { decodeMeta, encodeGossip } from "../../net/ipam/wire.ts";
 import { SigningKey } from "../../net/mesh/signing.ts";
 import {
@@ -25,6 +29,7 @@ import {
   type Attacker,
   ATTACKER_IP,
   b64,
+  curl,
   fdb,
   metric,
   peers,
@@ -89,6 +94,17 @@ async function reached(victim: Node, channel: string, before: number, r: JoinRes
   });
   assert.ok(after > before, `the forged ${channel} message reached ${victim.name}'s channel`);
 }
+
+/** The version of `peer`'s macs record that `n` plans its paths from. */
+async function recordVersion(n: Node, peer: string): Promise<number | undefined> {
+  const r = await curl(n, "GET", "http://127.0.0.1:6784/status/dataplane");
+  if (r.status !== 200) throw new Error(`/status/dataplane on ${n.name}: ${r.status}`);
+  const peers = JSON.parse(r.body).peers as Array<{ peer: string; version: number }>;
+  return peers.find((p) => p.peer === peer)?.version;
+}
+
+const refusedRecords = (n: Node) =>
+  metric(n, "weavets_macs_records_refused_total", { reason: "invalid" });
 
 const received = (n: Node, channel: string) =>
   metric(n, "weavets_gossip_messages_total", { direction: "received", channel });
@@ -193,24 +209,58 @@ export async function forgerySteps(
   await attackStep(
     t,
     `macs-record${suffix}`,
-    "a forged macs record for n2 (version 2^53-1, addr = " +
-      "attacker) changes no FDB entry and n2's pods still answer",
+    "a macs record n2 signed takes effect and n2 re-asserts over it (the control); one " +
+      "forged for n2 (highest version, addr = attacker) changes no FDB entry, is counted, " +
+      "and n2's pods still answer",
     async () => {
+      const n2name = Cluster.peerName(2);
+      const key = signingKeyOf(n2);
+      const controlMac = "0a:58:0a:ff:ff:01";
+      // Negative control: the same path carries a record n2 did sign (its key, read by root
+      // from its data dir) that adds a made-up MAC, at a version above n2's (seconds + 1000).
+      const authored = signRecord({
+        peer: n2name,
+        version: Math.floor(Date.now() / 1000) + 1000,
+        addr: n2.underlayIp,
+        sleevePort: 6783,
+        fastdpPort: 6784,
+        fastdp: password === undefined,
+        macs: [macOf(pods[1]), controlMac],
+      }, (d, p) => key.sign(d, p));
+      const refusedBefore = await refusedRecords(n1);
+      const ctl = await inject(a, n1, [
+        { tag: "gossip", channel: "macs", data: b64(encodeRecords([authored])) },
+      ], password);
+      if (ctl.established) {
+        // n1 took it and passed it on: n2 met a record of its own above its own and announced
+        // above it (n1 then holds a version past the control's), which also takes the MAC away.
+        await Cluster.waitFor(
+          "n2 to re-assert above the record it signed (seen on n1)",
+          async () => ((await recordVersion(n1, n2name)) ?? 0) > authored.record.version,
+          10_000,
+        );
+        assert.equal(await refusedRecords(n1), refusedBefore, "n2's own record was refused");
+      } else console.log(`  control not deliverable: the attacker was refused: ${ctl.error}`);
       const before = [await fdb(n1), await fdb(n3)];
-      const record: PeerRecord = {
-        peer: Cluster.peerName(2),
-        version: Number.MAX_SAFE_INTEGER,
+      // The highest version the format admits, signed with the attacker's key: the most a
+      // non-holder of n2's key can send (2^53-1 is refused as malformed).
+      const forged = signRecord({
+        peer: n2name,
+        version: MACS_MAX_VERSION,
         addr: ATTACKER_IP,
         sleevePort: 6783,
         fastdpPort: 6784,
         fastdp: true,
         macs: [macOf(pods[1])],
-      };
+      }, (d, p) => attackerKey.sign(d, p));
       const count = await received(n1, "macs");
       const r = await inject(a, n1, [
-        { tag: "gossip", channel: "macs", data: b64(encodeRecords([record])) },
+        { tag: "gossip", channel: "macs", data: b64(encodeRecords([forged])) },
       ], password);
       await reached(n1, "macs", count, r);
+      if (r.established) {
+        assert.ok(await refusedRecords(n1) > refusedBefore, "n1 counted the forged record");
+      }
       await sleep(3_000);
       assert.deepEqual([await fdb(n1), await fdb(n3)], before, "FDBs after the forgery");
       // Userspace path too: nothing for n2's pods goes to the attacker.

@@ -17,6 +17,7 @@ export interface FdbEntry {
  * kernel uses to copy broadcast, multicast and unknown-unicast frames to each peer.
  * Only `fastPeers` (reachable peers whose pair currently uses the fast path) get entries; a MAC
  * gossiped by two peers (a pod that moved) goes to the record with the highest version.
+ * Pure and independent of the records' order.
  */
 export function desiredFdb(
   records: PeerRecord[],
@@ -30,7 +31,10 @@ export function desiredFdb(
     out.push({ mac: FLOOD_MAC, dst: r.addr });
     for (const mac of r.macs) {
       const o = owner.get(mac);
-      if (!o || o.version < r.version) owner.set(mac, r);
+      // Ties between peers go to the greater name: the same answer whatever the order.
+      if (!o || o.version < r.version || (o.version === r.version && o.peer < r.peer)) {
+        owner.set(mac, r);
+      }
     }
   }
   for (const [mac, r] of owner) out.push({ mac, dst: r.addr });

@@ -40,6 +40,12 @@ Deno.test("desiredFdb: a MAC claimed by two peers goes to the newer record", () 
   const records = [rec(B, "192.168.0.2", [moved], 5), rec(C, "192.168.0.3", [moved], 9)];
   const d = desiredFdb(records, A, new Set([B, C])).filter((e) => e.mac === moved);
   assert.deepEqual(d, [{ mac: moved, dst: "192.168.0.3" }]);
+  // Same version: the greater peer name wins, whichever record comes first.
+  const tie = [rec(C, "192.168.0.3", [moved], 5), rec(B, "192.168.0.2", [moved], 5)];
+  for (const order of [tie, [...tie].reverse()]) {
+    const t = desiredFdb(order, A, new Set([B, C])).filter((e) => e.mac === moved);
+    assert.deepEqual(t, [{ mac: moved, dst: "192.168.0.3" }]);
+  }
 });
 
 Deno.test("diffFdb adds what is missing, deletes what is stale or wrong, keeps what is right", () => {
