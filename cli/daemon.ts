@@ -55,6 +55,7 @@ export function components(
     // Weave's default quorum: the initial peers plus this one (with --kube: the nodes listed
     // at start, known once the kube component has started).
     expectedPeers: () => (kube?.initialTargets() ?? config.peers.length) + 1,
+    defaultSubnet: config.ipallocDefaultSubnet ?? undefined,
     datadir: config.datadir,
     log: rootLog,
   });
@@ -207,13 +208,16 @@ async function kubeSecrets(config: DaemonConfig, log: Logger): Promise<DaemonCon
   }
 }
 
+/** The first of `paths` that exists, as read (Weave hashes the bytes, newline included). */
 function readFirst(paths: string[]): string | null {
   for (const p of paths) {
     try {
-      const t = Deno.readTextFileSync(p).trim();
-      if (t) return t;
-    } catch {
-      // try the next one
+      return Deno.readTextFileSync(p);
+    } catch (e) {
+      // Weave takes the next file only when one does not exist; unreadable is worth a warning.
+      if (!(e instanceof Deno.errors.NotFound)) {
+        rootLog.warn("cannot read a system id for the peer name", { file: p, cause: String(e) });
+      }
     }
   }
   return null;
@@ -243,6 +247,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     config = parseDaemonConfig(args, Deno.env.toObject(), {
       machineId: () => readFirst(["/etc/machine-id", "/var/lib/dbus/machine-id"]),
+      systemUuid: () => readFirst(["/sys/class/dmi/id/product_uuid", "/sys/hypervisor/uuid"]),
       hostname: () => Deno.hostname(),
       readFile: (p) => Deno.readTextFileSync(p),
     });
@@ -256,6 +261,11 @@ export async function run(args: string[]): Promise<number> {
     console.log(DAEMON_USAGE);
     return 0;
   }
+  rootLog.setLevel(config.logLevel);
+  if (config.action === "print-peer-name") {
+    console.log(config.name ?? "(none yet: a random name is made at the first start)");
+    return 0;
+  }
   const log = rootLog.with({ component: "daemon" });
   for (const w of config.warnings) log.warn(w);
   let daemon;
@@ -267,7 +277,7 @@ export async function run(args: string[]): Promise<number> {
     daemon = await startDaemon(config, {
       log: rootLog,
       components: components(config),
-      mesh: { discoverOnlyTargetHosts: config.kube },
+      mesh: { discoverOnlyTargetHosts: config.kube, discovery: config.discovery },
     });
   } catch (e) {
     if (e instanceof WeaveAliveError) {

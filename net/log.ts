@@ -22,6 +22,8 @@ const stderrSink: LogSink = {
 
 export interface LoggerOptions {
   level?: Level;
+  /** Shared with the loggers derived by `with`, so `setLevel` reaches all of them. */
+  levelRef?: { level: Level };
   json?: boolean;
   sink?: LogSink;
   /** Fields added to every line (e.g. the component). */
@@ -39,22 +41,34 @@ function envLevel(): Level {
 }
 
 export class Logger {
-  readonly level: Level;
+  readonly #levelRef: { level: Level };
   readonly #json: boolean;
   readonly #sink: LogSink;
   readonly #base: Fields;
 
   constructor(opts: LoggerOptions = {}) {
-    this.level = opts.level ?? envLevel();
+    this.#levelRef = opts.levelRef ?? { level: opts.level ?? envLevel() };
     this.#json = opts.json ?? !Deno.stderr.isTerminal();
     this.#sink = opts.sink ?? stderrSink;
     this.#base = opts.base ?? {};
   }
 
+  get level(): Level {
+    return this.#levelRef.level;
+  }
+
+  /**
+   * Changes the level of this logger and of every logger derived from it (before or after):
+   * the daemon's --log-level, applied after components made their loggers at import time.
+   */
+  setLevel(level: Level): void {
+    this.#levelRef.level = level;
+  }
+
   /** A logger that adds `fields` to every line, e.g. `log.with({ component: "ipam" })`. */
   with(fields: Fields): Logger {
     return new Logger({
-      level: this.level,
+      levelRef: this.#levelRef,
       json: this.#json,
       sink: this.#sink,
       base: { ...this.#base, ...fields },

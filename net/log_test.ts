@@ -31,3 +31,18 @@ Deno.test("log: terminal form is one readable line; errors become messages", () 
   assert.equal(lines.length, 1);
   assert(lines[0].includes('ERROR dial failed addr=10.0.0.1:6783 err="refused now"'), lines[0]);
 });
+
+Deno.test("logger: setLevel reaches loggers derived before and after (the daemon's --log-level)", () => {
+  const lines: string[] = [];
+  const root = new Logger({ level: "info", json: true, sink: { write: (l) => lines.push(l) } });
+  const before = root.with({ component: "a" });
+  before.debug("hidden");
+  assert.equal(lines.length, 0, "info: debug lines dropped");
+  root.setLevel("debug");
+  before.debug("shown");
+  root.with({ component: "b" }).debug("shown too");
+  assert.equal(lines.length, 2);
+  root.setLevel("error");
+  before.warn("hidden");
+  assert.equal(lines.length, 2);
+});

@@ -5,36 +5,69 @@
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { canonical, formatCidr, isIPv4, networkOf, parseCidr } from "../addr/mod.ts";
+import {
+  canonical,
+  cidrContainsCidr,
+  formatCidr,
+  isIPv4,
+  networkOf,
+  parseCidr,
+} from "../addr/mod.ts";
 import { parseListenAddress } from "../api/listen_address.ts";
 import type { PeerName } from "../mesh/gossip_channel.ts";
 import { parseInit } from "../ipam/init_mode.ts";
-import { parsePeerName, peerNameFromMachineId } from "../mesh/peer_name.ts";
+import {
+  parsePeerName,
+  PeerNameError,
+  peerNameFromNodeName,
+  weaveSystemPeerName,
+} from "../mesh/peer_name.ts";
 import { DEFAULT_PORT, parsePeerAddress } from "../mesh/peer_address.ts";
 import { ConfigError } from "./config_error.ts";
 import { parsePassword, type PasswordConfig } from "./password.ts";
+import {
+  exposeCidr,
+  LOG_LEVELS,
+  looksOff,
+  onUnlessZero,
+  parseTrustedSubnets,
+  rewriteWeaveArgs,
+} from "./weave_flags.ts";
+import { DAEMON_OPTIONS } from "./daemon_usage.ts";
 
 export { ConfigError };
+export { DAEMON_OPTIONS, DAEMON_USAGE } from "./daemon_usage.ts";
 
 /** What the daemon core (mesh, API, metrics) needs; components read the rest of DaemonConfig. */
-export type CoreConfig = Pick<
-  DaemonConfig,
-  | "name"
-  | "nickname"
-  | "host"
-  | "port"
-  | "httpAddr"
-  | "metricsAddr"
-  | "datadir"
-  | "password"
-  | "clusterSecret"
-  | "connLimit"
-  | "peers"
->;
+export type CoreConfig =
+  & Pick<
+    DaemonConfig,
+    | "name"
+    | "nickname"
+    | "host"
+    | "port"
+    | "httpAddr"
+    | "metricsAddr"
+    | "datadir"
+    | "password"
+    | "clusterSecret"
+    | "connLimit"
+    | "peers"
+  >
+  & Partial<Pick<DaemonConfig, "statusAddr" | "trustedSubnets">>;
 
 export interface DaemonConfig extends PasswordConfig {
-  /** Null: derive it at start (no machine id): a random name kept in the datadir. */
+  /**
+   * --name; else with --kube from the node name; else Weave's (machine id + product UUID).
+   * Null: none of those: a random name kept in the datadir, made at start.
+   */
   name: PeerName | null;
+  /** What to do: run, or print the peer name (Weave's --print-peer-name) and exit. */
+  action: "run" | "print-peer-name";
+  /** --log-level (Weave's names accepted), else WEAVETS_LOG_LEVEL, else info. */
+  logLevel: "debug" | "info" | "warn" | "error";
+  /** This node's Kubernetes name: NODE_NAME, else HOSTNAME (as Weave's launch.sh), else hostname. */
+  nodeName: string;
   nickname: string;
   host: string;
   port: number;
@@ -50,6 +83,17 @@ export interface DaemonConfig extends PasswordConfig {
   /** 0: unlimited. */
   connLimit: number;
   peers: string[];
+  /** Weave's --status-addr (WEAVE_STATUS_ADDR): status and metrics, read-only; null: off. */
+  statusAddr: string | null;
+  /** False with --no-discovery: dial only the peers given, never ones learnt from the topology. */
+  discovery: boolean;
+  /**
+   * Weave's --trusted-subnets, canonical CIDRs: peers whose underlay address is inside one may
+   * use the unencrypted fast path even with a password (for the data plane; see trusted.ts).
+   */
+  trustedSubnets: string[];
+  /** Weave's --ipalloc-default-subnet: where addresses are allocated when no subnet is asked. */
+  ipallocDefaultSubnet: string | null;
   /** The cluster's pod range, split among peers (IPAM). */
   ipallocRange: string;
   /** IPAM initial ownership: "consensus", "consensus=N", "seed=NAME,..." or "observer". */
@@ -74,61 +118,13 @@ export interface DaemonConfig extends PasswordConfig {
 }
 
 export interface HostFacts {
+  /** The machine id file's content as read (trailing newline included, as Weave hashes it). */
   machineId(): string | null;
+  /** /sys/class/dmi/id/product_uuid (else /sys/hypervisor/uuid) as read; null if neither. */
+  systemUuid?(): string | null;
   hostname(): string;
   readFile(path: string): string;
 }
-
-export const DAEMON_USAGE = `usage: weavets daemon [flags] [PEER_ADDRESS[:PORT] ...]
-
-flags (environment variable used when the flag is absent):
-  --name NAME              peer name, 6 bytes like aa:bb:cc:dd:ee:ff (default: from /etc/machine-id)
-  --nickname NAME          shown next to the name (default: hostname)
-  --host IP                listen address for peers (default 0.0.0.0)
-  --port PORT              control TCP port (default 6783)
-  --http-addr IP:PORT      status and IPAM API [WEAVE_HTTP_ADDR] (default 127.0.0.1:6784)
-  --metrics-addr IP:PORT   Prometheus /metrics, empty disables [WEAVE_METRICS_ADDR] (default 0.0.0.0:6782)
-  --datadir DIR            persistent state (default /var/lib/weavets)
-  --password-file FILE     authenticate peers and encrypt traffic with the password in FILE
-  --password PW            the same, on the command line (warns: use --password-file)
-                           [WEAVE_PASSWORD; with --kube also WEAVE_PASSWORD_SECRET, a Secret]
-  --conn-limit N           maximum connections, 0 unlimited [CONN_LIMIT] (default 200)
-  --ipalloc-range CIDR     the pods' address range [IPALLOC_RANGE] (default 10.32.0.0/12)
-  --ipalloc-init MODE      consensus[=N] | seed=NAME,... | observer [IPALLOC_INIT] (default consensus)
-  --bridge NAME            the node bridge (default weave)
-  --bridge-cidr CIDR       the bridge's address (default: allocated from the range)
-  --no-fastdp              never use the kernel VXLAN fast path [WEAVE_NO_FASTDP]
-  --fastdp-port PORT       VXLAN UDP port (default 6784)
-  --mtu N                  pod MTU [WEAVE_MTU] (default: underlay MTU minus overhead)
-  --kube                   peers from the Kubernetes API; reclaim deleted nodes' addresses
-  --kubeconfig FILE        with --kube outside a cluster (default: in-cluster service account)
-  --no-npc                 with --kube, do not enforce NetworkPolicies [EXPECT_NPC=0]
-peers are also taken from KUBE_PEERS (space-separated). NO_MASQ_LOCAL=0 masquerades traffic to
-local pods too (default: keep client source addresses, as Weave Net does on Kubernetes).`;
-
-export const DAEMON_OPTIONS = {
-  name: { type: "string" },
-  nickname: { type: "string" },
-  host: { type: "string" },
-  port: { type: "string" },
-  "http-addr": { type: "string" },
-  "metrics-addr": { type: "string" },
-  datadir: { type: "string" },
-  password: { type: "string" },
-  "password-file": { type: "string" },
-  "conn-limit": { type: "string" },
-  "ipalloc-range": { type: "string" },
-  "ipalloc-init": { type: "string" },
-  bridge: { type: "string" },
-  "bridge-cidr": { type: "string" },
-  "no-fastdp": { type: "boolean" },
-  "fastdp-port": { type: "string" },
-  mtu: { type: "string" },
-  kube: { type: "boolean" },
-  kubeconfig: { type: "string" },
-  "no-npc": { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
 
 const intIn = (min: number, max: number) =>
   z.string().regex(/^\d+$/, `must be an integer from ${min} to ${max}`).transform(Number)
@@ -155,29 +151,62 @@ export function parseDaemonConfig(
   env: Record<string, string | undefined>,
   host: HostFacts,
 ): DaemonConfig | null {
+  // Weave-only flags (Docker, ODP, Weave Cloud) dropped with a warning each: EXTRA_ARGS written
+  // for Weave Net must not stop the daemon.
+  const booleans = new Set(
+    Object.entries(DAEMON_OPTIONS).filter(([, o]) => o.type === "boolean").map(([k]) => k),
+  );
+  const weave = rewriteWeaveArgs(args, booleans);
   let parsed;
   try {
-    parsed = parseArgs({ args, options: DAEMON_OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: weave.args,
+      options: DAEMON_OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
-    throw new ConfigError((e as Error).message);
+    throw new ConfigError(`${(e as Error).message} (see weavets daemon --help)`);
   }
   const v = parsed.values;
   if (v.help) return null;
   // A flag wins over its variable; an empty variable counts as unset (as in Weave's scripts).
+  // Flags the manifest fills from a variable ("--conn-limit=$CONN_LIMIT") count as unset when
+  // empty, as Weave's launch.sh defaults an empty variable (${CONN_LIMIT:-200}).
   const pick = (flag: keyof typeof v, envName?: string): [string, string] | null => {
     const f = v[flag];
     if (typeof f === "boolean") return [`--${flag}`, String(f)];
-    if (typeof f === "string") return [`--${flag}`, f];
+    if (typeof f === "string" && (f !== "" || !EMPTY_IS_DEFAULT.has(flag))) return [`--${flag}`, f];
     const e = envName ? env[envName] : undefined;
     return e !== undefined && e !== "" ? [envName!, e] : null;
   };
 
+  const levelArg = pick("log-level", "WEAVETS_LOG_LEVEL");
+  const logLevel = levelArg
+    ? check(
+      levelArg[0],
+      levelArg[1].toLowerCase(),
+      z.string().refine(
+        (l) => Object.hasOwn(LOG_LEVELS, l),
+        "must be debug, info, warning or error",
+      )
+        .transform((l) => LOG_LEVELS[l]),
+    )
+    : "info";
+
+  const kube = v.kube === true;
+  const nodeName = env.NODE_NAME?.trim() || env.HOSTNAME?.trim() || host.hostname();
+
   let name: PeerName | null = null;
   const nameArg = pick("name");
   if (nameArg) name = via(nameArg[0], nameArg[1], parsePeerName);
+  else if (kube && nodeName) name = peerNameFromNodeName(nodeName);
   else {
-    const id = host.machineId();
-    if (id && id.trim()) name = peerNameFromMachineId(id);
+    try {
+      name = weaveSystemPeerName(host.machineId(), host.systemUuid?.() ?? null);
+    } catch (e) {
+      if (!(e instanceof PeerNameError)) throw e;
+    }
   }
 
   const nickArg = pick("nickname");
@@ -190,7 +219,7 @@ export function parseDaemonConfig(
         "must be 1 to 64 printable characters without spaces",
       ),
     )
-    : host.hostname().slice(0, 64) || "unknown";
+    : (env.HOSTNAME?.trim() || host.hostname()).slice(0, 64) || "unknown";
 
   const hostArg = pick("host");
   const listenHost = hostArg
@@ -257,13 +286,37 @@ export function parseDaemonConfig(
     })
     : "10.32.0.0/12";
 
+  const dsArg = pick("ipalloc-default-subnet");
+  const ipallocDefaultSubnet = dsArg
+    ? via(dsArg[0], dsArg[1], (t) => {
+      const c = parseCidr(t);
+      const range = parseCidr(ipallocRange);
+      if (!cidrContainsCidr(range, canonical(c))) {
+        throw new Error(`"${t}" is not inside the allocation range ${ipallocRange}`);
+      }
+      return formatCidr(canonical(c));
+    })
+    : null;
+
   const initArg = pick("ipalloc-init", "IPALLOC_INIT");
   // Checked now; consensus's N is resolved when IPAM starts (it may come from Kubernetes).
+  // Weave's consensus=0 (weave-kube passes it on a one-node cluster) means "guess from the
+  // peers", as plain consensus does here.
   const ipallocInit = initArg
-    ? via(initArg[0], initArg[1], (t) => (parseInit(t, 1), t))
+    ? via(initArg[0], initArg[1], (t) => t === "consensus=0" ? "consensus" : (parseInit(t, 1), t))
     : "consensus";
 
-  const bridgeArg = pick("bridge");
+  const tsArg = pick("trusted-subnets");
+  const trustedSubnets = tsArg ? via(tsArg[0], tsArg[1], parseTrustedSubnets) : [];
+
+  const statusArg = pick("status-addr", "WEAVE_STATUS_ADDR");
+  const statusAddr = statusArg
+    ? (via(statusArg[0], statusArg[1], parseListenAddress), statusArg[1])
+    : null;
+
+  const discovery = v["no-discovery"] !== true;
+
+  const bridgeArg = pick("bridge") ?? pick("weave-bridge");
   const bridge = bridgeArg
     ? check(
       bridgeArg[0],
@@ -272,8 +325,8 @@ export function parseDaemonConfig(
     )
     : "weave";
 
-  const bcArg = pick("bridge-cidr");
-  const bridgeCidr = bcArg ? via(bcArg[0], bcArg[1], (c) => (parseCidr(c), c)) : null;
+  const bcArg = pick("bridge-cidr", "WEAVE_EXPOSE_IP");
+  const bridgeCidr = bcArg ? via(bcArg[0], bcArg[1], (c) => exposeCidr(c, ipallocRange)) : null;
 
   // Weave's scripts: WEAVE_NO_FASTDP set to anything non-empty turns the fast path off.
   const fastdp = !(v["no-fastdp"] === true || (env.WEAVE_NO_FASTDP ?? "") !== "");
@@ -283,25 +336,33 @@ export function parseDaemonConfig(
   const mtuArg = pick("mtu", "WEAVE_MTU");
   const mtu = mtuArg ? check(mtuArg[0], mtuArg[1], intIn(576, 65535)) : null;
 
+  const warnings = [...weave.warnings, ...secrets.warnings];
+  // Weave's launch.sh: NO_MASQ_LOCAL and EXPECT_NPC are on unless exactly "0".
   const nmlRaw = env.NO_MASQ_LOCAL ?? "";
-  if (!["", "0", "1", "true", "false"].includes(nmlRaw)) {
-    throw new ConfigError(`NO_MASQ_LOCAL: must be 0 or 1, got "${nmlRaw}"`);
-  }
-  const noMasqLocal = !(nmlRaw === "0" || nmlRaw === "false");
+  if (looksOff(nmlRaw)) warnings.push(onUnlessZero("NO_MASQ_LOCAL", nmlRaw));
+  const noMasqLocal = v["no-masq-local"] === true || nmlRaw !== "0";
 
-  const kube = v.kube === true;
   const kubeconfig = typeof v.kubeconfig === "string" ? v.kubeconfig : null;
   if (kubeconfig !== null && !kube) throw new ConfigError("--kubeconfig: only with --kube");
 
-  // Weave's EXPECT_NPC: "0" turns the policy controller off (it needs the API: --kube).
+  // The policy controller needs the API (--kube); EXPECT_NPC=0 or --no-npc turn it off.
   const npcRaw = env.EXPECT_NPC ?? "";
-  if (!["", "0", "1", "true", "false"].includes(npcRaw)) {
-    throw new ConfigError(`EXPECT_NPC: must be 0 or 1, got "${npcRaw}"`);
+  if (looksOff(npcRaw)) warnings.push(onUnlessZero("EXPECT_NPC", npcRaw));
+  if (v["expect-npc"] === true && v["no-npc"] === true) {
+    throw new ConfigError("--expect-npc and --no-npc: give only one");
   }
-  const npc = kube && v["no-npc"] !== true && npcRaw !== "0" && npcRaw !== "false";
+  if (v["expect-npc"] === true && !kube) {
+    warnings.push(
+      "--expect-npc: NetworkPolicies are enforced only with --kube (they come from the API)",
+    );
+  }
+  const npc = kube && v["no-npc"] !== true && (v["expect-npc"] === true || npcRaw !== "0");
 
   return {
     name,
+    action: v["print-peer-name"] === true ? "print-peer-name" : "run",
+    logLevel,
+    nodeName,
     nickname,
     host: listenHost,
     port,
@@ -309,8 +370,13 @@ export function parseDaemonConfig(
     metricsAddr,
     datadir,
     ...secrets,
+    warnings,
     connLimit,
     peers,
+    statusAddr,
+    discovery,
+    trustedSubnets,
+    ipallocDefaultSubnet,
     ipallocRange,
     ipallocInit,
     bridge,
@@ -324,3 +390,13 @@ export function parseDaemonConfig(
     npc,
   };
 }
+
+/** Flags the manifest fills from variables: empty means the default (launch.sh's ${VAR:-x}). */
+const EMPTY_IS_DEFAULT: ReadonlySet<string> = new Set([
+  "nickname",
+  "conn-limit",
+  "ipalloc-range",
+  "ipalloc-init",
+  "mtu",
+  "log-level",
+]);

@@ -30,6 +30,9 @@ Deno.test("daemon config: defaults, with the name stable for a machine id", () =
   const c = parse([]);
   assert.deepEqual({ ...c, name: undefined }, {
     name: undefined,
+    action: "run",
+    logLevel: "info",
+    nodeName: "node-1",
     nickname: "node-1",
     host: "0.0.0.0",
     port: 6783,
@@ -45,6 +48,10 @@ Deno.test("daemon config: defaults, with the name stable for a machine id", () =
     ],
     connLimit: 200,
     peers: [],
+    statusAddr: null,
+    discovery: true,
+    trustedSubnets: [],
+    ipallocDefaultSubnet: null,
     ipallocRange: "10.32.0.0/12",
     ipallocInit: "consensus",
     bridge: "weave",
@@ -175,9 +182,7 @@ Deno.test("daemon config: bad IPAM, data plane and Kubernetes values name their 
   fails(["--bridge", "a-very-long-bridge-name"], {}, /^--bridge: must be an interface name/);
   fails([], { WEAVE_MTU: "9x" }, /^WEAVE_MTU: must be an integer from 576 to 65535, got "9x"/);
   fails(["--mtu", "100"], {}, /^--mtu: /);
-  fails([], { NO_MASQ_LOCAL: "yes" }, /^NO_MASQ_LOCAL: must be 0 or 1/);
   fails(["--kubeconfig", "/tmp/k"], {}, /^--kubeconfig: only with --kube/);
-  fails(["--kube"], { EXPECT_NPC: "no" }, /^EXPECT_NPC: must be 0 or 1/);
 });
 
 Deno.test("daemon config: NetworkPolicy enforcement with --kube unless --no-npc or EXPECT_NPC=0", () => {

@@ -30,7 +30,7 @@ export interface DaemonOptions {
   /** Faster timers for tests. */
   timing?: Partial<MeshTiming>;
   /** Mesh settings that are not flags (e.g. with --kube, discover only node addresses). */
-  mesh?: Pick<MeshConfig, "discoverOnlyTargetHosts" | "limits">;
+  mesh?: Pick<MeshConfig, "discoverOnlyTargetHosts" | "discovery" | "limits">;
 }
 
 export interface Daemon {

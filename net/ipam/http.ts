@@ -73,7 +73,7 @@ export function ipamRoutes(svc: IpamService): ApiRoute[] {
       subnet = c;
     }
     const r = await svc.allocate(key, subnet);
-    return r.ok ? plain(cidr(r.ip, subnet?.prefix)) : refusal(r);
+    return r.ok ? plain(cidr(r.ip, (subnet ?? svc.defaultSubnet).prefix)) : refusal(r);
   };
 
   const claim = async (req: Request, p: Params) => {
@@ -187,7 +187,11 @@ export function ipamRoutes(svc: IpamService): ApiRoute[] {
     { method: "DELETE", path: "/ip/:id/:ip", handle: guard(free) },
     { method: "GET", path: "/ip", access: "root", handle: guard(list) },
     { method: "POST", path: "/ipam/gc", handle: guard(gc) },
-    { method: "GET", path: "/ipinfo/defaultsubnet", handle: () => plain(formatCidr(svc.range)) },
+    {
+      method: "GET",
+      path: "/ipinfo/defaultsubnet",
+      handle: () => plain(formatCidr(svc.defaultSubnet)),
+    },
     { method: "DELETE", path: "/peer/:name", handle: guard(rmpeer) },
     { method: "GET", path: "/status/ipam", handle: guard(status) },
   ];

@@ -9,7 +9,14 @@
  * (container id, interface name). An empty interface name is Weave's behaviour.
  */
 import type { Cidr } from "../addr/mod.ts";
-import { formatCidr, formatIPv4, networkOf, parseCidr } from "../addr/mod.ts";
+import {
+  canonical,
+  cidrContainsCidr,
+  formatCidr,
+  formatIPv4,
+  networkOf,
+  parseCidr,
+} from "../addr/mod.ts";
 import { describeCause } from "../cause.ts";
 import type { Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
@@ -32,6 +39,11 @@ export interface IpamOptions {
   range: string | Cidr;
   /** `--ipalloc-init` text or a parsed mode. */
   init: string | InitMode;
+  /**
+   * Weave's --ipalloc-default-subnet: where an allocation that names no subnet is made, and the
+   * prefix length it is answered with (default: the range). Must be inside the range.
+   */
+  defaultSubnet?: string;
   /** N for a bare `consensus`: the number of initial peers + 1. */
   expectedPeers?: number | (() => number);
   /** Where the store lives; null keeps state in memory only (tests, benchmarks). */
@@ -58,6 +70,8 @@ const MEMORY: Persistence = { saveMeta() {}, putAllocation() {}, deleteAllocatio
 
 export class IpamService {
   readonly range: Cidr;
+  /** Allocations without a subnet are made here (the range unless --ipalloc-default-subnet). */
+  readonly defaultSubnet: Cidr;
   #init: InitMode;
   readonly #opts: IpamOptions;
   readonly #log: Logger;
@@ -76,6 +90,14 @@ export class IpamService {
       throw new IpamConfigError(`--ipalloc-range ${formatCidr(range)} is too small (max /30)`);
     }
     this.range = { ip: networkOf(range), prefix: range.prefix };
+    const ds = opts.defaultSubnet ? canonical(parseCidr(opts.defaultSubnet)) : this.range;
+    if (!cidrContainsCidr(this.range, ds)) {
+      throw new IpamConfigError(
+        `--ipalloc-default-subnet ${formatCidr(ds)} is not inside --ipalloc-range ` +
+          formatCidr(this.range),
+      );
+    }
+    this.defaultSubnet = ds;
     this.#init = typeof opts.init === "string"
       ? parseInit(opts.init, 1) // validated now; N resolved at start
       : opts.init;
@@ -149,7 +171,9 @@ export class IpamService {
    * disk; rejects with StoreError when it cannot be written (nothing is handed out then).
    */
   allocate(key: AllocKey, subnet?: Cidr): Promise<Outcome> {
-    return this.#change(key, "allocate", (a) => a.allocate(key, subnet));
+    const where = subnet ??
+      (this.defaultSubnet.prefix !== this.range.prefix ? this.defaultSubnet : undefined);
+    return this.#change(key, "allocate", (a) => a.allocate(key, where));
   }
 
   /**
@@ -160,7 +184,7 @@ export class IpamService {
   async allocateCidr(key: AllocKey): Promise<string> {
     const r = await this.allocate(key);
     if (!r.ok) throw new IpamUnavailable(`IPAM: ${"wait" in r ? r.wait : r.error}`);
-    return `${formatIPv4(r.ip)}/${this.range.prefix}`;
+    return `${formatIPv4(r.ip)}/${this.defaultSubnet.prefix}`;
   }
 
   /** Claims `ip` for `key` (e.g. an address a pod already has); waits and persists as allocate. */

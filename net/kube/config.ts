@@ -157,9 +157,12 @@ export function loadKubeConfig(opts: { kubeconfig?: string; env?: Env } = {}): K
   return opts.kubeconfig ? kubeconfigConfig(opts.kubeconfig) : inClusterConfig(opts.env);
 }
 
-/** This node's name: NODE_NAME (the manifest sets it from spec.nodeName), else the hostname. */
+/**
+ * This node's name: NODE_NAME (the manifest sets it from spec.nodeName), else HOSTNAME (what
+ * Weave Net's launch.sh uses), else the hostname.
+ */
 export function kubeNodeName(env: Env = Deno.env): string {
-  const name = env.get("NODE_NAME")?.trim() || Deno.hostname();
+  const name = env.get("NODE_NAME")?.trim() || env.get("HOSTNAME")?.trim() || Deno.hostname();
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
     throw new KubeConfigError(
       `node name "${name}" is not a valid Kubernetes node name: set NODE_NAME`,

@@ -60,6 +60,8 @@ export interface MeshConfig {
   discoveryPort?: number | null;
   /** With --kube: discover only addresses of target hosts (Kubernetes nodes). */
   discoverOnlyTargetHosts?: boolean;
+  /** False (Weave's --no-discovery): dial only the peers given, none learnt from the topology. */
+  discovery?: boolean;
   log: Logger;
   /** This peer's signing key; a fresh one when absent (the daemon loads it from its data dir). */
   signingKey?: SigningKey;

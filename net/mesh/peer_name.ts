@@ -21,13 +21,28 @@ export function parsePeerName(text: string): PeerName {
 }
 
 /**
- * The default name from the machine id (as /etc/machine-id holds it): hashed, so the id itself is
- * not exposed, and made a locally administered unicast MAC so it can double as the bridge's MAC.
+ * Weave Net 2.8.1's default name (weave:net/uuid.go GetSystemPeerName, weave:net/mac.go
+ * MACfromUUID): SHA-256 of the salt "9oBJ0Jmip-", the machine id file's bytes and the DMI
+ * product UUID (or hypervisor UUID) file's bytes, exactly as read (trailing newlines included),
+ * the first 6 bytes made a locally administered unicast MAC. Mixing in the product UUID keeps
+ * cloned VMs (one machine id) apart. Either part may be missing, not both.
  */
-export function peerNameFromMachineId(machineId: string): PeerName {
-  const id = machineId.trim();
-  if (id === "") throw new PeerNameError("empty machine id");
-  const digest = createHash("sha256").update("weavets peer name\0").update(id).digest();
+export function weaveSystemPeerName(machineId: string | null, systemUuid: string | null): PeerName {
+  const id = machineId ?? "";
+  const uuid = systemUuid ?? "";
+  if (id === "" && uuid === "") throw new PeerNameError("all system IDs are blank");
+  const digest = createHash("sha256").update("9oBJ0Jmip-").update(id).update(uuid).digest();
+  return formatMac(localUnicastMac(new Uint8Array(digest)));
+}
+
+/**
+ * With --kube: the name from the Kubernetes node name, unique in its cluster and stable across
+ * restarts and reinstalls, whatever the machine ids (a DaemonSet cannot set --name per node).
+ */
+export function peerNameFromNodeName(nodeName: string): PeerName {
+  if (nodeName.trim() === "") throw new PeerNameError("empty node name");
+  const digest = createHash("sha256").update("weavets node name\0").update(nodeName.trim())
+    .digest();
   return formatMac(localUnicastMac(new Uint8Array(digest)));
 }
 

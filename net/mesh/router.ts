@@ -109,7 +109,7 @@ export class Mesh implements MeshView {
       backoff: this.timing.backoff,
       discoveryPort: discoveryPortOf(config),
       discoverOnlyTargetHosts: config.discoverOnlyTargetHosts ?? false,
-      maxDiscovered: 64,
+      maxDiscovered: config.discovery === false ? 0 : 64,
     });
     this.#maker.setTargets(config.peers.map((p) => normalisePeerAddress(p)), "configured");
     this.#conns = new LocalPeer({
@@ -318,6 +318,7 @@ export class Mesh implements MeshView {
       protocol: `weavets ${PROTOCOL_MIN}..${PROTOCOL_MAX}`,
       encryption: this.#config.password !== null,
       controlAuth: this.controlAuth,
+      peerDiscovery: this.#config.discovery !== false,
       connLimit: this.#config.connLimit,
       listen: `${this.#config.host}:${this.port}`,
       established: this.#conns.all().map((c) => ({

@@ -71,6 +71,8 @@ export interface StatusSnapshot {
   protocol: string;
   encryption: boolean;
   controlAuth: ControlAuth;
+  /** False with --no-discovery. */
+  peerDiscovery?: boolean;
   connLimit: number;
   listen: string;
   established: ReadonlyArray<{
@@ -141,7 +143,7 @@ export function meshStatus(s: StatusSnapshot): MeshStatus {
     protocol: s.protocol,
     encryption: s.encryption,
     controlAuth: s.controlAuth,
-    peerDiscovery: true,
+    peerDiscovery: s.peerDiscovery ?? true,
     connLimit: s.connLimit,
     listen: s.listen,
     targets: s.targets.filter((t) => t.origin !== "discovered").map((t) => t.address),
