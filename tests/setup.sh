@@ -8,6 +8,8 @@
 # 2. Deno 2.9.6 when no Deno 2.9 is on PATH: from the npm registry into DIR/lib/deno-2.9.6, linked
 #    as DIR/bin/deno (DIR defaults to /usr/local, whose bin is on root's PATH).
 # 3. The dependency cache: `deno install --frozen` in the repository.
+# 4. tests/deploy's Debian base image, without a registry: Debian's own packages, fetched once by
+#    debootstrap into .tmp/deploy/ (the test unpacks them offline; delete the file to refresh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -70,4 +72,17 @@ fi
 say "$(deno --version | head -n1) at $(command -v deno)"
 
 deno install --frozen >/dev/null 2>&1 || deno install --frozen || die "deno install --frozen failed"
+
+# The suite and packages are tests/deploy/base-image's; the mirror is apt's own (deb.debian.org).
+read -r suite include <tests/deploy/base-image
+base=.tmp/deploy/$suite-minbase.tgz
+if [ ! -s "$base" ]; then
+  say "fetching Debian $suite (minbase + $include) for tests/deploy into $base"
+  mkdir -p .tmp/deploy
+  tmp=$(mktemp -d)
+  debootstrap --variant=minbase --include="$include" --make-tarball="$base.new" \
+    "$suite" "$tmp/root" http://deb.debian.org/debian >"$tmp/log" 2>&1 ||
+    { tail -n 20 "$tmp/log" >&2; rm -rf "$tmp" "$base.new"; die "debootstrap --make-tarball failed"; }
+  rm -rf "$tmp" && mv "$base.new" "$base"
+fi
 say "ready: deno task test"
