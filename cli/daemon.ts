@@ -15,6 +15,7 @@ import { createDataplane } from "../net/dataplane/dataplane.ts";
 import { createExpose } from "../net/dataplane/node/expose.ts";
 import { apiRulePort } from "../net/dataplane/node/allowlist.ts";
 import { createInputFilter } from "../net/dataplane/node/input_filter.ts";
+import { createForwardFilter, nodeForwardIo } from "../net/dataplane/node/forward_filter.ts";
 import { parseListenAddress } from "../net/api/listen_address.ts";
 import { runNft } from "../net/linux/nftables.ts";
 import { ipamComponent } from "../net/ipam/component.ts";
@@ -118,6 +119,12 @@ export function components(
     ipamPart,
     inputFilter,
     dataplane,
+    // Pod traffic accepted in the host's forward chains (a FORWARD policy DROP; issue 17).
+    createForwardFilter({
+      bridge: config.bridge,
+      io: nodeForwardIo(),
+      log: rootLog.with({ component: "forward" }),
+    }),
     expose,
     ...(policy ? [policy] : []),
     cni,
