@@ -9,7 +9,9 @@
  *   client socket the kernel says was created by uid 0 (or by the daemon's own user).
  * - A root route refuses browser requests (an Origin header: a page open on the node must not
  *   drive the API) and a body that is not `application/json` (which a page cannot send across
- *   origins without asking first).
+ *   origins without asking first). Weave's POST /connect and /forget take a form body
+ *   (`curl -d peer=...`) as Weave's did; a page's form post still carries an Origin header (the
+ *   Fetch standard sends it on every POST), so the Origin check keeps pages out.
  */
 
 export type Access = "public" | "root";
@@ -48,11 +50,13 @@ export function refuse(
   req: RequestFacts,
   caller: () => Caller,
   daemonUid: number,
+  bodyTypes: readonly string[] = [JSON_TYPE],
 ): Refusal | null {
-  if (hasBody(req.headers) && !isJson(req.headers)) {
+  if (hasBody(req.headers) && !bodyTypes.includes(mediaType(req.headers))) {
     return {
       status: 415,
-      reason: `${req.method} ${req.path}: the body must be sent as content-type application/json`,
+      reason: `${req.method} ${req.path}: the body must be sent as content-type ` +
+        bodyTypes.join(" or "),
     };
   }
   if (access === "public") return null;
@@ -77,7 +81,9 @@ function hasBody(h: Headers): boolean {
   return (len !== null && len !== "0") || h.has("transfer-encoding");
 }
 
-function isJson(h: Headers): boolean {
-  const type = (h.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-  return type === "application/json";
+export const JSON_TYPE = "application/json";
+export const FORM_TYPE = "application/x-www-form-urlencoded";
+
+function mediaType(h: Headers): string {
+  return (h.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
 }

@@ -14,6 +14,8 @@ export interface ApiRoute {
    * changes state; a GET that lists workloads sets "root".
    */
   access?: Access;
+  /** Content types a body may have (default application/json; see access.ts). */
+  bodyTypes?: readonly string[];
   handle(req: Request, params: Record<string, string>): Response | Promise<Response>;
 }
 

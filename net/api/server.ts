@@ -146,6 +146,7 @@ async function handle(
       { method: req.method, path: url.pathname, headers: req.headers },
       caller,
       Deno.uid() ?? 0,
+      route.bodyTypes,
     );
     if (refused) return errorResponse(refused.status, refused.reason);
     const params: Record<string, string> = {};

@@ -5,7 +5,8 @@
 import { cpuUsage } from "node:process";
 import { VERSION } from "../../version.ts";
 import { Registry } from "../api/metrics.ts";
-import { type ApiRoute, jsonResponse, textResponse, wantsJson } from "../api/route.ts";
+import { meshRoutes } from "../api/mesh_routes.ts";
+import { type ApiRoute, jsonResponse, routeAccess, textResponse, wantsJson } from "../api/route.ts";
 import { type ApiServer, startApiServer } from "../api/server.ts";
 import { log as processLog, type Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
@@ -40,6 +41,8 @@ export interface Daemon {
   /** Where the HTTP API listens: TCP, or a Unix socket (an absolute --http-addr). */
   readonly httpAddr: Deno.NetAddr | Deno.UnixAddr;
   readonly metricsAddr: Deno.NetAddr | Deno.UnixAddr | null;
+  /** Weave's --status-addr listener (read-only status and metrics), when configured. */
+  readonly statusAddr: Deno.NetAddr | Deno.UnixAddr | null;
   readonly registry: Registry;
   /** Null when ready, else why not. */
   ready(): string | null;
@@ -128,7 +131,8 @@ export async function startDaemon(
     mesh.start();
     meshStarted = true;
     const routes = [
-      ...statusRoutes(mesh, components, ready),
+      ...statusRoutes(mesh, components, ready, config.trustedSubnets ?? []),
+      ...meshRoutes(mesh),
       metricsRoute(registry, refresh),
       ...components.flatMap((c) => c.routes?.() ?? []),
     ];
@@ -147,11 +151,25 @@ export async function startDaemon(
       metricsAddr = m.addr;
       log.info("metrics listening", { address: addrText(m.addr) });
     }
+    let statusAddr: Deno.NetAddr | Deno.UnixAddr | null = null;
+    if (config.statusAddr) {
+      // Weave's --status-addr: status and metrics only, never a route that changes state or
+      // lists workloads (those stay on the API address, root only).
+      const s = startApiServer({
+        addr: config.statusAddr,
+        routes: routes.filter((r) => r.method === "GET" && routeAccess(r) === "public"),
+        log: rootLog.with({ component: "status" }),
+      });
+      servers.push(s);
+      statusAddr = s.addr;
+      log.info("status listening", { address: addrText(s.addr) });
+    }
     return {
       mesh,
       view: mesh,
       httpAddr: servers[0].addr,
       metricsAddr,
+      statusAddr,
       registry,
       ready,
       stop,
@@ -183,6 +201,7 @@ function statusRoutes(
   mesh: Mesh,
   components: DaemonComponent[],
   ready: () => string | null,
+  trustedSubnets: string[],
 ): ApiRoute[] {
   const dataPath = (peer?: string) => {
     if (!peer) return "-";
@@ -193,7 +212,7 @@ function statusRoutes(
     return "control";
   };
   const sections = (): StatusSection[] => [
-    routerSection(mesh.status()),
+    withTrusted(routerSection(mesh.status()), trustedSubnets),
     ...components.flatMap((c) => (c.status ? [c.status()] : [])),
   ];
   return [
@@ -249,7 +268,7 @@ function statusRoutes(
           ready: why === null,
           reason: why,
           version: VERSION,
-          router: mesh.status(),
+          router: { ...mesh.status(), trustedSubnets },
         };
         for (const c of components) if (c.report) report[c.name] = c.report();
         return jsonResponse(report);
@@ -277,4 +296,10 @@ function registerProcessMetrics(registry: Registry): () => void {
     const u = cpuUsage();
     cpu.set((u.user + u.system) / 1e6);
   };
+}
+
+/** Weave's "TrustedSubnets" line (its printList: "none" or the list). */
+function withTrusted(section: StatusSection, subnets: string[]): StatusSection {
+  const value = subnets.length ? subnets.join(", ") : "none";
+  return { ...section, fields: [...section.fields, ["TrustedSubnets", value]] };
 }

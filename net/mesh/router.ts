@@ -306,6 +306,16 @@ export class Mesh implements MeshView {
     this.#kick();
   }
 
+  /** The command-line peers; Weave's POST /connect and /forget change them (net/api). */
+  configuredTargets(): string[] {
+    return this.#maker.targets().filter((t) => t.origin === "configured").map((t) => t.address);
+  }
+
+  setConfiguredTargets(addresses: string[]): void {
+    this.#maker.setTargets(addresses.map((a) => normalisePeerAddress(a)), "configured");
+    this.#kick();
+  }
+
   // ---- status ----
 
   connectionCount(): number {

@@ -1,0 +1,129 @@
+/**
+ * Weave Net's router endpoints and --status-addr on a running daemon (two daemons on loopback),
+ * answered as Weave 2.8.1 answers: POST /connect and /forget with `weave connect`'s form body,
+ * GET /status/targets one per line, "TrustedSubnets" in /status.
+ */
+import assert from "node:assert/strict";
+import { textResponse } from "../api/route.ts";
+import { Logger } from "../log.ts";
+import type { CoreConfig } from "./config.ts";
+import { type Daemon, startDaemon } from "./daemon.ts";
+
+const quiet = new Logger({ sink: { write() {} } });
+
+function config(dir: string, name: string, over: Partial<CoreConfig> = {}): CoreConfig {
+  return {
+    name,
+    nickname: name.slice(-2),
+    host: "127.0.0.1",
+    port: 0,
+    httpAddr: "127.0.0.1:0",
+    metricsAddr: null,
+    datadir: dir,
+    password: null,
+    connLimit: 10,
+    peers: [],
+    ...over,
+  };
+}
+
+const api = (d: Daemon) => `http://127.0.0.1:${(d.httpAddr as Deno.NetAddr).port}`;
+
+async function post(url: string, body: string, type = "application/x-www-form-urlencoded") {
+  const r = await fetch(url, { method: "POST", body, headers: { "content-type": type } });
+  return { status: r.status, text: await r.text() };
+}
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test("daemon: Weave's POST /connect, /status/targets and POST /forget", async () => {
+  const dirs = [Deno.makeTempDirSync(), Deno.makeTempDirSync()];
+  const a = await startDaemon(
+    config(dirs[0], "02:00:00:00:0a:01", { trustedSubnets: ["10.0.0.0/8", "192.168.0.0/16"] }),
+    {
+      log: quiet,
+      components: [{
+        name: "fake",
+        routes: () => [{ method: "POST", path: "/fake", handle: () => textResponse("ok") }],
+      }],
+    },
+  );
+  const b = await startDaemon(config(dirs[1], "02:00:00:00:0a:02"), { log: quiet });
+  try {
+    const target = `127.0.0.1:${b.mesh.port}`;
+    // `weave connect` sends: curl -X POST -d peer=ADDR http://127.0.0.1:6784/connect
+    assert.deepEqual(await post(`${api(a)}/connect`, `peer=${target}`), { status: 200, text: "" });
+    await until("a connection to b", () => a.mesh.connectionCount() === 1);
+    assert.equal(await (await fetch(`${api(a)}/status/targets`)).text(), `${target}\n`);
+    // Weave adds the valid peers and answers 400 naming each invalid one.
+    const bad = await post(`${api(a)}/connect`, "peer=10.9.9.9&peer=bad:port");
+    assert.deepEqual(bad, {
+      status: 400,
+      text: 'invalid peer name "bad:port", should be host[:port]\n',
+    });
+    assert.equal(
+      await (await fetch(`${api(a)}/status/targets`)).text(),
+      `${target}\n10.9.9.9:6783\n`,
+    );
+    // replace=true: these become the only ones.
+    const replaced = await post(`${api(a)}/connect`, `replace=true&peer=${target}`);
+    assert.equal(replaced.status, 200);
+    assert.equal(await (await fetch(`${api(a)}/status/targets`)).text(), `${target}\n`);
+    // JSON works too (weavets' own clients); forget stops dialling, whatever was given: 200.
+    const forgot = await post(
+      `${api(a)}/forget`,
+      JSON.stringify({ peer: [target, "not an address"] }),
+      "application/json",
+    );
+    assert.deepEqual(forgot, { status: 200, text: "" });
+    assert.equal(await (await fetch(`${api(a)}/status/targets`)).text(), "");
+    assert.equal(a.mesh.connectionCount(), 1, "an established connection stays (Weave too)");
+    // Form bodies only where Weave took them (negative control: another root route refuses).
+    assert.equal((await post(`${api(a)}/fake`, "x=1")).status, 415);
+    assert.equal((await post(`${api(a)}/connect`, "peer=x", "text/plain")).status, 415);
+    // Browsers are kept out of the form routes by their Origin header.
+    const page = await fetch(`${api(a)}/connect`, {
+      method: "POST",
+      body: `peer=${target}`,
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "http://evil" },
+    });
+    assert.equal(page.status, 403);
+    await page.body?.cancel();
+    const status = await (await fetch(`${api(a)}/status`)).text();
+    assert.match(status, /TrustedSubnets: 10\.0\.0\.0\/8, 192\.168\.0\.0\/16\n/);
+    assert.match(await (await fetch(`${api(b)}/status`)).text(), /TrustedSubnets: none\n/);
+  } finally {
+    await a.stop();
+    await b.stop();
+    for (const d of dirs) Deno.removeSync(d, { recursive: true });
+  }
+});
+
+Deno.test("daemon: --status-addr serves status and metrics, nothing that changes state", async () => {
+  const dir = Deno.makeTempDirSync();
+  const d = await startDaemon(
+    config(dir, "02:00:00:00:0b:01", { statusAddr: "127.0.0.1:0" }),
+    { log: quiet },
+  );
+  try {
+    assert.equal(d.statusAddr?.transport, "tcp");
+    const s = `http://127.0.0.1:${(d.statusAddr as Deno.NetAddr).port}`;
+    for (const path of ["/status", "/status/peers", "/status/targets", "/report", "/metrics"]) {
+      const r = await fetch(`${s}${path}`);
+      await r.body?.cancel();
+      assert.equal(r.status, 200, path);
+    }
+    const connect = await post(`${s}/connect`, "peer=127.0.0.1");
+    assert.equal(connect.status, 404, "POST /connect is not on the status address");
+    assert.equal((await post(`${api(d)}/connect`, "peer=127.0.0.1")).status, 200, "but on the API");
+  } finally {
+    await d.stop();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
