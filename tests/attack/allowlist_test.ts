@@ -4,7 +4,8 @@
  * VXLAN frame never reaches the pod, is counted (metric and status), and pods still ping across
  * nodes on the fast path. Negative control first, on the same cluster: with the allow-list's
  * rules flushed from n1's table, the very same frames from the attacker reach the pod; then the
- * table is deleted, and the daemon writes it again within its 10 s check.
+ * table is deleted, and the daemon writes it again within its 10 s check. MAC learning too: off,
+ * n1's bridge learns a made-up source MAC behind its VXLAN port from the attacker's frame; on, not.
  */
 import assert from "node:assert/strict";
 import { execIn } from "../../cli/demo/exec.ts";
@@ -34,6 +35,19 @@ async function steps(t: Deno.TestContext, c: Cluster, a: Attacker): Promise<void
   const victim = c.pods.find((p) => p.node === n1)!;
   const spoofed = c.pods.find((p) => p.node === n2)!;
   const make = (id: number) => vxlan(echoFrame(spoofed, victim, id));
+  /** A frame from a made-up MAC: where n1's bridge learns it is where it sends that MAC's frames. */
+  const fromMac = (m: string, id: number) => {
+    const f = echoFrame(spoofed, victim, id);
+    f.set(m.split(":").map((h) => parseInt(h, 16)), 6);
+    return vxlan(f);
+  };
+  const randomMac = () =>
+    "02:" +
+    Array.from(crypto.getRandomValues(new Uint8Array(5)), (b) => b.toString(16).padStart(2, "0"))
+      .join(":");
+  /** Whether n1's bridge learned `m` behind its VXLAN port. */
+  const learned = async (m: string) =>
+    (await execIn(n1.netns, "bridge", ["fdb", "show", "dev", "vxlan-6784"])).stdout.includes(m);
 
   await t.step(
     "the table holds the other peers' underlay addresses, not the attacker's",
@@ -63,6 +77,9 @@ async function steps(t: Deno.TestContext, c: Cluster, a: Attacker): Promise<void
     );
     console.log(`  allow-list off: ${got}/3 of the attacker's frames reached the pod`);
     assert.ok(got > 0, "without the allow-list the attacker's frame reaches the pod");
+    const m = randomMac();
+    await sendDatagrams(a, n1.underlayIp, FASTDP_PORT, [fromMac(m, id)], 10);
+    await Cluster.waitFor(`n1's bridge learning ${m}`, () => learned(m), 5_000, 100);
   });
 
   await t.step("a table removed from outside is written again by the daemon", async () => {
@@ -80,9 +97,13 @@ async function steps(t: Deno.TestContext, c: Cluster, a: Attacker): Promise<void
   await t.step("on: the attacker's VXLAN frame never reaches the pod; n2's does", async () => {
     const before = await refused(n1);
     await injection(c, a, FASTDP_PORT, "from-peer", make);
+    const m = randomMac();
+    await sendDatagrams(a, n1.underlayIp, FASTDP_PORT, [fromMac(m, 1), fromMac(m, 2)], 10);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await learned(m), false, "n1's bridge learned the attacker's MAC");
     const after = await refused(n1);
     assert.ok(
-      (after.fastdp ?? 0) - (before.fastdp ?? 0) >= 3,
+      (after.fastdp ?? 0) - (before.fastdp ?? 0) >= 5,
       `refused counted: ${JSON.stringify(before)} → ${JSON.stringify(after)}`,
     );
   });
@@ -99,7 +120,8 @@ async function steps(t: Deno.TestContext, c: Cluster, a: Attacker): Promise<void
 }
 
 Deno.test({
-  name: "input allow-list (issue 13): a non-peer's spoofed VXLAN frame never reaches a pod, " +
+  name: "input allow-list (issue 13): a non-peer's spoofed VXLAN frame never reaches a pod nor " +
+    "teaches the bridge a MAC, " +
     "peers' traffic flows on the fast path; without it the frame does reach the pod",
   ignore: !IS_ROOT,
   sanitizeResources: false,
