@@ -34,7 +34,7 @@ import {
 } from "./fastpath/mac_gossip.ts";
 import { LogLimiter } from "../mesh/log_limit.ts";
 import { applyMasquerade, applySplitHorizon } from "./node/netfilter.ts";
-import { fastPathUp, probeMac } from "./fastpath/probe.ts";
+import { fastPathUp, probeMac, shouldProbeBack } from "./fastpath/probe.ts";
 import { chooseMtu, type MtuChoice } from "./node/mtu.ts";
 import { Sleeve, type SleeveOptions } from "./sleeve/sleeve.ts";
 import type { SleeveStats } from "./sleeve/messages.ts";
@@ -170,6 +170,8 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   /** When each peer last answered a fast-path probe. */
   const lastReply = new Map<PeerName, number>();
   const probeOwner = new Map<string, PeerName>();
+  /** When each peer was last probed back out of schedule (onProbeRequest). */
+  const probedBack = new Map<PeerName, number>();
   let probeSeq = 0;
   const probeTimeout = opts.probeTimeoutMs ?? 5000;
   const adoptedAddrs = new Set<string>();
@@ -405,6 +407,22 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     if (!wasUp) apply();
   }
 
+  /**
+   * A peer's probe request proves its VXLAN reaches us: it is about to move our pair to the fast
+   * path (on our reply) while we would wait for our own next probe, up to a second later. In that
+   * window each end sends on a different path and frames are lost (a new pod's first ARP answered
+   * into a VXLAN FDB with no entry for the peer: its first packet then waits 1 s for the ARP
+   * retry). So a pair not up here probes back at once, and both ends move within a round trip.
+   */
+  function onProbeRequest(from: string): void {
+    const peer = probeOwner.get(from);
+    if (!peer || !sleeve) return;
+    const now = Date.now();
+    if (!shouldProbeBack(lastReply.get(peer), probedBack.get(peer), now, probeTimeout)) return;
+    probedBack.set(peer, now);
+    sleeve.sendProbe(peer, probeSeq);
+  }
+
   function report(): DataplaneStatus {
     return {
       ready: started,
@@ -471,6 +489,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         macTtlMs: opts.macTtlMs,
         workerUrl: opts.sleeveWorkerUrl,
         onProbeReply,
+        onProbeRequest,
       });
       channel = m.channel(MAC_CHANNEL, {
         fullState: () => encodeRecords(state.signed()),

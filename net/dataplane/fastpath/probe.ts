@@ -57,3 +57,22 @@ export function parseProbe(frame: Uint8Array, off = 0): { kind: number; seq: num
 export function fastPathUp(lastReply: number | undefined, now: number, timeoutMs: number): boolean {
   return lastReply !== undefined && now - lastReply <= timeoutMs;
 }
+
+/** The least time between two out-of-schedule probes to one peer (shouldProbeBack). */
+export const PROBE_BACK_MS = 200;
+
+/**
+ * Whether a probe request from a peer should be answered with a probe of our own at once: only
+ * while the pair is not up here (its request proves its VXLAN reaches us; our reply is about to
+ * move the pair to the fast path at its end), and at most once per PROBE_BACK_MS whatever a peer
+ * sends. Pure.
+ */
+export function shouldProbeBack(
+  lastReply: number | undefined,
+  lastProbedBack: number | undefined,
+  now: number,
+  timeoutMs: number,
+): boolean {
+  if (fastPathUp(lastReply, now, timeoutMs)) return false;
+  return lastProbedBack === undefined || now - lastProbedBack >= PROBE_BACK_MS;
+}

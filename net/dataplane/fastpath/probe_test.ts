@@ -3,9 +3,11 @@ import {
   buildProbe,
   fastPathUp,
   parseProbe,
+  PROBE_BACK_MS,
   PROBE_REPLY,
   PROBE_REQUEST,
   probeMac,
+  shouldProbeBack,
 } from "./probe.ts";
 import { isGroupDst, parseFrame } from "../sleeve/frame.ts";
 import { parseMac } from "../../addr/mod.ts";
@@ -39,4 +41,15 @@ Deno.test("the fast path is up while replies are recent", () => {
   assert.equal(fastPathUp(undefined, 1000, 5000), false);
   assert.equal(fastPathUp(1000, 6000, 5000), true);
   assert.equal(fastPathUp(1000, 6001, 5000), false);
+});
+
+Deno.test("a probe request is answered with a probe of our own only while the pair is down here, rate-limited", () => {
+  // Down (never answered, or answered too long ago): probe back.
+  assert.equal(shouldProbeBack(undefined, undefined, 1000, 5000), true);
+  assert.equal(shouldProbeBack(1000, undefined, 6001, 5000), true);
+  // Up: the scheduled probes suffice.
+  assert.equal(shouldProbeBack(1000, undefined, 6000, 5000), false);
+  // At most once per PROBE_BACK_MS, however many requests arrive.
+  assert.equal(shouldProbeBack(undefined, 1000, 1000 + PROBE_BACK_MS - 1, 5000), false);
+  assert.equal(shouldProbeBack(undefined, 1000, 1000 + PROBE_BACK_MS, 5000), true);
 });

@@ -86,6 +86,8 @@ export type SleeveReport =
   | { type: "error"; role: WorkerRole; message: string }
   /** A fast-path probe reply reached us: `from` is the answering peer's probe MAC. */
   | { type: "probe-reply"; from: string; seq: number }
+  /** A fast-path probe request reached us (and was answered): `from` is the asker's probe MAC. */
+  | { type: "probe-request"; from: string }
   /**
    * What was refused from `source` since the last report of it, by reason (STAT names; already
    * counted): at most one report per source and interval (refusals.ts).

@@ -68,6 +68,8 @@ export interface SleeveOptions {
   macTtlMs?: number;
   /** Called when a fast-path probe reply arrives (probe MAC of the answering peer). */
   onProbeReply?: (from: string, seq: number) => void;
+  /** Called when a fast-path probe request arrives (probe MAC of the asking peer). */
+  onProbeRequest?: (from: string) => void;
   restart?: Partial<RestartTiming>;
   /**
    * The module each Worker runs (default: ./tx_worker.ts and ./rx_worker.ts). Tests substitute a
@@ -215,6 +217,7 @@ export class Sleeve {
   #onReport(role: WorkerRole, m: SleeveReport): void {
     const slot = this.#slots[role];
     if (m.type === "probe-reply") this.opts.onProbeReply?.(m.from, m.seq);
+    else if (m.type === "probe-request") this.opts.onProbeRequest?.(m.from);
     else if (m.type === "ready") {
       const restarted = slot.life.restarts > 0 && slot.life.state === "starting";
       slot.life.ready();

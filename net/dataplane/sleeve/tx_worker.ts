@@ -181,6 +181,8 @@ function start(init: SleeveWorkerInit, report: (m: SleeveReport) => void): Sleev
     if (p.kind === PROBE_REQUEST) {
       probeOut.set(buildProbe(frame.subarray(6, 12), probeBytes, PROBE_REPLY, p.seq), VNET_HDR_LEN);
       libc.write(init.tapFd, probeOut, BigInt(probeOut.length));
+      // The main thread may probe back at once (dataplane.ts onProbeRequest).
+      self.postMessage({ type: "probe-request", from: macKeyToString(macKeyAt(frame, 6)) });
     } else {
       self.postMessage({
         type: "probe-reply",
