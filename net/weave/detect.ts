@@ -29,12 +29,17 @@ export interface Port {
   use: string;
   /** The address weavets binds it on, when not the node's --host. */
   ip?: string;
+  /**
+   * A kernel VXLAN device may hold it (Weave's left over, or weavets' own across a restart): its
+   * socket has an inode but no process, so only a socket a process holds counts.
+   */
+  kernel?: boolean;
 }
 
 export interface SocketSeen {
   proto: "tcp" | "udp";
   port: number;
-  /** 0: a kernel socket (a VXLAN device's), owned by no process. */
+  /** A kernel socket (a VXLAN device's) has one too, but no owner. */
   inode: number;
   /** The processes that hold it, when /proc shows them. */
   owners: ProcessSeen[];
@@ -82,9 +87,10 @@ export function detectWeave(seen: NodeSeen, ports: Port[]): WeaveVerdict {
   const evidence: string[] = [];
   for (const p of ports) {
     for (const s of seen.sockets) {
-      // A kernel socket (inode 0) on the VXLAN port is a VXLAN device's — Weave's left over or
-      // weavets' own from a previous run — which weavets adopts or replaces; not a live owner.
-      if (s.proto !== p.proto || s.port !== p.port || s.inode === 0) continue;
+      if (s.proto !== p.proto || s.port !== p.port) continue;
+      // On the VXLAN port, a socket no process holds is a VXLAN device's — Weave's left over or
+      // weavets' own from before a restart — which weavets adopts or replaces: not a live owner.
+      if (p.kernel && s.owners.length === 0) continue;
       const weave = s.owners.some((o) => WEAVE_PROCESSES.includes(o.comm));
       evidence.push(
         `${p.proto.toUpperCase()} ${p.port} (${p.use}) is held by ${who(s)}` +

@@ -4,7 +4,7 @@ import { detectWeave, type NodeSeen, type Port, refusalMessage } from "./detect.
 const PORTS: Port[] = [
   { proto: "tcp", port: 6783, use: "control plane" },
   { proto: "udp", port: 6783, use: "userspace data path" },
-  { proto: "udp", port: 6784, use: "VXLAN fast path" },
+  { proto: "udp", port: 6784, use: "VXLAN fast path", kernel: true },
 ];
 
 const quiet = (over: Partial<NodeSeen> = {}): NodeSeen => ({
@@ -50,7 +50,7 @@ Deno.test("any process on a port weavets needs is a refusal, also one /proc does
 
 Deno.test("a kernel socket on the VXLAN port (a left VXLAN device) is no live owner", () => {
   const v = detectWeave(
-    quiet({ sockets: [{ proto: "udp", port: 6784, inode: 0, owners: [] }] }),
+    quiet({ sockets: [{ proto: "udp", port: 6784, inode: 496085, owners: [] }] }),
     PORTS,
   );
   assert.deepStrictEqual(v.alive, false);

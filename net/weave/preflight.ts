@@ -45,7 +45,9 @@ export function daemonPorts(c: PortConfig): Port[] {
     { proto: "tcp", port: c.port, use: "control plane" },
     { proto: "udp", port: c.sleevePort ?? 6783, use: "userspace data path" },
   ];
-  if (c.fastdp) ports.push({ proto: "udp", port: c.fastdpPort, use: "VXLAN fast path" });
+  if (c.fastdp) {
+    ports.push({ proto: "udp", port: c.fastdpPort, use: "VXLAN fast path", kernel: true });
+  }
   for (const [addr, use] of [[c.httpAddr, "HTTP API"], [c.metricsAddr, "metrics"]] as const) {
     if (addr === null) continue;
     const a = parseListenAddress(addr);
@@ -58,7 +60,7 @@ export function daemonPorts(c: PortConfig): Port[] {
 function bindProbe(host: string, ports: Port[]): Port[] {
   const inUse: Port[] = [];
   for (const p of ports) {
-    if (p.use === "VXLAN fast path") continue;
+    if (p.kernel) continue; // the kernel's VXLAN socket may rightly hold it
     try {
       if (p.proto === "tcp") {
         Deno.listen({ hostname: p.ip ?? host, port: p.port }).close();
