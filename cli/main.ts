@@ -22,6 +22,10 @@ const COMMANDS: Record<string, Entry> = {
     load: () => import("./status.ts"),
   },
   rmpeer: { summary: "take over the IP space of dead peers", load: () => import("./rmpeer.ts") },
+  reset: {
+    summary: "remove weavets' state from this node (--weave: Weave Net's leftovers)",
+    load: () => import("./reset.ts"),
+  },
   policy: {
     summary: "check SRC DST PORT[/PROTO]: would NetworkPolicy let it through, and why",
     load: () => import("./policy.ts"),
