@@ -26,6 +26,11 @@ const COMMANDS: Record<string, Entry> = {
     summary: "remove weavets' state from this node (--weave: Weave Net's leftovers)",
     load: () => import("./reset.ts"),
   },
+  report: {
+    summary: "the full report as JSON, or -f TEMPLATE (a Go template, as weave report -f)",
+    load: () => import("./report.ts"),
+  },
+  ps: { summary: "containers' addresses on this node, as weave ps", load: () => import("./ps.ts") },
   policy: {
     summary: "check SRC DST PORT[/PROTO]: would NetworkPolicy let it through, and why",
     load: () => import("./policy.ts"),

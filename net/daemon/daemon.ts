@@ -5,8 +5,16 @@
 import { cpuUsage } from "node:process";
 import { VERSION } from "../../version.ts";
 import { Registry } from "../api/metrics.ts";
+import { renderTemplate, TemplateError } from "../api/go_template.ts";
 import { meshRoutes } from "../api/mesh_routes.ts";
-import { type ApiRoute, jsonResponse, routeAccess, textResponse, wantsJson } from "../api/route.ts";
+import {
+  type ApiRoute,
+  errorResponse,
+  jsonResponse,
+  routeAccess,
+  textResponse,
+  wantsJson,
+} from "../api/route.ts";
 import { type ApiServer, startApiServer } from "../api/server.ts";
 import { log as processLog, type Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
@@ -262,7 +270,7 @@ function statusRoutes(
     {
       method: "GET",
       path: "/report",
-      handle: () => {
+      handle: (req) => {
         const why = ready();
         const report: Record<string, unknown> = {
           ready: why === null,
@@ -271,6 +279,19 @@ function statusRoutes(
           router: { ...mesh.status(), trustedSubnets },
         };
         for (const c of components) if (c.report) report[c.name] = c.report();
+        // Weave's `weave report -f TEMPLATE`: a Go template (a subset: net/api/go_template.ts).
+        const format = new URL(req.url).searchParams.getAll("format");
+        if (format.length > 1) return errorResponse(400, "error: must supply one format parameter");
+        if (format.length === 1) {
+          try {
+            return new Response(renderTemplate(format[0], report), {
+              headers: { "content-type": "text/plain; charset=utf-8" },
+            });
+          } catch (e) {
+            if (e instanceof TemplateError) return errorResponse(400, `template: ${e.message}`);
+            throw e;
+          }
+        }
         return jsonResponse(report);
       },
     },

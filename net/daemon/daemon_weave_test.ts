@@ -127,3 +127,50 @@ Deno.test("daemon: --status-addr serves status and metrics, nothing that changes
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("daemon: GET /report?format= and 'weavets report -f' (Weave's Go templates)", async () => {
+  const dir = Deno.makeTempDirSync();
+  const d = await startDaemon(config(dir, "02:00:00:00:0c:01", { nickname: "rep" }), {
+    log: quiet,
+  });
+  const get = async (q: string) => {
+    const r = await fetch(`${api(d)}/report${q}`);
+    return { status: r.status, text: await r.text() };
+  };
+  try {
+    const f = (t: string) => `?format=${encodeURIComponent(t)}`;
+    assert.deepEqual(await get(f("{{.Router.Name}}({{.Router.NickName}})")), {
+      status: 200,
+      text: "02:00:00:00:0c:01(rep)",
+    });
+    assert.deepEqual(await get(f("{{len .Router.Peers}} {{json .Ready}}")), {
+      status: 200,
+      text: "1 true",
+    });
+    const bad = await get(f("{{.Router.Nope}}"));
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /^template: can't evaluate field Nope/);
+    assert.equal((await get("?format=a&format=b")).status, 400, "Weave: one format parameter");
+    assert.equal(JSON.parse((await get("")).text).router.name, "02:00:00:00:0c:01");
+    // The CLI, as an operator runs it.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../../mod.ts", import.meta.url).pathname,
+        "report",
+        "-f",
+        "{{.Router.NickName}}",
+        "--http-addr",
+        `127.0.0.1:${(d.httpAddr as Deno.NetAddr).port}`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(new TextDecoder().decode(out.stdout), "rep", new TextDecoder().decode(out.stderr));
+    assert.equal(out.code, 0);
+  } finally {
+    await d.stop();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
