@@ -18,6 +18,7 @@ import { createInputFilter } from "../net/dataplane/node/input_filter.ts";
 import { createForwardFilter, nodeForwardIo } from "../net/dataplane/node/forward_filter.ts";
 import { parseListenAddress } from "../net/api/listen_address.ts";
 import { runNft } from "../net/linux/nftables.ts";
+import { actualFdb, vxlanName } from "../net/dataplane/fastpath/vxlan.ts";
 import { ipamComponent } from "../net/ipam/component.ts";
 import type { IpamService } from "../net/ipam/service.ts";
 import { IpamStore } from "../net/ipam/store.ts";
@@ -69,6 +70,7 @@ export function components(
     fastdpPort: config.fastdpPort,
     apiPort: apiRulePort(parseListenAddress(config.httpAddr)),
     records: () => dataplane.peerRecords(),
+    kernelPeers: () => actualFdb(vxlanName(config.fastdpPort)).map((e) => e.dst),
     log: rootLog.with({ component: "input-filter" }),
     nft: runNft,
   });

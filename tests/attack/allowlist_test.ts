@@ -11,7 +11,15 @@ import assert from "node:assert/strict";
 import { execIn } from "../../cli/demo/exec.ts";
 import { Cluster, type Node } from "../../cli/demo/cluster.ts";
 import { IS_ROOT } from "../harness/netns.ts";
-import { attackCluster, type Attacker, curl, FASTDP_PORT, reaches } from "./attacker.ts";
+import {
+  attackCluster,
+  type Attacker,
+  curl,
+  FASTDP_PORT,
+  logMark,
+  logSince,
+  reaches,
+} from "./attacker.ts";
 import { arrivals, echoFrame, injection, vxlan } from "./injection.ts";
 import { sendDatagrams } from "./sleeve_attack.ts";
 
@@ -116,6 +124,37 @@ async function steps(t: Deno.TestContext, c: Cluster, a: Attacker): Promise<void
     const dp = JSON.parse((await curl(n1, "GET", "http://127.0.0.1:6784/status/dataplane")).body);
     const paths = (dp.peers as Array<{ path: string }>).map((p) => p.path);
     assert.deepEqual(paths, ["fastdp", "fastdp"], JSON.stringify(dp.peers));
+  });
+
+  await t.step("a clean restart keeps the peers the kernel carries traffic to", async () => {
+    const mark = logMark(n2);
+    await c.stopDaemon(n2, "SIGTERM");
+    const gone = await execIn(n2.netns, "nft", ["list", "table", "inet", "weavets_input"]);
+    assert.notEqual(gone.code, 0, "a clean stop removes the table");
+    c.startDaemon(n2);
+    // Installed before any gossip: the VXLAN FDB's destinations (n1, n3) are in the set.
+    const line = await Cluster.waitFor(
+      "n2's allow-list installed",
+      () => {
+        const l = logSince(n2, mark).split("\n").find((x: string) =>
+          x.includes("input allow-list installed")
+        );
+        return Promise.resolve(l ? JSON.parse(l) : undefined);
+      },
+      30_000,
+      100,
+    );
+    assert.ok(line.adoptedFromPreviousRun >= 2, JSON.stringify(line));
+    await c.waitReady(n2, 30_000);
+    const pods = c.nodes.map((n) => c.pods.find((p) => p.node === n)!);
+    assert.ok(
+      await reaches(c, pods[0], pods[1], 10_000),
+      "n1's pod reaches n2's after the restart",
+    );
+    assert.ok(
+      await reaches(c, pods[1], pods[2], 10_000),
+      "n2's pod reaches n3's after the restart",
+    );
   });
 }
 

@@ -37,6 +37,12 @@ export interface InputFilterOptions {
   /** Runs an nft script (net/linux/nftables.ts runNft); throws when refused. */
   nft: (script: string, opts?: { json?: boolean }) => string;
   now?: () => number;
+  /**
+   * Where the kernel's fast path sends now (the VXLAN FDB's destinations): after a clean stop
+   * removed the table, the previous run's peers, kept like its set for the grace period so the
+   * pods' traffic the kernel carries across a restart is not cut while gossip catches up.
+   */
+  kernelPeers?: () => string[];
   /** After a restart, how long the previous run's addresses are kept (default 30 s). */
   graceMs?: number;
   /** How often the kernel's table is checked and counters read (default 10 s). */
@@ -207,10 +213,18 @@ export function createInputFilter(o: InputFilterOptions): InputFilter {
     start(m: MeshView): void {
       mesh = m;
       startedAt = now();
+      adopted = [];
       try {
-        adopted = parseSetElements(o.nft(`list set inet ${INPUT_TABLE} peers`, { json: true }));
+        adopted.push(...parseSetElements(
+          o.nft(`list set inet ${INPUT_TABLE} peers`, { json: true }),
+        ));
       } catch {
-        adopted = []; // no table: a first start, or a clean stop before
+        // no table: a first start, or a clean stop before
+      }
+      try {
+        adopted.push(...(o.kernelPeers?.() ?? []));
+      } catch {
+        // no VXLAN device (first start, or the fast path off): nothing the kernel carries
       }
       sync();
       if (error !== null) {

@@ -150,6 +150,28 @@ Deno.test("input filter: a restart keeps the previous run's addresses for the gr
   }
 });
 
+Deno.test("input filter: after a clean stop, the fast path's peers are kept for the grace", () => {
+  const s = setup({ graceMs: 30_000, kernelPeers: () => ["10.0.0.8", "10.0.0.1"] });
+  s.f.start(s.mesh);
+  try {
+    assert.deepEqual([...s.nft.table!].sort(), ["10.0.0.1", "10.0.0.8"]);
+    s.advance(30_000);
+    s.f.changed();
+    assert.deepEqual([...s.nft.table!], ["10.0.0.1"]);
+  } finally {
+    s.f.stop();
+  }
+  // Negative control: without the kernel's peers only the records count from the start.
+  const t = setup({
+    kernelPeers: () => {
+      throw new Error("no device");
+    },
+  });
+  t.f.start(t.mesh);
+  assert.deepEqual([...t.nft.table!], ["10.0.0.1"]);
+  t.f.stop();
+});
+
 Deno.test("input filter: no nftables → the start fails with what to do", () => {
   const s = setup();
   s.nft.refuse = true;
