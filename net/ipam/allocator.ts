@@ -11,11 +11,12 @@
  */
 import type { Cidr } from "../addr/mod.ts";
 import { cidrSize, formatCidr, formatIPv4, networkOf } from "../addr/mod.ts";
-import type { GossipChannel, Gossiper, PeerInfo } from "../mesh/gossip_channel.ts";
+import type { GossipChannel, Gossiper, MeshView, PeerInfo } from "../mesh/gossip_channel.ts";
 import { AllocationTable, reservedOf, type Span } from "./allocations.ts";
-import { ConflictLog } from "./conflicts.ts";
+import { ConflictLog, lostSpaceMessage, outsideMessage } from "./conflicts.ts";
 import { Exchange } from "./exchange.ts";
-import { Ring } from "./ring.ts";
+import { type MergeReport, type Refusal, Ring } from "./ring.ts";
+import { type RingAuth, TOKEN_DOMAIN } from "./token.ts";
 import type {
   Allocation,
   AllocKey,
@@ -35,12 +36,16 @@ export interface AllocatorOptions {
   range: Cidr;
   init: InitMode;
   persist: Persistence;
+  /** This peer's signing key and its peers' keys (the mesh's): ring tokens are signed records. */
+  signer: Pick<MeshView, "sign" | "verify">;
   now: () => number;
   random: () => number;
   /** State loaded from the store at start. */
   restored?: { meta: PersistedMeta; allocations: Allocation[] };
   /** Told once about each new conflict (the service logs it). */
   onConflict?: (c: Conflict) => void;
+  /** Told about every merge that refused token states (the service logs it, rate-limited). */
+  onRefused?: (refused: Partial<Record<Refusal, number>>) => void;
   /** How long a space request may go unanswered before asking another peer. */
   requestTimeoutMs?: number;
   /** Minimum interval between gossiped free-space hints. */
@@ -57,6 +62,8 @@ export class Allocator implements Gossiper {
   readonly rangeText: string;
   readonly ring: Ring;
   readonly conflicts = new ConflictLog();
+  /** Received token states refused, by reason (weavets_ipam_refused_tokens_total). */
+  readonly refused = new Map<Refusal, number>();
   readonly #opts: AllocatorOptions;
   readonly #table = new AllocationTable();
   readonly #exchange: Exchange;
@@ -69,9 +76,9 @@ export class Allocator implements Gossiper {
     this.range = { ip: networkOf(opts.range), prefix: opts.range.prefix };
     this.rangeText = formatCidr(this.range);
     const start = this.range.ip;
-    this.ring = new Ring(start, start + cidrSize(this.range));
+    this.ring = new Ring(start, start + cidrSize(this.range), this.#ringAuth());
     const r = opts.restored;
-    if (r?.meta.ring) this.ring.merge(r.meta.ring);
+    if (r?.meta.ring) this.ring.restore(r.meta.ring);
     for (const a of r?.allocations ?? []) this.#table.record(a);
     this.#exchange = new Exchange(this.#host(), {
       init: opts.init,
@@ -81,9 +88,9 @@ export class Allocator implements Gossiper {
       paxosRetryMs: opts.paxosRetryMs,
     });
     if (!this.ring.initialised && opts.init.kind === "seed") {
-      this.ring.merge(Ring.seeded(this.ring.start, this.ring.end, opts.init.members).state()!);
+      this.ring.seedWith(opts.init.members);
       this.#saveMeta();
-    }
+    } else if (this.ring.resignOwn(this.self)) this.#saveMeta();
     this.#nextIp = this.ring.start;
   }
 
@@ -235,6 +242,14 @@ export class Allocator implements Gossiper {
       };
     }
     if (!this.ring.initialised) return { ok: true, taken: 0, name };
+    if (!this.ring.mayTakeOver(this.self)) {
+      return {
+        ok: false,
+        status: 409,
+        error: `this peer owns no IP space and is not an initial member, so others would not ` +
+          `accept its takeover: run rmpeer on a peer that owns space`,
+      };
+    }
     const taken = this.ring.takeover(this.self, name);
     if (taken > 0) {
       this.#saveMeta();
@@ -279,6 +294,7 @@ export class Allocator implements Gossiper {
       allocated: this.#table.size,
       peers,
       conflicts: this.conflicts.list(),
+      refusedTokens: Object.fromEntries(this.refused),
     };
   }
 
@@ -301,7 +317,7 @@ export class Allocator implements Gossiper {
         this.#table.freeRanges(this.owned(), lo, hi, this.#rangeBounds().reserved),
       ownFree: () => this.#ownFree(),
       peers: () => this.#peers,
-      lostSpace: () => this.#dropLost(),
+      merged: (r: MergeReport) => this.#merged(r),
       conflict: (kind: ConflictKind, subject: string, message: string) =>
         this.#conflict(kind, subject, message),
       conflictOver: (kind: ConflictKind, subject: string) => this.conflicts.resolve(kind, subject),
@@ -319,18 +335,37 @@ export class Allocator implements Gossiper {
     if (c) this.#opts.onConflict?.(c);
   }
 
-  /** After a takeover of this peer (it was rmpeer'd while away), allocations outside its space. */
-  #dropLost(): void {
-    const lost = this.#table.all().filter((a) => this.ring.ownerOf(a.ip) !== this.self);
-    if (lost.length === 0) return;
-    this.#conflict(
-      "lost-space",
-      this.self,
-      `this peer lost ${lost.length} allocated addresses to another peer (it was removed with ` +
-        `rmpeer while away); they were released here`,
-    );
-    this.#opts.persist.deleteAllocations(lost);
-    for (const a of lost) this.#table.forget(a);
+  #ringAuth(): RingAuth {
+    const signer = this.#opts.signer;
+    return {
+      self: this.self,
+      sign: (payload) => signer.sign(TOKEN_DOMAIN, payload),
+      verify: (author, payload, sig) => signer.verify(author, TOKEN_DOMAIN, payload, sig),
+      reachable: (peer) => peer === this.self || (this.#peers.get(peer)?.reachable ?? false),
+    };
+  }
+
+  /**
+   * After a peer's ring was merged: counts what was refused, reports takeovers of this peer's
+   * space (refused), and allocations gossip says are in others' space. Those are never released
+   * because of gossip: a live pod keeps its address, and keeping the allocation keeps the address
+   * from being handed out again here until an operator resolves it.
+   */
+  #merged(r: MergeReport): void {
+    let any = false;
+    for (const [reason, n] of Object.entries(r.refused) as [Refusal, number][]) {
+      this.refused.set(reason, (this.refused.get(reason) ?? 0) + n);
+      any = true;
+    }
+    if (any) this.#opts.onRefused?.(r.refused);
+    for (const by of new Set(r.takenFromSelf)) {
+      this.#conflict("lost-space", by, lostSpaceMessage(this.#label(by)));
+    }
+    const outside = this.#table.all().filter((a) => this.ring.ownerOf(a.ip) !== this.self);
+    if (outside.length > 0) {
+      const msg = outsideMessage(outside.length, formatIPv4(outside[0].ip));
+      this.#conflict("gossip-allocations", this.self, msg);
+    } else this.conflicts.resolve("gossip-allocations", this.self);
   }
 
   #allocateAt(key: AllocKey, ip: number): void {

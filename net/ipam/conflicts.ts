@@ -52,3 +52,18 @@ export class ConflictLog {
     return this.#byKey.size;
   }
 }
+
+/** A peer signed a takeover of this peer's own space: refused (ring.ts), and what to do. */
+export function lostSpaceMessage(by: string): string {
+  return `peer ${by} signed a takeover of IP space this peer owns (was this peer removed with ` +
+    `rmpeer while it was away?): refused; this peer keeps its space and allocations. If it was ` +
+    `removed on purpose, stop it, delete its data dir and start it again; both peers may hand ` +
+    `out the same addresses until then`;
+}
+
+/** Allocations that gossip says lie in others' space: kept, never released because of gossip. */
+export function outsideMessage(n: number, example: string): string {
+  return `${n} addresses allocated here (e.g. ${example}) lie in space the ring gives to other ` +
+    `peers: kept (not released, not handed out again) until their pods go; compare ` +
+    `'weavets status ipam' on every peer`;
+}

@@ -6,7 +6,8 @@
 import type { GossipChannel, PeerInfo } from "../mesh/gossip_channel.ts";
 import { donationFrom, type Span } from "./allocations.ts";
 import { Paxos } from "./paxos.ts";
-import { Ring, RingConflictError } from "./ring.ts";
+import { type MergeReport, RingConflictError } from "./ring.ts";
+import type { Ring } from "./ring.ts";
 import type { ConflictKind, InitMode, PeerName } from "./types.ts";
 import type { PaxosState } from "./paxos.ts";
 import {
@@ -15,6 +16,7 @@ import {
   encodeGossip,
   encodeUnicast,
   type Gossip,
+  IPAM_WIRE_VERSION,
   type Unicast,
 } from "./wire.ts";
 
@@ -32,8 +34,8 @@ export interface ExchangeHost {
   /** How many addresses this peer could still allocate. */
   ownFree(): number;
   peers(): ReadonlyMap<PeerName, PeerInfo>;
-  /** After a merge took space from this peer (it was removed with rmpeer while away). */
-  lostSpace(): void;
+  /** What a merge of a peer's ring kept, refused and found (after it is saved). */
+  merged(report: MergeReport): void;
   conflict(kind: ConflictKind, subject: string, message: string): void;
   conflictOver(kind: ConflictKind, subject: string): void;
   label(name: PeerName): string;
@@ -195,12 +197,16 @@ export class Exchange {
       const hint = this.#free.get(n);
       if (hint) free[n] = hint;
     }
-    return encodeGossip({ v: 1, range: this.#h.rangeText, free });
+    return encodeGossip({ v: IPAM_WIRE_VERSION, range: this.#h.rangeText, free });
   }
 
   #gossip(): Gossip {
     this.#refreshOwnHint();
-    const g: Gossip = { v: 1, range: this.#h.rangeText, free: Object.fromEntries(this.#free) };
+    const g: Gossip = {
+      v: IPAM_WIRE_VERSION,
+      range: this.#h.rangeText,
+      free: Object.fromEntries(this.#free),
+    };
     const ring = this.#h.ring.state();
     if (ring) g.ring = ring;
     else if (this.#paxos) g.paxos = this.#paxos.state();
@@ -224,13 +230,13 @@ export class Exchange {
       }
     }
     if (g.ring) {
-      const mineBefore = this.#ownedSize();
       try {
-        if (h.ring.merge(g.ring)) {
+        const report = h.ring.merge(g.ring);
+        if (report.changed) {
           changed = true;
           h.saveMeta();
-          if (this.#ownedSize() < mineBefore) h.lostSpace();
         }
+        h.merged(report);
       } catch (e) {
         if (e instanceof RingConflictError) h.conflict("foreign-ring", g.ring.seed, e.message);
         throw e;
@@ -256,7 +262,7 @@ export class Exchange {
     const decided = p.decided();
     if (decided) {
       h.conflictOver("consensus", h.self);
-      h.ring.merge(Ring.seeded(h.ring.start, h.ring.end, decided).state()!);
+      h.ring.seedWith(decided);
       h.saveMeta();
       this.broadcast();
       return true;
@@ -281,10 +287,6 @@ export class Exchange {
     h.saveMeta();
     this.broadcast();
     send({ t: "give", state: this.#gossip() });
-  }
-
-  #ownedSize(): number {
-    return this.#h.ring.ownedBy(this.#h.self).reduce((n, s) => n + s.end - s.start, 0);
   }
 
   #requestTimeout(): number {

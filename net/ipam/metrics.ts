@@ -35,6 +35,16 @@ export function registerIpamMetrics(registry: Registry, svc: IpamService): void 
     "Claims waiting for consensus",
     () => [{ value: svc.view()?.pendingClaims ?? 0 }],
   );
+  registry.counterFn(
+    "weavets_ipam_refused_tokens_total",
+    "Ring token states received by gossip and refused (bad-signature, not-owner, live-owner, " +
+      "own-space, version-jump, ...): forgeries and peers without a say over the token",
+    () =>
+      Object.entries(svc.view()?.refusedTokens ?? {}).map(([reason, value]) => ({
+        labels: { reason },
+        value,
+      })),
+  );
   registry.gaugeFn(
     "weavets_ipam_conflicts",
     "Conflicts this peer reports and cannot settle alone (see 'weavets status ipam')",

@@ -1,36 +1,56 @@
 /**
- * Ownership of the cluster range as a CRDT. Pure: no I/O.
+ * Ownership of the cluster range, with every change signed by the peer that made it. Pure apart
+ * from the signature calls that come in through `RingAuth` (token.ts).
  *
  * The range [start, end) is cut by tokens; a token owns the addresses from its start up to the
  * next token (the last one up to the end of the range). A ring is "initialised" once a token sits
- * at the range start, so every address has exactly one owner by construction.
+ * at the range start, so every address has exactly one owner by construction. The initial split
+ * (version 0) is computed from the seed (the sorted initial members), so it needs no signature.
  *
- * State = (set of tokens) × (per token, a register ordered by `entryOrder`). Merge is the union of
- * tokens and the maximum per token: a product of join-semilattices, hence idempotent, commutative
- * and associative. Tokens are never removed.
+ * Who may change a token (docs/PROTOCOL.md §9): its current owner — by donating it (the owner
+ * signs the new state naming the recipient) or splitting it — or, only while that owner is
+ * unreachable, a member taking it over with rmpeer. So a relay passes states on but cannot make
+ * one, and a peer that never owned a token cannot move it. A receiver keeps, per token, the latest
+ * state each author signed ("links"); its view of the token is the end of the chain it can follow
+ * from what it held: from owner O to O's latest link, and so on. This lets a peer that missed
+ * changes catch up in one step per change without trusting whoever relays them. Space that this
+ * peer owns changes only by its own signature: a takeover of it (it was removed with rmpeer while
+ * away, or a forger) is refused and reported, never applied.
  *
- * Why two peers never both believe they own an address: only the owner of a segment creates tokens
- * inside it or bumps its token's version (donation), and it persists before it sends. So for every
- * (token, version) there is exactly one value ever created, and a peer always knows every token
- * inside the segments it owns (whoever handed the segment over sent its full state, which contains
- * all tokens it created there). A peer's view of its own segments therefore equals the join of all
- * states, in which each address has one owner. The one exception is `takeover` (rmpeer): a peer
- * takes a dead peer's tokens without being their owner; that is safe when the dead peer is really
- * gone and the survivor's view of it is complete (run rmpeer on one connected survivor), and a
- * takeover loses against an owner-made change of the same version so an in-flight donation by the
- * dead peer still wins deterministically everywhere.
+ * Why two honest peers never both believe they own an address: only the owner of a segment
+ * creates tokens inside it or signs its token's next state, and it persists before it sends; a
+ * state that is not on a chain from the receiver's view is not applied. The exception is
+ * `takeover` (rmpeer), safe when the removed peer is really gone and the survivor's view of it is
+ * complete (run rmpeer on one connected survivor); a takeover loses against an owner-made change
+ * of the same version, so an in-flight donation by the removed peer still wins everywhere.
  */
+import {
+  firstState,
+  LinkStore,
+  type MergeReport,
+  type Refusal,
+  refuse as count,
+  type View,
+  walk,
+} from "./links.ts";
+import {
+  type Entry,
+  MAX_STEP,
+  MAX_VERSION,
+  type PeerName,
+  type RingAuth,
+  ringScope,
+  sameEntry,
+  seedEntries,
+  seedId,
+  seedMembers,
+  sigFromText,
+  signEntry,
+  tokenBytes,
+} from "./token.ts";
 
-export type PeerName = string;
-
-export interface Entry {
-  start: number;
-  owner: PeerName;
-  /** Bumped by every ownership change of this token. */
-  version: number;
-  /** True when `owner` took this token from a removed peer (rmpeer) rather than receiving it. */
-  takeover: boolean;
-}
+export { type Entry, entryOrder, type PeerName, seedEntries, seedId } from "./token.ts";
+export type { MergeReport, Refusal } from "./links.ts";
 
 export interface Segment {
   start: number;
@@ -43,51 +63,43 @@ export interface Segment {
 export interface RingState {
   /** Identity of the initial split (the sorted member list); rings of different seeds never mix. */
   seed: string;
+  /** The current state of every token. */
   entries: Entry[];
+  /** Other signed states kept per (token, author), for peers that missed changes. */
+  links?: Entry[];
 }
 
 export class RingConflictError extends Error {
   override name = "RingConflictError";
 }
 
-/** Total order of a token's states: version, then owner-made over takeover, then owner name. */
-export function entryOrder(a: Entry, b: Entry): number {
-  if (a.version !== b.version) return a.version - b.version;
-  if (a.takeover !== b.takeover) return a.takeover ? -1 : 1;
-  return a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0;
-}
-
-/** The deterministic initial split: the members sorted by name, equal contiguous shares. */
-export function seedEntries(start: number, end: number, members: PeerName[]): Entry[] {
-  const names = [...new Set(members)].sort();
-  if (names.length === 0) throw new Error("cannot seed a ring with no members");
-  const size = end - start;
-  if (names.length > size) throw new Error(`range too small to split among ${names.length} peers`);
-  return names.map((owner, i) => ({
-    start: start + Math.floor((i * size) / names.length),
-    owner,
-    version: 0,
-    takeover: false,
-  }));
-}
-
-export function seedId(members: PeerName[]): string {
-  return [...new Set(members)].sort().join(",");
-}
-
 export class Ring {
   #entries: Entry[] = [];
+  /** Per token start, per author: the latest state that author signed. */
+  /** Per token start, per author: the latest state that author signed. */
+  readonly #links = new LinkStore();
+  readonly #view: View = {
+    at: (start) => this.#at(start),
+    before: (start) => {
+      const i = this.#indexAtOrBefore(start - 1);
+      return i < 0 ? null : this.#entries[i].start;
+    },
+  };
   #seed: string | null = null;
+  #scope = "";
+  #genesis = new Map<number, PeerName>();
+  #members = new Set<PeerName>();
+  readonly #auth: RingAuth | null;
 
-  /** An uninitialised ring for [start, end). */
-  constructor(readonly start: number, readonly end: number) {
+  /** An uninitialised ring for [start, end); `auth` signs and checks changes (merge, transfer). */
+  constructor(readonly start: number, readonly end: number, auth: RingAuth | null = null) {
     if (!(end > start)) throw new Error("empty range");
+    this.#auth = auth;
   }
 
-  static seeded(start: number, end: number, members: PeerName[]): Ring {
-    const r = new Ring(start, end);
-    r.#entries = seedEntries(start, end, members);
-    r.#seed = seedId(members);
+  static seeded(start: number, end: number, members: PeerName[], auth: RingAuth | null = null) {
+    const r = new Ring(start, end, auth);
+    r.seedWith(members);
     return r;
   }
 
@@ -107,9 +119,22 @@ export class Ring {
     return this.#entries;
   }
 
+  /** The signed scope of this ring's tokens (token.ts `ringScope`); "" before the seed is known. */
+  get scope(): string {
+    return this.#scope;
+  }
+
   state(): RingState | null {
     if (this.#seed === null) return null;
-    return { seed: this.#seed, entries: this.#entries.map((e) => ({ ...e })) };
+    const links: Entry[] = [];
+    for (const l of this.#links.all()) {
+      const cur = this.#at(l.start);
+      if (l.sig !== "" && !(cur && sameEntry(cur, l))) links.push({ ...l });
+    }
+    links.sort((a, b) => a.start - b.start || (a.author < b.author ? -1 : 1));
+    // Unsigned states other than the initial split (format 1's, restored from disk) stay here.
+    const entries = this.#entries.filter((e) => e.sig !== "" || this.#isGenesis(e));
+    return { seed: this.#seed, entries: entries.map((e) => ({ ...e })), links };
   }
 
   segments(): Segment[] {
@@ -146,11 +171,32 @@ export class Ring {
     return i < 0 ? null : this.#entries[i].owner;
   }
 
+  /** May `peer` take over an unreachable peer's space: an initial member, or an owner of space. */
+  mayTakeOver(peer: PeerName): boolean {
+    return this.#members.has(peer) || this.#entries.some((e) => e.owner === peer);
+  }
+
+  /** Adopts the initial split of `members` (the consensus decision, or `--ipalloc-init=seed`). */
+  seedWith(members: PeerName[]): void {
+    this.#adoptSeed(seedId(members));
+  }
+
+  /** Restores this peer's own persisted state (trusted: it wrote it). */
+  restore(s: RingState): void {
+    this.#adoptSeed(s.seed);
+    this.#entries = s.entries.map((e) => ({ ...e })).sort((a, b) => a.start - b.start);
+    for (const e of [...s.entries, ...(s.links ?? [])]) this.#store({ ...e });
+  }
+
   /**
-   * Joins `other` into this ring. Returns true when anything changed. Throws RingConflictError when
-   * the rings cannot belong to one cluster (different seeds), leaving this ring unchanged.
+   * Takes in a peer's ring: keeps the states their authors may sign (checked), then follows each
+   * token's chain. Throws RingConflictError when the rings cannot belong to one cluster
+   * (different seeds), leaving this ring unchanged.
    */
-  merge(other: RingState): boolean {
+  merge(other: RingState): MergeReport {
+    const auth = this.#needAuth();
+    const rep: MergeReport = { changed: false, refused: {}, takenFromSelf: [] };
+    const refuse = (r: Refusal, n = 1) => count(rep, r, n);
     if (this.#seed !== null && other.seed !== this.#seed) {
       throw new RingConflictError(
         `IP allocation was seeded by different peers (ours: ${this.#seed}; theirs: ${other.seed}): ` +
@@ -158,81 +204,199 @@ export class Ring {
           `cluster and restart them`,
       );
     }
-    for (const e of other.entries) {
-      if (e.start < this.start || e.start >= this.end) {
-        throw new RingConflictError(`ring entry ${e.start} lies outside our range`);
-      }
+    if (this.#seed === null) {
+      this.#adoptSeed(other.seed);
+      rep.changed = true;
     }
-    const a = this.#entries;
-    const b = [...other.entries].sort((x, y) => x.start - y.start);
-    const out: Entry[] = [];
-    let changed = this.#seed === null;
-    let i = 0, j = 0;
-    while (i < a.length || j < b.length) {
-      if (j >= b.length || (i < a.length && a[i].start < b[j].start)) out.push(a[i++]);
-      else if (i >= a.length || b[j].start < a[i].start) {
-        out.push({ ...b[j++] });
-        changed = true;
-      } else {
-        if (entryOrder(b[j], a[i]) > 0) {
-          out.push({ ...b[j] });
-          changed = true;
-        } else out.push(a[i]);
-        i++, j++;
-      }
+    let pending: Entry[] = [];
+    for (const e of [...other.entries, ...(other.links ?? [])]) {
+      if (e.start < this.start || e.start >= this.end) refuse("outside-range");
+      else if (e.version > MAX_VERSION) refuse("version-cap");
+      else if (e.sig === "") {
+        if (!this.#isGenesis(e)) refuse("bad-signature");
+      } else if (!this.#links.has(e)) pending.push(e);
     }
-    this.#entries = out;
-    this.#seed = other.seed;
-    return changed;
+    // Keep what someone with a say over the token signed; a kept state can name a new owner who
+    // may sign the next one, so go round until nothing more is kept.
+    const fresh = new Set<Entry>();
+    for (let progress = true; progress && pending.length > 0;) {
+      progress = false;
+      const later: Entry[] = [];
+      for (const e of pending) {
+        if (!this.#mayAuthor(e)) {
+          later.push(e);
+          continue;
+        }
+        if (this.#links.has(e)) continue;
+        if (e.version > (this.#at(e.start)?.version ?? 0) + MAX_STEP) {
+          // Not kept: a kept state that can never apply would hide the author's real next one.
+          refuse("version-jump");
+          continue;
+        }
+        const check = auth.verify(e.author, tokenBytes(this.#scope, e), sigFromText(e.sig));
+        if (check !== "valid") {
+          refuse(check === "invalid" ? "bad-signature" : "unknown-author");
+          continue;
+        }
+        const kept = { ...e };
+        this.#store(kept);
+        fresh.add(kept);
+        rep.changed = true;
+        progress = true;
+      }
+      pending = later;
+    }
+    if (pending.length > 0) refuse("not-owner", pending.length);
+    if (this.#recompute(fresh, rep)) rep.changed = true;
+    return rep;
   }
 
   /**
-   * Hands [from, to) over from `self` to `recipient`. `self` must own all of it (checked): the only
-   * way ownership moves besides `takeover`.
+   * Hands [from, to) over from `self` to `recipient`, signed by `self`. `self` must own all of it
+   * (checked): the only way ownership moves besides `takeover`.
    */
   transfer(self: PeerName, recipient: PeerName, from: number, to: number): void {
+    this.#needAuth(self);
     if (!(to > from) || from < this.start || to > this.end) throw new Error("bad transfer bounds");
     for (let ip = from; ip < to;) {
       const i = this.#indexAtOrBefore(ip);
       const e = this.#entries[i];
       const segEnd = i + 1 < this.#entries.length ? this.#entries[i + 1].start : this.end;
       if (e.owner !== self) throw new Error(`transfer of space not owned by ${self}`);
+      if (e.start >= from && e.version >= MAX_VERSION) {
+        throw new Error(`token ${e.start} has reached the highest version`);
+      }
       ip = segEnd;
     }
-    this.#split(to);
-    this.#split(from);
-    for (const e of this.#entries) {
-      if (e.start >= from && e.start < to) {
-        e.owner = recipient;
-        e.version++;
-        e.takeover = false;
-      }
-    }
+    this.#split(to, self);
+    this.#split(from, self);
+    this.#rewrite((e) => e.start >= from && e.start < to, recipient, false, self);
   }
 
-  /** rmpeer: `self` takes every token of `dead`. Returns how many addresses moved. */
+  /** rmpeer: `self` takes every token of `dead`, signed. Returns how many addresses moved. */
   takeover(self: PeerName, dead: PeerName): number {
+    this.#needAuth(self);
     let n = 0;
-    const segs = this.segments();
-    this.#entries.forEach((e, i) => {
-      if (e.owner !== dead) return;
-      n += segs[i].end - segs[i].start;
-      e.owner = self;
-      e.version++;
-      e.takeover = true;
-    });
+    for (const s of this.segments()) if (s.owner === dead) n += s.end - s.start;
+    this.#rewrite((e) => e.owner === dead && e.version < MAX_VERSION, self, true, self);
     return n;
   }
 
-  /** Ensures a token starts at `at` (inheriting the owner), so ownership can change from there. */
-  #split(at: number): void {
+  /** Signs this peer's own tokens that carry no signature (a ring of format 1 from disk). */
+  resignOwn(self: PeerName): boolean {
+    const auth = this.#needAuth();
+    let changed = false;
+    this.#entries = this.#entries.map((e) => {
+      if (e.owner !== self || e.sig !== "" || this.#isGenesis(e)) return e;
+      changed = true;
+      const { sig: _, ...body } = e;
+      const next = signEntry(auth, this.#scope, { ...body, author: self });
+      this.#store(next);
+      return next;
+    });
+    return changed;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  #isGenesis(e: Entry): boolean {
+    return e.version === 0 && !e.takeover && e.author === e.owner &&
+      this.#genesis.get(e.start) === e.owner;
+  }
+
+  #needAuth(self?: PeerName): RingAuth {
+    if (!this.#auth) throw new Error("this ring cannot sign or check tokens (no RingAuth)");
+    if (self !== undefined && self !== this.#auth.self) {
+      throw new Error(`this ring signs as ${this.#auth.self}, not as ${self}`);
+    }
+    return this.#auth;
+  }
+
+  #adoptSeed(seed: string): void {
+    if (this.#seed !== null) {
+      if (seed !== this.#seed) throw new RingConflictError(`a second seed for this ring: ${seed}`);
+      return;
+    }
+    let genesis: Entry[];
+    try {
+      genesis = seedEntries(this.start, this.end, seedMembers(seed));
+    } catch (e) {
+      throw new RingConflictError(`cannot build the initial split from seed: ${e}`);
+    }
+    this.#seed = seed;
+    this.#scope = ringScope(this.start, this.end, seed);
+    this.#members = new Set(seedMembers(seed));
+    this.#genesis = new Map(genesis.map((e) => [e.start, e.owner]));
+    if (this.#entries.length === 0) this.#entries = genesis.map((e) => ({ ...e }));
+    for (const g of genesis) this.#store(g);
+  }
+
+  #rewrite(which: (e: Entry) => boolean, owner: PeerName, takeover: boolean, self: PeerName) {
+    const auth = this.#needAuth();
+    this.#entries = this.#entries.map((e) => {
+      if (!which(e)) return e;
+      const next = signEntry(auth, this.#scope, {
+        start: e.start,
+        owner,
+        version: e.version + 1,
+        takeover,
+        author: self,
+      });
+      this.#store(next);
+      return next;
+    });
+  }
+
+  /** Ensures a token starts at `at` (inheriting the owner, `self`), signed by `self`. */
+  #split(at: number, self: PeerName): void {
     if (at >= this.end) return;
     const i = this.#indexAtOrBefore(at);
     const cur = this.#entries[i];
     if (cur.start === at) return;
     // A new token: nobody else can have created one here, since only the owner of the enclosing
     // segment creates tokens inside it. Version 0 of it is the first state ever.
-    this.#entries.splice(i + 1, 0, { start: at, owner: cur.owner, version: 0, takeover: false });
+    const e = signEntry(this.#needAuth(), this.#scope, {
+      start: at,
+      owner: cur.owner,
+      version: 0,
+      takeover: false,
+      author: self,
+    });
+    this.#entries.splice(i + 1, 0, e);
+    this.#store(e);
+  }
+
+  #store(e: Entry): void {
+    this.#links.store(e);
+  }
+
+  /** The token's current state, if it is in this view. */
+  #at(start: number): Entry | undefined {
+    const i = this.#indexAtOrBefore(start);
+    return i >= 0 && this.#entries[i].start === start ? this.#entries[i] : undefined;
+  }
+
+  #mayAuthor(e: Entry): boolean {
+    if (e.takeover) return e.author === e.owner && this.mayTakeOver(e.author);
+    return this.#links.known(this.#view, e.start).has(e.author);
+  }
+
+  /** Follows every token's chain from this view; returns true when the view changed. */
+  #recompute(fresh: Set<Entry>, rep: MergeReport): boolean {
+    const auth = this.#needAuth();
+    const starts = [...new Set([...this.#entries.map((e) => e.start), ...this.#links.starts()])]
+      .sort((a, b) => a - b);
+    const before = this.#entries;
+    const out: Entry[] = [];
+    for (const s of starts) {
+      const ls = this.#links.get(s);
+      // A token new to this view: its first state must come from someone with a say over the
+      // space it was split from.
+      const cur = this.#at(s) ?? (ls ? firstState(ls, this.#links.say(this.#view, s)) : null);
+      if (cur) out.push(walk(cur, ls, auth, fresh, rep));
+    }
+    this.#entries = out;
+    return out.length !== before.length || out.some((e, i) => !sameEntry(e, before[i]));
   }
 
   #indexAtOrBefore(ip: number): number {

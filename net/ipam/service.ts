@@ -81,6 +81,8 @@ export class IpamService {
   #timer: ReturnType<typeof setInterval> | undefined;
   #unsubscribe: (() => void) | null = null;
   readonly #pending = new Set<Pending>();
+  #refusedLoggedAt = -Infinity;
+  #refusedSinceLog: Record<string, number> = {};
 
   constructor(opts: IpamOptions) {
     this.#opts = opts;
@@ -122,10 +124,12 @@ export class IpamService {
       range: this.range,
       init: this.#init,
       persist: this.#store ?? MEMORY,
+      signer: mesh,
       now: () => Date.now(),
       random: Math.random,
       restored,
       onConflict: (c) => this.#logConflict(c),
+      onRefused: (r) => this.#logRefused(r),
     });
     this.#alloc = alloc;
     alloc.setPeers(mesh.peers());
@@ -366,6 +370,23 @@ export class IpamService {
     } finally {
       if (this.#alloc) queueMicrotask(() => this.#alloc && this.#retryPending());
     }
+  }
+
+  /** At most one line per minute: a forger repeating itself costs counters, not a log line each. */
+  #logRefused(r: Partial<Record<string, number>>): void {
+    const now = Date.now();
+    for (const [k, n] of Object.entries(r)) {
+      this.#refusedSinceLog[k] = (this.#refusedSinceLog[k] ?? 0) + n!;
+    }
+    if (now - this.#refusedLoggedAt < 60_000) return;
+    this.#refusedLoggedAt = now;
+    this.#log.warn(
+      "refused IP ring tokens from gossip (forged, or not signed by a peer entitled to change " +
+        "them); nothing was changed. A reason that keeps growing: look for a peer of another " +
+        "version or a forger (weavets_ipam_refused_tokens_total)",
+      { refused: this.#refusedSinceLog },
+    );
+    this.#refusedSinceLog = {};
   }
 
   #logConflict(c: Conflict): void {

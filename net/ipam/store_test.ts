@@ -99,7 +99,7 @@ Deno.test(
     assert.ok(allocations.length > 200, `only ${allocations.length} allocations survived`);
     assert.equal(new Set(allocations.map((a) => a.ip)).size, allocations.length);
     const ring = new Ring(0x0a280000, 0x0a280000 + 65536);
-    ring.merge(meta.ring!);
+    ring.restore(meta.ring!);
     assert.ok(ring.initialised);
   }),
 );

@@ -70,8 +70,10 @@ export type ConflictKind =
   | "foreign-ring"
   /** The initial consensus cannot proceed as configured. */
   | "consensus"
-  /** Space this peer held was given to another peer while it was away (rmpeer). */
+  /** Another peer signed a takeover of this peer's space (rmpeer while away): refused. */
   | "lost-space"
+  /** Allocations here lie in space the ring gives to others: kept, never released by gossip. */
+  | "gossip-allocations"
   /** An address found in use on this node (bridge, pods) that IPAM could not claim for it. */
   | "existing-address";
 
@@ -88,4 +90,6 @@ export interface IpamStatus {
   pendingAllocates: number;
   pendingClaims: number;
   conflicts: Conflict[];
+  /** Token states received and refused since start, by reason (ring.ts `Refusal`). */
+  refusedTokens: Record<string, number>;
 }

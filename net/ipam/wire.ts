@@ -1,36 +1,47 @@
 /**
  * IPAM messages on the "ipam" gossip channel: JSON, parsed once here by zod schemas. Pure.
+ * Format 2 (docs/PROTOCOL.md §9): ring tokens carry their author and signature. A peer of format 1
+ * is refused with a message that says to upgrade it.
  */
 import { z } from "zod";
 import type { PaxosState } from "./paxos.ts";
 import type { RingState } from "./ring.ts";
+import type { Entry } from "./token.ts";
 
 const peerName = z.string().min(1).max(64);
 const u32 = z.number().int().min(0).max(0xffffffff);
 const ballot = z.tuple([z.number().int().min(0), z.string().max(64)]);
 
-type WireEntry = [number, string, number, 0 | 1];
+/** The format of IPAM messages; a peer that sends another is told to upgrade. */
+export const IPAM_WIRE_VERSION = 2;
+
+type WireEntry = [number, string, number, 0 | 1, string, string];
 
 /**
- * [start, owner, version, takeover]. Checked by hand rather than with a zod tuple per entry: a
- * 2,000-peer ring has thousands of entries and this runs for every gossip message.
+ * [start, owner, version, takeover, author, signature]. Checked by hand rather than with a zod
+ * tuple per entry: a 2,000-peer ring has thousands of entries and this runs for every gossip
+ * message. Versions are checked against the cap by the ring (a counter, not a dropped message).
  */
 function isEntries(v: unknown): v is WireEntry[] {
-  if (!Array.isArray(v) || v.length > 1 << 20) return false;
+  if (!Array.isArray(v) || v.length > 1 << 18) return false;
   for (const e of v) {
     if (
-      !Array.isArray(e) || e.length !== 4 ||
+      !Array.isArray(e) || e.length !== 6 ||
       !Number.isInteger(e[0]) || e[0] < 0 || e[0] > 0xffffffff ||
       typeof e[1] !== "string" || e[1].length === 0 || e[1].length > 64 ||
-      !Number.isInteger(e[2]) || e[2] < 0 || (e[3] !== 0 && e[3] !== 1)
+      !Number.isSafeInteger(e[2]) || e[2] < 0 || (e[3] !== 0 && e[3] !== 1) ||
+      typeof e[4] !== "string" || e[4].length === 0 || e[4].length > 64 ||
+      typeof e[5] !== "string" || (e[5].length !== 0 && e[5].length !== 86)
     ) return false;
   }
   return true;
 }
 
+const entriesSchema = z.custom<WireEntry[]>(isEntries, "malformed ring entries");
 const ringSchema = z.object({
   seed: z.string().max(1 << 20),
-  entries: z.custom<WireEntry[]>(isEntries, "malformed ring entries"),
+  entries: entriesSchema,
+  links: entriesSchema.optional(),
 });
 const acceptor = z.object({
   promised: ballot,
@@ -41,7 +52,7 @@ const acceptor = z.object({
 const freeSchema = z.record(peerName, z.tuple([z.number().min(0), z.number().int().min(0)]));
 
 export const gossipSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(IPAM_WIRE_VERSION),
   range: z.string().max(18),
   ring: ringSchema.optional(),
   paxos: z.record(peerName, acceptor).optional(),
@@ -58,7 +69,7 @@ export const unicastSchema = z.discriminatedUnion("t", [
 ]);
 
 export type Gossip = {
-  v: 1;
+  v: typeof IPAM_WIRE_VERSION;
   range: string;
   ring?: RingState;
   paxos?: PaxosState;
@@ -74,22 +85,34 @@ const dec = new TextDecoder();
 
 type WireRing = z.infer<typeof ringSchema>;
 
+const entryToWire = (e: Entry): WireEntry => [
+  e.start,
+  e.owner,
+  e.version,
+  e.takeover ? 1 : 0,
+  e.author,
+  e.sig,
+];
+const entryFromWire = ([start, owner, version, t, author, sig]: WireEntry): Entry => ({
+  start,
+  owner,
+  version,
+  takeover: t === 1,
+  author,
+  sig,
+});
+
 function ringToWire(r: RingState): WireRing {
-  return {
-    seed: r.seed,
-    entries: r.entries.map((e) => [e.start, e.owner, e.version, e.takeover ? 1 : 0]),
-  };
+  const w: WireRing = { seed: r.seed, entries: r.entries.map(entryToWire) };
+  if (r.links && r.links.length > 0) w.links = r.links.map(entryToWire);
+  return w;
 }
 
 function ringFromWire(r: WireRing): RingState {
   return {
     seed: r.seed,
-    entries: r.entries.map(([start, owner, version, t]) => ({
-      start,
-      owner,
-      version,
-      takeover: t === 1,
-    })),
+    entries: r.entries.map(entryFromWire),
+    links: (r.links ?? []).map(entryFromWire),
   };
 }
 
@@ -99,7 +122,7 @@ function gossipToWire(g: Gossip) {
 
 function gossipFromWire(g: z.infer<typeof gossipSchema>): Gossip {
   return {
-    v: 1,
+    v: IPAM_WIRE_VERSION,
     range: g.range,
     ring: g.ring ? ringFromWire(g.ring) : undefined,
     paxos: g.paxos as PaxosState | undefined,
@@ -111,9 +134,32 @@ export function encodeGossip(g: Gossip): Uint8Array {
   return enc.encode(JSON.stringify(gossipToWire(g)));
 }
 
+/** A message of another IPAM format: the peer that sent it runs another weavets version. */
+export class IpamWireVersionError extends Error {
+  override name = "IpamWireVersionError";
+}
+
+function parseJson(data: Uint8Array): unknown {
+  const v: unknown = JSON.parse(dec.decode(data));
+  checkFormat(v);
+  const state = (v as { state?: unknown } | null)?.state;
+  if (state) checkFormat(state);
+  return v;
+}
+
+function checkFormat(v: unknown): void {
+  const ver = (v as { v?: unknown } | null)?.v;
+  if (typeof ver === "number" && ver !== IPAM_WIRE_VERSION) {
+    throw new IpamWireVersionError(
+      `IPAM message of format ${ver}, this peer speaks ${IPAM_WIRE_VERSION}: upgrade every ` +
+        `peer to the same weavets version (format 1 had unsigned ring tokens)`,
+    );
+  }
+}
+
 /** Throws on malformed input (the mesh logs and drops it). */
 export function decodeGossip(data: Uint8Array): Gossip {
-  return gossipFromWire(gossipSchema.parse(JSON.parse(dec.decode(data))));
+  return gossipFromWire(gossipSchema.parse(parseJson(data)));
 }
 
 export function encodeUnicast(u: Unicast): Uint8Array {
@@ -121,13 +167,21 @@ export function encodeUnicast(u: Unicast): Uint8Array {
 }
 
 export function decodeUnicast(data: Uint8Array): Unicast {
-  const u = unicastSchema.parse(JSON.parse(dec.decode(data)));
+  const u = unicastSchema.parse(parseJson(data));
   return u.t === "give" ? { t: "give", state: gossipFromWire(u.state) } : u;
 }
 
 /** Ring and Paxos records as persisted (same shapes as on the wire). */
+/** Format 1's ring as persisted by earlier versions: [start, owner, version, takeover]. */
+const legacyRing = z.object({
+  seed: z.string().max(1 << 20),
+  entries: z.array(
+    z.tuple([u32, peerName, z.number().int().min(0), z.union([z.literal(0), z.literal(1)])]),
+  ),
+});
+
 export const persistedMetaSchema = z.object({
-  ring: ringSchema.nullable(),
+  ring: z.union([ringSchema, legacyRing]).nullable(),
   paxos: z.record(peerName, acceptor).nullable(),
 });
 
@@ -142,5 +196,25 @@ export function encodeMeta(m: PersistedMeta): string {
 
 export function decodeMeta(text: string): PersistedMeta {
   const m = persistedMetaSchema.parse(JSON.parse(text));
-  return { ring: m.ring ? ringFromWire(m.ring) : null, paxos: m.paxos as PaxosState | null };
+  return { ring: m.ring ? ringFromDisk(m.ring) : null, paxos: m.paxos as PaxosState | null };
+}
+
+/**
+ * A persisted ring; one of format 1 keeps its tokens unsigned (author = owner, no signature):
+ * this peer re-signs its own (Ring.resignOwn) and learns the others' again from their owners.
+ */
+function ringFromDisk(r: WireRing | z.infer<typeof legacyRing>): RingState {
+  const legacy = r.entries.length > 0 && (r.entries[0] as unknown[]).length === 4;
+  if (!legacy) return ringFromWire(r as WireRing);
+  return {
+    seed: r.seed,
+    entries: (r.entries as [number, string, number, 0 | 1][]).map(([start, owner, version, t]) => ({
+      start,
+      owner,
+      version,
+      takeover: t === 1,
+      author: owner,
+      sig: "",
+    })),
+  };
 }

@@ -10,12 +10,21 @@
  */
 import assert from "node:assert/strict";
 import { Cluster, type Pod } from "../../cli/demo/cluster.ts";
+import { createHash } from "node:crypto";
+import { cidrSize, parseCidr } from "../../net/addr/mod.ts";
 import {
   encodeRecords,
   MAX_VERSION as MACS_MAX_VERSION,
   signRecord,
 } from "../../net/dataplane/fastpath/mac_gossip.ts";
-import { decodeMeta, encodeGossip } from "../../net/ipam/wire.ts";
+import { decodeMeta, encodeGossip, IPAM_WIRE_VERSION } from "../../net/ipam/wire.ts";
+import {
+  type Entry,
+  ringScope,
+  sigToText,
+  TOKEN_DOMAIN,
+  tokenBytes,
+} from "../../net/ipam/token.ts";
 import { SigningKey } from "../../net/mesh/signing.ts";
 import {
   encodeUpdate,
@@ -182,13 +191,29 @@ export async function forgerySteps(
       const meta = decodeMeta(storedMeta(n1, "state")!);
       const range = storedMeta(n1, "range")!;
       assert.ok(meta.ring, "n1 has a ring");
+      // The strongest forgery format 2 admits: every token taken by the made-up peer the
+      // attacker joins as, signed with that peer's own key (valid: the victim binds it at the
+      // handshake), as a donation (version + 1), a takeover (rmpeer) and a version jump to 2^40.
+      const cidr = parseCidr(range);
+      const scope = ringScope(cidr.ip, cidr.ip + cidrSize(cidr), meta.ring.seed);
+      const fakeKey = SigningKey.fromSeed(
+        new Uint8Array(createHash("sha256").update(`weavets attack\0${FAKE}`).digest()),
+      ); // the key tests/attack/mesh_client.ts joins FAKE with
+      const signed = (e: Omit<Entry, "sig">): Entry => ({
+        ...e,
+        sig: sigToText(fakeKey.sign(TOKEN_DOMAIN, tokenBytes(scope, e))),
+      });
+      const entries = meta.ring.entries.flatMap((e) =>
+        [
+          { version: e.version + 1, takeover: false },
+          { version: e.version + 1, takeover: true },
+          { version: 2 ** 40, takeover: false },
+        ].map((v) => signed({ start: e.start, owner: FAKE, author: FAKE, ...v }))
+      );
       const forged = encodeGossip({
-        v: 1,
+        v: IPAM_WIRE_VERSION,
         range,
-        ring: {
-          seed: meta.ring.seed,
-          entries: meta.ring.entries.map((e) => ({ ...e, owner: FAKE, version: 2 ** 40 })),
-        },
+        ring: { seed: meta.ring.seed, entries },
         free: {},
       });
       const count = await received(n1, "ipam");
@@ -201,6 +226,13 @@ export async function forgerySteps(
       await reached(n1, "ipam", count, r);
       await sleep(3_000); // gossip spreads to n2 and n3 in well under a second
       assert.deepEqual(await allocationsOf(c), before, "allocations after the forgery");
+      if (r.established) {
+        // The protection, not a lost message: n1 counted the refused tokens.
+        const refused = await metric(n1, "weavets_ipam_refused_tokens_total", {
+          reason: "not-owner",
+        });
+        assert.ok(refused > 0, "n1 refused the forged tokens as not the owner's");
+      }
       const extra = await c.addPod(n2, "after-ipam");
       assert.ok(extra.ip, "a CNI ADD after the forgery gets an address");
     },

@@ -13,6 +13,8 @@ import {
   type Persistence,
 } from "../../net/ipam/types.ts";
 import { Ring } from "../../net/ipam/ring.ts";
+import { entryOrder } from "../../net/ipam/token.ts";
+import { TestKeyring } from "../../net/mesh/testing/keyring.ts";
 import { decodeMeta, decodeUnicast, encodeMeta, type PersistedMeta } from "../../net/ipam/wire.ts";
 
 interface Msg {
@@ -56,6 +58,8 @@ export class SimCluster {
   #connected = new Set<string>();
   /** Donations delivered (space that moved between peers). */
   donations = 0;
+  /** Every peer's signing key (real Ed25519 signatures). */
+  readonly keyring = new TestKeyring();
 
   constructor(readonly range: Cidr, inits: InitMode[], readonly random: () => number) {
     inits.forEach((init, i) => {
@@ -89,6 +93,7 @@ export class SimCluster {
       range: this.range,
       init: p.init,
       persist: p.store,
+      signer: this.keyring.view(p.name),
       now: () => this.now,
       random: this.random,
       restored: { meta: decodeMeta(p.store.meta), allocations: [...p.store.allocs.values()] },
@@ -236,13 +241,25 @@ export class SimCluster {
     this.topologyChanged();
   }
 
-  /** The join of every ring still in the cluster's future (live or restartable peers). */
+  /**
+   * The join of every ring still in the cluster's future (live or restartable peers): per token
+   * the highest state any of them holds (the CRDT join of their views).
+   */
   joinedRing(): Ring {
-    const r = new Ring(this.peers[0].alloc.ring.start, this.peers[0].alloc.ring.end);
+    const { start, end } = this.peers[0].alloc.ring;
+    const best = new Map<number, ReturnType<Ring["entries"]>[number]>();
+    let seed: string | null = null;
     for (const p of this.peers) {
       if (p.removed) continue;
-      const s = p.alloc.ring.state();
-      if (s) r.merge(s);
+      seed ??= p.alloc.ring.seed;
+      for (const e of p.alloc.ring.entries()) {
+        const b = best.get(e.start);
+        if (!b || entryOrder(e, b) > 0) best.set(e.start, e);
+      }
+    }
+    const r = new Ring(start, end);
+    if (seed !== null) {
+      r.restore({ seed, entries: [...best.values()].sort((a, b) => a.start - b.start) });
     }
     return r;
   }

@@ -1,0 +1,175 @@
+/**
+ * The signed token states a ring keeps ("links": per token, the latest state each author signed)
+ * and the rules for following them (docs/PROTOCOL.md §9). Pure: reachability comes in as a
+ * function, signatures were checked before a state is kept (ring.ts).
+ */
+import { type Entry, entryOrder, MAX_STEP, type PeerName } from "./token.ts";
+
+/** Why a received token state was not kept or not applied (a counter each). */
+export type Refusal =
+  | "bad-signature"
+  | "unknown-author"
+  | "not-owner"
+  | "live-owner"
+  | "own-space"
+  | "version-jump"
+  | "version-cap"
+  | "outside-range";
+
+export interface MergeReport {
+  changed: boolean;
+  refused: Partial<Record<Refusal, number>>;
+  /** Members whose signed takeover of this peer's own space was refused (rmpeer while away?). */
+  takenFromSelf: PeerName[];
+}
+
+export function refuse(rep: MergeReport, r: Refusal, n = 1): void {
+  rep.refused[r] = (rep.refused[r] ?? 0) + n;
+}
+
+/** The ring's current view, as the chain rules read it. */
+export interface View {
+  /** The token's current state, if the view has it. */
+  at(start: number): Entry | undefined;
+  /** The start of the view's nearest token before `start`, if any. */
+  before(start: number): number | null;
+}
+
+export class LinkStore {
+  readonly #links = new Map<number, Map<PeerName, Entry>>();
+  /** The keys of #links, sorted. */
+  readonly #starts: number[] = [];
+
+  get(start: number): Map<PeerName, Entry> | undefined {
+    return this.#links.get(start);
+  }
+
+  starts(): readonly number[] {
+    return this.#starts;
+  }
+
+  *all(): IterableIterator<Entry> {
+    for (const m of this.#links.values()) yield* m.values();
+  }
+
+  store(e: Entry): void {
+    let m = this.#links.get(e.start);
+    if (!m) {
+      this.#links.set(e.start, m = new Map());
+      let i = this.#starts.length;
+      while (i > 0 && this.#starts[i - 1] > e.start) i--;
+      this.#starts.splice(i, 0, e.start);
+    }
+    m.set(e.author, e);
+  }
+
+  /** This author's state for the token is already kept, or a newer one. */
+  has(e: Entry): boolean {
+    const have = this.#links.get(e.start)?.get(e.author);
+    return have !== undefined && entryOrder(e, have) <= 0;
+  }
+
+  /**
+   * Peers with a say over a token: its owners and the authors of its owner-made states. A token
+   * the view lacks (a split it has not seen) takes those of the tokens before it (`say`).
+   */
+  known(view: View, start: number): Set<PeerName> {
+    const out = this.knownAt(view, start);
+    return out.size > 0 ? out : this.say(view, start);
+  }
+
+  knownAt(view: View, start: number, out = new Set<PeerName>()): Set<PeerName> {
+    const cur = view.at(start);
+    if (cur) out.add(cur.owner).add(cur.author);
+    for (const l of this.#links.get(start)?.values() ?? []) {
+      if (!l.takeover) out.add(l.owner).add(l.author);
+    }
+    return out;
+  }
+
+  /**
+   * Who may create a token at `start` that the view lacks: whoever had a say over the tokens
+   * before it, back to the first one the view already held (splits made after it, by later
+   * owners of the same space, may sit in between).
+   */
+  say(view: View, start: number): Set<PeerName> {
+    const out = new Set<PeerName>();
+    for (let s = start, hops = 0; hops < 64; hops++) {
+      const p = this.#enclosing(view, s);
+      if (p === null) break;
+      this.knownAt(view, p, out);
+      if (view.at(p)) break;
+      s = p;
+    }
+    return out;
+  }
+
+  /** The nearest token before `start` in the view or among kept states (a split not yet seen). */
+  #enclosing(view: View, start: number): number | null {
+    let best = view.before(start);
+    const ks = this.#starts;
+    let lo = 0, hi = ks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ks[mid] < start) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0 && (best === null || ks[lo - 1] > best)) best = ks[lo - 1];
+    return best;
+  }
+}
+
+/** The first state of a token new to the view: the highest one signed by someone with a say. */
+export function firstState(ls: Map<PeerName, Entry>, say: Set<PeerName>): Entry | null {
+  let cur: Entry | null = null;
+  for (const l of ls.values()) {
+    if (!l.takeover && say.has(l.author) && (!cur || entryOrder(l, cur) > 0)) cur = l;
+  }
+  return cur;
+}
+
+/**
+ * From `cur`, the latest state reachable by the signatures of those entitled to sign it: the
+ * owner's own next state; a takeover only while the owner is unreachable and never of this
+ * peer's own space; an owner-made state of the same version over a takeover. Refusals of states
+ * kept by this merge (`fresh`) are counted in `rep`.
+ */
+export function walk(
+  cur: Entry,
+  ls: Map<PeerName, Entry> | undefined,
+  peer: { self: PeerName; reachable(p: PeerName): boolean },
+  fresh: Set<Entry>,
+  rep: MergeReport,
+): Entry {
+  if (!ls) return cur;
+  for (;;) {
+    const candidates: Entry[] = [];
+    const own = ls.get(cur.owner);
+    if (own) candidates.push(own);
+    for (const l of ls.values()) {
+      if (l.author === cur.owner || entryOrder(l, cur) <= 0) continue;
+      if (l.takeover) {
+        if (cur.owner === peer.self) {
+          if (fresh.has(l)) {
+            rep.takenFromSelf.push(l.author);
+            refuse(rep, "own-space");
+          }
+        } else if (peer.reachable(cur.owner)) {
+          if (fresh.has(l)) refuse(rep, "live-owner");
+        } else candidates.push(l);
+      } else if (cur.takeover && l.version === cur.version) {
+        // The peer taken over had donated it first (owner-made wins over takeover); its author
+        // had a say over the token, or the state would not be kept.
+        candidates.push(l);
+      }
+    }
+    let next: Entry = cur;
+    for (const l of candidates) if (entryOrder(l, next) > 0) next = l;
+    if (next === cur) return cur;
+    if (next.version - cur.version > MAX_STEP) {
+      if (fresh.has(next)) refuse(rep, "version-jump");
+      return cur;
+    }
+    cur = next;
+  }
+}
