@@ -39,6 +39,8 @@ import { createNpc } from "../net/npc/component.ts";
 import { npcOffComponent } from "../net/npc/off.ts";
 import { safeStart, WeaveAliveError } from "../net/weave/preflight.ts";
 import { weavePodsOn } from "../net/weave/observe.ts";
+import { createExistingClaims } from "../net/weave/existing_claims.ts";
+import { bridgeCidrs, readResultCache, scanBridge } from "../net/weave/existing_scan.ts";
 import { UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */
@@ -119,6 +121,14 @@ export function components(
   return [
     ...(kube ? [kube] : []),
     ipamPart,
+    // Addresses already in use on the bridge (Weave's pods, a restart's) claimed before any pod
+    // event is served, so IPAM never hands one out again (issue 17).
+    createExistingClaims({
+      bridge: config.bridge,
+      ipam,
+      log: rootLog.with({ component: "existing-addresses" }),
+      scan: { bridgeCidrs, pods: scanBridge, cache: () => readResultCache() },
+    }),
     inputFilter,
     dataplane,
     // Pod traffic accepted in the host's forward chains (a FORWARD policy DROP; issue 17).
