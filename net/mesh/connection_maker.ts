@@ -8,6 +8,7 @@
 import { backoffDelay, type BackoffOptions } from "./backoff.ts";
 import type { PeerName } from "./gossip_channel.ts";
 import { hostOf, parsePeerAddress } from "./peer_address.ts";
+import { reportsEstablished } from "./routes.ts";
 
 /** configured: flags and KUBE_PEERS; dynamic: setTargets (Kubernetes Nodes); discovered: topology. */
 export type Origin = "configured" | "dynamic" | "discovered";
@@ -72,8 +73,8 @@ export function corroboratedAddresses(
   for (const e of byName.values()) {
     for (const c of e.connections) {
       if (!c.established || c.name === self || c.name === e.name || connected(c.name)) continue;
-      const back = byName.get(c.name)?.connections.some((b) => b.name === e.name && b.established);
-      if (back) wanted.set(c.address, c.name);
+      // Indexed per entry: this runs on every topology change.
+      if (reportsEstablished(byName.get(c.name), e.name)) wanted.set(c.address, c.name);
     }
   }
   return wanted;

@@ -172,3 +172,31 @@ Deno.test("discovery: only the mesh port; with --kube only node hosts; at most m
     "a discovery no longer reported is dropped (unless connecting)",
   );
 });
+
+Deno.test("discovery: linear in a hostile topology (one entry listing 1,024 peers that list it)", () => {
+  // Runs on every topology change. The hub's list is read through a proxy that counts element
+  // reads: a scan of it per corroboration read it ~500,000 times; an index, a few times over.
+  const hub = "02:00:00:00:ff:ff";
+  const names = Array.from(
+    { length: 1024 },
+    (_, i) =>
+      `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${
+        (i & 255).toString(16).padStart(2, "0")
+      }`,
+  );
+  let reads = 0;
+  const list = names.map((n) => ({ name: n, address: "198.18.0.99:6783", established: true }));
+  const hubEntry: EntryFacts = {
+    name: hub,
+    connections: new Proxy(list, {
+      get(target, key, receiver) {
+        if (typeof key === "string" && /^\d+$/.test(key)) reads++;
+        return Reflect.get(target, key, receiver);
+      },
+    }),
+  };
+  const entries = [hubEntry, ...names.map((n) => entry(n, [hub, "198.18.0.99:6783"]))];
+  const wanted = corroboratedAddresses(entries, SELF, () => false);
+  assert.deepEqual([...wanted.keys()], ["198.18.0.99:6783"], "one address, corroborated");
+  assert.ok(reads < 5 * 1024, `the hub's list was read ${reads} times`);
+});

@@ -23,8 +23,8 @@ export interface LocalTopologyOptions {
   gossip: Gossip;
   log: Logger;
   now?: () => number;
-  /** Default: a zero timeout. */
-  defer?: (fn: () => void) => void;
+  /** Default: a timeout (topology_gossip.ts says why slices pause). */
+  defer?: (fn: () => void, pauseMs: number) => void;
 }
 
 export class LocalTopology {
@@ -46,7 +46,7 @@ export class LocalTopology {
       store: this.store,
       keys: o.keys,
       now: this.#now,
-      defer: o.defer ?? ((fn) => setTimeout(fn, 0)),
+      defer: o.defer ?? ((fn, pauseMs) => setTimeout(fn, pauseMs)),
       onDrop: (reason, from, detail) => this.#onDrop(reason, from, detail),
     });
     // Entries are signed by their authors and the source of a message is not used.

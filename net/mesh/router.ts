@@ -9,6 +9,7 @@ import type { Limits, RefusalKind } from "./admission.ts";
 import { FrameBudget } from "./codec.ts";
 import type { ControlConnection } from "./connection.ts";
 import { ConnectionMaker, corroboratedAddresses } from "./connection_maker.ts";
+import { ChangeNotifier, DEFAULT_NOTIFY_INTERVAL_MS } from "./change_notifier.ts";
 import { ControlPort } from "./control_port.ts";
 import { derivePsk, type Psk } from "./crypto.ts";
 import { Gossip } from "./gossip.ts";
@@ -78,8 +79,8 @@ export class Mesh implements MeshView {
   readonly #maker: ConnectionMaker;
   readonly #refusals: Refusals;
   readonly #conns: LocalPeer;
-  /** onChange subscribers, also told when a connection's data key comes or goes. */
-  readonly #keyListeners = new Set<() => void>();
+  /** onChange subscribers: told of topology changes and of data keys that come or go. */
+  readonly #notifier: ChangeNotifier;
   readonly #port: ControlPort;
   readonly #topology: GossipChannel;
   #stopped = false;
@@ -94,6 +95,11 @@ export class Mesh implements MeshView {
     this.#log = config.log;
     this.self = config.name;
     this.#refusals = new Refusals(this.#log);
+    this.#notifier = new ChangeNotifier({
+      minIntervalMs: DEFAULT_NOTIFY_INTERVAL_MS,
+      onError: (e) =>
+        this.#log.error("topology change listener failed", { error: (e as Error).message ?? e }),
+    });
     this.counters = { terminations: 0, refusals: this.#refusals.counts };
     this.#signingKey = config.signingKey ?? SigningKey.generate();
     this.keys = new PeerKeys({
@@ -122,7 +128,7 @@ export class Mesh implements MeshView {
       stopped: () => this.#stopped,
       onUp: (c) => {
         this.#updateOwnEntry();
-        if (config.password !== null) this.#dataKeyChanged();
+        if (config.password !== null) this.#notifier.changed();
         this.gossip.neighbourUp(c.remote.name);
       },
       onDown: (c, reason) => this.#down(c, reason),
@@ -192,6 +198,7 @@ export class Mesh implements MeshView {
     this.store = this.topology.store;
     this.#topology = this.topology.channel;
     this.store.onChange(() => this.#onTopologyChange());
+    this.store.onChange(() => this.#notifier.changed());
     this.store.onNameConflict((uid) =>
       this.#log.error(
         "another live peer uses our name: give each node a distinct --name (cloned machine id?)",
@@ -255,6 +262,7 @@ export class Mesh implements MeshView {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#notifier.stop();
     const conns = this.#conns.all();
     for (const c of conns) c.close("shutting down");
     await Promise.allSettled([this.#port.close(), ...conns.map((c) => c.finished)]);
@@ -270,13 +278,9 @@ export class Mesh implements MeshView {
     })).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
+  /** Told soon after changes, in a task of its own and coalesced (change_notifier.ts). */
   onChange(cb: () => void): () => void {
-    const offTopology = this.store.onChange(cb);
-    this.#keyListeners.add(cb);
-    return () => {
-      offTopology();
-      this.#keyListeners.delete(cb);
-    };
+    return this.#notifier.subscribe(cb);
   }
 
   /** Only when the operator asked for data-path encryption (a password). */
@@ -395,20 +399,6 @@ export class Mesh implements MeshView {
   // ---- connections ----
 
   /**
-   * A peer's data key came, changed or went. The topology may not change with it (a restarted
-   * peer reconnecting from the same address leaves our connection list as it was).
-   */
-  #dataKeyChanged(): void {
-    for (const cb of [...this.#keyListeners]) {
-      try {
-        cb();
-      } catch (e) {
-        this.#log.error("topology change listener failed", { error: (e as Error).message ?? e });
-      }
-    }
-  }
-
-  /**
    * Where gossip relays a broadcast from `source`: its children in source's tree, plus every
    * neighbour whose end of the connection has not reached the topology here yet. No tree holds
    * such a neighbour, so news passing by in that window would otherwise wait for anti-entropy
@@ -431,7 +421,9 @@ export class Mesh implements MeshView {
     this.#log.info("connection closed", { peer: name, reason });
     if (this.#stopped) return;
     this.#updateOwnEntry();
-    if (this.#config.password !== null) this.#dataKeyChanged();
+    // A data key went; the topology may not change with it (a restarted peer reconnecting from
+    // the same address leaves our connection list as it was).
+    if (this.#config.password !== null) this.#notifier.changed();
     this.#maker.disconnected(name, reason, Date.now());
     this.#kick();
   }

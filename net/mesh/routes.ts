@@ -6,10 +6,12 @@
  * name order, so every peer holding the same topology computes the same trees.
  */
 import type { PeerName } from "./gossip_channel.ts";
-import type { PeerEntry } from "./topology.ts";
 
 /** What routes read of an entry. */
-export type RouteEntry = Pick<PeerEntry, "name" | "connections">;
+export interface RouteEntry {
+  readonly name: PeerName;
+  readonly connections: ReadonlyArray<{ readonly name: PeerName; readonly established: boolean }>;
+}
 export type Lookup = (name: PeerName) => RouteEntry | undefined;
 
 // Entries are immutable, so what each one reports can be indexed once per entry object.
@@ -24,6 +26,15 @@ function established(e: RouteEntry): { set: Set<PeerName>; sorted: PeerName[] } 
     establishedIndex.set(e, idx);
   }
   return idx;
+}
+
+/**
+ * Whether `e` reports an established connection to `name`: one lookup in an index built once per
+ * entry, where scanning the list made every caller quadratic in a hostile topology (an entry may
+ * list 1,024 connections).
+ */
+export function reportsEstablished(e: RouteEntry | undefined, name: PeerName): boolean {
+  return e !== undefined && established(e).set.has(name);
 }
 
 /** Neighbours of `name` over symmetric established connections, sorted by name. */

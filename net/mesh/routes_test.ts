@@ -7,7 +7,10 @@ const n = (i: number) => `02:00:00:00:00:${i.toString(16).padStart(2, "0")}`;
 
 /** A topology from an edge list; `oneSided` edges are reported by their first end only. */
 function topo(count: number, edges: [number, number][], oneSided: [number, number][] = []) {
-  const conns = new Map<string, RouteEntry["connections"]>();
+  const conns = new Map<
+    string,
+    Array<{ name: string; address: string; outbound: boolean; established: boolean }>
+  >();
   for (let i = 0; i < count; i++) conns.set(n(i), []);
   const add = (a: number, b: number, established = true) =>
     conns.get(n(a))!.push({ name: n(b), address: "x:1", outbound: a < b, established });

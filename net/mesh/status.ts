@@ -5,6 +5,7 @@
  */
 import type { TargetState, TargetStatus } from "./connection_maker.ts";
 import type { PeerName } from "./gossip_channel.ts";
+import { reportsEstablished } from "./routes.ts";
 
 export type { TargetState };
 
@@ -131,9 +132,9 @@ export function meshStatus(s: StatusSnapshot): MeshStatus {
       nickname: nick(c.name),
       address: c.address,
       outbound: c.outbound,
-      established: c.established &&
-        (entries.get(c.name)?.connections.some((b) => b.name === e.name && b.established) ??
-          false),
+      // Indexed per entry (routes.ts): a scan of the other end's list made this quadratic in a
+      // hostile topology (/status took a second with one 1,024-connection entry).
+      established: c.established && reportsEstablished(entries.get(c.name), e.name),
     })),
   })).sort((a, b) => (a.name === self ? -1 : b.name === self ? 1 : a.name < b.name ? -1 : 1));
   return {

@@ -229,29 +229,63 @@ export function encodeUpdate(entries: Iterable<PeerEntry>): Uint8Array {
  * entriesPerMessage are checked before anything is parsed.
  */
 export function decodeUpdate(data: Uint8Array): PeerEntry[] {
-  if (data.length > LIMITS.bytesPerMessage) {
-    throw new TopologyDecodeError(
-      `topology update of ${data.length} bytes exceeds ${LIMITS.bytesPerMessage}`,
-    );
+  const d = new UpdateDecoder(data);
+  d.step(Infinity);
+  return d.entries;
+}
+
+/**
+ * A topology update parsed a few entries at a time (the largest takes 40-250 ms to parse: a
+ * caller that must not hold the event loop that long parses it in slices). The header is checked
+ * at construction; each step throws TopologyDecodeError like decodeUpdate, whose result `entries`
+ * is once `done`.
+ */
+export class UpdateDecoder {
+  readonly entries: PeerEntry[] = [];
+  readonly #data: Uint8Array;
+  readonly #view: DataView;
+  readonly #count: number;
+  #offset = 3;
+
+  constructor(data: Uint8Array) {
+    if (data.length > LIMITS.bytesPerMessage) {
+      throw new TopologyDecodeError(
+        `topology update of ${data.length} bytes exceeds ${LIMITS.bytesPerMessage}`,
+      );
+    }
+    if (data.length < 3) throw new TopologyDecodeError("truncated topology update");
+    if (data[0] !== UPDATE_FORMAT) {
+      throw new TopologyDecodeError(`unknown topology update format ${data[0]}`);
+    }
+    this.#data = data;
+    this.#view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    this.#count = this.#view.getUint16(1);
+    if (this.#count > LIMITS.entriesPerMessage) {
+      throw new TopologyDecodeError(`${this.#count} entries exceed ${LIMITS.entriesPerMessage}`);
+    }
+    if (this.#count === 0) this.#end();
   }
-  if (data.length < 3) throw new TopologyDecodeError("truncated topology update");
-  if (data[0] !== UPDATE_FORMAT) {
-    throw new TopologyDecodeError(`unknown topology update format ${data[0]}`);
+
+  get done(): boolean {
+    return this.entries.length === this.#count;
   }
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const count = view.getUint16(1);
-  if (count > LIMITS.entriesPerMessage) {
-    throw new TopologyDecodeError(`${count} entries exceed ${LIMITS.entriesPerMessage}`);
+
+  /** Parses up to `max` more entries; returns whether the update is now parsed whole. */
+  step(max: number): boolean {
+    for (let n = 0; n < max && !this.done; n++) {
+      const [e, next] = decodeEntry(this.#data, this.#view, this.#offset, this.entries.length);
+      this.entries.push(e);
+      this.#offset = next;
+      if (this.done) this.#end();
+    }
+    return this.done;
   }
-  const out: PeerEntry[] = [];
-  let o = 3;
-  for (let i = 0; i < count; i++) {
-    const [e, next] = decodeEntry(data, view, o, i);
-    out.push(e);
-    o = next;
+
+  #end(): void {
+    if (this.#offset !== this.#data.length) {
+      throw new TopologyDecodeError("trailing bytes after the entries");
+    }
   }
-  if (o !== data.length) throw new TopologyDecodeError("trailing bytes after the entries");
-  return out;
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   MAX_VERSION,
   type PeerEntry,
   TopologyDecodeError,
+  UpdateDecoder,
 } from "./topology.ts";
 import type { TopologyStore } from "./topology_store.ts";
 
@@ -37,8 +38,14 @@ export interface TopologyGossipOptions {
   store: TopologyStore;
   keys: PeerKeys;
   now: () => number;
-  /** Runs `fn` soon, after the work already queued (the daemon: a zero timeout). */
-  defer: (fn: () => void) => void;
+  /**
+   * Runs `fn` after `pauseMs`, behind the work already queued (the daemon: a timeout). The
+   * pause is as long as the slice before it took (slicePause): while a burst lasts, half the
+   * event loop's time at least is left to everything else. Back-to-back slices left a /status
+   * request, which needs a few turns of the loop, one slice behind per turn: over a second on a
+   * loaded machine.
+   */
+  defer: (fn: () => void, pauseMs: number) => void;
   /**
    * Work while handling a message, and per deferred slice: signature checks, and connection
    * records of the entries merged (what the next route computation reads).
@@ -47,8 +54,23 @@ export interface TopologyGossipOptions {
   sliceChecks?: number;
   inlineRecords?: number;
   sliceRecords?: number;
+  /**
+   * Milliseconds of work at most while handling a message, and per deferred slice, read on
+   * `clock`: the counts above bound a slice on a quiet core, this bounds it on a busy one (a
+   * check takes 4x longer on a core shared with three other daemons).
+   */
+  inlineBudgetMs?: number;
+  sliceBudgetMs?: number;
+  /** A monotonic clock in ms for the budgets (default performance.now). */
+  clock?: () => number;
   /** Entries waiting for verification at most (one per name). */
   maxPending?: number;
+  /**
+   * Messages up to this size are parsed while being handled; larger ones in deferred slices
+   * (parsing the largest takes 40-250 ms). Bytes of messages waiting to be parsed at most.
+   */
+  inlineParseBytes?: number;
+  maxParseBacklogBytes?: number;
   /** A dropped entry or message (forgeries: authorship.ts `isForgery`), for logs. */
   onDrop?: (
     reason: TopologyDrop,
@@ -67,7 +89,14 @@ export const DEFAULT_INLINE_CHECKS = 32;
 export const DEFAULT_SLICE_CHECKS = 128;
 export const DEFAULT_INLINE_RECORDS = 4096;
 export const DEFAULT_SLICE_RECORDS = 8192;
+/** A budget's worth of work, then the event loop serves everything else (e.g. /status). */
+export const DEFAULT_SLICE_BUDGET_MS = 10;
 export const DEFAULT_MAX_PENDING = 8192;
+export const DEFAULT_INLINE_PARSE_BYTES = 64 * 1024;
+/** Four of the largest messages (LIMITS.bytesPerMessage). */
+export const DEFAULT_MAX_PARSE_BACKLOG_BYTES = 16 * 1024 * 1024;
+/** Entries parsed between two looks at the clock. */
+const PARSE_CHUNK = 64;
 
 export class TopologyGossip implements Gossiper {
   readonly verifier: EntryVerifier;
@@ -75,8 +104,13 @@ export class TopologyGossip implements Gossiper {
   readonly #o: Required<Omit<TopologyGossipOptions, "onDrop" | "verify">>;
   readonly #onDrop: NonNullable<TopologyGossipOptions["onDrop"]>;
   readonly #pending = new Map<PeerName, { entry: PeerEntry; from: PeerName }>();
+  /** Large messages being parsed in slices, oldest first, and their bytes. */
+  readonly #parsing: Array<{ decoder: UpdateDecoder; from: PeerName; bytes: number }> = [];
+  #parsingBytes = 0;
   #channel: GossipChannel | undefined;
   #scheduled = false;
+  /** How long the last deferred slice took (0 before the first: the first runs at once). */
+  #lastSliceMs = 0;
 
   constructor(o: TopologyGossipOptions) {
     this.#o = {
@@ -85,6 +119,11 @@ export class TopologyGossip implements Gossiper {
       inlineRecords: DEFAULT_INLINE_RECORDS,
       sliceRecords: DEFAULT_SLICE_RECORDS,
       maxPending: DEFAULT_MAX_PENDING,
+      inlineParseBytes: DEFAULT_INLINE_PARSE_BYTES,
+      maxParseBacklogBytes: DEFAULT_MAX_PARSE_BACKLOG_BYTES,
+      inlineBudgetMs: DEFAULT_SLICE_BUDGET_MS,
+      sliceBudgetMs: DEFAULT_SLICE_BUDGET_MS,
+      clock: () => performance.now(),
       ...o,
     };
     this.#onDrop = o.onDrop ?? (() => {});
@@ -96,9 +135,9 @@ export class TopologyGossip implements Gossiper {
     this.#channel = channel;
   }
 
-  /** Entries waiting for verification. */
+  /** Entries waiting for verification, and messages waiting to be parsed. */
   get backlog(): number {
-    return this.#pending.size;
+    return this.#pending.size + this.#parsing.length;
   }
 
   fullState(): Uint8Array {
@@ -106,6 +145,10 @@ export class TopologyGossip implements Gossiper {
   }
 
   onGossip(from: PeerName, data: Uint8Array): Uint8Array | null {
+    if (data.length > this.#o.inlineParseBytes) {
+      this.#queueParse(from, data);
+      return null;
+    }
     let entries: PeerEntry[];
     try {
       entries = decodeUpdate(data);
@@ -114,7 +157,12 @@ export class TopologyGossip implements Gossiper {
       return null;
     }
     for (const e of entries) this.#offer(e, from);
-    const delta = this.#drain(this.#o.inlineChecks, this.#o.inlineRecords);
+    const delta = this.#drain(
+      this.#o.inlineChecks,
+      this.#o.inlineRecords,
+      this.#o.clock() + this.#o.inlineBudgetMs,
+    );
+    if (this.#pending.size > 0) this.#schedule();
     return delta.length > 0 ? encodeUpdate(delta) : null;
   }
 
@@ -149,6 +197,48 @@ export class TopologyGossip implements Gossiper {
     return { update: missing.length > 0 ? encodeUpdate(missing) : null, behind };
   }
 
+  /** A large message: parsed in deferred slices, its header checked now. */
+  #queueParse(from: PeerName, data: Uint8Array): void {
+    if (this.#parsingBytes + data.length > this.#o.maxParseBacklogBytes) {
+      this.#drop("backlog", from, { error: `${this.#parsingBytes} bytes waiting to be parsed` });
+      return;
+    }
+    let decoder: UpdateDecoder;
+    try {
+      decoder = new UpdateDecoder(data);
+    } catch (e) {
+      this.#drop("malformed", from, { error: (e as Error).message });
+      return;
+    }
+    this.#parsing.push({ decoder, from, bytes: data.length });
+    this.#parsingBytes += data.length;
+    this.#schedule();
+  }
+
+  /**
+   * Parses queued messages until `deadline` (a chunk at least); a message parsed whole offers
+   * its entries, as a small one does at once. A malformed one is dropped whole.
+   */
+  #parseSome(deadline: number): void {
+    let first = true;
+    while (this.#parsing.length > 0 && (first || this.#o.clock() < deadline)) {
+      first = false;
+      const head = this.#parsing[0];
+      let done: boolean;
+      try {
+        done = head.decoder.step(PARSE_CHUNK);
+      } catch (e) {
+        done = true;
+        this.#drop("malformed", head.from, { error: (e as Error).message });
+        head.decoder.entries.length = 0;
+      }
+      if (!done) continue;
+      this.#parsing.shift();
+      this.#parsingBytes -= head.bytes;
+      for (const e of head.decoder.entries) this.#offer(e, head.from);
+    }
+  }
+
   /** Queues `e` for verification when it would change what the store holds. */
   #offer(e: PeerEntry, from: PeerName): void {
     if (!this.#o.store.isNews(e)) return;
@@ -165,14 +255,18 @@ export class TopologyGossip implements Gossiper {
   }
 
   /**
-   * Verifies waiting entries, `checks` at most and until `records` connection records are
-   * taken, and merges the valid ones; returns the news.
+   * Verifies waiting entries, `checks` at most, until `records` connection records are taken
+   * or `budgetMs` has passed (one check at least: a slice always makes progress), and merges
+   * the valid ones; returns the news.
    */
-  #drain(checks: number, records: number): PeerEntry[] {
+  #drain(checks: number, records: number, deadline: number): PeerEntry[] {
     const store = this.#o.store;
     const valid: PeerEntry[] = [];
+    const clock = this.#o.clock;
+    let first = true;
     for (const [name, { entry, from }] of this.#pending) {
-      if (checks <= 0 || records <= 0) break;
+      if (checks <= 0 || records <= 0 || (!first && clock() >= deadline)) break;
+      first = false;
       this.#pending.delete(name);
       if (!store.isNews(entry)) continue; // overtaken meanwhile: no check needed
       checks--;
@@ -182,24 +276,41 @@ export class TopologyGossip implements Gossiper {
         records -= connectionCount(entry);
       } else this.#drop(verdict, from, { peer: name });
     }
-    const delta = valid.length > 0 ? store.apply(valid) : [];
-    if (this.#pending.size > 0 && !this.#scheduled) {
-      this.#scheduled = true;
-      this.#o.defer(() => this.#slice());
-    }
-    return delta;
+    return valid.length > 0 ? store.apply(valid) : [];
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    this.#o.defer(() => this.#slice(), slicePause(this.#lastSliceMs));
   }
 
   #slice(): void {
     this.#scheduled = false;
-    const delta = this.#drain(this.#o.sliceChecks, this.#o.sliceRecords);
+    const start = this.#o.clock();
+    const deadline = start + this.#o.sliceBudgetMs;
+    this.#parseSome(deadline);
+    const delta = this.#pending.size === 0 ? [] : this.#drain(
+      this.#o.sliceChecks,
+      this.#o.sliceRecords,
+      // Parsing took the budget: still one check, so verification always moves on.
+      deadline,
+    );
     if (delta.length > 0) this.#channel?.broadcast(encodeUpdate(delta));
+    // The pause before the next slice: as long as this one took, merge and broadcast included.
+    this.#lastSliceMs = this.#o.clock() - start;
+    if (this.#parsing.length > 0 || this.#pending.size > 0) this.#schedule();
   }
 
   #drop(reason: TopologyDrop, from: PeerName, detail: { peer?: PeerName; error?: string }): void {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
     this.#onDrop(reason, from, detail);
   }
+}
+
+/** The pause before a deferred slice: as long as the slice before it, 50 ms at most. */
+export function slicePause(lastSliceMs: number): number {
+  return Math.min(Math.max(0, lastSliceMs), 50);
 }
 
 /** What a digest says of an entry: enough to tell which of two copies is newer. */

@@ -11,7 +11,7 @@ import {
   type PeerEntry,
   signEntry,
 } from "./topology.ts";
-import { decodeDigest, type TopologyDrop, TopologyGossip } from "./topology_gossip.ts";
+import { decodeDigest, slicePause, type TopologyDrop, TopologyGossip } from "./topology_gossip.ts";
 import { TopologyStore } from "./topology_store.ts";
 import { TopologyDecodeError } from "./topology.ts";
 
@@ -45,12 +45,22 @@ interface Peer {
   gossip: TopologyGossip;
   drops: Array<[TopologyDrop, string | undefined]>;
   deferred: Array<() => void>;
+  /** The pause asked for with each deferral. */
+  pauses: number[];
   broadcasts: PeerEntry[][];
 }
 
 function peer(
   n: number,
-  opts: { kubeAuthority?: boolean; maxPending?: number; inlineRecords?: number } = {},
+  opts: {
+    kubeAuthority?: boolean;
+    maxPending?: number;
+    inlineRecords?: number;
+    inlineParseBytes?: number;
+    maxParseBacklogBytes?: number;
+    /** The budgets' clock: still unless a test moves it. */
+    clock?: () => number;
+  } = {},
 ): Peer {
   const signer = ring.key(name(n));
   const store = new TopologyStore(
@@ -67,6 +77,7 @@ function peer(
     keys,
     drops: [],
     deferred: [],
+    pauses: [],
     broadcasts: [],
     gossip: undefined as unknown as TopologyGossip,
   };
@@ -74,9 +85,15 @@ function peer(
     store,
     keys,
     now: () => 1,
-    defer: (fn) => p.deferred.push(fn),
+    defer: (fn, pauseMs) => {
+      p.deferred.push(fn);
+      p.pauses.push(pauseMs);
+    },
     maxPending: opts.maxPending,
     inlineRecords: opts.inlineRecords,
+    inlineParseBytes: opts.inlineParseBytes,
+    maxParseBacklogBytes: opts.maxParseBacklogBytes,
+    clock: opts.clock ?? (() => 0),
     onDrop: (reason, _from, d) => p.drops.push([reason, d.peer]),
   });
   const channel: GossipChannel = {
@@ -168,7 +185,7 @@ Deno.test("topology gossip: a key replaced by the Kubernetes API takes the squat
 });
 
 Deno.test("topology gossip: a large full state is verified in slices, news broadcast after each", () => {
-  const p = peer(1);
+  const p = peer(1, { inlineParseBytes: Infinity });
   const many = Array.from({ length: 600 }, (_, i) => entry(i + 2, 1));
   const inline = news(p, many);
   assert.equal(inline.length, 32, "the inline budget");
@@ -226,4 +243,71 @@ Deno.test("topology gossip: a slice also ends once its entries hold enough conne
   assert.equal(p.gossip.backlog, 3);
   p.deferred.shift()!();
   assert.equal(p.gossip.backlog, 0);
+});
+
+Deno.test("topology gossip: a slice ends once its time budget is spent, after one check at least", () => {
+  // Every look at the clock moves it 4 ms; the budget is 10 ms from the first look: checks go on
+  // while the clock reads under the deadline (8, 12: three checks, 16 stops). A clock that
+  // jumps past the budget still lets each slice check one entry.
+  let t = 0;
+  const p = peer(1, { clock: () => (t += 4) });
+  const many = Array.from({ length: 8 }, (_, i) => entry(i + 2, 1));
+  assert.equal(news(p, many).length, 3, "inline: 3 checks in the budget");
+  p.deferred.shift()!();
+  assert.deepEqual(p.broadcasts.map((b) => b.length), [3], "a deferred slice: the same");
+  t = 0;
+  const q = peer(1, { clock: () => (t += 100) });
+  assert.equal(news(q, many).length, 1, "over budget at once: still one check");
+  assert.equal(q.gossip.backlog, 7);
+});
+
+Deno.test("topology gossip: a large message is parsed in slices, a malformed one dropped whole", () => {
+  let t = 0;
+  const p = peer(1, { inlineParseBytes: 1000, clock: () => (t += 1) });
+  const many = Array.from({ length: 300 }, (_, i) => entry(i + 2, 1));
+  const data = encodeUpdate(many);
+  assert.equal(p.gossip.onGossip(FROM, data), null, "nothing parsed while it is handled");
+  assert.equal(p.store.size, 1);
+  assert.equal(p.deferred.length, 1);
+  let slices = 0;
+  while (p.deferred.length > 0) {
+    p.deferred.shift()!();
+    slices++;
+  }
+  assert.ok(slices > 3, `parsed and verified over ${slices} slices`);
+  assert.equal(p.store.size, 301, "every entry merged in the end");
+  assert.equal(p.gossip.backlog, 0);
+
+  // The same message with its last entry cut short: no entry of it is merged.
+  const q = peer(1, { inlineParseBytes: 1000, clock: () => (t += 1) });
+  assert.equal(q.gossip.onGossip(FROM, data.subarray(0, data.length - 1)), null);
+  while (q.deferred.length > 0) q.deferred.shift()!();
+  assert.equal(q.store.size, 1);
+  assert.equal(q.gossip.drops.get("malformed"), 1);
+  // A bad header is refused at once.
+  assert.equal(q.gossip.onGossip(FROM, new Uint8Array(2000)), null);
+  assert.equal(q.gossip.drops.get("malformed"), 2);
+  assert.equal(q.deferred.length, 0);
+});
+
+Deno.test("topology gossip: messages waiting to be parsed are bounded in bytes", () => {
+  const data = encodeUpdate(Array.from({ length: 200 }, (_, i) => entry(i + 2, 1)));
+  const p = peer(1, { inlineParseBytes: 1000, maxParseBacklogBytes: data.length * 1.5 });
+  p.gossip.onGossip(FROM, data);
+  p.gossip.onGossip(FROM, data);
+  assert.equal(p.gossip.drops.get("backlog"), 1, "the second one does not fit");
+  assert.equal(p.gossip.backlog, 1);
+});
+
+Deno.test("topology gossip: slices pause as long as they took, so half the loop is left to others", () => {
+  assert.deepEqual([0, 7, 50, 400, -1].map(slicePause), [0, 7, 50, 50, 0]);
+  // Each look at the clock moves it 3 ms: a slice of 128 checks is cut by the 10 ms budget.
+  let t = 0;
+  const p = peer(1, { clock: () => (t += 3) });
+  news(p, Array.from({ length: 40 }, (_, i) => entry(i + 2, 1)));
+  while (p.deferred.length > 0) p.deferred.shift()!();
+  assert.equal(p.gossip.backlog, 0);
+  assert.equal(p.pauses[0], 0, "the first slice runs at once");
+  assert.ok(p.pauses.length > 3, `${p.pauses.length} slices`);
+  for (const ms of p.pauses.slice(1)) assert.ok(ms >= 10 && ms <= 50, `paused ${ms} ms`);
 });

@@ -182,6 +182,12 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
     },
   );
 
+  await maxTopologyStep(t, c, a);
+}
+
+/** The maximal topology message (issue 12): /status answers and no mesh connection drops. */
+export async function maxTopologyStep(t: Deno.TestContext, c: Cluster, a: Attacker) {
+  const n1 = c.nodes[0];
   await attackStep(
     t,
     "max-topology",

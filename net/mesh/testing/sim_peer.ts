@@ -51,6 +51,8 @@ export function simPeer(o: SimPeerOptions): SimPeer {
     keys,
     now,
     defer: o.defer,
+    // Simulated time: work is bounded by counts (what the simulator measures), not a wall clock.
+    clock: () => 0,
     onDrop: o.onDrop,
     verify: o.verify,
   });
