@@ -144,14 +144,17 @@ const rows = (["tcp1", "tcp4", "pps"] as const).map((k) => {
   return {
     k,
     ratio: on / off,
+    paired: median(ratios),
     line: `| ${names[k]} | ${fmt(k, off)} (${spread(k, samples.off[k])}) | ${fmt(k, on)} (${
       spread(k, samples.on[k])
-    }) | ${(on / off).toFixed(3)} | ${sorted(ratios)[0].toFixed(2)}–${
+    }) | ${(on / off).toFixed(3)} | ${median(ratios).toFixed(3)} (${sorted(ratios)[0].toFixed(2)}–${
       sorted(ratios).at(-1)!.toFixed(2)
-    } |`,
+    }) |`,
   };
 });
-const worst = Math.min(...rows.map((r) => r.ratio));
+// The verdict on the paired ratios: each pair ran back to back, so load that drifts between rounds
+// (a shared machine) cancels out; the ratio of medians is shown beside it.
+const worst = Math.min(...rows.map((r) => r.paired));
 const table = [
   `## ${
     new Date().toISOString()
@@ -159,11 +162,11 @@ const table = [
     Deno.loadavg().map((x) => x.toFixed(1)).join(" ")
   }`,
   "",
-  "| measure | kernel VXLAN + masquerading | + input allow-list | ratio of medians | per-round ratios |",
+  "| measure | kernel VXLAN + masquerading | + input allow-list | ratio of medians | median of paired ratios (min–max) |",
   "|---|---|---|---|---|",
   ...rows.map((r) => r.line),
   "",
-  `- verdict: ${worst >= 0.95 ? "MET" : "NOT MET"} — the worst ratio of medians is ${
+  `- verdict: ${worst >= 0.95 ? "MET" : "NOT MET"} — the worst median of paired ratios is ${
     worst.toFixed(3)
   } (goal ≥ 0.95)`,
   `- packets the allow-list refused during the runs (all peers' traffic): ${refusedTotal}`,
