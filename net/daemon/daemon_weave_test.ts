@@ -45,7 +45,11 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10
 Deno.test("daemon: Weave's POST /connect, /status/targets and POST /forget", async () => {
   const dirs = [Deno.makeTempDirSync(), Deno.makeTempDirSync()];
   const a = await startDaemon(
-    config(dirs[0], "02:00:00:00:0a:01", { trustedSubnets: ["10.0.0.0/8", "192.168.0.0/16"] }),
+    // conn-limit 0: unlimited, as Weave (the connection below is admitted).
+    config(dirs[0], "02:00:00:00:0a:01", {
+      trustedSubnets: ["10.0.0.0/8", "192.168.0.0/16"],
+      connLimit: 0,
+    }),
     {
       log: quiet,
       components: [{

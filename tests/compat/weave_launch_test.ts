@@ -116,6 +116,30 @@ Deno.test({
         while (!logs.join("").includes('"msg":"dial failed"') && Date.now() < until) {
           await new Promise((r) => setTimeout(r, 100));
         }
+        // Mutations stay root-only: uid nobody cannot reach the socket at all, and the status
+        // address has no /connect (the root call above is the control).
+        const asNobody = (...a: string[]) =>
+          new Deno.Command("ip", {
+            args: ["netns", "exec", node, "setpriv", "--reuid=65534", "--regid=65534"]
+              .concat(["--clear-groups", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"], a),
+            stdout: "piped",
+            stderr: "null",
+          }).output();
+        const viaSocket = await asNobody(
+          "--unix-socket",
+          sock,
+          "-d",
+          "peer=10.9.9.9",
+          "http://x/connect",
+        );
+        assert.notEqual(viaSocket.code, 0, "nobody cannot open the API socket");
+        const viaStatusAddr = await asNobody(
+          "-d",
+          "peer=10.9.9.9",
+          "http://127.0.0.1:6785/connect",
+        );
+        assert.equal(new TextDecoder().decode(viaStatusAddr.stdout), "404");
+        assert.doesNotMatch((await get(sock, "/status/targets")).text, /10\.9\.9\.9/);
         // WEAVE_STATUS_ADDR: read-only status inside the node's namespace.
         const viaStatus = await new Deno.Command("ip", {
           args: ["netns", "exec", node, "curl", "-s", "http://127.0.0.1:6785/status/targets"],
