@@ -6,10 +6,7 @@
  */
 export const PENDING = new Set<string>([
   // issue 12, non-peer (non_peer_test.ts)
-  "ipam-ring",
   "max-topology",
-  // issue 12, password holder (password_holder_test.ts)
-  "ipam-ring-pw",
 ]);
 
 const runPending = Deno.env.get("WEAVETS_ATTACK_PENDING") === "1";
