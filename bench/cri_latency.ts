@@ -1,0 +1,292 @@
+/**
+ * The CRI view of pod start: RunPodSandbox latency through containerd (Debian's 1.6, its CRI
+ * plugin and vendored libcni exec'ing the plugins, as kubelet's runtime does), weavets against
+ * the reference bridge + host-local, in one run on one node. Two private containerds run side by
+ * side in the node's namespace, one per network config (weavets as shipped but without the
+ * chained portmap; the reference bridge with host-local), and the measurement alternates between
+ * them round by round (ABBA), so drift and noise hit both alike.
+ *
+ * Per round and runtime: ROUND_SEQUENTIAL sandboxes one after another (concurrency 1), then 20 at
+ * once (concurrency 20); each RunPodSandbox is timed at the CRI client, from request to answer
+ * (what kubelet waits for). Sandboxes are stopped and removed between rounds, untimed. The ratio
+ * is computed per round, and the table gives the pooled ratio with the spread of the per-round
+ * ratios: a goal is "met" when the whole spread is under it, "not met" when all of it is over,
+ * otherwise "not distinguishable at this noise".
+ *
+ * Also measured in the same rounds: an empty Deno program exec'd in the node namespace (at
+ * concurrency 1 and 20), the floor of any plugin written for Deno, to say how much of what
+ * weavets adds over the reference is the runtime's start.
+ *
+ *   sudo deno run -A bench/cri_latency.ts [--rounds 5] [--write]
+ *
+ * Needs containerd, runc, busybox-static and containernetworking-plugins (tests/setup.sh).
+ * `--write` appends the result to bench/RESULTS-cri.md.
+ */
+import type { Cluster } from "../cli/demo/cluster.ts";
+import { spawnIn } from "../cli/demo/exec.ts";
+import type { Conflist } from "../cli/demo/cni_runtime.ts";
+import { REPO_ROOT, weavetsBin } from "../tests/harness/binary.ts";
+import { WEAVETS_ONLY, withCluster } from "../tests/e2e/e2e.ts";
+import { CriNode, missingForCri } from "../tests/cri/cri_cluster.ts";
+import { buildPauseImage } from "../tests/cri/pause_image.ts";
+
+const args = Deno.args;
+const flag = (name: string, dflt: number) =>
+  args.includes(name) ? Number(args[args.indexOf(name) + 1]) || dflt : dflt;
+const ROUNDS = flag("--rounds", 5);
+const ROUND_SEQUENTIAL = flag("--sequential", 10);
+const BURST = 20;
+const WRITE = args.includes("--write");
+
+const GOAL_P50 = 1.2;
+const GOAL_P99_AT_20 = 1.3;
+
+const WEAVETS = "weavets";
+const REF = "bridge+host-local";
+const EMPTY = "empty Deno program";
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+
+/** A goal's verdict from the spread of per-round ratios (pure). */
+export function verdict(spread: { lo: number; hi: number }, goal: number): string {
+  if (spread.hi <= goal) return "met";
+  if (spread.lo > goal) return "not met";
+  return "not distinguishable at this noise";
+}
+
+function referenceConflist(dataDir: string): Conflist {
+  return {
+    cniVersion: "0.4.0",
+    name: "refnet",
+    plugins: [{
+      type: "bridge",
+      bridge: "refbr",
+      isGateway: true,
+      ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.91.0.0/16" }]] },
+    }],
+  };
+}
+
+/** One sample set: per round, the latencies at concurrency 1 and 20. */
+type Samples = { c1: number[][]; c20: number[][] };
+
+async function timeRun(node: CriNode, name: string): Promise<{ ms: number; id: string }> {
+  const t0 = performance.now();
+  const id = await node.cri.runPodSandbox({
+    name,
+    namespace: "default",
+    uid: crypto.randomUUID(),
+  });
+  return { ms: performance.now() - t0, id };
+}
+
+async function removeAll(node: CriNode, ids: string[]): Promise<void> {
+  await Promise.all(ids.map(async (id) => {
+    await node.cri.stopPodSandbox(id);
+    await node.cri.removePodSandbox(id);
+  }));
+}
+
+let seq = 0;
+/** One round on one runtime: ROUND_SEQUENTIAL one after another, then BURST at once. */
+async function round(node: CriNode, s: Samples): Promise<void> {
+  const c1: number[] = [];
+  const ids: string[] = [];
+  try {
+    for (let i = 0; i < ROUND_SEQUENTIAL; i++) {
+      const r = await timeRun(node, `b${seq++}`);
+      ids.push(r.id);
+      c1.push(r.ms);
+    }
+    await removeAll(node, ids.splice(0));
+    const burst = await Promise.all(
+      Array.from({ length: BURST }, () => timeRun(node, `b${seq++}`)),
+    );
+    ids.push(...burst.map((r) => r.id));
+    s.c1.push(c1);
+    s.c20.push(burst.map((r) => r.ms));
+  } finally {
+    await removeAll(node, ids);
+  }
+}
+
+/** The empty Deno program exec'd in the node namespace, ROUND_SEQUENTIAL then BURST at once. */
+async function emptyRound(netns: string, file: string, s: Samples): Promise<void> {
+  const once = async () => {
+    const t0 = performance.now();
+    const child = spawnIn(netns, Deno.execPath(), ["run", "--no-config", file], {
+      stdout: "null",
+      stderr: "null",
+    });
+    await child.status;
+    return performance.now() - t0;
+  };
+  const c1: number[] = [];
+  for (let i = 0; i < ROUND_SEQUENTIAL; i++) c1.push(await once());
+  s.c1.push(c1);
+  s.c20.push(await Promise.all(Array.from({ length: BURST }, once)));
+}
+
+interface Row {
+  p50: number;
+  p99: number;
+}
+
+function pooled(s: Samples): { c1: Row; c20: Row } {
+  const row = (rounds: number[][]): Row => {
+    const all = sorted(rounds.flat());
+    return { p50: percentile(all, 50), p99: percentile(all, 99) };
+  };
+  return { c1: row(s.c1), c20: row(s.c20) };
+}
+
+/** Per-round ratios of a statistic, weavets over reference: their min and max. */
+function spread(
+  w: number[][],
+  r: number[][],
+  stat: (xs: number[]) => number,
+): { lo: number; hi: number } {
+  const ratios = w.map((x, i) => stat(sorted(x)) / stat(sorted(r[i])));
+  return { lo: Math.min(...ratios), hi: Math.max(...ratios) };
+}
+
+async function main(): Promise<void> {
+  if (Deno.uid() !== 0) {
+    console.error("bench/cri_latency.ts needs root (network namespaces, containerd)");
+    Deno.exit(1);
+  }
+  const missing = missingForCri();
+  if (missing.length) {
+    console.error(`bench/cri_latency.ts: missing ${missing.join(", ")} (run tests/setup.sh)`);
+    Deno.exit(1);
+  }
+  await withCluster({ nodes: 1, conflist: WEAVETS_ONLY }, async (c: Cluster) => {
+    const node = c.nodes[0];
+    const dir = `/run/${c.spec.prefix}`;
+    const nodes: CriNode[] = [];
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+      const image = await buildPauseImage(dir);
+      const weavets = new CriNode(c, node, `${dir}/w`, WEAVETS_ONLY);
+      const ref = new CriNode(c, node, `${dir}/r`, referenceConflist(`${dir}/hostlocal`));
+      nodes.push(weavets, ref);
+      for (const n of nodes) {
+        await n.containerd.start();
+        await n.containerd.importImage(image);
+        // Warm-up outside the measurement (image unpack, first exec of each plugin, bridges).
+        const w = await timeRun(n, `warm${seq++}`);
+        await removeAll(n, [w.id]);
+      }
+      const emptyFile = `${dir}/empty.js`;
+      Deno.writeTextFileSync(emptyFile, "");
+
+      const samples = new Map<string, Samples>(
+        [WEAVETS, REF, EMPTY].map((l) => [l, { c1: [], c20: [] }]),
+      );
+      const started = performance.now();
+      for (let r = 0; r < ROUNDS; r++) {
+        // ABBA: each runtime goes first in every other round.
+        const order = r % 2 === 0 ? [weavets, ref] : [ref, weavets];
+        for (const n of order) await round(n, samples.get(n === weavets ? WEAVETS : REF)!);
+        await emptyRound(node.netns, emptyFile, samples.get(EMPTY)!);
+        console.error(`round ${r + 1}/${ROUNDS} done (${secondsSince(started)} s)`);
+      }
+      const report = render(samples);
+      console.log(report);
+      if (WRITE) write(report);
+    } finally {
+      for (const n of nodes) await n.containerd.destroy();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  });
+}
+
+const secondsSince = (t0: number) => ((performance.now() - t0) / 1000).toFixed(0);
+
+/** The result as markdown (pure over the samples). */
+export function render(samples: Map<string, Samples>): string {
+  const w = samples.get(WEAVETS)!, r = samples.get(REF)!, e = samples.get(EMPTY)!;
+  const pw = pooled(w), pr = pooled(r), pe = pooled(e);
+  const f = (x: number) => x.toFixed(0);
+  const x = (a: number, b: number) => (a / b).toFixed(2);
+  const sp = (s: { lo: number; hi: number }) => `${s.lo.toFixed(2)}–${s.hi.toFixed(2)}`;
+  const p50 = (xs: number[]) => percentile(xs, 50);
+  const p99 = (xs: number[]) => percentile(xs, 99);
+  const s50c1 = spread(w.c1, r.c1, p50);
+  const s50c20 = spread(w.c20, r.c20, p50);
+  const s99c1 = spread(w.c1, r.c1, p99);
+  const s99c20 = spread(w.c20, r.c20, p99);
+  const rounds = w.c1.length;
+  return [
+    `### ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC — ${rounds} rounds ` +
+    `(ABBA) of ${ROUND_SEQUENTIAL} sequential + ${BURST} at once per runtime, ` +
+    `${navigator.hardwareConcurrency} CPUs, load ${loadAverage()}, containerd 1.6 CRI, weavets ` +
+    `${binaryKind()}`,
+    "",
+    "RunPodSandbox in ms, request to answer at the CRI client (pooled over the rounds).",
+    "",
+    "| network | concurrency | p50 | p99 |",
+    "|---|---|---|---|",
+    `| ${WEAVETS} | 1 | ${f(pw.c1.p50)} | ${f(pw.c1.p99)} |`,
+    `| ${REF} | 1 | ${f(pr.c1.p50)} | ${f(pr.c1.p99)} |`,
+    `| ${WEAVETS} | 20 | ${f(pw.c20.p50)} | ${f(pw.c20.p99)} |`,
+    `| ${REF} | 20 | ${f(pr.c20.p50)} | ${f(pr.c20.p99)} |`,
+    "",
+    "weavets / reference (pooled, and the spread of the per-round ratios):",
+    "",
+    "| concurrency | p50 | p50 spread | p99 | p99 spread |",
+    "|---|---|---|---|---|",
+    `| 1 | ${x(pw.c1.p50, pr.c1.p50)} | ${sp(s50c1)} | ${x(pw.c1.p99, pr.c1.p99)} | ` +
+    `${sp(s99c1)} |`,
+    `| 20 | ${x(pw.c20.p50, pr.c20.p50)} | ${sp(s50c20)} | ${x(pw.c20.p99, pr.c20.p99)} | ` +
+    `${sp(s99c20)} |`,
+    "",
+    `Goals: p50 ≤ ${GOAL_P50}× at concurrency 1: ${verdict(s50c1, GOAL_P50)}; at 20: ` +
+    `${verdict(s50c20, GOAL_P50)}. p99 at 20 ≤ ${GOAL_P99_AT_20}×: ` +
+    `${verdict(s99c20, GOAL_P99_AT_20)}.`,
+    "",
+    `What weavets adds over the reference (p50): ${f(pw.c1.p50 - pr.c1.p50)} ms at ` +
+    `concurrency 1, ${f(pw.c20.p50 - pr.c20.p50)} ms at 20; an empty Deno program exec'd in the ` +
+    `node: p50 ${f(pe.c1.p50)} ms at 1, ${f(pe.c20.p50)} ms at 20 (p99 ${f(pe.c1.p99)} / ` +
+    `${f(pe.c20.p99)} ms). libcni execs weavets once per ADD (more for CHECK/STATUS).`,
+    "",
+  ].join("\n");
+}
+
+function write(report: string): void {
+  const path = `${REPO_ROOT}/bench/RESULTS-cri.md`;
+  let existing: string;
+  try {
+    existing = Deno.readTextFileSync(path);
+  } catch {
+    existing = "# RunPodSandbox through containerd (bench/cri_latency.ts)\n\n" +
+      "The latency a pod sees: weavets against the reference bridge + host-local, " +
+      "interleaved in one run. `deno task bench` runs it after the plugin-alone bench " +
+      "(bench/RESULTS-cni.md).\n";
+  }
+  Deno.writeTextFileSync(path, existing.trimEnd() + "\n\n" + report);
+  new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).outputSync();
+}
+
+/** Whether the plugin measured is a compiled binary or install.sh's launcher (runs `deno run`). */
+function binaryKind(): string {
+  const bin = weavetsBin();
+  const head = new Uint8Array(2);
+  const f = Deno.openSync(bin);
+  try {
+    f.readSync(head);
+  } finally {
+    f.close();
+  }
+  return head[0] === 0x23 && head[1] === 0x21 ? `launcher (${bin})` : `compiled (${bin})`;
+}
+
+function loadAverage(): string {
+  return Deno.loadavg().map((v) => v.toFixed(1)).join(" ");
+}
+
+if (import.meta.main) await main();
