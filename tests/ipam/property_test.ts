@@ -1,13 +1,20 @@
 /**
  * Property tests: random histories of 2–8 simulated peers (allocate, release, claim, GC, space
- * donation, partitions and heals, crashes and restarts, rmpeer of dead peers) with the IPAM safety
- * invariants checked after every step. IPAM_SIM_STEPS raises the step budget for a soak run.
+ * donation, partitions and heals, crashes and restarts, rmpeer of dead peers), half of them with a
+ * Byzantine peer sending self-signed and forged ring states (byzantine.ts), with the IPAM safety
+ * invariants checked after every step: no address allocated twice, no two peers owning one
+ * address, no live allocation lost but by its own release or GC, no conflict reported, and after a
+ * heal every peer's view the same. 100,000 steps by default (about 12 s of CPU here);
+ * IPAM_SIM_STEPS raises the budget for a soak run (e.g. IPAM_SIM_STEPS=1000000).
+ * Negative control: `forgedWouldHaveWon` counts forgeries a join without signatures and ownership
+ * rules would have applied (checked > 0), so a pass is the rules refusing them.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseCidr } from "../../net/addr/mod.ts";
 import { reservedOf } from "../../net/ipam/allocations.ts";
 import type { InitMode } from "../../net/ipam/types.ts";
+import { Byzantine, FORGERY_KINDS } from "./byzantine.ts";
 import { SimCluster, type SimPeer } from "./sim.ts";
 
 type Action =
@@ -22,7 +29,8 @@ type Action =
   | { t: "restart"; p: number }
   | { t: "kill"; p: number }
   | { t: "revive"; p: number }
-  | { t: "rmpeer"; p: number; d: number };
+  | { t: "rmpeer"; p: number; d: number }
+  | { t: "forge"; p: number; kind: number; x: number; y: number };
 
 const KEYS = 48;
 const idx = fc.nat(7);
@@ -67,6 +75,16 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant("kill"), p: idx }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("revive"), p: idx }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("rmpeer"), p: idx, d: idx }) },
+  {
+    weight: 10,
+    arbitrary: fc.record({
+      t: fc.constant("forge"),
+      p: idx,
+      kind: fc.nat(FORGERY_KINDS - 1),
+      x: fc.nat(1 << 20),
+      y: fc.nat(1 << 20),
+    }),
+  },
 ) as fc.Arbitrary<Action>;
 
 interface Scenario {
@@ -74,6 +92,8 @@ interface Scenario {
   prefix: number;
   mode: "seed" | "consensus";
   observers: number;
+  /** A Byzantine peer sends forgeries (byzantine.ts); without one, "forge" does nothing. */
+  byzantine: boolean;
 }
 
 const scenario: fc.Arbitrary<Scenario> = fc.record({
@@ -81,6 +101,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   prefix: fc.integer({ min: 24, max: 27 }),
   mode: fc.constantFrom("seed" as const, "consensus" as const),
   observers: fc.nat(2),
+  byzantine: fc.boolean(),
 });
 
 function initModes(s: Scenario): InitMode[] {
@@ -165,7 +186,21 @@ export const stats = {
   donations: 0,
   restarts: 0,
   takenOver: 0,
+  forged: 0,
+  /** Forgeries a join without signatures and ownership rules would have applied. */
+  forgedWouldHaveWon: 0,
+  refused: 0,
 };
+
+/** Every peer's allocations (key → address), to check none is lost but by release or GC. */
+function holdings(c: SimCluster): Map<string, Map<string, number>> {
+  return new Map(
+    c.peers.filter((p) => !p.removed).map((p) => [
+      p.name,
+      new Map(p.alloc.allocations().map((a) => [`${a.id} ${a.ifname}`, a.ip])),
+    ]),
+  );
+}
 
 function run(s: Scenario, actions: Action[], seed: number): void {
   let rnd = seed >>> 0 || 1;
@@ -178,7 +213,9 @@ function run(s: Scenario, actions: Action[], seed: number): void {
   const reserved = reservedOf(c.peers[0].alloc.range);
   const pick = (i: number) => c.peers[i % c.peers.length];
   const sizeOfRange = 2 ** (32 - s.prefix);
+  const byz = s.byzantine ? new Byzantine(c) : null;
   for (const a of actions) {
+    const held = holdings(c);
     switch (a.t) {
       case "alloc": {
         const p = pick(a.p);
@@ -270,6 +307,9 @@ function run(s: Scenario, actions: Action[], seed: number): void {
         if (!p.alive && !p.removed) c.restart(p);
         break;
       }
+      case "forge":
+        byz?.forge(pick(a.p), a.kind, a.x, a.y);
+        break;
       case "rmpeer": {
         const p = pick(a.p), d = pick(a.d);
         if (!p.alive || p === d) break;
@@ -302,12 +342,26 @@ function run(s: Scenario, actions: Action[], seed: number): void {
       }
     }
     checkInvariants(c);
+    // No live allocation is lost or moved, but by its own peer's release or GC.
+    for (const [name, before] of held) {
+      const p = c.peer(name)!;
+      if ((a.t === "release" || a.t === "gc") && pick(a.p) === p) continue;
+      const now = new Map(p.alloc.allocations().map((x) => [`${x.id} ${x.ifname}`, x.ip]));
+      for (const [k, ip] of before) {
+        assert.equal(now.get(k), ip, `${name} lost allocation ${k} (${ip}) in a ${a.t} step`);
+      }
+    }
   }
   c.heal();
   c.quiesce();
   checkAgreement(c);
   checkInvariants(c);
   stats.donations += c.donations;
+  if (byz) {
+    stats.forged += byz.stats.sent;
+    stats.forgedWouldHaveWon += byz.stats.wouldHaveWon;
+    for (const p of c.peers) for (const n of p.alloc.refused.values()) stats.refused += n;
+  }
   assert.deepEqual(c.problems, [], "peers reported conflicts");
   // Once initialised and connected, every live peer that wants space can get some.
   for (const p of c.live() as SimPeer[]) assert.equal(p.alloc.ready, c.live()[0].alloc.ready);
@@ -317,7 +371,7 @@ const STEPS = Number(Deno.env.get("IPAM_SIM_STEPS") ?? 100_000);
 const PER_RUN = 400;
 
 export { action, run, scenario };
-Deno.test("IPAM safety over random histories of 2-8 peers", () => {
+Deno.test("IPAM safety over random histories of 2-8 peers, half of them with a Byzantine peer", () => {
   let steps = 0;
   fc.assert(
     fc.property(

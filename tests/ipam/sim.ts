@@ -60,6 +60,8 @@ export class SimCluster {
   donations = 0;
   /** Every peer's signing key (real Ed25519 signatures). */
   readonly keyring = new TestKeyring();
+  /** The name of a made-up peer that sends forgeries (byzantine.ts), connected to every peer. */
+  byzantine: string | null = null;
 
   constructor(readonly range: Cidr, inits: InitMode[], readonly random: () => number) {
     inits.forEach((init, i) => {
@@ -136,11 +138,15 @@ export class SimCluster {
   topologyChanged(): void {
     const now = new Set<string>();
     for (const p of this.live()) {
-      p.alloc.setPeers(this.peers.map((q) => ({
-        name: q.name,
-        nickname: `n${q.name.slice(-2)}`,
-        reachable: this.reachable(p, q),
-      })));
+      p.alloc.setPeers([
+        ...this.peers.map((q) => ({
+          name: q.name,
+          nickname: `n${q.name.slice(-2)}`,
+          reachable: this.reachable(p, q),
+        })),
+        // A Byzantine peer is connected to everyone (tests/ipam/byzantine.ts).
+        ...(this.byzantine ? [{ name: this.byzantine, nickname: "byz", reachable: true }] : []),
+      ]);
       for (const q of this.live()) {
         if (q !== p && this.reachable(p, q)) now.add(`${p.name}>${q.name}`);
       }
@@ -162,9 +168,10 @@ export class SimCluster {
     for (let i = 0; i < n && this.queue.length > 0; i++) {
       const idx = Math.floor(this.random() * Math.min(this.queue.length, 4));
       const [m] = this.queue.splice(idx, 1);
-      const from = this.peer(m.from)!, to = this.peer(m.to)!;
+      const from = this.peer(m.from), to = this.peer(m.to);
+      if (!to) continue; // to the Byzantine peer: it ignores what it gets
       // A partition or crash since sending lost it (the sender being dead does not: it was sent).
-      if (!to.alive || from.group !== to.group) continue;
+      if (!to.alive || (from && from.group !== to.group)) continue;
       try {
         if (m.kind === "unicast") {
           if (decodeUnicast(m.data).t === "give") this.donations++;
@@ -174,7 +181,7 @@ export class SimCluster {
           const fwd = to.alloc.onGossip(m.from, m.data);
           if (fwd) {
             for (const q of this.peers) {
-              if (q !== to && q !== from && this.reachable(to, q)) {
+              if (q !== to && q.name !== m.from && this.reachable(to, q)) {
                 this.queue.push({ from: to.name, to: q.name, kind: "gossip", data: fwd });
               }
             }
