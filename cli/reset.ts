@@ -2,7 +2,8 @@
  * `weavets reset [--data] [--weave]`: removes what weavets created on this node, or with --weave
  * what Weave Net left (net/weave/reset.ts says what and why). Refuses while a daemon holds the
  * ports. Exit 0 when everything went, 1 when something could not be removed (each named with
- * what to do), 2 on bad usage.
+ * what to do), 2 on bad usage, 3 when refused because a daemon is running (the init container
+ * waits on that one: the pod starts once Weave Net is gone).
  */
 import { parseArgs } from "node:util";
 import { cniSocketPathFor } from "../cni/socket.ts";
@@ -22,7 +23,7 @@ in built-in chains that jump to them or name the bridge, its ipsets, the datapat
 devices, and its CNI config (renamed *.weavets-disabled once weavets' own is installed). The
 bridge, its address and running pods stay; weavets claims their addresses when it starts.
 
-Both refuse while a daemon (weavets' or Weave's) holds the ports.
+Both refuse while a daemon (weavets' or Weave's) holds the ports (exit 3, nothing changed).
 
   --bridge NAME        the bridge (default weave)
   --datadir DIR        weavets' data dir, removed with --data (default /var/lib/weavets)
@@ -104,7 +105,7 @@ export async function run(args: string[]): Promise<number> {
         ...live.map((l) => `  - ${l}`),
       ].join("\n"),
     );
-    return 1;
+    return 3;
   }
   if (v.weave) {
     return print(

@@ -105,6 +105,11 @@ for f in "$CNI_CONF_DIR"/*.conflist "$CNI_CONF_DIR"/*.conf "$CNI_CONF_DIR"/*.jso
   [ -e "$f" ] || continue
   name=${f##*/}
   if [ "$name" != "$CONFLIST_NAME" ] && [ "$(printf '%s\n%s\n' "$name" "$CONFLIST_NAME" | LC_ALL=C sort | head -n1)" = "$name" ]; then
-    say "WARNING: $f sorts before $CONFLIST_NAME, so the container runtime uses it instead of weavets; remove it (see docs/KUBERNETES.md, migrating from Weave Net)"
+    case "$name" in
+      *weave.conflist | *weave.conf | *weave.json)
+        say "NOTE: $f (Weave Net's) sorts before $CONFLIST_NAME; the next init container (weavets reset --weave) renames it out of the way once Weave Net is gone (docs/MIGRATING.md)" ;;
+      *)
+        say "WARNING: $f sorts before $CONFLIST_NAME, so the container runtime uses it instead of weavets; remove it or rename it to sort after" ;;
+    esac
   fi
 done

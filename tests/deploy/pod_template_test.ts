@@ -23,7 +23,7 @@ function pair(args: string[], flag: string): string[] {
 
 Deno.test("pod template: the shipped DaemonSet as podman runs", () => {
   const pod = podRun(daemonSetOf(MANIFEST), CTX);
-  assert.deepEqual(pod.init.map((c) => c.name), ["wtd-install-cni"]);
+  assert.deepEqual(pod.init.map((c) => c.name), ["wtd-install-cni", "wtd-reset-weave"]);
   assert.deepEqual(pod.containers.map((c) => c.name), ["wtd-weavets"]);
   // Every hostPath is served under the test's root, never the machine's own paths.
   for (const v of pod.volumes) assert.equal(v.hostDir, `/tmp/root${v.path}`);
@@ -37,6 +37,11 @@ Deno.test("pod template: the shipped DaemonSet as podman runs", () => {
   assert.ok(pair(init, "--volume").includes("/tmp/root/opt/cni/bin:/host/opt/cni/bin:rw"));
   assert.ok(pair(init, "--env").includes("CNI_BIN_DIR=/host/opt/cni/bin"));
   assert.deepEqual(pair(init, "--entrypoint"), ['["/usr/local/bin/weavets-install-cni"]']);
+
+  // Weave Net's leftovers removed before the daemon starts (privileged: iptables, links).
+  const reset = pod.init[1].args;
+  assert.ok(reset.includes("--privileged"));
+  assert.match(reset.join(" "), /weavets reset --weave --cni-conf-dir=\/host\/etc\/cni\/net\.d/);
 
   const main = pod.containers[0];
   assert.ok(main.args.includes("--privileged") && main.args.includes("--detach"));

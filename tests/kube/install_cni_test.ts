@@ -176,15 +176,19 @@ Deno.test("install-cni: HAIRPIN_MODE sets hairpinMode in a new conflist; bad val
   }
 });
 
-Deno.test("install-cni: warns when Weave Net's conflist would still win", async () => {
+Deno.test("install-cni: says when another conflist (Weave Net's or not) would still win", async () => {
   const f = fixture();
   try {
     Deno.mkdirSync(f.conf, { recursive: true });
     Deno.writeTextFileSync(`${f.conf}/10-weave.conflist`, "{}");
     Deno.writeTextFileSync(`${f.conf}/99-other.conflist`, "{}");
+    Deno.writeTextFileSync(`${f.conf}/05-calico.conflist`, "{}");
     const r = await install(f);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /WARNING: .*10-weave\.conflist sorts before 10-weavets\.conflist/);
+    // Weave's is named with what takes it away (the reset-weave init container); others warned.
+    assert.match(r.stdout, /NOTE: .*10-weave\.conflist \(Weave Net's\) sorts before 10-weavets/);
+    assert.match(r.stdout, /weavets reset --weave/);
+    assert.match(r.stdout, /WARNING: .*05-calico\.conflist sorts before 10-weavets\.conflist/);
     assert.doesNotMatch(r.stdout, /99-other/);
   } finally {
     f.cleanup();

@@ -174,12 +174,13 @@ Deno.test("manifest: the DaemonSet runs one privileged host-network peer on ever
   assert.equal(spec.containers.length, 1);
   assert.equal(daemon.securityContext.privileged, true);
   assert.ok(daemon.resources.requests.cpu && daemon.resources.requests.memory);
-  // Both containers use the one image value, tagged with the product version.
-  const [init] = spec.initContainers;
+  // Every container uses the one image value, tagged with the product version.
+  const [init, reset] = spec.initContainers;
   assert.equal(init.image, daemon.image);
+  assert.equal(reset.image, daemon.image);
   assert.equal(daemon.image.split(":").at(-1), VERSION);
   const written = text.match(/^\s*image: .*$/gm) ?? [];
-  assert.deepEqual(written.map((l) => l.trim().split(" ")[1]), ["&image", "*image"]);
+  assert.deepEqual(written.map((l) => l.trim().split(" ")[1]), ["&image", "*image", "*image"]);
 });
 
 Deno.test("manifest: host paths, and which container sees them", () => {
@@ -195,6 +196,7 @@ Deno.test("manifest: host paths, and which container sees them", () => {
     "machine-id": "/etc/machine-id File",
     "run-weavets": "/run/weavets DirectoryOrCreate",
     netns: "/run/netns DirectoryOrCreate",
+    "cni-cache": "/var/lib/cni DirectoryOrCreate",
   });
   const mounts = (c: Any) =>
     Object.fromEntries(
@@ -209,7 +211,13 @@ Deno.test("manifest: host paths, and which container sees them", () => {
     "xtables-lock": "/run/xtables.lock",
     "machine-id": "/etc/machine-id ro",
     "run-weavets": "/run/weavets",
+    "cni-cache": "/var/lib/cni ro",
     netns: "/run/netns",
+  });
+  // Weave Net's leftovers: the reset needs the CNI config (Weave's conflist) and iptables' lock.
+  assert.deepEqual(mounts(spec.initContainers[1]), {
+    "cni-conf": "/host/etc/cni/net.d",
+    "xtables-lock": "/run/xtables.lock",
   });
   const netns = spec.containers[0].volumeMounts.find((m: Any) => m.name === "netns");
   assert.equal(netns.mountPropagation, "HostToContainer", "pods' namespaces made later appear");

@@ -64,7 +64,7 @@ Deno.test({
           await standIn.stdout.getReader().read();
           const before = await ruleset(node);
           const r = await reset();
-          assert.equal(r.code, 1, r.stdout + r.stderr);
+          assert.equal(r.code, 3, r.stdout + r.stderr);
           assert.match(r.stderr, /refusing.*Nothing was changed/s);
           assert.equal(await ruleset(node), before);
         } finally {
@@ -170,7 +170,7 @@ Deno.test({
           assert.match(during, /table ip weavets/);
           // While it runs, reset refuses.
           const refused = await inNs(node, weavetsBin(), "reset");
-          assert.equal(refused.code, 1);
+          assert.equal(refused.code, 3);
           assert.match(refused.stderr, /a daemon is running/);
         } finally {
           daemon.kill("SIGTERM");
