@@ -331,7 +331,9 @@ Deno.test({
       }
       const bytes = await Deno.readFile(pcap);
       await Deno.remove(pcap);
-      assert.ok(bytes.length > 100e6, `the capture saw the traffic (${bytes.length} bytes)`);
+      // The capture must have seen the traffic for "no plaintext" to mean anything; tcpdump drops
+      // packets on a loaded machine (97 MB of ~105 MB seen in a CI run at load 25), so most of it.
+      assert.ok(bytes.length > 60e6, `the capture saw the traffic (${bytes.length} bytes)`);
       const text = new TextDecoder("latin1").decode(bytes);
       assert.ok(!text.includes("KNOWN-PLAINTEXT-4f1c"), "plaintext visible on the underlay");
       assert.equal((await c.status(0)).fastdp, false, "encrypted peers never use VXLAN");
