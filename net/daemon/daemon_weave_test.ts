@@ -34,10 +34,13 @@ async function post(url: string, body: string, type = "application/x-www-form-ur
   return { status: r.status, text: await r.text() };
 }
 
+let dbg: (() => unknown) | undefined;
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000) {
   const end = Date.now() + ms;
   while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) {
+      throw new Error(`timed out waiting for ${what} ${JSON.stringify(dbg?.())}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -176,5 +179,37 @@ Deno.test("daemon: GET /report?format= and 'weavets report -f' (Weave's Go templ
   } finally {
     await d.stop();
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("daemon: --no-discovery dials only the peers given (Weave's meaning)", async () => {
+  const dirs = [0, 1, 2, 3].map(() => Deno.makeTempDirSync());
+  // Only a and the control may discover: c and b dial nobody they were not given.
+  const off = { log: quiet, mesh: { discovery: false } };
+  const c = await startDaemon(config(dirs[0], "02:00:00:00:0d:03"), off);
+  const b = await startDaemon(
+    config(dirs[1], "02:00:00:00:0d:02", { peers: [`127.0.0.1:${c.mesh.port}`] }),
+    off,
+  );
+  const viaB = { peers: [`127.0.0.1:${b.mesh.port}`] };
+  const a = await startDaemon(config(dirs[2], "02:00:00:00:0d:01", viaB), off);
+  // The control: the same peer with discovery on reaches c through what b gossips.
+  const curious = await startDaemon(config(dirs[3], "02:00:00:00:0d:04", viaB), { log: quiet });
+  // What a peer dialled itself (the control may also dial a: that is not a's doing).
+  const dialled = (d: Daemon) =>
+    d.mesh.status().connections
+      .filter((x) => x.direction === "outbound" && x.state === "established")
+      .map((x) => x.address);
+  const cAddr = `127.0.0.1:${c.mesh.port}`;
+  dbg = () => ({ a: a.mesh.status(), cur: curious.mesh.status(), c: cAddr });
+  try {
+    await until("the control to discover c", () => dialled(curious).includes(cAddr));
+    await until("a to learn of c", () => a.mesh.peers().some((p) => p.name === c.mesh.self));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(dialled(a), [`127.0.0.1:${b.mesh.port}`], "only b, the peer it was given");
+    assert.match(await (await fetch(`${api(a)}/status`)).text(), /PeerDiscovery: disabled/);
+  } finally {
+    for (const d of [curious, a, b, c]) await d.stop();
+    for (const d of dirs) Deno.removeSync(d, { recursive: true });
   }
 });
