@@ -88,6 +88,7 @@ export function components(
     fastdpPort: config.fastdpPort,
     mtu: config.mtu ?? undefined,
     encrypted: config.password !== null,
+    trustedSubnets: config.trustedSubnets,
     underlayAddr: config.host !== "0.0.0.0" ? config.host : undefined,
   });
   const expose = createExpose({

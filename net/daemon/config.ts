@@ -337,6 +337,13 @@ export function parseDaemonConfig(
   const mtu = mtuArg ? check(mtuArg[0], mtuArg[1], intIn(576, 65535)) : null;
 
   const warnings = [...weave.warnings, ...secrets.warnings];
+  if (trustedSubnets.length) {
+    // Fails safe: trusted peers are encrypted too. Said once, so nobody counts on plaintext speed.
+    warnings.push(
+      "--trusted-subnets: not yet used by the data plane; with a password, traffic to every " +
+        "peer stays encrypted (on the userspace path)",
+    );
+  }
   // Weave's launch.sh: NO_MASQ_LOCAL and EXPECT_NPC are on unless exactly "0".
   const nmlRaw = env.NO_MASQ_LOCAL ?? "";
   if (looksOff(nmlRaw)) warnings.push(onUnlessZero("NO_MASQ_LOCAL", nmlRaw));

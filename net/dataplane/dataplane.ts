@@ -64,6 +64,12 @@ export interface DataplaneOptions {
    * control connection's session (MeshView.dataKey), and encrypted peers never use VXLAN.
    */
   encrypted?: boolean;
+  /**
+   * Weave's --trusted-subnets (canonical CIDRs, from net/daemon/config.ts): peers whose underlay
+   * address is inside one may take the unencrypted fast path even with a password. NOT YET
+   * CONSUMED: with a password every peer is encrypted (docs/WEAVE-COMPAT.md says so).
+   */
+  trustedSubnets?: readonly string[];
   /** After a reconnection, how long the previous connection's key still opens (default 10 s). */
   keyGraceMs?: number;
   /** The node's underlay address (default: the default route's interface address). */
