@@ -2,10 +2,12 @@
  * Issue 13, "only peers send to the data ports", on a 3-node cluster (real daemons, fast path, no
  * password) with a non-peer on the underlay: with the input allow-list the attacker's spoofed
  * VXLAN frame never reaches the pod, is counted (metric and status), and pods still ping across
- * nodes on the fast path. Negative control first, on the same cluster: with the allow-list's
- * rules flushed from n1's table, the very same frames from the attacker reach the pod; then the
- * table is deleted, and the daemon writes it again within its 10 s check. MAC learning too: off,
- * n1's bridge learns a made-up source MAC behind its VXLAN port from the attacker's frame; on, not.
+ * nodes on the fast path. Negative control first, on the same cluster: with n1's daemon stopped
+ * (its table removed, the kernel's VXLAN path still carrying traffic) the very same frames from
+ * the attacker reach the pod. MAC learning too: off, n1's bridge learns a made-up source MAC behind
+ * its VXLAN port from the attacker's frame; on, not. The daemon writes its table again when it is
+ * deleted or a chain flushed from outside (its 10 s check), and a clean restart of n2 keeps the
+ * peers the kernel carries traffic to.
  */
 import assert from "node:assert/strict";
 import { execIn } from "../../cli/demo/exec.ts";
@@ -74,32 +76,47 @@ async function steps(t: Deno.TestContext, c: Cluster, a: Attacker): Promise<void
     },
   );
 
-  await t.step("negative control first, off: the attacker's frames reach the pod", async () => {
-    // The rules gone, the table and its set kept.
-    await nft(n1, "flush chain inet weavets_input data_ports");
-    const id = 0x6a00 + Math.floor(Math.random() * 0xff);
-    const got = await arrivals(
-      victim,
-      id,
-      () => sendDatagrams(a, n1.underlayIp, FASTDP_PORT, [make(id), make(id), make(id)], 10),
-    );
-    console.log(`  allow-list off: ${got}/3 of the attacker's frames reached the pod`);
-    assert.ok(got > 0, "without the allow-list the attacker's frame reaches the pod");
-    const m = randomMac();
-    await sendDatagrams(a, n1.underlayIp, FASTDP_PORT, [fromMac(m, id)], 10);
-    await Cluster.waitFor(`n1's bridge learning ${m}`, () => learned(m), 5_000, 100);
-  });
+  await t.step(
+    "negative control first, off (n1's daemon stopped, its kernel path still up): the " +
+      "attacker's frames reach the pod and teach the bridge a MAC",
+    async () => {
+      await c.stopDaemon(n1, "SIGTERM");
+      try {
+        const gone = await execIn(n1.netns, "nft", ["list", "table", "inet", "weavets_input"]);
+        assert.notEqual(gone.code, 0, "a clean stop removes the table");
+        const id = 0x6a00 + Math.floor(Math.random() * 0xff);
+        const got = await arrivals(
+          victim,
+          id,
+          () => sendDatagrams(a, n1.underlayIp, FASTDP_PORT, [make(id), make(id), make(id)], 10),
+        );
+        console.log(`  allow-list off: ${got}/3 of the attacker's frames reached the pod`);
+        assert.ok(got > 0, "without the allow-list the attacker's frame reaches the pod");
+        const m = randomMac();
+        await sendDatagrams(a, n1.underlayIp, FASTDP_PORT, [fromMac(m, id)], 10);
+        await Cluster.waitFor(`n1's bridge learning ${m}`, () => learned(m), 5_000, 100);
+      } finally {
+        c.startDaemon(n1);
+        await c.waitReady(n1, 30_000);
+      }
+    },
+  );
 
-  await t.step("a table removed from outside is written again by the daemon", async () => {
-    await nft(n1, "delete table inet weavets_input");
-    await Cluster.waitFor(
-      "n1's allow-list back",
+  const rulesBack = (what: string) =>
+    Cluster.waitFor(
+      what,
       async () =>
         (await execIn(n1.netns, "nft", ["list", "chain", "inet", "weavets_input", "data_ports"]))
           .stdout.includes("@peers"),
       25_000,
       250,
     );
+
+  await t.step("a table removed or a chain flushed from outside is written again", async () => {
+    await nft(n1, "delete table inet weavets_input");
+    await rulesBack("n1's allow-list back after its table was deleted");
+    await nft(n1, "flush chain inet weavets_input data_ports");
+    await rulesBack("n1's allow-list back after its chain was flushed");
   });
 
   await t.step("on: the attacker's VXLAN frame never reaches the pod; n2's does", async () => {

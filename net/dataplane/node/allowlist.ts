@@ -101,9 +101,7 @@ export interface InputRules {
  * restart from zero on each replacement, so the component adds what it read before.
  */
 export function inputScript(r: InputRules): string {
-  const ports = r.sleevePort === r.fastdpPort
-    ? `${r.sleevePort}`
-    : `{ ${r.sleevePort}, ${r.fastdpPort} }`;
+  const c = chains(r);
   const lines = [
     `add table ${TABLE}`,
     `delete table ${TABLE}`,
@@ -115,20 +113,40 @@ export function inputScript(r: InputRules): string {
     `  }`,
     `  chain input {`,
     `    type filter hook input priority filter; policy accept;`,
-    `    iif "lo" accept`,
-    `    udp dport ${ports} jump data_ports`,
-    ...(r.apiPort !== null
-      ? [`    tcp dport ${r.apiPort} counter name ${REFUSED_COUNTERS.api} drop`]
-      : []),
+    ...c.input.map((l) => `    ${l}`),
     `  }`,
     `  chain data_ports {`,
-    `    ip saddr @peers accept`,
-    `    udp dport ${r.sleevePort} counter name ${REFUSED_COUNTERS.sleeve} drop`,
-    `    counter name ${REFUSED_COUNTERS.fastdp} drop`,
+    ...c.dataPorts.map((l) => `    ${l}`),
     `  }`,
     `}`,
   ];
   return lines.join("\n") + "\n";
+}
+
+function chains(r: Omit<InputRules, "allowed">): { input: string[]; dataPorts: string[] } {
+  const ports = r.sleevePort === r.fastdpPort
+    ? `${r.sleevePort}`
+    : `{ ${r.sleevePort}, ${r.fastdpPort} }`;
+  return {
+    input: [
+      `iif "lo" accept`,
+      `udp dport ${ports} jump data_ports`,
+      ...(r.apiPort !== null
+        ? [`tcp dport ${r.apiPort} counter name ${REFUSED_COUNTERS.api} drop`]
+        : []),
+    ],
+    dataPorts: [
+      `ip saddr @peers accept`,
+      `udp dport ${r.sleevePort} counter name ${REFUSED_COUNTERS.sleeve} drop`,
+      `counter name ${REFUSED_COUNTERS.fastdp} drop`,
+    ],
+  };
+}
+
+/** How many rules the table holds when intact (a chain flushed from outside has fewer). */
+export function ruleCount(r: Omit<InputRules, "allowed">): number {
+  const c = chains(r);
+  return c.input.length + c.dataPorts.length;
 }
 
 /** The change from one allowed set to the next, as one transaction on the set alone. */
@@ -156,6 +174,11 @@ export function parseSetElements(json: string): string[] {
     for (const e of set.elem) if (typeof e === "string" && isIPv4(e)) out.push(e);
   }
   return out;
+}
+
+/** The rules in `list table` (--json). */
+export function parseRuleCount(json: string): number {
+  return jsonItems(json).filter((i) => (i as { rule?: unknown }).rule !== undefined).length;
 }
 
 export function parseRefused(json: string): Record<RefusedPort, number> {

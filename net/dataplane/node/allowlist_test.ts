@@ -6,7 +6,9 @@ import {
   deleteScript,
   inputScript,
   parseRefused,
+  parseRuleCount,
   parseSetElements,
+  ruleCount,
   updateScript,
 } from "./allowlist.ts";
 
@@ -161,4 +163,19 @@ Deno.test("reading back: nft's JSON for the set and the counters", () => {
   });
   assert.deepEqual(parseRefused(counters), { sleeve: 3, fastdp: 5, api: 0 });
   assert.deepEqual(parseRefused("{}"), { sleeve: 0, fastdp: 0, api: 0 });
+});
+
+Deno.test("rule count: as written (with and without the API rule); what nft lists is counted", () => {
+  const r = { sleevePort: 6783, fastdpPort: 6784, apiPort: 6784 };
+  const script = inputScript({ ...r, allowed: [] });
+  const written = script.split("\n").filter((l) => /^ {4}(iif|udp|tcp|ip|counter)/.test(l));
+  assert.equal(ruleCount(r), written.length);
+  assert.equal(ruleCount(r), 6);
+  assert.equal(ruleCount({ ...r, apiPort: null }), 5);
+  const listed = JSON.stringify({
+    nftables: [{ metainfo: {} }, { table: {} }, { set: { name: "peers" } }, { rule: {} }, {
+      rule: {},
+    }],
+  });
+  assert.equal(parseRuleCount(listed), 2);
 });

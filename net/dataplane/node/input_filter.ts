@@ -21,8 +21,10 @@ import {
   INPUT_TABLE,
   inputScript,
   parseRefused,
+  parseRuleCount,
   parseSetElements,
   type RefusedPort,
+  ruleCount,
   updateScript,
 } from "./allowlist.ts";
 
@@ -154,7 +156,13 @@ export function createInputFilter(o: InputFilterOptions): InputFilter {
     }
   }
 
+  /** Before the table is written again: what its counters hold now goes into the base. */
   function addBase(): void {
+    try {
+      lastRead = parseRefused(o.nft(`list counters table inet ${INPUT_TABLE}`, { json: true }));
+    } catch {
+      // gone with the table: the last counts read are what there is
+    }
     for (const k of Object.keys(base) as RefusedPort[]) base[k] += lastRead[k];
     lastRead = ZERO();
   }
@@ -174,13 +182,22 @@ export function createInputFilter(o: InputFilterOptions): InputFilter {
 
   function check(): void {
     if (!mesh) return;
-    // The table removed from outside (nft flush ruleset, another tool): written again.
+    // The table removed or its rules flushed from outside (nft flush ruleset, another tool):
+    // written again; elements changed by hand: put back.
     if (applied !== undefined) {
       try {
-        const inKernel = parseSetElements(
-          o.nft(`list set inet ${INPUT_TABLE} peers`, { json: true }),
-        );
-        if (inKernel.join() !== applied.join()) applied = inKernel;
+        const table = o.nft(`list table inet ${INPUT_TABLE}`, { json: true });
+        if (parseRuleCount(table) !== ruleCount(o)) {
+          o.log.warn(
+            "input allow-list: its rules were changed from outside; writing them again",
+            {},
+          );
+          addBase();
+          applied = undefined;
+        } else {
+          const inKernel = parseSetElements(table);
+          if (inKernel.join() !== applied.join()) applied = inKernel;
+        }
       } catch {
         o.log.warn("input allow-list: the table was removed from outside; writing it again", {});
         addBase();

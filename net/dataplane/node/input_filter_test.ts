@@ -14,13 +14,18 @@ class FakeNft {
   counters = { refused_sleeve: 0, refused_fastdp: 0, refused_api: 0 };
   scripts: string[] = [];
   refuse = false;
+  /** Rules in the table: 6 as written (API rule on), fewer when a test flushes a chain. */
+  rules = 0;
 
   run = (script: string, opts: { json?: boolean } = {}): string => {
     if (script.startsWith("list ")) {
       if (!this.table) throw new Error("No such file or directory");
       assert.ok(opts.json);
-      if (script.startsWith("list set")) {
-        return JSON.stringify({ nftables: [{ set: { name: "peers", elem: [...this.table] } }] });
+      const set = { set: { name: "peers", elem: [...this.table] } };
+      if (script.startsWith("list set")) return JSON.stringify({ nftables: [set] });
+      if (script.startsWith("list table")) {
+        const rules = Array.from({ length: this.rules }, () => ({ rule: {} }));
+        return JSON.stringify({ nftables: [set, ...rules] });
       }
       return JSON.stringify({
         nftables: Object.entries(this.counters).map(([name, packets]) => ({
@@ -38,7 +43,11 @@ class FakeNft {
       line.slice(line.indexOf("{") + 1, line.indexOf("}")).split(",")
         .map((s) => s.trim()).filter(Boolean);
     for (const line of script.split("\n").map((l) => l.trim())) {
-      if (line.startsWith("table inet weavets_input")) this.table = new Set();
+      if (line.startsWith("table inet weavets_input")) {
+        this.table = new Set();
+        this.rules = 0;
+      }
+      if (/^(iif|udp|tcp|ip saddr|counter name)/.test(line)) this.rules++;
       if (line.startsWith("elements =")) { for (const e of els(line)) this.table!.add(e); }
       if (line.startsWith("add element")) {
         if (!this.table) throw new Error("No such file or directory");
@@ -211,6 +220,13 @@ Deno.test("input filter: a table removed from outside is written again; counts c
     assert.deepEqual([...s.nft.table!], ["10.0.0.1"]);
     s.nft.counters.refused_fastdp = 1;
     assert.equal(s.f.report().refused.fastdp, 5);
+    // A chain flushed by hand: the whole table again, the counts kept.
+    s.nft.counters.refused_fastdp = 2;
+    s.nft.rules = 3;
+    s.f.check();
+    assert.equal(s.nft.rules, 6);
+    assert.equal(s.f.report().refused.fastdp, 6, "4 before the removal, 2 before the flush");
+    assert.equal(s.nft.scripts.at(-1)!.includes("chain data_ports"), true);
     // An element deleted by hand comes back too.
     s.nft.table!.delete("10.0.0.1");
     s.f.check();
