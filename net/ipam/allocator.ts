@@ -102,6 +102,7 @@ export class Allocator implements Gossiper {
   /** The mesh's current peers (reachability, nicknames). */
   setPeers(peers: PeerInfo[]): void {
     this.#peers = new Map(peers.map((p) => [p.name, p]));
+    this.ring.reachabilityChanged();
   }
 
   get ready(): boolean {
@@ -265,8 +266,8 @@ export class Allocator implements Gossiper {
     return this.#exchange.fullState();
   }
 
-  onGossip(_from: PeerName, data: Uint8Array): Uint8Array | null {
-    return this.#exchange.onGossip(data);
+  onGossip(from: PeerName, data: Uint8Array): Uint8Array | null {
+    return this.#exchange.onGossip(from, data);
   }
 
   onUnicast(from: PeerName, data: Uint8Array): void {

@@ -109,11 +109,15 @@ export class Exchange {
     this.#channel?.broadcast(this.fullState());
   }
 
-  onGossip(data: Uint8Array): Uint8Array | null {
-    const r = this.#merge(decodeGossip(data));
-    if (r.state) return this.fullState();
-    // Only free-space hints were new: pass on just those, not the whole ring.
-    return r.hints.length > 0 ? this.#hintMessage(r.hints) : null;
+  /**
+   * `from` is the message's source as the mesh authenticated it (the neighbour, or a broadcast's
+   * signed source).
+   */
+  onGossip(from: PeerName, data: Uint8Array): Uint8Array | null {
+    const r = this.#merge(decodeGossip(data), from);
+    // Only a hint was new: it travels in its own peer's broadcast (hints count only from their
+    // peer), so there is nothing to pass on.
+    return r.state ? this.fullState() : null;
   }
 
   onUnicast(from: PeerName, data: Uint8Array): void {
@@ -122,8 +126,8 @@ export class Exchange {
     else if (m.t === "give") {
       if (this.#request?.to === from) this.#request = null;
       // Pass it on: the donor's broadcast may not reach everyone this unicast reached.
-      const r = this.#merge(m.state);
-      if (r.state || r.hints.length > 0) this.broadcast();
+      const r = this.#merge(m.state, from);
+      if (r.state) this.broadcast();
     } else if (m.t === "none") {
       if (this.#request?.to === from) this.#request = null;
       this.#emptyUntil.set(from, this.#h.now() + 2 * this.#requestTimeout());
@@ -213,8 +217,12 @@ export class Exchange {
     return g;
   }
 
-  /** Joins a peer's gossip; says whether ring/consensus state changed and which hints were new. */
-  #merge(g: Gossip): { state: boolean; hints: PeerName[] } {
+  /**
+   * Joins a peer's gossip; says whether ring/consensus state changed and which hints were new.
+   * A free-space hint counts only from its own peer: hints are not signed, and one relayed or
+   * forged for another peer (a 0 with a far-future stamp) would stop everyone asking it for space.
+   */
+  #merge(g: Gossip, from: PeerName): { state: boolean; hints: PeerName[] } {
     const h = this.#h;
     if (g.range !== h.rangeText) {
       throw new Error(`peer uses IP range ${g.range}, this peer ${h.rangeText}`);
@@ -222,7 +230,7 @@ export class Exchange {
     let changed = false;
     const hints: PeerName[] = [];
     for (const [name, hint] of Object.entries(g.free)) {
-      if (name === h.self) continue;
+      if (name === h.self || name !== from) continue;
       const cur = this.#free.get(name);
       if (!cur || hint[0] > cur[0]) {
         this.#free.set(name, hint);
@@ -231,7 +239,7 @@ export class Exchange {
     }
     if (g.ring) {
       try {
-        const report = h.ring.merge(g.ring);
+        const report = h.ring.merge(g.ring, from);
         if (report.changed) {
           changed = true;
           h.saveMeta();

@@ -21,6 +21,8 @@ export interface MergeReport {
   refused: Partial<Record<Refusal, number>>;
   /** Members whose signed takeover of this peer's own space was refused (rmpeer while away?). */
   takenFromSelf: PeerName[];
+  /** States left unchecked when the merge's signature budget ran out (they come again). */
+  deferred: number;
 }
 
 export function refuse(rep: MergeReport, r: Refusal, n = 1): void {

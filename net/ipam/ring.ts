@@ -36,6 +36,7 @@ import {
 import {
   type Entry,
   MAX_STEP,
+  MAX_VERIFY_PER_MERGE,
   MAX_VERSION,
   type PeerName,
   type RingAuth,
@@ -89,6 +90,7 @@ export class Ring {
   #scope = "";
   #genesis = new Map<number, PeerName>();
   #members = new Set<PeerName>();
+  #dirty = false;
   readonly #auth: RingAuth | null;
 
   /** An uninitialised ring for [start, end); `auth` signs and checks changes (merge, transfer). */
@@ -171,6 +173,11 @@ export class Ring {
     return i < 0 ? null : this.#entries[i].owner;
   }
 
+  /** Peers' reachability changed: the next merge follows every token's chain again. */
+  reachabilityChanged(): void {
+    this.#dirty = true;
+  }
+
   /** May `peer` take over an unreachable peer's space: an initial member, or an owner of space. */
   mayTakeOver(peer: PeerName): boolean {
     return this.#members.has(peer) || this.#entries.some((e) => e.owner === peer);
@@ -193,9 +200,9 @@ export class Ring {
    * token's chain. Throws RingConflictError when the rings cannot belong to one cluster
    * (different seeds), leaving this ring unchanged.
    */
-  merge(other: RingState): MergeReport {
+  merge(other: RingState, prefer?: PeerName): MergeReport {
     const auth = this.#needAuth();
-    const rep: MergeReport = { changed: false, refused: {}, takenFromSelf: [] };
+    const rep: MergeReport = { changed: false, refused: {}, takenFromSelf: [], deferred: 0 };
     const refuse = (r: Refusal, n = 1) => count(rep, r, n);
     if (this.#seed !== null && other.seed !== this.#seed) {
       throw new RingConflictError(
@@ -216,10 +223,14 @@ export class Ring {
         if (!this.#isGenesis(e)) refuse("bad-signature");
       } else if (!this.#links.has(e)) pending.push(e);
     }
+    // What concerns this peer, or the sender's own states (a donor's), first: the budget may end.
+    const first = (e: Entry) => e.owner === auth.self || e.author === prefer;
+    pending = [...pending.filter(first), ...pending.filter((e) => !first(e))];
     // Keep what someone with a say over the token signed; a kept state can name a new owner who
     // may sign the next one, so go round until nothing more is kept.
     const fresh = new Set<Entry>();
-    for (let progress = true; progress && pending.length > 0;) {
+    let budget = MAX_VERIFY_PER_MERGE;
+    for (let progress = true, pass = 0; progress && pending.length > 0 && pass < 64; pass++) {
       progress = false;
       const later: Entry[] = [];
       for (const e of pending) {
@@ -231,6 +242,10 @@ export class Ring {
         if (e.version > (this.#at(e.start)?.version ?? 0) + MAX_STEP) {
           // Not kept: a kept state that can never apply would hide the author's real next one.
           refuse("version-jump");
+          continue;
+        }
+        if (budget-- <= 0) {
+          rep.deferred++;
           continue;
         }
         const check = auth.verify(e.author, tokenBytes(this.#scope, e), sigFromText(e.sig));
@@ -246,7 +261,12 @@ export class Ring {
       }
       pending = later;
     }
-    if (pending.length > 0) refuse("not-owner", pending.length);
+    if (budget < 0) rep.deferred += pending.length;
+    else if (pending.length > 0) refuse("not-owner", pending.length);
+    // Nothing new and nobody's reachability changed: the view cannot change (saves a pass over
+    // every token for each anti-entropy message).
+    if (fresh.size === 0 && !this.#dirty && !rep.changed) return rep;
+    this.#dirty = false;
     if (this.#recompute(fresh, rep)) rep.changed = true;
     return rep;
   }

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { TestKeyring } from "../mesh/testing/keyring.ts";
 import { Ring, RingConflictError, type RingState } from "./ring.ts";
-import { MAX_STEP, type RingAuth, sigToText, TOKEN_DOMAIN, tokenBytes } from "./token.ts";
+import {
+  MAX_STEP,
+  MAX_VERIFY_PER_MERGE,
+  type RingAuth,
+  sigToText,
+  TOKEN_DOMAIN,
+  tokenBytes,
+} from "./token.ts";
 
 const START = 1000, END = 1256;
 const A = "aa:00:00:00:00:01", B = "aa:00:00:00:00:02", C = "aa:00:00:00:00:03";
@@ -111,6 +118,7 @@ Deno.test("a takeover of a live owner is refused; of an unreachable one applied"
   assert.equal(a.ownerOf(START), A);
   assert.deepEqual(own.takenFromSelf, [B]);
   down.add(A);
+  c.reachabilityChanged();
   try {
     c.merge(t.state()!);
     assert.equal(c.ownerOf(START), B, "A unreachable: the kept takeover applies");
@@ -175,3 +183,34 @@ Deno.test("token signing bytes: golden vector", () => {
 });
 const GOLDEN_SIG =
   "ifntimt5hKzxHf3ntCdT9ohMuZuhMcxJNJLtcPHmgbt5oSJC83HLCDapUEVeNKuHNOzbUy3MJkFPIVxkejqiDQ";
+
+Deno.test("one merge checks at most MAX_VERIFY_PER_MERGE signatures; the rest come next time", () => {
+  const members = Array.from(
+    { length: 600 },
+    (_, i) =>
+      `aa:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${
+        (i & 255).toString(16).padStart(2, "0")
+      }`,
+  );
+  const end = 1 << 16;
+  const genesis = Ring.seeded(0, end, members);
+  const entries = [...genesis.entries()];
+  members.forEach((m, i) => {
+    const s = genesis.ownedBy(m)[0];
+    entries.push(
+      forge(genesis, { start: s.end - 8, owner: members[(i + 1) % 600], version: 1 }, m),
+    );
+  });
+  entries.sort((a, b) => a.start - b.start);
+  const state = { seed: genesis.seed!, entries };
+  const r = new Ring(0, end, auth(members[0]));
+  const first = r.merge(state);
+  assert.equal(first.deferred, 600 - MAX_VERIFY_PER_MERGE);
+  assert.deepEqual(first.refused, {});
+  const second = r.merge(state);
+  assert.equal(second.deferred, 0);
+  assert.equal(r.entries().length, 1200);
+  // Nothing new: the view is not recomputed, nothing is checked.
+  const third = r.merge(state);
+  assert.equal(third.changed, false);
+});

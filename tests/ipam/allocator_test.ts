@@ -86,3 +86,26 @@ Deno.test("malformed or foreign gossip is refused (the mesh logs and drops it)",
   assert.throws(() => a.onUnicast(B, enc.encode('{"t":"give"}')));
   assert.equal(JSON.stringify(a.ring.state()), before);
 });
+
+Deno.test("a free-space hint counts only from its own peer (a forged 'none left' is ignored)", () => {
+  const [, , C] = SimCluster.names(3);
+  const c = new SimCluster(
+    parseCidr("10.53.0.0/24"),
+    [{ kind: "seed", members: [A] }, { kind: "observer" }],
+    random,
+  );
+  c.quiesce();
+  const o = c.peers[1].alloc;
+  // A third peer claims A has nothing left, stamped far ahead: o would never ask A again.
+  const forged = encodeGossip({ v: 2, range: "10.53.0.0/24", free: { [A]: [1e15, 0] } });
+  assert.equal(o.onGossip(C, forged), null);
+  const first = o.allocate(k("c1"));
+  assert.ok(!first.ok && "wait" in first && /asked .* for space/.test(first.wait));
+  // Negative control: the same hint from A itself is taken (A really has nothing to give).
+  o.onGossip(A, forged);
+  c.now += 10_000;
+  o.tick();
+  const second = o.allocate(k("c2"));
+  assert.ok(!second.ok && "wait" in second);
+  assert.match(second.wait, /no free addresses left/);
+});

@@ -6,7 +6,8 @@
  * of others' tokens (donation, takeover, version jumps, the cap), splits inside others' space
  * giving it to itself or to the victim, states claiming an honest author (its signature does not
  * verify), real states altered in transit, replays of real old states, and forged donations.
- * It does not forge consensus records (unsigned: a known limit) or free-space hints.
+ * and free-space hints for honest peers (none left, stamped far ahead: would stop everyone asking
+ * them for space). It does not forge consensus records (unsigned: a known limit).
  */
 import {
   encodeGossip,
@@ -27,7 +28,7 @@ import type { SimCluster, SimPeer } from "./sim.ts";
 
 export const BYZANTINE = "0b:00:00:00:00:66";
 
-export const FORGERY_KINDS = 7;
+export const FORGERY_KINDS = 8;
 
 export interface ForgeStats {
   sent: number;
@@ -118,6 +119,12 @@ export class Byzantine {
       case 4: // a replay of a real old message
         data = this.#replays[y % 16] ?? null;
         break;
+      case 7: { // free-space hints for honest peers: nothing left, stamped far ahead
+        const free: Record<string, [number, number]> = {};
+        for (const n of honest) free[n] = [this.c.now + 1e12, 0];
+        data = encodeGossip({ v: IPAM_WIRE_VERSION, range: victim.alloc.rangeText, free });
+        break;
+      }
       case 5: // a forged donation ("give") of others' space to the victim
       case 6: {
         const e = pick(x);
