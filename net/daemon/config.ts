@@ -26,12 +26,14 @@ import { DEFAULT_PORT, parsePeerAddress } from "../mesh/peer_address.ts";
 import { ConfigError } from "./config_error.ts";
 import { parsePassword, type PasswordConfig } from "./password.ts";
 import {
+  EMPTY_IS_DEFAULT,
   exposeCidr,
   LOG_LEVELS,
   looksOff,
   onUnlessZero,
   parseTrustedSubnets,
   rewriteWeaveArgs,
+  shortNickname,
 } from "./weave_flags.ts";
 import { DAEMON_OPTIONS } from "./daemon_usage.ts";
 
@@ -209,17 +211,21 @@ export function parseDaemonConfig(
     }
   }
 
+  // Weave takes any nickname; the wire carries 64 bytes. A longer one (Kubernetes node names
+  // reach 253 characters) is shortened with a warning instead of stopping the daemon.
   const nickArg = pick("nickname");
-  const nickname = nickArg
-    ? check(
-      nickArg[0],
-      nickArg[1],
-      z.string().regex(
-        /^[^\s\p{C}]{1,64}$/u,
-        "must be 1 to 64 printable characters without spaces",
-      ),
-    )
-    : (env.HOSTNAME?.trim() || host.hostname()).slice(0, 64) || "unknown";
+  const nickWarnings: string[] = [];
+  const nickname = shortNickname(
+    nickArg
+      ? check(
+        nickArg[0],
+        nickArg[1],
+        z.string().regex(/^[^\s\p{C}]+$/u, "must be printable characters without spaces"),
+      )
+      : env.HOSTNAME?.trim() || host.hostname() || "unknown",
+    nickArg?.[0] ?? "the hostname",
+    nickWarnings,
+  );
 
   const hostArg = pick("host");
   const listenHost = hostArg
@@ -336,7 +342,7 @@ export function parseDaemonConfig(
   const mtuArg = pick("mtu", "WEAVE_MTU");
   const mtu = mtuArg ? check(mtuArg[0], mtuArg[1], intIn(576, 65535)) : null;
 
-  const warnings = [...weave.warnings, ...secrets.warnings];
+  const warnings = [...weave.warnings, ...nickWarnings, ...secrets.warnings];
   if (trustedSubnets.length) {
     // Fails safe: trusted peers are encrypted too. Said once, so nobody counts on plaintext speed.
     warnings.push(
@@ -397,13 +403,3 @@ export function parseDaemonConfig(
     npc,
   };
 }
-
-/** Flags the manifest fills from variables: empty means the default (launch.sh's ${VAR:-x}). */
-const EMPTY_IS_DEFAULT: ReadonlySet<string> = new Set([
-  "nickname",
-  "conn-limit",
-  "ipalloc-range",
-  "ipalloc-init",
-  "mtu",
-  "log-level",
-]);

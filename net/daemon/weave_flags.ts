@@ -181,3 +181,26 @@ export function exposeCidr(text: string, range: string): string {
   if (!cidrContains(r, c.ip)) throw new Error(`"${text}" is not inside the pod range ${range}`);
   return formatCidr(c);
 }
+
+/** Flags the manifest fills from variables: empty means the default (launch.sh's ${VAR:-x}). */
+export const EMPTY_IS_DEFAULT: ReadonlySet<string> = new Set([
+  "nickname",
+  "conn-limit",
+  "ipalloc-range",
+  "ipalloc-init",
+  "mtu",
+  "log-level",
+]);
+
+/** At most 64 UTF-8 bytes (the topology's limit), cut at a character; a warning when cut. */
+export function shortNickname(nick: string, source: string, warnings: string[]): string {
+  const enc = new TextEncoder();
+  if (enc.encode(nick).length <= 64) return nick;
+  let out = "";
+  for (const ch of nick) {
+    if (enc.encode(out + ch).length > 64) break;
+    out += ch;
+  }
+  warnings.push(`${source}: "${nick}" is longer than 64 bytes; the nickname is "${out}"`);
+  return out;
+}

@@ -133,6 +133,18 @@ const ROWS: Row[] = [
     expect: (c) => assert.equal(c.name, "36:78:8e:8a:ad:5f"),
   },
   {
+    weave: "--nickname=$HOSTNAME with a long name: shortened to the wire's 64 bytes, warned",
+    args: [`--nickname=${"n".repeat(60)}.example.com`],
+    expect: (c) => assert.equal(c.nickname, `${"n".repeat(60)}.exa`),
+    warns: /--nickname: ".*" is longer than 64 bytes; the nickname is "n+\.exa"/,
+  },
+  {
+    weave: "HOSTNAME with multi-byte characters: cut at a character, within 64 bytes",
+    env: { HOSTNAME: "ü".repeat(40) },
+    expect: (c) => assert.equal(c.nickname, "ü".repeat(32)),
+    warns: /the hostname: .* is longer than 64 bytes/,
+  },
+  {
     weave: "WEAVE_EXPOSE_IP (weave expose's argument)",
     env: { WEAVE_EXPOSE_IP: "10.32.0.1/12" },
     expect: (c) => assert.equal(c.bridgeCidr, "10.32.0.1/12"),
