@@ -158,6 +158,82 @@ Deno.test({
   },
 });
 
+/** Reads the demo's stdout until it says `marker`; throws after `ms` or when it ends first. */
+async function readUntil(
+  reader: ReadableStreamDefaultReader<string>,
+  marker: string,
+  ms: number,
+): Promise<string> {
+  let out = "";
+  const deadline = Date.now() + ms;
+  while (!out.includes(marker)) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, rej) => {
+      timer = setTimeout(
+        () => rej(new Error(`no "${marker}" within ${ms} ms:\n${out}`)),
+        deadline - Date.now(),
+      );
+    });
+    try {
+      const { value, done } = await Promise.race([reader.read(), timeout]);
+      if (done) throw new Error(`demo exited before "${marker}":\n${out}`);
+      out += value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return out;
+}
+
+Deno.test({
+  name: "weavets demo: a daemon killed while the demo is up stops the demo within 2 s, naming it",
+  ignore: !IS_ROOT,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    assertNoDemoRunning();
+    const child = new Deno.Command(weavetsBin(), {
+      args: ["demo", "--nodes", "2", "--pods-per-node", "1"],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      await readUntil(reader, "press Ctrl-C", 90_000);
+      const daemons = demoDaemons();
+      assert.equal(daemons.length, 2);
+      const killed = performance.now();
+      Deno.kill(daemons[1], "SIGKILL");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const status = await Promise.race([
+        child.status,
+        new Promise<never>((_, rej) => {
+          timer = setTimeout(() => rej(new Error("the demo still runs 10 s after")), 10_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      const took = performance.now() - killed;
+      const err = await stderr;
+      assert.equal(status.code, 1, err);
+      assert.match(err, /weavets demo: the daemon of wtdemo-n\d exited \(signal SIGKILL\)/);
+      // Includes the teardown (the other daemon stopped, 4 namespaces removed).
+      assert.ok(took <= 2000, `the demo took ${took.toFixed(0)} ms to stop`);
+      console.log(`demo stopped ${took.toFixed(0)} ms after its daemon was killed`);
+      assertNothingLeft();
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      await child.status;
+      reader.releaseLock();
+      await child.stdout.cancel().catch(() => {});
+      if (namespacesWithPrefix(PREFIX).length || demoDaemons().length) await demo(["down"]);
+    }
+  },
+});
+
 Deno.test({
   name: "weavets demo killed with SIGKILL: a second demo refuses the taken names; " +
     "'demo down' removes everything",
