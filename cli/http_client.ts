@@ -34,7 +34,13 @@ export interface ApiAnswer {
 export async function callDaemon(
   addr: string,
   path: string,
-  opts: { json?: boolean; method?: "GET" | "DELETE"; timeoutMs?: number } = {},
+  opts: {
+    json?: boolean;
+    method?: "GET" | "POST" | "DELETE";
+    /** Sent as application/json. */
+    body?: unknown;
+    timeoutMs?: number;
+  } = {},
 ): Promise<ApiAnswer> {
   // A Unix socket (an absolute path, as Weave's --http-addr allows) is reached through a client
   // that connects there; the URL's host is then only a name.
@@ -44,7 +50,11 @@ export async function callDaemon(
   try {
     const r = await fetch(url, {
       method: opts.method ?? "GET",
-      headers: { accept: opts.json ? "application/json" : "text/plain" },
+      headers: {
+        accept: opts.json ? "application/json" : "text/plain",
+        ...(opts.body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
       signal: AbortSignal.timeout(opts.timeoutMs ?? 5_000),
       ...(client ? { client } : {}),
     });

@@ -30,6 +30,14 @@ const COMMANDS: Record<string, Entry> = {
     summary: "the full report as JSON, or -f TEMPLATE (a Go template, as weave report -f)",
     load: () => import("./report.ts"),
   },
+  connect: {
+    summary: "dial more peers (--replace: only these), as weave connect",
+    load: async () => (await import("./connect.ts")).connect,
+  },
+  forget: {
+    summary: "stop dialling peers, as weave forget",
+    load: async () => (await import("./connect.ts")).forget,
+  },
   ps: { summary: "containers' addresses on this node, as weave ps", load: () => import("./ps.ts") },
   policy: {
     summary: "check SRC DST PORT[/PROTO]: would NetworkPolicy let it through, and why",

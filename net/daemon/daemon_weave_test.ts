@@ -213,3 +213,39 @@ Deno.test("daemon: --no-discovery dials only the peers given (Weave's meaning)",
     for (const d of dirs) Deno.removeSync(d, { recursive: true });
   }
 });
+
+Deno.test("daemon: 'weavets connect' and 'weavets forget' (weave connect / forget)", async () => {
+  const dir = Deno.makeTempDirSync();
+  const d = await startDaemon(config(dir, "02:00:00:00:0e:01"), { log: quiet });
+  const cli = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../../mod.ts", import.meta.url).pathname,
+        ...args,
+        "--http-addr",
+        `127.0.0.1:${(d.httpAddr as Deno.NetAddr).port}`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, err: new TextDecoder().decode(out.stderr) };
+  };
+  const targets = async () => await (await fetch(`${api(d)}/status/targets`)).text();
+  try {
+    assert.equal((await cli("connect", "10.0.0.5", "10.0.0.6:7000")).code, 0);
+    assert.equal(await targets(), "10.0.0.5:6783\n10.0.0.6:7000\n");
+    assert.equal((await cli("forget", "10.0.0.5")).code, 0);
+    assert.equal(await targets(), "10.0.0.6:7000\n");
+    assert.equal((await cli("connect", "--replace", "10.0.0.7")).code, 0);
+    assert.equal(await targets(), "10.0.0.7:6783\n");
+    const bad = await cli("connect", "bad:port");
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /weavets connect: invalid peer name "bad:port", should be host\[:port\]/);
+    assert.equal((await cli("forget")).code, 2, "no peer: a usage error");
+  } finally {
+    await d.stop();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
