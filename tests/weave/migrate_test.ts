@@ -112,6 +112,17 @@ Deno.test({
         assert.ok(there, `new pod ${ip} -> existing pod ${old.ip}`);
         assert.ok(await pingFrom(old.ns, ip, 2), `existing pod ${old.ip} -> new pod ${ip}`);
       }
+      // A plain restart of node 1 afterwards: everything on its bridge is held already (the new
+      // pod under its CNI key): all counted as claimed, nothing refused.
+      await c.stopDaemon(1);
+      await c.startDaemon(1);
+      await c.waitReady(1);
+      const after = await c.api(1, "/status");
+      const section = after.body.split("Service: existing addresses")[1]?.split("Service:")[0];
+      assert.match(section ?? "", /Claimed: 3 of 3/, after.body);
+      assert.doesNotMatch(section ?? "", /Refused/);
+      assert.ok(await pingFrom(newPod, c.nodes[0].pods[0].ip, 3), "reachable after the restart");
+
       const del = await cni("DEL", {
         node: c.nodes[1].ns,
         conf,
