@@ -1,9 +1,8 @@
 /** The node side of a pod's network: the bridge, its gateway address, the host end of the veth. */
-import { formatMac, localUnicastMac } from "../net/addr/mod.ts";
+import { BridgeError, ensureBridgeLink } from "../net/dataplane/node/bridge.ts";
 import { addAddress, listAddresses } from "../net/linux/addr.ts";
 import { LinuxError } from "../net/linux/errors.ts";
 import {
-  createBridge,
   createVeth,
   deleteLink,
   findLink,
@@ -32,25 +31,14 @@ export async function ensureBridge(
   mtu: number | undefined,
   gateway: () => Promise<string>,
 ): Promise<Bridge> {
-  let link = findLink(name);
-  if (!link) {
-    try {
-      // A fixed MAC: otherwise the bridge takes its lowest port's MAC, which changes as pods come
-      // and go, and every pod's ARP entry for the gateway goes stale.
-      const mac = formatMac(localUnicastMac(crypto.getRandomValues(new Uint8Array(6))));
-      createBridge(name, mtu === undefined ? { mac } : { mtu, mac });
-    } catch (e) {
-      if (!(e instanceof LinuxError && e.code === "EEXIST")) throw e;
-    }
-    link = findLink(name);
-    if (!link) throw new CniError(ErrorCode.IOFailure, `bridge "${name}" vanished after creation`);
-  }
-  if (link.kind !== "bridge") {
-    throw new CniError(
-      ErrorCode.InvalidConfig,
-      `"${name}" exists but is a ${link.kind ?? "physical"} interface, not a bridge; set ` +
-        '"bridge" in the network config to another name',
-    );
+  let link: Link;
+  try {
+    // The daemon's own set-up (MAC pinned), whichever of the two runs first.
+    link = ensureBridgeLink(name, mtu).link;
+  } catch (e) {
+    if (!(e instanceof BridgeError)) throw e;
+    const notBridge = findLink(name) !== undefined;
+    throw new CniError(notBridge ? ErrorCode.InvalidConfig : ErrorCode.IOFailure, e.message);
   }
   if (!link.up) setLinkUp(link.index);
   let address = bridgeAddress(link.index);

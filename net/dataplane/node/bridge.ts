@@ -1,18 +1,23 @@
 /**
  * The node's `weave` bridge: created, or adopted as found and corrected (MTU, up, address), with
  * IPv4 forwarding on. Restart-safe: running it again on a right bridge changes nothing.
+ * `ensureBridgeLink` is the one bridge set-up the daemon (here) and the CNI plugin (cni/host.ts)
+ * share, so whichever runs first leaves the same bridge: MAC pinned.
  */
+import { formatMac, localUnicastMac } from "../../addr/mod.ts";
 import {
   addAddress,
   createBridge,
   findLink,
   inNetns,
+  type Link,
   LinuxError,
   listAddresses,
   listLinks,
   netnsPathsById,
   readSysctl,
   setLinkUp,
+  setMac,
   setMtu,
   writeSysctl,
 } from "../../linux/mod.ts";
@@ -28,20 +33,49 @@ export class BridgeError extends Error {
   override name = "BridgeError";
 }
 
+/**
+ * The bridge device, created or adopted, with its MAC pinned. A bridge whose MAC the kernel picks
+ * takes its lowest port's MAC and changes it as ports (pods, the TAP, the VXLAN device) come and
+ * go: every pod's ARP entry for the gateway goes stale, and frames the host sent under the old MAC
+ * were learned elsewhere. So a new bridge gets a random locally administered MAC, and an adopted
+ * one is set to the MAC it has now (setting it, even to the same value, marks it "set by user":
+ * the kernel no longer recomputes it; the same value keeps pods' ARP entries right). A racing
+ * creator (EEXIST) is fine. `created`: this call made it.
+ */
+export function ensureBridgeLink(
+  name: string,
+  mtu?: number,
+): { link: Link; created: boolean } {
+  let link = findLink(name);
+  let created = false;
+  if (!link) {
+    try {
+      const mac = formatMac(localUnicastMac(crypto.getRandomValues(new Uint8Array(6))));
+      createBridge(name, mtu === undefined ? { mac } : { mtu, mac });
+      created = true;
+    } catch (e) {
+      if (!(e instanceof LinuxError && e.code === "EEXIST")) throw e;
+    }
+    link = findLink(name);
+    if (!link) throw new BridgeError(`bridge "${name}" vanished after creation`);
+  }
+  if (link.kind !== "bridge") {
+    throw new BridgeError(
+      `"${name}" exists but is a ${link.kind ?? "non-bridge"} device, not a bridge; remove it or ` +
+        'pick another bridge name (--bridge, or "bridge" in the network config)',
+    );
+  }
+  if (!created) setMac(link.index, link.mac);
+  return { link, created };
+}
+
 /** Returns what it changed (empty when the bridge was already right). */
 export function ensureBridge(b: BridgeSetup): string[] {
   const changed: string[] = [];
-  const link = findLink(b.name);
-  if (!link) {
-    createBridge(b.name, { mtu: b.mtu });
-    changed.push(`created bridge ${b.name}`);
-  } else if (link.kind !== "bridge") {
-    throw new BridgeError(
-      `"${b.name}" exists but is a ${link.kind ?? "non-bridge"} device; remove it or pick --bridge`,
-    );
-  } else if (link.mtu !== b.mtu) {
-    changed.push(`mtu ${link.mtu} -> ${b.mtu}`);
-  }
+  const { link: found, created } = ensureBridgeLink(b.name, b.mtu);
+  const link = created ? undefined : found;
+  if (created) changed.push(`created bridge ${b.name}`);
+  else if (found.mtu !== b.mtu) changed.push(`mtu ${found.mtu} -> ${b.mtu}`);
   // Always through a change request: that pins the MTU ("set by user"), so the kernel does not
   // recompute it as the smallest port MTU as ports come and go (the TAP port's is 64 KiB).
   setMtu(b.name, b.mtu);
