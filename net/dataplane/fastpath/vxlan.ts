@@ -77,6 +77,19 @@ export function ensureVxlan(v: VxlanSetup): string[] {
   return changed;
 }
 
+/**
+ * Encryption is all-or-nothing: with the fast path off (a password, or --no-fastdp), a VXLAN
+ * device of ours left by an earlier run would still carry pod traffic in plaintext and accept
+ * VXLAN on its UDP port. Deletes it (its FDB entries and its kernel socket go with it); returns
+ * what it changed. A device of that name that is not VXLAN is not ours and stays.
+ */
+export function removeVxlan(name: string): string[] {
+  const link = findLink(name);
+  if (!link || link.kind !== "vxlan") return [];
+  deleteLink(name);
+  return [`removed ${name} (fast path off: no plaintext path may remain)`];
+}
+
 /** The device's own (NTF_SELF) entries with a remote: the ones we program. */
 export function actualFdb(dev: string): FdbEntry[] {
   return listFdb(dev).filter((e) => e.self && e.dst !== undefined).map((e) => ({

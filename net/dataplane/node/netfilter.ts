@@ -91,3 +91,8 @@ export function splitHorizonScript(tap: string, vxlan: string): string {
 export function applySplitHorizon(tap: string, vxlan: string): Promise<void> {
   return nft(splitHorizonScript(tap, vxlan));
 }
+
+/** With the fast path off there is nothing to split: the bridge table goes (absent is fine). */
+export function removeSplitHorizon(): Promise<void> {
+  return nft(`add table bridge ${NFT_TABLE}\ndelete table bridge ${NFT_TABLE}\n`);
+}

@@ -1,0 +1,195 @@
+/**
+ * The data plane's decisions, pure: from a snapshot of the mesh (who is reachable, through whom,
+ * with which data key), the peers' signed macs records, the fast-path probe replies, the previous
+ * plan and `now`, which path each peer's traffic takes and why, the VXLAN FDB the kernel should
+ * have, the probes to send, and what moved. dataplane.ts takes the snapshot, calls planPaths and
+ * reconciles the kernel and the userspace path with the result; nothing here touches either, so
+ * every rule below is unit-tested without root, sockets or sleeps (plan_test.ts).
+ */
+import type { PeerName } from "../mesh/gossip_channel.ts";
+import { desiredFdb, type FdbEntry } from "./fastpath/fdb.ts";
+import type { PeerRecord } from "./fastpath/mac_gossip.ts";
+import { fastPathUp, probeMac } from "./fastpath/probe.ts";
+
+export type PathName = "fastdp" | "sleeve";
+
+/** Why a peer's traffic takes its path; renderReason turns it into the operator's words. */
+export type PathReason =
+  | { kind: "probes-answered" }
+  | { kind: "disconnected-kept" }
+  | { kind: "relayed"; via: PeerName }
+  | { kind: "fastdp-off" }
+  | { kind: "encrypted" }
+  | { kind: "encrypted-no-key" }
+  | { kind: "peer-no-fastdp" }
+  | { kind: "awaiting-probe" }
+  | { kind: "probes-unanswered"; forMs: number };
+
+export interface PlannedPath {
+  peer: PeerName;
+  /** The version of the peer's signed macs record this path was planned from. */
+  version: number;
+  addr: string;
+  path: PathName;
+  reason: PathReason;
+}
+
+/** What the mesh says now, read once per plan (dataplane.ts: snapshot()). */
+export interface MeshSnapshot {
+  self: PeerName;
+  /** Peers in the topology (the local one included). */
+  known: ReadonlySet<PeerName>;
+  /** Peers other than self with a route over established connections. */
+  reachable: ReadonlySet<PeerName>;
+  /** The neighbour towards each reachable peer (itself when direct); absent: a full mesh. */
+  nextHop?: ReadonlyMap<PeerName, PeerName>;
+  /** Peers with a data key of an established control connection (encrypted meshes). */
+  keyed: ReadonlySet<PeerName>;
+}
+
+export interface PlanInput {
+  mesh: MeshSnapshot;
+  /** Every peer's macs record (self's included: it is skipped). */
+  records: readonly PeerRecord[];
+  /** This node runs the fast path (not --no-fastdp, not encrypted). */
+  fastdp: boolean;
+  encrypted: boolean;
+  /** When each peer last answered a fast-path probe. */
+  lastReply: ReadonlyMap<PeerName, number>;
+  previous: Plan | undefined;
+  now: number;
+  probeTimeoutMs: number;
+  /**
+   * Until this time (a restart plus the adoption grace), FDB entries towards underlay addresses
+   * with no record yet are kept: a restarted daemon must not tear down the fast path before
+   * gossip has caught up.
+   */
+  adoptUntil: number;
+}
+
+export interface Plan {
+  paths: PlannedPath[];
+  /** Peers whose traffic takes the kernel's VXLAN path. */
+  fastPeers: ReadonlySet<PeerName>;
+  /** Peers whose fast path is kept while their control connection is down. */
+  frozen: ReadonlySet<PeerName>;
+  /** The VXLAN FDB to program: pod MACs and flood entries of fast peers, then probe entries. */
+  fdb: FdbEntry[];
+  /** Which peer a probe MAC stands for (replies are matched with it). */
+  probeOwners: ReadonlyMap<string, PeerName>;
+  /** Reachable peers that offer the fast path: probe them. */
+  probe: PeerName[];
+  /**
+   * During the adoption grace, only FDB entries towards these underlay addresses (peers with a
+   * record) may be removed; the rest were adopted from the kernel and wait for gossip. Null: any.
+   */
+  deletable: ReadonlySet<string> | null;
+  /** Peers back from a control-connection loss: their probe clock restarts at `now`. */
+  rearm: PeerName[];
+  /** Peers whose path changed since the previous plan, with their MACs (learned on the old port). */
+  moved: Array<{ peer: PeerName; from: PathName; to: PathName; macs: string[] }>;
+}
+
+/** The one place a path's reason becomes words (status, logs, `weavets status peers`). */
+export function renderReason(r: PathReason): string {
+  switch (r.kind) {
+    case "probes-answered":
+      return "fast path probes answered";
+    case "disconnected-kept":
+      return "control connection lost: keeping the kernel's fast path meanwhile";
+    case "relayed":
+      return `no direct connection: relayed through ${r.via} on the userspace path`;
+    case "fastdp-off":
+      return "fast path disabled here (--no-fastdp)";
+    case "encrypted":
+      return "encrypted: the userspace path carries all traffic";
+    case "encrypted-no-key":
+      return "encrypted, but no control connection to this peer yet (no key): nothing is sent";
+    case "peer-no-fastdp":
+      return "peer does not offer the fast path";
+    case "awaiting-probe":
+      return "waiting for a fast path probe reply";
+    case "probes-unanswered":
+      return `fast path probes unanswered for ${Math.round(r.forMs / 1000)} s`;
+  }
+}
+
+/** Why a reachable peer that is not on the fast path uses the userspace path. */
+function sleeveReason(
+  i: PlanInput,
+  r: PeerRecord,
+  last: number | undefined,
+): PathReason {
+  const hop = i.mesh.nextHop ? i.mesh.nextHop.get(r.peer) : r.peer;
+  if (hop !== undefined && hop !== r.peer) return { kind: "relayed", via: hop };
+  if (i.encrypted) {
+    return i.mesh.keyed.has(r.peer) ? { kind: "encrypted" } : { kind: "encrypted-no-key" };
+  }
+  if (!i.fastdp) return { kind: "fastdp-off" };
+  if (!r.fastdp) return { kind: "peer-no-fastdp" };
+  if (last === undefined) return { kind: "awaiting-probe" };
+  return { kind: "probes-unanswered", forMs: i.now - last };
+}
+
+export function planPaths(i: PlanInput): Plan {
+  const before = new Map(i.previous?.paths.map((p) => [p.peer, p.path]));
+  const wasFrozen = i.previous?.frozen ?? new Set<PeerName>();
+  const paths: PlannedPath[] = [];
+  const fastPeers = new Set<PeerName>();
+  const frozen = new Set<PeerName>();
+  const probes: FdbEntry[] = [];
+  const probeOwners = new Map<string, PeerName>();
+  const probe: PeerName[] = [];
+  const rearm: PeerName[] = [];
+  const records = i.records.filter((r) => r.peer !== i.mesh.self);
+  for (const r of records) {
+    const base = { peer: r.peer, version: r.version, addr: r.addr };
+    if (!i.mesh.reachable.has(r.peer)) {
+      // The control connection is gone (the peer's daemon restarting, or a partition), but its
+      // kernel may still carry traffic: the fast path stays as it was until the mesh forgets
+      // the peer.
+      if (i.mesh.known.has(r.peer) && (before.get(r.peer) === "fastdp" || wasFrozen.has(r.peer))) {
+        frozen.add(r.peer);
+        fastPeers.add(r.peer);
+        paths.push({ ...base, path: "fastdp", reason: { kind: "disconnected-kept" } });
+      }
+      continue;
+    }
+    let last = i.lastReply.get(r.peer);
+    if (wasFrozen.has(r.peer)) {
+      // Back: give its (possibly restarted) daemon a probe timeout to answer before judging.
+      rearm.push(r.peer);
+      last = i.now;
+    }
+    const capable = i.fastdp && r.fastdp;
+    if (capable) {
+      const mac = probeMac(r.peer);
+      probes.push({ mac, dst: r.addr });
+      probeOwners.set(mac, r.peer);
+      probe.push(r.peer);
+    }
+    if (capable && fastPathUp(last, i.now, i.probeTimeoutMs)) {
+      fastPeers.add(r.peer);
+      paths.push({ ...base, path: "fastdp", reason: { kind: "probes-answered" } });
+    } else paths.push({ ...base, path: "sleeve", reason: sleeveReason(i, r, last) });
+  }
+  const moved: Plan["moved"] = [];
+  for (const p of paths) {
+    const was = before.get(p.peer);
+    if (was && was !== p.path) {
+      const macs = records.find((r) => r.peer === p.peer)?.macs ?? [];
+      moved.push({ peer: p.peer, from: was, to: p.path, macs });
+    }
+  }
+  return {
+    paths,
+    fastPeers,
+    frozen,
+    fdb: i.fastdp ? [...desiredFdb(records, i.mesh.self, fastPeers), ...probes] : [],
+    probeOwners,
+    probe,
+    deletable: i.now < i.adoptUntil ? new Set(records.map((r) => r.addr)) : null,
+    rearm,
+    moved,
+  };
+}
