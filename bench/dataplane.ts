@@ -8,6 +8,11 @@
  * With --baseline REV, the userspace path (unencrypted and encrypted) of commit REV runs too, in
  * the same rounds, so a change to it is measured side by side with what it replaced (e.g. the
  * hardened receive path of sleeve v4 against 46a856a, the last commit before it).
+ * Like for like: the weavets fast path runs with its masquerading on (nat table, so conntrack),
+ * and is compared with the kernel VXLAN with conntrack on. Each goal is judged on the ratios of
+ * the same round (paired: both measured within seconds of each other), stated as the median and
+ * the range over rounds: "met" when every round's ratio meets it, "not met" when none does,
+ * otherwise "not distinguishable at this noise".
  *   deno run -A bench/dataplane.ts [--seconds N] [--rounds R] [--baseline REV] [--write]
  *   (--write appends to bench/RESULTS-dataplane.md)
  */
@@ -174,8 +179,9 @@ async function weavets(
   fastdp: boolean,
   password?: string,
   root?: string,
+  masquerade = false,
 ): Promise<Target> {
-  const c = await Cluster.start({ nodes: 2, podsPerNode: 1, fastdp, password, root });
+  const c = await Cluster.start({ nodes: 2, podsPerNode: 1, fastdp, password, root, masquerade });
   const [a, b] = c.pods as [Pod, Pod];
   if (fastdp) { // wait for the first probe round: the pair starts on the userspace path
     for (let i = 0; i < 40; i++) {
@@ -198,12 +204,22 @@ async function weavets(
 // machine hits every path alike; each figure is the median of its rounds.
 const targets: Target[] = [];
 const results: Result[] = [];
+type Samples = {
+  tcp1: number[];
+  tcp4: number[];
+  pps: number[];
+  cpu: { tcp1: number[]; tcp4: number[]; pps: number[] };
+};
+let samples: Samples[] = [];
 const trees: { cleanup(): Promise<void> }[] = [];
 try {
   targets.push(await kernelBaseline("routed"));
   targets.push(await kernelBaseline("vxlan"));
   targets.push(await kernelBaseline("vxlan-ct"));
   targets.push(await weavets("weavets fast path", true));
+  targets.push(
+    await weavets("weavets fast path, masquerading", true, undefined, undefined, true),
+  );
   targets.push(await weavets("weavets userspace", false));
   targets.push(await weavets("weavets userspace encrypted", false, "bench-password"));
   if (BASELINE) {
@@ -219,7 +235,7 @@ try {
       ),
     );
   }
-  const samples = targets.map(() => ({
+  samples = targets.map(() => ({
     tcp1: [] as number[],
     tcp4: [] as number[],
     pps: [] as number[],
@@ -264,23 +280,40 @@ const rows = results.map((r) =>
     r.cpu ? `${r.cpu.tcp1} / ${r.cpu.tcp4} / ${r.cpu.pps}` : "kernel"
   } |`
 );
-const named = (n: string) => results.find((r) => r.name === n)!;
-const ct = named(BASELINE_NAMES["vxlan-ct"]), fast = named("weavets fast path");
-const us = named("weavets userspace"), enc = named("weavets userspace encrypted");
+/** Per-round ratios of `a` to `b` on `key`: median, range, and the verdict against `goal`. */
+function judge(a: string, b: string, key: Key, goal: number, what: string): string {
+  const ia = targets.findIndex((t) => t.name === a), ib = targets.findIndex((t) => t.name === b);
+  const ratios = samples[ia][key].map((x, r) => x / samples[ib][key][r]);
+  const lo = Math.min(...ratios), hi = Math.max(...ratios);
+  const verdict = lo >= goal ? "met" : hi < goal ? "not met" : "not distinguishable at this noise";
+  return `${what}: ${f(median(ratios))}× (rounds ${f(lo)}–${f(hi)}; goal ≥ ${goal}): ${verdict}`;
+}
+const FAST = "weavets fast path", FAST_MASQ = "weavets fast path, masquerading";
+const US = "weavets userspace", ENC = "weavets userspace encrypted";
 const goals = [
-  `fast path ${f(fast.tcp1 / base.tcp1)}× kernel VXLAN (goal ≥ 0.95); ${
-    f(fast.tcp1 / ct.tcp1)
-  }× kernel VXLAN with conntrack on, as on a Kubernetes node`,
-  `userspace ${f(us.tcp1 / base.tcp1)}× kernel VXLAN, single-stream TCP (goal ≥ 0.25)`,
-  `encrypted ${f(enc.tcp1 / us.tcp1)}× unencrypted userspace (goal ≥ 0.7)`,
+  judge(
+    FAST_MASQ,
+    BASELINE_NAMES["vxlan-ct"],
+    "tcp1",
+    0.95,
+    "fast path with masquerading vs kernel VXLAN + conntrack (like for like), TCP×1",
+  ),
+  judge(
+    FAST_MASQ,
+    BASELINE_NAMES["vxlan-ct"],
+    "pps",
+    0.95,
+    "the same, UDP 64 B packets/s",
+  ),
+  judge(FAST, BASELINE_NAMES.vxlan, "tcp1", 0.95, "fast path vs kernel VXLAN, no conntrack either"),
+  judge(US, BASELINE_NAMES.vxlan, "tcp1", 0.25, "userspace vs kernel VXLAN, TCP×1"),
+  judge(ENC, US, "tcp1", 0.7, "encrypted vs unencrypted userspace, TCP×1"),
 ];
 if (BASELINE) {
-  const old = named(`weavets userspace at ${BASELINE}`);
-  const oldEnc = named(`weavets userspace encrypted at ${BASELINE}`);
   goals.push(
-    `userspace ${f(us.tcp1 / old.tcp1)}× the userspace path at ${BASELINE} (goal ≥ 0.95); ` +
-      `encrypted ${f(enc.tcp1 / oldEnc.tcp1)}× encrypted at ${BASELINE}; at ${BASELINE} ` +
-      `encrypted was ${f(oldEnc.tcp1 / old.tcp1)}× unencrypted`,
+    judge(US, `${US} at ${BASELINE}`, "tcp1", 0.95, `userspace (hardened) vs ${BASELINE}, TCP×1`),
+    judge(US, `${US} at ${BASELINE}`, "pps", 0.95, `userspace (hardened) vs ${BASELINE}, UDP pps`),
+    judge(ENC, `${ENC} at ${BASELINE}`, "tcp1", 0.95, `encrypted vs encrypted at ${BASELINE}`),
   );
 }
 const table = [
