@@ -361,10 +361,17 @@ Deno.test({
           }
           await allPairsPing(c);
           if (!password) {
-            const fdb = await sh("bridge", "-n", c.nodes[0], "fdb", "show", "dev", "vxlan-6784");
-            for (const p of c.pods.filter((p) => p.node !== 0)) {
-              assert.ok(fdb.includes(`${p.mac} dst ${underlayIp(p.node)}`), fdb);
+            // A pod's MAC is announced once its node's bridge learned it (the pings) and its
+            // daemon polled (1 s): the pings may finish before that reaches node 0.
+            const want = c.pods.filter((p) => p.node !== 0)
+              .map((p) => `${p.mac} dst ${underlayIp(p.node)}`);
+            let fdb = "";
+            for (let t0 = Date.now(); Date.now() - t0 < 10_000;) {
+              fdb = await sh("bridge", "-n", c.nodes[0], "fdb", "show", "dev", "vxlan-6784");
+              if (want.every((w) => fdb.includes(w))) break;
+              await new Promise((r) => setTimeout(r, 200));
             }
+            for (const w of want) assert.ok(fdb.includes(w), `${w} missing:\n${fdb}`);
           }
           await transferSmall(c.pods[0], c.pods[2]);
         },
