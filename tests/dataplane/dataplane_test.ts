@@ -366,7 +366,8 @@ Deno.test({
             const want = c.pods.filter((p) => p.node !== 0)
               .map((p) => `${p.mac} dst ${underlayIp(p.node)}`);
             let fdb = "";
-            for (let t0 = Date.now(); Date.now() - t0 < 10_000;) {
+            const t0 = Date.now();
+            while (Date.now() - t0 < 10_000) {
               fdb = await sh("bridge", "-n", c.nodes[0], "fdb", "show", "dev", "vxlan-6784");
               if (want.every((w) => fdb.includes(w))) break;
               await new Promise((r) => setTimeout(r, 200));
