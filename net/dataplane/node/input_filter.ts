@@ -151,6 +151,7 @@ export function createInputFilter(o: InputFilterOptions): InputFilter {
       applied = want;
       error = null;
     } catch (e) {
+      if (applied !== undefined) addBase(); // the next attempt writes the whole table again
       applied = undefined;
       fail("cannot install the rules", e);
     }
