@@ -11,6 +11,7 @@
  *        whose metadata.resourceVersion is not current gets 409 Conflict
  * - PATCH /api/v1/nodes/NAME/status         strategic merge of status.conditions (by type)
  * - PATCH /api/v1/nodes/NAME                JSON merge patch of metadata.annotations
+ * - GET  /api/v1/namespaces/NS/pods         one namespace's pods (a list only)
  * - GET/PUT /api/v1/namespaces/kube-system/secrets/NAME   the Secrets put here with `setSecret`,
  *        PUT with optimistic concurrency as for the ConfigMap (no create: the daemon has none)
  *
@@ -277,6 +278,14 @@ export class FakeApiServer {
       }
       const list = collection.list(url);
       return list ? json(200, list) : status(410, "Expired", "the continue token has expired");
+    }
+    // One namespace's pods (the daemon's safe start lists kube-system's): the list, filtered.
+    const nsPods = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods$/);
+    if (nsPods && req.method === "GET" && !url.searchParams.has("watch")) {
+      const list = this.pods.list(url);
+      if (!list) return status(410, "Expired", "the continue token has expired");
+      const items = list.items.filter((p: Obj) => p.metadata?.namespace === nsPods[1]);
+      return json(200, { ...list, items });
     }
     const m = url.pathname.match(/^\/api\/v1\/nodes\/([^/]+)\/status$/);
     if (m && req.method === "PATCH") return this.#patchStatus(decodeURIComponent(m[1]), req);
