@@ -16,8 +16,11 @@ export interface MeshControl {
   setConfiguredTargets(addresses: string[]): void;
 }
 
+/** More targets than this in one call is a mistake (each one is dialled and retried). */
+export const MAX_PEERS = 1000;
+
 const JsonBody = z.object({
-  peer: z.union([z.string(), z.array(z.string()).max(10_000)]).optional(),
+  peer: z.union([z.string(), z.array(z.string()).max(MAX_PEERS)]).optional(),
   replace: z.union([z.boolean(), z.string()]).optional(),
 }).strict();
 
@@ -52,6 +55,7 @@ export async function readPeerForm(req: Request): Promise<PeerForm | { error: st
     // Go's r.FormValue: the body's value comes first.
     replace = form.get("replace") ?? replace;
   }
+  if (peers.length > MAX_PEERS) return { error: `at most ${MAX_PEERS} peers at once` };
   return { peers, replace: replace === "true" };
 }
 
