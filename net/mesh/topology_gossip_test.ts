@@ -11,7 +11,13 @@ import {
   type PeerEntry,
   signEntry,
 } from "./topology.ts";
-import { decodeDigest, slicePause, type TopologyDrop, TopologyGossip } from "./topology_gossip.ts";
+import {
+  decodeDigest,
+  DEFAULT_SLICE_BUDGET_MS,
+  slicePause,
+  type TopologyDrop,
+  TopologyGossip,
+} from "./topology_gossip.ts";
 import { TopologyStore } from "./topology_store.ts";
 import { TopologyDecodeError } from "./topology.ts";
 
@@ -246,11 +252,12 @@ Deno.test("topology gossip: a slice also ends once its entries hold enough conne
 });
 
 Deno.test("topology gossip: a slice ends once its time budget is spent, after one check at least", () => {
-  // Every look at the clock moves it 4 ms; the budget is 10 ms from the first look: checks go on
-  // while the clock reads under the deadline (8, 12: three checks, 16 stops). A clock that
-  // jumps past the budget still lets each slice check one entry.
+  // Every look at the clock moves it 2 ms; the budget is 5 ms from the first look: checks go on
+  // while the clock reads under the deadline (4, 6: three checks, 8 stops). A clock that jumps
+  // past the budget still lets each slice check one entry.
+  assert.equal(DEFAULT_SLICE_BUDGET_MS, 5);
   let t = 0;
-  const p = peer(1, { clock: () => (t += 4) });
+  const p = peer(1, { clock: () => (t += 2) });
   const many = Array.from({ length: 8 }, (_, i) => entry(i + 2, 1));
   assert.equal(news(p, many).length, 3, "inline: 3 checks in the budget");
   p.deferred.shift()!();
@@ -299,9 +306,10 @@ Deno.test("topology gossip: messages waiting to be parsed are bounded in bytes",
   assert.equal(p.gossip.backlog, 1);
 });
 
-Deno.test("topology gossip: slices pause as long as they took, so half the loop is left to others", () => {
-  assert.deepEqual([0, 7, 50, 400, -1].map(slicePause), [0, 7, 50, 50, 0]);
-  // Each look at the clock moves it 3 ms: a slice of 128 checks is cut by the 10 ms budget.
+Deno.test("topology gossip: slices pause twice as long as they took, leaving the loop to others", () => {
+  assert.deepEqual([0, 7, 25, 400, -1].map(slicePause), [0, 14, 50, 50, 0]);
+  // Each look at the clock moves it 3 ms: a slice of 128 checks is cut by the 5 ms budget (two
+  // checks), and takes 9 ms with the look after its broadcast: it pauses 18 ms.
   let t = 0;
   const p = peer(1, { clock: () => (t += 3) });
   news(p, Array.from({ length: 40 }, (_, i) => entry(i + 2, 1)));
@@ -309,5 +317,5 @@ Deno.test("topology gossip: slices pause as long as they took, so half the loop 
   assert.equal(p.gossip.backlog, 0);
   assert.equal(p.pauses[0], 0, "the first slice runs at once");
   assert.ok(p.pauses.length > 3, `${p.pauses.length} slices`);
-  for (const ms of p.pauses.slice(1)) assert.ok(ms >= 10 && ms <= 50, `paused ${ms} ms`);
+  for (const ms of p.pauses.slice(1)) assert.equal(ms, 18);
 });

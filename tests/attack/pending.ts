@@ -4,10 +4,7 @@
  * green while the reproducers are in the repo. An attack leaves this list when its protection
  * lands and the step passes; then it runs in CI like any test.
  */
-export const PENDING = new Set<string>([
-  // issue 12, non-peer (non_peer_test.ts)
-  "max-topology",
-]);
+export const PENDING = new Set<string>([]);
 
 const runPending = Deno.env.get("WEAVETS_ATTACK_PENDING") === "1";
 /** WEAVETS_ATTACK_ONLY=id,id: run only these steps (to work on one attack without the rest). */

@@ -24,6 +24,8 @@ export interface MaxTopologySpec {
   maxBytes?: number;
   /** Where discovery would dial the made-up peers (keep it inside the test's own namespace). */
   address?: string;
+  /** The made-up peers' version (a second message must be news: a higher one). */
+  version?: number;
 }
 
 export interface MaxTopology {
@@ -94,7 +96,13 @@ export function maxTopology(spec: MaxTopologySpec): MaxTopology {
       for (let j = 1; j <= h; j++) conns.push(link(fake(i + j), true), link(fake(i - j), false));
       const key = fakeKey(i);
       entries.push(signEntry(
-        { name: fake(i), nickname: nick, uid: fakeUid(10_000 + i), version: 1, connections: conns },
+        {
+          name: fake(i),
+          nickname: nick,
+          uid: fakeUid(10_000 + i),
+          version: spec.version ?? 1,
+          connections: conns,
+        },
         key.publicKey,
         (d, p) => key.sign(d, p),
       ));
