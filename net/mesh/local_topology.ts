@@ -5,7 +5,7 @@
  * parts directly.
  */
 import { isForgery } from "./authorship.ts";
-import type { Gossip } from "./gossip.ts";
+import type { Gossip, GossipEvents } from "./gossip.ts";
 import type { GossipChannel, PeerName } from "./gossip_channel.ts";
 import type { PeerKeys } from "./keys.ts";
 import type { Logger } from "../log.ts";
@@ -54,6 +54,12 @@ export class LocalTopology {
     this.gossiper.attach(this.channel);
     // A key replaced (the Kubernetes API) or forgotten (rmpeer): the entry it signed goes too.
     o.keys.onRebind((name) => this.store.drop(name));
+    this.store.onNameConflict((uid) =>
+      this.#log.error(
+        "another live peer uses our name: give each node a distinct --name (cloned machine id?)",
+        { name: o.id.name, otherUid: uid },
+      )
+    );
   }
 
   /** A log line for `kind`, unless one was logged in the last LOG_INTERVAL_MS. */
@@ -75,4 +81,24 @@ export class LocalTopology {
       this.limited(reason, "topology entries dropped: too many waiting for verification", fields);
     } else this.#log.debug("topology entry dropped for now", fields);
   }
+}
+
+/** How the mesh's gossip reports what it drops: logs, rate-limited where a peer can force them. */
+export function gossipEvents(
+  log: Logger,
+  limited: (kind: string, message: string, fields: Record<string, unknown>) => void,
+): GossipEvents {
+  return {
+    onRejected: (channel, from, e) =>
+      log.warn("gossip rejected", { channel, from, error: (e as Error).message ?? e }),
+    onUnknownChannel: (channel, from) =>
+      log.debug("gossip for a channel not registered here", { channel, from }),
+    onUnauthentic: (channel, from, source, check) =>
+      limited(`envelope-${check}`, "gossip dropped: not signed by its source", {
+        channel,
+        from,
+        source,
+        check,
+      }),
+  };
 }

@@ -33,3 +33,10 @@ export class Refusals {
     });
   }
 }
+
+/** What the mesh counts for its metrics. */
+export interface MeshCounters {
+  terminations: number;
+  /** Connections refused or closed for a protection, by kind. */
+  refusals: Map<RefusalKind, number>;
+}

@@ -5,13 +5,14 @@
  * register, and implements MeshView for the daemon's components.
  */
 import type { Logger } from "../log.ts";
-import type { Limits, RefusalKind } from "./admission.ts";
 import { FrameBudget } from "./codec.ts";
 import type { ControlConnection } from "./connection.ts";
 import { ConnectionMaker, corroboratedAddresses } from "./connection_maker.ts";
 import { ChangeNotifier, DEFAULT_NOTIFY_INTERVAL_MS } from "./change_notifier.ts";
+import { type Periodic, periodicDue, startPeriodic } from "./periodic.ts";
+import { relayHops, reportsEstablished } from "./routes.ts";
 import { ControlPort } from "./control_port.ts";
-import { derivePsk, type Psk } from "./crypto.ts";
+import { derivePsk } from "./crypto.ts";
 import { Gossip } from "./gossip.ts";
 import type {
   DataKey,
@@ -24,7 +25,7 @@ import type {
 } from "./gossip_channel.ts";
 import { PROTOCOL_MAX, PROTOCOL_MIN } from "./handshake.ts";
 import { PeerKeys } from "./keys.ts";
-import { Refusals } from "./refusals.ts";
+import { type MeshCounters, Refusals } from "./refusals.ts";
 import {
   ANTI_ENTROPY_FANOUT,
   controlAuthOf,
@@ -42,7 +43,7 @@ import { type ControlAuth, type MeshStatus, meshStatus } from "./status.ts";
 import { encodeUpdate } from "./topology.ts";
 import { LocalPeer } from "./local_peer.ts";
 import type { TopologyStore } from "./topology_store.ts";
-import { LocalTopology, TOPOLOGY_CHANNEL } from "./local_topology.ts";
+import { gossipEvents, LocalTopology, TOPOLOGY_CHANNEL } from "./local_topology.ts";
 
 export { DEFAULT_PORT } from "./peer_address.ts";
 export {
@@ -53,11 +54,7 @@ export {
 } from "./mesh_config.ts";
 
 export { TOPOLOGY_CHANNEL };
-export interface MeshCounters {
-  terminations: number;
-  /** Connections refused or closed for a protection, by kind. */
-  refusals: Map<RefusalKind, number>;
-}
+export type { MeshCounters };
 
 export class Mesh implements MeshView {
   readonly self: PeerName;
@@ -74,21 +71,17 @@ export class Mesh implements MeshView {
   readonly #signingKey: SigningKey;
   /** Peers' bound signing keys (net/mesh/keys.ts): the handshake binds each peer's. */
   readonly keys: PeerKeys;
-  readonly #psk: Psk;
-  readonly #limits: Limits;
   readonly #maker: ConnectionMaker;
   readonly #refusals: Refusals;
   readonly #conns: LocalPeer;
   /** onChange subscribers: told of topology changes and of data keys that come or go. */
   readonly #notifier: ChangeNotifier;
   readonly #port: ControlPort;
-  readonly #topology: GossipChannel;
   #stopped = false;
   #broadcastVersion = 0;
   #kickQueued = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #nextAntiEntropy = 0;
-  #nextForget = 0;
+  #periodic: Periodic = { nextAntiEntropy: Infinity, nextForget: Infinity };
 
   constructor(config: MeshConfig) {
     this.#config = config;
@@ -108,9 +101,8 @@ export class Mesh implements MeshView {
       inUse: (name) => this.store.lookup(name) !== undefined,
     });
     this.controlAuth = controlAuthOf(config);
-    this.#psk = derivePsk(config.password ?? config.clusterSecret ?? null);
+    const psk = derivePsk(config.password ?? config.clusterSecret ?? null);
     this.timing = { ...DEFAULT_MESH_TIMING, ...config.timing };
-    this.#limits = { ...DEFAULT_LIMITS, ...config.limits, connLimit: config.connLimit };
     this.#maker = new ConnectionMaker({
       backoff: this.timing.backoff,
       discoveryPort: discoveryPortOf(config),
@@ -127,7 +119,7 @@ export class Mesh implements MeshView {
       log: this.#log,
       stopped: () => this.#stopped,
       onUp: (c) => {
-        this.#updateOwnEntry();
+        this.store.setConnections(this.#conns.records());
         if (config.password !== null) this.#notifier.changed();
         this.gossip.neighbourUp(c.remote.name);
       },
@@ -138,7 +130,7 @@ export class Mesh implements MeshView {
     this.#port = new ControlPort({
       host: config.host,
       port: config.port,
-      limits: this.#limits,
+      limits: { ...DEFAULT_LIMITS, ...config.limits, connLimit: config.connLimit },
       dialTimeoutMs: this.timing.dialTimeoutMs,
       budgets: {
         known: new FrameBudget(FRAME_BUDGET_BYTES.known),
@@ -148,7 +140,7 @@ export class Mesh implements MeshView {
       connection: () => ({
         self: { name: this.self, nickname: config.nickname, uid: this.uid, port: this.port },
         signingKey: this.#signingKey,
-        psk: this.#psk,
+        psk,
         authenticated: this.controlAuth !== "none",
         timing: this.timing,
       }),
@@ -171,22 +163,18 @@ export class Mesh implements MeshView {
       },
       {
         unicastNextHop: (dest) => this.store.unicastNextHop(dest),
-        broadcastNextHops: (source) => this.#broadcastNextHops(source),
+        broadcastNextHops: (source) =>
+          relayHops(
+            this.store.broadcastNextHops(source),
+            this.#conns.names(),
+            (n) => reportsEstablished(this.store.lookup(n), this.self),
+          ),
       },
       this,
-      {
-        onRejected: (channel, from, e) =>
-          this.#log.warn("gossip rejected", { channel, from, error: (e as Error).message ?? e }),
-        onUnknownChannel: (channel, from) =>
-          this.#log.debug("gossip for a channel not registered here", { channel, from }),
-        onUnauthentic: (channel, from, source, check) =>
-          this.topology.limited(`envelope-${check}`, "gossip dropped: not signed by its source", {
-            channel,
-            from,
-            source,
-            check,
-          }),
-      },
+      gossipEvents(
+        this.#log,
+        (kind, message, fields) => this.topology.limited(kind, message, fields),
+      ),
     );
     this.topology = new LocalTopology({
       id: { name: config.name, nickname: config.nickname, uid: this.uid },
@@ -196,15 +184,8 @@ export class Mesh implements MeshView {
       log: this.#log,
     });
     this.store = this.topology.store;
-    this.#topology = this.topology.channel;
     this.store.onChange(() => this.#onTopologyChange());
     this.store.onChange(() => this.#notifier.changed());
-    this.store.onNameConflict((uid) =>
-      this.#log.error(
-        "another live peer uses our name: give each node a distinct --name (cloned machine id?)",
-        { name: this.self, otherUid: uid },
-      )
-    );
   }
 
   sign(domain: string, payload: Uint8Array): Uint8Array {
@@ -247,9 +228,7 @@ export class Mesh implements MeshView {
       encryption: this.#config.password !== null,
       controlAuth: this.controlAuth,
     });
-    const now = Date.now();
-    this.#nextAntiEntropy = now + this.#jittered(this.timing.antiEntropyMs);
-    this.#nextForget = now + this.#forgetPeriod();
+    this.#periodic = startPeriodic(Date.now(), this.timing, Math.random);
     this.#tick();
   }
 
@@ -355,16 +334,14 @@ export class Mesh implements MeshView {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     const now = Date.now();
+    const p = periodicDue(this.#periodic, now, this.timing, Math.random);
+    this.#periodic = p.next;
     try {
-      if (now >= this.#nextAntiEntropy) {
-        this.gossip.antiEntropy(ANTI_ENTROPY_FANOUT);
-        this.#nextAntiEntropy = now + this.#jittered(this.timing.antiEntropyMs);
-      }
-      if (now >= this.#nextForget) {
+      if (p.antiEntropy) this.gossip.antiEntropy(ANTI_ENTROPY_FANOUT);
+      if (p.forget) {
         for (const name of this.store.forgetUnreachable(now, this.timing.forgetAfterMs)) {
           this.#log.info("forgot unreachable peer", { peer: name });
         }
-        this.#nextForget = now + this.#forgetPeriod();
       }
     } catch (e) {
       this.#log.error("periodic task failed", { error: (e as Error).message });
@@ -374,7 +351,7 @@ export class Mesh implements MeshView {
       : this.#config.connLimit - this.#conns.size - this.#port.outboundPending;
     const due = this.#maker.due(now, Math.max(0, capacity));
     for (const address of due.dial) this.#port.dial(address);
-    const next = Math.min(this.#nextAntiEntropy, this.#nextForget, due.wakeAt ?? Infinity);
+    const next = Math.min(p.wakeAt, due.wakeAt ?? Infinity);
     this.#timer = setTimeout(() => this.#tick(), Math.max(0, next - Date.now()));
   }
 
@@ -388,39 +365,14 @@ export class Mesh implements MeshView {
     });
   }
 
-  #jittered(ms: number): number {
-    return ms * (0.75 + Math.random() * 0.5);
-  }
-
-  #forgetPeriod(): number {
-    return Math.max(50, Math.min(this.timing.forgetAfterMs / 4, 10_000));
-  }
-
   // ---- connections ----
-
-  /**
-   * Where gossip relays a broadcast from `source`: its children in source's tree, plus every
-   * neighbour whose end of the connection has not reached the topology here yet. No tree holds
-   * such a neighbour, so news passing by in that window would otherwise wait for anti-entropy
-   * (a line a - b - c coming up at once left c without a's entry for 30 s). For this peer's own
-   * broadcasts that is every connected neighbour.
-   */
-  #broadcastNextHops(source: PeerName): PeerName[] | null {
-    const tree = this.store.broadcastNextHops(source);
-    if (tree === null) return null; // gossip floods to every neighbour
-    const unconfirmed = this.#conns.names().filter((n) =>
-      !(this.store.lookup(n)?.connections.some((c) => c.name === this.self && c.established) ??
-        false)
-    );
-    return unconfirmed.length === 0 ? tree : [...new Set([...tree, ...unconfirmed])].sort();
-  }
 
   #down(c: ControlConnection, reason: string): void {
     const name = c.remote.name;
     this.counters.terminations++;
     this.#log.info("connection closed", { peer: name, reason });
     if (this.#stopped) return;
-    this.#updateOwnEntry();
+    this.store.setConnections(this.#conns.records());
     // A data key went; the topology may not change with it (a restarted peer reconnecting from
     // the same address leaves our connection list as it was).
     if (this.#config.password !== null) this.#notifier.changed();
@@ -428,15 +380,11 @@ export class Mesh implements MeshView {
     this.#kick();
   }
 
-  #updateOwnEntry(): void {
-    this.store.setConnections(this.#conns.records());
-  }
-
   #onTopologyChange(): void {
     // Our own entry changed (new connection set, or a jump past an older life): spread it.
     if (this.store.own.version !== this.#broadcastVersion) {
       this.#broadcastVersion = this.store.own.version;
-      this.#topology.broadcast(encodeUpdate([this.store.own]));
+      this.topology.channel.broadcast(encodeUpdate([this.store.own]));
     }
     if (this.#stopped) return;
     this.#maker.discovered(

@@ -109,3 +109,20 @@ export function broadcastNextHops(
   for (const [peer, p] of parent) if (p === self) out.push(peer);
   return out.sort();
 }
+
+/**
+ * Where gossip relays a broadcast: `tree` (this peer's children in the source's tree; null when
+ * this peer is not in it: gossip then floods), plus every neighbour whose end of the connection
+ * has not reached the topology here yet (`confirmed` false). No tree holds such a neighbour, so
+ * news passing by in that window would otherwise wait for anti-entropy (a line a - b - c coming up
+ * at once left c without a's entry for 30 s).
+ */
+export function relayHops(
+  tree: PeerName[] | null,
+  neighbours: readonly PeerName[],
+  confirmed: (neighbour: PeerName) => boolean,
+): PeerName[] | null {
+  if (tree === null) return null;
+  const unconfirmed = neighbours.filter((n) => !confirmed(n));
+  return unconfirmed.length === 0 ? tree : [...new Set([...tree, ...unconfirmed])].sort();
+}

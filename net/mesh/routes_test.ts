@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { bfsTree, broadcastNextHops, symmetricNeighbours, unicastRoutes } from "./routes.ts";
+import {
+  bfsTree,
+  broadcastNextHops,
+  relayHops,
+  symmetricNeighbours,
+  unicastRoutes,
+} from "./routes.ts";
 import type { RouteEntry } from "./routes.ts";
 
 const n = (i: number) => `02:00:00:00:00:${i.toString(16).padStart(2, "0")}`;
@@ -83,4 +89,12 @@ Deno.test("routes: a peer outside the source's tree gets null (it floods instead
   assert.equal(broadcastNextHops(n(0), n(2), lookup), null);
   assert.deepEqual(broadcastNextHops(n(0), n(1), lookup), []);
   assert.deepEqual(broadcastNextHops(n(0), n(0), lookup), [n(1)]);
+});
+
+Deno.test("relay hops: the tree's children plus neighbours whose end is not in the topology yet", () => {
+  const confirmed = new Set(["b", "c"]);
+  assert.equal(relayHops(null, ["b"], () => true), null, "not in the tree: gossip floods");
+  assert.deepEqual(relayHops(["c"], ["b", "c"], (n) => confirmed.has(n)), ["c"]);
+  assert.deepEqual(relayHops(["c"], ["b", "c", "a"], (n) => confirmed.has(n)), ["a", "c"]);
+  assert.deepEqual(relayHops([], ["d"], () => false), ["d"]);
 });
