@@ -326,17 +326,3 @@ export function createInputFilter(o: InputFilterOptions): InputFilter {
     check,
   };
 }
-
-/**
- * Removes the table whatever state it is in (for `weavets reset`, with the daemon stopped); true
- * when there was one.
- */
-export function removeInputFilter(nft: (script: string) => string): boolean {
-  try {
-    nft(`list table inet ${INPUT_TABLE}`);
-  } catch {
-    return false;
-  }
-  nft(deleteScript());
-  return true;
-}

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Logger } from "../../log.ts";
 import { Registry } from "../../api/metrics.ts";
 import type { MeshView, PeerInfo } from "../../mesh/gossip_channel.ts";
-import { createInputFilter, type InputFilterOptions, removeInputFilter } from "./input_filter.ts";
+import { createInputFilter, type InputFilterOptions } from "./input_filter.ts";
 
 const SELF = "aa:00:00:00:00:00";
 const A = "aa:00:00:00:00:01";
@@ -267,19 +267,4 @@ Deno.test("input filter: refused packets are a metric, a status line and a log l
   } finally {
     s.f.stop();
   }
-});
-
-Deno.test("removeInputFilter (weavets reset): removes a table left behind, says when none was", () => {
-  const s = setup();
-  s.f.start(s.mesh); // a daemon killed without its stop: the table stays
-  assert.ok(s.nft.table);
-  const listOrRun = (script: string) =>
-    script.startsWith("list table")
-      ? (s.nft.table ? "" : (() => {
-        throw new Error("No such file or directory");
-      })())
-      : s.nft.run(script);
-  assert.equal(removeInputFilter(listOrRun), true);
-  assert.equal(s.nft.table, undefined);
-  assert.equal(removeInputFilter(listOrRun), false);
 });
