@@ -22,7 +22,7 @@ type Node =
   | { kind: "if" | "with"; branches: Array<{ pipe: string | null; body: Node[] }> }
   | { kind: "range"; pipe: string; body: Node[]; otherwise: Node[] };
 
-const LIMITS = { outputBytes: 1 << 20, steps: 200_000, depth: 50 };
+const LIMITS = { outputBytes: 1 << 20, steps: 200_000, depth: 50, sourceBytes: 64 << 10 };
 
 /** Parses `source`; throws TemplateError naming what is wrong. */
 export function parseTemplate(source: string): Node[] {
@@ -136,6 +136,9 @@ function findClose(src: string, from: number): number {
 
 /** Renders `source` over `data`; throws TemplateError (parse or execution). */
 export function renderTemplate(source: string, data: unknown): string {
+  if (source.length > LIMITS.sourceBytes) {
+    throw new TemplateError(`template longer than ${LIMITS.sourceBytes} characters`);
+  }
   const nodes = parseTemplate(source);
   const out: string[] = [];
   let size = 0;
@@ -227,7 +230,7 @@ function words(cmd: string): Word[] {
     } else if (cmd[i] === "(") {
       let depth = 0;
       for (; j < cmd.length; j++) {
-        if (cmd[j] === "(") depth++;
+        if (cmd[j] === "(" && ++depth > LIMITS.depth) fail("parentheses nested too deeply");
         else if (cmd[j] === ")" && --depth === 0) break;
       }
       if (depth !== 0) fail(`unclosed ( in "${cmd.trim()}"`);

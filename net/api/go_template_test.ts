@@ -68,6 +68,9 @@ Deno.test("go template: bounded — a template cannot make the daemon work forev
   const wide = { xs: Array.from({ length: 1000 }, (_, i) => i) };
   const nested = "{{range .xs}}".repeat(3) + "x" + "{{end}}".repeat(3);
   assert.throws(() => renderTemplate(nested, { ...wide, xs: wide.xs }), TemplateError);
+  assert.throws(() => renderTemplate(`{{${"(".repeat(5000)}}}`, {}), /nested too deeply/);
+  assert.throws(() => renderTemplate("{{if .}}".repeat(100), {}), /nested too deeply/);
+  assert.throws(() => renderTemplate("x".repeat(70_000), {}), /longer than/);
 });
 
 Deno.test("go template: printf as Go's", () => {
