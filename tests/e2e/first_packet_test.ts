@@ -7,17 +7,20 @@
  * first packet costs 1 s, the outlier the demo showed. Reported: time from ADD returning to the
  * first reply (p50, p99, max) and how many first echoes went unanswered.
  *
- * The demo's 1 s outlier came from the moment a pair moves to the fast path: each end moved when
- * its own probe (one a second) was answered, up to a second apart, and meanwhile each sent on a
- * different path (a new pod's ARP reached the other node over VXLAN, whose answer went into a
- * VXLAN FDB with no entry for the sender yet: lost, and the ARP retried 1 s later). Now an end
- * that receives a probe request before its pair is up probes back at once
- * (net/dataplane/dataplane.ts onProbeRequest), so both ends move within a round trip. The test
- * also reports and bounds that gap, read from both daemons' "path changed" lines; the pods above
- * are probed after the cluster is meshed, so they rarely fall in the window themselves.
+ * The suspect for the demo's 1 s outlier (../shared/reviews/first-packet.md: first seconds of a
+ * cluster, while paths are decided): each end of a pair moved to the fast path when its own probe
+ * (one a second) was answered, up to a second apart, and meanwhile each end sent on another path.
+ * Since 13c5509 an end that receives a probe request before its pair is up probes back at once
+ * (net/dataplane/dataplane.ts onProbeRequest), which shrinks that gap to the daemons' main-thread
+ * lag. The pods above are made after the cluster is meshed and rarely fall in that window, so
+ * the test then opens it on purpose: VXLAN into one node dropped until the pair is on the
+ * userspace path, then let through, and 16 more new pods probed while the pair moves back; none
+ * may lose its first packet. Honest status: in these runs no first packet was lost with or
+ * without the probe-back (gaps up to 523 ms without it), so this test does not prove the suspect
+ * was the cause; the demo's outlier (seen at a60c05e) was not reproduced on this main.
  */
 import assert from "node:assert/strict";
-import type { Cluster, Pod } from "../../cli/demo/cluster.ts";
+import { Cluster, type Pod } from "../../cli/demo/cluster.ts";
 import {
   closeFd,
   inNetns,
@@ -34,12 +37,40 @@ const PODS = 100;
 const RETRY_MS = 1000;
 const GIVE_UP_MS = 5000;
 const P99_GOAL_MS = 100;
-/**
- * The two ends of the pair move to the fast path at most this far apart. Before the probe-back
- * the gap was uniform in [0, 1 s] (measured 31 to 600 ms); with it, a few ms (5 to 50 ms at a
- * load of 23 on 2 cores, 166 ms once): the bound leaves room for a busy machine.
- */
-const FLIP_GAP_MS = 300;
+/** Pods made while a pair moves back to the fast path (one after another, ~2 s). */
+const WINDOW_PODS = 16;
+
+/** The daemon log lines of moves to `path`, as times (ms since the epoch). */
+async function moves(logFile: string, path: "fastdp" | "sleeve"): Promise<number[]> {
+  return (await Deno.readTextFile(logFile)).split("\n")
+    .filter((l) => l.includes('"path changed"') && l.includes(`"path":"${path}"`))
+    .map((l) => Date.parse(JSON.parse(l).ts));
+}
+
+/** VXLAN (UDP 6784) into a node dropped, so the pair's probes go unanswered; or let through. */
+async function blockVxlan(node: Cluster["nodes"][number], on: boolean) {
+  const script = on
+    ? [
+      "table inet wtfp {",
+      "  chain in {",
+      "    type filter hook input priority -10;",
+      "    udp dport 6784 drop",
+      "  }",
+      "}",
+    ].join("\n")
+    : "delete table inet wtfp";
+  const child = new Deno.Command("nsenter", {
+    args: [`--net=${node.netns}`, "nft", "-f", "-"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(script + "\n"));
+  await w.close();
+  const out = await child.output();
+  if (!out.success) throw new Error(`nft in ${node.name}: ${new TextDecoder().decode(out.stderr)}`);
+}
 
 /** When a node's daemon first logged a move of a peer to the fast path (ms since the epoch). */
 async function firstFastdp(logFile: string): Promise<number | undefined> {
@@ -89,6 +120,21 @@ async function firstReply(netns: string, to: string): Promise<FirstReply> {
   }
 }
 
+type Sample = FirstReply & { pod: string; dir: "out" | "in" };
+
+/**
+ * A new pod on node i % 2, probed right after its ADD against the target on the other node:
+ * pairs alternate between the new pod speaking first and the remote pod speaking first.
+ */
+async function newPod(c: Cluster, targets: Pod[], label: string, i: number): Promise<Sample> {
+  const remote = targets[(i + 1) % 2];
+  const pod: Pod = await c.addPod(c.nodes[i % 2], label);
+  assert.ok(pod.ip, `${pod.name} got an address`);
+  const out = i % 4 < 2;
+  const r = out ? await firstReply(pod.netns, remote.ip!) : await firstReply(remote.netns, pod.ip!);
+  return { ...r, pod: pod.name, dir: out ? "out" : "in" };
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)];
 }
@@ -104,19 +150,8 @@ Deno.test({
       const t0 = performance.now();
       // One target per node, made first (their own first packets are not counted).
       const targets = [await c.addPod(c.nodes[0], "t"), await c.addPod(c.nodes[1], "t")];
-      const samples: Array<FirstReply & { pod: string; dir: "out" | "in" }> = [];
-      for (let i = 0; i < PODS; i++) {
-        const node = c.nodes[i % 2];
-        const remote = targets[(i + 1) % 2];
-        const pod: Pod = await c.addPod(node, `f${i}`);
-        assert.ok(pod.ip, `${pod.name} got an address`);
-        // Alternate pairs: the new pod speaks first, or the remote pod does.
-        const out = i % 4 < 2;
-        const r = out
-          ? await firstReply(pod.netns, remote.ip!)
-          : await firstReply(remote.netns, pod.ip!);
-        samples.push({ ...r, pod: pod.name, dir: out ? "out" : "in" });
-      }
+      const samples: Sample[] = [];
+      for (let i = 0; i < PODS; i++) samples.push(await newPod(c, targets, `f${i}`, i));
       const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
       const lost = samples.filter((s) => s.seq > 1);
       console.log(
@@ -130,13 +165,57 @@ Deno.test({
       const flips = await Promise.all(c.nodes.map((n) => firstFastdp(n.logFile)));
       assert.ok(flips.every((t) => t !== undefined), `both ends on the fast path: ${flips}`);
       const gap = Math.abs(flips[0]! - flips[1]!);
-      console.log(`the two ends moved to the fast path ${gap} ms apart`);
-      assert.ok(gap <= FLIP_GAP_MS, `the ends moved ${gap} ms apart (> ${FLIP_GAP_MS} ms)`);
+      // Reported, not bounded: each end moves when its main thread handles a reply, so on a
+      // loaded machine the gap is that thread's lag (2-50 ms idle, 353 ms once at load 25).
+      console.log(`at start, the two ends moved to the fast path ${gap} ms apart`);
       assert.ok(
         percentile(ms, 99) <= P99_GOAL_MS,
         `p99 ${percentile(ms, 99).toFixed(1)} ms > ${P99_GOAL_MS} ms`,
       );
       assert.deepEqual(lost.map((s) => s.pod), [], "first packets lost");
+
+      // The window itself, on purpose: VXLAN into n2 dropped until both ends moved the pair to
+      // the userspace path, then let through; new pods are made and probed while the pair moves
+      // back to the fast path (without the probe-back the ends moved up to 1 s apart).
+      const sleeveBefore = await Promise.all(c.nodes.map((n) => moves(n.logFile, "sleeve")));
+      const fastBefore = await Promise.all(c.nodes.map((n) => moves(n.logFile, "fastdp")));
+      await blockVxlan(c.nodes[1], true);
+      try {
+        await Cluster.waitFor(
+          "both ends on the userspace path",
+          async () => {
+            const now = await Promise.all(c.nodes.map((n) => moves(n.logFile, "sleeve")));
+            return now.every((m, i) => m.length > sleeveBefore[i].length);
+          },
+          20_000,
+          200,
+        );
+      } finally {
+        await blockVxlan(c.nodes[1], false);
+      }
+      const window: Sample[] = [];
+      for (let i = 0; i < WINDOW_PODS; i++) {
+        window.push(await newPod(c, targets, `w${i}`, i));
+      }
+      const back = await Promise.all(c.nodes.map((n) => moves(n.logFile, "fastdp")));
+      const lostInWindow = window.filter((s) => s.seq > 1);
+      const backGap = back.every((m, i) => m.length > fastBefore[i].length)
+        ? Math.abs(back[0][back[0].length - 1] - back[1][back[1].length - 1])
+        : undefined;
+      console.log(
+        `while the pair moved back to the fast path (${
+          backGap === undefined ? "not both back yet" : `ends ${backGap} ms apart`
+        }): ${WINDOW_PODS} new pods, max first reply ` +
+          `${Math.max(...window.map((s) => s.ms)).toFixed(1)} ms; first echo unanswered: ` +
+          `${lostInWindow.length}${
+            lostInWindow.length
+              ? ` (${
+                lostInWindow.map((s) => `${s.pod} ${s.dir} ${s.ms.toFixed(0)} ms`).join(", ")
+              })`
+              : ""
+          }`,
+      );
+      assert.deepEqual(lostInWindow.map((s) => s.pod), [], "first packets lost in the move");
     });
   },
 });
