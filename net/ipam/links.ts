@@ -58,9 +58,7 @@ export class LinkStore {
     let m = this.#links.get(e.start);
     if (!m) {
       this.#links.set(e.start, m = new Map());
-      let i = this.#starts.length;
-      while (i > 0 && this.#starts[i - 1] > e.start) i--;
-      this.#starts.splice(i, 0, e.start);
+      this.#starts.splice(this.#below(e.start), 0, e.start);
     }
     m.set(e.author, e);
   }
@@ -78,6 +76,33 @@ export class LinkStore {
   known(view: View, start: number): Set<PeerName> {
     const out = this.knownAt(view, start);
     return out.size > 0 ? out : this.say(view, start);
+  }
+
+  /** `known(view, start).has(peer)`, without building the sets (this runs for every state). */
+  hasSay(view: View, start: number, peer: PeerName): boolean {
+    const at = this.#saysAt(view, start, peer);
+    if (at !== "none") return at === "yes";
+    for (let s = start, hops = 0; hops < 64; hops++) {
+      const p = this.#enclosing(view, s);
+      if (p === null) return false;
+      if (this.#saysAt(view, p, peer) === "yes") return true;
+      if (view.at(p)) return false;
+      s = p;
+    }
+    return false;
+  }
+
+  /** Whether `peer` is among the token's own known peers; "none" when it has none. */
+  #saysAt(view: View, start: number, peer: PeerName): "yes" | "no" | "none" {
+    const cur = view.at(start);
+    let any = cur !== undefined;
+    if (cur && (cur.owner === peer || cur.author === peer)) return "yes";
+    for (const l of this.#links.get(start)?.values() ?? []) {
+      if (l.takeover) continue;
+      any = true;
+      if (l.owner === peer || l.author === peer) return "yes";
+    }
+    return any ? "no" : "none";
   }
 
   knownAt(view: View, start: number, out = new Set<PeerName>()): Set<PeerName> {
@@ -108,7 +133,13 @@ export class LinkStore {
 
   /** The nearest token before `start` in the view or among kept states (a split not yet seen). */
   #enclosing(view: View, start: number): number | null {
-    let best = view.before(start);
+    const best = view.before(start);
+    const i = this.#below(start);
+    return i > 0 && (best === null || this.#starts[i - 1] > best) ? this.#starts[i - 1] : best;
+  }
+
+  /** How many kept token starts lie below `start`. */
+  #below(start: number): number {
     const ks = this.#starts;
     let lo = 0, hi = ks.length;
     while (lo < hi) {
@@ -116,8 +147,7 @@ export class LinkStore {
       if (ks[mid] < start) lo = mid + 1;
       else hi = mid;
     }
-    if (lo > 0 && (best === null || ks[lo - 1] > best)) best = ks[lo - 1];
-    return best;
+    return lo;
   }
 }
 

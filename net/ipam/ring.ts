@@ -398,7 +398,7 @@ export class Ring {
 
   #mayAuthor(e: Entry): boolean {
     if (e.takeover) return e.author === e.owner && this.mayTakeOver(e.author);
-    return this.#links.known(this.#view, e.start).has(e.author);
+    return this.#links.hasSay(this.#view, e.start, e.author);
   }
 
   /** Follows every token's chain from this view; returns true when the view changed. */

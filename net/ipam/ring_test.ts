@@ -207,8 +207,9 @@ Deno.test("one merge checks at most MAX_VERIFY_PER_MERGE signatures; the rest co
   const first = r.merge(state);
   assert.equal(first.deferred, 600 - MAX_VERIFY_PER_MERGE);
   assert.deepEqual(first.refused, {});
-  const second = r.merge(state);
-  assert.equal(second.deferred, 0);
+  let messages = 1;
+  for (let rep = r.merge(state); rep.deferred > 0; rep = r.merge(state)) messages++;
+  assert.equal(messages + 1, Math.ceil(600 / MAX_VERIFY_PER_MERGE));
   assert.equal(r.entries().length, 1200);
   // Nothing new: the view is not recomputed, nothing is checked.
   const third = r.merge(state);
