@@ -5,6 +5,7 @@
  * rest of net/linux: a context is made per call, so it talks to the namespace the caller is in.
  */
 import { describeCause } from "../cause.ts";
+import { trimMalloc } from "./memory.ts";
 
 const SYMBOLS = {
   nft_ctx_new: { parameters: ["u32"], result: "pointer" },
@@ -17,24 +18,8 @@ const SYMBOLS = {
   nft_run_cmd_from_buffer: { parameters: ["pointer", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/**
- * glibc keeps what libnftables freed after a large script (its parse of every element: ~20 MB
- * for 20,000) in its arenas, so the process's RSS stays up; malloc_trim gives it back.
- */
+/** Above this size a script's parse is worth giving back (memory.ts): ~20 MB for 20,000 elements. */
 const LARGE_SCRIPT = 64 * 1024;
-let trim: (() => void) | undefined | null;
-
-function trimMalloc(): void {
-  if (trim === undefined) {
-    try {
-      const l = Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } });
-      trim = () => void l.symbols.malloc_trim(0n);
-    } catch {
-      trim = null; // not glibc: nothing to give back this way
-    }
-  }
-  trim?.();
-}
 
 const NFT_CTX_DEFAULT = 0;
 const NFT_CTX_OUTPUT_JSON = 1 << 4;

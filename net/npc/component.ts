@@ -17,6 +17,7 @@ import { type ApiRoute, jsonResponse, textResponse, wantsJson } from "../api/rou
 import type { DaemonComponent } from "../daemon/component.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { type NflogSocket, openNflog } from "../linux/nflog.ts";
+import { releaseMemory } from "../linux/memory.ts";
 import { NftError, runNft } from "../linux/nftables.ts";
 import { readSysctl, writeSysctl } from "../linux/sysctl.ts";
 import { sctpAvailable } from "../linux/sctp.ts";
@@ -64,6 +65,9 @@ const NFLOG_POLL_MS = 200;
 /** How long an ADD waits for the first sync before it lets the pod go (closed if its node's). */
 const ADD_WAIT_MS = 5000;
 const LATENCY_SAMPLES = 1000;
+/** Quiet time after the last apply before unused memory is given back, and the slack worth it. */
+const SETTLE_MS = 5000;
+const SETTLE_SLACK_BYTES = 8 * 1024 * 1024;
 
 export function createNpc(opts: NpcOptions): NpcComponent {
   const log = opts.log;
@@ -88,6 +92,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
   };
   let elements: Elements | undefined;
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  let settleTimer: ReturnType<typeof setTimeout> | undefined;
   /** When the oldest change not yet in the kernel arrived. */
   let firstPending: number | undefined;
   let waiters: Array<() => void> = [];
@@ -107,6 +112,19 @@ export function createNpc(opts: NpcOptions): NpcComponent {
     firstPending ??= performance.now();
     if (counters.syncedAt === null || flushTimer !== undefined) return;
     flushTimer = setTimeout(flush, COALESCE_MS);
+  }
+
+  /**
+   * Once the policies have been quiet for a while after work (a full load, a burst of watch events
+   * and changes), give the garbage back: V8 and glibc otherwise keep the process at its peak for
+   * good (net/linux/memory.ts). Only when the heap holds much more than it uses.
+   */
+  function settleMemory(): void {
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(() => {
+      const m = Deno.memoryUsage();
+      if (m.heapTotal - m.heapUsed > SETTLE_SLACK_BYTES) releaseMemory();
+    }, SETTLE_MS);
   }
 
   function flush(): void {
@@ -135,6 +153,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       const fields = { ms: counters.lastApplyMs, elements: c.diff?.count ?? "all" };
       if (c.diff) log.debug("policy change applied", fields);
       else log.info("policies loaded", { ...fields, pods: c.state.local.length });
+      settleMemory();
     } catch (e) {
       engine.reset(); // the next attempt loads everything again
       const reason = e instanceof TooManyClassesError ? "too_many_classes" : "apply";
@@ -286,6 +305,7 @@ export function createNpc(opts: NpcOptions): NpcComponent {
     async stop() {
       abort.abort();
       clearTimeout(flushTimer);
+      clearTimeout(settleTimer);
       for (const t of timers) clearInterval(t);
       nflog?.close();
       for (const w of [...waiters, ...syncedWaiters]) w();
