@@ -39,6 +39,16 @@ export function ipamStatusText(s: IpamStatus | null, rangeSize: number): string 
       lines.push(`  ${c.kind}: ${c.message}${c.count > 1 ? ` (seen ${c.count} times)` : ""}`);
     }
   }
+  const refused = Object.entries(s.refusedTokens ?? {}).filter(([, n]) => n > 0);
+  if (refused.length > 0) {
+    // Forgeries, or peers of another version: nothing was changed (docs/PROTOCOL.md §9).
+    lines.push(
+      "",
+      `Refused ring token states (not signed by a peer entitled to change them; nothing changed): ${
+        refused.map(([k, n]) => `${k} ${n}`).join(", ")
+      }`,
+    );
+  }
   return lines.join("\n") + "\n";
 }
 
