@@ -5,7 +5,8 @@
  * refuses and the node is unchanged; once it is gone, docs/MIGRATING.md's per-node steps run
  * (conflist, reset --weave, daemon), the existing pods keep their addresses, IPAM claims them
  * (no duplicate handed out), and a new pod — added through Weave's own conflist entry
- * ("type": "weave-net") — reaches them across nodes, and they it.
+ * ("type": "weave-net") — reaches them across nodes, and they it; all on hosts with an iptables
+ * FORWARD policy of DROP and br_netfilter on.
  */
 import assert from "node:assert/strict";
 import { IS_ROOT } from "../harness/netns.ts";
@@ -55,7 +56,20 @@ Deno.test({
         await standIn.status;
       }
 
-      // 2. Weave gone: the procedure, node by node.
+      // 2. Weave gone: the procedure, node by node — on hosts whose FORWARD policy is DROP with
+      // br_netfilter on, so pods talk only through the daemon's own accept rules (Weave's are
+      // removed by the reset).
+      for (const n of c.nodes) {
+        await shTry("ip", [
+          "netns",
+          "exec",
+          n.ns,
+          "sysctl",
+          "-qw",
+          "net.bridge.bridge-nf-call-iptables=1",
+        ]);
+        await shTry("ip", ["netns", "exec", n.ns, "iptables", "-P", "FORWARD", "DROP"]);
+      }
       for (let i = 0; i < c.nodes.length; i++) {
         const s = await c.switchNode(i);
         assert.equal(s.code, 0, s.out);
