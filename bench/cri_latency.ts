@@ -92,21 +92,28 @@ async function removeAll(node: CriNode, ids: string[]): Promise<void> {
 }
 
 let seq = 0;
-/** One round on one runtime: ROUND_SEQUENTIAL one after another, then BURST at once. */
-async function round(node: CriNode, s: Samples): Promise<void> {
+/**
+ * One round on one runtime: ROUND_SEQUENTIAL one after another, then BURST at once. `served`,
+ * when given, collects what the node's daemon logged for the ADDs of each part.
+ */
+async function round(node: CriNode, s: Samples, served?: DaemonSide): Promise<void> {
   const c1: number[] = [];
   const ids: string[] = [];
   try {
+    let mark = served?.mark();
     for (let i = 0; i < ROUND_SEQUENTIAL; i++) {
       const r = await timeRun(node, `b${seq++}`);
       ids.push(r.id);
       c1.push(r.ms);
     }
+    if (served && mark !== undefined) served.c1.push(...served.since(mark));
     await removeAll(node, ids.splice(0));
+    mark = served?.mark();
     const burst = await Promise.all(
       Array.from({ length: BURST }, () => timeRun(node, `b${seq++}`)),
     );
     ids.push(...burst.map((r) => r.id));
+    if (served && mark !== undefined) served.c20.push(...served.since(mark));
     s.c1.push(c1);
     s.c20.push(burst.map((r) => r.ms));
   } finally {
@@ -129,6 +136,27 @@ async function emptyRound(netns: string, file: string, s: Samples): Promise<void
   for (let i = 0; i < ROUND_SEQUENTIAL; i++) c1.push(await once());
   s.c1.push(c1);
   s.c20.push(await Promise.all(Array.from({ length: BURST }, once)));
+}
+
+/**
+ * The node daemon's own time per ADD it served (its debug "pod event" lines: from reading the
+ * plugin's request to writing the answer), to tell the daemon's share from the plugin process's.
+ */
+class DaemonSide {
+  c1: number[] = [];
+  c20: number[] = [];
+  constructor(readonly logFile: string) {}
+  #adds(): number[] {
+    return Deno.readTextFileSync(this.logFile).split("\n")
+      .filter((l) => l.includes('"pod event"') && l.includes('"command":"ADD"'))
+      .map((l) => JSON.parse(l).ms as number);
+  }
+  mark(): number {
+    return this.#adds().length;
+  }
+  since(mark: number): number[] {
+    return this.#adds().slice(mark);
+  }
 }
 
 interface Row {
@@ -164,6 +192,7 @@ async function main(): Promise<void> {
     console.error(`bench/cri_latency.ts: missing ${missing.join(", ")} (run tests/setup.sh)`);
     Deno.exit(1);
   }
+  // The cluster's daemons log at debug: one "pod event" line per event served (DaemonSide).
   await withCluster({ nodes: 1, conflist: WEAVETS_ONLY }, async (c: Cluster) => {
     const node = c.nodes[0];
     const dir = `/run/${c.spec.prefix}`;
@@ -187,15 +216,19 @@ async function main(): Promise<void> {
       const samples = new Map<string, Samples>(
         [WEAVETS, REF, EMPTY].map((l) => [l, { c1: [], c20: [] }]),
       );
+      const served = new DaemonSide(node.logFile);
       const started = performance.now();
       for (let r = 0; r < ROUNDS; r++) {
         // ABBA: each runtime goes first in every other round.
         const order = r % 2 === 0 ? [weavets, ref] : [ref, weavets];
-        for (const n of order) await round(n, samples.get(n === weavets ? WEAVETS : REF)!);
+        for (const n of order) {
+          if (n === weavets) await round(n, samples.get(WEAVETS)!, served);
+          else await round(n, samples.get(REF)!);
+        }
         await emptyRound(node.netns, emptyFile, samples.get(EMPTY)!);
         console.error(`round ${r + 1}/${ROUNDS} done (${secondsSince(started)} s)`);
       }
-      const report = render(samples);
+      const report = render(samples, served);
       console.log(report);
       if (WRITE) write(report);
     } finally {
@@ -208,7 +241,7 @@ async function main(): Promise<void> {
 const secondsSince = (t0: number) => ((performance.now() - t0) / 1000).toFixed(0);
 
 /** The result as markdown (pure over the samples). */
-export function render(samples: Map<string, Samples>): string {
+export function render(samples: Map<string, Samples>, served?: DaemonSide): string {
   const w = samples.get(WEAVETS)!, r = samples.get(REF)!, e = samples.get(EMPTY)!;
   const pw = pooled(w), pr = pooled(r), pe = pooled(e);
   const f = (x: number) => x.toFixed(0);
@@ -254,6 +287,16 @@ export function render(samples: Map<string, Samples>): string {
     `node: p50 ${f(pe.c1.p50)} ms at 1, ${f(pe.c20.p50)} ms at 20 (p99 ${f(pe.c1.p99)} / ` +
     `${f(pe.c20.p99)} ms). libcni execs weavets once per ADD (more for CHECK/STATUS).`,
     "",
+    ...(served && served.c1.length
+      ? [
+        `The node daemon's own time per ADD (its log; the rest of the plugin's share is the ` +
+        `plugin process): p50 ${f(percentile(sorted(served.c1), 50))} ms, p99 ` +
+        `${f(percentile(sorted(served.c1), 99))} ms at concurrency 1 (${served.c1.length} ADDs); ` +
+        `p50 ${f(percentile(sorted(served.c20), 50))} ms, p99 ` +
+        `${f(percentile(sorted(served.c20), 99))} ms at 20 (${served.c20.length} ADDs).`,
+        "",
+      ]
+      : []),
   ].join("\n");
 }
 
