@@ -15,7 +15,7 @@ import { execIn } from "../../cli/demo/exec.ts";
 import { ping } from "../../cli/demo/probes.ts";
 import { addAddress, inNetns, netnsPath } from "../../net/linux/mod.ts";
 import { CLUSTER_SECRET } from "../../net/kube/secrets.ts";
-import { REPO_ROOT } from "../harness/binary.ts";
+import { REPO_ROOT, weavetsBin } from "../harness/binary.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { sh, shTry } from "../harness/sh.ts";
 import { FakeApiServer, makePki } from "../kube/fake_apiserver.ts";
@@ -54,12 +54,17 @@ async function makeHostPaths(pod: PodRun): Promise<void> {
  * Deno), the repository, this Deno and its caches are empty, and /run/weavets is the node's.
  */
 async function isolatedPlugin(dir: string, installed: string, runWeavets: string) {
+  const dirOf = (p: string) => p.replace(/\/[^/]*$/, "");
+  // The weavets the other tests run (WEAVETS_BIN: in CI, install.sh's output) and its runtime.
+  const product = dirOf(Deno.realPathSync(weavetsBin()));
   const hide = [
     "/usr/local",
     REPO_ROOT,
-    Deno.execPath().replace(/\/[^/]*$/, ""),
+    dirOf(Deno.execPath()),
     `${Deno.env.get("HOME") ?? "/root"}/.cache/deno`,
     ...(Deno.env.get("DENO_DIR") ? [Deno.env.get("DENO_DIR")!] : []),
+    ...(["/usr/bin", "/bin", "/usr/sbin", "/sbin"].includes(product) ? [] : [product]),
+    `${product}/../lib/weavets`,
   ];
   const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
   const inner = [
@@ -155,10 +160,13 @@ Deno.test({
         // later reach the daemon through mountPropagation: HostToContainer.
         await bind(`${root}/run/netns`, `${root}/run/netns`);
         await sh("mount", "--make-shared", `${root}/run/netns`);
-        for (const init of pod.init) {
-          const out = await podman.run(...init.args);
-          assert.match(out, /installed .*weavets \(a launcher with its runtime in weavets\.d\//);
-        }
+        // In order, each to completion (a failing one throws with its output), as the kubelet.
+        const inits = new Map<string, string>();
+        for (const init of pod.init) inits.set(init.name, await podman.run(...init.args));
+        assert.match(
+          inits.get(`${prefix}-${n.index}-install-cni`) ?? "",
+          /installed .*weavets \(a launcher with its runtime in weavets\.d\//,
+        );
         nodes.push({ n, root, pod });
       }
 
@@ -252,10 +260,27 @@ Deno.test({
         assert.doesNotMatch(log.stderr + log.stdout, /cannot enter a pod's network namespace/);
       }
       for (const p of pods) await p.runtime.del(p.attachment, p.result);
+
+      // Negative control: the isolation hides this machine's weavets. The one the other tests
+      // run cannot start there, while the plugin the init container installed can.
+      const n1 = nodes[0];
+      const control = `${work}/control`;
+      await isolatedPlugin(control, weavetsBin(), `${n1.root}/run/weavets`);
+      const machine = await execIn(n1.n.netns, `${control}/weavets`, ["version"]);
+      assert.notEqual(machine.code, 0, `the machine's weavets ran isolated: ${machine.stdout}`);
+      assert.doesNotMatch(machine.stdout, /^weavets \d/);
+      const installed = await execIn(n1.n.netns, `${work}/${n1.n.name}-plugin/weavets`, [
+        "version",
+      ]);
+      assert.equal(installed.code, 0, installed.stderr);
+      assert.match(installed.stdout, /^weavets \d/);
       console.log(`deploy test done in ${Math.round((performance.now() - t0) / 1000)} s`);
     } finally {
-      for (const name of names) await podman.try("rm", "--force", "--time", "5", name);
+      // The daemons get SIGTERM first (what the kubelet sends), then SIGKILL after 5 s.
+      const t = performance.now();
+      if (names.length) await podman.try("rm", "--force", "--time", "5", ...names);
       await podman.cleanup();
+      console.log(`podman cleaned up in ${Math.round((performance.now() - t) / 1000)} s`);
       await api.close();
       for (const m of mounts.splice(0).reverse()) await shTry("umount", ["-l", m]);
       for (const n of c?.nodes ?? []) await shTry("ip", ["netns", "delete", `${n.name}-p`]);
