@@ -130,6 +130,7 @@ export interface ForwardFilterOptions {
   log: Logger;
   /** How often the rules are checked (default 10 s, as Weave's canary). */
   checkMs?: number;
+  now?: () => number;
 }
 
 export interface ForwardFilter {
@@ -146,6 +147,10 @@ export function createForwardFilter(o: ForwardFilterOptions): ForwardFilter {
   let state: ForwardState = { chains: [], skipped: [], legacy: false };
   let timer: ReturnType<typeof setInterval> | undefined;
   let busy = false;
+  // Failed checks: counted in the report, logged at most once a minute.
+  let failures = 0;
+  let lastWarn = -Infinity;
+  const now = o.now ?? (() => Date.now());
   const counters = () => {
     try {
       return parseOwnCounters(o.io.nft(`list table inet ${FORWARD_TABLE}`, { json: true }));
@@ -160,13 +165,21 @@ export function createForwardFilter(o: ForwardFilterOptions): ForwardFilter {
   return {
     name: "forward-filter",
     async start() {
-      const r = await applyForward(o.io, o.bridge, o.log);
-      state = r;
-      o.log.info("pod traffic accepted in the host's forward chains", {
-        bridge: o.bridge,
-        chains: where(),
-      });
       timer = setInterval(() => void this.check(), o.checkMs ?? 10_000);
+      try {
+        state = await applyForward(o.io, o.bridge, o.log);
+        o.log.info("pod traffic accepted in the host's forward chains", {
+          bridge: o.bridge,
+          chains: where(),
+        });
+      } catch (e) {
+        // Not fatal: on most hosts forwarding is open anyway, and the check tries again.
+        o.log.warn(
+          "cannot put the forward accept rules in place yet (pods may be cut off where the " +
+            "host's forward policy drops); retrying every check",
+          { bridge: o.bridge, cause: describeCause(e) },
+        );
+      }
     },
     async check() {
       if (busy) return;
@@ -182,7 +195,14 @@ export function createForwardFilter(o: ForwardFilterOptions): ForwardFilter {
           );
         }
       } catch (e) {
-        o.log.warn("cannot check the forward accept rules", { cause: describeCause(e) });
+        failures++;
+        if (now() - lastWarn >= 60_000) {
+          lastWarn = now();
+          o.log.warn("cannot check the forward accept rules; retrying every check", {
+            cause: describeCause(e),
+            failures,
+          });
+        }
       } finally {
         busy = false;
       }
@@ -203,7 +223,13 @@ export function createForwardFilter(o: ForwardFilterOptions): ForwardFilter {
       };
     },
     report() {
-      return { bridge: o.bridge, chains: where(), skipped: state.skipped, counters: counters() };
+      return {
+        bridge: o.bridge,
+        chains: where(),
+        skipped: state.skipped,
+        counters: counters(),
+        failedChecks: failures,
+      };
     },
   };
 }

@@ -61,3 +61,32 @@ Deno.test("forward filter: applied at start, put back by the check when removed 
     f.stop();
   }
 });
+
+Deno.test("forward filter: a failure at start is logged, not fatal, and the check retries", async () => {
+  const { k, io } = fakeKernel();
+  const { lines, log } = memoryLog();
+  let fail = true;
+  const flaky: typeof io = {
+    ...io,
+    nft(script, opts) {
+      if (fail && !script.startsWith("list")) throw new Error("nft refused the change: busy");
+      return io.nft(script, opts);
+    },
+  };
+  const f = createForwardFilter({ bridge: "weave", io: flaky, log, checkMs: 3_600_000 });
+  await f.start();
+  try {
+    assert.ok(lines.some((l) => l.includes("cannot put the forward accept rules in place yet")));
+    assert.equal(k.scripts.length, 0);
+    // Failing checks: counted each time, logged once a minute.
+    await f.check();
+    await f.check();
+    assert.equal((f.report() as { failedChecks: number }).failedChecks, 2);
+    assert.equal(lines.filter((l) => l.includes("cannot check the forward")).length, 1);
+    fail = false;
+    await f.check();
+    assert.equal(k.scripts.length, 1);
+  } finally {
+    f.stop();
+  }
+});
