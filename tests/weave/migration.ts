@@ -18,6 +18,8 @@ export const WEAVE_NODES = [
   { bridge: "10.40.0.1/12", pods: ["10.40.0.2"] },
 ];
 
+export const STRAY_POD = "10.40.0.200";
+
 export interface Node {
   ns: string;
   confDir: string;
@@ -36,7 +38,11 @@ export class WeaveCluster {
     this.ns = new Namespaces(prefix);
   }
 
-  static async build(prefix: string): Promise<WeaveCluster> {
+  /**
+   * `stray`: node 0 also has a pod whose address (STRAY_POD) lies in the half of the range the
+   * new consensus gives node 1, as a pod that Weave placed with space donated by another peer.
+   */
+  static async build(prefix: string, opts: { stray?: boolean } = {}): Promise<WeaveCluster> {
     const c = new WeaveCluster(prefix);
     try {
       const u = c.ns.add("u");
@@ -66,7 +72,8 @@ export class WeaveCluster {
         const pods = await simulateWeave(n, {
           confDir,
           bridgeCidr: w.bridge,
-          pods: w.pods.map((ip) => ({ ns: c.ns.add(`p${i}`), ip })),
+          pods: [...w.pods, ...(opts.stray && i === 0 ? [STRAY_POD] : [])]
+            .map((ip) => ({ ns: c.ns.add(`p${i}`), ip })),
         });
         c.nodes.push({ ns: n, confDir, datadir: `${c.tmp}/n${i}/data`, pods, log: [] });
       }
