@@ -309,6 +309,7 @@ export class Allocator implements Gossiper {
   #host() {
     return {
       self: this.self,
+      auth: this.#ringAuth(),
       ring: this.ring,
       rangeText: this.rangeText,
       now: () => this.#opts.now(),
@@ -340,8 +341,9 @@ export class Allocator implements Gossiper {
     const signer = this.#opts.signer;
     return {
       self: this.self,
-      sign: (payload) => signer.sign(TOKEN_DOMAIN, payload),
-      verify: (author, payload, sig) => signer.verify(author, TOKEN_DOMAIN, payload, sig),
+      sign: (payload, domain = TOKEN_DOMAIN) => signer.sign(domain, payload),
+      verify: (author, payload, sig, domain = TOKEN_DOMAIN) =>
+        signer.verify(author, domain, payload, sig),
       reachable: (peer) => peer === this.self || (this.#peers.get(peer)?.reachable ?? false),
     };
   }

@@ -5,7 +5,8 @@
  */
 import type { GossipChannel, PeerInfo } from "../mesh/gossip_channel.ts";
 import { donationFrom, type Span } from "./allocations.ts";
-import { Paxos } from "./paxos.ts";
+import { acceptorBytes, Paxos, type RecordAuth } from "./paxos.ts";
+import { PAXOS_DOMAIN, type RingAuth, sigFromText, sigToText } from "./token.ts";
 import { type MergeReport, RingConflictError } from "./ring.ts";
 import type { Ring } from "./ring.ts";
 import type { ConflictKind, InitMode, PeerName } from "./types.ts";
@@ -23,6 +24,8 @@ import {
 /** What the exchange needs from the allocator it serves. */
 export interface ExchangeHost {
   readonly self: PeerName;
+  /** This peer's key and its peers' keys: consensus records are signed by their participant. */
+  readonly auth: RingAuth;
   readonly ring: Ring;
   readonly rangeText: string;
   now(): number;
@@ -67,7 +70,13 @@ export class Exchange {
     this.#o = opts;
     const ring = host.ring;
     this.#paxos = !ring.initialised && opts.init.kind === "consensus"
-      ? new Paxos(host.self, opts.init.expected, opts.restoredPaxos, opts.paxosRetryMs)
+      ? new Paxos(
+        host.self,
+        opts.init.expected,
+        opts.restoredPaxos,
+        opts.paxosRetryMs,
+        recordAuth(host.auth, host.rangeText),
+      )
       : null;
   }
 
@@ -250,7 +259,14 @@ export class Exchange {
         throw e;
       }
     } else if (g.paxos && this.#paxos && !h.ring.initialised) {
+      const before = { ...this.#paxos.refused };
       if (this.#paxos.merge(g.paxos)) changed = true;
+      const refused: MergeReport["refused"] = {};
+      for (const k of ["bad-signature", "unknown-author"] as const) {
+        const n = this.#paxos.refused[k] - before[k];
+        if (n > 0) refused[k] = n;
+      }
+      h.merged({ changed: false, refused, takenFromSelf: [], deferred: 0 });
       if (this.#stepPaxos()) changed = true;
     }
     return { state: changed, hints };
@@ -300,4 +316,15 @@ export class Exchange {
   #requestTimeout(): number {
     return this.#o.requestTimeoutMs ?? 1000;
   }
+}
+
+/** Consensus records signed by their participant under PAXOS_DOMAIN, scoped to the range. */
+function recordAuth(auth: RingAuth, range: string): RecordAuth {
+  return {
+    sign: (name, rec) => sigToText(auth.sign(acceptorBytes(range, name, rec), PAXOS_DOMAIN)),
+    check: (name, rec) =>
+      rec.sig === undefined
+        ? "invalid"
+        : auth.verify(name, acceptorBytes(range, name, rec), sigFromText(rec.sig), PAXOS_DOMAIN),
+  };
 }

@@ -28,6 +28,28 @@ export const ZERO: Ballot = [0, ""];
 export interface Acceptor {
   promised: Ballot;
   accepted: { ballot: Ballot; value: PeerName[] } | null;
+  /** The participant's signature over `acceptorBytes` (docs/PROTOCOL.md §9). */
+  sig?: string;
+}
+
+/**
+ * Signs and checks acceptor records: each participant writes only its own, so a record is valid
+ * only with its participant's signature (a forger cannot promise or accept for another peer).
+ */
+export interface RecordAuth {
+  sign(name: PeerName, rec: Acceptor): string;
+  check(name: PeerName, rec: Acceptor): "valid" | "invalid" | "unknown-author";
+}
+
+const enc = new TextEncoder();
+
+/** The signed payload of an acceptor record: text, one field per line. */
+export function acceptorBytes(scope: string, name: PeerName, rec: Acceptor): Uint8Array {
+  const a = rec.accepted;
+  return enc.encode(
+    `weavets-ipam-paxos 2\n${scope}\n${name}\n${rec.promised[0]} ${rec.promised[1]}\n` +
+      (a ? `${a.ballot[0]} ${a.ballot[1]}\n${a.value.join(",")}` : "-"),
+  );
 }
 
 export type PaxosState = Record<PeerName, Acceptor>;
@@ -43,12 +65,14 @@ function acceptorCmp(a: Acceptor, b: Acceptor): number {
 }
 
 function copyAcceptor(a: Acceptor): Acceptor {
-  return {
+  const out: Acceptor = {
     promised: [a.promised[0], a.promised[1]],
     accepted: a.accepted
       ? { ballot: [a.accepted.ballot[0], a.accepted.ballot[1]], value: [...a.accepted.value] }
       : null,
   };
+  if (a.sig !== undefined) out.sig = a.sig;
+  return out;
 }
 
 function copyState(s: PaxosState): PaxosState {
@@ -64,6 +88,8 @@ export class Paxos {
   #proposal: { ballot: Ballot; at: number } | null = null;
   /** When another proposer's higher ballot was last seen; retries wait from then. */
   #quietSince = -Infinity;
+  /** Received records refused for their signature, since start. */
+  readonly refused = { "bad-signature": 0, "unknown-author": 0 };
 
   constructor(
     readonly self: PeerName,
@@ -72,11 +98,20 @@ export class Paxos {
     persisted: PaxosState | null = null,
     /** How long a proposal may stay undecided before a new ballot. */
     readonly retryMs = 2000,
+    /** Signs this peer's record and checks others'; none in unit tests of the algorithm. */
+    readonly auth: RecordAuth | null = null,
   ) {
     if (!Number.isInteger(expected) || expected < 1) throw new Error("consensus needs N >= 1");
     this.quorum = Math.floor(expected / 2) + 1;
     this.#state = copyState(persisted ?? {});
     this.#state[self] ??= { promised: ZERO, accepted: null };
+    if (auth && this.#state[self].sig === undefined) this.#signOwn();
+  }
+
+  #signOwn(): void {
+    const own = this.#state[this.self];
+    delete own.sig;
+    if (this.auth) own.sig = this.auth.sign(this.self, own);
   }
 
   state(): PaxosState {
@@ -99,6 +134,11 @@ export class Paxos {
       if (name === this.self) continue; // only this peer writes its own record
       const cur = this.#state[name];
       if (!cur || acceptorCmp(rec, cur) > 0) {
+        const check = this.auth?.check(name, rec) ?? "valid";
+        if (check !== "valid") {
+          this.refused[check === "invalid" ? "bad-signature" : "unknown-author"]++;
+          continue;
+        }
         this.#state[name] = copyAcceptor(rec);
         changed = true;
       }
@@ -127,7 +167,8 @@ export class Paxos {
   step(now: number): { changed: boolean; error?: string } {
     if (this.decided()) return { changed: false };
     const own = this.own();
-    const before = JSON.stringify(own);
+    const { sig: _, ...unsigned } = own;
+    const before = JSON.stringify(unsigned);
     // Acceptor, phase 1: promise the highest ballot anybody has promised.
     for (const rec of Object.values(this.#state)) {
       if (ballotCmp(rec.promised, own.promised) > 0) {
@@ -187,7 +228,10 @@ export class Paxos {
       own.promised = ballot;
       this.#proposal = { ballot, at: now };
     }
-    return { changed: JSON.stringify(own) !== before, error };
+    const { sig: __, ...after } = own;
+    const changed = JSON.stringify(after) !== before;
+    if (changed) this.#signOwn();
+    return { changed, error };
   }
 
   /** Retries spread by name and round so dueling proposers separate. */

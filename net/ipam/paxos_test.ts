@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { Paxos } from "./paxos.ts";
+import { TestKeyring } from "../mesh/testing/keyring.ts";
+import { acceptorBytes, Paxos, type RecordAuth } from "./paxos.ts";
+import { PAXOS_DOMAIN, sigFromText, sigToText } from "./token.ts";
 
 const NAMES = ["aa:00:00:00:00:01", "aa:00:00:00:00:02", "aa:00:00:00:00:03"];
 
@@ -40,4 +42,51 @@ Deno.test("paxos: more participants than expected is reported and nobody propose
   const r = ps[0].step(0);
   assert.match(r.error ?? "", /3 peers take part .*consensus=2/);
   assert.equal(r.changed, false);
+});
+
+Deno.test("paxos: a record counts only with its participant's signature", () => {
+  const keys = new TestKeyring();
+  const auth = (self: string): RecordAuth => {
+    const v = keys.view(self);
+    return {
+      sign: (name, rec) => {
+        assert.equal(name, self, "a peer signs only its own record");
+        return sigToText(v.sign(PAXOS_DOMAIN, acceptorBytes("10.32.0.0/12", name, rec)));
+      },
+      check: (name, rec) =>
+        rec.sig === undefined ? "invalid" : v.verify(
+          name,
+          PAXOS_DOMAIN,
+          acceptorBytes("10.32.0.0/12", name, rec),
+          sigFromText(rec.sig),
+        ),
+    };
+  };
+  const [A, B, C] = NAMES;
+  const F = "02:00:00:00:00:99";
+  // F forges B's and C's records: both accepted F's ballot with a value that includes F.
+  const forged = (name: string) => {
+    const rec = {
+      promised: [9, F] as [number, string],
+      accepted: { ballot: [9, F] as [number, string], value: [A, B, C, F] },
+    };
+    return {
+      ...rec,
+      sig: sigToText(keys.key(F).sign(PAXOS_DOMAIN, acceptorBytes("10.32.0.0/12", name, rec))),
+    };
+  };
+  const attack = { [B]: forged(B), [C]: forged(C) };
+  // Negative control: without signatures the forgery decides F's value at once.
+  const open = new Paxos(A, 3);
+  open.merge(attack);
+  assert.deepEqual(open.decided(), [A, B, C, F]);
+  const a = new Paxos(A, 3, null, 2000, auth(A));
+  assert.equal(a.merge(attack), false);
+  assert.equal(a.refused["bad-signature"], 2);
+  assert.equal(a.decided(), null);
+  // The real participants' own records are taken, and they decide as usual.
+  const ps = [a, new Paxos(B, 3, null, 2000, auth(B)), new Paxos(C, 3, null, 2000, auth(C))];
+  for (const p of ps) for (const q of ps) if (p !== q) p.merge(q.state());
+  runRounds(ps, 10);
+  for (const p of ps) assert.deepEqual(p.decided(), NAMES);
 });

@@ -15,6 +15,8 @@ export type PeerName = string;
 
 /** The signature domain of a token state (net/mesh/signing.ts adds context and separators). */
 export const TOKEN_DOMAIN = "ipam/token";
+/** The signature domain of a consensus (Paxos) acceptor record. */
+export const PAXOS_DOMAIN = "ipam/paxos";
 
 /**
  * No token version above this is accepted: far below 2^53, so versions stay exact integers and a
@@ -51,10 +53,10 @@ export interface Entry {
 /** What a ring needs from the mesh: its own signing key, its peers' keys, reachability. */
 export interface RingAuth {
   readonly self: PeerName;
-  /** Signs `payload` under TOKEN_DOMAIN with this peer's key. */
-  sign(payload: Uint8Array): Uint8Array;
-  /** Checks `author`'s signature over `payload` under TOKEN_DOMAIN with the key bound to it. */
-  verify(author: PeerName, payload: Uint8Array, sig: Uint8Array): SignatureCheck;
+  /** Signs `payload` under `domain` (TOKEN_DOMAIN by default) with this peer's key. */
+  sign(payload: Uint8Array, domain?: string): Uint8Array;
+  /** Checks `author`'s signature over `payload` under `domain` (default TOKEN_DOMAIN). */
+  verify(author: PeerName, payload: Uint8Array, sig: Uint8Array, domain?: string): SignatureCheck;
   /** True when this peer has a route to `peer` now. */
   reachable(peer: PeerName): boolean;
 }

@@ -46,6 +46,7 @@ const ringSchema = z.object({
 const acceptor = z.object({
   promised: ballot,
   accepted: z.object({ ballot, value: z.array(peerName).min(1).max(1 << 16) }).nullable(),
+  sig: z.string().length(86).optional(),
 });
 
 /** Free-address hints: peer → [time stamp, free count]; the newer stamp wins. */

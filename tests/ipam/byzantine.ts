@@ -7,7 +7,9 @@
  * giving it to itself or to the victim, states claiming an honest author (its signature does not
  * verify), real states altered in transit, replays of real old states, and forged donations.
  * and free-space hints for honest peers (none left, stamped far ahead: would stop everyone asking
- * them for space). It does not forge consensus records (unsigned: a known limit).
+ * them for space), and, before the ring exists, consensus records for honest participants that
+ * accept a member set including itself. It does not add a consensus record of its own (a known
+ * limit: one more participant than expected stops the consensus, reported as a conflict).
  */
 import {
   encodeGossip,
@@ -15,10 +17,12 @@ import {
   type Gossip,
   IPAM_WIRE_VERSION,
 } from "../../net/ipam/wire.ts";
+import { type Acceptor, acceptorBytes } from "../../net/ipam/paxos.ts";
 import {
   type Entry,
   entryOrder,
   MAX_VERSION,
+  PAXOS_DOMAIN,
   sigToText,
   TOKEN_DOMAIN,
   tokenBytes,
@@ -28,7 +32,7 @@ import type { SimCluster, SimPeer } from "./sim.ts";
 
 export const BYZANTINE = "0b:00:00:00:00:66";
 
-export const FORGERY_KINDS = 8;
+export const FORGERY_KINDS = 9;
 
 export interface ForgeStats {
   sent: number;
@@ -48,7 +52,11 @@ export class Byzantine {
   /** Sends forgery `kind` to `victim`; `x` and `y` pick tokens and values. */
   forge(victim: SimPeer, kind: number, x: number, y: number): void {
     const ring = victim.alloc.ring;
-    if (!victim.alive || !ring.initialised) return;
+    if (!victim.alive) return;
+    if (!ring.initialised) {
+      if (kind % FORGERY_KINDS === 8) this.#forgePaxos(victim, x);
+      return;
+    }
     // Keep some real messages to replay later.
     if (this.#replays.length < 16 || x % 7 === 0) {
       this.#replays[x % 16] = victim.alloc.fullState();
@@ -153,6 +161,33 @@ export class Byzantine {
       data = encodeGossip(this.#gossip(victim, { seed: ring.seed!, entries }));
     }
     this.stats.sent++;
+    this.c.queue.push({ from: BYZANTINE, to: victim.name, kind: "gossip", data });
+  }
+
+  /** Records for honest participants, accepting a member set with this peer, signed by it. */
+  #forgePaxos(victim: SimPeer, round: number): void {
+    const paxos: Record<string, Acceptor> = {};
+    const names = this.c.peers.map((p) => p.name);
+    for (const name of names) {
+      const ballot: [number, string] = [1000 + round, BYZANTINE];
+      const rec: Acceptor = {
+        promised: ballot,
+        accepted: { ballot, value: [...names, BYZANTINE].sort() },
+      };
+      const bytes = acceptorBytes(victim.alloc.rangeText, name, rec);
+      paxos[name] = {
+        ...rec,
+        sig: sigToText(this.c.keyring.key(BYZANTINE).sign(PAXOS_DOMAIN, bytes)),
+      };
+    }
+    this.stats.sent++;
+    this.stats.wouldHaveWon++; // a higher ballot accepted by everyone: a naive merge decides it
+    const data = encodeGossip({
+      v: IPAM_WIRE_VERSION,
+      range: victim.alloc.rangeText,
+      paxos,
+      free: {},
+    });
     this.c.queue.push({ from: BYZANTINE, to: victim.name, kind: "gossip", data });
   }
 
