@@ -13,13 +13,18 @@
  * the same round (paired: both measured within seconds of each other), stated as the median and
  * the range over rounds: "met" when every round's ratio meets it, "not met" when none does,
  * otherwise "not distinguishable at this noise".
- *   deno run -A bench/dataplane.ts [--seconds N] [--rounds R] [--baseline REV] [--write]
+ * With --allowlist, that fast path also runs with the daemon's input allow-list (the table
+ * net/dataplane/node/allowlist.ts writes, the other node allowed), judged against the same
+ * baseline (issue 13; bench/allowlist.ts measures the table alone).
+ *   deno run -A bench/dataplane.ts [--seconds N] [--rounds R] [--baseline REV] [--allowlist]
+ *   [--write]
  *   (--write appends to bench/RESULTS-dataplane.md)
  */
 import { Namespaces } from "../tests/harness/netns.ts";
 import { sh } from "../tests/harness/sh.ts";
 import { iperf3 } from "./iperf.ts";
-import { Cluster, type Pod } from "../tests/dataplane/cluster.ts";
+import { Cluster, type Pod, underlayIp } from "../tests/dataplane/cluster.ts";
+import { inputScript } from "../net/dataplane/node/allowlist.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: number) =>
@@ -28,6 +33,7 @@ const SECONDS = opt("--seconds", 4);
 const ROUNDS = opt("--rounds", 3);
 const WRITE = args.includes("--write");
 const BASELINE = args.includes("--baseline") ? args[args.indexOf("--baseline") + 1] : undefined;
+const ALLOWLIST = args.includes("--allowlist");
 
 interface Result {
   name: string;
@@ -180,8 +186,22 @@ async function weavets(
   password?: string,
   root?: string,
   masquerade = false,
+  allowlist = false,
 ): Promise<Target> {
   const c = await Cluster.start({ nodes: 2, podsPerNode: 1, fastdp, password, root, masquerade });
+  for (const [i, n] of allowlist ? c.nodes.entries() : []) {
+    const allowed = c.nodes.map((_, k) => underlayIp(k)).filter((_, k) => k !== i);
+    const script = inputScript({ sleevePort: 6783, fastdpPort: 6784, apiPort: 6784, allowed });
+    const nft = new Deno.Command("ip", {
+      args: ["netns", "exec", n, "nft", "-f", "-"],
+      stdin: "piped",
+    })
+      .spawn();
+    const w = nft.stdin.getWriter();
+    await w.write(new TextEncoder().encode(script));
+    await w.close();
+    if (!(await nft.status).success) throw new Error(`nft in ${n}: the input allow-list`);
+  }
   const [a, b] = c.pods as [Pod, Pod];
   if (fastdp) { // wait for the first probe round: the pair starts on the userspace path
     for (let i = 0; i < 40; i++) {
@@ -200,6 +220,8 @@ async function weavets(
   };
 }
 
+const FAST = "weavets fast path", FAST_MASQ = "weavets fast path, masquerading";
+const FAST_ALLOW = "weavets fast path, masquerading + input allow-list";
 // All five topologies stay up; measurements interleave in ROUNDS so drifting load on the shared
 // machine hits every path alike; each figure is the median of its rounds.
 const targets: Target[] = [];
@@ -220,6 +242,9 @@ try {
   targets.push(
     await weavets("weavets fast path, masquerading", true, undefined, undefined, true),
   );
+  if (ALLOWLIST) {
+    targets.push(await weavets(FAST_ALLOW, true, undefined, undefined, true, true));
+  }
   targets.push(await weavets("weavets userspace", false));
   targets.push(await weavets("weavets userspace encrypted", false, "bench-password"));
   if (BASELINE) {
@@ -288,7 +313,7 @@ function judge(a: string, b: string, key: Key, goal: number, what: string): stri
   const verdict = lo >= goal ? "met" : hi < goal ? "not met" : "not distinguishable at this noise";
   return `${what}: ${f(median(ratios))}× (rounds ${f(lo)}–${f(hi)}; goal ≥ ${goal}): ${verdict}`;
 }
-const FAST = "weavets fast path", FAST_MASQ = "weavets fast path, masquerading";
+
 const US = "weavets userspace", ENC = "weavets userspace encrypted";
 const goals = [
   judge(
@@ -309,6 +334,18 @@ const goals = [
   judge(US, BASELINE_NAMES.vxlan, "tcp1", 0.25, "userspace vs kernel VXLAN, TCP×1"),
   judge(ENC, US, "tcp1", 0.7, "encrypted vs unencrypted userspace, TCP×1"),
 ];
+if (ALLOWLIST) {
+  goals.push(
+    judge(
+      FAST_ALLOW,
+      BASELINE_NAMES["vxlan-ct"],
+      "tcp1",
+      0.95,
+      "fast path with masquerading and the input allow-list vs kernel VXLAN + conntrack, TCP×1",
+    ),
+    judge(FAST_ALLOW, BASELINE_NAMES["vxlan-ct"], "pps", 0.95, "the same, UDP 64 B packets/s"),
+  );
+}
 if (BASELINE) {
   goals.push(
     judge(US, `${US} at ${BASELINE}`, "tcp1", 0.95, `userspace (hardened) vs ${BASELINE}, TCP×1`),
