@@ -39,6 +39,7 @@ PACKAGES=(
   debootstrap                # tests/deploy: a Debian base image without a registry
   gcc linux-libc-dev         # net/linux/constants_test.ts: kernel constants checked against C
   python3 python3-cryptography # net/mesh/wire_vectors_test.ts: the wire vectors cross-checked
+  ipset                      # tests/weave: the simulated Weave node's ipsets, removed by reset --weave
   iperf3                     # bench/ (deno task bench:dataplane, bench:npc)
 )
 
