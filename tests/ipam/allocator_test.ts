@@ -1,7 +1,9 @@
 /** Allocator scenarios on the simulated cluster that the random histories do not aim at. */
 import assert from "node:assert/strict";
 import { parseCidr } from "../../net/addr/mod.ts";
-import { encodeGossip } from "../../net/ipam/wire.ts";
+import { Allocator } from "../../net/ipam/allocator.ts";
+import { decodeMeta, encodeGossip } from "../../net/ipam/wire.ts";
+import { TestKeyring } from "../../net/mesh/testing/keyring.ts";
 import { SimCluster } from "./sim.ts";
 
 const [A, B] = SimCluster.names(2);
@@ -108,4 +110,60 @@ Deno.test("a free-space hint counts only from its own peer (a forged 'none left'
   const second = o.allocate(k("c2"));
   assert.ok(!second.ok && "wait" in second);
   assert.match(second.wait, /no free addresses left/);
+});
+
+Deno.test("a ring persisted in format 1 (unsigned) is read; this peer re-signs its own tokens", () => {
+  const [, , C] = SimCluster.names(3);
+  // As main wrote it before signed tokens: [start, owner, version, takeover]; tokens A and B
+  // changed since the initial split (version 1).
+  const base = 0x0a360000;
+  const v1 = JSON.stringify({
+    ring: {
+      seed: `${A},${B}`,
+      entries: [[base, A, 0, 0], [base + 64, A, 1, 0], [base + 128, B, 1, 0], [
+        base + 192,
+        B,
+        0,
+        0,
+      ]],
+    },
+    paxos: null,
+  });
+  const meta = decodeMeta(v1);
+  assert.equal(meta.ring!.entries[1].sig, "");
+  const keyring = new TestKeyring();
+  const mk = (self: string) =>
+    new Allocator({
+      self,
+      range: parseCidr("10.54.0.0/24"),
+      init: { kind: "seed", members: [A, B] },
+      persist: { saveMeta() {}, putAllocation() {}, deleteAllocations() {} },
+      signer: keyring.view(self),
+      now: () => 0,
+      random,
+      restored: { meta: decodeMeta(v1), allocations: [] },
+    });
+  const a = mk(A);
+  assert.equal(a.ring.ownerOf(base + 100), A);
+  const own = a.ring.entries().find((e) => e.start === base + 64)!;
+  assert.equal(own.author, A);
+  assert.notEqual(own.sig, "", "A re-signed its own token");
+  // What A sends carries only states a receiver can check: B's unsigned token stays home.
+  const sent = a.ring.state()!;
+  assert.ok(sent.entries.every((e) => e.sig !== "" || e.version === 0));
+  // A peer of format 2 that missed A's donation follows A's own re-signed state.
+  const c = new Allocator({
+    self: C,
+    range: parseCidr("10.54.0.0/24"),
+    init: { kind: "observer" },
+    persist: { saveMeta() {}, putAllocation() {}, deleteAllocations() {} },
+    signer: keyring.view(C),
+    now: () => 0,
+    random,
+  });
+  c.onGossip(A, a.fullState());
+  assert.equal(c.ring.ownerOf(base + 100), A);
+  // B's unsigned state is not taken from A's word: C holds the initial split there until B's own.
+  const atB = c.ring.entries().find((e) => e.start === base + 128)!;
+  assert.deepEqual([atB.owner, atB.version], [B, 0]);
 });
