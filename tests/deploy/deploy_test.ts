@@ -260,6 +260,7 @@ Deno.test({
         assert.doesNotMatch(log.stderr + log.stdout, /cannot enter a pod's network namespace/);
       }
       for (const p of pods) await p.runtime.del(p.attachment, p.result);
+      for (const { n } of nodes) assert.deepEqual(cluster.hostVeths(n), [], `veths on ${n.name}`);
 
       // Negative control: the isolation hides this machine's weavets. The one the other tests
       // run cannot start there, while the plugin the init container installed can.
