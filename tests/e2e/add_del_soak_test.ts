@@ -166,7 +166,8 @@ Deno.test({
       const failures: string[] = [];
       let next = 0;
       const worker = async () => {
-        while ((next < CHAOS_CYCLES || kills < CHAOS_KILLS) && failures.length === 0) {
+        // Stops early when the chaos task failed (it sets done): its error is the one to report.
+        while ((next < CHAOS_CYCLES || kills < CHAOS_KILLS) && failures.length === 0 && !done) {
           try {
             await cycle(next++);
           } catch (e) {
