@@ -96,6 +96,7 @@ export async function startDaemon(
     password: config.password,
     clusterSecret: config.clusterSecret,
     connLimit: config.connLimit,
+    trustedSubnets: config.trustedSubnets ?? [],
     peers: config.peers,
     timing: opts.timing,
     log: rootLog.with({ component: "mesh" }),

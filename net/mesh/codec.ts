@@ -53,8 +53,14 @@ export interface Identity {
 export interface WireIdentity extends Identity {
   /** Ed25519 public key, publicKeyToText (43 characters of base64url). */
   key: string;
-  /** Ed25519 signature (86 characters of base64url), see connection.ts `identityProof`. */
+  /** Ed25519 signature (86 characters of base64url), see handshake_io.ts `identityProof`. */
   sig: string;
+  /**
+   * Present (true) only when the sender's --trusted-subnets hold this end's address (Weave's
+   * "Trusted" feature). Absent means not trusted, so identities without trusted subnets are
+   * byte-for-byte what they were. Bound into the signature (identityProof's role byte).
+   */
+  trusted?: true;
 }
 
 export type Message =
@@ -81,6 +87,7 @@ const identitySchema = z.object({
   port: z.number().int().min(1).max(65535),
   key: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
   sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
+  trusted: z.literal(true).optional(),
 }).strict();
 
 const enc = new TextEncoder();

@@ -23,6 +23,7 @@ import { CryptoError, type Session, TAG_BYTES } from "./crypto.ts";
 import type { DataKey } from "./gossip_channel.ts";
 import { HandshakeError } from "./handshake.ts";
 import { type HandshakeOptions, runHandshake } from "./handshake_io.ts";
+import type { ConnectionTrust } from "./trust.ts";
 
 export interface ConnectionTiming {
   /** How often a heartbeat is sent when nothing else is. */
@@ -72,6 +73,8 @@ export class ControlConnection {
   /** The peer's Ed25519 public key, proven by its signature over this handshake. */
   remoteKey!: Uint8Array;
   version!: number;
+  /** Both halves of --trusted-subnets for this connection (trust.ts). */
+  trust: ConnectionTrust = { trustRemote: false, trustedByRemote: false };
   #session!: Session;
   #frames: FrameReader;
   #early: Uint8Array[] = [];
@@ -160,6 +163,7 @@ export class ControlConnection {
       c.#session = r.session;
       c.remote = r.remote;
       c.remoteKey = r.remoteKey;
+      c.trust = { trustRemote: opts.trustRemote === true, trustedByRemote: r.trustedByRemote };
       c.#early = r.early;
       c.#identified = true;
       return c;

@@ -18,8 +18,11 @@ export interface ControlPortOptions {
   dialTimeoutMs: number;
   budgets: { known: FrameBudget; unknown: FrameBudget };
   log: Logger;
-  /** The handshake options now (our identity carries the bound port). */
-  connection(): Omit<ConnectionOptions, "budgets">;
+  /**
+   * The handshake options now (our identity carries the bound port) for a connection with
+   * `remoteHost` (whether we trust it is said in the handshake: trust.ts).
+   */
+  connection(remoteHost: string): Omit<ConnectionOptions, "budgets">;
   /** Established connections (for the connection limit). */
   established(): number;
   /** The source is one of our targets' hosts (it may use the reserved handshake slots). */
@@ -148,7 +151,7 @@ export class ControlPort {
     let c: ControlConnection;
     try {
       c = await ControlConnection.handshake(conn, target !== null, {
-        ...this.#opts.connection(),
+        ...this.#opts.connection(host),
         budgets: this.#opts.budgets,
       });
     } catch (e) {

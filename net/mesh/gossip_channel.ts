@@ -91,6 +91,11 @@ export interface MeshView {
    */
   dataKey?(peer: PeerName): DataKey | undefined;
   /**
+   * Both ends of the established direct connection to `peer` trust each other (Weave's
+   * --trusted-subnets, net/mesh/trust.ts); false without one. Optional as `dataKey`.
+   */
+  trusted?(peer: PeerName): boolean;
+  /**
    * The neighbour to send through towards `peer` (the peer itself when directly connected), over
    * symmetric established connections; undefined when unreachable. The same routes the mesh's own
    * unicast gossip takes. Optional so test doubles need not implement it (a caller then assumes a

@@ -40,11 +40,21 @@ import { publicKeyFromText, publicKeyToText, type SigningKey, verifySignature } 
 /** The domain of the identity signature (signing.ts signedBytes). */
 export const HANDSHAKE_SIGNATURE_DOMAIN = "mesh/handshake";
 
-/** What a side signs to prove it holds the key it names: role, transcript and its name. */
-export function identityProof(transcript: Uint8Array, client: boolean, name: string): Uint8Array {
+/**
+ * What a side signs to prove it holds the key it names: role, transcript and its name. The role
+ * byte also carries the sender's "I trust you" (--trusted-subnets): 1 client, 2 server, plus 2
+ * when trusting. So the claim is as authentic as the identity, and one signed without it cannot
+ * be passed off as one with it, or the other way round.
+ */
+export function identityProof(
+  transcript: Uint8Array,
+  client: boolean,
+  name: string,
+  trusted = false,
+): Uint8Array {
   const n = new TextEncoder().encode(name);
   const out = new Uint8Array(1 + transcript.length + n.length);
-  out[0] = client ? 1 : 2;
+  out[0] = (client ? 1 : 2) + (trusted ? 2 : 0);
   out.set(transcript, 1);
   out.set(n, 1 + transcript.length);
   return out;
@@ -64,6 +74,8 @@ export interface HandshakeOptions {
   psk: Psk;
   /** A secret is set (the hello's flag). */
   authenticated: boolean;
+  /** This end's --trusted-subnets hold the peer's address: said to the peer (trust.ts). */
+  trustRemote?: boolean;
 }
 
 export interface HandshakeResult {
@@ -72,6 +84,8 @@ export interface HandshakeResult {
   remote: Identity;
   /** The peer's Ed25519 public key, proven by its signature over this handshake. */
   remoteKey: Uint8Array;
+  /** The peer said its --trusted-subnets hold our address (signed: identityProof). */
+  trustedByRemote: boolean;
   /** Frames that arrived right behind the peer's identity. */
   early: Uint8Array[];
 }
@@ -116,14 +130,16 @@ export async function runHandshake(
     throw new HandshakeError((e as Error).message);
   }
   const sendIdentity = () => {
+    const trusted = opts.trustRemote === true;
     const sig = opts.signingKey.sign(
       HANDSHAKE_SIGNATURE_DOMAIN,
-      identityProof(transcript, client, opts.self.name),
+      identityProof(transcript, client, opts.self.name, trusted),
     );
     const identity: WireIdentity = {
       ...opts.self,
       key: publicKeyToText(opts.signingKey.publicKey),
       sig: Buffer.from(sig).toString("base64url"),
+      ...(trusted ? { trusted: true as const } : {}),
     };
     return io.write(frame(session.sealer.seal(encodeMessage({ tag: Tag.identity, identity }))));
   };
@@ -161,9 +177,9 @@ export async function runHandshake(
   if (first.tag !== Tag.identity) {
     throw new HandshakeError("the peer did not identify itself first");
   }
-  const { key, sig, ...remote } = first.identity;
+  const { key, sig, trusted, ...remote } = first.identity;
   const remoteKey = publicKeyFromText(key);
-  const proof = identityProof(transcript, !client, remote.name);
+  const proof = identityProof(transcript, !client, remote.name, trusted === true);
   if (
     !verifySignature(remoteKey, HANDSHAKE_SIGNATURE_DOMAIN, proof, Buffer.from(sig, "base64url"))
   ) {
@@ -176,5 +192,12 @@ export async function runHandshake(
   const done = hs.receiveIdentity(first.identity);
   if (done.state !== "established") throw new HandshakeError("handshake out of order");
   if (done.send) await sendIdentity();
-  return { version: done.version, session, remote, remoteKey, early: pending };
+  return {
+    version: done.version,
+    session,
+    remote,
+    remoteKey,
+    trustedByRemote: trusted === true,
+    early: pending,
+  };
 }

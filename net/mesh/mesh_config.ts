@@ -63,6 +63,11 @@ export interface MeshConfig {
   /** False (Weave's --no-discovery): dial only the peers given, none learnt from the topology. */
   discovery?: boolean;
   log: Logger;
+  /**
+   * Weave's --trusted-subnets (CIDRs): peers connecting from inside them are told "trusted" in
+   * the handshake; with both ends trusting, the data plane may skip encryption (trust.ts).
+   */
+  trustedSubnets?: readonly string[];
   /** This peer's signing key; a fresh one when absent (the daemon loads it from its data dir). */
   signingKey?: SigningKey;
 }

@@ -43,6 +43,7 @@ import { type ControlAuth, type MeshStatus, meshStatus } from "./status.ts";
 import { encodeUpdate } from "./topology.ts";
 import { LocalPeer } from "./local_peer.ts";
 import type { TopologyStore } from "./topology_store.ts";
+import { mutuallyTrusted, TrustedSubnets } from "./trust.ts";
 import { gossipEvents, LocalTopology, TOPOLOGY_CHANNEL } from "./local_topology.ts";
 
 export { DEFAULT_PORT } from "./peer_address.ts";
@@ -102,6 +103,7 @@ export class Mesh implements MeshView {
     });
     this.controlAuth = controlAuthOf(config);
     const psk = derivePsk(config.password ?? config.clusterSecret ?? null);
+    const trusted = new TrustedSubnets(config.trustedSubnets ?? []);
     this.timing = { ...DEFAULT_MESH_TIMING, ...config.timing };
     this.#maker = new ConnectionMaker({
       backoff: this.timing.backoff,
@@ -137,11 +139,12 @@ export class Mesh implements MeshView {
         unknown: new FrameBudget(FRAME_BUDGET_BYTES.unknown),
       },
       log: this.#log,
-      connection: () => ({
+      connection: (host) => ({
         self: { name: this.self, nickname: config.nickname, uid: this.uid, port: this.port },
         signingKey: this.#signingKey,
         psk,
         authenticated: this.controlAuth !== "none",
+        trustRemote: trusted.contains(host),
         timing: this.timing,
       }),
       established: () => this.#conns.size,
@@ -265,6 +268,10 @@ export class Mesh implements MeshView {
   /** Only when the operator asked for data-path encryption (a password). */
   dataKey(peer: PeerName): DataKey | undefined {
     return this.#config.password !== null ? this.#conns.get(peer)?.dataKey : undefined;
+  }
+
+  trusted(peer: PeerName): boolean {
+    return mutuallyTrusted(this.#conns.get(peer)?.trust);
   }
 
   /** Cached per topology version by the store (recomputed lazily after a change). */

@@ -101,6 +101,32 @@ Deno.test("wire vectors: the identity signature and the sealed identity frame", 
   assert.deepEqual(decodeMessage(opener.open(sealed)), identity);
 });
 
+Deno.test("wire vectors: a trusting identity (--trusted-subnets) signs role 4 and carries trusted", () => {
+  const th = bytes(vectors.transcript);
+  const proof = identityProof(th, false, "02:00:00:00:00:01", true);
+  const sig = signer.sign(HANDSHAKE_SIGNATURE_DOMAIN, proof);
+  assert.equal(hex(sig), vectors.identity_trusted_signature);
+  const identity: Message = {
+    tag: Tag.identity,
+    identity: {
+      name: "02:00:00:00:00:01",
+      nickname: "a",
+      uid: "0123456789abcdef",
+      port: 6783,
+      key: publicKeyToText(signer.publicKey),
+      sig: Buffer.from(sig).toString("base64url"),
+      trusted: true,
+    },
+  };
+  assert.equal(hex(encodeMessage(identity)), vectors.identity_trusted);
+  assert.deepEqual(decodeMessage(bytes(vectors.identity_trusted)), identity);
+  // Only `true` or absent: a "trusted": false (or anything else) is refused, not taken as trust.
+  const forged = new TextEncoder().encode(
+    JSON.stringify({ ...identity.identity, trusted: false }),
+  );
+  assert.throws(() => decodeMessage(Uint8Array.of(Tag.identity, ...forged)), /trusted/);
+});
+
 Deno.test("wire vectors: every message tag", () => {
   const data = Uint8Array.of(1, 2);
   const messages: Record<string, Message> = {

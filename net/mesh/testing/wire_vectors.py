@@ -54,6 +54,11 @@ sig = signer.sign(b"weavets-sig\0" + b"mesh/handshake" + b"\0" + proof)
 identity = {"name": NAME, "nickname": "a", "uid": "0123456789abcdef", "port": 6783,
             "key": b64u(sign_pub), "sig": b64u(sig)}
 identity_msg = bytes([1]) + json.dumps(identity, separators=(",", ":")).encode()
+# The same identity from a server that trusts the client (--trusted-subnets): role byte 2 + 2.
+proof_trusted = bytes([4]) + th + NAME.encode()
+sig_trusted = signer.sign(b"weavets-sig\0" + b"mesh/handshake" + b"\0" + proof_trusted)
+identity_trusted = dict(identity, sig=b64u(sig_trusted), trusted=True)
+identity_trusted_msg = bytes([1]) + json.dumps(identity_trusted, separators=(",", ":")).encode()
 nonce0 = bytes(12)
 sealed_identity = ChaCha20Poly1305(c2s).encrypt(nonce0, identity_msg, None)
 nonce1 = bytes(4) + struct.pack(">Q", 1)
@@ -86,6 +91,8 @@ print(json.dumps({
     "c2s_after_rekey": c2s_next.hex(),
     "identity_signature": sig.hex(),
     "sealed_identity_frame": frame(sealed_identity).hex(),
+    "identity_trusted_signature": sig_trusted.hex(),
+    "identity_trusted": identity_trusted_msg.hex(),
     "sealed_heartbeat_1": sealed_heartbeat_1.hex(),
     "messages": {k: v.hex() for k, v in frames.items()},
 }, indent=2))
