@@ -85,8 +85,15 @@ if [ -z "$DENO_BIN" ]; then
   mkdir -p "$LIB"
   say "Deno not found: installing deno@$DENO_VERSION from the npm registry"
   tmp=$(mktemp -d)
-  npm install --silent --no-audit --no-fund --prefix "$tmp" "deno@$DENO_VERSION" >&2 ||
-    die "npm install deno@$DENO_VERSION failed (is the npm registry reachable?)"
+  # npm's own words on failure (--silent hid them: a proxy's certificate error read as nothing).
+  if ! npm install --no-audit --no-fund --loglevel=error --prefix "$tmp" "deno@$DENO_VERSION" \
+    >"$tmp/npm.log" 2>&1; then
+    tail -n 20 "$tmp/npm.log" >&2
+    rm -rf "$tmp"
+    die "npm install deno@$DENO_VERSION failed (above). Is the npm registry reachable? Behind a" \
+      "TLS-intercepting proxy, its CA must be in NODE_EXTRA_CA_CERTS or npm's cafile. Or set" \
+      "DENO=/path/to/deno"
+  fi
   bin=$(find "$tmp/node_modules" -type f -name deno -perm -u+x | head -n1)
   [ -n "$bin" ] || die "npm installed deno but no binary was found in $tmp"
   install -m 0755 "$bin" "$LIB/deno.new" && mv -f "$LIB/deno.new" "$LIB/deno"

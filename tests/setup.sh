@@ -58,10 +58,16 @@ fi
 
 if ! deno_ok; then
   dir=$DENO_PREFIX/lib/deno-$DENO_VERSION
+  mkdir -p "$DENO_PREFIX/lib"
   say "installing deno@$DENO_VERSION from the npm registry into $dir"
   rm -rf "$dir.new"
-  npm install --silent --no-audit --no-fund --prefix "$dir.new" "deno@$DENO_VERSION" >/dev/null ||
-    die "npm install deno@$DENO_VERSION failed"
+  if ! npm install --no-audit --no-fund --loglevel=error --prefix "$dir.new" "deno@$DENO_VERSION" \
+    >"$dir.log" 2>&1; then
+    tail -n 20 "$dir.log" >&2
+    die "npm install deno@$DENO_VERSION failed (above): is the npm registry reachable (and, behind" \
+      "a TLS-intercepting proxy, its CA in NODE_EXTRA_CA_CERTS or npm's cafile)?"
+  fi
+  rm -f "$dir.log"
   bin=$(find "$dir.new/node_modules" -type f -name deno -perm -u+x | head -n1)
   [ -n "$bin" ] || die "npm installed deno but no binary was found in $dir.new"
   rm -rf "$dir" && mv "$dir.new" "$dir"
