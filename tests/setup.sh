@@ -82,7 +82,8 @@ deno install --frozen >/dev/null 2>&1 || deno install --frozen || die "deno inst
 
 # The suite and packages are tests/deploy/base-image's; the mirror is apt's own (deb.debian.org).
 read -r suite include <tests/deploy/base-image
-base=.tmp/deploy/$suite-minbase.tgz
+# Named by its package list, so that a changed list is fetched again.
+base=.tmp/deploy/$suite-minbase+${include//,/+}.tgz
 if [ ! -s "$base" ]; then
   say "fetching Debian $suite (minbase + $include) for tests/deploy into $base"
   mkdir -p .tmp/deploy

@@ -114,8 +114,10 @@ function baseSpec(): { suite: string; include: string } {
 /** The base root file system as a tar, unpacked offline from the packages setup.sh fetched. */
 export async function baseRootfsTar(): Promise<string> {
   const { suite, include } = baseSpec();
-  const tgz = `${CACHE}/${suite}-minbase.tgz`;
-  const tar = `${CACHE}/${suite}-minbase-rootfs.tar`;
+  // Named by the package list (as tests/setup.sh names it): a changed list is never stale.
+  const name = `${suite}-minbase+${include.replaceAll(",", "+")}`;
+  const tgz = `${CACHE}/${name}.tgz`;
+  const tar = `${CACHE}/${name}-rootfs.tar`;
   const tgzStat = await Deno.stat(tgz).catch(() => null);
   if (!tgzStat) {
     throw new Error(`${tgz} is missing: run tests/setup.sh (it fetches Debian's packages once)`);
