@@ -5,8 +5,8 @@
 import type { DataKey, MeshView, PeerName } from "../mesh/gossip_channel.ts";
 import type { MeshSnapshot } from "./plan.ts";
 
-export /** The mesh as the plan and the Sleeve need it, read once per round. */
-interface Snapshot extends MeshSnapshot {
+/** The mesh as the plan and the Sleeve need it, read once per round. */
+export interface Snapshot extends MeshSnapshot {
   sessions: Map<PeerName, DataKey>;
   /** Broadcast children per origin (self: every neighbour), for the userspace path. */
   children(origin: PeerName): PeerName[];
