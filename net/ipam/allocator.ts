@@ -12,7 +12,8 @@
 import type { Cidr } from "../addr/mod.ts";
 import { cidrSize, formatCidr, formatIPv4, networkOf } from "../addr/mod.ts";
 import type { GossipChannel, Gossiper, MeshView, PeerInfo } from "../mesh/gossip_channel.ts";
-import { AllocationTable, reservedOf, type Span } from "./allocations.ts";
+import { AllocationTable, type Span } from "./allocations.ts";
+import { claimOutside, heldElsewhere, rangeBounds, subnetBounds } from "./bounds.ts";
 import { ConflictLog, lostSpaceMessage, outsideMessage } from "./conflicts.ts";
 import { Exchange } from "./exchange.ts";
 import { type MergeReport, type Refusal, Ring } from "./ring.ts";
@@ -131,18 +132,12 @@ export class Allocator implements Gossiper {
 
   /** Allocates an address for `key` (idempotent), inside `subnet` when given. */
   allocate(key: AllocKey, subnet?: Cidr): Outcome {
-    const bounds = subnet ? this.#subnetBounds(subnet) : this.#rangeBounds();
+    const bounds = subnet ? subnetBounds(this.range, subnet) : rangeBounds(this.range);
     if ("error" in bounds) return { ok: false, status: 400, error: bounds.error };
     const existing = this.#table.lookup(key);
     if (existing) {
       if (existing.ip >= bounds.lo && existing.ip < bounds.hi) return { ok: true, ip: existing.ip };
-      return {
-        ok: false,
-        status: 409,
-        error: `container ${key.id} (${key.ifname || "no ifname"}) already has ${
-          formatIPv4(existing.ip)
-        }, outside ${subnet ? formatCidr(subnet) : this.rangeText}`,
-      };
+      return heldElsewhere(key, existing.ip, subnet ? formatCidr(subnet) : this.rangeText);
     }
     const why = this.notReadyReason();
     if (why) return { ok: false, wait: why };
@@ -162,17 +157,8 @@ export class Allocator implements Gossiper {
 
   /** Claims `ip` for `key`: ok when free in this peer's space or already held by `key`. */
   claim(key: AllocKey, ip: number): Outcome {
-    const b = this.#rangeBounds();
-    if (ip < b.lo || ip >= b.hi) {
-      return { ok: false, status: 400, error: `${formatIPv4(ip)} is outside ${this.rangeText}` };
-    }
-    if (b.reserved.has(ip)) {
-      return {
-        ok: false,
-        status: 400,
-        error: `${formatIPv4(ip)} is the network or broadcast address of ${this.rangeText}`,
-      };
-    }
+    const outside = claimOutside(this.range, ip);
+    if (outside) return outside;
     const holder = this.#table.holder(ip);
     if (holder && holder.id === key.id && holder.ifname === key.ifname) return { ok: true, ip };
     if (holder) {
@@ -316,7 +302,7 @@ export class Allocator implements Gossiper {
       random: () => this.#opts.random(),
       saveMeta: () => this.#saveMeta(),
       freeRanges: (lo: number, hi: number) =>
-        this.#table.freeRanges(this.owned(), lo, hi, this.#rangeBounds().reserved),
+        this.#table.freeRanges(this.owned(), lo, hi, rangeBounds(this.range).reserved),
       ownFree: () => this.#ownFree(),
       peers: () => this.#peers,
       merged: (r: MergeReport) => this.#merged(r),
@@ -381,20 +367,8 @@ export class Allocator implements Gossiper {
   #ownFree(): number {
     const owned = this.owned();
     let n = owned.reduce((sum, s) => sum + s.end - s.start, 0) - this.#table.size;
-    for (const ip of this.#rangeBounds().reserved) if (this.ring.ownerOf(ip) === this.self) n--;
+    for (const ip of rangeBounds(this.range).reserved) if (this.ring.ownerOf(ip) === this.self) n--;
     return Math.max(0, n);
-  }
-
-  #rangeBounds() {
-    return { lo: this.ring.start, hi: this.ring.end, reserved: reservedOf(this.range) };
-  }
-
-  #subnetBounds(c: Cidr): { lo: number; hi: number; reserved: Set<number> } | { error: string } {
-    const lo = networkOf(c), hi = lo + cidrSize(c);
-    if (c.prefix < this.range.prefix || lo < this.ring.start || hi > this.ring.end) {
-      return { error: `subnet ${formatCidr(c)} is not inside the IP range ${this.rangeText}` };
-    }
-    return { lo, hi, reserved: new Set([...reservedOf(this.range), ...reservedOf(c)]) };
   }
 
   #resolve(nameOrNick: string): PeerName | null {

@@ -3,7 +3,7 @@
  * and the rules for following them (docs/PROTOCOL.md §9). Pure: reachability comes in as a
  * function, signatures were checked before a state is kept (ring.ts).
  */
-import { type Entry, entryOrder, MAX_STEP, type PeerName } from "./token.ts";
+import { type Entry, entryOrder, MAX_STEP, MAX_VERSION, type PeerName } from "./token.ts";
 
 /** Why a received token state was not kept or not applied (a counter each). */
 export type Refusal =
@@ -27,6 +27,29 @@ export interface MergeReport {
 
 export function refuse(rep: MergeReport, r: Refusal, n = 1): void {
   rep.refused[r] = (rep.refused[r] ?? 0) + n;
+}
+
+/**
+ * The received states worth checking: inside the range, under the version cap, signed (or a
+ * state of the initial split, which needs no signature), and not already kept. Refusals are
+ * counted in `rep`.
+ */
+export function admissible(
+  other: { entries: Entry[]; links?: Entry[] },
+  range: { start: number; end: number },
+  links: LinkStore,
+  isGenesis: (e: Entry) => boolean,
+  rep: MergeReport,
+): Entry[] {
+  const out: Entry[] = [];
+  for (const e of [...other.entries, ...(other.links ?? [])]) {
+    if (e.start < range.start || e.start >= range.end) refuse(rep, "outside-range");
+    else if (e.version > MAX_VERSION) refuse(rep, "version-cap");
+    else if (e.sig === "") {
+      if (!isGenesis(e)) refuse(rep, "bad-signature");
+    } else if (!links.has(e)) out.push(e);
+  }
+  return out;
 }
 
 /** The ring's current view, as the chain rules read it. */

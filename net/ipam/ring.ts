@@ -25,6 +25,7 @@
  * of the same version, so an in-flight donation by the removed peer still wins everywhere.
  */
 import {
+  admissible,
   firstState,
   LinkStore,
   type MergeReport,
@@ -49,16 +50,11 @@ import {
   signEntry,
   tokenBytes,
 } from "./token.ts";
+import { indexAtOrBefore, ownedSegments, type Segment, segmentsOf, sharesOf } from "./segments.ts";
 
 export { type Entry, entryOrder, type PeerName, seedEntries, seedId } from "./token.ts";
 export type { MergeReport, Refusal } from "./links.ts";
-
-export interface Segment {
-  start: number;
-  /** Exclusive. */
-  end: number;
-  owner: PeerName;
-}
+export type { Segment } from "./segments.ts";
 
 /** What a ring carries over the wire and to disk. */
 export interface RingState {
@@ -76,7 +72,6 @@ export class RingConflictError extends Error {
 
 export class Ring {
   #entries: Entry[] = [];
-  /** Per token start, per author: the latest state that author signed. */
   /** Per token start, per author: the latest state that author signed. */
   readonly #links = new LinkStore();
   readonly #view: View = {
@@ -140,31 +135,17 @@ export class Ring {
   }
 
   segments(): Segment[] {
-    const es = this.#entries;
-    return es.map((e, i) => ({
-      start: e.start,
-      end: i + 1 < es.length ? es[i + 1].start : this.end,
-      owner: e.owner,
-    }));
+    return segmentsOf(this.#entries, this.end);
   }
 
   /** The segments `peer` owns, adjacent ones joined. */
   ownedBy(peer: PeerName): Segment[] {
-    const out: Segment[] = [];
-    for (const s of this.segments()) {
-      if (s.owner !== peer) continue;
-      const last = out[out.length - 1];
-      if (last && last.end === s.start) last.end = s.end;
-      else out.push(s);
-    }
-    return out;
+    return ownedSegments(this.segments(), peer);
   }
 
   /** Addresses owned per peer. */
   shares(): Map<PeerName, number> {
-    const m = new Map<PeerName, number>();
-    for (const s of this.segments()) m.set(s.owner, (m.get(s.owner) ?? 0) + s.end - s.start);
-    return m;
+    return sharesOf(this.segments());
   }
 
   ownerOf(ip: number): PeerName | null {
@@ -215,14 +196,7 @@ export class Ring {
       this.#adoptSeed(other.seed);
       rep.changed = true;
     }
-    let pending: Entry[] = [];
-    for (const e of [...other.entries, ...(other.links ?? [])]) {
-      if (e.start < this.start || e.start >= this.end) refuse("outside-range");
-      else if (e.version > MAX_VERSION) refuse("version-cap");
-      else if (e.sig === "") {
-        if (!this.#isGenesis(e)) refuse("bad-signature");
-      } else if (!this.#links.has(e)) pending.push(e);
-    }
+    let pending = admissible(other, this, this.#links, (e) => this.#isGenesis(e), rep);
     // What concerns this peer, or the sender's own states (a donor's), first: the budget may end.
     const first = (e: Entry) => e.owner === auth.self || e.author === prefer;
     pending = [...pending.filter(first), ...pending.filter((e) => !first(e))];
@@ -420,15 +394,6 @@ export class Ring {
   }
 
   #indexAtOrBefore(ip: number): number {
-    const es = this.#entries;
-    let lo = 0, hi = es.length - 1, ans = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (es[mid].start <= ip) {
-        ans = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return ans;
+    return indexAtOrBefore(this.#entries, ip);
   }
 }
