@@ -91,7 +91,8 @@ export interface DaemonConfig extends PasswordConfig {
   discovery: boolean;
   /**
    * Weave's --trusted-subnets, canonical CIDRs: peers whose underlay address is inside one may
-   * use the unencrypted fast path even with a password (for the data plane; see trusted.ts).
+   * use the unencrypted fast path even with a password when both ends trust each other
+   * (net/mesh/trust.ts: the handshake says it, the data plane's plan.ts uses it).
    */
   trustedSubnets: string[];
   /** Weave's --ipalloc-default-subnet: where addresses are allocated when no subnet is asked. */
@@ -343,13 +344,6 @@ export function parseDaemonConfig(
   const mtu = mtuArg ? check(mtuArg[0], mtuArg[1], intIn(576, 65535)) : null;
 
   const warnings = [...weave.warnings, ...nickWarnings, ...secrets.warnings];
-  if (trustedSubnets.length) {
-    // Fails safe: trusted peers are encrypted too. Said once, so nobody counts on plaintext speed.
-    warnings.push(
-      "--trusted-subnets: not yet used by the data plane; with a password, traffic to every " +
-        "peer stays encrypted (on the userspace path)",
-    );
-  }
   // Weave's launch.sh: NO_MASQ_LOCAL and EXPECT_NPC are on unless exactly "0".
   const nmlRaw = env.NO_MASQ_LOCAL ?? "";
   if (looksOff(nmlRaw)) warnings.push(onUnlessZero("NO_MASQ_LOCAL", nmlRaw));

@@ -43,7 +43,6 @@ const ROWS: Row[] = [
     weave: "--trusted-subnets (Go masks host bits)",
     args: ["--trusted-subnets=10.0.0.0/8,192.168.1.7/24"],
     expect: (c) => assert.deepEqual(c.trustedSubnets, ["10.0.0.0/8", "192.168.1.0/24"]),
-    warns: /--trusted-subnets: not yet used by the data plane/,
   },
   {
     weave: "--no-discovery",

@@ -13,30 +13,27 @@ import type { Registry } from "../api/metrics.ts";
 import type { StatusSection } from "../mesh/status_text.ts";
 import { describeCause } from "../cause.ts";
 import { log as rootLog } from "../log.ts";
-import {
-  deleteFdb,
-  findLink,
-  listAddresses,
-  listFdb,
-  listLinks,
-  listRoutes,
-} from "../linux/mod.ts";
+import { deleteFdb, findLink, listAddresses, listLinks, listRoutes } from "../linux/mod.ts";
 import { aeadBackend } from "./sleeve/aead.ts";
 import { ensureBridge } from "./node/bridge.ts";
-import { actualFdb, ensureVxlan, reconcileFdb, removeVxlan, vxlanName } from "./fastpath/vxlan.ts";
+import { reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
+import { FastPathDevice } from "./fastpath/device.ts";
 import { MAC_CHANNEL, MacChannel, refusalMessage } from "./fastpath/mac_channel.ts";
-import { applyMasquerade, applySplitHorizon, removeSplitHorizon } from "./node/netfilter.ts";
+import { applyMasquerade } from "./node/netfilter.ts";
+import { TrustedSubnets } from "../mesh/trust.ts";
+import { bridgeLocalMacs, randomEpoch } from "./node/local_macs.ts";
 import { fastPathUp, shouldProbeBack } from "./fastpath/probe.ts";
 import { chooseMtu, type MtuChoice } from "./node/mtu.ts";
 import { Sleeve } from "./sleeve/sleeve.ts";
 import { pickUnderlay, type Underlay } from "./node/underlay.ts";
-import { type Plan, planPaths } from "./plan.ts";
+import { type Plan, planPaths, vxlanWanted } from "./plan.ts";
 import {
   dataplaneMetrics,
   type DataplaneStatus,
   encryptionNote,
   peerPaths,
   statusFields,
+  unencryptedPeers,
 } from "./dataplane_status.ts";
 
 import type { Dataplane, DataplaneOptions } from "./options.ts";
@@ -47,18 +44,14 @@ export type { Dataplane, DataplaneOptions } from "./options.ts";
 export type { PathName } from "./plan.ts";
 export type { DataplaneStatus, PeerPath } from "./dataplane_status.ts";
 
-function randomEpoch(): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(8)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-}
-
 export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   const log = rootLog.with({ component: "dataplane" });
   const bridge = opts.bridge ?? "weave";
   const encrypted = opts.encrypted === true;
-  const fastdp = (opts.fastdp ?? true) && !encrypted;
+  const subnets = new TrustedSubnets(opts.trustedSubnets ?? []);
+  // With a password the fast path is offered only with trusted subnets, and then only mutually
+  // trusted peers get it (plan.ts); its device exists only while one does (fastpath/device.ts).
+  const fastdp = (opts.fastdp ?? true) && (!encrypted || !subnets.empty);
   const fastdpPort = opts.fastdpPort ?? 6784;
   const sleevePort = opts.sleevePort ?? 6783;
   const vxlan = vxlanName(fastdpPort);
@@ -72,6 +65,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   let underlay: Underlay | undefined;
   let mtu: MtuChoice | undefined;
   let plan: Plan | undefined;
+  let device: FastPathDevice | undefined;
   let started = false;
   let startedAt = 0;
   /** When each peer last answered a fast-path probe. */
@@ -84,16 +78,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   const timers: ReturnType<typeof setInterval>[] = [];
   let unsubscribe: (() => void) | undefined;
 
-  function localMacs(): string[] {
-    const br = findLink(bridge);
-    if (!br) return [];
-    const skip = new Set([findLink(vxlan)?.index, findLink(tapName)?.index, br.index]);
-    const found = new Set<string>();
-    for (const e of listFdb()) {
-      if (e.bridge === br.index && !e.permanent && !skip.has(e.dev) && e.mac) found.add(e.mac);
-    }
-    return [...found].sort();
-  }
+  const localMacs = () => bridgeLocalMacs(bridge, [vxlan, tapName]);
 
   function publish(local: string[]): void {
     const msg = macs!.publish(
@@ -144,6 +129,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       records,
       fastdp,
       encrypted,
+      trustedSubnets: subnets,
       lastReply,
       previous: plan,
       now,
@@ -152,11 +138,12 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     });
     for (const p of next.rearm) lastReply.set(p, now);
     plan = next;
+    if (encrypted) device?.want(vxlanWanted({ fastdp, encrypted, plan: next }));
     reconcile(next, snap);
   }
 
   function reconcile(p: Plan, snap: Snapshot): void {
-    if (fastdp) {
+    if (device?.up) {
       const diff = reconcileFdb(vxlan, p.fdb, (e) => p.deletable?.has(e.dst) ?? true);
       if (diff.add.length || diff.del.length) {
         log.info("fdb reconciled", { added: diff.add.length, removed: diff.del.length });
@@ -224,8 +211,13 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     sleeve.sendProbe(peer, probeSeq);
   }
 
-  /** A VXLAN device of ours while encrypted: a plaintext path (status and readiness say so). */
-  const plaintextDevice = () => encrypted && findLink(vxlan)?.kind === "vxlan" ? vxlan : undefined;
+  /**
+   * A VXLAN device of ours while encrypted and nobody is trusted (no --trusted-subnets): a
+   * plaintext path no decision of ours wants (status and readiness say so).
+   */
+  const unencrypted = () => unencryptedPeers(encrypted, plan);
+  const plaintextDevice = () =>
+    encrypted && subnets.empty && findLink(vxlan)?.kind === "vxlan" ? vxlan : undefined;
 
   function report(): DataplaneStatus {
     return {
@@ -235,6 +227,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       fastdp,
       encrypted,
       plaintextPath: findLink(vxlan)?.kind === "vxlan",
+      unencryptedPeers: unencrypted(),
       localMacs: macs?.mine?.macs ?? [],
       peers: peerPaths(plan),
       sleeve: sleeve?.stats(),
@@ -250,26 +243,30 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     if (!mine || local.join() !== mine.macs.join()) publish(local);
   }
 
-  /** The fast path's kernel state: set up and adopted, or (fast path off) removed. */
+  /** The fast path's kernel state: set up and adopted; with a password or off: removed. */
   async function setUpFastPath(u: Underlay, m: MtuChoice): Promise<string[]> {
-    if (!fastdp) {
-      const changed = removeVxlan(vxlan);
-      await removeSplitHorizon();
+    device = new FastPathDevice({
+      setup: {
+        name: vxlan,
+        port: fastdpPort,
+        vni: opts.vni ?? 1,
+        bridge,
+        mtu: m.mtu,
+        local: u.addr,
+      },
+      tapName,
+      log,
+      onChanged: () => apply(),
+    });
+    if (!fastdp || encrypted) {
+      // Encrypted: created later, only when a trusted peer appears (apply → device.want).
+      const changed = await device.remove();
       if (changed.length) log.warn("fast path device removed", { device: vxlan, encrypted });
       return changed;
     }
-    const changed = ensureVxlan({
-      name: vxlan,
-      port: fastdpPort,
-      vni: opts.vni ?? 1,
-      bridge,
-      mtu: m.mtu,
-      local: u.addr,
-    });
-    await applySplitHorizon(tapName, vxlan);
+    const { changed, adopted } = await device.ensure();
     // Peers found in the FDB (a restart) keep the fast path until probes say otherwise.
-    const adopted = actualFdb(vxlan);
-    for (const e of adopted) adoptedAddrs.add(e.dst);
+    for (const a of adopted) adoptedAddrs.add(a);
     log.info("fast path adopted", { device: vxlan, fdbEntries: adopted.length });
     return changed;
   }
@@ -377,11 +374,11 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
           bridge,
           mtu,
           underlay,
-          fastdp,
+          fastdp: device?.up === true,
           vxlan,
           fastdpPort,
           sleevePort,
-          encryption: encryptionNote(encrypted, plaintextDevice(), aeadBackend()),
+          encryption: encryptionNote(encrypted, plaintextDevice(), aeadBackend(), unencrypted()),
           sleeve,
           paths: peerPaths(plan),
           localMacs: macs?.mine?.macs.length ?? 0,

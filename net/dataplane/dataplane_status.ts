@@ -32,6 +32,8 @@ export interface DataplaneStatus {
   encrypted: boolean;
   /** A VXLAN device of ours is present: pod traffic may leave in plaintext (encryption: no). */
   plaintextPath: boolean;
+  /** With a password: peers whose traffic takes the plaintext fast path (--trusted-subnets). */
+  unencryptedPeers: PeerName[];
   localMacs: string[];
   peers: PeerPath[];
   sleeve?: SleeveStats;
@@ -62,13 +64,23 @@ export function encryptionNote(
   encrypted: boolean,
   plaintextDevice: string | undefined,
   backend: string,
+  unencrypted: readonly PeerName[] = [],
 ): string {
   if (!encrypted) return "";
   if (plaintextDevice) {
     return `, NOT encrypted: the plaintext VXLAN device ${plaintextDevice} is present (the ` +
       `daemon removes it at start: restart it, or run "ip link del ${plaintextDevice}")`;
   }
-  return `, encrypted (ChaCha20-Poly1305 on ${backend})`;
+  const enc = `encrypted (ChaCha20-Poly1305 on ${backend})`;
+  if (unencrypted.length === 0) return `, ${enc}`;
+  return `, ${enc} except ${unencrypted.length} trusted peer(s) NOT encrypted on the fast ` +
+    `path (--trusted-subnets): ${unencrypted.join(", ")}`;
+}
+
+/** With a password: the peers on the fast path, whose traffic is therefore not encrypted. */
+export function unencryptedPeers(encrypted: boolean, plan: Plan | undefined): PeerName[] {
+  if (!encrypted) return [];
+  return (plan?.paths ?? []).filter((p) => p.path === "fastdp").map((p) => p.peer);
 }
 
 export interface StatusInput {

@@ -28,9 +28,9 @@ export interface DataplaneOptions {
    */
   encrypted?: boolean;
   /**
-   * Weave's --trusted-subnets (canonical CIDRs, from net/daemon/config.ts): peers whose underlay
-   * address is inside one may take the unencrypted fast path even with a password. NOT YET
-   * CONSUMED: with a password every peer is encrypted (docs/WEAVE-COMPAT.md says so).
+   * Weave's --trusted-subnets (canonical CIDRs, from net/daemon/config.ts): with a password, a
+   * peer whose connection is mutually trusted (MeshView.trusted) and whose underlay address is
+   * inside one takes the unencrypted fast path (plan.ts); everyone else stays encrypted.
    */
   trustedSubnets?: readonly string[];
   /** After a reconnection, how long the previous connection's key still opens (default 10 s). */

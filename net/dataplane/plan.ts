@@ -10,12 +10,15 @@ import type { PeerName } from "../mesh/gossip_channel.ts";
 import { desiredFdb, type FdbEntry } from "./fastpath/fdb.ts";
 import type { PeerRecord } from "./fastpath/mac_gossip.ts";
 import { fastPathUp, probeMac } from "./fastpath/probe.ts";
+import { plaintextAllowed, TrustedSubnets } from "../mesh/trust.ts";
 
 export type PathName = "fastdp" | "sleeve";
 
 /** Why a peer's traffic takes its path; renderReason turns it into the operator's words. */
 export type PathReason =
   | { kind: "probes-answered" }
+  /** With a password: a mutually trusted peer (--trusted-subnets) on the plaintext fast path. */
+  | { kind: "trusted-unencrypted" }
   | { kind: "disconnected-kept" }
   | { kind: "relayed"; via: PeerName }
   | { kind: "fastdp-off" }
@@ -45,15 +48,22 @@ export interface MeshSnapshot {
   nextHop?: ReadonlyMap<PeerName, PeerName>;
   /** Peers with a data key of an established control connection (encrypted meshes). */
   keyed: ReadonlySet<PeerName>;
+  /** Peers whose direct connection is mutually trusted (--trusted-subnets, MeshView.trusted). */
+  trusted?: ReadonlySet<PeerName>;
 }
 
 export interface PlanInput {
   mesh: MeshSnapshot;
   /** Every peer's macs record (self's included: it is skipped). */
   records: readonly PeerRecord[];
-  /** This node runs the fast path (not --no-fastdp, not encrypted). */
+  /**
+   * This node offers the fast path: not --no-fastdp, and either no password or trusted subnets
+   * (then only mutually trusted peers whose address is inside them get it: trust.ts).
+   */
   fastdp: boolean;
   encrypted: boolean;
+  /** This end's --trusted-subnets (none: with a password, every peer is encrypted). */
+  trustedSubnets?: TrustedSubnets;
   /** When each peer last answered a fast-path probe. */
   lastReply: ReadonlyMap<PeerName, number>;
   previous: Plan | undefined;
@@ -80,6 +90,12 @@ export interface Plan {
   /** Reachable peers that offer the fast path: probe them. */
   probe: PeerName[];
   /**
+   * With a password: the peers this end may send unencrypted (mutually trusted, address inside
+   * the trusted subnets; reachable, or frozen on the fast path). A VXLAN device exists only while
+   * this is not empty (vxlanWanted).
+   */
+  plaintext: ReadonlySet<PeerName>;
+  /**
    * During the adoption grace, only FDB entries towards these underlay addresses (peers with a
    * record) may be removed; the rest were adopted from the kernel and wait for gossip. Null: any.
    */
@@ -95,6 +111,9 @@ export function renderReason(r: PathReason): string {
   switch (r.kind) {
     case "probes-answered":
       return "fast path probes answered";
+    case "trusted-unencrypted":
+      return "NOT encrypted: trusted subnet on both ends (--trusted-subnets), kernel fast path " +
+        "(probes answered)";
     case "disconnected-kept":
       return "control connection lost: keeping the kernel's fast path meanwhile";
     case "relayed":
@@ -122,13 +141,35 @@ function sleeveReason(
 ): PathReason {
   const hop = i.mesh.nextHop ? i.mesh.nextHop.get(r.peer) : r.peer;
   if (hop !== undefined && hop !== r.peer) return { kind: "relayed", via: hop };
-  if (i.encrypted) {
+  if (i.encrypted && !mayPlaintext(i, r)) {
     return i.mesh.keyed.has(r.peer) ? { kind: "encrypted" } : { kind: "encrypted-no-key" };
   }
   if (!i.fastdp) return { kind: "fastdp-off" };
   if (!r.fastdp) return { kind: "peer-no-fastdp" };
   if (last === undefined) return { kind: "awaiting-probe" };
   return { kind: "probes-unanswered", forMs: i.now - last };
+}
+
+const NO_SUBNETS = new TrustedSubnets([]);
+
+/** This end may send `r`'s traffic unencrypted (always without a password): trust.ts. */
+function mayPlaintext(i: PlanInput, r: PeerRecord): boolean {
+  return plaintextAllowed({
+    encrypted: i.encrypted,
+    mutual: i.mesh.trusted?.has(r.peer) ?? false,
+    recordAddr: r.addr,
+    subnets: i.trustedSubnets ?? NO_SUBNETS,
+  });
+}
+
+/**
+ * Whether this node should have its VXLAN device: without a password whenever the fast path is
+ * on; with one only while some peer may be sent plaintext (issue 13's all-or-nothing: no
+ * plaintext path exists unless a trusted peer uses it).
+ */
+export function vxlanWanted(i: { fastdp: boolean; encrypted: boolean; plan?: Plan }): boolean {
+  if (!i.fastdp) return false;
+  return !i.encrypted || (i.plan?.plaintext.size ?? 0) > 0;
 }
 
 export function planPaths(i: PlanInput): Plan {
@@ -141,6 +182,7 @@ export function planPaths(i: PlanInput): Plan {
   const probeOwners = new Map<string, PeerName>();
   const probe: PeerName[] = [];
   const rearm: PeerName[] = [];
+  const plaintext = new Set<PeerName>();
   const records = i.records.filter((r) => r.peer !== i.mesh.self);
   for (const r of records) {
     const base = { peer: r.peer, version: r.version, addr: r.addr };
@@ -148,7 +190,14 @@ export function planPaths(i: PlanInput): Plan {
       // The control connection is gone (the peer's daemon restarting, or a partition), but its
       // kernel may still carry traffic: the fast path stays as it was until the mesh forgets
       // the peer.
-      if (i.mesh.known.has(r.peer) && (before.get(r.peer) === "fastdp" || wasFrozen.has(r.peer))) {
+      // With a password its trust cannot be re-confirmed meanwhile: kept only while its address
+      // is still inside our trusted subnets (the connection's half is what we last agreed).
+      const stillTrusted = !i.encrypted || (i.trustedSubnets?.contains(r.addr) ?? false);
+      if (
+        i.mesh.known.has(r.peer) && stillTrusted &&
+        (before.get(r.peer) === "fastdp" || wasFrozen.has(r.peer))
+      ) {
+        if (i.encrypted) plaintext.add(r.peer);
         frozen.add(r.peer);
         fastPeers.add(r.peer);
         paths.push({ ...base, path: "fastdp", reason: { kind: "disconnected-kept" } });
@@ -161,7 +210,8 @@ export function planPaths(i: PlanInput): Plan {
       rearm.push(r.peer);
       last = i.now;
     }
-    const capable = i.fastdp && r.fastdp;
+    const capable = i.fastdp && r.fastdp && mayPlaintext(i, r);
+    if (capable && i.encrypted) plaintext.add(r.peer);
     if (capable) {
       const mac = probeMac(r.peer);
       probes.push({ mac, dst: r.addr });
@@ -170,7 +220,8 @@ export function planPaths(i: PlanInput): Plan {
     }
     if (capable && fastPathUp(last, i.now, i.probeTimeoutMs)) {
       fastPeers.add(r.peer);
-      paths.push({ ...base, path: "fastdp", reason: { kind: "probes-answered" } });
+      const reason: PathReason = { kind: i.encrypted ? "trusted-unencrypted" : "probes-answered" };
+      paths.push({ ...base, path: "fastdp", reason });
     } else paths.push({ ...base, path: "sleeve", reason: sleeveReason(i, r, last) });
   }
   const moved: Plan["moved"] = [];
@@ -188,6 +239,7 @@ export function planPaths(i: PlanInput): Plan {
     fdb: i.fastdp ? [...desiredFdb(records, i.mesh.self, fastPeers), ...probes] : [],
     probeOwners,
     probe,
+    plaintext,
     deletable: i.now < i.adoptUntil ? new Set(records.map((r) => r.addr)) : null,
     rearm,
     moved,

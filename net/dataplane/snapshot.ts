@@ -41,6 +41,8 @@ export function snapshot(m: MeshView, recordPeers: PeerName[], encrypted: boolea
     reachable,
     nextHop,
     keyed: new Set(sessions.keys()),
+    // Only with a password does trust change anything (and only then is it asked).
+    trusted: new Set(encrypted ? [...reachable].filter((p) => m.trusted?.(p) === true) : []),
     sessions,
     children: (origin) =>
       m.broadcastChildren?.(origin) ?? (origin === m.self ? [...reachable] : []),

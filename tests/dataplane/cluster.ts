@@ -24,6 +24,8 @@ export interface ClusterOptions {
   masquerade?: boolean;
   /** Run the real daemon (mesh over TCP) with the data-plane component instead of the stdio mesh. */
   daemon?: boolean;
+  /** Weave's --trusted-subnets for every node (the real daemon only: the stand-in has no trust). */
+  trustedSubnets?: string[];
   /** Netns name prefix (default "wtd"). */
   prefix?: string;
   /**
@@ -166,6 +168,7 @@ export class Cluster {
       underlayAddr: underlayIp(i),
       podCidr: this.opts.masquerade ? POD_CIDR : undefined,
       adoptGraceMs: 2000,
+      trustedSubnets: this.opts.trustedSubnets,
       faultDir: this.opts.faultDir && `${this.opts.faultDir}/n${i}`,
       peers: this.opts.daemon
         ? Array.from({ length: this.opts.nodes }, (_, k) => underlayIp(k)).filter((_, k) => k !== i)

@@ -37,6 +37,7 @@ const daemon = await startDaemon({
   password: cfg.password ?? null,
   connLimit: 100,
   peers: cfg.peers ?? [],
+  trustedSubnets: cfg.trustedSubnets ?? [],
 }, { components: [dp], timing: { heartbeatMs: 1000, deadMs: 4000 } });
 out({ t: "ready", status: dp.report() });
 

@@ -13,6 +13,8 @@ export interface DriverConfig {
   underlayAddr: string;
   mtu?: number;
   adoptGraceMs?: number;
+  /** Weave's --trusted-subnets (daemon_driver.ts: to the mesh and the data plane). */
+  trustedSubnets?: string[];
   /** daemon_driver.ts: the other nodes' underlay addresses to dial. */
   peers?: string[];
   /**
@@ -37,6 +39,7 @@ export function dataplaneOptions(cfg: DriverConfig): DataplaneOptions {
     underlayAddr: cfg.underlayAddr,
     mtu: cfg.mtu,
     adoptGraceMs: cfg.adoptGraceMs,
+    trustedSubnets: cfg.trustedSubnets,
     sleeveWorkerUrl: cfg.faultDir
       ? (role) => new URL(`./fault_${role}_worker.ts`, import.meta.url)
       : undefined,

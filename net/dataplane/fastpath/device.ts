@@ -1,0 +1,81 @@
+/**
+ * The fast path's kernel device over the daemon's life. Without a password it is set up (or
+ * adopted) at start and stays. With one, it exists only while some peer may be sent plaintext
+ * (--trusted-subnets, plan.ts vxlanWanted): created when the first mutually trusted peer appears,
+ * deleted with its FDB and its UDP socket when the last one goes (issue 13: no plaintext path
+ * exists unless a trusted peer uses it). Transitions run one at a time, the latest wish wins.
+ */
+import type { Logger } from "../../log.ts";
+import { describeCause } from "../../cause.ts";
+import { applySplitHorizon, removeSplitHorizon } from "../node/netfilter.ts";
+import { actualFdb, ensureVxlan, removeVxlan, type VxlanSetup } from "./vxlan.ts";
+
+export interface FastPathDeviceOptions {
+  setup: VxlanSetup;
+  tapName: string;
+  log: Logger;
+  /** After a transition made at run time (the caller re-plans and reconciles the FDB). */
+  onChanged?: () => void;
+}
+
+export class FastPathDevice {
+  #up = false;
+  #wish: boolean | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  constructor(readonly opts: FastPathDeviceOptions) {}
+
+  /** The device is set up (FDB entries may be programmed). */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  /** Creates or adopts the device; returns what changed and the underlay addresses in its FDB. */
+  async ensure(): Promise<{ changed: string[]; adopted: string[] }> {
+    const changed = ensureVxlan(this.opts.setup);
+    await applySplitHorizon(this.opts.tapName, this.opts.setup.name);
+    this.#up = true;
+    return { changed, adopted: actualFdb(this.opts.setup.name).map((e) => e.dst) };
+  }
+
+  /** Removes a device of ours (and the split horizon); returns what changed. */
+  async remove(): Promise<string[]> {
+    this.#up = false;
+    const changed = removeVxlan(this.opts.setup.name);
+    await removeSplitHorizon();
+    return changed;
+  }
+
+  /** Asks for the device to be there or not; acts when that differs from now. */
+  want(on: boolean): Promise<void> {
+    if (this.#wish === on) return this.#chain;
+    this.#wish = on;
+    this.#chain = this.#chain.then(async () => {
+      // Removal is tried even when it looks done: a failed one may have left the device.
+      if (this.#wish !== on || (on && this.#up)) return;
+      try {
+        if (on) {
+          const r = await this.ensure();
+          this.opts.log.warn(
+            "fast path device set up for trusted peers: their traffic is NOT " +
+              "encrypted (--trusted-subnets)",
+            { device: this.opts.setup.name, changed: r.changed },
+          );
+        } else {
+          const changed = await this.remove();
+          if (changed.length) {
+            this.opts.log.info("fast path device removed: no trusted peer left", { changed });
+          }
+        }
+      } catch (e) {
+        // Asked again on the next plan (every reconcile interval at the latest).
+        this.#wish = undefined;
+        this.opts.log.error(`cannot ${on ? "set up" : "remove"} the fast path device`, {
+          device: this.opts.setup.name,
+          error: describeCause(e),
+        });
+      }
+      this.opts.onChanged?.();
+    });
+    return this.#chain;
+  }
+}
