@@ -23,6 +23,7 @@ import { CryptoError, type Session, TAG_BYTES } from "./crypto.ts";
 import type { DataKey } from "./gossip_channel.ts";
 import { HandshakeError } from "./handshake.ts";
 import { type HandshakeOptions, runHandshake } from "./handshake_io.ts";
+import { livenessDue, livenessTickMs, partialSinceAfter } from "./liveness.ts";
 import type { ConnectionTrust } from "./trust.ts";
 
 export interface ConnectionTiming {
@@ -44,8 +45,7 @@ export const DEFAULT_CONNECTION_TIMING: ConnectionTiming = {
   handshakeTimeoutMs: 10_000,
 };
 
-/** An incomplete frame must arrive within deadMs plus its length at this rate (bytes/s). */
-export const MIN_FRAME_RATE = 1024 * 1024;
+export { MIN_FRAME_RATE } from "./liveness.ts";
 
 export interface ConnectionOptions extends HandshakeOptions {
   timing: ConnectionTiming;
@@ -186,8 +186,7 @@ export class ControlConnection {
   start(handlers: ConnectionHandlers): void {
     this.#handlers = handlers;
     this.#lastReceived = Date.now();
-    const tick = Math.max(50, Math.min(this.opts.timing.heartbeatMs, this.opts.timing.deadMs) / 3);
-    this.#timer = setInterval(() => this.#onTick(), tick);
+    this.#timer = setInterval(() => this.#onTick(), livenessTickMs(this.opts.timing));
     const early = this.#early;
     this.#early = [];
     try {
@@ -247,11 +246,12 @@ export class ControlConnection {
         if (chunk === null) break;
         this.#lastReceived = Date.now();
         const frames = this.#frames.push(chunk);
-        this.#partialSince = this.#frames.pending === 0
-          ? null
-          : frames.length > 0 || this.#partialSince === null
-          ? this.#lastReceived
-          : this.#partialSince;
+        this.#partialSince = partialSinceAfter(
+          this.#partialSince,
+          this.#lastReceived,
+          this.#frames.pending !== 0,
+          frames.length,
+        );
         for (const f of frames) this.#deliver(f);
       }
     } catch (e) {
@@ -282,23 +282,18 @@ export class ControlConnection {
   }
 
   #onTick(): void {
-    const now = Date.now();
-    const { deadMs, heartbeatMs } = this.opts.timing;
-    if (now - this.#lastReceived > deadMs) {
-      this.close(`no message for ${deadMs} ms: connection dead`);
-      return;
-    }
-    if (
-      this.#partialSince !== null &&
-      now - this.#partialSince > deadMs + (this.#frames.pendingLength / MIN_FRAME_RATE) * 1000
-    ) {
-      this.close(
-        `a frame of ${this.#frames.pendingLength} bytes did not complete in time`,
-        "frame-timeout",
-      );
-      return;
-    }
-    if (now - this.#lastSent >= heartbeatMs) this.#sendNow(encodeMessage({ tag: Tag.heartbeat }));
+    const due = livenessDue(
+      {
+        lastReceived: this.#lastReceived,
+        lastSent: this.#lastSent,
+        partialSince: this.#partialSince,
+        pendingLength: this.#frames.pendingLength,
+      },
+      Date.now(),
+      this.opts.timing,
+    );
+    if (due.kind === "close") this.close(due.reason, due.refusal);
+    else if (due.kind === "heartbeat") this.#sendNow(encodeMessage({ tag: Tag.heartbeat }));
   }
 
   #sendNow(plain: Uint8Array): void {
