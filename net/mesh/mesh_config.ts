@@ -2,7 +2,7 @@
 import type { Logger } from "../log.ts";
 import type { Limits } from "./admission.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
-import { MAX_FRAME, MAX_UNKNOWN_FRAME } from "./codec.ts";
+import { FrameBudget, MAX_FRAME, MAX_UNKNOWN_FRAME } from "./codec.ts";
 import { type ConnectionTiming, DEFAULT_CONNECTION_TIMING } from "./connection.ts";
 import type { PeerName } from "./gossip_channel.ts";
 import type { SigningKey } from "./signing.ts";
@@ -22,6 +22,14 @@ export const DEFAULT_LIMITS: Omit<Limits, "connLimit"> = {
  * 16 MiB for everyone else together (strangers cannot starve the peers we know).
  */
 export const FRAME_BUDGET_BYTES = { known: 2 * MAX_FRAME, unknown: 16 * MAX_UNKNOWN_FRAME };
+
+/** A mesh's two frame budgets (shared by all its connections). */
+export function frameBudgets(): { known: FrameBudget; unknown: FrameBudget } {
+  return {
+    known: new FrameBudget(FRAME_BUDGET_BYTES.known),
+    unknown: new FrameBudget(FRAME_BUDGET_BYTES.unknown),
+  };
+}
 
 export interface MeshTiming extends ConnectionTiming {
   dialTimeoutMs: number;

@@ -5,7 +5,6 @@
  * register, and implements MeshView for the daemon's components.
  */
 import type { Logger } from "../log.ts";
-import { FrameBudget } from "./codec.ts";
 import type { ControlConnection } from "./connection.ts";
 import { ConnectionMaker, corroboratedAddresses } from "./connection_maker.ts";
 import { ChangeNotifier, DEFAULT_NOTIFY_INTERVAL_MS } from "./change_notifier.ts";
@@ -32,7 +31,7 @@ import {
   DEFAULT_LIMITS,
   DEFAULT_MESH_TIMING,
   discoveryPortOf,
-  FRAME_BUDGET_BYTES,
+  frameBudgets,
   type MeshConfig,
   type MeshTiming,
 } from "./mesh_config.ts";
@@ -54,8 +53,7 @@ export {
   type MeshTiming,
 } from "./mesh_config.ts";
 
-export { TOPOLOGY_CHANNEL };
-export type { MeshCounters };
+export { type MeshCounters, TOPOLOGY_CHANNEL };
 
 export class Mesh implements MeshView {
   readonly self: PeerName;
@@ -134,10 +132,7 @@ export class Mesh implements MeshView {
       port: config.port,
       limits: { ...DEFAULT_LIMITS, ...config.limits, connLimit: config.connLimit },
       dialTimeoutMs: this.timing.dialTimeoutMs,
-      budgets: {
-        known: new FrameBudget(FRAME_BUDGET_BYTES.known),
-        unknown: new FrameBudget(FRAME_BUDGET_BYTES.unknown),
-      },
+      budgets: frameBudgets(),
       log: this.#log,
       connection: (host) => ({
         self: { name: this.self, nickname: config.nickname, uid: this.uid, port: this.port },
