@@ -10,19 +10,40 @@ import { describeCause } from "../../cause.ts";
 import { applySplitHorizon, removeSplitHorizon } from "../node/netfilter.ts";
 import { actualFdb, ensureVxlan, removeVxlan, type VxlanSetup } from "./vxlan.ts";
 
+/** The kernel operations the device needs (the real ones by default; tests pass fakes). */
+export interface DeviceOps {
+  ensureVxlan(v: VxlanSetup): string[];
+  removeVxlan(name: string): string[];
+  applySplitHorizon(tap: string, vxlan: string): Promise<void>;
+  removeSplitHorizon(): Promise<void>;
+  fdbDestinations(name: string): string[];
+}
+
+const KERNEL: DeviceOps = {
+  ensureVxlan,
+  removeVxlan,
+  applySplitHorizon,
+  removeSplitHorizon,
+  fdbDestinations: (name) => actualFdb(name).map((e) => e.dst),
+};
+
 export interface FastPathDeviceOptions {
   setup: VxlanSetup;
   tapName: string;
   log: Logger;
   /** After a transition made at run time (the caller re-plans and reconciles the FDB). */
   onChanged?: () => void;
+  ops?: DeviceOps;
 }
 
 export class FastPathDevice {
   #up = false;
   #wish: boolean | undefined;
   #chain: Promise<void> = Promise.resolve();
-  constructor(readonly opts: FastPathDeviceOptions) {}
+  readonly #ops: DeviceOps;
+  constructor(readonly opts: FastPathDeviceOptions) {
+    this.#ops = opts.ops ?? KERNEL;
+  }
 
   /** The device is set up (FDB entries may be programmed). */
   get up(): boolean {
@@ -31,17 +52,17 @@ export class FastPathDevice {
 
   /** Creates or adopts the device; returns what changed and the underlay addresses in its FDB. */
   async ensure(): Promise<{ changed: string[]; adopted: string[] }> {
-    const changed = ensureVxlan(this.opts.setup);
-    await applySplitHorizon(this.opts.tapName, this.opts.setup.name);
+    const changed = this.#ops.ensureVxlan(this.opts.setup);
+    await this.#ops.applySplitHorizon(this.opts.tapName, this.opts.setup.name);
     this.#up = true;
-    return { changed, adopted: actualFdb(this.opts.setup.name).map((e) => e.dst) };
+    return { changed, adopted: this.#ops.fdbDestinations(this.opts.setup.name) };
   }
 
   /** Removes a device of ours (and the split horizon); returns what changed. */
   async remove(): Promise<string[]> {
     this.#up = false;
-    const changed = removeVxlan(this.opts.setup.name);
-    await removeSplitHorizon();
+    const changed = this.#ops.removeVxlan(this.opts.setup.name);
+    await this.#ops.removeSplitHorizon();
     return changed;
   }
 

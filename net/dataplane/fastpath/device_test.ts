@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { Logger } from "../../log.ts";
+import { type DeviceOps, FastPathDevice } from "./device.ts";
+
+/** A fake kernel: one device that exists or not, every call recorded, failures on demand. */
+function fakeKernel() {
+  const k = {
+    exists: false,
+    calls: [] as string[],
+    failEnsure: 0,
+    failRemove: 0,
+    ops: undefined as unknown as DeviceOps,
+  };
+  k.ops = {
+    ensureVxlan: () => {
+      k.calls.push("ensure");
+      if (k.failEnsure-- > 0) throw new Error("netlink: refused");
+      const was = k.exists;
+      k.exists = true;
+      return was ? [] : ["created vxlan-6784"];
+    },
+    removeVxlan: () => {
+      k.calls.push("remove");
+      if (k.failRemove-- > 0) throw new Error("netlink: busy");
+      const was = k.exists;
+      k.exists = false;
+      return was ? ["removed vxlan-6784"] : [];
+    },
+    applySplitHorizon: () => Promise.resolve(),
+    removeSplitHorizon: () => Promise.resolve(),
+    fdbDestinations: () => [],
+  };
+  return k;
+}
+
+function device(k: ReturnType<typeof fakeKernel>, lines: string[] = []) {
+  let changed = 0;
+  const d = new FastPathDevice({
+    setup: { name: "vxlan-6784", port: 6784, vni: 1, bridge: "weave", mtu: 1376 },
+    tapName: "vethwe-tap",
+    log: new Logger({ json: true, level: "debug", sink: { write: (l) => lines.push(l) } }),
+    onChanged: () => changed++,
+    ops: k.ops,
+  });
+  return { d, changes: () => changed };
+}
+
+Deno.test("fast path device: created when wanted, removed when not, each once", async () => {
+  const k = fakeKernel();
+  const lines: string[] = [];
+  const { d, changes } = device(k, lines);
+  await d.want(true);
+  assert.ok(k.exists && d.up);
+  assert.ok(lines.some((l) => /NOT encrypted/.test(l)), "said loudly: plaintext from now on");
+  await d.want(true); // the same wish again: nothing to do
+  assert.deepEqual(k.calls, ["ensure"]);
+  await d.want(false);
+  assert.ok(!k.exists && !d.up);
+  assert.deepEqual(k.calls, ["ensure", "remove"]);
+  assert.equal(changes(), 2, "the caller re-plans after each transition");
+});
+
+Deno.test("fast path device: the latest wish wins when wishes come faster than the kernel", async () => {
+  const k = fakeKernel();
+  const { d } = device(k);
+  const a = d.want(true);
+  d.want(false);
+  const last = d.want(true);
+  await Promise.all([a, last]);
+  assert.ok(k.exists && d.up);
+  assert.deepEqual(k.calls, ["ensure"], "the superseded removal never ran");
+});
+
+Deno.test("fast path device: a failed change is logged and tried again on the next wish", async () => {
+  const k = fakeKernel();
+  k.failEnsure = 1;
+  const lines: string[] = [];
+  const { d } = device(k, lines);
+  await d.want(true);
+  assert.ok(!d.up && !k.exists);
+  assert.ok(lines.some((l) => /cannot set up the fast path device/.test(l)));
+  await d.want(true);
+  assert.ok(d.up && k.exists, "retried: the failure did not stick as 'done'");
+  k.failRemove = 1;
+  await d.want(false);
+  assert.ok(k.exists, "the removal failed: the device is still there");
+  assert.ok(!d.up, "no FDB is programmed onto a device on its way out");
+  await d.want(false);
+  assert.ok(!k.exists, "removal is tried again even though up was already false");
+});
