@@ -13,7 +13,6 @@ import { parseArgs } from "node:util";
 import { unicastRoutes } from "../net/mesh/routes.ts";
 import { SigningKey, verifySignature } from "../net/mesh/signing.ts";
 import {
-  decodeUpdate,
   encodeUpdate,
   ENTRY_DOMAIN,
   LIMITS,
@@ -21,6 +20,7 @@ import {
   signedPart,
   signEntry,
 } from "../net/mesh/topology.ts";
+import { decodeUpdate } from "../net/mesh/topology_decode.ts";
 import { DEFAULT_SLICE_CHECKS, DEFAULT_SLICE_RECORDS } from "../net/mesh/topology_gossip.ts";
 import { STORE_LIMITS } from "../net/mesh/topology_store.ts";
 

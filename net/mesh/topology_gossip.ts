@@ -16,14 +16,13 @@ import { peerNameBytes, peerNameFromBytes } from "./peer_name.ts";
 import type { verifySignature } from "./signing.ts";
 import {
   connectionCount,
-  decodeUpdate,
   encodeUpdate,
   LIMITS,
   MAX_VERSION,
   type PeerEntry,
   TopologyDecodeError,
-  UpdateDecoder,
 } from "./topology.ts";
+import { decodeUpdate, UpdateDecoder } from "./topology_decode.ts";
 import type { TopologyStore } from "./topology_store.ts";
 
 /** Why a received entry (or a whole message) was dropped: counter labels. */

@@ -5,12 +5,12 @@ import { SigningKey } from "./signing.ts";
 import { TestKeyring } from "./testing/keyring.ts";
 import {
   type ConnectionRecord,
-  decodeUpdate,
   encodeUpdate,
   entryBytes,
   type PeerEntry,
   signEntry,
 } from "./topology.ts";
+import { decodeUpdate } from "./topology_decode.ts";
 import {
   decodeDigest,
   DEFAULT_SLICE_BUDGET_MS,

@@ -3,7 +3,6 @@ import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import {
   type ConnectionRecord,
-  decodeUpdate,
   encodeBody,
   encodeUpdate,
   ENTRY_DOMAIN,
@@ -17,6 +16,7 @@ import {
   type Topology,
   TopologyDecodeError,
 } from "./topology.ts";
+import { decodeUpdate } from "./topology_decode.ts";
 import { TestKeyring } from "./testing/keyring.ts";
 import { SigningKey, verifySignature } from "./signing.ts";
 

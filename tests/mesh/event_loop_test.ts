@@ -28,13 +28,13 @@ import { TestKeyring } from "../../net/mesh/testing/keyring.ts";
 import { monitorLoop, threadCpuMs } from "../../net/mesh/testing/loop_monitor.ts";
 import { maxTopology } from "../../net/mesh/testing/max_topology.ts";
 import {
-  decodeUpdate,
   encodeUpdate,
   ENTRY_DOMAIN,
   type PeerEntry,
   signedPart,
   signEntry,
 } from "../../net/mesh/topology.ts";
+import { decodeUpdate } from "../../net/mesh/topology_decode.ts";
 import { TopologyGossip } from "../../net/mesh/topology_gossip.ts";
 import { TopologyStore } from "../../net/mesh/topology_store.ts";
 
