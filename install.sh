@@ -4,8 +4,9 @@
 #   ./install.sh [--prefix DIR] [--cni-bin-dir DIR] [--no-cni] [--no-packages]
 #
 # 1. Installs the system packages weavets uses at run time, with apt-get: nftables (the daemon
-#    runs `nft` and loads libnftables) and OpenSSL's libcrypto (the encrypted path; optional),
-#    and npm when Deno must be installed. --no-packages installs and checks none of them (for
+#    runs `nft` and loads libnftables), iptables (the daemon runs iptables-legacy where legacy
+#    tables are in use, to let pod traffic past their FORWARD policy), OpenSSL's libcrypto (the
+#    encrypted path; optional), and npm when Deno must be installed. --no-packages installs and checks none of them (for
 #    image builds: the run-time packages belong in the image that runs weavets).
 # 2. Installs Deno 2.9.x when none is found: deno@2.9.6 from the npm registry.
 # 3. Caches every dependency from deno.lock.
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --cni-bin-dir=*) CNI_BIN_DIR=${1#*=}; shift ;;
     --no-cni) WITH_CNI=0; shift ;;
     --no-packages) WITH_PACKAGES=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -61,6 +62,7 @@ DENO_BIN=$(find_deno || true)
 if [ "$WITH_PACKAGES" = 1 ]; then
   wanted=()
   command -v nft >/dev/null 2>&1 && have_lib libnftables.so.1 || wanted+=(nftables)
+  command -v iptables-legacy >/dev/null 2>&1 || wanted+=(iptables)
   have_lib libcrypto.so.3 || wanted+=(libcrypto)
   [ -n "$DENO_BIN" ] || command -v npm >/dev/null 2>&1 || wanted+=(npm)
   if [ ${#wanted[@]} -gt 0 ]; then
