@@ -138,7 +138,10 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     });
     for (const p of next.rearm) lastReply.set(p, now);
     plan = next;
-    if (encrypted) device?.want(vxlanWanted({ fastdp, encrypted, plan: next }));
+    if (encrypted) {
+      device?.allow(records.filter((r) => next.plaintext.has(r.peer)).map((r) => r.addr));
+      device?.want(vxlanWanted({ fastdp, encrypted, plan: next }));
+    }
     reconcile(next, snap);
   }
 
@@ -257,6 +260,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       tapName,
       log,
       onChanged: () => apply(),
+      guarded: encrypted,
     });
     if (!fastdp || encrypted) {
       // Encrypted: created later, only when a trusted peer appears (apply → device.want).

@@ -65,6 +65,34 @@ async function capture(underlay: string, traffic: () => Promise<void>): Promise<
   return new TextDecoder("latin1").decode(bytes);
 }
 
+/** Node's refused-untrusted counter (fastpath/trusted_input.ts); null: no such table. */
+async function refusedUntrusted(node: string): Promise<number | null> {
+  const r = await new Deno.Command("ip", {
+    args: ["netns", "exec", node, "nft", "-j", "list", "counter", "inet", "weavets_fastdp"]
+      .concat(["refused_untrusted"]),
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!r.success) return null;
+  const items = JSON.parse(new TextDecoder().decode(r.stdout)).nftables as Array<
+    { counter?: { packets: number } }
+  >;
+  return items.find((i) => i.counter)?.counter?.packets ?? null;
+}
+
+/** `n` UDP datagrams from `from`'s namespace to `to`:6784 (bash's /dev/udp). */
+async function udpTo6784(from: string, to: string, n: number): Promise<void> {
+  await sh(
+    "ip",
+    "netns",
+    "exec",
+    from,
+    "bash",
+    "-c",
+    `for i in $(seq ${n}); do echo forged > /dev/udp/${to}/6784; done`,
+  );
+}
+
 async function hasVxlan(node: string): Promise<boolean> {
   const links = JSON.parse(await sh("ip", "-n", node, "-j", "link", "show")) as Array<
     { ifname: string }
@@ -110,6 +138,16 @@ Deno.test({
       const s0 = await c.status(0);
       assert.deepEqual(s0.unencryptedPeers, [peerName(1)]);
       assert.deepEqual((await c.status(2)).unencryptedPeers, []);
+
+      // The fast-path port takes VXLAN only from the trusted peer: node 2 is a peer (the
+      // allow-list admits it) but its datagrams to 6784 are refused and counted; node 1's are not.
+      assert.equal(await refusedUntrusted(c.nodes[2]), null, "no device, no filter on node 2");
+      const before = (await refusedUntrusted(c.nodes[0]))!;
+      assert.notEqual(before, null, "node 0 guards its fast-path port");
+      await udpTo6784(c.nodes[1], "192.168.77.1", 20);
+      assert.equal(await refusedUntrusted(c.nodes[0]), before, "control: the trusted peer passes");
+      await udpTo6784(c.nodes[2], "192.168.77.1", 20);
+      assert.equal(await refusedUntrusted(c.nodes[0]), before + 20, "node 2's 20 refused");
 
       const seen = await capture(c.underlay, async () => {
         await send(a, b, "5201", "TRUSTED-PAIR-MARKER-a1");

@@ -9,6 +9,8 @@ import type { Logger } from "../../log.ts";
 import { describeCause } from "../../cause.ts";
 import { applySplitHorizon, removeSplitHorizon } from "../node/netfilter.ts";
 import { actualFdb, ensureVxlan, removeVxlan, type VxlanSetup } from "./vxlan.ts";
+import { runNft } from "../../linux/nftables.ts";
+import { removeTrustedInputScript, trustedInputScript } from "./trusted_input.ts";
 
 /** The kernel operations the device needs (the real ones by default; tests pass fakes). */
 export interface DeviceOps {
@@ -17,6 +19,7 @@ export interface DeviceOps {
   applySplitHorizon(tap: string, vxlan: string): Promise<void>;
   removeSplitHorizon(): Promise<void>;
   fdbDestinations(name: string): string[];
+  nft(script: string): void;
 }
 
 const KERNEL: DeviceOps = {
@@ -25,6 +28,7 @@ const KERNEL: DeviceOps = {
   applySplitHorizon,
   removeSplitHorizon,
   fdbDestinations: (name) => actualFdb(name).map((e) => e.dst),
+  nft: (script) => void runNft(script),
 };
 
 export interface FastPathDeviceOptions {
@@ -33,6 +37,11 @@ export interface FastPathDeviceOptions {
   log: Logger;
   /** After a transition made at run time (the caller re-plans and reconciles the FDB). */
   onChanged?: () => void;
+  /**
+   * With a password: the port takes VXLAN only from the addresses given to `allow` (the trusted
+   * peers'), through trusted_input.ts's table, written before the device exists.
+   */
+  guarded?: boolean;
   ops?: DeviceOps;
 }
 
@@ -41,6 +50,9 @@ export class FastPathDevice {
   #wish: boolean | undefined;
   #chain: Promise<void> = Promise.resolve();
   readonly #ops: DeviceOps;
+  #allowed: string[] = [];
+  /** The allowed addresses as the kernel's table has them; undefined: no table of ours. */
+  #guardApplied: string | undefined;
   constructor(readonly opts: FastPathDeviceOptions) {
     this.#ops = opts.ops ?? KERNEL;
   }
@@ -52,6 +64,10 @@ export class FastPathDevice {
 
   /** Creates or adopts the device; returns what changed and the underlay addresses in its FDB. */
   async ensure(): Promise<{ changed: string[]; adopted: string[] }> {
+    // The port never opens unguarded: the table first (a failure here leaves no device).
+    // Unguarded (no password), a table left by an earlier encrypted run would cut peers off.
+    if (this.opts.guarded) this.#writeGuard();
+    else this.#removeGuard();
     const changed = this.#ops.ensureVxlan(this.opts.setup);
     await this.#ops.applySplitHorizon(this.opts.tapName, this.opts.setup.name);
     this.#up = true;
@@ -63,7 +79,35 @@ export class FastPathDevice {
     this.#up = false;
     const changed = this.#ops.removeVxlan(this.opts.setup.name);
     await this.#ops.removeSplitHorizon();
+    this.#removeGuard();
     return changed;
+  }
+
+  /**
+   * The addresses the port may take VXLAN from (guarded only): written at once while the device
+   * is up, else at its next set-up. A refused write is logged and retried on the next call.
+   */
+  allow(addresses: readonly string[]): void {
+    this.#allowed = [...new Set(addresses)].sort();
+    if (!this.opts.guarded || !this.#up || this.#guardApplied === this.#allowed.join()) return;
+    try {
+      this.#writeGuard();
+    } catch (e) {
+      this.opts.log.error("cannot update the fast path's trusted-peer filter", {
+        error: describeCause(e),
+        hint: "check that nftables works on the node: nft list ruleset",
+      });
+    }
+  }
+
+  #removeGuard(): void {
+    this.#ops.nft(removeTrustedInputScript());
+    this.#guardApplied = undefined;
+  }
+
+  #writeGuard(): void {
+    this.#ops.nft(trustedInputScript(this.opts.setup.port, this.#allowed));
+    this.#guardApplied = this.#allowed.join();
   }
 
   /** Asks for the device to be there or not; acts when that differs from now. */

@@ -29,17 +29,25 @@ function fakeKernel() {
     applySplitHorizon: () => Promise.resolve(),
     removeSplitHorizon: () => Promise.resolve(),
     fdbDestinations: () => [],
+    nft: (script) => {
+      k.calls.push(
+        script.includes("elements") || script.includes("chain input")
+          ? `guard ${/elements = \{ ([^}]*) \}/.exec(script)?.[1] ?? "-"}`.trim()
+          : "unguard",
+      );
+    },
   };
   return k;
 }
 
-function device(k: ReturnType<typeof fakeKernel>, lines: string[] = []) {
+function device(k: ReturnType<typeof fakeKernel>, lines: string[] = [], guarded = false) {
   let changed = 0;
   const d = new FastPathDevice({
     setup: { name: "vxlan-6784", port: 6784, vni: 1, bridge: "weave", mtu: 1376 },
     tapName: "vethwe-tap",
     log: new Logger({ json: true, level: "debug", sink: { write: (l) => lines.push(l) } }),
     onChanged: () => changed++,
+    guarded,
     ops: k.ops,
   });
   return { d, changes: () => changed };
@@ -53,10 +61,10 @@ Deno.test("fast path device: created when wanted, removed when not, each once", 
   assert.ok(k.exists && d.up);
   assert.ok(lines.some((l) => /NOT encrypted/.test(l)), "said loudly: plaintext from now on");
   await d.want(true); // the same wish again: nothing to do
-  assert.deepEqual(k.calls, ["ensure"]);
+  assert.deepEqual(k.calls, ["unguard", "ensure"], "no password: a leftover filter goes");
   await d.want(false);
   assert.ok(!k.exists && !d.up);
-  assert.deepEqual(k.calls, ["ensure", "remove"]);
+  assert.deepEqual(k.calls, ["unguard", "ensure", "remove", "unguard"]);
   assert.equal(changes(), 2, "the caller re-plans after each transition");
 });
 
@@ -68,7 +76,7 @@ Deno.test("fast path device: the latest wish wins when wishes come faster than t
   const last = d.want(true);
   await Promise.all([a, last]);
   assert.ok(k.exists && d.up);
-  assert.deepEqual(k.calls, ["ensure"], "the superseded removal never ran");
+  assert.deepEqual(k.calls, ["unguard", "ensure"], "the superseded removal never ran");
 });
 
 Deno.test("fast path device: a failed change is logged and tried again on the next wish", async () => {
@@ -87,4 +95,32 @@ Deno.test("fast path device: a failed change is logged and tried again on the ne
   assert.ok(!d.up, "no FDB is programmed onto a device on its way out");
   await d.want(false);
   assert.ok(!k.exists, "removal is tried again even though up was already false");
+});
+
+Deno.test("fast path device: guarded, the port's filter is written before the device and goes after it", async () => {
+  const k = fakeKernel();
+  const { d } = device(k, [], true);
+  d.allow(["10.9.0.3", "10.9.0.2"]);
+  assert.deepEqual(k.calls, [], "nothing written while the device is not wanted");
+  await d.want(true);
+  assert.deepEqual(k.calls, ["guard 10.9.0.2, 10.9.0.3", "ensure"]);
+  d.allow(["10.9.0.2", "10.9.0.3"]);
+  assert.equal(k.calls.length, 2, "the same set: not written again");
+  d.allow(["10.9.0.2"]);
+  assert.deepEqual(k.calls.slice(2), ["guard 10.9.0.2"], "a trusted peer gone: at once");
+  await d.want(false);
+  assert.deepEqual(k.calls.slice(3), ["remove", "unguard"]);
+});
+
+Deno.test("fast path device: a refused filter leaves no device (the port never opens unguarded)", async () => {
+  const k = fakeKernel();
+  k.ops.nft = () => {
+    throw new Error("nft: Operation not permitted");
+  };
+  const lines: string[] = [];
+  const { d } = device(k, lines, true);
+  d.allow(["10.9.0.2"]);
+  await d.want(true);
+  assert.ok(!k.exists && !d.up);
+  assert.ok(lines.some((l) => /cannot set up the fast path device/.test(l)));
 });
