@@ -202,6 +202,10 @@ Deno.test({
           throw new Error(`${(e as Error).message}\n${(await logs()).stderr}`);
         }
         assert.equal(await get(n.netns, main(pod).liveness!.url), "200");
+        // What README tells operators: kubectl exec daemonset/weavets -c weavets -- weavets status
+        const status = await podman.try("exec", main(pod).name, "weavets", "status");
+        assert.equal(status.code, 0, status.stderr);
+        assert.match(status.stdout, new RegExp(n.name));
       }
       console.log(
         `daemons ready ${Math.round((performance.now() - started) / 1000)} s after start`,
