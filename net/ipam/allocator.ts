@@ -15,7 +15,7 @@ import type { GossipChannel, Gossiper, MeshView, PeerInfo } from "../mesh/gossip
 import { AllocationTable, type Span } from "./allocations.ts";
 import { claimOutside, heldElsewhere, rangeBounds, subnetBounds } from "./bounds.ts";
 import { ConflictLog, lostSpaceMessage, outsideMessage } from "./conflicts.ts";
-import { Exchange } from "./exchange.ts";
+import { Exchange, type ExchangeOptions } from "./exchange.ts";
 import { type MergeReport, type Refusal, Ring } from "./ring.ts";
 import { type RingAuth, TOKEN_DOMAIN } from "./token.ts";
 import type {
@@ -52,6 +52,11 @@ export interface AllocatorOptions {
   /** Minimum interval between gossiped free-space hints. */
   hintIntervalMs?: number;
   paxosRetryMs?: number;
+  /** How a received ring's signature checks are sliced (exchange.ts `defer`); none: per message. */
+  slicing?: Pick<
+    ExchangeOptions,
+    "defer" | "sliceBudgetMs" | "sliceChecks" | "clock" | "onSliceError"
+  >;
 }
 
 /** The allocator's part of the status view (the service adds what waits on it). */
@@ -87,6 +92,7 @@ export class Allocator implements Gossiper {
       requestTimeoutMs: opts.requestTimeoutMs,
       hintIntervalMs: opts.hintIntervalMs,
       paxosRetryMs: opts.paxosRetryMs,
+      ...opts.slicing,
     });
     if (!this.ring.initialised && opts.init.kind === "seed") {
       this.ring.seedWith(opts.init.members);

@@ -23,6 +23,17 @@ export interface MergeReport {
   takenFromSelf: PeerName[];
   /** States left unchecked when the merge's signature budget ran out (they come again). */
   deferred: number;
+  /** Those states, to merge in a later slice (each slice checks one at least: it ends). */
+  rest?: Entry[];
+}
+
+/**
+ * How much one merge may check: `maxChecks` signatures at most (default MAX_VERIFY_PER_MERGE),
+ * and no more once `stop()` says so (a time budget), after one at least.
+ */
+export interface MergeLimit {
+  maxChecks?: number;
+  stop?: () => boolean;
 }
 
 export function refuse(rep: MergeReport, r: Refusal, n = 1): void {

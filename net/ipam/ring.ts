@@ -28,6 +28,7 @@ import {
   admissible,
   firstState,
   LinkStore,
+  type MergeLimit,
   type MergeReport,
   type Refusal,
   refuse as count,
@@ -53,7 +54,7 @@ import {
 import { indexAtOrBefore, ownedSegments, type Segment, segmentsOf, sharesOf } from "./segments.ts";
 
 export { type Entry, entryOrder, type PeerName, seedEntries, seedId } from "./token.ts";
-export type { MergeReport, Refusal } from "./links.ts";
+export type { MergeLimit, MergeReport, Refusal } from "./links.ts";
 export type { Segment } from "./segments.ts";
 
 /** What a ring carries over the wire and to disk. */
@@ -173,15 +174,16 @@ export class Ring {
   restore(s: RingState): void {
     this.#adoptSeed(s.seed);
     this.#entries = s.entries.map((e) => ({ ...e })).sort((a, b) => a.start - b.start);
-    for (const e of [...s.entries, ...(s.links ?? [])]) this.#store({ ...e });
+    for (const e of [...s.entries, ...(s.links ?? [])]) this.#links.store({ ...e });
   }
 
   /**
    * Takes in a peer's ring: keeps the states their authors may sign (checked), then follows each
-   * token's chain. Throws RingConflictError when the rings cannot belong to one cluster
+   * token's chain; `limit` bounds the signature checks (the rest are in the report's `rest`, to
+   * merge in a later slice). Throws RingConflictError when the rings cannot belong to one cluster
    * (different seeds), leaving this ring unchanged.
    */
-  merge(other: RingState, prefer?: PeerName): MergeReport {
+  merge(other: RingState, prefer?: PeerName, limit: MergeLimit = {}): MergeReport {
     const auth = this.#needAuth();
     const rep: MergeReport = { changed: false, refused: {}, takenFromSelf: [], deferred: 0 };
     const refuse = (r: Refusal, n = 1) => count(rep, r, n);
@@ -203,7 +205,8 @@ export class Ring {
     // Keep what someone with a say over the token signed; a kept state can name a new owner who
     // may sign the next one, so go round until nothing more is kept.
     const fresh = new Set<Entry>();
-    let budget = MAX_VERIFY_PER_MERGE;
+    let budget = limit.maxChecks ?? MAX_VERIFY_PER_MERGE, checked = 0;
+    const rest: Entry[] = (rep.rest = []);
     for (let progress = true, pass = 0; progress && pending.length > 0 && pass < 64; pass++) {
       progress = false;
       const later: Entry[] = [];
@@ -218,8 +221,9 @@ export class Ring {
           refuse("version-jump");
           continue;
         }
-        if (budget-- <= 0) {
-          rep.deferred++;
+        if (budget-- <= 0 || (checked++ > 0 && limit.stop?.())) {
+          budget = -1;
+          rest.push(e);
           continue;
         }
         const check = auth.verify(e.author, tokenBytes(this.#scope, e), sigFromText(e.sig));
@@ -228,17 +232,18 @@ export class Ring {
           continue;
         }
         const kept = { ...e };
-        this.#store(kept);
+        this.#links.store(kept);
         fresh.add(kept);
         rep.changed = true;
         progress = true;
       }
       pending = later;
     }
-    if (budget < 0) rep.deferred += pending.length;
+    if (budget < 0) rest.push(...pending);
     else if (pending.length > 0) refuse("not-owner", pending.length);
     // Nothing new and nobody's reachability changed: the view cannot change (saves a pass over
     // every token for each anti-entropy message).
+    rep.deferred = rest.length;
     if (fresh.size === 0 && !this.#dirty && !rep.changed) return rep;
     this.#dirty = false;
     if (this.#recompute(fresh, rep)) rep.changed = true;
@@ -285,7 +290,7 @@ export class Ring {
       changed = true;
       const { sig: _, ...body } = e;
       const next = signEntry(auth, this.#scope, { ...body, author: self });
-      this.#store(next);
+      this.#links.store(next);
       return next;
     });
     return changed;
@@ -322,7 +327,7 @@ export class Ring {
     this.#members = new Set(seedMembers(seed));
     this.#genesis = new Map(genesis.map((e) => [e.start, e.owner]));
     if (this.#entries.length === 0) this.#entries = genesis.map((e) => ({ ...e }));
-    for (const g of genesis) this.#store(g);
+    for (const g of genesis) this.#links.store(g);
   }
 
   #rewrite(which: (e: Entry) => boolean, owner: PeerName, takeover: boolean, self: PeerName) {
@@ -336,7 +341,7 @@ export class Ring {
         takeover,
         author: self,
       });
-      this.#store(next);
+      this.#links.store(next);
       return next;
     });
   }
@@ -357,10 +362,6 @@ export class Ring {
       author: self,
     });
     this.#entries.splice(i + 1, 0, e);
-    this.#store(e);
-  }
-
-  #store(e: Entry): void {
     this.#links.store(e);
   }
 

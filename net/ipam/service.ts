@@ -8,6 +8,7 @@
  * Allocation key: Weave's API is keyed by container id alone; CNI attachments are keyed by
  * (container id, interface name). An empty interface name is Weave's behaviour.
  */
+import { RefusalTally } from "./refusal_tally.ts";
 import type { Cidr } from "../addr/mod.ts";
 import {
   canonical,
@@ -79,10 +80,11 @@ export class IpamService {
   #alloc: Allocator | null = null;
   #store: IpamStore | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Deferred slices of a received ring's signature checks (exchange.ts), cleared by stop(). */
+  readonly #slices = new Set<ReturnType<typeof setTimeout>>();
   #unsubscribe: (() => void) | null = null;
   readonly #pending = new Set<Pending>();
-  #refusedLoggedAt = -Infinity;
-  #refusedSinceLog: Record<string, number> = {};
+  readonly #refusals = new RefusalTally();
 
   constructor(opts: IpamOptions) {
     this.#opts = opts;
@@ -130,6 +132,14 @@ export class IpamService {
       restored,
       onConflict: (c) => this.#logConflict(c),
       onRefused: (r) => this.#logRefused(r),
+      slicing: {
+        defer: (fn, pauseMs) => {
+          const t = setTimeout(() => this.#slices.delete(t) && this.#after(fn), pauseMs);
+          this.#slices.add(t);
+        },
+        onSliceError: (e) =>
+          this.#log.error("cannot merge a peer's IP ownership", { cause: describeCause(e) }),
+      },
     });
     this.#alloc = alloc;
     alloc.setPeers(mesh.peers());
@@ -154,6 +164,8 @@ export class IpamService {
 
   stop(): void {
     clearInterval(this.#timer);
+    for (const t of this.#slices) clearTimeout(t);
+    this.#slices.clear();
     this.#unsubscribe?.();
     for (const p of this.#pending) p.done({ ok: false, wait: "IPAM is stopping" });
     this.#pending.clear();
@@ -374,19 +386,14 @@ export class IpamService {
 
   /** At most one line per minute: a forger repeating itself costs counters, not a log line each. */
   #logRefused(r: Partial<Record<string, number>>): void {
-    const now = Date.now();
-    for (const [k, n] of Object.entries(r)) {
-      this.#refusedSinceLog[k] = (this.#refusedSinceLog[k] ?? 0) + n!;
-    }
-    if (now - this.#refusedLoggedAt < 60_000) return;
-    this.#refusedLoggedAt = now;
+    const refused = this.#refusals.add(r, Date.now());
+    if (!refused) return;
     this.#log.warn(
       "refused IP ring tokens from gossip (forged, or not signed by a peer entitled to change " +
         "them); nothing was changed. A reason that keeps growing: look for a peer of another " +
         "version or a forger (weavets_ipam_refused_tokens_total)",
-      { refused: this.#refusedSinceLog },
+      { refused },
     );
-    this.#refusedSinceLog = {};
   }
 
   #logConflict(c: Conflict): void {

@@ -31,9 +31,9 @@ export const MAX_VERSION = 2 ** 32 - 1;
 export const MAX_STEP = 1024;
 
 /**
- * The most signatures one merge checks (about 15-20 ms here); the rest wait for the next message
- * that carries them (anti-entropy, the next change). Bounds what one message can cost, forged or
- * not: a peer joining a 2,000-peer ring takes 8 messages to check every donation.
+ * The most signatures one merge checks (about 15-20 ms of CPU here). In the daemon a time budget
+ * usually binds first and the rest is merged in deferred slices (exchange.ts `defer`); without
+ * deferral (the simulations) the rest waits for the next message that carries it.
  */
 export const MAX_VERIFY_PER_MERGE = 256;
 
