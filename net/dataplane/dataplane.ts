@@ -184,7 +184,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   }
 
   function probeAll(): void {
-    if (!fastdp || !sleeve || !plan) return;
+    if (!device?.up || !sleeve || !plan) return; // no device: a probe would only flood
     probeSeq++;
     for (const peer of plan.probe) sleeve.sendProbe(peer, probeSeq);
     apply(); // notices pairs whose replies stopped
