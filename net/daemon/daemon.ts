@@ -29,6 +29,7 @@ import {
   routerSection,
   type StatusSection,
 } from "../mesh/status_text.ts";
+import { withDataPath } from "./connection_view.ts";
 import type { DaemonComponent } from "./component.ts";
 import type { CoreConfig } from "./config.ts";
 
@@ -263,7 +264,7 @@ function statusRoutes(
           const reason = peer
             ? components.map((x) => x.dataPathReason?.(peer)).find((r) => r)
             : undefined;
-          return { ...c, dataPath: dataPath(peer), pathReason: reason };
+          return withDataPath(c, dataPath(peer), reason);
         });
         return wantsJson(req) ? jsonResponse(cs) : textResponse(formatConnections(cs));
       },

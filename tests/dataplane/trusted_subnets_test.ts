@@ -137,6 +137,19 @@ Deno.test({
       assert.deepEqual(dsts, ["192.168.77.2"], `node 0's FDB points only at node 1:\n${fdb}`);
       const s0 = await c.status(0);
       assert.deepEqual(s0.unencryptedPeers, [peerName(1)]);
+      // `weavets status connections` as the operator reads it: node 1 unencrypted, node 2 not.
+      const conns = await sh(
+        "ip",
+        "netns",
+        "exec",
+        c.nodes[0],
+        "curl",
+        "-sf",
+        "http://127.0.0.1:6784/status/connections",
+      );
+      const line = (p: number) => conns.split("\n").find((l) => l.includes(peerName(p))) ?? "";
+      assert.match(line(1), / unencrypted fastdp /, conns);
+      assert.match(line(2), / encrypted +sleeve /, conns);
       assert.deepEqual((await c.status(2)).unencryptedPeers, []);
 
       // The fast-path port takes VXLAN only from the trusted peer: node 2 is a peer (the
