@@ -18,6 +18,7 @@ import {
   encodeUnicast,
   type Gossip,
   IPAM_WIRE_VERSION,
+  MAX_RING_ENTRIES,
   type Unicast,
 } from "./wire.ts";
 
@@ -74,6 +75,12 @@ export interface ExchangeOptions {
 
 /** Verification per slice: with the rest of a slice (merge, save) well under 50 ms when busy. */
 export const DEFAULT_SLICE_BUDGET_MS = 10;
+/**
+ * States kept for deferred slices at most: a joining peer's 2,000-4,000, with room. Bounds what a
+ * forged message costs (~0.5 s of CPU at most, spread over slices); what is cut waits for the
+ * next message.
+ */
+export const MAX_BACKLOG = 8192;
 
 export class Exchange {
   readonly #h: ExchangeHost;
@@ -302,7 +309,8 @@ export class Exchange {
     if (this.#o.defer && report.rest?.length) {
       // The newest message's rest replaces an older one: it is the sender's whole current ring.
       const changed = this.#backlog?.changed ?? false;
-      this.#backlog = { ring: { seed: ring.seed, entries: report.rest }, from, changed };
+      const entries = report.rest.slice(0, MAX_BACKLOG);
+      this.#backlog = { ring: { seed: ring.seed, entries }, from, changed };
       if (!this.#scheduled) {
         this.#scheduled = true;
         this.#o.defer(() => this.#slice(), Math.min(2 * this.#lastSliceMs, 50));
@@ -368,7 +376,9 @@ export class Exchange {
   #donate(to: PeerName, lo?: number, hi?: number): void {
     const h = this.#h;
     const send = (m: Unicast) => this.#channel?.unicast(to, encodeUnicast(m));
-    if (!h.ring.initialised || to === h.self) return void send({ t: "none" });
+    // A donation adds up to two tokens: a ring longer than peers take (wire.ts) would not travel.
+    const full = h.ring.entries().length + 2 > MAX_RING_ENTRIES;
+    if (!h.ring.initialised || to === h.self || full) return void send({ t: "none" });
     const b = lo !== undefined && hi !== undefined
       ? { lo: Math.max(lo, h.ring.start), hi: Math.min(hi, h.ring.end) }
       : { lo: h.ring.start, hi: h.ring.end };

@@ -18,12 +18,26 @@ export const IPAM_WIRE_VERSION = 2;
 type WireEntry = [number, string, number, 0 | 1, string, string];
 
 /**
+ * Token states per list (current states, kept links) in one message at most: 16 per peer of a
+ * 2,000-peer cluster (a ring has a token per peer, plus one or two per donation; its full ring is
+ * ~4,000 tokens, 444 KB).
+ */
+export const MAX_RING_ENTRIES = 1 << 15;
+/**
+ * Bytes of one IPAM message at most, checked before parsing: with the entry cap, what bounds the
+ * turn of the event loop that handles a message (tests/ipam/event_loop_test.ts). 8 MiB took 22 ms
+ * of CPU to decode alone and 40 ms for the turn; the former bound (the mesh's 32 MiB frame, 2^18
+ * entries) about four times that.
+ */
+export const MAX_IPAM_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/**
  * [start, owner, version, takeover, author, signature]. Checked by hand rather than with a zod
  * tuple per entry: a 2,000-peer ring has thousands of entries and this runs for every gossip
  * message. Versions are checked against the cap by the ring (a counter, not a dropped message).
  */
 function isEntries(v: unknown): v is WireEntry[] {
-  if (!Array.isArray(v) || v.length > 1 << 18) return false;
+  if (!Array.isArray(v) || v.length > MAX_RING_ENTRIES) return false;
   for (const e of v) {
     if (
       !Array.isArray(e) || e.length !== 6 ||
@@ -37,7 +51,10 @@ function isEntries(v: unknown): v is WireEntry[] {
   return true;
 }
 
-const entriesSchema = z.custom<WireEntry[]>(isEntries, "malformed ring entries");
+const entriesSchema = z.custom<WireEntry[]>(
+  isEntries,
+  `malformed ring entries, or more than ${MAX_RING_ENTRIES} (more than this version supports)`,
+);
 const ringSchema = z.object({
   seed: z.string().max(1 << 20),
   entries: entriesSchema,
@@ -141,6 +158,12 @@ export class IpamWireVersionError extends Error {
 }
 
 function parseJson(data: Uint8Array): unknown {
+  if (data.length > MAX_IPAM_MESSAGE_BYTES) {
+    throw new Error(
+      `IPAM message of ${data.length} bytes, more than the ${MAX_IPAM_MESSAGE_BYTES} this version ` +
+        `takes (a ring of more than ${MAX_RING_ENTRIES} tokens, or a forgery)`,
+    );
+  }
   const v: unknown = JSON.parse(dec.decode(data));
   checkFormat(v);
   const state = (v as { state?: unknown } | null)?.state;

@@ -16,8 +16,24 @@ import assert from "node:assert/strict";
 import { Allocator, type AllocatorOptions } from "../../net/ipam/allocator.ts";
 import { Ring } from "../../net/ipam/ring.ts";
 import { IpamStore } from "../../net/ipam/store.ts";
-import { decodeGossip, encodeMeta } from "../../net/ipam/wire.ts";
-import { type RingAuth, sigFromText, TOKEN_DOMAIN, tokenBytes } from "../../net/ipam/token.ts";
+import {
+  decodeGossip,
+  encodeGossip,
+  encodeMeta,
+  IPAM_WIRE_VERSION,
+  MAX_IPAM_MESSAGE_BYTES,
+  MAX_RING_ENTRIES,
+} from "../../net/ipam/wire.ts";
+import { MAX_BACKLOG } from "../../net/ipam/exchange.ts";
+import {
+  type Entry,
+  MAX_VERIFY_PER_MERGE,
+  type RingAuth,
+  sigFromText,
+  sigToText,
+  TOKEN_DOMAIN,
+  tokenBytes,
+} from "../../net/ipam/token.ts";
 import { monitorLoop, threadCpuMs } from "../../net/mesh/testing/loop_monitor.ts";
 import { bigRing } from "./big_ring.ts";
 
@@ -40,7 +56,12 @@ function cpuMs<T>(f: () => T): [T, number] {
  * (MAX_VERIFY_PER_MERGE checks per message, no deferred slices): only its first message is
  * taken, the rest would wait for anti-entropy.
  */
-async function receive(slicing: NonNullable<AllocatorOptions["slicing"]> | null) {
+async function receive(
+  slicing: NonNullable<AllocatorOptions["slicing"]> | null,
+  bytes = big.bytes,
+  done = (a: Allocator) =>
+    a.ring.entries().length >= (slicing ? big.entries.length : big.names.length + 1),
+) {
   const dir = await Deno.makeTempDir({ prefix: "ipam-loop-" });
   const store = new IpamStore(dir, big.range, self);
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -69,10 +90,9 @@ async function receive(slicing: NonNullable<AllocatorOptions["slicing"]> | null)
   const t0 = performance.now();
   try {
     await new Promise((r) => setTimeout(r, 20));
-    setTimeout(() => a.onGossip(big.names[1], big.bytes), 0);
-    const want = slicing ? big.entries.length : big.names.length + 1;
-    for (let waited = 0; a.ring.entries().length < want; waited += 20) {
-      if (waited > 60_000) throw new Error("the ring was not taken in within 60 s");
+    setTimeout(() => a.onGossip(big.names[1], bytes), 0);
+    for (let waited = 0; !done(a) || timers.size > 0; waited += 20) {
+      if (waited > 60_000) throw new Error("the message was not taken in within 60 s");
       await new Promise((r) => setTimeout(r, 20));
     }
   } finally {
@@ -81,7 +101,9 @@ async function receive(slicing: NonNullable<AllocatorOptions["slicing"]> | null)
     await Deno.remove(dir, { recursive: true });
   }
   const loop = mon.stop();
-  return { ...loop, slices, joinMs: performance.now() - t0, entries: a.ring.entries().length };
+  const badSignatures = a.refused.get("bad-signature") ?? 0;
+  const entries = a.ring.entries().length;
+  return { ...loop, slices, joinMs: performance.now() - t0, entries, badSignatures };
 }
 
 /**
@@ -149,4 +171,63 @@ Deno.test("event loop: a peer joining a 2,000-peer ring takes it in slices, no t
     `the unsliced control took only ${unsliced.worstCpuMs.toFixed(1)} ms CPU: the monitor or the ` +
       `message is too small to show anything`,
   );
+});
+
+/**
+ * The largest message peers take (wire.ts: MAX_RING_ENTRIES current states, and links up to
+ * MAX_IPAM_MESSAGE_BYTES), forged so that every state costs a signature check: each claims
+ * to be signed by the owner of the space it splits, with a signature over other bytes.
+ */
+function largestForged(): Uint8Array {
+  const genesis = big.entries.filter((e) => e.sig === "");
+  const bad = sigToText(big.keyring.key(self).sign(TOKEN_DOMAIN, new Uint8Array(8)));
+  const forged = (i: number): Entry => {
+    const g = genesis[i % genesis.length];
+    return {
+      start: g.start + 1 + Math.floor(i / genesis.length),
+      owner: self,
+      version: 1,
+      takeover: false,
+      author: g.owner,
+      sig: bad,
+    };
+  };
+  const encode = (entries: Entry[], links: Entry[]) =>
+    encodeGossip({
+      v: IPAM_WIRE_VERSION,
+      range: "10.32.0.0/12",
+      ring: { seed: big.seed, entries: [...entries].sort((a, b) => a.start - b.start), links },
+      free: {},
+    });
+  const base = encode(genesis, []).length;
+  const per = encode(genesis, [forged(0)]).length - base;
+  const k = Math.floor((MAX_IPAM_MESSAGE_BYTES - base) / per) - 2;
+  const n = Math.min(MAX_RING_ENTRIES - genesis.length, k);
+  const links = Array.from({ length: Math.min(MAX_RING_ENTRIES, k - n) }, (_, i) => forged(n + i));
+  return encode([...genesis, ...Array.from({ length: n }, (_, i) => forged(i))], links);
+}
+
+Deno.test("event loop: the largest forged message peers take costs no turn over 40 ms CPU, and a bounded backlog", async () => {
+  const bytes = largestForged();
+  assert.ok(bytes.length <= MAX_IPAM_MESSAGE_BYTES, `${bytes.length} bytes`);
+  const [, decodeMs] = cpuMs(() => decodeGossip(bytes));
+  const r = await receive({}, bytes, (a) => (a.refused.get("bad-signature") ?? 0) > 0);
+  console.log(
+    `largest forged: ${bytes.length} bytes, decode ${decodeMs.toFixed(1)} ms CPU; ${fmt(r)}`,
+  );
+  assert.equal(r.entries, big.names.length, "nothing forged was applied");
+  assert.ok(r.badSignatures <= MAX_BACKLOG + MAX_VERIFY_PER_MERGE, `${r.badSignatures} checked`);
+  assert.ok(r.worstCpuMs < SLICED_MAX_MS, `a turn took ${r.worstCpuMs.toFixed(1)} ms CPU`);
+  // Negative controls: one state more than the cap, one byte more: refused before any merge.
+  const entry = [1, "a", 1, 0, "a", ""];
+  const ring = (n: number) => ({ seed: big.seed, entries: Array(n).fill(entry) });
+  const json = (n: number) =>
+    new TextEncoder().encode(
+      JSON.stringify({ v: 2, range: "10.32.0.0/12", free: {}, ring: ring(n) }),
+    );
+  assert.equal(decodeGossip(json(MAX_RING_ENTRIES)).ring!.entries.length, MAX_RING_ENTRIES);
+  assert.throws(() => decodeGossip(json(MAX_RING_ENTRIES + 1)), /more than 32768/);
+  const padded = new Uint8Array(MAX_IPAM_MESSAGE_BYTES + 1).fill(0x20);
+  padded.set(json(1));
+  assert.throws(() => decodeGossip(padded), /more than the 4194304/);
 });
