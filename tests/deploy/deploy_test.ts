@@ -6,7 +6,9 @@
  * installs the plugin, the daemon becomes ready, both probes answer, NetworkUnavailable=False is
  * set on each Node; then a pod on each node is attached through the plugin the init container
  * installed — run from a mount namespace where neither the image's paths nor this machine's
- * weavets, Deno or repository exist — and the two pods reach each other across nodes.
+ * weavets, Deno or repository exist — and the two pods reach each other across nodes. A third
+ * pod, whose namespace the daemon cannot see, is attached by that plugin alone (the daemon answers
+ * "fallback") and reaches them too once the API reports its address, as a kubelet does.
  */
 import assert from "node:assert/strict";
 import { Cluster } from "../../cli/demo/cluster.ts";
@@ -110,6 +112,7 @@ Deno.test({
     const api = new FakeApiServer(pki);
     let c: Cluster | undefined;
     const names: string[] = [];
+    const podNetns: string[] = [];
     try {
       const buildLog = await buildImages(podman);
       // Offline, there is no denort to download: the image must carry the launcher.
@@ -130,6 +133,7 @@ Deno.test({
       inNetns(underlay, () => api.start());
       for (const n of cluster.nodes) api.addNode(n.name, n.underlayIp);
       api.setSecret(CLUSTER_SECRET, null); // shipped empty by the manifest
+      api.putNamespace("default", {});
       const ds = daemonSetOf(await Deno.readTextFile(`${REPO_ROOT}/deploy/weavets.yaml`));
 
       const nodes = [];
@@ -218,23 +222,33 @@ Deno.test({
         assert.equal(cond.status, "False");
       }
 
-      // A pod per node, attached through the installed plugin and conflist.
-      const pods = [];
-      for (const { n, root } of nodes) {
+      // Pods attached through the installed plugin and conflist, as the node's runtime would.
+      type Entry = (typeof nodes)[number];
+      const attach = async ({ n, root }: Entry, label: string, propagated: boolean) => {
         const conflist: Conflist = JSON.parse(
           await Deno.readTextFile(`${root}/etc/cni/net.d/10-weavets.conflist`),
         );
         const wrapper = `${work}/${n.name}-plugin`;
         await isolatedPlugin(wrapper, `${root}/opt/cni/bin/weavets`, `${root}/run/weavets`);
-        const name = `${n.name}-p`;
+        const name = `${n.name}-${label}`;
         await sh("ip", "netns", "add", name);
-        // The runtime's mount, seen by the daemon in its /run/netns (propagated).
-        await Deno.writeFile(`${root}/run/netns/${name}`, new Uint8Array());
-        await bind(`/run/netns/${name}`, `${root}/run/netns/${name}`);
+        podNetns.push(name);
+        if (propagated) {
+          // The runtime's mount, seen by the daemon in its /run/netns (propagated).
+          await Deno.writeFile(`${root}/run/netns/${name}`, new Uint8Array());
+          await bind(`/run/netns/${name}`, `${root}/run/netns/${name}`);
+        }
+        // As a kubelet: the Pod first, its address once the sandbox is up (NetworkPolicy
+        // enforcement admits a pod the daemon did not attach itself when the API reports it).
+        const obj = {
+          metadata: { name, namespace: "default", labels: { pod: name } },
+          spec: { nodeName: n.name, containers: [{ name: "c" }] },
+          status: { phase: "Pending" },
+        };
+        api.pods.put(obj);
         const runtime = new CniRuntime(conflist, [wrapper], n.netns);
-        const containerId = crypto.randomUUID().replaceAll("-", "").repeat(2);
         const attachment = {
-          containerId,
+          containerId: crypto.randomUUID().replaceAll("-", "").repeat(2),
           netnsPath: `/run/netns/${name}`,
           ifname: "eth0",
           args: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name}`,
@@ -242,27 +256,37 @@ Deno.test({
         const result = await runtime.add(attachment) as { ips?: Array<{ address: string }> };
         const ip = result.ips?.[0]?.address.split("/")[0];
         assert.ok(ip, `the plugin returned an address: ${JSON.stringify(result)}`);
-        pods.push({ n, name, ip, runtime, attachment, result });
-      }
-      for (const [from, to] of [[pods[0], pods[1]], [pods[1], pods[0]]]) {
-        const r = await until(`${from.name} to reach ${to.name} (${to.ip})`, async () => {
+        api.pods.put({ ...obj, status: { phase: "Running", podIP: ip, podIPs: [{ ip }] } });
+        return { n, name, ip, runtime, attachment, result };
+      };
+      const reach = async (from: { name: string }, to: { name: string; ip: string }) => {
+        await until(`${from.name} to reach ${to.name} (${to.ip})`, async () => {
           const p = await ping(netnsPath(from.name), to.ip, 1000);
           return p.ok ? p : undefined;
         }, 15_000);
-        assert.ok(r.ok);
-      }
+      };
+      const metrics = async (e: Entry) =>
+        (await execIn(e.n.netns, "curl", ["-sS", "-m", "5", "http://127.0.0.1:6782/metrics"]))
+          .stdout;
+      const pods = [await attach(nodes[0], "p", true), await attach(nodes[1], "p", true)];
+      await reach(pods[0], pods[1]);
+      await reach(pods[1], pods[0]);
       // The daemon served those pod events itself: it saw the pods' namespaces (propagation).
-      for (const { n, pod } of nodes) {
-        const metrics = await execIn(n.netns, "curl", [
-          "-sS",
-          "-m",
-          "5",
-          "http://127.0.0.1:6782/metrics",
-        ]);
-        assert.match(metrics.stdout, /weavets_cni_requests_total\{command="ADD",result="ok"\} 1/);
-        const log = await podman.try("logs", main(pod).name);
+      for (const e of nodes) {
+        assert.match(await metrics(e), /weavets_cni_requests_total\{command="ADD",result="ok"\} 1/);
+        const log = await podman.try("logs", main(e.pod).name);
         assert.doesNotMatch(log.stderr + log.stdout, /cannot enter a pod's network namespace/);
       }
+      // A namespace the daemon cannot see (no mount in its /run/netns): it answers "fallback" and
+      // the installed plugin does the whole ADD itself, still with nothing of this machine.
+      const q = await attach(nodes[1], "q", false);
+      pods.push(q);
+      await reach(q, pods[0]);
+      await reach(pods[0], q);
+      assert.match(
+        await metrics(nodes[1]),
+        /weavets_cni_requests_total\{command="ADD",result="fallback"\} 1/,
+      );
       for (const p of pods) await p.runtime.del(p.attachment, p.result);
       for (const { n } of nodes) assert.deepEqual(cluster.hostVeths(n), [], `veths on ${n.name}`);
 
@@ -288,7 +312,7 @@ Deno.test({
       console.log(`podman cleaned up in ${Math.round((performance.now() - t) / 1000)} s`);
       await api.close();
       for (const m of mounts.splice(0).reverse()) await shTry("umount", ["-l", m]);
-      for (const n of c?.nodes ?? []) await shTry("ip", ["netns", "delete", `${n.name}-p`]);
+      for (const name of podNetns) await shTry("ip", ["netns", "delete", name]);
       await c?.teardown();
       await Deno.remove(work, { recursive: true }).catch(() => {});
     }
