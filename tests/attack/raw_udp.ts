@@ -18,6 +18,8 @@ import { LinuxError } from "../../net/linux/errors.ts";
 import { getLink } from "../../net/linux/link.ts";
 
 const ETH_P_IP = 0x0800;
+/** IP payload per fragment: a multiple of 8 that fits a 1500-byte MTU after the 20-byte header. */
+const MAX_FRAGMENT = 1480;
 const ip4 = (s: string) => Uint8Array.from(s.split(".").map(Number));
 const mac = (s: string) => Uint8Array.from(s.split(":").map((h) => parseInt(h, 16)));
 
@@ -34,22 +36,15 @@ export function sendSpoofedUdp(
   dst: Endpoint,
   payload: Uint8Array,
 ): void {
-  const pkt = new Uint8Array(20 + 8 + payload.length);
-  const v = new DataView(pkt.buffer);
-  pkt[0] = 0x45;
-  v.setUint16(2, pkt.length);
-  v.setUint16(4, Math.floor(Math.random() * 0xffff));
-  v.setUint16(6, 0x4000); // don't fragment
-  pkt[8] = 64;
-  pkt[9] = 17;
-  pkt.set(ip4(src.ip), 12);
-  pkt.set(ip4(dst.ip), 16);
-  v.setUint16(10, inetChecksum(pkt, 0, 20));
-  v.setUint16(20, src.port);
-  v.setUint16(22, dst.port);
-  v.setUint16(24, 8 + payload.length);
-  // UDP checksum 0: none (IPv4 allows it).
-  pkt.set(payload, 28);
+  // The UDP datagram (checksum 0: none, which IPv4 allows), then IPv4 packets carrying it: one,
+  // or fragments of at most MAX_FRAGMENT bytes as the kernel would make for a large datagram.
+  const udp = new Uint8Array(8 + payload.length);
+  const u = new DataView(udp.buffer);
+  u.setUint16(0, src.port);
+  u.setUint16(2, dst.port);
+  u.setUint16(4, udp.length);
+  udp.set(payload, 8);
+  const id = Math.floor(Math.random() * 0xffff);
   const sll = new Uint8Array(20);
   const s = new DataView(sll.buffer);
   s.setUint16(0, AF_PACKET, true);
@@ -60,8 +55,25 @@ export function sendSpoofedUdp(
   const fd = libc.socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new LinuxError("raw udp socket", errno(), ifname);
   try {
-    const n = Number(libc.sendto(fd, pkt, BigInt(pkt.length), 0, sll, sll.length));
-    if (n < 0) throw new LinuxError("raw udp send", errno(), ifname);
+    for (let off = 0; off < udp.length; off += MAX_FRAGMENT) {
+      const part = udp.subarray(off, off + MAX_FRAGMENT);
+      const more = off + part.length < udp.length;
+      const pkt = new Uint8Array(20 + part.length);
+      const v = new DataView(pkt.buffer);
+      pkt[0] = 0x45;
+      v.setUint16(2, pkt.length);
+      v.setUint16(4, id);
+      // Unfragmented: don't fragment; else more-fragments and the offset in 8-byte units.
+      v.setUint16(6, udp.length <= MAX_FRAGMENT ? 0x4000 : (more ? 0x2000 : 0) | (off / 8));
+      pkt[8] = 64;
+      pkt[9] = 17;
+      pkt.set(ip4(src.ip), 12);
+      pkt.set(ip4(dst.ip), 16);
+      v.setUint16(10, inetChecksum(pkt, 0, 20));
+      pkt.set(part, 20);
+      const n = Number(libc.sendto(fd, pkt, BigInt(pkt.length), 0, sll, sll.length));
+      if (n < 0) throw new LinuxError("raw udp send", errno(), ifname);
+    }
   } finally {
     closeFdInBackground(fd);
   }

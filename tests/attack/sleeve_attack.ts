@@ -65,13 +65,25 @@ export function withLead(total: number, rest: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Sends datagrams from the attacker to `host:port` (paced); returns how many were sent. */
+/** A forged source: a peer's address and port, sent through `ifname` to the victim's `dstMac`. */
+export interface Spoof {
+  ifname: string;
+  dstMac: string;
+  ip: string;
+  port: number;
+}
+
+/**
+ * Sends datagrams from the attacker to `host:port` (paced), from its own address or `spoof`;
+ * returns how many were sent.
+ */
 export async function sendDatagrams(
   a: Attacker,
   host: string,
   port: number,
   list: Uint8Array[],
   perSecond = 2000,
+  spoof?: Spoof,
 ): Promise<number> {
   const file = await Deno.makeTempFile({ prefix: "wtatk-", suffix: ".bin" });
   try {
@@ -89,7 +101,7 @@ export async function sendDatagrams(
     const r = await runClient<{ sent: number }>(
       a.netns,
       "udp",
-      { cmd: "send", host, port, file, perSecond },
+      { cmd: "send", host, port, file, perSecond, spoof },
       60_000 + (list.length / perSecond) * 2000,
     );
     return r.sent;

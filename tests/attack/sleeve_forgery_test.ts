@@ -6,12 +6,17 @@
  * id read from one captured datagram. After each: the victim's pods still receive traffic from
  * both other nodes, no rx Worker stayed dead (a restart shows in
  * weavets_sleeve_worker_restarts_total), and its RSS grew < 50 MB.
- * Negative control: the victim's datagram counter shows the forgeries arrived at the rx Worker
- * (it counts every datagram before parsing), so a pass is the hardening's doing.
+ * The forgeries carry peer n2's source address and port, forged in raw packets: the input
+ * allow-list admits only peers' addresses to the data ports, and an attacker on the segment forges
+ * one as easily, so the receive path itself must hold (the allow-list is tested in
+ * tests/attack/allowlist_test.ts). Negative control: the victim's datagram counter shows the
+ * forgeries arrived at the rx Worker (it counts every datagram before parsing), so a pass is the
+ * hardening's doing.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Cluster, Pod } from "../../cli/demo/cluster.ts";
+import { inNetns, listLinks } from "../../net/linux/mod.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { withCluster } from "../e2e/e2e.ts";
 import {
@@ -34,6 +39,7 @@ import {
   sendDatagrams,
   type SleeveStats,
   sleeveStats,
+  type Spoof,
   statsDelta,
   withLead,
 } from "./sleeve_attack.ts";
@@ -179,12 +185,18 @@ function sniff(v: Victim, n: number) {
   );
 }
 
+/** n2's underlay address and port, forged from the attacker towards the victim. */
+function spoofN2(v: Victim): Spoof {
+  const dstMac = inNetns(v.node.netns, () => listLinks()).find((l) => l.name === "eth0")!.mac;
+  return { ifname: "eth0", dstMac, ip: v.pods[1].node.underlayIp, port: 6783 };
+}
+
 async function step(v: Victim, a: Attacker, what: string, list: Uint8Array[], perSecond = 2000) {
   const before = await sleeveStats(v.node);
   const restarts = await restartsOf(v.node);
   v.rss0 = rssBytes(daemonPid(v.node));
   const watch = watchStatus([v.node], 100);
-  const sent = await sendDatagrams(a, v.node.underlayIp, 6783, list, perSecond);
+  const sent = await sendDatagrams(a, v.node.underlayIp, 6783, list, perSecond, spoofN2(v));
   await sleep(2_500); // a Worker that died is back by now
   const { outages } = await watch.finish();
   await unharmed(v, what, before, sent, restarts, outages.get(v.node.name) ?? []);
