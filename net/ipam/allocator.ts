@@ -15,7 +15,8 @@ import type { GossipChannel, Gossiper, MeshView, PeerInfo } from "../mesh/gossip
 import { AllocationTable, type Span } from "./allocations.ts";
 import { claimOutside, heldElsewhere, rangeBounds, subnetBounds } from "./bounds.ts";
 import { ConflictLog, lostSpaceMessage, outsideMessage } from "./conflicts.ts";
-import { Exchange, type ExchangeOptions } from "./exchange.ts";
+import { Exchange } from "./exchange.ts";
+import type { SliceOptions } from "./ring_slices.ts";
 import { type MergeReport, type Refusal, Ring } from "./ring.ts";
 import { type RingAuth, TOKEN_DOMAIN } from "./token.ts";
 import type {
@@ -53,10 +54,7 @@ export interface AllocatorOptions {
   hintIntervalMs?: number;
   paxosRetryMs?: number;
   /** How a received ring's signature checks are sliced (exchange.ts `defer`); none: per message. */
-  slicing?: Pick<
-    ExchangeOptions,
-    "defer" | "sliceBudgetMs" | "sliceChecks" | "clock" | "onSliceError"
-  >;
+  slicing?: SliceOptions;
 }
 
 /** The allocator's part of the status view (the service adds what waits on it). */

@@ -9,6 +9,7 @@ import { acceptorBytes, Paxos, type RecordAuth } from "./paxos.ts";
 import { PAXOS_DOMAIN, type RingAuth, sigFromText, sigToText } from "./token.ts";
 import { type MergeLimit, type MergeReport, RingConflictError } from "./ring.ts";
 import type { Ring, RingState } from "./ring.ts";
+import { RingSlices, type SliceOptions } from "./ring_slices.ts";
 import type { ConflictKind, InitMode, PeerName } from "./types.ts";
 import type { PaxosState } from "./paxos.ts";
 import {
@@ -45,7 +46,7 @@ export interface ExchangeHost {
   label(name: PeerName): string;
 }
 
-export interface ExchangeOptions {
+export interface ExchangeOptions extends SliceOptions {
   init: InitMode;
   restoredPaxos: PaxosState | null;
   /** How long a space request may go unanswered before asking another peer. */
@@ -53,34 +54,7 @@ export interface ExchangeOptions {
   /** Minimum interval between gossiped free-space hints. */
   hintIntervalMs?: number;
   paxosRetryMs?: number;
-  /**
-   * Runs `fn` after `pauseMs`, behind the work already queued (the daemon: a timeout). With it,
-   * a received ring whose signature checks do not fit `sliceBudgetMs` is merged in deferred
-   * slices, each followed by a pause twice as long as it took (as net/mesh/topology_gossip.ts
-   * does): a peer joining a 2,000-peer ring checks ~2,000 signatures (~110 ms of CPU on a quiet
-   * core, 4x that on a busy one), which in one task would hold the event loop far beyond 50 ms.
-   * Without it, only `sliceChecks` bounds a message, and what did not fit waits for the next one
-   * (anti-entropy brings it again): deterministic, for the simulations.
-   */
-  defer?: (fn: () => void, pauseMs: number) => void;
-  /** Milliseconds of signature checks per message and per deferred slice, on `clock`. */
-  sliceBudgetMs?: number;
-  /** Signature checks per message and per slice at most (default MAX_VERIFY_PER_MERGE). */
-  sliceChecks?: number;
-  /** A monotonic clock in ms for the budget (default performance.now). */
-  clock?: () => number;
-  /** A deferred slice failed (e.g. the store could not save): nobody else would hear of it. */
-  onSliceError?: (e: unknown) => void;
 }
-
-/** Verification per slice: with the rest of a slice (merge, save) well under 50 ms when busy. */
-export const DEFAULT_SLICE_BUDGET_MS = 10;
-/**
- * States kept for deferred slices at most: a joining peer's 2,000-4,000, with room. Bounds what a
- * forged message costs (~0.5 s of CPU at most, spread over slices); what is cut waits for the
- * next message.
- */
-export const MAX_BACKLOG = 8192;
 
 export class Exchange {
   readonly #h: ExchangeHost;
@@ -92,14 +66,15 @@ export class Exchange {
   #lastHint = { at: -Infinity, free: -1 };
   #request: { to: PeerName; at: number } | null = null;
   readonly #emptyUntil = new Map<PeerName, number>();
-  /** The unchecked rest of the newest ring whose checks did not fit a slice (see `defer`). */
-  #backlog: { ring: RingState; from: PeerName; changed: boolean } | null = null;
-  #scheduled = false;
-  #lastSliceMs = 0;
+  readonly #slices: RingSlices;
 
   constructor(host: ExchangeHost, opts: ExchangeOptions) {
     this.#h = host;
     this.#o = opts;
+    this.#slices = new RingSlices(opts, {
+      merge: (ring, from, limit) => this.#mergeRing(ring, from, limit),
+      broadcast: () => this.broadcast(),
+    });
     const ring = host.ring;
     this.#paxos = !ring.initialised && opts.init.kind === "consensus"
       ? new Paxos(
@@ -155,7 +130,7 @@ export class Exchange {
    * signed source).
    */
   onGossip(from: PeerName, data: Uint8Array): Uint8Array | null {
-    const limit = this.#limit();
+    const limit = this.#slices.limit();
     const r = this.#merge(decodeGossip(data), from, limit);
     // Only a hint was new: it travels in its own peer's broadcast (hints count only from their
     // peer), so there is nothing to pass on.
@@ -168,7 +143,7 @@ export class Exchange {
     else if (m.t === "give") {
       if (this.#request?.to === from) this.#request = null;
       // Pass it on: the donor's broadcast may not reach everyone this unicast reached.
-      const r = this.#merge(m.state, from, this.#limit());
+      const r = this.#merge(m.state, from, this.#slices.limit());
       if (r.state) this.broadcast();
     } else if (m.t === "none") {
       if (this.#request?.to === from) this.#request = null;
@@ -306,45 +281,8 @@ export class Exchange {
     }
     if (report.changed) h.saveMeta();
     h.merged(report);
-    if (this.#o.defer && report.rest?.length) {
-      // The newest message's rest replaces an older one: it is the sender's whole current ring.
-      const changed = this.#backlog?.changed ?? false;
-      const entries = report.rest.slice(0, MAX_BACKLOG);
-      this.#backlog = { ring: { seed: ring.seed, entries }, from, changed };
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        this.#o.defer(() => this.#slice(), Math.min(2 * this.#lastSliceMs, 50));
-      }
-    }
+    this.#slices.keep(ring.seed, report.rest, from);
     return report.changed;
-  }
-
-  /** One deferred slice of the backlog; its news is broadcast once the backlog is done. */
-  #slice(): void {
-    this.#scheduled = false;
-    const b = this.#backlog, clock = this.#o.clock ?? (() => performance.now()), start = clock();
-    if (!b) return;
-    this.#backlog = null;
-    let changed = b.changed;
-    try {
-      if (this.#mergeRing(b.ring, b.from, this.#limit())) changed = true;
-    } catch (e) {
-      this.#o.onSliceError?.(e);
-    }
-    // A rest of this slice, or a newer message's, is still to come: its end broadcasts.
-    const next = this.#backlog as typeof b | null;
-    if (next) next.changed ||= changed;
-    else if (changed) this.broadcast();
-    this.#lastSliceMs = clock() - start;
-  }
-
-  /** Signature checks for one message or slice: a count, and time when slices can be deferred. */
-  #limit(): MergeLimit {
-    const maxChecks = this.#o.sliceChecks;
-    if (!this.#o.defer) return { maxChecks };
-    const clock = this.#o.clock ?? (() => performance.now()),
-      deadline = clock() + (this.#o.sliceBudgetMs ?? DEFAULT_SLICE_BUDGET_MS);
-    return { maxChecks, stop: () => clock() >= deadline };
   }
 
   /** Advances consensus; on a decision builds the ring. Returns true when own state changed. */

@@ -24,7 +24,7 @@ import {
   MAX_IPAM_MESSAGE_BYTES,
   MAX_RING_ENTRIES,
 } from "../../net/ipam/wire.ts";
-import { MAX_BACKLOG } from "../../net/ipam/exchange.ts";
+import { MAX_BACKLOG } from "../../net/ipam/ring_slices.ts";
 import {
   type Entry,
   MAX_VERIFY_PER_MERGE,
