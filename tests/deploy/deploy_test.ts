@@ -260,10 +260,12 @@ Deno.test({
         return { n, name, ip, runtime, attachment, result };
       };
       const reach = async (from: { name: string }, to: { name: string; ip: string }) => {
+        const t = performance.now();
         await until(`${from.name} to reach ${to.name} (${to.ip})`, async () => {
           const p = await ping(netnsPath(from.name), to.ip, 1000);
           return p.ok ? p : undefined;
         }, 15_000);
+        return Math.round(performance.now() - t);
       };
       const metrics = async (e: Entry) =>
         (await execIn(e.n.netns, "curl", ["-sS", "-m", "5", "http://127.0.0.1:6782/metrics"]))
@@ -281,7 +283,8 @@ Deno.test({
       // the installed plugin does the whole ADD itself, still with nothing of this machine.
       const q = await attach(nodes[1], "q", false);
       pods.push(q);
-      await reach(q, pods[0]);
+      const closedMs = await reach(q, pods[0]);
+      console.log(`the fallback pod's first echo reply across nodes ${closedMs} ms after ADD`);
       await reach(pods[0], q);
       assert.match(
         await metrics(nodes[1]),
