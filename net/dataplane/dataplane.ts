@@ -17,7 +17,7 @@ import { deleteFdb, findLink, listAddresses, listLinks, listRoutes } from "../li
 import { aeadBackend } from "./sleeve/aead.ts";
 import { ensureBridge } from "./node/bridge.ts";
 import { reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
-import { FastPathDevice } from "./fastpath/device.ts";
+import { FastPathDevice, startDevice } from "./fastpath/device.ts";
 import { MAC_CHANNEL, MacChannel, refusalMessage } from "./fastpath/mac_channel.ts";
 import { applyMasquerade } from "./node/netfilter.ts";
 import { TrustedSubnets } from "../mesh/trust.ts";
@@ -74,6 +74,8 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   const probedBack = new Map<PeerName, number>();
   /** Underlay addresses with FDB entries found at start (a restart): adopted as answered. */
   const adoptedAddrs = new Set<string>();
+  /** With a password: those addresses, kept allowed through the adoption grace. */
+  let adoptedAtStart: string[] = [];
   let probeSeq = 0;
   const timers: ReturnType<typeof setInterval>[] = [];
   let unsubscribe: (() => void) | undefined;
@@ -139,8 +141,10 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     for (const p of next.rearm) lastReply.set(p, now);
     plan = next;
     if (encrypted) {
-      device?.allow(records.filter((r) => next.plaintext.has(r.peer)).map((r) => r.addr));
-      device?.want(vxlanWanted({ fastdp, encrypted, plan: next }));
+      const grace = next.deletable !== null ? adoptedAtStart : [];
+      const plain = records.filter((r) => next.plaintext.has(r.peer)).map((r) => r.addr);
+      device?.allow([...plain, ...grace]);
+      device?.want(vxlanWanted({ fastdp, encrypted, plan: next }) || grace.length > 0);
     }
     reconcile(next, snap);
   }
@@ -262,16 +266,13 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       onChanged: () => apply(),
       guarded: encrypted,
     });
-    if (!fastdp || encrypted) {
-      // Encrypted: created later, only when a trusted peer appears (apply → device.want).
-      const changed = await device.remove();
-      if (changed.length) log.warn("fast path device removed", { device: vxlan, encrypted });
-      return changed;
-    }
-    const { changed, adopted } = await device.ensure();
-    // Peers found in the FDB (a restart) keep the fast path until probes say otherwise.
+    // Encrypted: kept only for trusted peers, else created when one appears (apply → want).
+    const trusted = (dst: string) => subnets.contains(dst);
+    const { changed, adopted } = await startDevice(device, { fastdp, encrypted, trusted });
     for (const a of adopted) adoptedAddrs.add(a);
-    log.info("fast path adopted", { device: vxlan, fdbEntries: adopted.length });
+    adoptedAtStart = adopted;
+    if (device.up) log.info("fast path adopted", { device: vxlan, fdbEntries: adopted.length });
+    else if (changed.length) log.warn("fast path device removed", { device: vxlan, encrypted });
     return changed;
   }
 

@@ -93,6 +93,13 @@ async function udpTo6784(from: string, to: string, n: number): Promise<void> {
   );
 }
 
+async function vxlanIndex(node: string): Promise<number | undefined> {
+  const links = JSON.parse(await sh("ip", "-n", node, "-j", "link", "show")) as Array<
+    { ifname: string; ifindex: number }
+  >;
+  return links.find((l) => l.ifname === "vxlan-6784")?.ifindex;
+}
+
 async function hasVxlan(node: string): Promise<boolean> {
   const links = JSON.parse(await sh("ip", "-n", node, "-j", "link", "show")) as Array<
     { ifname: string }
@@ -170,6 +177,24 @@ Deno.test({
       assert.ok(seen.includes("TRUSTED-PAIR-MARKER-a1"), "control: the trusted pair is plaintext");
       assert.ok(!seen.includes("OUTSIDE-MARKER-b2"), "0 → 2 seen in plaintext");
       assert.ok(!seen.includes("OUTSIDE-MARKER-c3"), "2 → 1 seen in plaintext");
+
+      // A crash and restart of node 0: the trusted pair's device is adopted (the same device,
+      // so the kernel path to node 1 is not torn down), and the pair is back on it.
+      const index = await vxlanIndex(c.nodes[0]);
+      await c.kill(0);
+      await c.startDriver(0);
+      assert.equal(await vxlanIndex(c.nodes[0]), index, "the device was kept at start");
+      for (const [n, p] of [[0, 1], [1, 0]]) {
+        await until(`after the restart, node ${n} → ${p} trusted again`, async () => {
+          const v = await pathOf(c, n, p);
+          return v?.path === "fastdp" && v.reasonKind === "trusted-unencrypted";
+        }, 45_000);
+      }
+      await until("node 0 → 2 encrypted after the restart", async () => {
+        const v = await pathOf(c, 0, 2);
+        return v?.path === "sleeve" && v.reasonKind === "encrypted";
+      }, 45_000);
+      assert.equal(await vxlanIndex(c.nodes[0]), index, "and kept since");
     } catch (e) {
       for (let i = 0; i < c.nodes.length; i++) console.error(`--- node ${i}\n${c.driverLog(i)}`);
       throw e;

@@ -8,7 +8,8 @@
 import type { Logger } from "../../log.ts";
 import { describeCause } from "../../cause.ts";
 import { applySplitHorizon, removeSplitHorizon } from "../node/netfilter.ts";
-import { actualFdb, ensureVxlan, removeVxlan, type VxlanSetup } from "./vxlan.ts";
+import { findLink } from "../../linux/mod.ts";
+import { actualFdb, ensureVxlan, reconcileFdb, removeVxlan, type VxlanSetup } from "./vxlan.ts";
 import { runNft } from "../../linux/nftables.ts";
 import { removeTrustedInputScript, trustedInputScript } from "./trusted_input.ts";
 
@@ -20,6 +21,10 @@ export interface DeviceOps {
   removeSplitHorizon(): Promise<void>;
   fdbDestinations(name: string): string[];
   nft(script: string): void;
+  /** A VXLAN device of this name exists. */
+  exists(name: string): boolean;
+  /** Deletes the device's entries whose destination `keep` refuses. */
+  pruneFdb(name: string, keep: (dst: string) => boolean): void;
 }
 
 const KERNEL: DeviceOps = {
@@ -29,6 +34,8 @@ const KERNEL: DeviceOps = {
   removeSplitHorizon,
   fdbDestinations: (name) => actualFdb(name).map((e) => e.dst),
   nft: (script) => void runNft(script),
+  exists: (name) => findLink(name)?.kind === "vxlan",
+  pruneFdb: (name, keep) => void reconcileFdb(name, actualFdb(name).filter((e) => keep(e.dst))),
 };
 
 export interface FastPathDeviceOptions {
@@ -43,6 +50,25 @@ export interface FastPathDeviceOptions {
    */
   guarded?: boolean;
   ops?: DeviceOps;
+}
+
+export interface AdoptResult {
+  changed: string[];
+  /** Underlay addresses the device's FDB held at start (kept). */
+  adopted: string[];
+}
+
+/**
+ * The device at the data plane's start: without a password (fast path on) set up or adopted with
+ * all its entries; with one, only what trusted peers use is kept (adoptTrusted), the rest created
+ * at run time; fast path off: removed.
+ */
+export function startDevice(
+  d: FastPathDevice,
+  mode: { fastdp: boolean; encrypted: boolean; trusted: (dst: string) => boolean },
+): Promise<AdoptResult> {
+  if (!mode.fastdp) return d.remove().then((changed) => ({ changed, adopted: [] }));
+  return mode.encrypted ? d.adoptTrusted(mode.trusted) : d.ensure();
 }
 
 export class FastPathDevice {
@@ -108,6 +134,27 @@ export class FastPathDevice {
   #writeGuard(): void {
     this.#ops.nft(trustedInputScript(this.opts.setup.port, this.#allowed));
     this.#guardApplied = this.#allowed.join();
+  }
+
+  /**
+   * With a password, at start: a device the previous run left (a restart) is kept for the peers
+   * it still points at inside `trusted` (their kernel path stays up while the handshakes and
+   * gossip catch up), its other FDB entries deleted first; none left: removed. Returns the
+   * addresses kept (the caller's adoption grace) and what changed.
+   */
+  async adoptTrusted(trusted: (dst: string) => boolean): Promise<AdoptResult> {
+    const name = this.opts.setup.name;
+    if (this.#ops.exists(name)) {
+      this.#ops.pruneFdb(name, trusted);
+      const kept = [...new Set(this.#ops.fdbDestinations(name))].sort();
+      if (kept.length) {
+        this.#allowed = kept;
+        const r = await this.ensure();
+        this.#wish = true;
+        return { changed: r.changed, adopted: kept };
+      }
+    }
+    return { changed: await this.remove(), adopted: [] };
   }
 
   /** Asks for the device to be there or not; acts when that differs from now. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Logger } from "../../log.ts";
-import { type DeviceOps, FastPathDevice } from "./device.ts";
+import { type DeviceOps, FastPathDevice, startDevice } from "./device.ts";
 
 /** A fake kernel: one device that exists or not, every call recorded, failures on demand. */
 function fakeKernel() {
@@ -9,6 +9,7 @@ function fakeKernel() {
     calls: [] as string[],
     failEnsure: 0,
     failRemove: 0,
+    fdb: [] as string[],
     ops: undefined as unknown as DeviceOps,
   };
   k.ops = {
@@ -24,11 +25,17 @@ function fakeKernel() {
       if (k.failRemove-- > 0) throw new Error("netlink: busy");
       const was = k.exists;
       k.exists = false;
+      k.fdb = [];
       return was ? ["removed vxlan-6784"] : [];
     },
     applySplitHorizon: () => Promise.resolve(),
     removeSplitHorizon: () => Promise.resolve(),
-    fdbDestinations: () => [],
+    fdbDestinations: () => k.exists ? [...k.fdb] : [],
+    exists: () => k.exists,
+    pruneFdb: (_name, keep) => {
+      k.calls.push("prune");
+      k.fdb = k.fdb.filter(keep);
+    },
     nft: (script) => {
       k.calls.push(
         script.includes("elements") || script.includes("chain input")
@@ -123,4 +130,39 @@ Deno.test("fast path device: a refused filter leaves no device (the port never o
   await d.want(true);
   assert.ok(!k.exists && !d.up);
   assert.ok(lines.some((l) => /cannot set up the fast path device/.test(l)));
+});
+
+Deno.test("fast path device: restarted with a password, kept only for trusted destinations", async () => {
+  const trusted = (dst: string) => dst.startsWith("10.9.0.");
+  const k = fakeKernel();
+  k.exists = true;
+  k.fdb = ["10.9.0.2", "172.16.0.3", "10.9.0.2"];
+  const { d } = device(k, [], true);
+  const r = await startDevice(d, { fastdp: true, encrypted: true, trusted });
+  assert.deepEqual(r.adopted, ["10.9.0.2"]);
+  assert.deepEqual(k.fdb, ["10.9.0.2", "10.9.0.2"], "the untrusted destination's entry deleted");
+  assert.deepEqual(k.calls, ["prune", "guard 10.9.0.2", "ensure"], "pruned before anything");
+  assert.ok(d.up && k.exists);
+  await d.want(true);
+  assert.equal(k.calls.length, 3, "already wanted: nothing more");
+
+  // Nothing trusted left in it (say the subnets changed): removed at start.
+  const k2 = fakeKernel();
+  k2.exists = true;
+  k2.fdb = ["172.16.0.3"];
+  const r2 = await startDevice(device(k2, [], true).d, { fastdp: true, encrypted: true, trusted });
+  assert.deepEqual(r2.adopted, []);
+  assert.ok(!k2.exists);
+
+  // No password: adopted whole (the unencrypted restart as before); fast path off: removed.
+  const k3 = fakeKernel();
+  k3.exists = true;
+  k3.fdb = ["172.16.0.3"];
+  const r3 = await startDevice(device(k3).d, { fastdp: true, encrypted: false, trusted });
+  assert.deepEqual(r3.adopted, ["172.16.0.3"]);
+  assert.ok(!k3.calls.includes("prune"));
+  const k4 = fakeKernel();
+  k4.exists = true;
+  await startDevice(device(k4).d, { fastdp: false, encrypted: false, trusted });
+  assert.ok(!k4.exists);
 });
