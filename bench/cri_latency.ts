@@ -17,7 +17,7 @@
  * concurrency 1 and 20), the floor of any plugin written for Deno, to say how much of what
  * weavets adds over the reference is the runtime's start.
  *
- *   sudo deno run -A bench/cri_latency.ts [--rounds 5] [--write]
+ *   sudo deno run -A bench/cri_latency.ts [--rounds 5] [--write] [--keep-log FILE]
  *
  * Needs containerd, runc, busybox-static and containernetworking-plugins (tests/setup.sh).
  * `--write` appends the result to bench/RESULTS-cri.md.
@@ -37,6 +37,8 @@ const ROUNDS = flag("--rounds", 5);
 const ROUND_SEQUENTIAL = flag("--sequential", 10);
 const BURST = 20;
 const WRITE = args.includes("--write");
+/** `--keep-log FILE`: the node daemon's log is copied there (its per-phase lines, for profiling). */
+const KEEP_LOG = args.includes("--keep-log") ? args[args.indexOf("--keep-log") + 1] : undefined;
 
 const GOAL_P50 = 1.2;
 const GOAL_P99_AT_20 = 1.3;
@@ -101,19 +103,27 @@ async function round(node: CriNode, s: Samples, served?: DaemonSide): Promise<vo
   const ids: string[] = [];
   try {
     let mark = served?.mark();
+    let cpu = served?.cpuMs();
     for (let i = 0; i < ROUND_SEQUENTIAL; i++) {
       const r = await timeRun(node, `b${seq++}`);
       ids.push(r.id);
       c1.push(r.ms);
     }
-    if (served && mark !== undefined) served.c1.push(...served.since(mark));
+    if (served && mark !== undefined) {
+      served.c1.push(...served.since(mark));
+      served.c1Cpu += served.cpuMs() - cpu!;
+    }
     await removeAll(node, ids.splice(0));
     mark = served?.mark();
+    cpu = served?.cpuMs();
     const burst = await Promise.all(
       Array.from({ length: BURST }, () => timeRun(node, `b${seq++}`)),
     );
     ids.push(...burst.map((r) => r.id));
-    if (served && mark !== undefined) served.c20.push(...served.since(mark));
+    if (served && mark !== undefined) {
+      served.c20.push(...served.since(mark));
+      served.c20Cpu += served.cpuMs() - cpu!;
+    }
     s.c1.push(c1);
     s.c20.push(burst.map((r) => r.ms));
   } finally {
@@ -143,20 +153,42 @@ async function emptyRound(netns: string, file: string, s: Samples): Promise<void
  * plugin's request to writing the answer), to tell the daemon's share from the plugin process's.
  */
 class DaemonSide {
-  c1: number[] = [];
-  c20: number[] = [];
-  constructor(readonly logFile: string) {}
-  #adds(): number[] {
+  c1: Served[] = [];
+  c20: Served[] = [];
+  /** The daemon's CPU time (user + system, ms) over each part: load-independent, unlike wall. */
+  c1Cpu = 0;
+  c20Cpu = 0;
+  constructor(readonly logFile: string, readonly pid?: number) {}
+  cpuMs(): number {
+    if (this.pid === undefined) return 0;
+    // /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks (100 per s), after "(comm)".
+    const f = Deno.readTextFileSync(`/proc/${this.pid}/stat`).split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  }
+  #adds(): Served[] {
     return Deno.readTextFileSync(this.logFile).split("\n")
       .filter((l) => l.includes('"pod event"') && l.includes('"command":"ADD"'))
-      .map((l) => JSON.parse(l).ms as number);
+      .map((l) => JSON.parse(l))
+      .map((j) => ({ ms: j.ms as number, phases: (j.phases ?? {}) as Record<string, number> }));
   }
   mark(): number {
     return this.#adds().length;
   }
-  since(mark: number): number[] {
+  since(mark: number): Served[] {
     return this.#adds().slice(mark);
   }
+}
+
+/** One ADD the daemon served: its time, and per phase (cni/phases.ts). */
+type Served = { ms: number; phases: Record<string, number> };
+
+/** "read 0.3, ipam 12, …": each phase's median over `adds` (pure). */
+export function phaseMedians(adds: Served[]): string {
+  const names = [...new Set(adds.flatMap((a) => Object.keys(a.phases)))];
+  return names.map((n) => {
+    const xs = sorted(adds.map((a) => a.phases[n] ?? 0));
+    return `${n} ${percentile(xs, 50).toFixed(1)}`;
+  }).join(", ");
 }
 
 interface Row {
@@ -216,7 +248,7 @@ async function main(): Promise<void> {
       const samples = new Map<string, Samples>(
         [WEAVETS, REF, EMPTY].map((l) => [l, { c1: [], c20: [] }]),
       );
-      const served = new DaemonSide(node.logFile);
+      const served = new DaemonSide(node.logFile, node.daemon?.pid);
       const started = performance.now();
       for (let r = 0; r < ROUNDS; r++) {
         // ABBA: each runtime goes first in every other round.
@@ -231,6 +263,7 @@ async function main(): Promise<void> {
       const report = render(samples, served);
       console.log(report);
       if (WRITE) write(report);
+      if (KEEP_LOG) Deno.copyFileSync(node.logFile, KEEP_LOG);
     } finally {
       for (const n of nodes) await n.containerd.destroy();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -288,16 +321,30 @@ export function render(samples: Map<string, Samples>, served?: DaemonSide): stri
     `${f(pe.c20.p99)} ms). libcni execs weavets once per ADD (more for CHECK/STATUS).`,
     "",
     ...(served && served.c1.length
-      ? [
-        `The node daemon's own time per ADD (its log; the rest of the plugin's share is the ` +
-        `plugin process): p50 ${f(percentile(sorted(served.c1), 50))} ms, p99 ` +
-        `${f(percentile(sorted(served.c1), 99))} ms at concurrency 1 (${served.c1.length} ADDs); ` +
-        `p50 ${f(percentile(sorted(served.c20), 50))} ms, p99 ` +
-        `${f(percentile(sorted(served.c20), 99))} ms at 20 (${served.c20.length} ADDs).`,
+      ? daemonLines(served.c1.map((a) => a.ms), served.c20.map((a) => a.ms)).concat(
+        `The daemon's CPU time (user + system) per ADD: ` +
+          `${(served.c1Cpu / served.c1.length).toFixed(1)} ms at concurrency 1, ` +
+          `${(served.c20Cpu / Math.max(1, served.c20.length)).toFixed(1)} ms at 20 (10 ms ticks).`,
         "",
-      ]
+        `Medians per phase (wall ms, an ADD's phase includes other ADDs' work interleaved on ` +
+          `the daemon's thread), concurrency 1: ${phaseMedians(served.c1)}; at 20: ` +
+          `${phaseMedians(served.c20)}.`,
+        "",
+      )
       : []),
   ].join("\n");
+}
+
+function daemonLines(c1: number[], c20: number[]): string[] {
+  const f = (x: number) => x.toFixed(0);
+  return [
+    `The node daemon's own time per ADD (its log; the rest of the plugin's share is the ` +
+    `plugin process): p50 ${f(percentile(sorted(c1), 50))} ms, p99 ` +
+    `${f(percentile(sorted(c1), 99))} ms at concurrency 1 (${c1.length} ADDs); ` +
+    `p50 ${f(percentile(sorted(c20), 50))} ms, p99 ` +
+    `${f(percentile(sorted(c20), 99))} ms at 20 (${c20.length} ADDs).`,
+    "",
+  ];
 }
 
 function write(report: string): void {

@@ -12,6 +12,7 @@ import {
   createPodVeth,
   deleteHostLink,
   ensureBridge,
+  readyBridge,
   requireNotAttached,
 } from "./host.ts";
 import { ipamSource } from "./ipam/source.ts";
@@ -36,7 +37,9 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
       `CNI_NETNS: ${problem.why}`,
     );
   }
+  ctx.mark?.("checks");
   const alloc = await ipam.add();
+  ctx.mark?.("ipam");
   let created = false;
   try {
     const ips = alloc.ips!;
@@ -48,9 +51,11 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
           "the ipam plugin with IPv4 ranges only",
       );
     }
-    const bridge = await withNodeLock(() =>
-      ensureBridge(conf.bridge, conf.mtu, () => ipam.bridgeAddress(alloc))
-    );
+    const bridge = readyBridge(conf.bridge) ??
+      await withNodeLock(() =>
+        ensureBridge(conf.bridge, conf.mtu, () => ipam.bridgeAddress(alloc))
+      );
+    ctx.mark?.("bridge");
     const gateway = ipam.gateway(alloc, bridge.address.slice(0, bridge.address.indexOf("/")));
     // The bridge's MTU is the overlay's path MTU: a larger pod MTU would have frames dropped
     // silently on the fast path, so it is refused rather than half working.
@@ -72,6 +77,7 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
       hairpin: conf.hairpinMode,
     });
     created = true;
+    ctx.mark?.("veth");
     const routes: PodRoute[] = conf.routes ??
       alloc.routes?.map((r) => ({ dst: r.dst, gw: r.gw })) ??
       [{ dst: "0.0.0.0/0" }];
@@ -82,6 +88,7 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
       routes,
       gateway,
     });
+    ctx.mark?.("pod");
     const announce = () =>
       announcePod(env.netns, env.ifname, hostName, ips.map((ip) => ip.address));
     // The announcement waits for carrier (a few ms): a daemon sends it after answering.

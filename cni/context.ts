@@ -21,6 +21,8 @@ export interface CommandContext {
    * for (the gratuitous ARP) runs there after the answer. Absent: the command does it inline.
    */
   defer?: (what: string, task: () => Promise<void>) => void;
+  /** Set by the daemon: ends a phase of the command, for its log line (cni/phases.ts). */
+  mark?: (phase: string) => void;
 }
 
 export type Run = (ctx: CommandContext) => Promise<Output>;

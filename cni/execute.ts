@@ -24,6 +24,8 @@ export interface ExecuteOptions {
   defer?: CommandContext["defer"];
   /** The name the plugin was exec'd by (its file name), when known: picks the IPAM-only role. */
   execName?: string;
+  /** Set by the daemon: see CommandContext.mark. */
+  mark?: CommandContext["mark"];
 }
 
 /**
@@ -53,7 +55,15 @@ export async function executeCni(
     const conf = parseConfig(stdin, { raw, ipamOnly });
     requireCommandAllowed(env.command, conf.cniVersion);
     const run = await loadCommand(cmd, ipamOnly);
-    const output = await run({ conf, env, rawConfig: stdin, processEnv, defer: opts.defer });
+    opts.mark?.("parse");
+    const output = await run({
+      conf,
+      env,
+      rawConfig: stdin,
+      processEnv,
+      defer: opts.defer,
+      mark: opts.mark,
+    });
     return { output, code: 0 };
   } catch (e) {
     if (e instanceof CniError) return failed(e, version);

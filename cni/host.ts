@@ -2,6 +2,7 @@
 import { BridgeError, ensureBridgeLink } from "../net/dataplane/node/bridge.ts";
 import { addAddress, listAddresses } from "../net/linux/addr.ts";
 import { LinuxError } from "../net/linux/errors.ts";
+import { currentNetnsInode } from "../net/linux/netns.ts";
 import {
   createVeth,
   deleteLink,
@@ -9,7 +10,6 @@ import {
   type Link,
   setHairpin,
   setLinkUp,
-  setMaster,
 } from "../net/linux/link.ts";
 import { CniError, ErrorCode } from "./errors.ts";
 
@@ -19,6 +19,30 @@ export interface Bridge {
   mac: string;
   /** The bridge's IPv4 address (the pods' gateway), "10.32.0.1/12". */
   address: string;
+}
+
+/**
+ * Bridges this process made right (MAC pinned, up, addressed) through ensureBridge: the network
+ * namespace's inode and the name, to the bridge's index (a bridge deleted and made again gets a
+ * new index, so it is not mistaken for the one ensured).
+ */
+const ensured = new Map<string, number>();
+const ensuredKey = (name: string) => `${currentNetnsInode()}/${name}`;
+
+/**
+ * The bridge, when this process already ensured it and it is still up with an address: a
+ * daemon's ADDs after its first need neither the node lock nor a MAC write (each netlink write
+ * waits for the kernel's rtnl lock; under the node lock 20 concurrent ADDs took turns).
+ * Undefined: call ensureBridge under the node lock.
+ */
+export function readyBridge(name: string): Bridge | undefined {
+  const index = ensured.get(ensuredKey(name));
+  if (index === undefined) return undefined;
+  const link = findLink(name);
+  if (!link || link.index !== index || link.kind !== "bridge" || !link.up) return undefined;
+  const address = bridgeAddress(link.index);
+  if (!address) return undefined;
+  return { index: link.index, mtu: link.mtu, mac: link.mac, address };
 }
 
 /**
@@ -50,6 +74,7 @@ export async function ensureBridge(
       if (!(e instanceof LinuxError && e.code === "EEXIST")) throw e;
     }
   }
+  ensured.set(ensuredKey(name), link.index);
   return { index: link.index, mtu: link.mtu, mac: link.mac, address };
 }
 
@@ -80,7 +105,10 @@ export function requireNotAttached(hostName: string): void {
 
 /**
  * Creates the pair: `hostName` here on the bridge (hairpin per config, up), `ifname` directly
- * inside the pod's namespace. An existing `hostName` is AlreadyAttached.
+ * inside the pod's namespace (configurePod brings it up). An existing `hostName` is
+ * AlreadyAttached. The host end is made up and a bridge port in the one creating request (atomic,
+ * and fewer round trips: under concurrent ADDs each netlink request waits for the kernel's rtnl
+ * lock).
  */
 export function createPodVeth(opts: {
   hostName: string;
@@ -95,6 +123,8 @@ export function createPodVeth(opts: {
     createVeth(opts.hostName, opts.ifname, {
       peerNetns: opts.netns,
       mtu: opts.mtu,
+      master: opts.bridge.index,
+      up: true,
       ...(opts.mac ? { peerMac: opts.mac } : {}),
     });
   } catch (e) {
@@ -115,11 +145,10 @@ export function createPodVeth(opts: {
     }
     throw e;
   }
-  setMaster(opts.hostName, opts.bridge.index);
-  setHairpin(opts.hostName, opts.hairpin);
-  setLinkUp(opts.hostName);
   const link = findLink(opts.hostName);
   if (!link) throw new CniError(ErrorCode.IOFailure, `"${opts.hostName}" vanished after creation`);
+  // A new bridge port starts with hairpin off.
+  if (opts.hairpin) setHairpin(link.index, true);
   return link;
 }
 

@@ -23,6 +23,7 @@ import type { Output } from "./context.ts";
 import { executeCni } from "./execute.ts";
 import { releaseAllocation } from "./ipam/daemon.ts";
 import { netnsProblem } from "./netns.ts";
+import { type PhaseClock, phaseClock } from "./phases.ts";
 import { pendingDir } from "./pending.ts";
 import { privateDir } from "./private_dir.ts";
 import { createReplayer, REPLAY_EVERY_MS, type Replayer } from "./replay.ts";
@@ -91,11 +92,15 @@ export function createCniServer(opts: CniServerOptions): CniServer {
   }
 
   /** Runs one event, or says why the plugin should do it itself. */
-  async function serveEvent(req: z.infer<typeof RequestSchema>): Promise<CniReply> {
+  async function serveEvent(
+    req: z.infer<typeof RequestSchema>,
+    clock: PhaseClock,
+  ): Promise<CniReply> {
     const command = req.env.CNI_COMMAND ?? "";
     const netns = req.env.CNI_NETNS ?? "";
     if ((command === "ADD" || command === "CHECK") && netns !== "") {
       const problem = netnsProblem(netns);
+      clock.mark("netns");
       if (problem) {
         if (!netnsWarned) {
           netnsWarned = true;
@@ -109,7 +114,11 @@ export function createCniServer(opts: CniServerOptions): CniServer {
         return { fallback: `the daemon cannot use CNI_NETNS: ${problem.why}` };
       }
     }
-    const outcome = await executeCni(req.env, req.stdin, { defer, execName: req.execName });
+    const outcome = await executeCni(req.env, req.stdin, {
+      defer,
+      execName: req.execName,
+      mark: clock.mark,
+    });
     if (outcome.unexpected !== undefined) {
       const e = outcome.unexpected;
       log.error("pod event failed unexpectedly: the plugin does it itself", {
@@ -119,19 +128,24 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       });
       return { fallback: `the daemon failed: ${describeCause(e)}` };
     }
-    if (outcome.code === 0) await notify(command, req.env, outcome.output);
+    if (outcome.code === 0) {
+      await notify(command, req.env, outcome.output);
+      clock.mark("hooks");
+    }
     const { output, code, message } = outcome;
     return { output, code, message };
   }
 
   async function handle(conn: Deno.Conn): Promise<void> {
     const started = performance.now();
+    const clock = phaseClock();
     let command = "invalid";
     let reply: CniReply;
     try {
       const req = parseRequest(await readRequest(conn));
+      clock.mark("read");
       command = req.env.CNI_COMMAND ?? "";
-      reply = await serveEvent(req);
+      reply = await serveEvent(req, clock);
     } catch (e) {
       const err = e instanceof CniError
         ? e
@@ -147,6 +161,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       command,
       result,
       ms: Math.round(ms),
+      phases: clock.phases(),
       ...("fallback" in reply ? { why: reply.fallback } : {}),
       ...("message" in reply && reply.message ? { error: reply.message } : {}),
       ...("output" in reply && reply.code !== 0 ? { code: reply.output?.code } : {}),

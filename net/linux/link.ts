@@ -199,6 +199,9 @@ export function linkIndex(
 interface CommonCreate {
   mtu?: number;
   mac?: string;
+  /** Created up and/or on this bridge (by index) in the same request: no later round trips. */
+  up?: boolean;
+  master?: number;
 }
 
 /** One atomic RTM_NEWLINK (NLM_F_CREATE|NLM_F_EXCL): either everything exists afterwards or nothing. */
@@ -212,9 +215,12 @@ function createLink(
   checkIfName(op, name);
   if (opts.mtu !== undefined) checkMtu(op, name, opts.mtu);
   const mac = opts.mac === undefined ? undefined : macBytes(op, name, opts.mac);
+  if (opts.master !== undefined) checkIndex(op, opts.master);
   const req = new MessageEncoder(R.RTM_NEWLINK, requestFlags(NLM_F_CREATE | NLM_F_EXCL));
-  req.raw(ifinfomsg()).str(R.IFLA_IFNAME, name);
+  req.raw(opts.up ? ifinfomsg(0, { flags: R.IFF_UP, change: R.IFF_UP }) : ifinfomsg());
+  req.str(R.IFLA_IFNAME, name);
   if (opts.mtu !== undefined) req.u32(R.IFLA_MTU, opts.mtu);
+  if (opts.master !== undefined) req.u32(R.IFLA_MASTER, opts.master);
   if (mac) req.attr(R.IFLA_ADDRESS, mac);
   req.nest(R.IFLA_LINKINFO, () => {
     req.str(R.IFLA_INFO_KIND, kind);
@@ -223,12 +229,11 @@ function createLink(
   execute(req, { op, object: name });
 }
 
-export interface VethOptions {
+export interface VethOptions extends CommonCreate {
   /** Namespace path for the peer end; the peer is created directly there. */
   peerNetns?: string;
   /** MTU of both ends. */
   mtu?: number;
-  mac?: string;
   peerMac?: string;
 }
 
@@ -248,6 +253,7 @@ export function createVeth(name: string, peerName: string, opts: VethOptions = {
   try {
     createLink(op, name, "veth", opts, (req) => {
       req.nest(R.VETH_INFO_PEER, () => {
+        // No IFF_UP here: the kernel opens the peer before pairing it (ENOTCONN).
         req.raw(ifinfomsg()).str(R.IFLA_IFNAME, peerName);
         if (nsFd >= 0) req.u32(R.IFLA_NET_NS_FD, nsFd);
         if (opts.mtu !== undefined) req.u32(R.IFLA_MTU, opts.mtu);
