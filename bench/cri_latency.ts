@@ -169,7 +169,11 @@ class DaemonSide {
     return Deno.readTextFileSync(this.logFile).split("\n")
       .filter((l) => l.includes('"pod event"') && l.includes('"command":"ADD"'))
       .map((l) => JSON.parse(l))
-      .map((j) => ({ ms: j.ms as number, phases: (j.phases ?? {}) as Record<string, number> }));
+      .map((j) => ({
+        ms: j.ms as number,
+        phases: (j.phases ?? {}) as Record<string, number>,
+        cpu: (j.cpu ?? {}) as Record<string, number>,
+      }));
   }
   mark(): number {
     return this.#adds().length;
@@ -180,13 +184,13 @@ class DaemonSide {
 }
 
 /** One ADD the daemon served: its time, and per phase (cni/phases.ts). */
-type Served = { ms: number; phases: Record<string, number> };
+type Served = { ms: number; phases: Record<string, number>; cpu: Record<string, number> };
 
 /** "read 0.3, ipam 12, …": each phase's median over `adds` (pure). */
-export function phaseMedians(adds: Served[]): string {
-  const names = [...new Set(adds.flatMap((a) => Object.keys(a.phases)))];
+export function phaseMedians(adds: Served[], of: "phases" | "cpu" = "phases"): string {
+  const names = [...new Set(adds.flatMap((a) => Object.keys(a[of])))];
   return names.map((n) => {
-    const xs = sorted(adds.map((a) => a.phases[n] ?? 0));
+    const xs = sorted(adds.map((a) => a[of][n] ?? 0));
     return `${n} ${percentile(xs, 50).toFixed(1)}`;
   }).join(", ");
 }
@@ -328,7 +332,8 @@ export function render(samples: Map<string, Samples>, served?: DaemonSide): stri
         "",
         `Medians per phase (wall ms, an ADD's phase includes other ADDs' work interleaved on ` +
           `the daemon's thread), concurrency 1: ${phaseMedians(served.c1)}; at 20: ` +
-          `${phaseMedians(served.c20)}.`,
+          `${phaseMedians(served.c20)}. The daemon's CPU time per phase at concurrency 1 ` +
+          `(medians, ms; one ADD at a time): ${phaseMedians(served.c1, "cpu")}.`,
         "",
       )
       : []),

@@ -24,6 +24,7 @@ import { executeCni } from "./execute.ts";
 import { releaseAllocation } from "./ipam/daemon.ts";
 import { netnsProblem } from "./netns.ts";
 import { type PhaseClock, phaseClock } from "./phases.ts";
+import { cpuUsage } from "node:process";
 import { pendingDir } from "./pending.ts";
 import { privateDir } from "./private_dir.ts";
 import { createReplayer, REPLAY_EVERY_MS, type Replayer } from "./replay.ts";
@@ -138,7 +139,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
 
   async function handle(conn: Deno.Conn): Promise<void> {
     const started = performance.now();
-    const clock = phaseClock();
+    const clock = bothClocks();
     let command = "invalid";
     let reply: CniReply;
     try {
@@ -161,7 +162,8 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       command,
       result,
       ms: Math.round(ms),
-      phases: clock.phases(),
+      phases: clock.wall.phases(),
+      cpu: clock.cpu.phases(),
       ...("fallback" in reply ? { why: reply.fallback } : {}),
       ...("message" in reply && reply.message ? { error: reply.message } : {}),
       ...("output" in reply && reply.code !== 0 ? { code: reply.output?.code } : {}),
@@ -363,4 +365,25 @@ function parseRequest(text: string): z.infer<typeof RequestSchema> {
     );
   }
   return r.data;
+}
+
+/**
+ * Wall time and the process's CPU time (user + system) per phase. With one event at a time the
+ * CPU phases are that event's; with many, each includes what ran meanwhile.
+ */
+function bothClocks(): PhaseClock & { wall: PhaseClock; cpu: PhaseClock } {
+  const wall = phaseClock();
+  const cpu = phaseClock(() => {
+    const u = cpuUsage();
+    return (u.user + u.system) / 1000;
+  });
+  return {
+    wall,
+    cpu,
+    mark(name) {
+      wall.mark(name);
+      cpu.mark(name);
+    },
+    phases: () => wall.phases(),
+  };
 }
