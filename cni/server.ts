@@ -86,7 +86,13 @@ export function createCniServer(opts: CniServerOptions): CniServer {
 
   /** Runs after the answer is sent (a later task); stopping waits for it like for a request. */
   function defer(what: string, task: () => Promise<void>): void {
+    const clock = bothClocks();
     const p = new Promise((r) => setTimeout(r, 0)).then(task)
+      .then(() => {
+        clock.mark("task");
+        const [ms, cpu] = [clock.wall.phases().task, clock.cpu.phases().task];
+        log.debug("deferred task done", { what, ms, cpu });
+      })
       .catch((e) => log.warn(`${what} failed`, { cause: describeCause(e) }))
       .finally(() => inFlight.delete(p));
     inFlight.add(p);
