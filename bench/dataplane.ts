@@ -23,6 +23,7 @@
 import { Namespaces } from "../tests/harness/netns.ts";
 import { sh } from "../tests/harness/sh.ts";
 import { iperf3 } from "./iperf.ts";
+import { medianInterval } from "./stats.ts";
 import { Cluster, type Pod, underlayIp } from "../tests/dataplane/cluster.ts";
 import { inputScript } from "../net/dataplane/node/allowlist.ts";
 
@@ -309,9 +310,10 @@ const rows = results.map((r) =>
 function judge(a: string, b: string, key: Key, goal: number, what: string): string {
   const ia = targets.findIndex((t) => t.name === a), ib = targets.findIndex((t) => t.name === b);
   const ratios = samples[ia][key].map((x, r) => x / samples[ib][key][r]);
-  const lo = Math.min(...ratios), hi = Math.max(...ratios);
+  const { lo, hi, coverage } = medianInterval(ratios);
   const verdict = lo >= goal ? "met" : hi < goal ? "not met" : "not distinguishable at this noise";
-  return `${what}: ${f(median(ratios))}× (rounds ${f(lo)}–${f(hi)}; goal ≥ ${goal}): ${verdict}`;
+  return `${what}: ${f(median(ratios))}× (${Math.round(coverage * 100)}% interval of the ` +
+    `median ${f(lo)}–${f(hi)} over ${ratios.length} rounds; goal ≥ ${goal}): ${verdict}`;
 }
 
 const US = "weavets userspace", ENC = "weavets userspace encrypted";
