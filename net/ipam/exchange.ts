@@ -257,7 +257,7 @@ export class Exchange {
     if (g.ring) changed = this.#mergeRing(g.ring, from, limit);
     else if (g.paxos && this.#paxos && !h.ring.initialised) {
       const before = { ...this.#paxos.refused };
-      if (this.#paxos.merge(g.paxos)) changed = true;
+      if (this.#paxos.merge(g.paxos, limit)) changed = true;
       const refused: MergeReport["refused"] = {};
       for (const k of ["bad-signature", "unknown-author"] as const) {
         const n = this.#paxos.refused[k] - before[k];

@@ -20,6 +20,8 @@
  * says so. Rings built from different decisions are refused at merge (different seed ids).
  */
 import type { PeerName } from "./ring.ts";
+import type { MergeLimit } from "./links.ts";
+import { MAX_VERIFY_PER_MERGE } from "./token.ts";
 
 /** [round, proposer]; ordered by round, then proposer name. */
 export type Ballot = [number, PeerName];
@@ -127,13 +129,21 @@ export class Paxos {
     return Object.keys(this.#state).length;
   }
 
-  /** Joins a peer's view of the records. Returns true when anything changed. */
-  merge(other: PaxosState): boolean {
-    let changed = false;
+  /**
+   * Joins a peer's view of the records. Returns true when anything changed. Checks signatures
+   * within `limit` (as a ring merge: a forged message of thousands of records must not hold the
+   * event loop); the records left unchecked come again with the next message (every participant
+   * gossips its state at every step).
+   */
+  merge(other: PaxosState, limit: MergeLimit = {}): boolean {
+    let changed = false, checks = 0;
+    const max = limit.maxChecks ?? MAX_VERIFY_PER_MERGE;
     for (const [name, rec] of Object.entries(other)) {
       if (name === this.self) continue; // only this peer writes its own record
       const cur = this.#state[name];
       if (!cur || acceptorCmp(rec, cur) > 0) {
+        if (this.auth && (checks >= max || (checks > 0 && limit.stop?.()))) break;
+        checks++;
         const check = this.auth?.check(name, rec) ?? "valid";
         if (check !== "valid") {
           this.refused[check === "invalid" ? "bad-signature" : "unknown-author"]++;

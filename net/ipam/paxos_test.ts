@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { TestKeyring } from "../mesh/testing/keyring.ts";
-import { acceptorBytes, Paxos, type RecordAuth } from "./paxos.ts";
-import { PAXOS_DOMAIN, sigFromText, sigToText } from "./token.ts";
+import { type Acceptor, acceptorBytes, Paxos, type RecordAuth } from "./paxos.ts";
+import { MAX_VERIFY_PER_MERGE, PAXOS_DOMAIN, sigFromText, sigToText } from "./token.ts";
 
 const NAMES = ["aa:00:00:00:00:01", "aa:00:00:00:00:02", "aa:00:00:00:00:03"];
 
@@ -89,4 +89,54 @@ Deno.test("paxos: a record counts only with its participant's signature", () => 
   for (const p of ps) for (const q of ps) if (p !== q) p.merge(q.state());
   runRounds(ps, 10);
   for (const p of ps) assert.deepEqual(p.decided(), NAMES);
+});
+
+Deno.test("paxos: one merge checks at most MAX_VERIFY_PER_MERGE signatures, and stops when its time is up", () => {
+  const keys = new TestKeyring();
+  const names = Array.from(
+    { length: 600 },
+    (_, i) =>
+      `ab:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${
+        (i & 255).toString(16).padStart(2, "0")
+      }`,
+  );
+  const v = keys.view(names[0]);
+  let checks = 0;
+  const auth: RecordAuth = {
+    sign: (name, rec) => sigToText(v.sign(PAXOS_DOMAIN, acceptorBytes("10.32.0.0/12", name, rec))),
+    check: (name, rec) => {
+      checks++;
+      return v.verify(
+        name,
+        PAXOS_DOMAIN,
+        acceptorBytes("10.32.0.0/12", name, rec),
+        sigFromText(rec.sig!),
+      );
+    },
+  };
+  const state: Record<string, Acceptor> = {};
+  for (const n of names.slice(1)) {
+    const rec = { promised: [1, n] as [number, string], accepted: null };
+    state[n] = {
+      ...rec,
+      sig: sigToText(keys.key(n).sign(PAXOS_DOMAIN, acceptorBytes("10.32.0.0/12", n, rec))),
+    };
+  }
+  const p = new Paxos(names[0], 600, null, 2000, auth);
+  assert.equal(p.merge(state), true);
+  assert.equal(checks, MAX_VERIFY_PER_MERGE);
+  // The rest come with the next messages; what is known is not checked again.
+  p.merge(state);
+  p.merge(state);
+  assert.equal(checks, 599);
+  assert.equal(p.known(), 600);
+  // A time budget: after the first check, stop.
+  const q = new Paxos(names[0], 600, null, 2000, auth);
+  checks = 0;
+  q.merge(state, { stop: () => true });
+  assert.equal(checks, 1);
+  // Negative control: without a signer (unit tests of the algorithm) nothing limits a merge.
+  const open = new Paxos(names[0], 600);
+  open.merge(state);
+  assert.equal(open.known(), 600);
 });
