@@ -104,7 +104,16 @@ export class FastPathDevice {
   async remove(): Promise<string[]> {
     this.#up = false;
     const changed = this.#ops.removeVxlan(this.opts.setup.name);
-    await this.#ops.removeSplitHorizon();
+    // With the device gone no plaintext path is left; a split-horizon rule that cannot be removed
+    // only names a device that no longer exists, so it is worth a warning, not a failed start.
+    try {
+      await this.#ops.removeSplitHorizon();
+    } catch (e) {
+      this.opts.log.warn("cannot remove the fast path's split-horizon rule", {
+        error: describeCause(e),
+        hint: "check that nftables works on the node: nft list ruleset",
+      });
+    }
     this.#removeGuard();
     return changed;
   }

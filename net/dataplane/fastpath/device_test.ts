@@ -166,3 +166,15 @@ Deno.test("fast path device: restarted with a password, kept only for trusted de
   await startDevice(device(k4).d, { fastdp: false, encrypted: false, trusted });
   assert.ok(!k4.exists);
 });
+
+Deno.test("fast path device: a split-horizon rule that cannot be removed is a warning; the device still goes", async () => {
+  const k = fakeKernel();
+  const lines: string[] = [];
+  const { d } = device(k, lines, false);
+  await d.want(true);
+  assert.ok(k.exists && d.up);
+  k.ops.removeSplitHorizon = () => Promise.reject(new Error("nft: Operation not permitted"));
+  await d.want(false);
+  assert.ok(!k.exists && !d.up, "no plaintext path left");
+  assert.ok(lines.some((l) => /cannot remove the fast path's split-horizon rule/.test(l)));
+});
