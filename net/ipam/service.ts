@@ -8,7 +8,6 @@
  * Allocation key: Weave's API is keyed by container id alone; CNI attachments are keyed by
  * (container id, interface name). An empty interface name is Weave's behaviour.
  */
-import { RefusalTally } from "./refusal_tally.ts";
 import type { Cidr } from "../addr/mod.ts";
 import {
   canonical,
@@ -23,11 +22,11 @@ import type { Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
 import { Allocator } from "./allocator.ts";
 import { IpamConfigError, parseInit } from "./init_mode.ts";
+import { RefusalTally } from "./refusal_tally.ts";
 import { IpamStore, StoreError } from "./store.ts";
 import type {
   Allocation,
   AllocKey,
-  Conflict,
   InitMode,
   IpamStatus,
   Outcome,
@@ -130,7 +129,7 @@ export class IpamService {
       now: () => Date.now(),
       random: Math.random,
       restored,
-      onConflict: (c) => this.#logConflict(c),
+      onConflict: (c) => this.#log.error(c.message, { conflict: c.kind, subject: c.subject }),
       onRefused: (r) => this.#logRefused(r),
       slicing: {
         defer: (fn, pauseMs) => {
@@ -138,7 +137,7 @@ export class IpamService {
           this.#slices.add(t);
         },
         onSliceError: (e) =>
-          this.#log.error("cannot merge a peer's IP ownership", { cause: describeCause(e) }),
+          this.#log.error("cannot merge IP ownership", { cause: describeCause(e) }),
       },
     });
     this.#alloc = alloc;
@@ -394,9 +393,5 @@ export class IpamService {
         "version or a forger (weavets_ipam_refused_tokens_total)",
       { refused },
     );
-  }
-
-  #logConflict(c: Conflict): void {
-    this.#log.error(c.message, { conflict: c.kind, subject: c.subject });
   }
 }
