@@ -35,6 +35,7 @@ import { CONFIGMAP_NAMESPACE } from "../net/kube/peers.ts";
 import { CLUSTER_SECRET, resolveMeshSecrets } from "../net/kube/secrets.ts";
 import { log as rootLog, type Logger } from "../net/log.ts";
 import { createCniServer } from "../cni/server.ts";
+import { addressesOf, answerInProcess } from "../cni/ipam/daemon_api.ts";
 import { createNpc } from "../net/npc/component.ts";
 import { npcOffComponent } from "../net/npc/off.ts";
 import { safeStart, WeaveAliveError } from "../net/weave/preflight.ts";
@@ -307,6 +308,8 @@ export async function run(args: string[]): Promise<number> {
     log.error("cannot start", { cause: describeCause(e) });
     return 1;
   }
+  // Pod events this daemon serves reach its IPAM API in-process, not over loopback HTTP.
+  const local = answerInProcess(addressesOf(daemon.httpAddr), daemon.api);
   log.info("started", {
     name: daemon.mesh.self,
     nickname: config.nickname,
@@ -317,6 +320,7 @@ export async function run(args: string[]): Promise<number> {
     for (const s of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(s, () => resolve(s));
   });
   log.info("shutting down", { signal });
+  local();
   await daemon.stop();
   log.info("stopped");
   return 0;

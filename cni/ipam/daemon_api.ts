@@ -9,12 +9,38 @@ import { CniError, describeCause, ErrorCode } from "../errors.ts";
 /** One HTTP client per socket, kept: the daemon serves many pod events through the same one. */
 const unixClients = new Map<string, Deno.HttpClient>();
 
+type Dispatch = (req: Request) => Promise<Response>;
+/** The daemon's own API by the addresses it answers on, when this process is that daemon. */
+const inProcess = new Map<string, Dispatch>();
+
+/**
+ * Makes calls to `addresses` from this process (the daemon serving pod events) go straight to
+ * `dispatch`, the daemon's own API handler: same routes and answers, without the loopback HTTP
+ * round trip (at 20 ADDs at once its wake-ups were the largest share of the daemon's time per
+ * ADD). Returns the undo, for stopping.
+ */
+export function answerInProcess(addresses: string[], dispatch: Dispatch): () => void {
+  for (const a of addresses) inProcess.set(a, dispatch);
+  return () => {
+    for (const a of addresses) if (inProcess.get(a) === dispatch) inProcess.delete(a);
+  };
+}
+
+/** The addresses a plugin may name for an API listening on `addr` (host:port, or a path). */
+export function addressesOf(addr: Deno.NetAddr | Deno.UnixAddr): string[] {
+  if (!("hostname" in addr)) return [addr.path];
+  const any = addr.hostname === "0.0.0.0";
+  return [`${addr.hostname}:${addr.port}`, ...(any ? [`127.0.0.1:${addr.port}`] : [])];
+}
+
 /** fetch() against the daemon at `address` (host:port, or a Unix socket's absolute path). */
 export function daemonFetch(
   address: string,
   path: string,
   init: RequestInit = {},
 ): Promise<Response> {
+  const local = inProcess.get(address);
+  if (local) return local(new Request(`http://localhost${path}`, init));
   if (!address.startsWith("/")) return fetch(`http://${address}${path}`, init);
   let client = unixClients.get(address);
   if (!client) {

@@ -32,6 +32,12 @@ export interface ApiServerOptions {
 export interface ApiServer {
   /** The bound address (the actual port when 0 was asked for). */
   readonly addr: Deno.NetAddr | Deno.UnixAddr;
+  /**
+   * Answers `req` in this process as the server would answer root (the daemon's own code, e.g.
+   * the CNI server's IPAM calls), without a connection: no loopback round trip, no socket-owner
+   * lookup, no wake-ups of the HTTP threads.
+   */
+  dispatch(req: Request): Promise<Response>;
   shutdown(): Promise<void>;
 }
 
@@ -52,6 +58,8 @@ export function startApiServer(opts: ApiServerOptions): ApiServer {
     compiled.push({ route, pattern: new URLPattern({ pathname: route.path }) });
   }
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const dispatch = (req: Request) =>
+    handle(req, compiled, () => ({ transport: "unix" }), maxBody, opts.log);
   if (where.transport === "unix") {
     const tmp = privateSocketPath(where.path);
     const server = Deno.serve(
@@ -66,6 +74,7 @@ export function startApiServer(opts: ApiServerOptions): ApiServer {
     }
     return {
       addr: { transport: "unix", path: where.path },
+      dispatch,
       shutdown: async () => {
         await server.shutdown();
         try {
@@ -108,6 +117,7 @@ export function startApiServer(opts: ApiServerOptions): ApiServer {
   );
   return {
     addr: server.addr,
+    dispatch,
     shutdown: async () => {
       await server.shutdown();
       diag?.close();

@@ -49,6 +49,8 @@ export interface Daemon {
   readonly view: MeshView;
   /** Where the HTTP API listens: TCP, or a Unix socket (an absolute --http-addr). */
   readonly httpAddr: Deno.NetAddr | Deno.UnixAddr;
+  /** The HTTP API answered in this process, as to root (ApiServer.dispatch). */
+  readonly api: (req: Request) => Promise<Response>;
   readonly metricsAddr: Deno.NetAddr | Deno.UnixAddr | null;
   /** Weave's --status-addr listener (read-only status and metrics), when configured. */
   readonly statusAddr: Deno.NetAddr | Deno.UnixAddr | null;
@@ -178,6 +180,7 @@ export async function startDaemon(
       mesh,
       view: mesh,
       httpAddr: servers[0].addr,
+      api: servers[0].dispatch,
       metricsAddr,
       statusAddr,
       registry,
