@@ -25,9 +25,9 @@ type WireEntry = [number, string, number, 0 | 1, string, string];
 export const MAX_RING_ENTRIES = 1 << 15;
 /**
  * Bytes of one IPAM message at most, checked before parsing: with the entry cap, what bounds the
- * turn of the event loop that handles a message (tests/ipam/event_loop_test.ts). 8 MiB took 22 ms
- * of CPU to decode alone and 40 ms for the turn; the former bound (the mesh's 32 MiB frame, 2^18
- * entries) about four times that.
+ * turn of the event loop that handles a message (tests/ipam/event_loop_test.ts: the largest forged
+ * message, 17-18 ms of CPU). At 8 MiB the turn took 40 ms; the former bound, the mesh's 32 MiB
+ * frame (2^18 entries), took 105-143 ms of CPU to parse alone.
  */
 export const MAX_IPAM_MESSAGE_BYTES = 4 * 1024 * 1024;
 
