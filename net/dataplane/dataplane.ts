@@ -13,10 +13,10 @@ import type { Registry } from "../api/metrics.ts";
 import type { StatusSection } from "../mesh/status_text.ts";
 import { describeCause } from "../cause.ts";
 import { log as rootLog } from "../log.ts";
-import { deleteFdb, findLink, listAddresses, listLinks, listRoutes } from "../linux/mod.ts";
+import { findLink, listAddresses, listLinks, listRoutes } from "../linux/mod.ts";
 import { aeadBackend } from "./sleeve/aead.ts";
 import { ensureBridge } from "./node/bridge.ts";
-import { reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
+import { forgetLearned, reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
 import { FastPathDevice, startDevice } from "./fastpath/device.ts";
 import { MAC_CHANNEL, MacChannel, refusalMessage } from "./fastpath/mac_channel.ts";
 import { applyMasquerade } from "./node/netfilter.ts";
@@ -139,6 +139,13 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       adoptUntil: startedAt + (opts.adoptGraceMs ?? 30_000),
     });
     for (const p of next.rearm) lastReply.set(p, now);
+    const disputed = next.disputedMacs;
+    if (disputed.length > 0 && disputed.length !== plan?.disputedMacs.length) {
+      log.warn("peers claim MACs their owners still announce: refused", {
+        count: disputed.length,
+        first: disputed.slice(0, 8),
+      });
+    }
     plan = next;
     if (encrypted) {
       const grace = next.deletable !== null ? adoptedAtStart : [];
@@ -160,16 +167,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     for (const m of p.moved) {
       log.info("path changed", { peer: m.peer, path: m.to, reason: paths.get(m.peer)?.reason });
       if (!fastdp) continue;
-      // The bridge learned this peer's MACs behind the old path's port: forget them so frames
-      // follow the new path at once.
-      const oldPort = m.from === "fastdp" ? vxlan : tapName;
-      for (const mac of m.macs) {
-        try {
-          deleteFdb({ dev: oldPort, mac, master: true });
-        } catch {
-          // not learned there
-        }
-      }
+      forgetLearned(m.from === "fastdp" ? vxlan : tapName, m.macs);
     }
     const refused = sleeve?.setPeers(
       macs!.state.all().filter((r) => snap.reachable.has(r.peer)).map((r) => ({
@@ -177,7 +175,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         addr: r.addr,
         port: r.sleevePort,
         sleeve: !p.fastPeers.has(r.peer),
-        macs: r.macs,
+        macs: r.macs.filter((m) => p.macOwners.get(m) === r.peer),
         via: snap.nextHop ? snap.nextHop.get(r.peer) ?? null : r.peer,
         children: snap.children(r.peer),
       })),

@@ -7,7 +7,7 @@
  * every rule below is unit-tested without root, sockets or sleeps (plan_test.ts).
  */
 import type { PeerName } from "../mesh/gossip_channel.ts";
-import { desiredFdb, type FdbEntry } from "./fastpath/fdb.ts";
+import { desiredFdb, type DisputedMac, type FdbEntry, macOwners } from "./fastpath/fdb.ts";
 import type { PeerRecord } from "./fastpath/mac_gossip.ts";
 import { fastPathUp, probeMac } from "./fastpath/probe.ts";
 import { plaintextAllowed, TrustedSubnets } from "../mesh/trust.ts";
@@ -104,6 +104,10 @@ export interface Plan {
   rearm: PeerName[];
   /** Peers whose path changed since the previous plan, with their MACs (learned on the old port). */
   moved: Array<{ peer: PeerName; from: PathName; to: PathName; macs: string[] }>;
+  /** Each gossiped MAC's owner (fastpath/fdb.ts macOwners): the FDB and the Sleeve follow it. */
+  macOwners: ReadonlyMap<string, PeerName>;
+  /** Claims on a MAC its owner still announces: refused, reported. */
+  disputedMacs: DisputedMac[];
 }
 
 /** The one place a path's reason becomes words (status, logs, `weavets status peers`). */
@@ -224,6 +228,8 @@ export function planPaths(i: PlanInput): Plan {
       paths.push({ ...base, path: "fastdp", reason });
     } else paths.push({ ...base, path: "sleeve", reason: sleeveReason(i, r, last) });
   }
+  const prevOwners = i.previous?.macOwners;
+  const { owners, disputed } = macOwners(i.records, prevOwners);
   const moved: Plan["moved"] = [];
   for (const p of paths) {
     const was = before.get(p.peer);
@@ -236,12 +242,14 @@ export function planPaths(i: PlanInput): Plan {
     paths,
     fastPeers,
     frozen,
-    fdb: i.fastdp ? [...desiredFdb(records, i.mesh.self, fastPeers), ...probes] : [],
+    fdb: i.fastdp ? [...desiredFdb(records, i.mesh.self, fastPeers, owners), ...probes] : [],
     probeOwners,
     probe,
     plaintext,
     deletable: i.now < i.adoptUntil ? new Set(records.map((r) => r.addr)) : null,
     rearm,
     moved,
+    macOwners: new Map([...owners].map(([mac, r]) => [mac, r.peer])),
+    disputedMacs: disputed,
   };
 }

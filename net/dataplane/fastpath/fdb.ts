@@ -12,32 +12,76 @@ export interface FdbEntry {
   dst: string;
 }
 
+/** A MAC that a second peer claims while its owner still announces it (refused: see macOwners). */
+export interface DisputedMac {
+  mac: string;
+  owner: string;
+  claimant: string;
+}
+
 /**
- * Every remote pod MAC → its peer's underlay address, plus one all-zeros entry per peer, which the
- * kernel uses to copy broadcast, multicast and unknown-unicast frames to each peer.
- * Only `fastPeers` (reachable peers whose pair currently uses the fast path) get entries; a MAC
- * gossiped by two peers (a pod that moved) goes to the record with the highest version.
+ * Which peer each gossiped MAC belongs to. A MAC stays with its previous owner for as long as that
+ * owner's record still lists it, whatever another peer claims: a record is signed by its author,
+ * but a peer holding the password could still sign one of its own listing other nodes' pod MACs
+ * at a higher version and take their traffic. A MAC with no owner still listing it (new, or a pod
+ * that moved: the old node dropped it) goes to the record with the highest version, ties to the
+ * greater name, so the answer does not depend on the records' order. This node's own MACs are
+ * claimants like any other (a claim on them is disputed too).
+ */
+export function macOwners(
+  records: readonly PeerRecord[],
+  previous: ReadonlyMap<string, string> = new Map(),
+): { owners: Map<string, PeerRecord>; disputed: DisputedMac[] } {
+  const claims = new Map<string, PeerRecord[]>();
+  for (const r of records) {
+    for (const mac of r.macs) {
+      const list = claims.get(mac);
+      if (list) list.push(r);
+      else claims.set(mac, [r]);
+    }
+  }
+  const owners = new Map<string, PeerRecord>();
+  const disputed: DisputedMac[] = [];
+  for (const [mac, list] of claims) {
+    const kept = list.find((r) => r.peer === previous.get(mac));
+    const owner = kept ??
+      list.reduce((o, r) =>
+        o.version < r.version || (o.version === r.version && o.peer < r.peer) ? r : o
+      );
+    owners.set(mac, owner);
+    if (kept) {
+      for (const r of list) {
+        if (r !== kept) disputed.push({ mac, owner: kept.peer, claimant: r.peer });
+      }
+    }
+  }
+  disputed.sort((
+    x,
+    y,
+  ) => (x.mac < y.mac ? -1 : x.mac > y.mac ? 1 : x.claimant < y.claimant ? -1 : 1));
+  return { owners, disputed };
+}
+
+/**
+ * Every remote pod MAC → its owner's underlay address (macOwners), plus one all-zeros entry per
+ * peer, which the kernel uses to copy broadcast, multicast and unknown-unicast frames to each
+ * peer. Only `fastPeers` (reachable peers whose pair currently uses the fast path) get entries.
  * Pure and independent of the records' order.
  */
 export function desiredFdb(
-  records: PeerRecord[],
+  records: readonly PeerRecord[],
   self: string,
   fastPeers: Set<string>,
+  owners: ReadonlyMap<string, PeerRecord> = macOwners(records).owners,
 ): FdbEntry[] {
-  const owner = new Map<string, PeerRecord>();
   const out: FdbEntry[] = [];
   for (const r of records) {
     if (r.peer === self || !fastPeers.has(r.peer)) continue;
     out.push({ mac: FLOOD_MAC, dst: r.addr });
-    for (const mac of r.macs) {
-      const o = owner.get(mac);
-      // Ties between peers go to the greater name: the same answer whatever the order.
-      if (!o || o.version < r.version || (o.version === r.version && o.peer < r.peer)) {
-        owner.set(mac, r);
-      }
-    }
   }
-  for (const [mac, r] of owner) out.push({ mac, dst: r.addr });
+  for (const [mac, r] of owners) {
+    if (r.peer !== self && fastPeers.has(r.peer)) out.push({ mac, dst: r.addr });
+  }
   return out.sort(compareEntries);
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { desiredFdb, diffFdb, FLOOD_MAC } from "./fdb.ts";
+import { desiredFdb, diffFdb, FLOOD_MAC, macOwners } from "./fdb.ts";
 import type { PeerRecord } from "./mac_gossip.ts";
 
 const rec = (peer: string, addr: string, macs: string[], version = 1): PeerRecord => ({
@@ -46,6 +46,35 @@ Deno.test("desiredFdb: a MAC claimed by two peers goes to the newer record", () 
     const t = desiredFdb(order, A, new Set([B, C])).filter((e) => e.mac === moved);
     assert.deepEqual(t, [{ mac: moved, dst: "192.168.0.3" }]);
   }
+});
+
+Deno.test("macOwners: a MAC stays with its owner while it announces it; a higher claim is disputed", () => {
+  const pod = "0a:00:00:00:00:07";
+  const owner = rec(B, "192.168.0.2", [pod], 5);
+  // A password holder (C) signs its own record listing B's pod MAC, at a far higher version.
+  const thief = rec(C, "192.168.0.3", [pod], 5 + 2 ** 23);
+  const first = macOwners([owner]);
+  assert.equal(first.owners.get(pod)?.peer, B);
+  const previous = new Map([...first.owners].map(([m, r]) => [m, r.peer]));
+  for (const order of [[owner, thief], [thief, owner]]) {
+    const { owners, disputed } = macOwners(order, previous);
+    assert.equal(owners.get(pod)?.peer, B, "the owner keeps its MAC");
+    assert.deepEqual(disputed, [{ mac: pod, owner: B, claimant: C }]);
+    const fdb = desiredFdb(order, A, new Set([B, C]), owners).filter((e) => e.mac === pod);
+    assert.deepEqual(fdb, [{ mac: pod, dst: "192.168.0.2" }]);
+  }
+  // Negative control: without the history the higher version takes it (what the rule prevents).
+  assert.equal(macOwners([owner, thief]).owners.get(pod)?.peer, C);
+  // The owner drops the MAC (the pod is gone or moved): the other claimant gets it, undisputed.
+  const moved = macOwners([rec(B, "192.168.0.2", [], 6), thief], previous);
+  assert.equal(moved.owners.get(pod)?.peer, C);
+  assert.deepEqual(moved.disputed, []);
+  // This node's own MACs are claimed like any other: a claim on them is refused too.
+  const mine = macOwners([rec(A, "192.168.0.1", [pod], 1), thief], new Map([[pod, A]]));
+  assert.equal(mine.owners.get(pod)?.peer, A);
+  assert.deepEqual(desiredFdb([thief], A, new Set([C]), mine.owners), [
+    { mac: FLOOD_MAC, dst: "192.168.0.3" },
+  ]);
 });
 
 Deno.test("diffFdb adds what is missing, deletes what is stale or wrong, keeps what is right", () => {

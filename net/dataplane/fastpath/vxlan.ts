@@ -113,3 +113,17 @@ export function reconcileFdb(
   for (const e of diff.add) appendFdb({ dev, mac: e.mac, dst: e.dst, self: true });
   return diff;
 }
+
+/**
+ * Forgets what the bridge learned of `macs` behind `port` (a peer's path moved from it), so
+ * frames follow the new path at once instead of the stale learned entry.
+ */
+export function forgetLearned(port: string, macs: readonly string[]): void {
+  for (const mac of macs) {
+    try {
+      deleteFdb({ dev: port, mac, master: true });
+    } catch {
+      // not learned there
+    }
+  }
+}
