@@ -3,6 +3,7 @@
  * connect` / `weave forget`: add peers to dial (--replace: only these), or stop dialling them
  * (connections stay up). POST /connect and /forget on the daemon's API: root only.
  */
+import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
@@ -32,7 +33,7 @@ Stop dialling these peers (an established connection stays). Run as root.`;
           strict: true,
         });
       } catch (e) {
-        throw new UsageError((e as Error).message);
+        throw new UsageError(describeCause(e));
       }
       const { values, positionals } = parsed;
       if (values.help) {

@@ -4,6 +4,7 @@
  * address, an ICMP echo matrix and a short TCP transfer (the product's own probes: nothing else
  * need be installed). Stays up until Ctrl-C (or `--once`); stops at once when a daemon exits.
  */
+import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { Cluster, namespacesWithPrefix, type Pod } from "./demo/cluster.ts";
@@ -76,7 +77,7 @@ async function throughput(server: Pod, client: Pod): Promise<string> {
       (r.bitsPerSecond / 1e9).toFixed(2)
     } Gbit/s TCP ${client.name} -> ${server.name} (3 s)`;
   } catch (e) {
-    return `TCP transfer failed: ${(e as Error).message}`;
+    return `TCP transfer failed: ${describeCause(e)}`;
   }
 }
 
@@ -143,7 +144,7 @@ export async function run(args: string[]): Promise<number> {
       },
     });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(describeCause(e));
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -158,7 +159,7 @@ export async function run(args: string[]): Promise<number> {
     try {
       return down();
     } catch (e) {
-      console.error(`weavets demo down: ${(e as Error).message}`);
+      console.error(`weavets demo down: ${describeCause(e)}`);
       return 1;
     }
   }
@@ -194,7 +195,7 @@ export async function run(args: string[]): Promise<number> {
       progress: (l) => step(start, l),
     });
   } catch (e) {
-    console.error(`weavets demo: ${(e as Error).message}`);
+    console.error(`weavets demo: ${describeCause(e)}`);
     return 1;
   }
 
@@ -244,7 +245,7 @@ export async function run(args: string[]): Promise<number> {
       await guard(stop);
     }
   } catch (e) {
-    console.error(`weavets demo: ${(e as Error).message}`);
+    console.error(`weavets demo: ${describeCause(e)}`);
     // A daemon's exit says why itself; otherwise show the logs' ends (they go with the teardown).
     if (!(e instanceof DaemonExited)) {
       for (const n of cluster.nodes) {

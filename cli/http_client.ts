@@ -1,4 +1,5 @@
 /** Talking to the local daemon's HTTP API from the diagnostic commands. */
+import { describeCause } from "../net/cause.ts";
 import { parseListenAddress } from "../net/api/listen_address.ts";
 import { UsageError } from "./command.ts";
 
@@ -21,7 +22,7 @@ export function httpAddr(flag: string | undefined, env: string | undefined): str
     // A daemon listening on all addresses is reached on loopback.
     return `${a.hostname === "0.0.0.0" ? "127.0.0.1" : a.hostname}:${a.port}`;
   } catch (e) {
-    throw new UsageError(`${source}: ${(e as Error).message}`);
+    throw new UsageError(`${source}: ${describeCause(e)}`);
   }
 }
 

@@ -1,4 +1,5 @@
 /** `weavets peers`: every peer the local daemon knows, with its connections (GET /status/peers). */
+import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
@@ -22,7 +23,7 @@ export async function run(args: string[]): Promise<number> {
       strict: true,
     }));
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(describeCause(e));
   }
   if (values.help) {
     console.log(USAGE);

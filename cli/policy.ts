@@ -4,6 +4,7 @@
  * which answers from the state it compiled and loaded into the kernel — the same code that
  * enforces, not a second opinion. Exit status: 0 allowed, 1 denied, 2 could not check.
  */
+import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr } from "./http_client.ts";
@@ -48,7 +49,7 @@ export async function run(args: string[]): Promise<number> {
       strict: true,
     });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(describeCause(e));
   }
   if (parsed.values.help) {
     console.log(USAGE);

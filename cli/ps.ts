@@ -5,6 +5,7 @@
  * pod's MAC is the one the host's neighbour table has for its address, "-" when it has none
  * (weavets does not enter pods' namespaces for this). Reads GET /ip: root only, as Weave's was.
  */
+import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { UsageError } from "./command.ts";
@@ -93,7 +94,7 @@ export async function run(args: string[]): Promise<number> {
       strict: true,
     });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(describeCause(e));
   }
   const { values, positionals } = parsed;
   if (values.help) {

@@ -4,6 +4,7 @@
  * daemon: a subset of Go's text/template, see net/api/go_template.ts). Field names match the
  * JSON keys case-insensitively, so `{{.Router.Name}}` works as in Weave.
  */
+import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
@@ -28,7 +29,7 @@ export async function run(args: string[]): Promise<number> {
       strict: true,
     });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(describeCause(e));
   }
   const { values } = parsed;
   if (values.help) {

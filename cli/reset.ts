@@ -5,6 +5,7 @@
  * what to do), 2 on bad usage, 3 when refused because a daemon is running (the init container
  * waits on that one: the pod starts once Weave Net is gone).
  */
+import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { cniSocketPathFor } from "../cni/socket.ts";
 import { removePendingDir } from "../cni/pending.ts";
@@ -77,7 +78,7 @@ export async function run(args: string[]): Promise<number> {
       strict: true,
     }).values;
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(describeCause(e));
   }
   if (v.help) {
     console.log(USAGE);
@@ -140,7 +141,7 @@ export async function run(args: string[]): Promise<number> {
       r.removed.push(`data dir ${v.datadir}`);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) {
-        r.failed.push(`data dir ${v.datadir}: ${(e as Error).message}`);
+        r.failed.push(`data dir ${v.datadir}: ${describeCause(e)}`);
       }
     }
   }

@@ -3,6 +3,7 @@
  * (DELETE /peer/{name}) and prints "N IPs taken over from NAME". Run it on one surviving peer
  * only, once the other survivors are up and connected; the daemon refuses peers it can reach.
  */
+import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr } from "./http_client.ts";
@@ -23,7 +24,7 @@ export async function run(args: string[]): Promise<number> {
       strict: true,
     });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(describeCause(e));
   }
   if (parsed.values.help) {
     console.log(USAGE);

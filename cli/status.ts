@@ -2,6 +2,7 @@
  * `weavets status [SECTION]`: the daemon's summary (GET /status), or one section: `connections`,
  * `peers`, or one a component contributes (`ipam` → GET /status/ipam, `npc` → GET /status/npc).
  */
+import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
@@ -25,7 +26,7 @@ export async function run(args: string[]): Promise<number> {
       strict: true,
     });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(describeCause(e));
   }
   const { values, positionals } = parsed;
   if (values.help) {

@@ -4,6 +4,7 @@
  * network namespaces in this process (the sending side in a Worker started inside the client's
  * namespace: a thread keeps the namespace it was created in, so its sockets are made there).
  */
+import { describeCause } from "../../net/cause.ts";
 import {
   closeFd,
   inNetns,
@@ -29,7 +30,7 @@ export async function ping(netns: string, to: string, timeoutMs: number): Promis
   try {
     fd = inNetns(netns, () => openIcmpSocket());
   } catch (e) {
-    return { ok: false, output: (e as Error).message };
+    return { ok: false, output: describeCause(e) };
   }
   try {
     const id = crypto.getRandomValues(new Uint16Array(1))[0];
@@ -49,7 +50,7 @@ export async function ping(netns: string, to: string, timeoutMs: number): Promis
       }
     }
   } catch (e) {
-    return { ok: false, output: (e as Error).message };
+    return { ok: false, output: describeCause(e) };
   } finally {
     closeFd(fd);
   }

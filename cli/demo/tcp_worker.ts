@@ -3,6 +3,7 @@
  * the client pod's network namespace, so this thread, and the socket it connects, stay there.
  */
 /// <reference lib="deno.worker" />
+import { describeCause } from "../../net/cause.ts";
 import type { TcpSendRequest, TcpSendResult } from "./tcp_messages.ts";
 
 const CHUNK = new Uint8Array(256 * 1024);
@@ -24,7 +25,7 @@ self.onmessage = async (e: MessageEvent<TcpSendRequest>) => {
   try {
     result = await send(e.data);
   } catch (err) {
-    result = { error: (err as Error).message };
+    result = { error: describeCause(err) };
   }
   self.postMessage(result);
 };

@@ -4,6 +4,7 @@
  * and bodies. The peers are given as form fields `peer` (repeated) and `replace=true`, in the
  * query or in a form body as `weave connect` sends them, or as JSON {"peer": [...], "replace"}.
  */
+import { describeCause } from "../cause.ts";
 import { z } from "zod";
 import { parsePeerAddress } from "../mesh/peer_address.ts";
 import { FORM_TYPE, JSON_TYPE } from "./access.ts";
@@ -41,7 +42,7 @@ export async function readPeerForm(req: Request): Promise<PeerForm | { error: st
     try {
       parsed = JsonBody.safeParse(JSON.parse(text));
     } catch (e) {
-      return { error: `unable to parse form: ${(e as Error).message}` };
+      return { error: `unable to parse form: ${describeCause(e)}` };
     }
     if (!parsed.success) {
       return { error: `unable to parse form: ${parsed.error.issues[0].message}` };

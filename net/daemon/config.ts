@@ -3,6 +3,7 @@
  * defaults. Every value is validated here, once; an error names the flag or variable it came from.
  * Pure apart from the HostFacts passed in (machine id, hostname, reading a password file).
  */
+import { describeCause } from "../cause.ts";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import {
@@ -144,7 +145,7 @@ function via<T>(source: string, raw: string, fn: (s: string) => T): T {
   try {
     return fn(raw);
   } catch (e) {
-    throw new ConfigError(`${source}: ${(e as Error).message}`);
+    throw new ConfigError(`${source}: ${describeCause(e)}`);
   }
 }
 
@@ -169,7 +170,7 @@ export function parseDaemonConfig(
       strict: true,
     });
   } catch (e) {
-    throw new ConfigError(`${(e as Error).message} (see weavets daemon --help)`);
+    throw new ConfigError(`${describeCause(e)} (see weavets daemon --help)`);
   }
   const v = parsed.values;
   if (v.help) return null;

@@ -2,6 +2,7 @@
  * The daemon: the mesh, the components plugged into it, the HTTP API and the metrics listener.
  * `startDaemon` returns once everything listens; `stop` undoes it in reverse order.
  */
+import { describeCause } from "../cause.ts";
 import { cpuUsage } from "node:process";
 import { VERSION } from "../../version.ts";
 import { Registry } from "../api/metrics.ts";
@@ -120,7 +121,7 @@ export async function startDaemon(
       try {
         await c.stop?.();
       } catch (e) {
-        log.error("component failed to stop", { name: c.name, error: (e as Error).message });
+        log.error("component failed to stop", { name: c.name, error: describeCause(e) });
       }
     }
     if (meshStarted) await mesh.stop();

@@ -11,6 +11,7 @@
  *   (net/kube/secrets.ts); without any of these the cluster secret authenticates the control
  *   plane. Outside Kubernetes, no password at all is allowed but warned about.
  */
+import { describeCause } from "../cause.ts";
 import { ConfigError } from "./config_error.ts";
 
 export interface PasswordConfig {
@@ -36,7 +37,7 @@ export function parsePassword(
     try {
       text = readFile(file);
     } catch (e) {
-      throw new ConfigError(`--password-file: cannot read "${file}": ${(e as Error).message}`);
+      throw new ConfigError(`--password-file: cannot read "${file}": ${describeCause(e)}`);
     }
     password = text.replace(/\r?\n$/, "");
     if (password === "") throw new ConfigError(`--password-file: "${file}" is empty`);

@@ -4,6 +4,7 @@
  * ways. A connection that receives nothing for `deadMs`, does not finish a frame in time, or
  * sends anything malformed is closed.
  */
+import { describeCause } from "../cause.ts";
 import type { RefusalKind } from "./admission.ts";
 import {
   CodecError,
@@ -338,5 +339,5 @@ export class ControlConnection {
 function describe(e: unknown): string {
   if (e instanceof CodecError) return `bad message: ${e.message}`;
   if (e instanceof CryptoError) return `bad message: ${e.message}`;
-  return (e as Error).message ?? String(e);
+  return describeCause(e) ?? String(e);
 }

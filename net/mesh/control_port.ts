@@ -4,6 +4,7 @@
  * limit, handshake slots per source and in all). What to dial and what to do with a finished
  * handshake are the router's decisions; this only does the I/O and reports.
  */
+import { describeCause } from "../cause.ts";
 import type { Logger } from "../log.ts";
 import { admitSocket, type Limits, type RefusalKind } from "./admission.ts";
 import type { FrameBudget } from "./codec.ts";
@@ -80,8 +81,8 @@ export class ControlPort {
       try {
         conn = await connectWithTimeout(host, port, this.#opts.dialTimeoutMs);
       } catch (e) {
-        this.#opts.log.debug("dial failed", { address, reason: (e as Error).message });
-        this.#events.dialFailed(address, (e as Error).message, false);
+        this.#opts.log.debug("dial failed", { address, reason: describeCause(e) });
+        this.#events.dialFailed(address, describeCause(e), false);
         return;
       }
       if (this.#closed) return conn.close();
@@ -118,7 +119,7 @@ export class ControlPort {
       try {
         conn = await listener.accept();
       } catch (e) {
-        if (!this.#closed) this.#opts.log.error("accept failed", { error: (e as Error).message });
+        if (!this.#closed) this.#opts.log.error("accept failed", { error: describeCause(e) });
         return;
       }
       const host = conn.remoteAddr.hostname;
@@ -182,7 +183,7 @@ export class ControlPort {
       // A bug in admission closes one connection, never the daemon.
       this.#opts.log.error("admitting a connection failed", {
         peer: c.remote.name,
-        error: (e as Error).message ?? e,
+        error: describeCause(e) ?? e,
       });
       c.close("internal error");
     }

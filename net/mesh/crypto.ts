@@ -14,6 +14,7 @@
  * The same exchange yields the connection's data-path secret (the userspace path's keys derive
  * from it): knowing the password and recording the traffic is not enough to read it.
  */
+import { describeCause } from "../cause.ts";
 import { Buffer } from "node:buffer";
 import {
   createCipheriv,
@@ -168,7 +169,7 @@ export function sharedSecret(mine: KeyPair, theirPublic: Uint8Array): Uint8Array
     });
     shared = new Uint8Array(diffieHellman({ privateKey: mine.privateKey, publicKey: pub }));
   } catch (e) {
-    throw new CryptoError(`key exchange failed: ${(e as Error).message}`);
+    throw new CryptoError(`key exchange failed: ${describeCause(e)}`);
   }
   if (shared.every((b) => b === 0)) throw new CryptoError("key exchange gave a degenerate secret");
   return shared;

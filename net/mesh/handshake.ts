@@ -7,6 +7,7 @@
  * server sends its own only after it has opened and checked the client's, so a stranger learns
  * nothing sealed under the secret without first proving it knows it.
  */
+import { describeCause } from "../cause.ts";
 import { PUBLIC_KEY_BYTES } from "./crypto.ts";
 
 export const MAGIC = new TextEncoder().encode("weavets");
@@ -136,7 +137,7 @@ export class Handshake<I> {
     try {
       version = negotiateVersion(this.local, remote);
     } catch (e) {
-      return this.#refuse((e as Error).message, true, "protocol-version");
+      return this.#refuse(describeCause(e), true, "protocol-version");
     }
     if (this.local.authenticated && !remote.authenticated) {
       return this.#refuse(

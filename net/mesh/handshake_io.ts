@@ -5,6 +5,7 @@
  * key it names (the router then binds that key to the name). The decisions are handshake.ts's;
  * this drives them with the connection's reads and writes.
  */
+import { describeCause } from "../cause.ts";
 import { Buffer } from "node:buffer";
 import {
   decodeMessage,
@@ -127,7 +128,7 @@ export async function runHandshake(
   try {
     session = deriveSession(keys, step.remoteKey, opts.psk, transcript, client, Date.now());
   } catch (e) {
-    throw new HandshakeError((e as Error).message);
+    throw new HandshakeError(describeCause(e));
   }
   const sendIdentity = () => {
     const trusted = opts.trustRemote === true;
@@ -172,7 +173,7 @@ export async function runHandshake(
         "auth-failed",
       );
     }
-    throw new HandshakeError(`bad identity: ${(e as Error).message}`);
+    throw new HandshakeError(`bad identity: ${describeCause(e)}`);
   }
   if (first.tag !== Tag.identity) {
     throw new HandshakeError("the peer did not identify itself first");

@@ -5,6 +5,7 @@
  * - `peer-keys.json`: the keys bound to other peers' names and the revoked ones (keys.ts), so
  *   trust on first use survives this peer's restarts too. Written atomically when it changed.
  */
+import { describeCause } from "../cause.ts";
 import { Buffer } from "node:buffer";
 import type { Logger } from "../log.ts";
 import type { KeysSnapshot, PeerKeys } from "./keys.ts";
@@ -119,7 +120,7 @@ export function persistPeerKeys(
     if (!(e instanceof Deno.errors.NotFound)) {
       log.error("cannot read the peers' keys: starting without them (trust on first use again)", {
         file,
-        error: (e as Error).message,
+        error: describeCause(e),
       });
     }
   }
@@ -135,7 +136,7 @@ export function persistPeerKeys(
       Deno.renameSync(tmp, file);
       saved = rev;
     } catch (e) {
-      log.error("cannot save the peers' keys", { file, error: (e as Error).message });
+      log.error("cannot save the peers' keys", { file, error: describeCause(e) });
     }
   };
   const timer = setInterval(save, intervalMs);

@@ -4,6 +4,7 @@
  * line at most every LOG_INTERVAL_MS per kind). The Mesh holds one; the simulator builds its
  * parts directly.
  */
+import { describeCause } from "../cause.ts";
 import { isForgery } from "./authorship.ts";
 import type { Gossip, GossipEvents } from "./gossip.ts";
 import type { GossipChannel, PeerName } from "./gossip_channel.ts";
@@ -40,7 +41,7 @@ export class LocalTopology {
     this.#now = o.now ?? Date.now;
     this.store = new TopologyStore(o.id, o.signer, {
       onListenerError: (e) =>
-        this.#log.error("topology change listener failed", { error: (e as Error).message ?? e }),
+        this.#log.error("topology change listener failed", { error: describeCause(e) ?? e }),
     });
     this.gossiper = new TopologyGossip({
       store: this.store,
@@ -90,7 +91,7 @@ export function gossipEvents(
 ): GossipEvents {
   return {
     onRejected: (channel, from, e) =>
-      log.warn("gossip rejected", { channel, from, error: (e as Error).message ?? e }),
+      log.warn("gossip rejected", { channel, from, error: describeCause(e) ?? e }),
     onUnknownChannel: (channel, from) =>
       log.debug("gossip for a channel not registered here", { channel, from }),
     onUnauthentic: (channel, from, source, check) =>

@@ -4,6 +4,7 @@
  * one timer, gossips the topology (itself a gossip channel) and whatever channels components
  * register, and implements MeshView for the daemon's components.
  */
+import { describeCause } from "../cause.ts";
 import type { Logger } from "../log.ts";
 import type { ControlConnection } from "./connection.ts";
 import { ConnectionMaker, corroboratedAddresses } from "./connection_maker.ts";
@@ -90,7 +91,7 @@ export class Mesh implements MeshView {
     this.#notifier = new ChangeNotifier({
       minIntervalMs: DEFAULT_NOTIFY_INTERVAL_MS,
       onError: (e) =>
-        this.#log.error("topology change listener failed", { error: (e as Error).message ?? e }),
+        this.#log.error("topology change listener failed", { error: describeCause(e) ?? e }),
     });
     this.counters = { terminations: 0, refusals: this.#refusals.counts };
     this.#signingKey = config.signingKey ?? SigningKey.generate();
@@ -346,7 +347,7 @@ export class Mesh implements MeshView {
         }
       }
     } catch (e) {
-      this.#log.error("periodic task failed", { error: (e as Error).message });
+      this.#log.error("periodic task failed", { error: describeCause(e) });
     }
     const capacity = this.#config.connLimit === 0
       ? Infinity

@@ -9,6 +9,7 @@
  * whose news is then broadcast from here. So a full state of thousands of entries (a newcomer's
  * first message) or a hostile flood never holds the event loop for more than a few milliseconds.
  */
+import { describeCause } from "../cause.ts";
 import { type EntryVerdict, EntryVerifier } from "./authorship.ts";
 import type { GossipChannel, Gossiper, PeerName } from "./gossip_channel.ts";
 import type { PeerKeys } from "./keys.ts";
@@ -156,7 +157,7 @@ export class TopologyGossip implements Gossiper {
     try {
       entries = decodeUpdate(data);
     } catch (e) {
-      this.#drop("malformed", from, { error: (e as Error).message });
+      this.#drop("malformed", from, { error: describeCause(e) });
       return null;
     }
     for (const e of entries) this.#offer(e, from);
@@ -180,7 +181,7 @@ export class TopologyGossip implements Gossiper {
     try {
       theirs = decodeDigest(data);
     } catch (e) {
-      this.#drop("malformed", from, { error: (e as Error).message });
+      this.#drop("malformed", from, { error: describeCause(e) });
       return { update: null, behind: false };
     }
     const store = this.#o.store;
@@ -210,7 +211,7 @@ export class TopologyGossip implements Gossiper {
     try {
       decoder = new UpdateDecoder(data);
     } catch (e) {
-      this.#drop("malformed", from, { error: (e as Error).message });
+      this.#drop("malformed", from, { error: describeCause(e) });
       return;
     }
     this.#parsing.push({ decoder, from, bytes: data.length });
@@ -232,7 +233,7 @@ export class TopologyGossip implements Gossiper {
         done = head.decoder.step(PARSE_CHUNK);
       } catch (e) {
         done = true;
-        this.#drop("malformed", head.from, { error: (e as Error).message });
+        this.#drop("malformed", head.from, { error: describeCause(e) });
         head.decoder.entries.length = 0;
       }
       if (!done) continue;

@@ -4,6 +4,7 @@
  * allocate only after the initial split is agreed, so this waits for it and retries until done.
  * An address already on the bridge (a restart) is adopted.
  */
+import { describeCause } from "../../cause.ts";
 import { addAddress, findLink, LinuxError, listAddresses } from "../../linux/mod.ts";
 import type { Logger } from "../../log.ts";
 
@@ -61,7 +62,7 @@ export function createExpose(opts: ExposeOptions): Expose {
     } catch (e) {
       opts.log.warn("cannot give the bridge its address yet; retrying", {
         bridge: opts.bridge,
-        error: (e as Error).message,
+        error: describeCause(e),
       });
       schedule();
     } finally {

@@ -10,6 +10,7 @@
  * I/O is the injected `nft` (libnftables in the daemon's namespace); every decision is in
  * allowlist.ts, so this runs in unit tests against a fake kernel.
  */
+import { describeCause } from "../../cause.ts";
 import type { ApiRoute } from "../../api/route.ts";
 import type { Registry } from "../../api/metrics.ts";
 import type { MeshView, PeerName } from "../../mesh/gossip_channel.ts";
@@ -113,10 +114,10 @@ export function createInputFilter(o: InputFilterOptions): InputFilter {
   }
 
   function fail(what: string, e: unknown): void {
-    const msg = `${what}: ${(e as Error).message}`;
+    const msg = `${what}: ${describeCause(e)}`;
     if (msg !== error) {
       o.log.error("input allow-list: " + what, {
-        error: (e as Error).message,
+        error: describeCause(e),
         hint: "check that nftables (libnftables.so.1) works on the node: nft list ruleset",
       });
     }
@@ -271,7 +272,7 @@ export function createInputFilter(o: InputFilterOptions): InputFilter {
         applied = undefined;
       } catch (e) {
         o.log.warn("input allow-list: cannot remove the table", {
-          error: (e as Error).message,
+          error: describeCause(e),
           hint: `nft delete table inet ${INPUT_TABLE}`,
         });
       }

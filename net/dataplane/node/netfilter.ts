@@ -8,6 +8,7 @@
  *   relayed over the other path (duplicates, loops, MACs flapping between ports) — except the
  *   fast-path probes, which cross between the VXLAN device and the TAP on purpose.
  */
+import { describeCause } from "../../cause.ts";
 import { PROBE_ETHERTYPE } from "../fastpath/probe.ts";
 
 export interface MasqueradeRules {
@@ -56,7 +57,7 @@ async function nft(script: string): Promise<void> {
     child = new Deno.Command("nft", { args: ["-f", "-"], stdin: "piped", stderr: "piped" })
       .spawn();
   } catch (e) {
-    throw new MasqueradeError(`cannot run nft (install nftables): ${(e as Error).message}`);
+    throw new MasqueradeError(`cannot run nft (install nftables): ${describeCause(e)}`);
   }
   const w = child.stdin.getWriter();
   await w.write(new TextEncoder().encode(script));
