@@ -305,7 +305,7 @@ export async function run(args: string[]): Promise<number> {
       log.error(e.message, { evidence: e.verdict.evidence });
       return 1;
     }
-    log.error("cannot start", { cause: describeCause(e) });
+    log.error("cannot start", { error: describeCause(e) });
     return 1;
   }
   // Pod events this daemon serves reach its IPAM API in-process, not over loopback HTTP.

@@ -45,7 +45,7 @@ export function createReplayer(opts: {
       } catch (e) {
         if (e instanceof CniError && e.code === ErrorCode.TryAgainLater) return;
         // A refusal (4xx) will not change by retrying.
-        log.warn("IPAM refused a pending release: dropped it", { ...rec, cause: describeCause(e) });
+        log.warn("IPAM refused a pending release: dropped it", { ...rec, error: describeCause(e) });
         remove();
         outcome = "dropped";
         return;
@@ -67,7 +67,7 @@ export function createReplayer(opts: {
     if (stopped) return;
     timer = setTimeout(() => {
       running = runOnce()
-        .catch((e) => log.error("replaying pending releases failed", { cause: describeCause(e) }))
+        .catch((e) => log.error("replaying pending releases failed", { error: describeCause(e) }))
         .finally(schedule);
     }, opts.everyMs ?? REPLAY_EVERY_MS);
   }
@@ -76,7 +76,7 @@ export function createReplayer(opts: {
     start() {
       stopped = false;
       running = runOnce()
-        .catch((e) => log.error("replaying pending releases failed", { cause: describeCause(e) }))
+        .catch((e) => log.error("replaying pending releases failed", { error: describeCause(e) }))
         .finally(schedule);
     },
     async stop() {

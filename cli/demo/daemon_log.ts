@@ -3,7 +3,7 @@
  * stderr is a file, with anything a crash printed in between). Pure.
  */
 
-/** The daemon's own reason: its last error line (message and cause), else its last lines. */
+/** The daemon's own reason: its last error line (message and error), else its last lines. */
 export function lastError(log: string): string {
   const lines = log.split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
   for (let i = lines.length - 1; i >= 0; i--) {

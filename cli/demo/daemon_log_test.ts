@@ -6,11 +6,11 @@ Deno.test("lastError: the last error line's message and fields, without time and
     '{"ts":"t","level":"info","msg":"IPAM started","component":"ipam"}',
     '{"ts":"t","level":"error","msg":"first","component":"daemon"}',
     '{"ts":"t","level":"error","msg":"cannot start","component":"daemon",' +
-    '"cause":"cannot run nft (install nftables)","code":7}',
+    '"error":"cannot run nft (install nftables)","code":7}',
     '{"ts":"t","level":"debug","msg":"stopping","component":"daemon"}',
     "",
   ].join("\n");
-  assert.equal(lastError(log), "cannot start; cause: cannot run nft (install nftables); code: 7");
+  assert.equal(lastError(log), "cannot start; error: cannot run nft (install nftables); code: 7");
 });
 
 Deno.test("lastError: without an error line, the last lines of a crash; an empty log says so", () => {

@@ -108,7 +108,7 @@ export function startApiServer(opts: ApiServerOptions): ApiServer {
           }
           return { transport: "tcp", loopback, uid };
         } catch (e) {
-          opts.log.warn("cannot tell who owns an API client's socket", { cause: describeCause(e) });
+          opts.log.warn("cannot tell who owns an API client's socket", { error: describeCause(e) });
           return { transport: "tcp", loopback, uid: null };
         }
       };
@@ -174,7 +174,7 @@ async function handle(
       log.error("API handler failed", {
         method: req.method,
         path: url.pathname,
-        cause: describeCause(e),
+        error: describeCause(e),
       });
       return errorResponse(500, `internal error: ${describeCause(e)}`);
     }

@@ -137,7 +137,7 @@ export class IpamService {
           this.#slices.add(t);
         },
         onSliceError: (e) =>
-          this.#log.error("cannot merge IP ownership", { cause: describeCause(e) }),
+          this.#log.error("cannot merge IP ownership", { error: describeCause(e) }),
       },
     });
     this.#alloc = alloc;
@@ -339,7 +339,7 @@ export class IpamService {
     try {
       await this.#store?.committed();
     } catch (e) {
-      this.#log.error("cannot write the IPAM store", { cause: describeCause(e) });
+      this.#log.error("cannot write the IPAM store", { error: describeCause(e) });
       throw e instanceof StoreError
         ? e
         : new StoreError(`cannot write the IPAM store: ${describeCause(e)}`);

@@ -94,7 +94,7 @@ export async function safeStart(o: SafeStartOptions): Promise<WeaveVerdict> {
         return await o.pods!();
       } catch (e) {
         o.log.warn("cannot list weave-net pods to check for a live Weave Net; going by ports", {
-          cause: describeCause(e),
+          error: describeCause(e),
         });
         return null;
       }

@@ -177,7 +177,7 @@ export function createForwardFilter(o: ForwardFilterOptions): ForwardFilter {
         o.log.warn(
           "cannot put the forward accept rules in place yet (pods may be cut off where the " +
             "host's forward policy drops); retrying every check",
-          { bridge: o.bridge, cause: describeCause(e) },
+          { bridge: o.bridge, error: describeCause(e) },
         );
       }
     },
@@ -199,7 +199,7 @@ export function createForwardFilter(o: ForwardFilterOptions): ForwardFilter {
         if (now() - lastWarn >= 60_000) {
           lastWarn = now();
           o.log.warn("cannot check the forward accept rules; retrying every check", {
-            cause: describeCause(e),
+            error: describeCause(e),
             failures,
           });
         }
