@@ -51,7 +51,6 @@ export {
   createBridge,
   createDummy,
   createVeth,
-  createVxlan,
   deleteLink,
   findLink,
   getLink,
@@ -69,8 +68,8 @@ export {
   setMtu,
   setNoMaster,
   type VethOptions,
-  type VxlanOptions,
 } from "./link.ts";
+export { createVxlan, type VxlanOptions } from "./vxlan.ts";
 export {
   addAddress,
   type AddAddressOptions,
