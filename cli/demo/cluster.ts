@@ -14,107 +14,27 @@ import {
   inNetns,
   listAddresses,
   listLinks,
-  NETNS_RUN_DIR,
   netnsExists,
   netnsPath,
   setLinkDown,
   setLinkUp,
   setMaster,
 } from "../../net/linux/mod.ts";
-import { CniRuntime, type Conflist } from "./cni_runtime.ts";
+import { CniRuntime } from "./cni_runtime.ts";
 import { removeNodeState } from "../../cni/node_state.ts";
 import { execIn, type ExecResult, spawnIn } from "./exec.ts";
 import { ping, type PingResult } from "./probes.ts";
 import { lastError } from "./daemon_log.ts";
 
 export type { PingResult };
+export { have } from "./exec.ts";
+export { namespacesWithPrefix } from "./prefix.ts";
+import { checkPrefix, namespacesWithPrefix } from "./prefix.ts";
+export type { Allocation, ClusterSpec, DaemonExit, Node, Pod } from "./cluster_types.ts";
+import type { Allocation, ClusterSpec, DaemonExit, Node, Pod } from "./cluster_types.ts";
 
 /** Underlay addresses: 198.18.0.0/15 is reserved for benchmarking (RFC 2544), never routed. */
 export const UNDERLAY_PREFIX = "198.18.0";
-
-export interface ClusterSpec {
-  /** Prefix of every namespace name, e.g. "wtdemo" (1–12 chars, [a-z0-9-]). */
-  prefix: string;
-  nodes: number;
-  /** The weavets executable. */
-  bin: string;
-  /** Holds each node's datadir and daemon log. */
-  workdir: string;
-  conflist: Conflist;
-  password?: string;
-  noFastdp?: boolean;
-  /** Extra daemon flags for every node. */
-  daemonArgs?: string[];
-  /** Extra environment of a node's daemon (e.g. NODE_NAME with --kube). */
-  daemonEnv?: (node: Node) => Record<string, string>;
-  /** Progress lines. */
-  progress?: (line: string) => void;
-}
-
-export interface Node {
-  index: number;
-  name: string;
-  netns: string;
-  underlayIp: string;
-  datadir: string;
-  logFile: string;
-  daemon?: Deno.ChildProcess;
-}
-
-/** One IPAM allocation as the daemon lists it (GET /ip). */
-export interface Allocation {
-  id: string;
-  ifname: string;
-  ip: string;
-}
-
-/** True when `cmd` is installed in a system directory. */
-export function have(cmd: string): boolean {
-  for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]) {
-    try {
-      if (Deno.statSync(`${dir}/${cmd}`).isFile) return true;
-    } catch {
-      // not here
-    }
-  }
-  return false;
-}
-
-export interface Pod {
-  name: string;
-  node: Node;
-  netns: string;
-  containerId: string;
-  ip?: string;
-  result?: unknown;
-}
-
-function checkPrefix(prefix: string) {
-  if (!/^[a-z][a-z0-9-]{0,11}$/.test(prefix)) {
-    throw new Error(`cluster prefix "${prefix}" must be 1-12 characters of [a-z0-9-]`);
-  }
-}
-
-/** Every namespace name under /run/netns that belongs to a cluster with this prefix. */
-export function namespacesWithPrefix(prefix: string): string[] {
-  checkPrefix(prefix);
-  try {
-    return [...Deno.readDirSync(NETNS_RUN_DIR)]
-      .map((e) => e.name)
-      .filter((n) => n === `${prefix}-u` || n.startsWith(`${prefix}-n`));
-  } catch {
-    return [];
-  }
-}
-
-/** A daemon that exited without being stopped, and what it said last. */
-export interface DaemonExit {
-  node: Node;
-  code: number;
-  signal: Deno.Signal | null;
-  /** The daemon's own reason, from its log (daemon_log.ts). */
-  error: string;
-}
 
 export class Cluster {
   readonly nodes: Node[] = [];

@@ -71,3 +71,15 @@ export async function execIn(
     clearTimeout(timer);
   }
 }
+
+/** True when `cmd` is installed in a system directory. */
+export function have(cmd: string): boolean {
+  for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]) {
+    try {
+      if (Deno.statSync(`${dir}/${cmd}`).isFile) return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
+}
