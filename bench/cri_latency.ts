@@ -187,7 +187,7 @@ class DaemonSide {
 }
 
 /** One ADD the daemon served: its time, and per phase (cni/phases.ts). */
-type Served = { ms: number; phases: Record<string, number>; cpu: Record<string, number> };
+export type Served = { ms: number; phases: Record<string, number>; cpu: Record<string, number> };
 
 /** "read 0.3, ipam 12, …": each phase's median over `adds` (pure). */
 export function phaseMedians(adds: Served[], of: "phases" | "cpu" = "phases"): string {
