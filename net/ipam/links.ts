@@ -227,6 +227,11 @@ export function walk(
         // The peer taken over had donated it first (owner-made wins over takeover); its author
         // had a say over the token, or the state would not be kept.
         candidates.push(l);
+      } else if (cur.owner !== peer.self && !peer.reachable(cur.owner)) {
+        // A member's later state of a token whose owner is unreachable: it took the token over
+        // and then moved it on, and the store keeps only its latest state, so the takeover it
+        // follows from is gone. It may do no more than a takeover may (never this peer's space).
+        candidates.push(l);
       }
     }
     let next: Entry = cur;

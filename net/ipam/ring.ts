@@ -246,7 +246,11 @@ export class Ring {
     rep.deferred = rest.length;
     if (fresh.size === 0 && !this.#dirty && !rep.changed) return rep;
     this.#dirty = false;
-    if (this.#recompute(fresh, rep)) rep.changed = true;
+    // A changed view can admit more (a token split off space whose takeover this pass applied):
+    // follow again until it settles, counting refusals once.
+    for (let i = 0; i < 8 && this.#recompute(i === 0 ? fresh : new Set(), rep); i++) {
+      rep.changed = true;
+    }
     return rep;
   }
 
@@ -373,7 +377,9 @@ export class Ring {
 
   #mayAuthor(e: Entry): boolean {
     if (e.takeover) return e.author === e.owner && this.mayTakeOver(e.author);
-    return this.#links.hasSay(this.#view, e.start, e.author);
+    // A member that may take space over may have moved on a token it took over (its later state
+    // replaces its takeover): followed only while the owner is unreachable (links.ts walk).
+    return this.#links.hasSay(this.#view, e.start, e.author) || this.mayTakeOver(e.author);
   }
 
   /** Follows every token's chain from this view; returns true when the view changed. */
