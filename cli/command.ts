@@ -1,4 +1,7 @@
 /** What every subcommand module exports. Exit codes: 0 ok, 1 failure, 2 usage error. */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { describeCause } from "../net/cause.ts";
+
 export interface Command {
   run(args: string[]): Promise<number>;
 }
@@ -16,4 +19,15 @@ export function notAvailable(name: string, issue: number): Command {
       return Promise.resolve(1);
     },
   };
+}
+
+/** node:util's parseArgs, with bad input as a UsageError (printed with the usage hint, exit 2). */
+export function parseCommandLine<T extends ParseArgsConfig>(
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    throw new UsageError(describeCause(e));
+  }
 }

@@ -5,8 +5,7 @@
  * need be installed). Stays up until Ctrl-C (or `--once`); stops at once when a daemon exits.
  */
 import { describeCause } from "../net/cause.ts";
-import { parseArgs } from "node:util";
-import { UsageError } from "./command.ts";
+import { parseCommandLine, UsageError } from "./command.ts";
 import { Cluster, namespacesWithPrefix, type Pod } from "./demo/cluster.ts";
 import type { Conflist } from "./demo/cni_runtime.ts";
 import { tcpThroughput } from "./demo/probes.ts";
@@ -129,23 +128,18 @@ function down(): number {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        nodes: { type: "string", default: "3" },
-        "pods-per-node": { type: "string", default: "2" },
-        password: { type: "boolean", default: false },
-        "no-fastdp": { type: "boolean", default: false },
-        once: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(describeCause(e));
-  }
+  const parsed = parseCommandLine({
+    args,
+    allowPositionals: true,
+    options: {
+      nodes: { type: "string", default: "3" },
+      "pods-per-node": { type: "string", default: "2" },
+      password: { type: "boolean", default: false },
+      "no-fastdp": { type: "boolean", default: false },
+      once: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(HELP);

@@ -4,9 +4,7 @@
  * which answers from the state it compiled and loaded into the kernel — the same code that
  * enforces, not a second opinion. Exit status: 0 allowed, 1 denied, 2 could not check.
  */
-import { describeCause } from "../net/cause.ts";
-import { parseArgs } from "node:util";
-import { UsageError } from "./command.ts";
+import { parseCommandLine, UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr } from "./http_client.ts";
 
 const USAGE = `usage: weavets policy check SRC DST PORT[/PROTO] [--json] [--http-addr IP:PORT]
@@ -36,21 +34,16 @@ interface Answer {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        json: { type: "boolean" },
-        "http-addr": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError(describeCause(e));
-  }
+  const parsed = parseCommandLine({
+    args,
+    options: {
+      json: { type: "boolean" },
+      "http-addr": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
   if (parsed.values.help) {
     console.log(USAGE);
     return 0;

@@ -5,10 +5,8 @@
  * pod's MAC is the one the host's neighbour table has for its address, "-" when it has none
  * (weavets does not enter pods' namespaces for this). Reads GET /ip: root only, as Weave's was.
  */
-import { describeCause } from "../net/cause.ts";
-import { parseArgs } from "node:util";
 import { z } from "zod";
-import { UsageError } from "./command.ts";
+import { parseCommandLine, UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr } from "./http_client.ts";
 
 const USAGE = `usage: weavets ps [ID ...] [--bridge NAME] [--http-addr ADDR]
@@ -81,21 +79,16 @@ async function hostMacs(bridge: string) {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        bridge: { type: "string" },
-        "http-addr": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError(describeCause(e));
-  }
+  const parsed = parseCommandLine({
+    args,
+    options: {
+      bridge: { type: "string" },
+      "http-addr": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(USAGE);

@@ -4,9 +4,7 @@
  * daemon: a subset of Go's text/template, see net/api/go_template.ts). Field names match the
  * JSON keys case-insensitively, so `{{.Router.Name}}` works as in Weave.
  */
-import { describeCause } from "../net/cause.ts";
-import { parseArgs } from "node:util";
-import { UsageError } from "./command.ts";
+import { parseCommandLine } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
 
 const USAGE = `usage: weavets report [-f TEMPLATE] [--http-addr ADDR]
@@ -17,20 +15,15 @@ Without -f: the report as JSON. With -f: a Go template over it, as Weave Net's '
 --http-addr defaults to WEAVE_HTTP_ADDR, else 127.0.0.1:6784.`;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        format: { type: "string", short: "f" },
-        "http-addr": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError(describeCause(e));
-  }
+  const parsed = parseCommandLine({
+    args,
+    options: {
+      format: { type: "string", short: "f" },
+      "http-addr": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
   const { values } = parsed;
   if (values.help) {
     console.log(USAGE);

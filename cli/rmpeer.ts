@@ -3,9 +3,7 @@
  * (DELETE /peer/{name}) and prints "N IPs taken over from NAME". Run it on one surviving peer
  * only, once the other survivors are up and connected; the daemon refuses peers it can reach.
  */
-import { describeCause } from "../net/cause.ts";
-import { parseArgs } from "node:util";
-import { UsageError } from "./command.ts";
+import { parseCommandLine, UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr } from "./http_client.ts";
 
 const USAGE = `usage: weavets rmpeer [--http-addr IP:PORT] NAME...
@@ -15,17 +13,12 @@ peer. Run it on one peer only. A peer that is still reachable is refused.
 --http-addr defaults to WEAVE_HTTP_ADDR, else 127.0.0.1:6784.`;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: { "http-addr": { type: "string" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError(describeCause(e));
-  }
+  const parsed = parseCommandLine({
+    args,
+    options: { "http-addr": { type: "string" }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+    strict: true,
+  });
   if (parsed.values.help) {
     console.log(USAGE);
     return 0;

@@ -2,9 +2,7 @@
  * `weavets status [SECTION]`: the daemon's summary (GET /status), or one section: `connections`,
  * `peers`, or one a component contributes (`ipam` → GET /status/ipam, `npc` → GET /status/npc).
  */
-import { describeCause } from "../net/cause.ts";
-import { parseArgs } from "node:util";
-import { UsageError } from "./command.ts";
+import { parseCommandLine, UsageError } from "./command.ts";
 import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
 
 const USAGE = `usage: weavets status [connections|peers|ipam|npc] [--json] [--http-addr IP:PORT]
@@ -13,21 +11,16 @@ Without a section: the summary (name, encryption, peers, connections, targets, a
 per enabled component). --http-addr defaults to WEAVE_HTTP_ADDR, else 127.0.0.1:6784.`;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        json: { type: "boolean" },
-        "http-addr": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError(describeCause(e));
-  }
+  const parsed = parseCommandLine({
+    args,
+    options: {
+      json: { type: "boolean" },
+      "http-addr": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(USAGE);
