@@ -1,8 +1,10 @@
 /**
  * Connectivity probes between pod namespaces, from the test process itself: TCP and UDP servers
  * on given ports in every pod (TCP accepts and closes; UDP echoes), and probes that open a new
- * connection (a new source port every time, so each is a new conntrack entry) from one pod to
- * another. Sockets are made inside the namespaces synchronously (net/linux's rule) and driven by
+ * connection from one pod to another. Each UDP probe binds the next port of a counter: a port the
+ * kernel picks at random can repeat one a probe used to the same destination seconds ago, whose
+ * conntrack entry (alive for 30–120 s) would then pass a reply-direction verdict for a flow the
+ * current rules deny. TCP needs none: a SYN on a closed entry starts a new one. Sockets are made inside the namespaces synchronously (net/linux's rule) and driven by
  * one polling loop, so hundreds of probes run at once without a process each.
  */
 import {
@@ -24,6 +26,9 @@ const SO_ERROR = 4;
 const POLLOUT = 4;
 const EINPROGRESS = 115;
 const TICK_MS = 5;
+/** UDP probe source ports: 40,000 probes from one pod before a port repeats. */
+const FIRST_PORT = 20000;
+const PORTS = 40000;
 
 interface Pending {
   fd: number;
@@ -40,6 +45,7 @@ export class Prober {
   readonly #pending = new Set<Pending>();
   readonly #buf = new Uint8Array(2048);
   readonly #from = new Uint8Array(16);
+  #udpPorts = 0;
   #timer = setInterval(() => this.#tick(), TICK_MS);
 
   /** TCP and UDP servers on `ports` in a pod's namespace. */
@@ -68,7 +74,8 @@ export class Prober {
       const to = sockaddrIn(ip, port);
       const deadline = performance.now() + timeoutMs;
       if (proto === "UDP") {
-        const fd = inNetns(netns, () => udpSocket({ nonBlocking: true }));
+        const port = FIRST_PORT + (this.#udpPorts++ % PORTS);
+        const fd = inNetns(netns, () => udpSocket({ port, nonBlocking: true }));
         sendTo(fd, this.#buf, 8, to);
         this.#pending.add({
           fd,
