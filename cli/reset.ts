@@ -8,6 +8,7 @@
 import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { cniSocketPathFor } from "../cni/socket.ts";
+import { runCommand } from "../net/linux/command.ts";
 import { removePendingDir } from "../cni/pending.ts";
 import { daemonPorts } from "../net/weave/preflight.ts";
 import { liveOwners, resetOwn, type ResetResult, resetWeave } from "../net/weave/reset.ts";
@@ -37,28 +38,6 @@ function print(r: ResetResult): number {
   for (const x of r.failed) console.error(`NOT removed: ${x}`);
   if (r.removed.length === 0 && r.failed.length === 0) console.log("nothing to remove");
   return r.failed.length ? 1 : 0;
-}
-
-async function run_(cmd: string, args: string[], stdin?: string) {
-  try {
-    const child = new Deno.Command(cmd, {
-      args,
-      stdin: stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (stdin !== undefined) {
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode(stdin));
-      await w.close();
-    }
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return { code: 127, stdout: "", stderr: "not found" };
-    throw e;
-  }
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -114,7 +93,7 @@ export async function run(args: string[]): Promise<number> {
         bridge: v.bridge!,
         cniConfDir: v["cni-conf-dir"] ?? Deno.env.get("CNI_CONF_DIR") ?? "/etc/cni/net.d",
         ownConflist: "10-weavets.conflist",
-        run: run_,
+        run: runCommand,
         readFile: (p) => {
           try {
             return Deno.readTextFileSync(p);

@@ -1,28 +1,16 @@
 /** Running commands from tests (iproute2 and friends are the tests' independent oracle). */
+import { type CommandResult, runCommand } from "../../net/linux/command.ts";
 
-export interface ShResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type ShResult = CommandResult;
 
 const dec = new TextDecoder();
 
-/** Runs a command; returns its result without throwing. */
-export async function shTry(cmd: string, args: string[], stdin?: string): Promise<ShResult> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+/**
+ * Runs a command; returns its result without throwing (code 127: not installed). The product's
+ * own helper, so tests and product run tools the same way.
+ */
+export function shTry(cmd: string, args: string[], stdin?: string): Promise<ShResult> {
+  return runCommand(cmd, args, stdin);
 }
 
 /** Runs a command; throws with its stderr when it fails. Returns stdout. */

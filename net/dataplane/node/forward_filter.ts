@@ -8,6 +8,7 @@
  */
 import type { Logger } from "../../log.ts";
 import { runNft } from "../../linux/nftables.ts";
+import { runCommand } from "../../linux/command.ts";
 import { describeCause } from "../../cause.ts";
 import type { StatusSection } from "../../mesh/status_text.ts";
 import {
@@ -246,18 +247,8 @@ export function nodeForwardIo(): ForwardIo {
       }
     },
     async iptablesLegacy(args) {
-      try {
-        const out = await new Deno.Command("iptables-legacy", {
-          args,
-          stdout: "null",
-          stderr: "piped",
-        })
-          .output();
-        return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) return { code: 127, stderr: "not installed" };
-        throw e;
-      }
+      const { code, stderr } = await runCommand("iptables-legacy", args);
+      return { code, stderr };
     },
   };
 }

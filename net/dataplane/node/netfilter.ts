@@ -9,6 +9,7 @@
  *   fast-path probes, which cross between the VXLAN device and the TAP on purpose.
  */
 import { describeCause } from "../../cause.ts";
+import { NOT_INSTALLED, runCommand } from "../../linux/command.ts";
 import { PROBE_ETHERTYPE } from "../fastpath/probe.ts";
 
 export interface MasqueradeRules {
@@ -52,20 +53,16 @@ export function masqueradeScript(r: MasqueradeRules): string {
 }
 
 async function nft(script: string): Promise<void> {
-  let child;
+  let out;
   try {
-    child = new Deno.Command("nft", { args: ["-f", "-"], stdin: "piped", stderr: "piped" })
-      .spawn();
+    out = await runCommand("nft", ["-f", "-"], script);
   } catch (e) {
-    throw new MasqueradeError(`cannot run nft (install nftables): ${describeCause(e)}`);
+    throw new MasqueradeError(`cannot run nft: ${describeCause(e)}`);
   }
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(script));
-  await w.close();
-  const out = await child.output();
-  if (!out.success) {
-    throw new MasqueradeError(`nft failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+  if (out.code === NOT_INSTALLED) {
+    throw new MasqueradeError("cannot run nft: it is not installed (install nftables)");
   }
+  if (out.code !== 0) throw new MasqueradeError(`nft failed: ${out.stderr.trim()}`);
 }
 
 /** Installs (or replaces) the rules. Must run in the node's namespace (the daemon's own). */
