@@ -15,6 +15,7 @@ import {
   readyBridge,
   requireNotAttached,
 } from "./host.ts";
+import { type Attachment, forgetAttachment, ledgerDir, recordAttachment } from "./gc_ledger.ts";
 import { ipamSource } from "./ipam/source.ts";
 import { withNodeLock } from "./lock.ts";
 import { hostVethName } from "./names.ts";
@@ -38,6 +39,10 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
     );
   }
   ctx.mark?.("checks");
+  // Before IPAM: GC may release only what this network added (cni/gc_ledger.ts). A record left
+  // by an ADD that fails from here on costs a no-op release at GC; one missing would leak.
+  const attachment = { containerID: env.containerId, ifname: env.ifname };
+  const ledger = recordForGc(conf.name, attachment);
   const alloc = await ipam.add();
   ctx.mark?.("ipam");
   let created = false;
@@ -112,7 +117,8 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
     // AlreadyAttached: another ADD of this attachment won the race to the interface; the
     // address is that pod's.
     if (!(e instanceof AlreadyAttached)) {
-      await undoAsync(() => ipam.del(), "release the address");
+      const released = await undoAsync(() => ipam.del(), "release the address");
+      if (released && ledger) undo(() => forgetAttachment(ledger, attachment), "forget it for GC");
     }
     throw e;
   }
@@ -139,10 +145,31 @@ function undo(fn: () => unknown, what: string): void {
   }
 }
 
-async function undoAsync(fn: () => Promise<unknown>, what: string): Promise<void> {
+/** True when `fn` succeeded. */
+async function undoAsync(fn: () => Promise<unknown>, what: string): Promise<boolean> {
   try {
     await fn();
+    return true;
   } catch (e) {
     console.error(`weavets cni: ADD failed, and could not ${what}: ${describeCause(e)}`);
+    return false;
+  }
+}
+
+/**
+ * Records the attachment for GC; the ledger's directory, or null when it could not (a warning:
+ * the pod still starts, and only GC cannot release its address — DEL does).
+ */
+function recordForGc(network: string, a: Attachment): string | null {
+  try {
+    const dir = ledgerDir(network);
+    recordAttachment(dir, a);
+    return dir;
+  } catch (e) {
+    console.error(
+      `weavets cni: ADD: could not record ${a.containerID} (${a.ifname}) for GC: ` +
+        `${describeCause(e)}; GC will not release its address (DEL will)`,
+    );
+    return null;
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { CommandContext } from "./context.ts";
 import { deleteHostLink } from "./host.ts";
+import { forgetAttachment, ledgerDir } from "./gc_ledger.ts";
 import { ipamSource } from "./ipam/source.ts";
 import { hostVethName } from "./names.ts";
 
@@ -14,5 +15,8 @@ export async function del(ctx: CommandContext): Promise<undefined> {
   // deleting one end of a veth removes the pair.
   deleteHostLink(hostVethName(ctx.env.containerId, ctx.env.ifname));
   await (await ipamSource(ctx)).del();
+  // Released (or kept for the daemon): nothing left for GC.
+  const { containerId: containerID, ifname } = ctx.env;
+  forgetAttachment(ledgerDir(ctx.conf.name), { containerID, ifname });
   return undefined;
 }

@@ -1,15 +1,16 @@
 /**
- * GC (1.1.0): releases every allocation of this network that is not in
- * `cni.dev/valid-attachments`, and removes stray `vethwepl*` interfaces on this network's bridge
- * that belong to none of them.
+ * GC (1.1.0): releases the allocations and removes the host veths of the attachments weavets
+ * ADDed on this network (by its name) that are not in `cni.dev/valid-attachments` — and nothing
+ * else on the bridge or in IPAM: cni/gc_ledger.ts says what else is there and why it must stay.
  */
-import { findLink, listLinks } from "../net/linux/link.ts";
+import { findLink } from "../net/linux/link.ts";
 import { CniError, ErrorCode } from "./errors.ts";
 import { deleteHostLink } from "./host.ts";
 import type { CommandContext } from "./context.ts";
+import { forgetAttachment, ledgerDir, listAttachments, staleAttachments } from "./gc_ledger.ts";
 import { ipamSource } from "./ipam/source.ts";
 import { withNodeLock } from "./lock.ts";
-import { HOST_VETH_PREFIX, hostVethName } from "./names.ts";
+import { hostVethName } from "./names.ts";
 
 export async function gc(ctx: CommandContext): Promise<undefined> {
   const valid = ctx.conf.validAttachments;
@@ -17,23 +18,30 @@ export async function gc(ctx: CommandContext): Promise<undefined> {
     throw new CniError(
       ErrorCode.InvalidConfig,
       'GC needs "cni.dev/valid-attachments" in the network config (an empty list releases ' +
-        "everything); the runtime must pass it",
+        "everything weavets added on this network); the runtime must pass it",
     );
   }
-  const keep = new Set(valid.map((a) => hostVethName(a.containerID, a.ifname)));
+  const dir = ledgerDir(ctx.conf.name);
+  const { recorded, foreign } = listAttachments(dir);
+  if (foreign.length > 0) {
+    console.error(
+      `weavets cni: GC: ignored ${foreign.length} file(s) in ${dir} that are not attachment ` +
+        `records (e.g. "${foreign[0].slice(0, 80)}"); remove them`,
+    );
+  }
+  const stale = staleAttachments(recorded, valid);
   await withNodeLock(() => {
     const bridge = findLink(ctx.conf.bridge);
     if (!bridge) return;
-    for (const link of listLinks()) {
-      if (
-        link.name.startsWith(HOST_VETH_PREFIX) && link.master === bridge.index &&
-        !keep.has(link.name)
-      ) {
-        console.error(`weavets cni: GC: removing stray interface ${link.name}`);
-        deleteHostLink(link.name);
-      }
+    for (const a of stale) {
+      const name = hostVethName(a.containerID, a.ifname);
+      if (findLink(name)?.master !== bridge.index) continue;
+      console.error(`weavets cni: GC: removing ${name} of ${a.containerID} (${a.ifname})`);
+      deleteHostLink(name);
     }
   });
-  await (await ipamSource(ctx)).gc(valid);
+  // Forgotten only once IPAM took the releases: a GC that fails here is retried whole.
+  await (await ipamSource(ctx)).gc(valid, stale);
+  for (const a of stale) forgetAttachment(dir, a);
   return undefined;
 }

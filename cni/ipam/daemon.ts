@@ -138,13 +138,11 @@ export class DaemonIpam implements IpamSource {
   }
 
   /**
-   * The daemon releases every allocation but the listed attachments — and the bridge's own
-   * address, which this plugin allocates as "weave:expose" when it gives the bridge one.
+   * Releases the stale attachments one by one, as DEL does — never the daemon's "all but these"
+   * (/ipam/gc): IPAM also holds what this network never added (cni/gc_ledger.ts).
    */
-  async gc(valid: { containerID: string; ifname: string }[]): Promise<void> {
-    const ids = [BRIDGE_ID, ...valid.map((a) => ({ id: a.containerID, ifname: a.ifname }))];
-    const body = JSON.stringify({ ids });
-    await this.#call("POST", "/ipam/gc", "release stale allocations", [], body);
+  async gc(_valid: unknown[], stale: { containerID: string; ifname: string }[]): Promise<void> {
+    for (const a of stale) await releaseAllocation(this.#address, a.containerID, a.ifname);
   }
 
   async status(): Promise<void> {

@@ -220,7 +220,7 @@ Deno.test("daemon ipam (real service): a refusal is error 5, a full range 11; a 
   Deno.removeSync(PENDING, { recursive: true });
 });
 
-Deno.test("daemon ipam (real service): GC releases every allocation but the valid attachments and the bridge's address", async () => {
+Deno.test("daemon ipam (real service): GC releases the stale attachments it is given and nothing else — not the valid ones, the bridge's address or what this network never added", async () => {
   const real = await realDaemon();
   const as = (id: string, ifname: string) => {
     const conf = parseConfig(JSON.stringify({
@@ -239,14 +239,22 @@ Deno.test("daemon ipam (real service): GC releases every allocation but the vali
   };
   try {
     const bridge = await as("x", "eth0").bridgeAddress();
-    for (const [id, ifname] of [["a", "eth0"], ["a", "net1"], ["b", "eth0"], ["c", "eth0"]]) {
-      await as(id, ifname).add();
-    }
-    await as("a", "eth0").gc([
+    // "weave:existing:…": a pod migrated from Weave Net, claimed at start (never ADDed here);
+    // "other": a pod of another network on the same daemon.
+    const ids = [["a", "eth0"], ["a", "net1"], ["b", "eth0"], ["c", "eth0"], ["other", "eth0"]];
+    for (const [id, ifname] of ids) await as(id, ifname).add();
+    const claim = await daemonFetch(
+      real.addr,
+      `/ip/${encodeURIComponent("weave:existing:vethwepl1234567")}?ifname=eth0`,
+      { method: "POST" },
+    );
+    assert.equal(claim.status, 200, await claim.text());
+    const valid = [
       { containerID: "a", ifname: "eth0" },
       { containerID: "a", ifname: "net1" },
       { containerID: "b", ifname: "eth0" },
-    ]);
+    ];
+    await as("a", "eth0").gc(valid, [{ containerID: "c", ifname: "eth0" }]);
     const held = async (id: string, ifname?: string) =>
       (await real.get(`/ip/${encodeURIComponent(id)}${ifname ? `?ifname=${ifname}` : ""}`))
         .status === 200;
@@ -256,6 +264,11 @@ Deno.test("daemon ipam (real service): GC releases every allocation but the vali
     );
     assert.equal(await held("c", "eth0"), false, "the stale allocation is released");
     assert.equal((await real.get("/ip/weave:expose")).text, bridge, "the bridge's is kept");
+    assert.deepEqual(
+      [await held("weave:existing:vethwepl1234567", "eth0"), await held("other", "eth0")],
+      [true, true],
+      "what this network's GC was not told is stale stays",
+    );
   } finally {
     await real.stop();
   }

@@ -5,6 +5,11 @@
  */
 import type { IPConfig, Result } from "../result.ts";
 
+interface Attachment {
+  containerID: string;
+  ifname: string;
+}
+
 export interface IpamSource {
   /** Allocates (or claims the requested) addresses; `ips` carry no interface index yet. */
   add(): Promise<Result>;
@@ -16,8 +21,11 @@ export interface IpamSource {
   del(): Promise<void>;
   /** Error unless the allocation still holds each of `ips`. */
   check(ips: IPConfig[]): Promise<void>;
-  /** Releases every allocation of this network not in `valid`. */
-  gc(valid: { containerID: string; ifname: string }[]): Promise<void>;
+  /**
+   * GC: `stale` are the attachments weavets ADDed on this network that are not in `valid`
+   * (cni/gc_ledger.ts); a source releases those, or lets a delegate GC its own by `valid`.
+   */
+  gc(valid: Attachment[], stale: Attachment[]): Promise<void>;
   /** Error 50/51 when addresses cannot be handed out (or only with limited connectivity). */
   status(): Promise<void>;
 }
