@@ -1,9 +1,17 @@
 /**
  * The signed token states a ring keeps ("links": per token, the latest state each author signed)
  * and the rules for following them (docs/PROTOCOL.md §9). Pure: reachability comes in as a
- * function, signatures were checked before a state is kept (ring.ts).
+ * function, signatures come in through `keepSigned`'s context (ring.ts gives its RingAuth).
  */
-import { type Entry, entryOrder, MAX_STEP, MAX_VERSION, type PeerName } from "./token.ts";
+import type { SignatureCheck } from "../mesh/gossip_channel.ts";
+import {
+  type Entry,
+  entryOrder,
+  MAX_STEP,
+  MAX_VERIFY_PER_MERGE,
+  MAX_VERSION,
+  type PeerName,
+} from "./token.ts";
 
 /** Why a received token state was not kept or not applied (a counter each). */
 export type Refusal =
@@ -61,6 +69,70 @@ export function admissible(
     } else if (!links.has(e)) out.push(e);
   }
   return out;
+}
+
+/** What `keepSigned` reads and changes of the ring. */
+export interface KeepContext {
+  links: LinkStore;
+  /** May `e`'s author sign it, from what is kept so far (it changes as states are kept). */
+  mayAuthor(e: Entry): boolean;
+  /** The version of the token at `start` in the ring's view (0: not in it). */
+  versionHeld(start: number): number;
+  verify(e: Entry): SignatureCheck;
+}
+
+/**
+ * Keeps the admissible states that someone with a say over their token signed, checking each
+ * signature once, within `limit`. A kept state can name a new owner who may sign the next one,
+ * so it goes round until nothing more is kept. Returns the states kept; refusals, `changed`,
+ * the states left for a later slice (`rest`) and their number (`deferred`) go in `rep`.
+ */
+export function keepSigned(
+  admitted: Entry[],
+  ctx: KeepContext,
+  limit: MergeLimit,
+  rep: MergeReport,
+): Set<Entry> {
+  let pending = admitted;
+  const fresh = new Set<Entry>();
+  let budget = limit.maxChecks ?? MAX_VERIFY_PER_MERGE, checked = 0;
+  const rest: Entry[] = (rep.rest = []);
+  for (let progress = true, pass = 0; progress && pending.length > 0 && pass < 64; pass++) {
+    progress = false;
+    const later: Entry[] = [];
+    for (const e of pending) {
+      if (!ctx.mayAuthor(e)) {
+        later.push(e);
+        continue;
+      }
+      if (ctx.links.has(e)) continue;
+      if (e.version > ctx.versionHeld(e.start) + MAX_STEP) {
+        // Not kept: a kept state that can never apply would hide the author's real next one.
+        refuse(rep, "version-jump");
+        continue;
+      }
+      if (budget-- <= 0 || (checked++ > 0 && limit.stop?.())) {
+        budget = -1;
+        rest.push(e);
+        continue;
+      }
+      const check = ctx.verify(e);
+      if (check !== "valid") {
+        refuse(rep, check === "invalid" ? "bad-signature" : "unknown-author");
+        continue;
+      }
+      const kept = { ...e };
+      ctx.links.store(kept);
+      fresh.add(kept);
+      rep.changed = true;
+      progress = true;
+    }
+    pending = later;
+  }
+  if (budget < 0) rest.push(...pending);
+  else if (pending.length > 0) refuse(rep, "not-owner", pending.length);
+  rep.deferred = rest.length;
+  return fresh;
 }
 
 /** The ring's current view, as the chain rules read it. */

@@ -27,18 +27,15 @@
 import {
   admissible,
   firstState,
+  keepSigned,
   LinkStore,
   type MergeLimit,
   type MergeReport,
-  type Refusal,
-  refuse as count,
   type View,
   walk,
 } from "./links.ts";
 import {
   type Entry,
-  MAX_STEP,
-  MAX_VERIFY_PER_MERGE,
   MAX_VERSION,
   type PeerName,
   type RingAuth,
@@ -186,7 +183,6 @@ export class Ring {
   merge(other: RingState, prefer?: PeerName, limit: MergeLimit = {}): MergeReport {
     const auth = this.#needAuth();
     const rep: MergeReport = { changed: false, refused: {}, takenFromSelf: [], deferred: 0 };
-    const refuse = (r: Refusal, n = 1) => count(rep, r, n);
     if (this.#seed !== null && other.seed !== this.#seed) {
       throw new RingConflictError(
         `IP allocation was seeded by different peers (ours: ${this.#seed}; theirs: ${other.seed}): ` +
@@ -202,48 +198,19 @@ export class Ring {
     // What concerns this peer, or the sender's own states (a donor's), first: the budget may end.
     const first = (e: Entry) => e.owner === auth.self || e.author === prefer;
     pending = [...pending.filter(first), ...pending.filter((e) => !first(e))];
-    // Keep what someone with a say over the token signed; a kept state can name a new owner who
-    // may sign the next one, so go round until nothing more is kept.
-    const fresh = new Set<Entry>();
-    let budget = limit.maxChecks ?? MAX_VERIFY_PER_MERGE, checked = 0;
-    const rest: Entry[] = (rep.rest = []);
-    for (let progress = true, pass = 0; progress && pending.length > 0 && pass < 64; pass++) {
-      progress = false;
-      const later: Entry[] = [];
-      for (const e of pending) {
-        if (!this.#mayAuthor(e)) {
-          later.push(e);
-          continue;
-        }
-        if (this.#links.has(e)) continue;
-        if (e.version > (this.#at(e.start)?.version ?? 0) + MAX_STEP) {
-          // Not kept: a kept state that can never apply would hide the author's real next one.
-          refuse("version-jump");
-          continue;
-        }
-        if (budget-- <= 0 || (checked++ > 0 && limit.stop?.())) {
-          budget = -1;
-          rest.push(e);
-          continue;
-        }
-        const check = auth.verify(e.author, tokenBytes(this.#scope, e), sigFromText(e.sig));
-        if (check !== "valid") {
-          refuse(check === "invalid" ? "bad-signature" : "unknown-author");
-          continue;
-        }
-        const kept = { ...e };
-        this.#links.store(kept);
-        fresh.add(kept);
-        rep.changed = true;
-        progress = true;
-      }
-      pending = later;
-    }
-    if (budget < 0) rest.push(...pending);
-    else if (pending.length > 0) refuse("not-owner", pending.length);
+    const fresh = keepSigned(
+      pending,
+      {
+        links: this.#links,
+        mayAuthor: (e) => this.#mayAuthor(e),
+        versionHeld: (start) => this.#at(start)?.version ?? 0,
+        verify: (e) => auth.verify(e.author, tokenBytes(this.#scope, e), sigFromText(e.sig)),
+      },
+      limit,
+      rep,
+    );
     // Nothing new and nobody's reachability changed: the view cannot change (saves a pass over
     // every token for each anti-entropy message).
-    rep.deferred = rest.length;
     if (fresh.size === 0 && !this.#dirty && !rep.changed) return rep;
     this.#dirty = false;
     // A changed view can admit more (a token split off space whose takeover this pass applied):
