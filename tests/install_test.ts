@@ -39,11 +39,25 @@ Deno.test({
       const text = await Deno.readTextFile(`${prefix}/bin/weavets`).catch(() => "");
       if (text.startsWith("#!")) {
         assert.match(text, /--cached-only/);
+        // install.sh bundles the plugin's path (offline: Deno's bundler needs no download).
+        const bundled = await Deno.stat(`${prefix}/lib/weavets/plugin.js`).then(
+          () => true,
+          () => false,
+        );
+        assert.equal(bundled, true, await Deno.readTextFile(`${prefix}/lib/weavets/bundle.log`));
         const moved = `${prefix}-moved`;
         await Deno.rename(prefix, moved);
         try {
           const v = await shTry("env", ["-i", `${moved}/bin/weavets`, "version"]);
           assert.equal(v.code, 0, v.stderr);
+          // The plugin's path runs the bundle (lib/weavets/plugin.js) beside the moved runtime.
+          const c = await shTry(
+            "env",
+            ["-i", "CNI_COMMAND=VERSION", `${moved}/bin/weavets`],
+            '{"cniVersion":"1.0.0"}',
+          );
+          assert.equal(c.code, 0, c.stderr);
+          assert.match(c.stdout, /"supportedVersions"/);
         } finally {
           await Deno.rename(moved, prefix);
         }
