@@ -9,7 +9,8 @@ import type { Logger } from "../log.ts";
 import type { ControlConnection } from "./connection.ts";
 import { ConnectionMaker, corroboratedAddresses } from "./connection_maker.ts";
 import { ChangeNotifier, DEFAULT_NOTIFY_INTERVAL_MS } from "./change_notifier.ts";
-import { type Periodic, periodicDue, startPeriodic } from "./periodic.ts";
+import { type Periodic, startPeriodic } from "./periodic.ts";
+import { planTick } from "./tick.ts";
 import { relayHops, reportsEstablished } from "./routes.ts";
 import { ControlPort } from "./control_port.ts";
 import { derivePsk } from "./crypto.ts";
@@ -44,17 +45,14 @@ import { encodeUpdate } from "./topology.ts";
 import { LocalPeer } from "./local_peer.ts";
 import type { TopologyStore } from "./topology_store.ts";
 import { mutuallyTrusted, TrustedSubnets } from "./trust.ts";
-import { gossipEvents, LocalTopology, TOPOLOGY_CHANNEL } from "./local_topology.ts";
+import { gossipEvents, LocalTopology } from "./local_topology.ts";
 
-export { DEFAULT_PORT } from "./peer_address.ts";
 export {
   ANTI_ENTROPY_FANOUT,
   DEFAULT_MESH_TIMING,
   type MeshConfig,
   type MeshTiming,
 } from "./mesh_config.ts";
-
-export { type MeshCounters, TOPOLOGY_CHANNEL };
 
 export class Mesh implements MeshView {
   readonly self: PeerName;
@@ -332,16 +330,24 @@ export class Mesh implements MeshView {
 
   // ---- the timer ----
 
-  /** Runs what is due and sets the one timer to the earliest next thing. */
+  /** Runs what is due and sets the one timer to the earliest next thing (tick.ts decides). */
   #tick(): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     const now = Date.now();
-    const p = periodicDue(this.#periodic, now, this.timing, Math.random);
-    this.#periodic = p.next;
+    const t = planTick(this.#maker, {
+      now,
+      periodic: this.#periodic,
+      timing: this.timing,
+      random: Math.random,
+      connLimit: this.#config.connLimit,
+      established: this.#conns.size,
+      outboundPending: this.#port.outboundPending,
+    });
+    this.#periodic = t.periodic;
     try {
-      if (p.antiEntropy) this.gossip.antiEntropy(ANTI_ENTROPY_FANOUT);
-      if (p.forget) {
+      if (t.antiEntropy) this.gossip.antiEntropy(ANTI_ENTROPY_FANOUT);
+      if (t.forget) {
         for (const name of this.store.forgetUnreachable(now, this.timing.forgetAfterMs)) {
           this.#log.info("forgot unreachable peer", { peer: name });
         }
@@ -349,13 +355,8 @@ export class Mesh implements MeshView {
     } catch (e) {
       this.#log.error("periodic task failed", { error: describeCause(e) });
     }
-    const capacity = this.#config.connLimit === 0
-      ? Infinity
-      : this.#config.connLimit - this.#conns.size - this.#port.outboundPending;
-    const due = this.#maker.due(now, Math.max(0, capacity));
-    for (const address of due.dial) this.#port.dial(address);
-    const next = Math.min(p.wakeAt, due.wakeAt ?? Infinity);
-    this.#timer = setTimeout(() => this.#tick(), Math.max(0, next - Date.now()));
+    for (const address of t.dial) this.#port.dial(address);
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, t.wakeAt - Date.now()));
   }
 
   /** Re-runs the tick soon after an event (coalesced). */
