@@ -1,36 +1,10 @@
 /**
  * --trusted-subnets through real meshes on loopback: each end's subnets decide its half, the
- * handshake carries it, and Mesh.trusted (MeshView) is true only when both halves are.
+ * handshake carries it, and Mesh.trusted (MeshView) is true only when both halves are. The
+ * decision itself is trust_test's; this shows it crosses a real handshake.
  */
 import assert from "node:assert/strict";
-import { Logger } from "../log.ts";
-import { Mesh } from "./router.ts";
-import { FAST_MESH_TIMING } from "./testing/fast_timing.ts";
-
-function mesh(i: number, trustedSubnets: string[], peers: string[] = []): Mesh {
-  const m = new Mesh({
-    name: `02:00:00:00:00:0${i}`,
-    nickname: `t${i}`,
-    host: "127.0.0.1",
-    port: 0,
-    password: "trusted subnets",
-    connLimit: 10,
-    peers,
-    trustedSubnets,
-    timing: FAST_MESH_TIMING,
-    log: new Logger({ json: true, level: "error", sink: { write: () => {} } }),
-  });
-  m.start();
-  return m;
-}
-
-async function connected(a: Mesh, b: Mesh): Promise<void> {
-  const t0 = Date.now();
-  while (a.connectionCount() < 1 || b.connectionCount() < 1) {
-    if (Date.now() - t0 > 10_000) throw new Error("no connection within 10 s");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { fullMesh, Loopback } from "./testing/loopback.ts";
 
 Deno.test("mesh trust: mutual only when both ends' subnets hold the other's address", async () => {
   const cases: Array<{ a: string[]; b: string[]; mutual: boolean; why: string }> = [
@@ -40,15 +14,17 @@ Deno.test("mesh trust: mutual only when both ends' subnets hold the other's addr
     { a: [], b: [], mutual: false, why: "no subnets" },
   ];
   for (const c of cases) {
-    const a = mesh(1, c.a);
-    const b = mesh(2, c.b, [`127.0.0.1:${a.port}`]);
+    const t = new Loopback();
     try {
-      await connected(a, b);
-      assert.equal(a.trusted(b.self), c.mutual, `a's view: ${c.why}`);
-      assert.equal(b.trusted(a.self), c.mutual, `b's view: ${c.why}`);
-      assert.equal(a.trusted("02:00:00:00:00:09"), false, "no connection: not trusted");
+      const password = "trusted subnets";
+      const a = t.node(1, { password, trustedSubnets: c.a });
+      const b = t.node(2, { password, trustedSubnets: c.b, peers: [a.addr] });
+      await t.until("a-b", () => fullMesh([a, b]));
+      assert.equal(a.mesh.trusted(b.mesh.self), c.mutual, `a's view: ${c.why}`);
+      assert.equal(b.mesh.trusted(a.mesh.self), c.mutual, `b's view: ${c.why}`);
+      assert.equal(a.mesh.trusted("02:00:00:00:00:09"), false, "no connection: not trusted");
     } finally {
-      await Promise.all([a.stop(), b.stop()]);
+      await t.stop();
     }
   }
 });
