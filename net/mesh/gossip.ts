@@ -88,12 +88,14 @@ export interface ChannelStats {
   forged: number;
   /** Envelopes from a source without a bound key yet, dropped without blame. */
   unknownSource: number;
+  /** Messages from peers the channel's gossiper threw on (malformed or conflicting data). */
+  rejected: number;
 }
 
 export interface GossipEvents {
   /** A channel's gossiper threw on input (malformed or conflicting data): logged by the caller. */
   onRejected?(channel: string, from: PeerName, error: unknown): void;
-  /** A message for a channel nobody registered here (a peer with more components). */
+  /** A message for a channel nobody registered here (a peer with more components): counted. */
   onUnknownChannel?(channel: string, from: PeerName): void;
   /** An envelope that failed its check (counted in stats): for a rate-limited log line. */
   onUnauthentic?(
@@ -112,6 +114,8 @@ interface Channel {
 export class Gossip {
   readonly #channels = new Map<string, Channel>();
   readonly stats = new Map<string, ChannelStats>();
+  /** Messages for channels not registered here (one count: the names are the sender's). */
+  unknownChannel = 0;
 
   constructor(
     readonly self: PeerName,
@@ -134,6 +138,7 @@ export class Gossip {
       receivedBytes: 0,
       forged: 0,
       unknownSource: 0,
+      rejected: 0,
     });
     for (const n of this.transport.neighbours()) this.#sendFull(n, name, gossiper);
     return {
@@ -182,6 +187,7 @@ export class Gossip {
     if (m.tag === Tag.heartbeat || m.tag === Tag.identity || m.tag === Tag.rekey) return;
     const c = this.#channels.get(m.channel);
     if (!c) {
+      this.unknownChannel++;
       this.events.onUnknownChannel?.(m.channel, from);
       return;
     }
@@ -234,6 +240,7 @@ export class Gossip {
       // Relay in its originator's tree: as the source sealed it, or (unsigned channels) the news.
       this.#spread(m.channel, m.source, c.signed ? m.data : delta, from);
     } catch (e) {
+      st.rejected++;
       this.events.onRejected?.(m.channel, from, e);
     }
   }

@@ -90,8 +90,13 @@ export function gossipEvents(
   limited: (kind: string, message: string, fields: Record<string, unknown>) => void,
 ): GossipEvents {
   return {
+    // A peer can send these at will: counted per channel (Gossip.stats), logged once a while.
     onRejected: (channel, from, e) =>
-      log.warn("gossip rejected", { channel, from, error: describeCause(e) ?? e }),
+      limited(`rejected ${channel}`, "gossip rejected", {
+        channel,
+        from,
+        error: describeCause(e),
+      }),
     onUnknownChannel: (channel, from) =>
       log.debug("gossip for a channel not registered here", { channel, from }),
     onUnauthentic: (channel, from, source, check) =>

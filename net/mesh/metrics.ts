@@ -39,6 +39,14 @@ export function registerMeshMetrics(registry: Registry, mesh: Mesh): () => void 
     "weavets_gossip_bytes_total",
     "Gossip bytes by direction and channel.",
   );
+  const rejected = registry.counter(
+    "weavets_gossip_rejected_total",
+    "Gossip messages from peers a channel could not take (malformed or conflicting), by channel.",
+  );
+  const unknownChannel = registry.counter(
+    "weavets_gossip_unknown_channel_total",
+    "Gossip messages for channels not registered here (a peer running more components).",
+  );
   const refreshAuthorship = registerAuthorshipMetrics(registry, mesh);
   return () => {
     refreshAuthorship();
@@ -49,7 +57,9 @@ export function registerMeshMetrics(registry: Registry, mesh: Mesh): () => void 
       messages.set(s.receivedMessages, { direction: "received", channel });
       bytes.set(s.sentBytes, { direction: "sent", channel });
       bytes.set(s.receivedBytes, { direction: "received", channel });
+      rejected.set(s.rejected, { channel });
     }
+    unknownChannel.set(mesh.gossip.unknownChannel);
   };
 }
 
