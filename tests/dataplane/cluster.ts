@@ -4,6 +4,7 @@
  * mesh whose gossip this harness relays), and pod namespaces attached to each node's bridge.
  */
 import { createHash } from "node:crypto";
+import { addUnderlay, addVeth, joinUnderlay } from "../harness/links.ts";
 import { Namespaces } from "../harness/netns.ts";
 import { sh, shTry } from "../harness/sh.ts";
 import { encodeBase64 } from "./base64.ts";
@@ -59,6 +60,14 @@ interface Driver {
 }
 
 const enc = new TextEncoder();
+/** A node's view of its data path to one peer (data-plane status). */
+export interface PathView {
+  peer: string;
+  path: string;
+  reason: string;
+  reasonKind: string;
+}
+
 export const peerName = (i: number) => `02:77:00:00:00:${(i + 1).toString(16).padStart(2, "0")}`;
 export const underlayIp = (i: number) => `192.168.77.${i + 1}`;
 
@@ -109,30 +118,11 @@ export class Cluster {
   }
 
   async #build(): Promise<void> {
-    this.underlay = this.ns.add("u");
-    await sh("ip", "-n", this.underlay, "link", "add", "br0", "type", "bridge");
-    await sh("ip", "-n", this.underlay, "link", "set", "br0", "up");
+    this.underlay = await addUnderlay(this.ns);
     for (let i = 0; i < this.opts.nodes; i++) {
       const n = this.ns.add(`n${i}`);
       this.nodes.push(n);
-      await sh(
-        "ip",
-        "link",
-        "add",
-        "eth0",
-        "netns",
-        n,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        `u${i}`,
-        "netns",
-        this.underlay,
-      );
-      await sh("ip", "-n", this.underlay, "link", "set", `u${i}`, "master", "br0", "up");
-      await sh("ip", "-n", n, "addr", "add", `${underlayIp(i)}/24`, "dev", "eth0");
-      await sh("ip", "-n", n, "link", "set", "eth0", "up");
+      await joinUnderlay(this.underlay, n, i, `${underlayIp(i)}/24`);
     }
     for (const [i, k] of this.opts.cut ?? []) {
       for (const [n, other] of [[i, k], [k, i]]) {
@@ -266,27 +256,17 @@ export class Cluster {
     return (await p).status as Record<string, unknown>;
   }
 
+  /** Node `node`'s view of its data path to node `peer` (its status' entry for that peer). */
+  async pathTo(node: number, peer: number): Promise<PathView | undefined> {
+    return ((await this.status(node)).peers as PathView[]).find((x) => x.peer === peerName(peer));
+  }
+
   async #addPod(i: number, j: number): Promise<void> {
     const ns = this.ns.add(`p${i}${j}`);
     const port = `vp${i}${j}`;
-    await sh(
-      "ip",
-      "link",
-      "add",
-      "eth0",
-      "netns",
-      ns,
-      "mtu",
-      `${this.mtu}`,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      port,
-      "netns",
-      this.nodes[i],
-      "mtu",
-      `${this.mtu}`,
+    await addVeth(
+      { name: "eth0", netns: ns, mtu: this.mtu },
+      { name: port, netns: this.nodes[i], mtu: this.mtu },
     );
     await sh("ip", "-n", this.nodes[i], "link", "set", port, "master", "weave", "up");
     const ip = `10.32.${i + 1}.${j + 10}`;
@@ -378,4 +358,19 @@ export async function firstLine(
     buf += dec.decode(value);
   }
   return { line: buf.split("\n")[0], rest: reader };
+}
+
+/** Pod `a` sends `marker` `times` times over TCP to a sink on pod `b`:`port` (2,000: 42 kB). */
+export async function sendMarker(
+  a: Pod,
+  b: Pod,
+  port: string,
+  marker: string,
+  times = 2000,
+): Promise<void> {
+  const sink = tool(b, "sink", port);
+  if ((await firstLine(sink)).line !== "listening") throw new Error("the sink did not listen");
+  const t = await tool(a, "text", b.ip, port, marker, `${times}`).output();
+  if (!t.success) throw new Error(`text to ${b.ip}:${port}: ${new TextDecoder().decode(t.stderr)}`);
+  await sink.status;
 }

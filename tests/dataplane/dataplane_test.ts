@@ -186,12 +186,7 @@ async function tooBigGetsIcmp(c: Cluster, a: Pod, b: Pod): Promise<void> {
   assert.ok(((await c.status(a.node)).sleeve as Record<string, number>).txIcmpTooBig >= 1);
 }
 
-type PathView = { peer: string; path: string; reason: string };
-
-async function pathOf(c: Cluster, node: number, peer: number): Promise<PathView | undefined> {
-  const peers = (await c.status(node)).peers as PathView[];
-  return peers.find((p) => p.peer === peerName(peer));
-}
+const pathOf = (c: Cluster, node: number, peer: number) => c.pathTo(node, peer);
 
 async function waitPath(c: Cluster, node: number, peer: number, path: string, ms: number) {
   const t0 = Date.now();

@@ -6,86 +6,33 @@
  * the underlay (and the VXLAN device), so a pass is not a blind capture.
  */
 import assert from "node:assert/strict";
+import { captureUdp } from "../harness/capture.ts";
+import { linkNames } from "../harness/links.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { sh } from "../harness/sh.ts";
-import { Cluster, firstLine, peerName, type Pod, tool } from "./cluster.ts";
+import { until } from "../harness/wait.ts";
+import { Cluster, type Pod, sendMarker } from "./cluster.ts";
 
-type PathView = { peer: string; path: string; reason: string };
 const MARKER = "PLAINTEXT-MARKER-7d2e";
-
-async function until(what: string, cond: () => Promise<boolean>, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function waitPaths(c: Cluster, path: string): Promise<void> {
   for (const [n, p] of [[0, 1], [1, 0]]) {
     await until(`node ${n} → ${p} on ${path}`, async () => {
-      const v = ((await c.status(n)).peers as PathView[]).find((x) => x.peer === peerName(p));
+      const v = await c.pathTo(n, p);
       return v?.path === path && (path !== "sleeve" || /carries all traffic/.test(v.reason));
     }, 30_000);
   }
 }
 
 /** Underlay UDP bytes captured while pod a sends the marker to pod b 2,000 times (42 kB) over TCP. */
-async function captureMarker(c: Cluster, a: Pod, b: Pod, port: string): Promise<string> {
-  const pcap = await Deno.makeTempFile({ suffix: ".pcap" });
-  const cap = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      c.underlay,
-      "tcpdump",
-      "-i",
-      "br0",
-      "-U",
-      "--immediate-mode",
-      "-s",
-      "0",
-      "-w",
-      pcap,
-      "udp",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  // Started only when tcpdump says it listens (a fixed wait missed the start on a busy machine).
-  const err = cap.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let said = "";
-  while (!said.includes("listening on")) {
-    const { value, done } = await err.read();
-    if (done) assert.fail(`tcpdump did not start: ${said}`);
-    said += value;
-  }
-  try {
-    const sink = tool(b, "sink", port);
-    assert.equal((await firstLine(sink)).line, "listening");
-    const t = await tool(a, "text", b.ip, port, MARKER, "2000").output();
-    assert.ok(t.success, new TextDecoder().decode(t.stderr));
-    await sink.status;
-  } finally {
-    // Packets reach tcpdump in blocks up to 1 s late unless in immediate mode: both, to be sure.
-    await new Promise((r) => setTimeout(r, 1000));
-    cap.kill("SIGTERM");
-    await cap.status;
-    await err.cancel();
-  }
-  const bytes = await Deno.readFile(pcap);
-  await Deno.remove(pcap);
-  assert.ok(bytes.length > 20_000, `the capture saw the traffic (${bytes.length} bytes)`);
-  return new TextDecoder("latin1").decode(bytes);
+function captureMarker(c: Cluster, a: Pod, b: Pod, port: string): Promise<string> {
+  return captureUdp(c.underlay, "br0", 20_000, () => sendMarker(a, b, port, MARKER));
 }
 
 /** The node's VXLAN device and UDP 6784 listeners (the kernel's VXLAN socket shows in ss). */
 async function plaintextState(node: string): Promise<{ vxlan: boolean; udp6784: boolean }> {
-  const links = JSON.parse(await sh("ip", "-n", node, "-j", "link", "show")) as Array<
-    { ifname: string }
-  >;
   const ss = await sh("ip", "netns", "exec", node, "ss", "-Hlun", "sport = :6784");
-  return { vxlan: links.some((l) => l.ifname === "vxlan-6784"), udp6784: ss.trim() !== "" };
+  return { vxlan: (await linkNames(node)).includes("vxlan-6784"), udp6784: ss.trim() !== "" };
 }
 
 async function restart(c: Cluster, password: string | undefined): Promise<void> {

@@ -6,20 +6,8 @@
 import assert from "node:assert/strict";
 import { IS_ROOT } from "../harness/netns.ts";
 import { sh } from "../harness/sh.ts";
-import { Cluster, peerName, ping, underlayIp } from "./cluster.ts";
-
-type PathView = { peer: string; path: string; reason: string };
-
-async function until(what: string, cond: () => Promise<boolean>, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const pathOf = async (c: Cluster, node: number, peer: number) =>
-  ((await c.status(node)).peers as PathView[]).find((p) => p.peer === peerName(peer));
+import { until } from "../harness/wait.ts";
+import { Cluster, ping, underlayIp } from "./cluster.ts";
 
 const established = (c: Cluster, node: number) =>
   c.driverLog(node).split("\n").filter((l) => l.includes('"connection established"')).length;
@@ -27,7 +15,7 @@ const established = (c: Cluster, node: number) =>
 async function encryptedPathUp(c: Cluster): Promise<void> {
   for (const [n, p] of [[0, 1], [1, 0]]) {
     await until(`node ${n} holds a key for node ${p}`, async () => {
-      const v = await pathOf(c, n, p);
+      const v = await c.pathTo(n, p);
       return v?.path === "sleeve" && /userspace path carries all traffic/.test(v.reason);
     }, 20_000);
   }
@@ -65,7 +53,7 @@ Deno.test({
       const before = established(c, 0);
       try {
         await until("the control connection declared dead", async () => {
-          const v = await pathOf(c, 0, 1);
+          const v = await c.pathTo(0, 1);
           return v === undefined || /no control connection/.test(v.reason);
         }, 15_000);
         assert.ok(!(await ping(a, b)), "no session: nothing crosses");

@@ -9,22 +9,10 @@
 import assert from "node:assert/strict";
 import { IS_ROOT } from "../harness/netns.ts";
 import { sh } from "../harness/sh.ts";
+import { until } from "../harness/wait.ts";
 import { Cluster, peerName, ping } from "./cluster.ts";
 
-type PathView = { peer: string; path: string; reason: string };
 type Stats = Record<string, number>;
-
-async function until(what: string, cond: () => Promise<boolean>, ms: number): Promise<number> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return Date.now() - t0;
-}
-
-const pathOf = async (c: Cluster, node: number, peer: number) =>
-  ((await c.status(node)).peers as PathView[]).find((p) => p.peer === peerName(peer));
 
 /** The MAC pod `ns` resolved for `ip`, if any (ARP). */
 async function neighbour(ns: string, ip: string): Promise<string | undefined> {
@@ -58,7 +46,7 @@ for (const password of [undefined, "relay-pw"]) {
       try {
         for (const [n, p] of [[0, 2], [2, 0]]) {
           await until(`node ${n} routes to node ${p} through node 1`, async () => {
-            const v = await pathOf(c, n, p);
+            const v = await c.pathTo(n, p);
             return v?.path === "sleeve" && v.reason.includes(`relayed through ${peerName(1)}`);
           }, 20_000);
         }

@@ -11,18 +11,11 @@
 import assert from "node:assert/strict";
 import { IS_ROOT } from "../harness/netns.ts";
 import { sh } from "../harness/sh.ts";
+import { until } from "../harness/wait.ts";
 import { Cluster, ping, underlayIp } from "./cluster.ts";
 import { jsonLines } from "./json_lines.ts";
 
 const WATCH = new URL("./ready_watch.ts", import.meta.url).pathname;
-
-async function until(what: string, cond: () => Promise<boolean>, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The node's metric `name{labels}` from its metrics endpoint. */
 async function metric(node: string, sample: string): Promise<number> {
@@ -72,7 +65,7 @@ Deno.test({
       // The watcher's first line is the state now: wait for the whole path to be up.
       let s = await next();
       while (s.code !== 200) s = await next();
-      await until("pods talk", () => ping(a, b), 30_000);
+      await until("pods talk", () => ping(a, b), 30_000, 100);
       for (const role of ["rx", "tx"] as const) {
         const t0 = Date.now();
         await Deno.writeTextFile(`${faultDir}/n0/${role}`, "");
@@ -132,10 +125,15 @@ Deno.test({
       const t0 = Date.now();
       await sh("ip", "netns", "exec", c.nodes[1], Deno.execPath(), "eval", script);
       let refused = 0;
-      await until("the refusals are counted", async () => {
-        refused = ((await c.status(0)).sleeve as Record<string, number>).rxUnknownSender - before;
-        return refused >= 2500; // UDP may drop a few
-      }, 20_000);
+      await until(
+        "the refusals are counted",
+        async () => {
+          refused = ((await c.status(0)).sleeve as Record<string, number>).rxUnknownSender - before;
+          return refused >= 2500; // UDP may drop a few
+        },
+        20_000,
+        100,
+      );
       const lines = c.drivers[0]!.log.filter((l) => l.includes("userspace path refused datagrams"));
       console.log(`  ${refused} refused, ${lines.length} line(s): ${lines[0]}`);
       // One at once, then at most one per 10 s while it goes on.

@@ -8,62 +8,12 @@
  * and neither the 0→2 nor the 2→1 marker; node 2 has no VXLAN device, 0's FDB only points at 1.
  */
 import assert from "node:assert/strict";
+import { captureUdp } from "../harness/capture.ts";
+import { linkIndex } from "../harness/links.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { sh } from "../harness/sh.ts";
-import { Cluster, firstLine, peerName, type Pod, tool } from "./cluster.ts";
-
-type PathView = { peer: string; path: string; reasonKind: string };
-
-async function until(what: string, cond: () => Promise<boolean>, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function pathOf(c: Cluster, n: number, p: number): Promise<PathView | undefined> {
-  return ((await c.status(n)).peers as PathView[]).find((x) => x.peer === peerName(p));
-}
-
-/** Sends `marker` 2,000 times over TCP from pod a to pod b (42 kB). */
-async function send(a: Pod, b: Pod, port: string, marker: string): Promise<void> {
-  const sink = tool(b, "sink", port);
-  assert.equal((await firstLine(sink)).line, "listening");
-  const t = await tool(a, "text", b.ip, port, marker, "2000").output();
-  assert.ok(t.success, new TextDecoder().decode(t.stderr));
-  await sink.status;
-}
-
-/** Underlay UDP captured on the underlay bridge while `traffic` runs. */
-async function capture(underlay: string, traffic: () => Promise<void>): Promise<string> {
-  const pcap = await Deno.makeTempFile({ suffix: ".pcap" });
-  const cap = new Deno.Command("ip", {
-    args: ["netns", "exec", underlay, "tcpdump", "-i", "br0", "-U", "--immediate-mode", "-B"]
-      .concat(["32768", "-s", "0", "-w", pcap, "udp"]),
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const err = cap.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let said = "";
-  while (!said.includes("listening on")) {
-    const { value, done } = await err.read();
-    if (done) assert.fail(`tcpdump did not start: ${said}`);
-    said += value;
-  }
-  try {
-    await traffic();
-  } finally {
-    await new Promise((r) => setTimeout(r, 1000));
-    cap.kill("SIGTERM");
-    await cap.status;
-    await err.cancel();
-  }
-  const bytes = await Deno.readFile(pcap);
-  await Deno.remove(pcap);
-  assert.ok(bytes.length > 60_000, `the capture saw the traffic (${bytes.length} bytes)`);
-  return new TextDecoder("latin1").decode(bytes);
-}
+import { until } from "../harness/wait.ts";
+import { Cluster, peerName, sendMarker } from "./cluster.ts";
 
 /** Node's refused-untrusted counter (fastpath/trusted_input.ts); null: no such table. */
 async function refusedUntrusted(node: string): Promise<number | null> {
@@ -93,19 +43,8 @@ async function udpTo6784(from: string, to: string, n: number): Promise<void> {
   );
 }
 
-async function vxlanIndex(node: string): Promise<number | undefined> {
-  const links = JSON.parse(await sh("ip", "-n", node, "-j", "link", "show")) as Array<
-    { ifname: string; ifindex: number }
-  >;
-  return links.find((l) => l.ifname === "vxlan-6784")?.ifindex;
-}
-
-async function hasVxlan(node: string): Promise<boolean> {
-  const links = JSON.parse(await sh("ip", "-n", node, "-j", "link", "show")) as Array<
-    { ifname: string }
-  >;
-  return links.some((l) => l.ifname === "vxlan-6784");
-}
+const vxlanIndex = (node: string) => linkIndex(node, "vxlan-6784");
+const hasVxlan = async (node: string) => (await vxlanIndex(node)) !== undefined;
 
 Deno.test({
   name: "trusted subnets: with a password, plaintext VXLAN only between the mutually trusted " +
@@ -127,13 +66,13 @@ Deno.test({
     try {
       for (const [n, p] of [[0, 1], [1, 0]]) {
         await until(`node ${n} → ${p} on the trusted fast path`, async () => {
-          const v = await pathOf(c, n, p);
+          const v = await c.pathTo(n, p);
           return v?.path === "fastdp" && v.reasonKind === "trusted-unencrypted";
         }, 45_000);
       }
       for (const [n, p] of [[0, 2], [1, 2], [2, 0], [2, 1]]) {
         await until(`node ${n} → ${p} encrypted`, async () => {
-          const v = await pathOf(c, n, p);
+          const v = await c.pathTo(n, p);
           return v?.path === "sleeve" && v.reasonKind === "encrypted";
         }, 45_000);
       }
@@ -169,10 +108,10 @@ Deno.test({
       await udpTo6784(c.nodes[2], "192.168.77.1", 20);
       assert.equal(await refusedUntrusted(c.nodes[0]), before + 20, "node 2's 20 refused");
 
-      const seen = await capture(c.underlay, async () => {
-        await send(a, b, "5201", "TRUSTED-PAIR-MARKER-a1");
-        await send(a, x, "5202", "OUTSIDE-MARKER-b2");
-        await send(x, b, "5203", "OUTSIDE-MARKER-c3");
+      const seen = await captureUdp(c.underlay, "br0", 60_000, async () => {
+        await sendMarker(a, b, "5201", "TRUSTED-PAIR-MARKER-a1");
+        await sendMarker(a, x, "5202", "OUTSIDE-MARKER-b2");
+        await sendMarker(x, b, "5203", "OUTSIDE-MARKER-c3");
       });
       assert.ok(seen.includes("TRUSTED-PAIR-MARKER-a1"), "control: the trusted pair is plaintext");
       assert.ok(!seen.includes("OUTSIDE-MARKER-b2"), "0 → 2 seen in plaintext");
@@ -186,12 +125,12 @@ Deno.test({
       assert.equal(await vxlanIndex(c.nodes[0]), index, "the device was kept at start");
       for (const [n, p] of [[0, 1], [1, 0]]) {
         await until(`after the restart, node ${n} → ${p} trusted again`, async () => {
-          const v = await pathOf(c, n, p);
+          const v = await c.pathTo(n, p);
           return v?.path === "fastdp" && v.reasonKind === "trusted-unencrypted";
         }, 45_000);
       }
       await until("node 0 → 2 encrypted after the restart", async () => {
-        const v = await pathOf(c, 0, 2);
+        const v = await c.pathTo(0, 2);
         return v?.path === "sleeve" && v.reasonKind === "encrypted";
       }, 45_000);
       assert.equal(await vxlanIndex(c.nodes[0]), index, "and kept since");

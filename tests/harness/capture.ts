@@ -1,4 +1,5 @@
 /** Packet captures for root tests (tcpdump in a namespace as the oracle). */
+import { readUntil } from "./sh.ts";
 
 /** Whether tcpdump is installed (tests that need it say so and skip that check). */
 export const HAS_TCPDUMP = new Deno.Command("sh", {
@@ -20,12 +21,7 @@ export async function captureOneArp(
     stderr: "piped",
   }).spawn();
   const errs = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes("listening on")) {
-    const { value, done } = await errs.read();
-    if (done) throw new Error(`tcpdump did not start: ${seen}`);
-    seen += value;
-  }
+  await readUntil(errs, "listening on", "tcpdump");
   errs.releaseLock();
   child.stderr.cancel().catch(() => {});
   const timer = setTimeout(() => child.kill("SIGTERM"), 5000);
@@ -38,4 +34,49 @@ export async function captureOneArp(
       return out;
     })(),
   };
+}
+
+/**
+ * Captures the UDP packets on `dev` in namespace `netns` (whole packets, with a 32 MiB buffer: a
+ * busy 2-core machine drops packets with tcpdump's default 2 MiB) while `traffic` runs, which
+ * starts only once tcpdump listens (a fixed wait missed the start on a busy machine). Resolves to
+ * the capture file's bytes as latin1 text, for searching markers in; fails when the capture holds
+ * fewer than `atLeast` bytes (a capture that saw nothing proves no "never in plaintext").
+ */
+export async function captureUdp(
+  netns: string,
+  dev: string,
+  atLeast: number,
+  traffic: () => Promise<void>,
+): Promise<string> {
+  const pcap = await Deno.makeTempFile({ suffix: ".pcap" });
+  try {
+    const cap = new Deno.Command("ip", {
+      args: ["netns", "exec", netns, "tcpdump", "-i", dev, "-U", "--immediate-mode", "-B"]
+        .concat(["32768", "-s", "0", "-w", pcap, "udp"]),
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const err = cap.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    await readUntil(err, "listening on", "tcpdump").catch(async (e) => {
+      await cap.status;
+      throw e;
+    });
+    try {
+      await traffic();
+    } finally {
+      // Packets reach tcpdump in blocks up to 1 s late unless in immediate mode: both, to be sure.
+      await new Promise((r) => setTimeout(r, 1000));
+      cap.kill("SIGTERM");
+      await cap.status;
+      await err.cancel();
+    }
+    const bytes = await Deno.readFile(pcap);
+    if (bytes.length < atLeast) {
+      throw new Error(`the capture did not see the traffic (${bytes.length} bytes)`);
+    }
+    return new TextDecoder("latin1").decode(bytes);
+  } finally {
+    await Deno.remove(pcap).catch(() => {});
+  }
 }

@@ -34,3 +34,21 @@ export async function ipJson<T = unknown>(netns: string | null, ...args: string[
   const out = await sh("ip", ...full);
   return (out.trim() ? JSON.parse(out) : []) as T;
 }
+
+/**
+ * Reads `reader` (a child's decoded output) until what it read includes `marker`; returns that
+ * text. Throws, with what it read, when the stream ends first (the program exited).
+ */
+export async function readUntil(
+  reader: ReadableStreamDefaultReader<string>,
+  marker: string,
+  what: string,
+): Promise<string> {
+  let seen = "";
+  while (!seen.includes(marker)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${what}: ended before "${marker}": ${seen}`);
+    seen += value;
+  }
+  return seen;
+}

@@ -6,8 +6,9 @@
  * (the reset-weave init container), and the daemon (the weavets container).
  */
 import { weavetsBin } from "../harness/binary.ts";
+import { addUnderlay, joinUnderlay } from "../harness/links.ts";
 import { Namespaces } from "../harness/netns.ts";
-import { sh, shTry } from "../harness/sh.ts";
+import { shTry } from "../harness/sh.ts";
 import { simulateWeave, type WeavePod } from "./sim.ts";
 
 export const underlayIp = (i: number) => `192.168.76.${i + 1}`;
@@ -45,29 +46,10 @@ export class WeaveCluster {
   static async build(prefix: string, opts: { stray?: boolean } = {}): Promise<WeaveCluster> {
     const c = new WeaveCluster(prefix);
     try {
-      const u = c.ns.add("u");
-      await sh("ip", "-n", u, "link", "add", "br0", "type", "bridge");
-      await sh("ip", "-n", u, "link", "set", "br0", "up");
+      const u = await addUnderlay(c.ns);
       for (const [i, w] of WEAVE_NODES.entries()) {
         const n = c.ns.add(`n${i}`);
-        await sh(
-          "ip",
-          "link",
-          "add",
-          "eth0",
-          "netns",
-          n,
-          "type",
-          "veth",
-          "peer",
-          "name",
-          `u${i}`,
-          "netns",
-          u,
-        );
-        await sh("ip", "-n", u, "link", "set", `u${i}`, "master", "br0", "up");
-        await sh("ip", "-n", n, "addr", "add", `${underlayIp(i)}/24`, "dev", "eth0");
-        await sh("ip", "-n", n, "link", "set", "eth0", "up");
+        await joinUnderlay(u, n, i, `${underlayIp(i)}/24`);
         const confDir = `${c.tmp}/n${i}/net.d`;
         const pods = await simulateWeave(n, {
           confDir,

@@ -6,9 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { weavetsBin } from "../harness/binary.ts";
+import { linkNames } from "../harness/links.ts";
 import { IS_ROOT, withNamespaces } from "../harness/netns.ts";
 import { sh, shTry } from "../harness/sh.ts";
-import { hasIpset, simulateWeave, weaverStandIn } from "./sim.ts";
+import { hasIpset, stopStandIn, weaverStandIn, withWeaveNode } from "./sim.ts";
 
 const inNs = (ns: string, ...args: string[]) => shTry("ip", ["netns", "exec", ns, ...args]);
 
@@ -19,104 +20,83 @@ async function ruleset(node: string): Promise<string> {
     (await inNs(node, "nft", "-s", "list", "ruleset")).stdout;
 }
 
-async function linkNames(node: string): Promise<string[]> {
-  const links = JSON.parse(await sh("ip", "-n", node, "-j", "link", "show")) as {
-    ifname: string;
-  }[];
-  return links.map((l) => l.ifname).sort();
-}
-
 Deno.test({
   name: "reset --weave: Weave's leftovers go; host rules, bridge, address and pods stay",
   ignore: !IS_ROOT,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withNamespaces("wtwr", async (ns) => {
-      const node = ns.add("node");
-      const pods = [ns.add("p"), ns.add("p")];
-      const tmp = Deno.makeTempDirSync({ prefix: "wtwr-" });
+    withWeaveNode("wtwr", async ({ node, pods, confDir }) => {
+      await sh(
+        "ip",
+        "netns",
+        "exec",
+        node,
+        "iptables",
+        "-A",
+        "FORWARD",
+        "-i",
+        "eth9",
+        "-j",
+        "ACCEPT",
+      );
+      const reset = () => inNs(node, weavetsBin(), "reset", "--weave", `--cni-conf-dir=${confDir}`);
+
+      // A live weaver: refused, nothing changed.
+      const standIn = weaverStandIn(node);
       try {
-        const confDir = `${tmp}/net.d`;
-        await simulateWeave(node, {
-          confDir,
-          pods: [{ ns: pods[0], ip: "10.32.0.2" }, { ns: pods[1], ip: "10.32.0.3" }],
-        });
-        await sh(
-          "ip",
-          "netns",
-          "exec",
-          node,
-          "iptables",
-          "-A",
-          "FORWARD",
-          "-i",
-          "eth9",
-          "-j",
-          "ACCEPT",
-        );
-        const reset = () =>
-          inNs(node, weavetsBin(), "reset", "--weave", `--cni-conf-dir=${confDir}`);
-
-        // A live weaver: refused, nothing changed.
-        const standIn = weaverStandIn(node);
-        try {
-          await standIn.stdout.getReader().read();
-          const before = await ruleset(node);
-          const r = await reset();
-          assert.equal(r.code, 3, r.stdout + r.stderr);
-          assert.match(r.stderr, /refusing.*Nothing was changed/s);
-          assert.equal(await ruleset(node), before);
-        } finally {
-          standIn.kill("SIGKILL");
-          await standIn.status;
-        }
-
-        // Our conflist not there yet: everything else goes, Weave's conflist is kept (exit 1).
-        const first = await reset();
-        assert.equal(first.code, 1, first.stdout + first.stderr);
-        assert.match(first.stderr, /kept 10-weave\.conflist: 10-weavets\.conflist is not in/);
-        const save = (await inNs(node, "iptables-save")).stdout;
-        assert.doesNotMatch(save, /WEAVE|-o weave|-i weave|Weave Net/, save);
-        assert.match(save, /-A FORWARD -i eth9 -j ACCEPT/, "the host's own rule stays");
-        if (await hasIpset()) {
-          assert.equal((await inNs(node, "ipset", "list", "-n")).stdout.trim(), "");
-        }
-        const links = await linkNames(node);
-        for (const d of ["datapath", "vethwe-bridge", "vethwe-datapath", "vxlan-6784"]) {
-          assert.ok(!links.includes(d), `${d} removed: ${links}`);
-        }
-        assert.ok(links.includes("weave"));
-        const addr = await sh("ip", "-n", node, "-4", "-o", "addr", "show", "dev", "weave");
-        assert.match(addr, /10\.32\.0\.1\/12/, "the bridge keeps its address (pods' gateway)");
-        const ping = await shTry("ip", [
-          "netns",
-          "exec",
-          pods[0],
-          "busybox",
-          "ping",
-          "-c1",
-          "-W2",
-          "10.32.0.3",
-        ]);
-        assert.equal(ping.code, 0, "pods on the bridge still talk");
-
-        // With our conflist installed, Weave's is renamed out of the runtimes' way; a second
-        // run finds nothing else.
-        Deno.writeTextFileSync(`${confDir}/10-weavets.conflist`, "{}");
-        const second = await reset();
-        assert.equal(second.code, 0, second.stdout + second.stderr);
-        assert.match(second.stdout, /removed CNI config 10-weave\.conflist/);
-        assert.deepEqual([...Deno.readDirSync(confDir)].map((e) => e.name).sort(), [
-          "10-weave.conflist.weavets-disabled",
-          "10-weavets.conflist",
-        ]);
-        const third = await reset();
-        assert.equal(third.code, 0);
-        assert.doesNotMatch(third.stdout, /removed/);
+        await standIn.stdout.getReader().read();
+        const before = await ruleset(node);
+        const r = await reset();
+        assert.equal(r.code, 3, r.stdout + r.stderr);
+        assert.match(r.stderr, /refusing.*Nothing was changed/s);
+        assert.equal(await ruleset(node), before);
       } finally {
-        Deno.removeSync(tmp, { recursive: true });
+        await stopStandIn(standIn);
       }
+
+      // Our conflist not there yet: everything else goes, Weave's conflist is kept (exit 1).
+      const first = await reset();
+      assert.equal(first.code, 1, first.stdout + first.stderr);
+      assert.match(first.stderr, /kept 10-weave\.conflist: 10-weavets\.conflist is not in/);
+      const save = (await inNs(node, "iptables-save")).stdout;
+      assert.doesNotMatch(save, /WEAVE|-o weave|-i weave|Weave Net/, save);
+      assert.match(save, /-A FORWARD -i eth9 -j ACCEPT/, "the host's own rule stays");
+      if (await hasIpset()) {
+        assert.equal((await inNs(node, "ipset", "list", "-n")).stdout.trim(), "");
+      }
+      const links = await linkNames(node);
+      for (const d of ["datapath", "vethwe-bridge", "vethwe-datapath", "vxlan-6784"]) {
+        assert.ok(!links.includes(d), `${d} removed: ${links}`);
+      }
+      assert.ok(links.includes("weave"));
+      const addr = await sh("ip", "-n", node, "-4", "-o", "addr", "show", "dev", "weave");
+      assert.match(addr, /10\.32\.0\.1\/12/, "the bridge keeps its address (pods' gateway)");
+      const ping = await shTry("ip", [
+        "netns",
+        "exec",
+        pods[0],
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        "10.32.0.3",
+      ]);
+      assert.equal(ping.code, 0, "pods on the bridge still talk");
+
+      // With our conflist installed, Weave's is renamed out of the runtimes' way; a second
+      // run finds nothing else.
+      Deno.writeTextFileSync(`${confDir}/10-weavets.conflist`, "{}");
+      const second = await reset();
+      assert.equal(second.code, 0, second.stdout + second.stderr);
+      assert.match(second.stdout, /removed CNI config 10-weave\.conflist/);
+      assert.deepEqual([...Deno.readDirSync(confDir)].map((e) => e.name).sort(), [
+        "10-weave.conflist.weavets-disabled",
+        "10-weavets.conflist",
+      ]);
+      const third = await reset();
+      assert.equal(third.code, 0);
+      assert.doesNotMatch(third.stdout, /removed/);
     }),
 });
 

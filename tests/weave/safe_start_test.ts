@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { weavetsBin } from "../harness/binary.ts";
-import { IS_ROOT, withNamespaces } from "../harness/netns.ts";
+import { IS_ROOT } from "../harness/netns.ts";
 import { sh, shTry } from "../harness/sh.ts";
-import { simulateWeave, snapshot, weaverStandIn } from "./sim.ts";
+import { snapshot, stopStandIn, weaverStandIn, withWeaveNode } from "./sim.ts";
 
 /**
  * What the kernel changes by itself is not state: timers in `ip -d -j link` (a bridge's
@@ -28,16 +28,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withNamespaces("wtws", async (ns) => {
-      const node = ns.add("node");
-      const pods = [ns.add("p"), ns.add("p")];
-      const tmp = Deno.makeTempDirSync({ prefix: "wtws-" });
+    withWeaveNode("wtws", async ({ node, tmp }) => {
       const standIn = weaverStandIn(node);
       try {
-        await simulateWeave(node, {
-          confDir: `${tmp}/net.d`,
-          pods: [{ ns: pods[0], ip: "10.32.0.2" }, { ns: pods[1], ip: "10.32.0.3" }],
-        });
         const reader = standIn.stdout.getReader();
         const first = new TextDecoder().decode((await reader.read()).value);
         assert.match(first, /ready/);
@@ -70,10 +63,7 @@ Deno.test({
         await sh("ip", "-n", node, "link", "set", "weave", "mtu", "1400");
         assert.notDeepEqual(stable(await snapshot(node)), before);
       } finally {
-        standIn.kill("SIGKILL");
-        await standIn.status;
-        await standIn.stdout.cancel().catch(() => {});
-        Deno.removeSync(tmp, { recursive: true });
+        await stopStandIn(standIn);
       }
     }),
 });

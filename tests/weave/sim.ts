@@ -7,6 +7,8 @@
  * `10-weave.conflist` in a CNI config dir, and pods on the bridge with Weave addresses. A stand-in
  * for weaver (a process named `weaver`) can hold TCP and UDP 6783.
  */
+import { addVeth } from "../harness/links.ts";
+import { withNamespaces } from "../harness/netns.ts";
 import { sh, shTry } from "../harness/sh.ts";
 
 export const WEAVE_CONFLIST = JSON.stringify({
@@ -107,25 +109,7 @@ export async function simulateWeave(
   let n = 0;
   for (const p of opts.pods) {
     const veth = `vethwepl${node.slice(-3)}${n++}`.slice(0, 15);
-    await sh(
-      "ip",
-      "link",
-      "add",
-      "eth0",
-      "netns",
-      p.ns,
-      "mtu",
-      "1376",
-      "type",
-      "veth",
-      "peer",
-      "name",
-      veth,
-      "netns",
-      node,
-      "mtu",
-      "1376",
-    );
+    await addVeth({ name: "eth0", netns: p.ns, mtu: 1376 }, { name: veth, netns: node, mtu: 1376 });
     await ip("link", "set", veth, "master", "weave", "up");
     await sh("ip", "-n", p.ns, "addr", "add", `${p.ip}/12`, "dev", "eth0");
     await sh("ip", "-n", p.ns, "link", "set", "eth0", "up");
@@ -180,4 +164,48 @@ export function weaverStandIn(node: string): Deno.ChildProcess {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+}
+
+/** A simulated Weave node and where its files are (withWeaveNode). */
+export interface WeaveNode {
+  node: string;
+  /** Two pods on the bridge: 10.32.0.2 and 10.32.0.3. */
+  pods: string[];
+  /** A temporary directory for the test's files, removed afterwards. */
+  tmp: string;
+  /** The CNI config dir holding 10-weave.conflist. */
+  confDir: string;
+}
+
+/**
+ * Runs `fn` on a simulated Weave node with two pods, in namespaces named with `prefix`; the
+ * namespaces and the temporary directory go afterwards, also when `fn` throws.
+ */
+export function withWeaveNode<T>(prefix: string, fn: (w: WeaveNode) => Promise<T>): Promise<T> {
+  return withNamespaces(prefix, async (ns) => {
+    const node = ns.add("node");
+    const pods = [ns.add("p"), ns.add("p")];
+    const tmp = Deno.makeTempDirSync({ prefix: `${prefix}-` });
+    try {
+      const confDir = `${tmp}/net.d`;
+      await simulateWeave(node, {
+        confDir,
+        pods: [{ ns: pods[0], ip: "10.32.0.2" }, { ns: pods[1], ip: "10.32.0.3" }],
+      });
+      return await fn({ node, pods, tmp, confDir });
+    } finally {
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  });
+}
+
+/** Stops a weaverStandIn and waits for it. */
+export async function stopStandIn(standIn: Deno.ChildProcess): Promise<void> {
+  try {
+    standIn.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+  await standIn.status;
+  await standIn.stdout.cancel().catch(() => {});
 }
