@@ -24,6 +24,7 @@
  * complete (run rmpeer on one connected survivor); a takeover loses against an owner-made change
  * of the same version, so an in-flight donation by the removed peer still wins everywhere.
  */
+import { describeCause } from "../cause.ts";
 import {
   admissible,
   firstState,
@@ -291,7 +292,7 @@ export class Ring {
     try {
       genesis = seedEntries(this.start, this.end, seedMembers(seed));
     } catch (e) {
-      throw new RingConflictError(`cannot build the initial split from seed: ${e}`);
+      throw new RingConflictError(`cannot build the initial split from seed: ${describeCause(e)}`);
     }
     this.#seed = seed;
     this.#scope = ringScope(this.start, this.end, seed);

@@ -15,6 +15,7 @@
  * - oracle: connect without knowing the password; test `guesses` offline on what the victim sent.
  * - listen: accept TCP on `ports` for `durationMs` and count connections (dials to us).
  */
+import { describeCause } from "../../net/cause.ts";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { encodeMessage, FrameReader, MAX_FRAME, type Message, Tag } from "../../net/mesh/codec.ts";
@@ -118,7 +119,7 @@ async function join(): Promise<unknown> {
   try {
     c = await connect(spec.index ?? 1, spec.name);
   } catch (e) {
-    return { established: false, error: (e as Error).message };
+    return { established: false, error: describeCause(e) };
   }
   const received: Record<string, string[]> = {};
   let closed: string | null = null;
@@ -197,7 +198,7 @@ async function fill(): Promise<unknown> {
         c.start({ onMessage() {}, onClose: () => {}, known: () => true });
         conns.push(c);
       } catch (e) {
-        const r = (e as Error).message;
+        const r = describeCause(e);
         reasons.set(r, (reasons.get(r) ?? 0) + 1);
       }
     }));
@@ -328,7 +329,7 @@ async function topo(): Promise<unknown> {
   try {
     c = await connect(3000, self.name, selfKey);
   } catch (e) {
-    return { established: false, error: (e as Error).message };
+    return { established: false, error: describeCause(e) };
   }
   let closed: string | null = null;
   c.start({ onMessage() {}, onClose: (r) => (closed = r), known: () => true });
@@ -375,7 +376,7 @@ async function oracle(): Promise<unknown> {
     theirHello = bytes.slice(0, end);
     frames = new FrameReader(() => MAX_FRAME).push(bytes.subarray(end));
   } catch (e) {
-    error = (e as Error).message;
+    error = describeCause(e);
   }
   const opened: string[] = [];
   if (theirKey && frames.length > 0) {

@@ -6,6 +6,7 @@
  * step checks that the flood reached the victim (sockets opened, handshakes completed, bytes
  * accepted or the connection refused), so a pass is the protection's doing.
  */
+import { describeCause } from "../../net/cause.ts";
 import assert from "node:assert/strict";
 import { Cluster } from "../../cli/demo/cluster.ts";
 import { MAX_FRAME, MAX_UNKNOWN_FRAME } from "../../net/mesh/codec.ts";
@@ -51,7 +52,7 @@ async function rejoin(c: Cluster, node: Node, peer: Node, ms: number): Promise<n
         /refus|limit/.test(l)
       ).slice(-6).join("\n");
     throw new Error(
-      `${(e as Error).message}\n${node.name} logged:\n${about(node, 0, peer)}\n` +
+      `${describeCause(e)}\n${node.name} logged:\n${about(node, 0, peer)}\n` +
         `${peer.name} logged:\n${about(peer, 1, node)}`,
     );
   }
@@ -92,7 +93,7 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
       try {
         secs = await rejoin(c, n3, n1, 30_000);
       } catch (e) {
-        error = (e as Error).message;
+        error = describeCause(e);
       }
       await Deno.writeTextFile(stopFile, "");
       const f = await Promise.all(floods.map((x) => x.result));
@@ -129,7 +130,7 @@ export async function floodSteps(t: Deno.TestContext, c: Cluster, a: Attacker) {
       try {
         secs = await rejoin(c, n3, n1, 15_000);
       } catch (e) {
-        error = (e as Error).message;
+        error = describeCause(e);
       }
       const f = await fill.result;
       console.log(`  fill: ${JSON.stringify(f)}; n3 rejoined after ${secs ?? "-"} s`);

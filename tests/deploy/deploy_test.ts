@@ -10,6 +10,7 @@
  * pod, whose namespace the daemon cannot see, is attached by that plugin alone (the daemon answers
  * "fallback") and reaches them too once the API reports its address, as a kubelet does.
  */
+import { describeCause } from "../../net/cause.ts";
 import assert from "node:assert/strict";
 import { Cluster } from "../../cli/demo/cluster.ts";
 import { CniRuntime, type Conflist } from "../../cli/demo/cni_runtime.ts";
@@ -203,7 +204,7 @@ Deno.test({
             return (await get(n.netns, main(pod).readiness!.url)) === "200" || undefined;
           }, 90_000);
         } catch (e) {
-          throw new Error(`${(e as Error).message}\n${(await logs()).stderr}`);
+          throw new Error(`${describeCause(e)}\n${(await logs()).stderr}`);
         }
         assert.equal(await get(n.netns, main(pod).liveness!.url), "200");
         // What README tells operators: kubectl exec daemonset/weavets -c weavets -- weavets status

@@ -4,6 +4,8 @@
  * per acknowledged allocation: "id ip". Failed requests print "id ERR status reason".
  *   deno run -A burst.ts PREFIX FROM COUNT PARALLEL [ADDR]
  */
+import { describeCause } from "../../net/cause.ts";
+
 const [prefix, from, count, parallel, addr = "127.0.0.1:6784"] = Deno.args;
 let next = Number(from);
 const end = Number(from) + Number(count);
@@ -21,7 +23,7 @@ async function worker() {
       const body = (await r.text()).trim();
       say(r.ok ? `${id} ${body}` : `${id} ERR ${r.status} ${body}`);
     } catch (e) {
-      say(`${id} ERR 0 ${(e as Error).message}`);
+      say(`${id} ERR 0 ${describeCause(e)}`);
     }
   }
 }

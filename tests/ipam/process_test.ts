@@ -3,6 +3,7 @@
  * allocation burst loses and duplicates nothing, and after another node is killed, rmpeer on a
  * survivor takes over its space and allocation continues from it.
  */
+import { describeCause } from "../../net/cause.ts";
 import assert from "node:assert/strict";
 import { run as rmpeer } from "../../cli/rmpeer.ts";
 
@@ -49,7 +50,7 @@ async function call(p: Proc, method: string, path: string) {
     const r = await fetch(`http://127.0.0.1:${p.http}${path}`, { method });
     return { status: r.status, text: (await r.text()).trim() };
   } catch (e) {
-    return { status: 0, text: (e as Error).message };
+    return { status: 0, text: describeCause(e) };
   }
 }
 

@@ -4,6 +4,7 @@
  * flight between groups; a crash loses in-flight messages to the peer and keeps only what it
  * persisted. Used by the property tests.
  */
+import { describeCause } from "../../net/cause.ts";
 import type { Cidr } from "../../net/addr/mod.ts";
 import { Allocator } from "../../net/ipam/allocator.ts";
 import {
@@ -188,7 +189,7 @@ export class SimCluster {
           }
         }
       } catch (e) {
-        this.problems.push(`${to.name}: ${(e as Error).message}`);
+        this.problems.push(`${to.name}: ${describeCause(e)}`);
       }
     }
   }

@@ -4,6 +4,7 @@
  * order per sender; a node that goes down loses what was in flight to it. When a node comes up,
  * it and every other node exchange full state, as the real mesh does on a new connection.
  */
+import { describeCause } from "../../cause.ts";
 import type {
   GossipChannel,
   Gossiper,
@@ -113,7 +114,7 @@ export class FakeNetwork {
         if (kind === "gossip") g.onGossip(from.name, data);
         else g.onUnicast(from.name, data);
       } catch (e) {
-        this.errors.push(`${to.name}: ${(e as Error).message}`);
+        this.errors.push(`${to.name}: ${describeCause(e)}`);
       }
     }, 0);
   }
