@@ -22,7 +22,19 @@ export type Refusal =
   | "own-space"
   | "version-jump"
   | "version-cap"
-  | "outside-range";
+  | "outside-range"
+  | "store-full";
+
+/**
+ * Token states kept at most, over all tokens and authors: what one list of an IPAM message may
+ * carry (wire.ts MAX_RING_ENTRIES; links_test checks they agree). This peer sends and persists its
+ * ring with the states it keeps, so a store past it would make every peer refuse its messages and
+ * its own data dir unreadable at the next start. A received state that would be one more is
+ * refused ("store-full", counted and logged like every refusal); one replacing an author's state of
+ * a token it already holds still comes in. A 2,000-peer ring keeps ~10,000; only a forger (a member
+ * splitting its space into made-up tokens) gets near it.
+ */
+export const MAX_KEPT_STATES = 1 << 15;
 
 export interface MergeReport {
   changed: boolean;
@@ -61,12 +73,25 @@ export function admissible(
   rep: MergeReport,
 ): Entry[] {
   const out: Entry[] = [];
-  for (const e of [...other.entries, ...(other.links ?? [])]) {
+  const all = [...other.entries, ...(other.links ?? [])];
+  // The room is counted only when the message could fill it (the strings cost ~ms per 32,768).
+  const adds = links.size + all.length >= MAX_KEPT_STATES ? new Set<string>() : null;
+  for (const e of all) {
     if (e.start < range.start || e.start >= range.end) refuse(rep, "outside-range");
     else if (e.version > MAX_VERSION) refuse(rep, "version-cap");
     else if (e.sig === "") {
       if (!isGenesis(e)) refuse(rep, "bad-signature");
-    } else if (!links.has(e)) out.push(e);
+    } else if (!links.has(e)) {
+      if (adds && !links.holds(e)) {
+        const key = `${e.start} ${e.author}`;
+        if (!adds.has(key) && links.size + adds.size >= MAX_KEPT_STATES) {
+          refuse(rep, "store-full");
+          continue;
+        }
+        adds.add(key);
+      }
+      out.push(e);
+    }
   }
   return out;
 }
@@ -122,7 +147,11 @@ export function keepSigned(
         continue;
       }
       const kept = { ...e };
-      ctx.links.store(kept);
+      if (!ctx.links.store(kept)) {
+        // Full since admissible() looked (states kept by another slice meanwhile).
+        refuse(rep, "store-full");
+        continue;
+      }
       fresh.add(kept);
       rep.changed = true;
       progress = true;
@@ -147,6 +176,7 @@ export class LinkStore {
   readonly #links = new Map<number, Map<PeerName, Entry>>();
   /** The keys of #links, sorted. */
   readonly #starts: number[] = [];
+  #size = 0;
 
   get(start: number): Map<PeerName, Entry> | undefined {
     return this.#links.get(start);
@@ -160,13 +190,33 @@ export class LinkStore {
     for (const m of this.#links.values()) yield* m.values();
   }
 
-  store(e: Entry): void {
+  /** How many states are kept (one per token and author). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Keeps `e` as its author's state of its token. False, keeping nothing, when that would be one
+   * more than MAX_KEPT_STATES (received states were refused before: admissible; this peer's own
+   * then live in the ring's view only, which is what it sends them from).
+   */
+  store(e: Entry): boolean {
     let m = this.#links.get(e.start);
+    if (!m?.has(e.author)) {
+      if (this.#size >= MAX_KEPT_STATES) return false;
+      this.#size++;
+    }
     if (!m) {
       this.#links.set(e.start, m = new Map());
       this.#starts.splice(this.#below(e.start), 0, e.start);
     }
     m.set(e.author, e);
+    return true;
+  }
+
+  /** Some state of this author for the token is kept (storing `e` replaces it: no growth). */
+  holds(e: Entry): boolean {
+    return this.#links.get(e.start)?.has(e.author) ?? false;
   }
 
   /** This author's state for the token is already kept, or a newer one. */
