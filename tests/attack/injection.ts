@@ -13,6 +13,7 @@ import type { Cluster, Pod } from "../../cli/demo/cluster.ts";
 import { spawnIn } from "../../cli/demo/exec.ts";
 import { inetChecksum } from "../../net/dataplane/sleeve/icmp.ts";
 import { inNetns, listLinks } from "../../net/linux/mod.ts";
+import { readUntil } from "../harness/sh.ts";
 import type { Attacker } from "./attacker.ts";
 import { attackStep } from "./pending.ts";
 import { sendSpoofedUdp } from "./raw_udp.ts";
@@ -93,12 +94,7 @@ export async function arrivals(
     `icmp[icmptype] == icmp-echo and icmp[4:2] == ${id}`,
   ], { stdout: "piped", stderr: "piped" });
   const errs = cap.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes("listening on")) {
-    const { value, done } = await errs.read();
-    if (done) throw new Error(`tcpdump did not start: ${seen}`);
-    seen += value;
-  }
+  await readUntil(errs, "listening on", "tcpdump");
   errs.releaseLock();
   cap.stderr.cancel().catch(() => {});
   await send();

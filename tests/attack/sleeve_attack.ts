@@ -9,6 +9,7 @@ import { spawnIn } from "../../cli/demo/exec.ts";
 import { SLEEVE_FRAGMENT_HEADER, writeFragmentHeader } from "../../net/dataplane/sleeve/format.ts";
 import { netnsPath } from "../../net/linux/mod.ts";
 import { peerNameBytes } from "../../net/mesh/peer_name.ts";
+import { readUntil } from "../harness/sh.ts";
 import { type Attacker, curl, runClient, sleep } from "./attacker.ts";
 
 type Node = Cluster["nodes"][number];
@@ -155,12 +156,7 @@ export async function captureUdp(
       filter,
     ], { stdout: "null", stderr: "piped" });
     const errs = cap.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!seen.includes("listening on")) {
-      const { value, done } = await errs.read();
-      if (done) throw new Error(`tcpdump did not start: ${seen}`);
-      seen += value;
-    }
+    await readUntil(errs, "listening on", "tcpdump");
     errs.releaseLock();
     cap.stderr.cancel().catch(() => {});
     await traffic();

@@ -4,7 +4,7 @@
  * daemon core with the real IPAM service in that namespace.
  */
 import { denoRun, REPO_ROOT, runWeavets, weavetsBin } from "../harness/binary.ts";
-import { ipJson, sh, shTry } from "../harness/sh.ts";
+import { ipJson, readUntil, sh, shTry } from "../harness/sh.ts";
 
 export const PLUGIN_DIRS = "/usr/lib/cni:/opt/cni/bin";
 export const HAS_HOST_LOCAL = (() => {
@@ -125,12 +125,7 @@ async function startInNode(
     stderr: "inherit",
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes(marker)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${script} exited before listening: ${seen}`);
-    seen += value;
-  }
+  const seen = await readUntil(reader, marker, script);
   reader.releaseLock();
   child.stdout.cancel().catch(() => {});
   return { child, seen };
