@@ -10,7 +10,8 @@
  * Releasing "all but the valid ones" would free their addresses (handed out again: duplicates)
  * and delete their veths (the pods lose their network). So ADD records the attachment here
  * before it allocates, DEL forgets it once released, and GC releases only recorded ones that are
- * not valid (libcni's own cache, which the runtime may not keep, is not relied on).
+ * not valid (libcni's own cache, which the runtime may not keep, is not relied on). A migrated
+ * pod's claim without a CNI key is released by GC only once its veth is gone (vanishedMigrated).
  *
  * One empty file per attachment, `<container id>@<ifname>`, in a root-only directory per network
  * name, per node network namespace (as cni/pending.ts), on persistent storage: allocations
@@ -20,6 +21,7 @@
  * staleAttachments and parseAttachmentName are pure; the rest reads and writes the directory.
  */
 import { ifNameProblem } from "../net/linux/names.ts";
+import { EXISTING_ID_PREFIX } from "../net/weave/existing.ts";
 import { pendingDir } from "./pending.ts";
 import { privateDir } from "./private_dir.ts";
 
@@ -59,6 +61,23 @@ export function parseAttachmentName(name: string): Attachment | null {
 export function staleAttachments(recorded: Attachment[], valid: Attachment[]): Attachment[] {
   const keep = new Set(valid.map(attachmentName));
   return recorded.filter((a) => !keep.has(attachmentName(a)));
+}
+
+/**
+ * The claims of pods migrated from Weave Net ("weave:existing:<host veth>", made at the daemon's
+ * start when no CNI key named the pod) whose veth is gone: the pod went, and with no CNI key
+ * nothing else would ever release them (pure; `linkExists` reads the node). A claim whose veth
+ * is there, or whose name is not an interface name, stays.
+ */
+export function vanishedMigrated(
+  held: Array<{ id: string; ifname: string }>,
+  linkExists: (name: string) => boolean,
+): Array<{ id: string; ifname: string }> {
+  return held.filter((a) => {
+    if (!a.id.startsWith(EXISTING_ID_PREFIX)) return false;
+    const veth = a.id.slice(EXISTING_ID_PREFIX.length);
+    return ifNameProblem(veth) === undefined && !linkExists(veth);
+  });
 }
 
 /** Records that ADD is about to allocate for `a` on `network`. Throws when it cannot. */

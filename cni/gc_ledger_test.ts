@@ -6,6 +6,7 @@ import {
   parseAttachmentName,
   recordAttachment,
   staleAttachments,
+  vanishedMigrated,
 } from "./gc_ledger.ts";
 
 const a = (containerID: string, ifname = "eth0") => ({ containerID, ifname });
@@ -59,4 +60,18 @@ Deno.test("gc ledger: record, list (foreign files apart), forget twice", () => {
   } finally {
     Deno.removeSync(dir.slice(0, dir.lastIndexOf("/")), { recursive: true });
   }
+});
+
+Deno.test("gc ledger: a migrated pod's claim without a CNI key goes only once its veth is gone", () => {
+  const held = [
+    { id: "weave:existing:vethwepl1111111", ifname: "eth0" }, // veth there: the pod runs
+    { id: "weave:existing:vethwepl2222222", ifname: "eth0" }, // veth gone: the pod went
+    { id: "weave:existing:not/a-name", ifname: "eth0" }, // not an interface name: kept
+    { id: "weave:expose", ifname: "" },
+    { id: "c0ffee", ifname: "eth0" }, // a CNI key: its DEL or the ledger's GC, never this
+  ];
+  const links = new Set(["vethwepl1111111", "weave"]);
+  assert.deepEqual(vanishedMigrated(held, (n) => links.has(n)), [held[1]]);
+  // Control: with every veth gone, each well-named migrated claim goes — and still nothing else.
+  assert.deepEqual(vanishedMigrated(held, () => false), [held[0], held[1]]);
 });

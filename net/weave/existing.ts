@@ -16,6 +16,8 @@
 import { z } from "zod";
 
 export const EXPOSE_KEY = { id: "weave:expose", ifname: "" };
+/** The id of a pod's claim when no CNI key names it: this prefix and its host veth's name. */
+export const EXISTING_ID_PREFIX = "weave:existing:";
 
 export interface FoundAddress {
   /** "a.b.c.d/len" */
@@ -62,7 +64,7 @@ export function planClaims(
     out.push({
       key: known
         ? { id: known.id, ifname: known.ifname }
-        : { id: `weave:existing:${p.veth}`, ifname: p.ifname },
+        : { id: `${EXISTING_ID_PREFIX}${p.veth}`, ifname: p.ifname },
       ip,
     });
   }
