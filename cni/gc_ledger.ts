@@ -21,9 +21,14 @@
  * staleAttachments and parseAttachmentName are pure; the rest reads and writes the directory.
  */
 import { ifNameProblem } from "../net/linux/names.ts";
-import { EXISTING_ID_PREFIX } from "../net/weave/existing.ts";
 import { pendingDir } from "./pending.ts";
 import { privateDir } from "./private_dir.ts";
+
+/**
+ * The id prefix of a migrated pod's claim without a CNI key: net/weave/existing.ts's
+ * EXISTING_ID_PREFIX (gc_ledger_test checks they agree; cni does not import net/weave).
+ */
+export const EXISTING_ID_PREFIX = "weave:existing:";
 
 /** Beside the daemon's default data dir, as cni-pending; the plugin cannot know a --datadir. */
 export const LEDGER_ROOT = "/var/lib/weavets/cni-attachments";

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { EXISTING_ID_PREFIX as WEAVE_EXISTING } from "../net/weave/existing.ts";
 import {
   attachmentName,
+  EXISTING_ID_PREFIX,
   forgetAttachment,
   listAttachments,
   parseAttachmentName,
@@ -70,6 +72,7 @@ Deno.test("gc ledger: a migrated pod's claim without a CNI key goes only once it
     { id: "weave:expose", ifname: "" },
     { id: "c0ffee", ifname: "eth0" }, // a CNI key: its DEL or the ledger's GC, never this
   ];
+  assert.equal(EXISTING_ID_PREFIX, WEAVE_EXISTING, "the daemon's claims are what GC reads");
   const links = new Set(["vethwepl1111111", "weave"]);
   assert.deepEqual(vanishedMigrated(held, (n) => links.has(n)), [held[1]]);
   // Control: with every veth gone, each well-named migrated claim goes — and still nothing else.
