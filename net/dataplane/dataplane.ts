@@ -16,11 +16,12 @@ import { log as rootLog } from "../log.ts";
 import { findLink, listAddresses, listLinks, listRoutes } from "../linux/mod.ts";
 import { aeadBackend } from "./sleeve/aead.ts";
 import { ensureBridge } from "./node/bridge.ts";
-import { forgetLearned, reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
+import { forgetMisplaced, reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
 import { FastPathDevice, startDevice } from "./fastpath/device.ts";
 import { MAC_CHANNEL, MacChannel, refusalMessage } from "./fastpath/mac_channel.ts";
 import { applyMasquerade } from "./node/netfilter.ts";
 import { TrustedSubnets } from "../mesh/trust.ts";
+import { LogLimiter } from "../mesh/log_limit.ts";
 import { bridgeLocalMacs, randomEpoch } from "./node/local_macs.ts";
 import { fastPathUp, shouldProbeBack } from "./fastpath/probe.ts";
 import { chooseMtu, type MtuChoice } from "./node/mtu.ts";
@@ -37,7 +38,7 @@ import {
 } from "./dataplane_status.ts";
 
 import type { Dataplane, DataplaneOptions } from "./options.ts";
-import { type Snapshot, snapshot } from "./snapshot.ts";
+import { sleevePeers, type Snapshot, snapshot } from "./snapshot.ts";
 
 export { MAC_CHANNEL } from "./fastpath/mac_channel.ts";
 export type { Dataplane, DataplaneOptions } from "./options.ts";
@@ -166,23 +167,20 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     const paths = new Map(peerPaths(p).map((x) => [x.peer, x]));
     for (const m of p.moved) {
       log.info("path changed", { peer: m.peer, path: m.to, reason: paths.get(m.peer)?.reason });
-      if (!fastdp) continue;
-      forgetLearned(m.from === "fastdp" ? vxlan : tapName, m.macs);
     }
-    const refused = sleeve?.setPeers(
-      macs!.state.all().filter((r) => snap.reachable.has(r.peer)).map((r) => ({
-        name: r.peer,
-        addr: r.addr,
-        port: r.sleevePort,
-        sleeve: !p.fastPeers.has(r.peer),
-        macs: r.macs.filter((m) => p.macOwners.get(m) === r.peer),
-        via: snap.nextHop ? snap.nextHop.get(r.peer) ?? null : r.peer,
-        children: snap.children(r.peer),
-      })),
-      snap.children(snap.self),
-      snap.sessions,
-    ) ?? [];
+    // Each plan, not only on a move: the peer may still send on the old path (learned.ts).
+    if (fastdp) forgetMisplacedLearned(p);
+    const table = sleevePeers(macs!.state.all(), p, snap);
+    const refused = sleeve?.setPeers(table, snap.children(snap.self), snap.sessions) ?? [];
     if (refused.length) log.error("the mesh offered a data key used before: refused", { refused });
+  }
+
+  const relearnLog = new LogLimiter(10_000);
+  /** Forgets bridge entries learned on the wrong path (fastpath/learned.ts); a line per 10 s. */
+  function forgetMisplacedLearned(p: Plan): void {
+    const gone = forgetMisplaced({ bridge, vxlan, tap: tapName }, p.macOwners, p.paths);
+    const r = gone.length ? relearnLog.allow("relearned", Date.now()) : undefined;
+    if (r?.log) log.info("forgot pod MACs the bridge learned on the other path", { macs: gone });
   }
 
   function probeAll(): void {

@@ -102,8 +102,11 @@ export interface Plan {
   deletable: ReadonlySet<string> | null;
   /** Peers back from a control-connection loss: their probe clock restarts at `now`. */
   rearm: PeerName[];
-  /** Peers whose path changed since the previous plan, with their MACs (learned on the old port). */
-  moved: Array<{ peer: PeerName; from: PathName; to: PathName; macs: string[] }>;
+  /**
+   * Peers whose path changed since the previous plan (logged; what the bridge learned on the old
+   * port is forgotten on every plan, not only on a move: fastpath/learned.ts).
+   */
+  moved: Array<{ peer: PeerName; from: PathName; to: PathName }>;
   /** Each gossiped MAC's owner (fastpath/fdb.ts macOwners): the FDB and the Sleeve follow it. */
   macOwners: ReadonlyMap<string, PeerName>;
   /** Claims on a MAC its owner still announces: refused, reported. */
@@ -233,10 +236,7 @@ export function planPaths(i: PlanInput): Plan {
   const moved: Plan["moved"] = [];
   for (const p of paths) {
     const was = before.get(p.peer);
-    if (was && was !== p.path) {
-      const macs = records.find((r) => r.peer === p.peer)?.macs ?? [];
-      moved.push({ peer: p.peer, from: was, to: p.path, macs });
-    }
+    if (was && was !== p.path) moved.push({ peer: p.peer, from: was, to: p.path });
   }
   return {
     paths,

@@ -119,13 +119,11 @@ Deno.test("planPaths: a fast peer that loses its control connection keeps the ke
   assert.deepEqual(summary(dropped), ["03 sleeve awaiting-probe"]);
 });
 
-Deno.test("planPaths: what moved, with the MACs to forget on the old port", () => {
+Deno.test("planPaths: what moved", () => {
   const a = planPaths(input({ lastReply: new Map([[B, T]]) }));
   assert.deepEqual(a.moved, [], "nothing moves on the first plan");
   const b = planPaths(input({ previous: a, now: T + 6000, lastReply: new Map([[B, T]]) }));
-  assert.deepEqual(b.moved, [
-    { peer: B, from: "fastdp", to: "sleeve", macs: ["0a:00:00:00:00:02"] },
-  ]);
+  assert.deepEqual(b.moved, [{ peer: B, from: "fastdp", to: "sleeve" }]);
   const c = planPaths(input({ previous: b, now: T + 7000, lastReply: new Map([[B, T + 7000]]) }));
   assert.deepEqual(c.moved.map((m) => `${m.from}->${m.to}`), ["sleeve->fastdp"]);
 });

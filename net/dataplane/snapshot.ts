@@ -3,7 +3,9 @@
  * only place dataplane.ts asks the mesh about peers, routes and keys).
  */
 import type { DataKey, MeshView, PeerName } from "../mesh/gossip_channel.ts";
-import type { MeshSnapshot } from "./plan.ts";
+import type { MeshSnapshot, Plan } from "./plan.ts";
+import type { PeerRecord } from "./fastpath/mac_gossip.ts";
+import type { SleevePeer } from "./sleeve/messages.ts";
 
 /** The mesh as the plan and the Sleeve need it, read once per round. */
 export interface Snapshot extends MeshSnapshot {
@@ -47,4 +49,21 @@ export function snapshot(m: MeshView, recordPeers: PeerName[], encrypted: boolea
     children: (origin) =>
       m.broadcastChildren?.(origin) ?? (origin === m.self ? [...reachable] : []),
   };
+}
+
+/**
+ * The userspace path's peer table: every reachable peer with a record, on the userspace path
+ * unless the plan puts it on the fast path, with only the MACs the plan says it owns (a claim on
+ * another peer's MAC is not followed: fastpath/fdb.ts macOwners).
+ */
+export function sleevePeers(records: readonly PeerRecord[], p: Plan, snap: Snapshot): SleevePeer[] {
+  return records.filter((r) => snap.reachable.has(r.peer)).map((r) => ({
+    name: r.peer,
+    addr: r.addr,
+    port: r.sleevePort,
+    sleeve: !p.fastPeers.has(r.peer),
+    macs: r.macs.filter((m) => p.macOwners.get(m) === r.peer),
+    via: snap.nextHop ? snap.nextHop.get(r.peer) ?? null : r.peer,
+    children: snap.children(r.peer),
+  }));
 }

@@ -17,6 +17,9 @@ import {
   setMtu,
 } from "../../linux/mod.ts";
 import { diffFdb, type FdbDiff, type FdbEntry } from "./fdb.ts";
+import { misplacedLearned } from "./learned.ts";
+import type { PeerName } from "../../mesh/gossip_channel.ts";
+import type { PathName } from "../plan.ts";
 
 export interface VxlanSetup {
   /** e.g. "vxlan-6784". */
@@ -115,15 +118,31 @@ export function reconcileFdb(
 }
 
 /**
- * Forgets what the bridge learned of `macs` behind `port` (a peer's path moved from it), so
- * frames follow the new path at once instead of the stale learned entry.
+ * Deletes the bridge's learned entries that contradict the plan (learned.ts: a peer's pod behind
+ * the VXLAN port while its pair uses the userspace path, or behind the TAP while it uses the fast
+ * path), so frames follow the planned path instead of a stale or re-learned entry. Returns the
+ * MACs it deleted.
  */
-export function forgetLearned(port: string, macs: readonly string[]): void {
-  for (const mac of macs) {
+export function forgetMisplaced(
+  names: { bridge: string; vxlan: string; tap: string },
+  owners: ReadonlyMap<string, PeerName>,
+  paths: readonly { peer: PeerName; path: PathName }[],
+): string[] {
+  const br = findLink(names.bridge);
+  if (!br) return [];
+  const ports = {
+    bridge: br.index,
+    vxlan: findLink(names.vxlan)?.index,
+    tap: findLink(names.tap)?.index,
+  };
+  const gone: string[] = [];
+  for (const e of misplacedLearned(listFdb(), ports, owners, paths)) {
     try {
-      deleteFdb({ dev: port, mac, master: true });
+      deleteFdb({ dev: e.dev, mac: e.mac, master: true });
+      gone.push(e.mac);
     } catch {
-      // not learned there
+      // aged out or moved since the listing: nothing to forget
     }
   }
+  return gone;
 }
