@@ -20,6 +20,12 @@ const SYMBOLS = {
 
 /** Above this size a script's parse is worth giving back (memory.ts): ~20 MB for 20,000 elements. */
 const LARGE_SCRIPT = 64 * 1024;
+/**
+ * A call that took this long did a lot of allocating whatever its size: libnftables 1.0.6 fills
+ * its cache with every set element of every table for some listings (`list counters`, `list
+ * tables`: ~15 MB and ~250 ms with 21,000 elements), freed with the context but kept by malloc.
+ */
+const SLOW_CALL_MS = 20;
 
 const NFT_CTX_DEFAULT = 0;
 const NFT_CTX_OUTPUT_JSON = 1 << 4;
@@ -51,6 +57,7 @@ const enc = new TextEncoder();
  */
 export function runNft(script: string, opts: { json?: boolean } = {}): string {
   const l = library();
+  const t0 = performance.now();
   const ctx = l.nft_ctx_new(NFT_CTX_DEFAULT);
   if (ctx === null) throw new NftError("nft_ctx_new failed");
   try {
@@ -66,6 +73,6 @@ export function runNft(script: string, opts: { json?: boolean } = {}): string {
     return text(l.nft_ctx_get_output_buffer(ctx));
   } finally {
     l.nft_ctx_free(ctx);
-    if (script.length > LARGE_SCRIPT) trimMalloc();
+    if (script.length > LARGE_SCRIPT || performance.now() - t0 > SLOW_CALL_MS) trimMalloc();
   }
 }

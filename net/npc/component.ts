@@ -18,7 +18,8 @@ import type { DaemonComponent } from "../daemon/component.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { type NflogSocket, openNflog } from "../linux/nflog.ts";
 import { releaseMemory } from "../linux/memory.ts";
-import { NftError, runNft } from "../linux/nftables.ts";
+import { runNft } from "../linux/nftables.ts";
+import { NFPROTO_INET, readNftCounters } from "../linux/nft_counters.ts";
 import { readSysctl, writeSysctl } from "../linux/sysctl.ts";
 import { sctpAvailable } from "../linux/sctp.ts";
 import type { Logger } from "../log.ts";
@@ -26,7 +27,7 @@ import { describeBlocked } from "./blocked.ts";
 import { TooManyClassesError } from "./classes.ts";
 import type { Elements } from "./elements.ts";
 import { PolicyEngine } from "./engine.ts";
-import { COUNTERS, diffScript, FAMILY_TABLE, fullScript, NFLOG_GROUP } from "./ruleset.ts";
+import { COUNTERS, diffScript, fullScript, NFLOG_GROUP, TABLE } from "./ruleset.ts";
 import { formatNpc, type NpcCounters, npcReport, npcSection } from "./status.ts";
 import type { Protocol } from "./types.ts";
 import { checkConnection } from "./check.ts";
@@ -195,15 +196,20 @@ export function createNpc(opts: NpcOptions): NpcComponent {
     }, ms));
   }
 
-  function readCounters(): void {
-    const out = JSON.parse(runNft(`list counters table ${FAMILY_TABLE}`, { json: true }));
-    for (const item of out.nftables ?? []) {
-      const c = item.counter;
-      if (!c || !COUNTERS.includes(c.name)) continue;
-      const dir = c.name.replace("blocked_", "");
+  /**
+   * The blocked counters, straight from the kernel (not through libnftables, which would fetch
+   * every set element first: net/linux/nft_counters.ts). False when the table is gone.
+   */
+  function readCounters(): boolean {
+    const read = readNftCounters(NFPROTO_INET, TABLE);
+    for (const name of COUNTERS) {
+      const c = read.get(name);
+      if (!c) return false;
+      const dir = name.replace("blocked_", "");
       counters.blocked[dir] = c.packets;
       blockedMetric?.set(c.packets, { direction: dir });
     }
+    return true;
   }
 
   function logBlocked(): void {
@@ -288,16 +294,12 @@ export function createNpc(opts: NpcOptions): NpcComponent {
       // Also the canary (as Weave's WEAVE-CANARY chain): a table someone removed is loaded again.
       every(COUNTERS_POLL_MS, () => {
         if (counters.syncedAt === null || flushTimer !== undefined) return;
-        try {
-          readCounters();
-        } catch (e) {
-          if (!(e instanceof NftError)) throw e;
-          error("apply", "the network policy rules are gone from the kernel: loading them again", {
-            error: e,
-          });
-          engine.reset();
-          changed();
-        }
+        if (readCounters()) return;
+        error("apply", "the network policy rules are gone from the kernel: loading them again", {
+          table: `inet ${TABLE}`,
+        });
+        engine.reset();
+        changed();
       });
       if (nflog) every(NFLOG_POLL_MS, logBlocked);
     },

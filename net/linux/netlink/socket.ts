@@ -35,6 +35,7 @@ import {
 } from "./codec.ts";
 
 const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
@@ -66,9 +67,9 @@ function setIntOpt(fd: number, level: number, name: number, value: number): void
   check(libc.setsockopt(fd, level, name, v, 4), "setsockopt netlink");
 }
 
-/** Opens an rtnetlink socket in the calling thread's current network namespace. */
-function openSocket(ctx: Context): number {
-  const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+/** Opens a netlink socket (rtnetlink unless told) in the calling thread's network namespace. */
+function openSocket(ctx: Context, protocol: number): number {
+  const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   if (fd < 0) throw new LinuxError(`${ctx.op}: open netlink socket`, errno(), ctx.object);
   try {
     const sa = new Uint8Array(12); // sockaddr_nl{family, pad, pid 0 (kernel assigns), groups 0}
@@ -149,9 +150,9 @@ function transact(fd: number, req: MessageEncoder, ctx: Context): Message[] {
   }
 }
 
-/** Runs `fn` with a fresh rtnetlink socket of the current namespace, closing it afterwards. */
-function withSocket<T>(ctx: Context, fn: (fd: number) => T): T {
-  const fd = openSocket(ctx);
+/** Runs `fn` with a fresh netlink socket of the current namespace, closing it afterwards. */
+function withSocket<T>(ctx: Context, protocol: number, fn: (fd: number) => T): T {
+  const fd = openSocket(ctx, protocol);
   try {
     return fn(fd);
   } finally {
@@ -163,13 +164,16 @@ function withSocket<T>(ctx: Context, fn: (fd: number) => T): T {
  * Sends one request (build its flags with requestFlags() to have it acknowledged) on a fresh
  * socket of the current namespace; returns the replies that came before the ACK.
  */
-export function execute(req: MessageEncoder, ctx: Context): Message[] {
-  return withSocket(ctx, (fd) => transact(fd, req, ctx));
+export function execute(req: MessageEncoder, ctx: Context, protocol = NETLINK_ROUTE): Message[] {
+  return withSocket(ctx, protocol, (fd) => transact(fd, req, ctx));
 }
 
-/** Runs a dump request; retries when the kernel reports the dump was interrupted by a change. */
-export function dump(req: MessageEncoder, ctx: Context): Message[] {
-  return withSocket(ctx, (fd) => {
+/**
+ * Runs a dump request (rtnetlink unless `protocol` says otherwise, e.g. NETLINK_NETFILTER);
+ * retries when the kernel reports the dump was interrupted by a change.
+ */
+export function dump(req: MessageEncoder, ctx: Context, protocol = NETLINK_ROUTE): Message[] {
+  return withSocket(ctx, protocol, (fd) => {
     for (let attempt = 1;; attempt++) {
       const replies = transact(fd, req, ctx);
       const interrupted = replies.some((m) => (m.flags & NLM_F_DUMP_INTR) !== 0);
