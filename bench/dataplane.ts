@@ -20,12 +20,11 @@
  *   [--write]
  *   (--write appends to bench/RESULTS-dataplane.md)
  */
-import { Namespaces } from "../tests/harness/netns.ts";
-import { sh } from "../tests/harness/sh.ts";
 import { iperf3 } from "./iperf.ts";
 import { medianInterval } from "./stats.ts";
 import { Cluster, type Pod, underlayIp } from "../tests/dataplane/cluster.ts";
 import { inputScript } from "../net/dataplane/node/allowlist.ts";
+import { BASELINE_NAMES, kernelBaseline, nftScript, type Target } from "./dataplane_kernel.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: number) =>
@@ -58,16 +57,6 @@ function cpuTicks(pids: number[]): number {
   return t;
 }
 
-/** One topology under test: iperf3 from pod `a` to pod `b` at `ip`; `pids` are weavets processes. */
-interface Target {
-  name: string;
-  a: string;
-  b: string;
-  ip: string;
-  pids: number[];
-  cleanup(): Promise<void>;
-}
-
 type Key = "tcp1" | "tcp4" | "pps";
 const IPERF_ARGS: Record<Key, string[]> = {
   tcp1: [],
@@ -90,81 +79,6 @@ async function measureOnce(t: Target, key: Key): Promise<{ value: number; cpu: n
 }
 
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
-
-/** Runs a command given as one string (the benchmark's set-up is plain iproute2). */
-const run = (cmd: string) => sh(...(cmd.split(" ") as [string, ...string[]]));
-
-const BASELINE_NAMES = {
-  routed: "plain routed veth",
-  vxlan: "kernel VXLAN (hand-made)",
-  "vxlan-ct": "kernel VXLAN + conntrack",
-};
-
-/**
- * Two nodes on an underlay bridge, one pod each; `mode` wires the pods. "vxlan-ct" is "vxlan" with
- * connection tracking on in the nodes (an empty nat chain), as on every Kubernetes node: kube-proxy
- * needs it, and with br_netfilter it then tracks bridged pod traffic too. weavets' own
- * masquerading turns it on as well, so this is the like-for-like baseline of its fast path.
- */
-async function kernelBaseline(mode: keyof typeof BASELINE_NAMES): Promise<Target> {
-  const ns = new Namespaces({ routed: "wtdr", vxlan: "wtdv", "vxlan-ct": "wtdc" }[mode]);
-  try {
-    const u = ns.add("u");
-    await run(`ip -n ${u} link add br0 type bridge`);
-    await run(`ip -n ${u} link set br0 up`);
-    const pods: string[] = [];
-    for (const i of [1, 2]) {
-      const o = 3 - i;
-      const n = ns.add(`n${i}`);
-      await run(`ip link add eth0 netns ${n} type veth peer name u${i} netns ${u}`);
-      await run(`ip -n ${u} link set u${i} master br0 up`);
-      await run(`ip -n ${n} addr add 192.168.78.${i}/24 dev eth0`);
-      await run(`ip -n ${n} link set eth0 up`);
-      const p = ns.add(`p${i}`);
-      pods.push(p);
-      const mtu = mode === "routed" ? 1500 : 1450;
-      await run(
-        `ip link add eth0 netns ${p} mtu ${mtu} type veth peer name vp netns ${n} mtu ${mtu}`,
-      );
-      await run(`ip -n ${p} link set eth0 up`);
-      await run(`ip -n ${n} link set vp up`);
-      if (mode === "routed") {
-        await run(`ip -n ${p} addr add 10.33.${i}.2/24 dev eth0`);
-        await run(`ip -n ${n} addr add 10.33.${i}.1/24 dev vp`);
-        await run(`ip -n ${p} route add default via 10.33.${i}.1`);
-        await run(`ip -n ${n} route add 10.33.${o}.0/24 via 192.168.78.${o}`);
-        await run(`ip netns exec ${n} sysctl -qw net.ipv4.ip_forward=1`);
-      } else {
-        await run(`ip -n ${p} addr add 10.34.0.${i}/16 dev eth0`);
-        await run(`ip -n ${n} link add name kbr mtu 1450 type bridge`);
-        await run(
-          `ip -n ${n} link add name kvx mtu 1450 type vxlan id 42 dstport 4789 local 192.168.78.${i} nolearning`,
-        );
-        await run(`ip -n ${n} link set vp master kbr`);
-        await run(`ip -n ${n} link set kvx master kbr up`);
-        await run(`ip -n ${n} link set kbr up`);
-        await run(`bridge -n ${n} fdb append 00:00:00:00:00:00 dev kvx dst 192.168.78.${o}`);
-        if (mode === "vxlan-ct") {
-          await run(`ip netns exec ${n} nft add table ip wtct`);
-          await run(
-            `ip netns exec ${n} nft add chain ip wtct post { type nat hook postrouting priority srcnat ; }`,
-          );
-        }
-      }
-    }
-    return {
-      name: BASELINE_NAMES[mode],
-      a: pods[0],
-      b: pods[1],
-      ip: mode === "routed" ? "10.33.2.2" : "10.34.0.2",
-      pids: [],
-      cleanup: () => Promise.resolve(ns.cleanup()),
-    };
-  } catch (e) {
-    ns.cleanup();
-    throw e;
-  }
-}
 
 /** A checkout of commit `rev` of this repository in a temporary directory (git archive). */
 async function checkout(rev: string): Promise<{ dir: string; cleanup(): Promise<void> }> {
@@ -192,16 +106,7 @@ async function weavets(
   const c = await Cluster.start({ nodes: 2, podsPerNode: 1, fastdp, password, root, masquerade });
   for (const [i, n] of allowlist ? c.nodes.entries() : []) {
     const allowed = c.nodes.map((_, k) => underlayIp(k)).filter((_, k) => k !== i);
-    const script = inputScript({ sleevePort: 6783, fastdpPort: 6784, apiPort: 6784, allowed });
-    const nft = new Deno.Command("ip", {
-      args: ["netns", "exec", n, "nft", "-f", "-"],
-      stdin: "piped",
-    })
-      .spawn();
-    const w = nft.stdin.getWriter();
-    await w.write(new TextEncoder().encode(script));
-    await w.close();
-    if (!(await nft.status).success) throw new Error(`nft in ${n}: the input allow-list`);
+    await nftScript(n, inputScript({ sleevePort: 6783, fastdpPort: 6784, apiPort: 6784, allowed }));
   }
   const [a, b] = c.pods as [Pod, Pod];
   if (fastdp) { // wait for the first probe round: the pair starts on the userspace path
