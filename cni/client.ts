@@ -18,7 +18,8 @@ export async function runPlugin(): Promise<number> {
     return printOutcome(stdinFailure(e, e instanceof StdinTooLarge ? e.partial : ""));
   }
   const execName = execNameOf(Deno.execPath());
-  const reply = await viaDaemon(cniSocketPath(), { env, stdin, execName });
+  const socket = cniSocketPath();
+  const reply = await viaDaemon(socket, { env, stdin, execName });
   if (reply === "broken" && env.CNI_COMMAND === "ADD") {
     const { abandonAdd } = await import("./execute.ts");
     return printOutcome(await abandonAdd(env, stdin));
@@ -27,6 +28,13 @@ export async function runPlugin(): Promise<number> {
   const { executeCni } = await import("./execute.ts");
   const outcome = await executeCni(env, stdin, { execName });
   if (outcome.unexpected instanceof Error) console.error(outcome.unexpected.stack);
+  const command = env.CNI_COMMAND;
+  if (typeof reply === "object" && outcome.code === 0 && (command === "ADD" || command === "DEL")) {
+    // The daemon is up but left this one to the plugin: its hooks must still learn of the pod
+    // (NetworkPolicy binds a new pod's addresses, so its rules are loaded before the pod can
+    // send). A refusal or a daemon gone meanwhile leaves the pod as the API server describes it.
+    await viaDaemon(socket, { env, stdin: "", execName, done: outcome.output ?? {} });
+  }
   return printOutcome(outcome);
 }
 

@@ -7,6 +7,7 @@
  * The daemon never fails a pod the plugin could set up itself: an ADD or CHECK whose network
  * namespace it cannot enter (its mount namespace does not see the runtime's mounts), and any
  * failure the commands did not classify, are answered "fallback" and the plugin does the work.
+ * The plugin then tells it what it did (cni/attached.ts), so the hooks still learn of the pod.
  * It also replays the releases DEL kept while it was away (cni/replay.ts).
  *
  * Namespace work is safe here because net/linux enters namespaces only inside synchronous calls
@@ -17,14 +18,21 @@ import type { Registry } from "../net/api/metrics.ts";
 import type { Metric } from "../net/api/metrics.ts";
 import type { DaemonComponent } from "../net/daemon/component.ts";
 import type { Logger } from "../net/log.ts";
-import { parseCniArgs } from "./env.ts";
+import {
+  checkTold,
+  type PodHooks,
+  podOf,
+  resultAddresses,
+  tellHooks,
+  type Told,
+} from "./attached.ts";
 import { CniError, decodeJson, describeCause, ErrorCode } from "./errors.ts";
-import type { Output } from "./context.ts";
 import { executeCni } from "./execute.ts";
 import { releaseAllocation } from "./ipam/daemon.ts";
 import { netnsProblem } from "./netns.ts";
-import { type PhaseClock, phaseClock } from "./phases.ts";
-import { cpuUsage } from "node:process";
+import { findLink } from "../net/linux/link.ts";
+import { LogLimiter } from "../net/mesh/log_limit.ts";
+import { bothClocks, type PhaseClock } from "./phases.ts";
 import { pendingDir } from "./pending.ts";
 import { privateDir } from "./private_dir.ts";
 import { createReplayer, REPLAY_EVERY_MS, type Replayer } from "./replay.ts";
@@ -36,6 +44,7 @@ const RequestSchema = z.object({
   env: z.record(z.string(), z.string()),
   stdin: z.string(),
   execName: z.optional(z.string()),
+  done: z.optional(z.record(z.string(), z.unknown())),
 });
 
 const REPLAY_EVERY_S = REPLAY_EVERY_MS / 1000;
@@ -44,28 +53,16 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** How long stopping waits for events in progress (an ADD half done is worse than a slow stop). */
 const DRAIN_MS = 10_000;
 
-export interface CniServerOptions {
+export interface CniServerOptions extends PodHooks {
   log: Logger;
   /** Where to listen; default: this network namespace's socket. */
   path?: string;
   /** Where DEL keeps releases for this daemon; default: this network namespace's (pending.ts). */
   pendingDir?: string;
-  /**
-   * After a successful ADD the daemon served, before it is answered (the network policy
-   * controller binds the pod's addresses, so its rules are in place before the pod can send).
-   * ADDs the plugin runs itself (fallback) do not pass here.
-   */
-  onPodAdded?: (pod: AttachedPod) => Promise<void>;
-  /** After a successful DEL. */
-  onPodDeleted?: (containerId: string) => void;
-}
-
-/** A pod an ADD attached: from CNI_ARGS (K8S_POD_NAMESPACE, K8S_POD_NAME) and the result. */
-export interface AttachedPod {
-  containerId: string;
-  namespace?: string;
-  name?: string;
-  ips: string[];
+  /** Whether an interface of this name is on this node (default: a netlink lookup). */
+  hostLinkExists?: (name: string) => boolean;
+  /** The clock for rate-limited log lines (default: Date.now). */
+  now?: () => number;
 }
 
 export interface CniServer extends DaemonComponent {
@@ -83,6 +80,9 @@ export function createCniServer(opts: CniServerOptions): CniServer {
   let served = 0;
   let netnsWarned = false;
   let replayer: Replayer | undefined;
+  const refusals = new LogLimiter(60_000);
+  const hostLinkExists = opts.hostLinkExists ?? ((name: string) => findLink(name) !== undefined);
+  const now = opts.now ?? Date.now;
 
   /** Runs after the answer is sent (a later task); stopping waits for it like for a request. */
   function defer(what: string, task: () => Promise<void>): void {
@@ -135,9 +135,11 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       });
       return { fallback: `the daemon failed: ${describeCause(e)}` };
     }
-    if (outcome.code === 0) {
-      await notify(command, req.env, outcome.output);
+    if (outcome.code === 0 && command === "ADD") {
+      await notify({ command, pod: podOf(req.env, resultAddresses(outcome.output)) });
       clock.mark("hooks");
+    } else if (outcome.code === 0 && command === "DEL") {
+      await notify({ command, containerId: req.env.CNI_CONTAINERID ?? "" });
     }
     const { output, code, message } = outcome;
     return { output, code, message };
@@ -152,6 +154,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       const req = parseRequest(await readRequest(conn));
       clock.mark("read");
       command = req.env.CNI_COMMAND ?? "";
+      if (req.done !== undefined) return await answer(conn, await serveTold(req, req.done));
       reply = await serveEvent(req, clock);
     } catch (e) {
       const err = e instanceof CniError
@@ -178,6 +181,39 @@ export function createCniServer(opts: CniServerOptions): CniServer {
     if (result === "ok") log.debug("pod event", fields);
     else if (result === "fallback") log.info("pod event", fields);
     else log.warn("pod event", fields);
+    await answer(conn, reply, command);
+  }
+
+  /**
+   * The plugin did an ADD or DEL itself after this daemon answered fallback: the hooks learn of
+   * it as of one served (cni/attached.ts checks it against this node first).
+   */
+  async function serveTold(
+    req: z.infer<typeof RequestSchema>,
+    output: Record<string, unknown>,
+  ): Promise<CniReply> {
+    const told = checkTold(req.env, output, hostLinkExists);
+    const command = req.env.CNI_COMMAND ?? "";
+    if ("refused" in told) {
+      requests?.inc({ command, result: "refused" });
+      const may = refusals.allow("told", now());
+      if (may.log) {
+        log.warn("refused a pod event the plugin reported: the hooks are not told", {
+          command,
+          containerId: req.env.CNI_CONTAINERID,
+          why: told.refused,
+          ...(may.suppressed > 0 ? { suppressed: may.suppressed } : {}),
+        });
+      }
+      return { code: 1, message: told.refused };
+    }
+    await notify(told);
+    requests?.inc({ command, result: "told" });
+    log.debug("pod event done by the plugin", { command, containerId: req.env.CNI_CONTAINERID });
+    return { code: 0 };
+  }
+
+  async function answer(conn: Deno.Conn, reply: CniReply, command = ""): Promise<void> {
     try {
       const body = new TextEncoder().encode(JSON.stringify(reply));
       for (let off = 0; off < body.length;) off += await conn.write(body.subarray(off));
@@ -194,22 +230,11 @@ export function createCniServer(opts: CniServerOptions): CniServer {
   }
 
   /** Tells the hooks about a pod attached or detached; a failing hook is logged, never fatal. */
-  async function notify(command: string, env: Record<string, string>, output?: Output) {
+  async function notify(told: Told) {
     try {
-      if (command === "ADD" && opts.onPodAdded) {
-        const args = parseCniArgs(env.CNI_ARGS ?? "");
-        const ips = ((output?.ips ?? []) as Array<{ address?: string }>)
-          .map((ip) => ip.address?.split("/")[0] ?? "").filter((a) => a !== "");
-        await opts.onPodAdded({
-          containerId: env.CNI_CONTAINERID ?? "",
-          namespace: args.get("K8S_POD_NAMESPACE"),
-          name: args.get("K8S_POD_NAME"),
-          ips,
-        });
-      } else if (command === "DEL" && opts.onPodDeleted) {
-        opts.onPodDeleted(env.CNI_CONTAINERID ?? "");
-      }
+      await tellHooks(opts, told);
     } catch (e) {
+      const command = "command" in told ? told.command : "";
       log.error("pod event hook failed", { command, cause: describeCause(e) });
     }
   }
@@ -237,7 +262,7 @@ export function createCniServer(opts: CniServerOptions): CniServer {
       requests = registry.counter(
         "weavets_cni_requests_total",
         "Pod events served for the CNI plugin, by command and result (ok, error, fallback: " +
-          "left to the plugin).",
+          "left to the plugin; told, refused: one the plugin did itself, reported).",
       );
       seconds = registry.counter(
         "weavets_cni_request_seconds_total",
@@ -371,25 +396,4 @@ function parseRequest(text: string): z.infer<typeof RequestSchema> {
     );
   }
   return r.data;
-}
-
-/**
- * Wall time and the process's CPU time (user + system) per phase. With one event at a time the
- * CPU phases are that event's; with many, each includes what ran meanwhile.
- */
-function bothClocks(): PhaseClock & { wall: PhaseClock; cpu: PhaseClock } {
-  const wall = phaseClock();
-  const cpu = phaseClock(() => {
-    const u = cpuUsage();
-    return (u.user + u.system) / 1000;
-  });
-  return {
-    wall,
-    cpu,
-    mark(name) {
-      wall.mark(name);
-      cpu.mark(name);
-    },
-    phases: () => wall.phases(),
-  };
 }

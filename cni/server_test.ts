@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { Logger } from "../net/log.ts";
+import type { AttachedPod } from "./attached.ts";
 import { viaDaemon } from "./client.ts";
+import { hostVethName } from "./names.ts";
 import { createCniServer } from "./server.ts";
 import { MAX_REQUEST_BYTES } from "./socket.ts";
 
@@ -164,6 +166,73 @@ Deno.test("cni client: a daemon that dies before answering, or answers garbage, 
   } finally {
     await server;
     listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cni server: an ADD the plugin did after a fallback reaches the hooks once its veth is here; forged ones are refused, logged once a minute", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wtcnisock-" });
+  const path = `${dir}/net.sock`;
+  const added: AttachedPod[] = [];
+  const deleted: string[] = [];
+  const lines: string[] = [];
+  const links = new Set<string>();
+  let t = 0;
+  const server = createCniServer({
+    log: new Logger({ sink: { write: (l: string) => lines.push(l) } }),
+    path,
+    pendingDir: `${dir}/pending`,
+    onPodAdded: (p) => Promise.resolve(void added.push(p)),
+    onPodDeleted: (id) => void deleted.push(id),
+    hostLinkExists: (name) => links.has(name),
+    now: () => t,
+  });
+  await server.start!({} as never);
+  const env = {
+    CNI_COMMAND: "ADD",
+    CNI_CONTAINERID: "c9",
+    CNI_IFNAME: "eth0",
+    CNI_NETNS: "/run/netns/x",
+    CNI_ARGS: "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p",
+  };
+  const done = { cniVersion: "1.0.0", ips: [{ address: "10.40.0.9/16" }] };
+  try {
+    // Negative control first: no interface on the node, nothing told (twice: one log line).
+    for (let i = 0; i < 2; i++) {
+      const r = await viaDaemon(path, { env, stdin: "", done });
+      assert.ok(typeof r === "object" && "code" in r && r.code === 1, JSON.stringify(r));
+      assert.match(String(r.message), /no interface vethwepl\w+ on this node/);
+    }
+    assert.deepEqual(added, []);
+    assert.equal(lines.filter((l) => l.includes("refused a pod event")).length, 1);
+
+    links.add(hostVethName("c9", "eth0"));
+    const ok = await viaDaemon(path, { env, stdin: "", done });
+    assert.deepEqual(ok, { code: 0, output: undefined, message: undefined });
+    assert.deepEqual(added, [{
+      containerId: "c9",
+      namespace: "ns",
+      name: "p",
+      ips: ["10.40.0.9"],
+    }]);
+
+    // DEL: told only once the veth is gone.
+    const del = { ...env, CNI_COMMAND: "DEL" };
+    const early = await viaDaemon(path, { env: del, stdin: "", done: {} });
+    assert.ok(typeof early === "object" && "code" in early && early.code === 1);
+    links.clear();
+    t += 61_000;
+    const late = await viaDaemon(path, { env: del, stdin: "", done: {} });
+    assert.ok(typeof late === "object" && "code" in late && late.code === 0);
+    assert.deepEqual(deleted, ["c9"]);
+    // A minute later the refusals are logged again, with how many were not.
+    const r = await viaDaemon(path, { env: { ...env, CNI_COMMAND: "GC" }, stdin: "", done: {} });
+    assert.ok(typeof r === "object" && "code" in r && r.code === 1);
+    const refusedLines = lines.filter((l) => l.includes("refused a pod event"));
+    assert.equal(refusedLines.length, 2);
+    assert.match(refusedLines[1], /suppressed.{0,4}2/);
+  } finally {
+    await server.stop!();
     await Deno.remove(dir, { recursive: true });
   }
 });

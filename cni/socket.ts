@@ -25,6 +25,13 @@ export interface CniRequest {
   stdin: string;
   /** The plugin's file name, when it says which plugin this is (cni/invocation.ts). */
   execName?: string;
+  /**
+   * Set when the daemon answered this ADD or DEL with `fallback` and the plugin then did it: its
+   * result (ADD) or {} (DEL), so the daemon's hooks still learn of the pod (cni/attached.ts).
+   * The daemon answers 0 (told) or 1 with a message (refused); the event's outcome stays the
+   * plugin's.
+   */
+  done?: Record<string, unknown>;
 }
 
 /**

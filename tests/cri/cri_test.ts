@@ -267,6 +267,10 @@ Deno.test({
             .filter((e) => e.command === "ADD");
           assert.equal(adds.length, 5);
           for (const e of adds) assert.equal(e.result, "fallback", JSON.stringify(e));
+          // Each plugin told the daemon the pod it attached (its hooks: NetworkPolicy).
+          const told = (await logLines(a.node, "pod event done by the plugin"))
+            .map((e) => e.containerId).sort();
+          assert.deepEqual(told, pods.map((p) => p.id).sort());
           await assertNoLeaks(nodes, "with the daemon blind to netns mounts");
           await Promise.all(pods.map((p) => a.removePod(p)));
           await b.removePod(peer);
