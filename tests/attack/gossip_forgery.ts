@@ -10,7 +10,6 @@
  */
 import assert from "node:assert/strict";
 import { Cluster, type Pod } from "../../cli/demo/cluster.ts";
-import { createHash } from "node:crypto";
 import { cidrSize, parseCidr } from "../../net/addr/mod.ts";
 import {
   encodeRecords,
@@ -50,6 +49,7 @@ import {
   storedAllocations,
   storedMeta,
 } from "./attacker.ts";
+import { keyFor } from "./fake_peer.ts";
 import { attackStep } from "./pending.ts";
 import { captureUdp, pings } from "./sleeve_attack.ts";
 
@@ -196,9 +196,7 @@ export async function forgerySteps(
       // handshake), as a donation (version + 1), a takeover (rmpeer) and a version jump to 2^40.
       const cidr = parseCidr(range);
       const scope = ringScope(cidr.ip, cidr.ip + cidrSize(cidr), meta.ring.seed);
-      const fakeKey = SigningKey.fromSeed(
-        new Uint8Array(createHash("sha256").update(`weavets attack\0${FAKE}`).digest()),
-      ); // the key tests/attack/mesh_client.ts joins FAKE with
+      const fakeKey = keyFor(FAKE); // the key tests/attack/mesh_client.ts joins FAKE with
       const signed = (e: Omit<Entry, "sig">): Entry => ({
         ...e,
         sig: sigToText(fakeKey.sign(TOKEN_DOMAIN, tokenBytes(scope, e))),

@@ -6,7 +6,8 @@
  *
  * Commands (every loop bounded in count and time):
  * - join: handshake as a made-up peer, collect what the victim sends per channel, send `send`
- *   messages (crafted by the test), hold `holdMs`.
+ *   messages (crafted by the test), hold `holdMs` (or until `stopFile` exists), sending what the
+ *   test drops into `inbox` meanwhile: a rogue member that stays connected across steps.
  * - stall: keep `count` sockets that sent `bytes` and then stall, reopening refused ones, for
  *   `durationMs` (at most `maxOpens` sockets in all).
  * - fill: complete `count` handshakes as distinct fake peers and hold them with heartbeats.
@@ -17,7 +18,6 @@
  */
 import { describeCause } from "../../net/cause.ts";
 import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import { encodeMessage, FrameReader, MAX_FRAME, type Message, Tag } from "../../net/mesh/codec.ts";
 import { ControlConnection } from "../../net/mesh/connection.ts";
 import {
@@ -34,6 +34,7 @@ import {
   PROTOCOL_MIN,
 } from "../../net/mesh/handshake.ts";
 import { SigningKey } from "../../net/mesh/signing.ts";
+import { fakeName, fakeUid, keyFor } from "./fake_peer.ts";
 import { encodeUpdate, LIMITS, type PeerEntry, signEntry } from "../../net/mesh/topology.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -54,24 +55,6 @@ const TIMING = {
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function fakeName(i: number): string {
-  return `02:ff:${
-    [(i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 0x99]
-      .map((b) => b.toString(16).padStart(2, "0")).join(":")
-  }`;
-}
-const fakeUid = (i: number) => (0xa0000000 + i).toString(16).padStart(16, "0");
-
-/**
- * A made-up peer's signing key, the same for its name in every run of this client: the victim
- * binds the first key it sees for a name and refuses another, as it should.
- */
-function keyFor(name: string): SigningKey {
-  return SigningKey.fromSeed(
-    new Uint8Array(createHash("sha256").update(`weavets attack\0${name}`).digest()),
-  );
-}
 
 async function connect(
   i: number,
@@ -136,24 +119,41 @@ async function join(): Promise<unknown> {
     if (c.send(encodeMessage(toMessage(s)))) sent++;
   }
   const until = Date.now() + (spec.holdMs ?? 1_000);
-  while (Date.now() < until && closed === null) await sleep(100);
+  while (Date.now() < until && closed === null && !exists(spec.stopFile)) {
+    // A long-lived member (`inbox`): the test drops numbered JSON files of more messages to send.
+    for (const file of spec.inbox ? inboxFiles(spec.inbox) : []) {
+      const batch = JSON.parse(Deno.readTextFileSync(file)) as Sent[];
+      Deno.removeSync(file);
+      for (const s of batch) if (c.send(encodeMessage(toMessage(s)))) sent++;
+    }
+    await sleep(100);
+  }
   close(c);
-  return { established: true, sent, closed, received };
+  const counts = Object.fromEntries(Object.entries(received).map(([k, v]) => [k, v.length]));
+  return { established: true, sent, closed, received: spec.countOnly ? counts : received };
+}
+
+function exists(path: string | undefined): boolean {
+  if (!path) return false;
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The inbox's complete files (`*.json`, written under another name and renamed), in order. */
+function inboxFiles(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".json")).sort()
+    .map((n) => `${dir}/${n}`);
 }
 
 async function stall(): Promise<unknown> {
   const bytes = unb64(spec.bytes);
   const end = Date.now() + spec.durationMs;
   // The test ends the flood early by creating `stopFile`.
-  const going = () => {
-    if (Date.now() >= end) return false;
-    try {
-      Deno.statSync(spec.stopFile);
-      return false;
-    } catch {
-      return true;
-    }
-  };
+  const going = () => Date.now() < end && !exists(spec.stopFile);
   let opened = 0, refusedFast = 0, maxHeldMs = 0;
   const open = async (): Promise<void> => {
     while (going() && opened < spec.maxOpens) {

@@ -8,6 +8,7 @@ import { IS_ROOT } from "../harness/netns.ts";
 import { attackCluster } from "./attacker.ts";
 import { forgerySteps } from "./gossip_forgery.ts";
 import { injectionSteps } from "./injection.ts";
+import { MAC_CLAIM_IDS, macClaimSteps } from "./mac_claim.ts";
 import { CONN_LIMIT, floodSteps } from "./mesh_flood.ts";
 import { allPending } from "./pending.ts";
 
@@ -22,6 +23,7 @@ Deno.test({
     "ipam-ring",
     "macs-record",
     "topology-entry",
+    ...MAC_CLAIM_IDS,
     "stall-flood",
     "conn-limit",
     "half-frames",
@@ -33,6 +35,7 @@ Deno.test({
     attackCluster({ daemonArgs: ["--conn-limit", `${CONN_LIMIT}`] }, async (c, a) => {
       await injectionSteps(t, c, a);
       await forgerySteps(t, c, a, undefined);
+      await macClaimSteps(t, c, a, undefined);
       await floodSteps(t, c, a);
     }),
 });

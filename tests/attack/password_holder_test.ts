@@ -14,6 +14,7 @@ import { IS_ROOT } from "../harness/netns.ts";
 import { attackCluster, runClient } from "./attacker.ts";
 import { forgerySteps } from "./gossip_forgery.ts";
 import { localSteps, passwordFile } from "./local.ts";
+import { MAC_CLAIM_IDS, macClaimSteps } from "./mac_claim.ts";
 import { allPending, attackStep } from "./pending.ts";
 
 const PASSWORD = `wtatk-${crypto.randomUUID().slice(0, 12)}`;
@@ -28,6 +29,7 @@ Deno.test({
     "ipam-ring-pw",
     "macs-record-pw",
     "topology-entry-pw",
+    ...MAC_CLAIM_IDS.map((id) => `${id}-pw`),
     "password-hidden",
     "cni-lock",
     "nobody-api",
@@ -61,6 +63,7 @@ Deno.test({
             },
           );
           await forgerySteps(t, c, a, PASSWORD, "-pw");
+          await macClaimSteps(t, c, a, PASSWORD, "-pw");
           await localSteps(t, c, PASSWORD, env.dir);
         },
       );
