@@ -172,7 +172,9 @@ else
 # weavets launcher, written by install.sh because `deno compile` could not get its runtime
 # (denort; see compile.log in $lib). Same entry point and permissions as the compiled binary;
 # runs only from its own runtime and pre-populated cache in $lib and never reaches the network.
-self=$(readlink -f -- "$0" 2>/dev/null) || self=$0
+# Through a symbolic link, the directory is the target's (readlink forks: only then).
+self=$0
+[ -L "$self" ] && { self=$(readlink -f -- "$self" 2>/dev/null) || self=$0; }
 lib=${self%/*}/../lib/weavets
 # A runtime execs the plugin by its type name with no arguments (mod.ts's plugin branch): the
 # same code, bundled into one file that needs no config, lockfile or module graph (install.sh).

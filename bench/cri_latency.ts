@@ -19,6 +19,9 @@
  *
  *   sudo deno run -A bench/cri_latency.ts [--rounds 5] [--write] [--keep-log FILE]
  *
+ * weavets is what ships: install.sh's product, installed into a temporary prefix for the run (here,
+ * without denort, the launcher with the plugin's path bundled), unless WEAVETS_BIN names one.
+ *
  * Needs containerd, runc, busybox-static and containernetworking-plugins (tests/setup.sh).
  * `--write` appends the result to bench/RESULTS-cri.md.
  */
@@ -231,6 +234,42 @@ async function main(): Promise<void> {
     console.error(`bench/cri_latency.ts: missing ${missing.join(", ")} (run tests/setup.sh)`);
     Deno.exit(1);
   }
+  const installed = Deno.env.get("WEAVETS_BIN") ? undefined : await installShipped();
+  try {
+    await measure();
+  } finally {
+    if (installed) await Deno.remove(installed, { recursive: true }).catch(() => {});
+  }
+}
+
+/** install.sh into a temporary prefix; WEAVETS_BIN names the result for the cluster helpers. */
+async function installShipped(): Promise<string> {
+  const prefix = await Deno.makeTempDir({ prefix: "weavets-bench-cri-" });
+  // The caller's DENO_DIR must not leak into what install.sh produces.
+  const out = await new Deno.Command("env", {
+    args: [
+      "-u",
+      "DENO_DIR",
+      `${REPO_ROOT}/install.sh`,
+      "--prefix",
+      prefix,
+      "--no-cni",
+      "--no-packages",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (out.code !== 0) {
+    await Deno.remove(prefix, { recursive: true }).catch(() => {});
+    throw new Error(`install.sh failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  console.error(text.trim().split("\n").filter((l) => /produced|bundle/.test(l)).join("\n"));
+  Deno.env.set("WEAVETS_BIN", `${prefix}/bin/weavets`);
+  return prefix;
+}
+
+async function measure(): Promise<void> {
   // The cluster's daemons log at debug: one "pod event" line per event served (DaemonSide).
   await withCluster({ nodes: 1, conflist: WEAVETS_ONLY }, async (c: Cluster) => {
     const node = c.nodes[0];
@@ -390,7 +429,19 @@ function binaryKind(): string {
   } finally {
     f.close();
   }
-  return head[0] === 0x23 && head[1] === 0x21 ? `launcher (${bin})` : `compiled (${bin})`;
+  if (head[0] !== 0x23 || head[1] !== 0x21) return `compiled (${bin})`;
+  // install.sh's launcher runs the plugin from lib/weavets/plugin.js when it could bundle it.
+  const lib = Deno.readTextFileSync(bin).includes("plugin.js")
+    ? `${Deno.realPathSync(bin).replace(/\/bin\/[^/]*$/, "")}/lib/weavets`
+    : undefined;
+  const bundled = lib !== undefined && (() => {
+    try {
+      return Deno.statSync(`${lib}/plugin.js`).isFile;
+    } catch {
+      return false;
+    }
+  })();
+  return `launcher${bundled ? ", the plugin's path bundled" : ""} (${bin})`;
 }
 
 function loadAverage(): string {
