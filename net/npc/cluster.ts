@@ -71,8 +71,9 @@ export class ClusterModel {
       for (const ip of pod.ips) {
         const list = this.#claims.get(ip) ?? [];
         this.#touch(list);
-        list.push(key);
-        this.#claims.set(ip, list);
+        // A new array of the exact size, one per address of the cluster (push and spread
+        // reserve room for 17: 184 bytes against 56).
+        this.#claims.set(ip, list.concat([key]));
       }
     }
     this.#changes.pods.add(key);
@@ -92,7 +93,7 @@ export class ClusterModel {
     removeFrom(this.podsByNamespace, pod.namespace, key);
     for (const [k, v] of Object.entries(pod.labels)) removeFrom(this.#postings, pairKey(k, v), key);
     for (const ip of pod.ips) {
-      const list = this.#claims.get(ip)?.filter((k) => k !== key) ?? [];
+      const list = this.#claims.get(ip)?.filter((k) => k !== key).slice() ?? [];
       this.#touch(list);
       if (list.length > 0) this.#claims.set(ip, list);
       else this.#claims.delete(ip);
@@ -214,7 +215,7 @@ export class ClusterModel {
       for (const ip of pod.ips) if (this.podKeyAt(ip) === key) out.push(ip);
     }
     for (const ip of this.#boundTo.get(key) ?? []) if (!out.includes(ip)) out.push(ip);
-    return out;
+    return out.slice(); // the exact size: the compiler keeps it for every pod with an address
   }
 
   /**

@@ -45,8 +45,12 @@ export interface MembershipChange {
 export class MatcherTable {
   readonly #byKey = new Map<string, Matcher>();
   readonly #ids = new IdAllocator(Number.MAX_SAFE_INTEGER);
-  /** Pod key → ids of the pod matchers that select it. */
-  readonly #ofPod = new Map<string, Set<number>>();
+  /**
+   * Pod key → ids of the pod matchers that select it, ascending: an array of its exact size,
+   * replaced on change (one per selected pod of the cluster; a Set of one costs 232 bytes, an
+   * array grown by push or spread 184, an exact one 56).
+   */
+  readonly #ofPod = new Map<string, readonly number[]>();
 
   get(key: string): Matcher | undefined {
     return this.#byKey.get(key);
@@ -58,7 +62,7 @@ export class MatcherTable {
 
   /** Ids of the pod matchers selecting a pod, ascending. */
   podMatchers(key: string): number[] {
-    return [...(this.#ofPod.get(key) ?? [])].sort((a, b) => a - b);
+    return [...(this.#ofPod.get(key) ?? [])];
   }
 
   /**
@@ -91,16 +95,15 @@ export class MatcherTable {
     };
     const join = (m: PodsMatcher, key: string) => {
       m.members.add(key);
-      const s = this.#ofPod.get(key) ?? new Set<number>();
-      s.add(m.id);
-      this.#ofPod.set(key, s);
+      const ids = this.#ofPod.get(key) ?? [];
+      if (!ids.includes(m.id)) this.#ofPod.set(key, ids.concat([m.id]).sort((a, b) => a - b));
       out.pods.add(key);
     };
     const leave = (m: PodsMatcher, key: string) => {
       m.members.delete(key);
-      const s = this.#ofPod.get(key);
-      s?.delete(m.id);
-      if (s?.size === 0) this.#ofPod.delete(key);
+      const ids = this.#ofPod.get(key)?.filter((id) => id !== m.id) ?? [];
+      if (ids.length > 0) this.#ofPod.set(key, ids.slice());
+      else this.#ofPod.delete(key);
       out.pods.add(key);
     };
 

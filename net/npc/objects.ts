@@ -88,11 +88,19 @@ export function toPod(o: PodObject): PodInfo {
     namespace: o.metadata.namespace ?? "",
     name: o.metadata.name,
     labels: o.metadata.labels ?? {},
-    ips,
+    ips: exact(ips),
     hostNetwork: o.spec?.hostNetwork === true,
     nodeName: o.spec?.nodeName ?? "",
-    ports,
+    ports: exact(ports),
   };
+}
+
+/**
+ * The model keeps these for every pod of the cluster: an array that grew by push holds room for
+ * 17 elements (184 bytes for one address), a copy (slice) only its length (56).
+ */
+function exact<T>(xs: T[]): T[] {
+  return xs.slice();
 }
 
 function podIPv4s(o: PodObject): number[] {
@@ -270,7 +278,7 @@ function readBlock(raw: unknown, at: string, problems: string[]): Peer {
     }
     except.push(r);
   }
-  return { kind: "block", cidr, except };
+  return { kind: "block", cidr, except: except.slice() };
 }
 
 /** "a.b.c.d/n" (host bits allowed, as the API does) as an inclusive range. */

@@ -24,7 +24,7 @@ export function parseSelector(raw: RawSelector | null | undefined): Selector {
   const requirements: Requirement[] = [];
   let invalid: string | undefined;
   for (const e of raw?.matchExpressions ?? []) {
-    const values = [...new Set(e.values ?? [])].sort();
+    const values = [...new Set(e.values ?? [])].sort().slice();
     if (!OPERATORS.has(e.operator)) {
       invalid ??= `unknown selector operator "${e.operator}"`;
       continue;
@@ -38,7 +38,11 @@ export function parseSelector(raw: RawSelector | null | undefined): Selector {
     requirements.push({ key: e.key, operator: op, values });
   }
   requirements.sort((a, b) => selectorKeyOfRequirement(a) < selectorKeyOfRequirement(b) ? -1 : 1);
-  return invalid ? { matchLabels, requirements, invalid } : { matchLabels, requirements };
+  // Exact-size (a pushed array keeps room for 17): every selector of every policy is kept.
+  const reqs = requirements.slice();
+  return invalid
+    ? { matchLabels, requirements: reqs, invalid }
+    : { matchLabels, requirements: reqs };
 }
 
 function selectorKeyOfRequirement(r: Requirement): string {
