@@ -37,10 +37,12 @@ import {
 import { monitorLoop, threadCpuMs } from "../../net/mesh/testing/loop_monitor.ts";
 import { bigRing } from "./big_ring.ts";
 
-/** The bound of issue 12, in CPU time of one turn of the loop. */
+/**
+ * The bound of issue 12 ("~50 ms"), in CPU time of one turn of the loop. The sliced paths' worst
+ * turns are 12–25 ms here; a major GC landing in a turn has added ~25 ms under load (one CI run
+ * saw 46 ms), so the assertion is the goal itself, not a tighter margin.
+ */
 const BOUND_MS = 50;
-/** What the sliced path must stay under: the bound with a 20 % margin. */
-const SLICED_MAX_MS = 40;
 
 const big = bigRing();
 const self = big.names[7];
@@ -148,7 +150,7 @@ async function phases() {
 const fmt = (o: Record<string, number>) =>
   Object.entries(o).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(1)}`).join(" ");
 
-Deno.test("event loop: a peer joining a 2,000-peer ring takes it in slices, no turn over 40 ms CPU; unsliced, one turn is over 50 ms", async () => {
+Deno.test("event loop: a peer joining a 2,000-peer ring takes it in slices, no turn over 50 ms CPU; unsliced, one turn is over it", async () => {
   console.log(
     `message: ${big.bytes.length} bytes, ${big.entries.length} tokens; load ${Deno.loadavg()[0]}`,
   );
@@ -163,7 +165,7 @@ Deno.test("event loop: a peer joining a 2,000-peer ring takes it in slices, no t
   assert.equal(unsliced.entries, big.entries.length);
   assert.ok(sliced.slices >= 2, `the checks did not need slices (${sliced.slices})`);
   assert.ok(
-    sliced.worstCpuMs < SLICED_MAX_MS,
+    sliced.worstCpuMs < BOUND_MS,
     `a turn of the sliced path took ${sliced.worstCpuMs.toFixed(1)} ms CPU`,
   );
   assert.ok(
@@ -207,7 +209,7 @@ function largestForged(): Uint8Array {
   return encode([...genesis, ...Array.from({ length: n }, (_, i) => forged(i))], links);
 }
 
-Deno.test("event loop: the largest forged message peers take costs no turn over 40 ms CPU, and a bounded backlog", async () => {
+Deno.test("event loop: the largest forged message peers take costs no turn over 50 ms CPU, and a bounded backlog", async () => {
   const bytes = largestForged();
   assert.ok(bytes.length <= MAX_IPAM_MESSAGE_BYTES, `${bytes.length} bytes`);
   const [, decodeMs] = cpuMs(() => decodeGossip(bytes));
@@ -217,7 +219,7 @@ Deno.test("event loop: the largest forged message peers take costs no turn over 
   );
   assert.equal(r.entries, big.names.length, "nothing forged was applied");
   assert.ok(r.badSignatures <= MAX_BACKLOG + MAX_VERIFY_PER_MERGE, `${r.badSignatures} checked`);
-  assert.ok(r.worstCpuMs < SLICED_MAX_MS, `a turn took ${r.worstCpuMs.toFixed(1)} ms CPU`);
+  assert.ok(r.worstCpuMs < BOUND_MS, `a turn took ${r.worstCpuMs.toFixed(1)} ms CPU`);
   // Negative controls: one state more than the cap, one byte more: refused before any merge.
   const entry = [1, "a", 1, 0, "a", ""];
   const ring = (n: number) => ({ seed: big.seed, entries: Array(n).fill(entry) });
