@@ -231,7 +231,9 @@ export function planPaths(i: PlanInput): Plan {
       paths.push({ ...base, path: "fastdp", reason });
     } else paths.push({ ...base, path: "sleeve", reason: sleeveReason(i, r, last) });
   }
-  const prevOwners = i.previous?.macOwners;
+  // Until the start grace is over, records may arrive in any order (each waits for its author's
+  // key): no owner is kept from then, so a claimant seen before the owner keeps nothing.
+  const prevOwners = i.now < i.adoptUntil ? undefined : i.previous?.macOwners;
   const { owners, disputed } = macOwners(i.records, prevOwners);
   const moved: Plan["moved"] = [];
   for (const p of paths) {

@@ -140,3 +140,23 @@ Deno.test("planPaths is pure: the same input gives the same plan, and inputs are
   assert.deepEqual(planPaths(i), planPaths(i));
   assert.deepEqual(i, copy);
 });
+
+Deno.test("planPaths: in the start grace no MAC owner is kept, after it the owner is", () => {
+  const pod = "0a:00:00:00:00:02"; // B's pod
+  const claim = { ...rec(C, 3), version: 2 ** 30, macs: [pod] }; // C's own record claims it
+  // Records arrive in any order after a start: the claimant's first, alone, then B's.
+  const early = planPaths(input({ records: [rec(SELF, 1), claim], adoptUntil: T + 1 }));
+  assert.equal(early.macOwners.get(pod), C, "a MAC one record claims is that record's");
+  const both = [rec(SELF, 1), rec(B, 2), claim];
+  const during = planPaths(input({ records: both, previous: early, adoptUntil: T + 1 }));
+  assert.equal(during.macOwners.get(pod), undefined, "the claimant seen first keeps nothing");
+  assert.deepEqual(during.disputedMacs.map((d) => d.owner), [null, null]);
+  // Negative control: past the grace the same order would have kept the claimant.
+  const after = planPaths(input({ records: both, previous: early, adoptUntil: T }));
+  assert.equal(after.macOwners.get(pod), C);
+  // Past the grace, B holding it, C's claim is refused.
+  const held = planPaths(input({ records: [rec(SELF, 1), rec(B, 2)] }));
+  const refused = planPaths(input({ records: both, previous: held }));
+  assert.equal(refused.macOwners.get(pod), B);
+  assert.deepEqual(refused.disputedMacs, [{ mac: pod, owner: B, claimant: C }]);
+});

@@ -4,12 +4,7 @@
  * green while the reproducers are in the repo. An attack leaves this list when its protection
  * lands and the step passes; then it runs in CI like any test.
  */
-export const PENDING = new Set<string>([
-  // A daemon that (re)starts while a rogue member claims another node's pod MAC has no owner to
-  // keep and gives the MAC to the highest version: the rogue's (tests/attack/mac_claim.ts).
-  "mac-claim-restart",
-  "mac-claim-restart-pw",
-]);
+export const PENDING = new Set<string>([]);
 
 const runPending = Deno.env.get("WEAVETS_ATTACK_PENDING") === "1";
 /** WEAVETS_ATTACK_ONLY=id,id: run only these steps (to work on one attack without the rest). */

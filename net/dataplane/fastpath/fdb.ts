@@ -12,10 +12,13 @@ export interface FdbEntry {
   dst: string;
 }
 
-/** A MAC that a second peer claims while its owner still announces it (refused: see macOwners). */
+/**
+ * A MAC that a second peer claims while its owner still announces it (refused: see macOwners), or
+ * that several claim with none holding it before (`owner` null: nobody gets it).
+ */
 export interface DisputedMac {
   mac: string;
-  owner: string;
+  owner: string | null;
   claimant: string;
 }
 
@@ -24,9 +27,12 @@ export interface DisputedMac {
  * owner's record still lists it, whatever another peer claims: a record is signed by its author,
  * but a peer holding the password could still sign one of its own listing other nodes' pod MACs
  * at a higher version and take their traffic. A MAC with no owner still listing it (new, or a pod
- * that moved: the old node dropped it) goes to the record with the highest version, ties to the
- * greater name, so the answer does not depend on the records' order. This node's own MACs are
- * claimants like any other (a claim on them is disputed too).
+ * that moved: the old node dropped it) goes to the one record that claims it. Several claiming it
+ * with no history (a daemon that just started while a claim stands cannot tell the owner from the
+ * claimant: any version order is the claimant's to choose) give it to nobody: its frames are
+ * flooded, so they still reach the real owner, until all claimants but one drop it. The answer
+ * does not depend on the records' order. This node's own MACs are claimants like any other (a
+ * claim on them is disputed too).
  */
 export function macOwners(
   records: readonly PeerRecord[],
@@ -44,15 +50,10 @@ export function macOwners(
   const disputed: DisputedMac[] = [];
   for (const [mac, list] of claims) {
     const kept = list.find((r) => r.peer === previous.get(mac));
-    const owner = kept ??
-      list.reduce((o, r) =>
-        o.version < r.version || (o.version === r.version && o.peer < r.peer) ? r : o
-      );
-    owners.set(mac, owner);
-    if (kept) {
-      for (const r of list) {
-        if (r !== kept) disputed.push({ mac, owner: kept.peer, claimant: r.peer });
-      }
+    if (kept || list.length === 1) owners.set(mac, kept ?? list[0]);
+    if (list.length === 1) continue;
+    for (const r of list) {
+      if (r !== kept) disputed.push({ mac, owner: kept?.peer ?? null, claimant: r.peer });
     }
   }
   disputed.sort((

@@ -35,17 +35,30 @@ Deno.test("desiredFdb: pod MACs to their peer plus one flood entry per fast peer
   ]);
 });
 
-Deno.test("desiredFdb: a MAC claimed by two peers goes to the newer record", () => {
-  const moved = "0a:00:00:00:00:09";
-  const records = [rec(B, "192.168.0.2", [moved], 5), rec(C, "192.168.0.3", [moved], 9)];
-  const d = desiredFdb(records, A, new Set([B, C])).filter((e) => e.mac === moved);
-  assert.deepEqual(d, [{ mac: moved, dst: "192.168.0.3" }]);
-  // Same version: the greater peer name wins, whichever record comes first.
-  const tie = [rec(C, "192.168.0.3", [moved], 5), rec(B, "192.168.0.2", [moved], 5)];
-  for (const order of [tie, [...tie].reverse()]) {
-    const t = desiredFdb(order, A, new Set([B, C])).filter((e) => e.mac === moved);
-    assert.deepEqual(t, [{ mac: moved, dst: "192.168.0.3" }]);
+Deno.test("macOwners: a MAC two peers claim with no history goes to nobody, in any order", () => {
+  const pod = "0a:00:00:00:00:09";
+  // A daemon that just started cannot tell a pod's node from a member claiming its MAC at a far
+  // higher version (issue 12's restart gap): the frames are flooded, so the owner still gets them.
+  const owner = rec(B, "192.168.0.2", [pod], 5), thief = rec(C, "192.168.0.3", [pod], 2 ** 30);
+  const tie = [rec(C, "192.168.0.3", [pod], 5), owner];
+  for (const records of [[owner, thief], [thief, owner], tie, [...tie].reverse()]) {
+    const { owners, disputed } = macOwners(records);
+    assert.equal(owners.get(pod), undefined);
+    assert.deepEqual(disputed, [
+      { mac: pod, owner: null, claimant: B },
+      { mac: pod, owner: null, claimant: C },
+    ]);
+    const fdb = desiredFdb(records, A, new Set([B, C]), owners);
+    assert.deepEqual(fdb.filter((e) => e.mac === pod), [], "no entry: the flood entries carry it");
   }
+  // Negative control: one claimant alone gets it, whatever its version.
+  assert.equal(macOwners([thief]).owners.get(pod)?.peer, C);
+  // Once one of them drops it, the other gets it, undisputed; and keeps it from then on.
+  const settled = macOwners([rec(C, "192.168.0.3", [], 2 ** 30 + 1), owner]);
+  assert.equal(settled.owners.get(pod)?.peer, B);
+  assert.deepEqual(settled.disputed, []);
+  const kept = macOwners([owner, thief], new Map([[pod, B]]));
+  assert.equal(kept.owners.get(pod)?.peer, B);
 });
 
 Deno.test("macOwners: a MAC stays with its owner while it announces it; a higher claim is disputed", () => {
@@ -63,8 +76,8 @@ Deno.test("macOwners: a MAC stays with its owner while it announces it; a higher
     const fdb = desiredFdb(order, A, new Set([B, C]), owners).filter((e) => e.mac === pod);
     assert.deepEqual(fdb, [{ mac: pod, dst: "192.168.0.2" }]);
   }
-  // Negative control: without the history the higher version takes it (what the rule prevents).
-  assert.equal(macOwners([owner, thief]).owners.get(pod)?.peer, C);
+  // Negative control: the thief alone, with no owner listing the MAC, takes it.
+  assert.equal(macOwners([thief], previous).owners.get(pod)?.peer, C);
   // The owner drops the MAC (the pod is gone or moved): the other claimant gets it, undisputed.
   const moved = macOwners([rec(B, "192.168.0.2", [], 6), thief], previous);
   assert.equal(moved.owners.get(pod)?.peer, C);
