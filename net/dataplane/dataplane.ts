@@ -16,12 +16,12 @@ import { log as rootLog } from "../log.ts";
 import { findLink, listAddresses, listLinks, listRoutes } from "../linux/mod.ts";
 import { aeadBackend } from "./sleeve/aead.ts";
 import { ensureBridge } from "./node/bridge.ts";
-import { forgetMisplaced, reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
+import { reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
+import { RelearnGuard } from "./fastpath/relearn.ts";
 import { FastPathDevice, startDevice } from "./fastpath/device.ts";
 import { MAC_CHANNEL, MacChannel, refusalMessage } from "./fastpath/mac_channel.ts";
 import { applyMasquerade } from "./node/netfilter.ts";
 import { TrustedSubnets } from "../mesh/trust.ts";
-import { LogLimiter } from "../mesh/log_limit.ts";
 import { bridgeLocalMacs, randomEpoch } from "./node/local_macs.ts";
 import { fastPathUp, shouldProbeBack } from "./fastpath/probe.ts";
 import { chooseMtu, type MtuChoice } from "./node/mtu.ts";
@@ -80,6 +80,8 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   let probeSeq = 0;
   const timers: ReturnType<typeof setInterval>[] = [];
   let unsubscribe: (() => void) | undefined;
+  const names = { bridge, vxlan, tap: tapName };
+  const relearn = new RelearnGuard({ names, log, plan: () => plan });
 
   const localMacs = () => bridgeLocalMacs(bridge, [vxlan, tapName]);
 
@@ -168,19 +170,11 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     for (const m of p.moved) {
       log.info("path changed", { peer: m.peer, path: m.to, reason: paths.get(m.peer)?.reason });
     }
-    // Each plan, not only on a move: the peer may still send on the old path (learned.ts).
-    if (fastdp) forgetMisplacedLearned(p);
+    // Each plan, not only on a move: the peer may still send on the old path (relearn.ts).
+    if (fastdp) relearn.check(p.moved.length > 0);
     const table = sleevePeers(macs!.state.all(), p, snap);
     const refused = sleeve?.setPeers(table, snap.children(snap.self), snap.sessions) ?? [];
     if (refused.length) log.error("the mesh offered a data key used before: refused", { refused });
-  }
-
-  const relearnLog = new LogLimiter(10_000);
-  /** Forgets bridge entries learned on the wrong path (fastpath/learned.ts); a line per 10 s. */
-  function forgetMisplacedLearned(p: Plan): void {
-    const gone = forgetMisplaced({ bridge, vxlan, tap: tapName }, p.macOwners, p.paths);
-    const r = gone.length ? relearnLog.allow("relearned", Date.now()) : undefined;
-    if (r?.log) log.info("forgot pod MACs the bridge learned on the other path", { macs: gone });
   }
 
   function probeAll(): void {
@@ -332,6 +326,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
 
     async stop(): Promise<void> {
       for (const t of timers.splice(0)) clearInterval(t);
+      relearn.stop();
       unsubscribe?.();
       started = false;
       await sleeve?.stop();
