@@ -25,6 +25,7 @@ import type { DataKey } from "./gossip_channel.ts";
 import { HandshakeError } from "./handshake.ts";
 import { type HandshakeOptions, runHandshake } from "./handshake_io.ts";
 import { livenessDue, livenessTickMs, partialSinceAfter } from "./liveness.ts";
+import { type ByteConn, type Clock, SYSTEM_CLOCK } from "./runtime.ts";
 import type { ConnectionTrust } from "./trust.ts";
 
 export interface ConnectionTiming {
@@ -57,6 +58,8 @@ export interface ConnectionOptions extends HandshakeOptions {
   budgets?: { known: FrameBudget; unknown: FrameBudget };
   /** Bytes queued for sending beyond which the peer is too slow and is dropped. */
   maxQueuedBytes?: number;
+  /** Default the system's (tests: a fake clock). */
+  clock?: Clock;
 }
 
 export interface ConnectionHandlers {
@@ -85,10 +88,11 @@ export class ControlConnection {
   #closeKind: RefusalKind | undefined;
   #writeChain: Promise<void> = Promise.resolve();
   #queued = 0;
-  #lastReceived = Date.now();
-  #lastSent = Date.now();
+  readonly #clock: Clock;
+  #lastReceived: number;
+  #lastSent: number;
   #partialSince: number | null = null;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: unknown = undefined;
   #identified = false;
   #finished!: () => void;
   /** Resolves once the connection is closed and its reader has stopped. */
@@ -96,10 +100,12 @@ export class ControlConnection {
   readonly #maxQueued: number;
 
   private constructor(
-    readonly conn: Deno.TcpConn,
+    readonly conn: ByteConn,
     readonly outbound: boolean,
     private readonly opts: ConnectionOptions,
   ) {
+    this.#clock = opts.clock ?? SYSTEM_CLOCK;
+    this.#lastReceived = this.#lastSent = this.#clock.now();
     this.#frames = new FrameReader(
       () => this.#frameLimit(),
       opts.budgets &&
@@ -110,7 +116,7 @@ export class ControlConnection {
     this.#maxQueued = opts.maxQueuedBytes ?? 4 * MAX_FRAME;
   }
 
-  get remoteAddr(): Deno.NetAddr {
+  get remoteAddr(): { hostname: string; port: number } {
     return this.conn.remoteAddr;
   }
 
@@ -128,21 +134,22 @@ export class ControlConnection {
    * reading: call `start`), or rejects with a HandshakeError saying why, the socket closed.
    */
   static async handshake(
-    conn: Deno.TcpConn,
+    conn: ByteConn,
     outbound: boolean,
     opts: ConnectionOptions,
   ): Promise<ControlConnection> {
     const c = new ControlConnection(conn, outbound, opts);
+    const clock = c.#clock;
     const late: { what: string | null } = { what: null };
     const expire = (what: string) => () => {
       late.what = what;
       c.#shut();
     };
-    let helloTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(
+    let helloTimer: unknown = clock.setTimeout(
       expire(`no hello within ${opts.timing.helloTimeoutMs} ms`),
       opts.timing.helloTimeoutMs,
     );
-    const timer = setTimeout(
+    const timer = clock.setTimeout(
       expire(`handshake not done within ${opts.timing.handshakeTimeoutMs} ms`),
       opts.timing.handshakeTimeoutMs,
     );
@@ -156,7 +163,7 @@ export class ControlConnection {
         outbound,
         opts,
         () => {
-          clearTimeout(helloTimer);
+          clock.clearTimeout(helloTimer);
           helloTimer = undefined;
         },
       );
@@ -178,16 +185,16 @@ export class ControlConnection {
         e instanceof CodecError && e.kind ? e.kind : "handshake-failed",
       );
     } finally {
-      clearTimeout(helloTimer);
-      clearTimeout(timer);
+      clock.clearTimeout(helloTimer);
+      clock.clearTimeout(timer);
     }
   }
 
   /** Starts reading messages and heartbeats. Frames that arrived with the identity come first. */
   start(handlers: ConnectionHandlers): void {
     this.#handlers = handlers;
-    this.#lastReceived = Date.now();
-    this.#timer = setInterval(() => this.#onTick(), livenessTickMs(this.opts.timing));
+    this.#lastReceived = this.#clock.now();
+    this.#timer = this.#clock.setInterval(() => this.#onTick(), livenessTickMs(this.opts.timing));
     const early = this.#early;
     this.#early = [];
     try {
@@ -223,7 +230,7 @@ export class ControlConnection {
   #shut(): void {
     if (!this.#closed) {
       this.#closed = true;
-      clearInterval(this.#timer);
+      this.#clock.clearInterval(this.#timer);
       this.#frames.release();
       try {
         this.conn.close();
@@ -245,7 +252,7 @@ export class ControlConnection {
       while (!this.#closed) {
         const chunk = await this.#read();
         if (chunk === null) break;
-        this.#lastReceived = Date.now();
+        this.#lastReceived = this.#clock.now();
         const frames = this.#frames.push(chunk);
         this.#partialSince = partialSinceAfter(
           this.#partialSince,
@@ -290,7 +297,7 @@ export class ControlConnection {
         partialSince: this.#partialSince,
         pendingLength: this.#frames.pendingLength,
       },
-      Date.now(),
+      this.#clock.now(),
       this.opts.timing,
     );
     if (due.kind === "close") this.close(due.reason, due.refusal);
@@ -298,7 +305,7 @@ export class ControlConnection {
   }
 
   #sendNow(plain: Uint8Array): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     const sealer = this.#session.sealer;
     if (sealer.rekeyDue(now)) {
       const rekey = sealer.seal(encodeMessage({ tag: Tag.rekey }));

@@ -11,6 +11,7 @@ import type { FrameBudget } from "./codec.ts";
 import { type ConnectionOptions, ControlConnection } from "./connection.ts";
 import type { HandshakeError } from "./handshake.ts";
 import { parsePeerAddress } from "./peer_address.ts";
+import type { ByteConn, ByteListener, Clock, Transport } from "./runtime.ts";
 
 export interface ControlPortOptions {
   host: string;
@@ -19,6 +20,8 @@ export interface ControlPortOptions {
   dialTimeoutMs: number;
   budgets: { known: FrameBudget; unknown: FrameBudget };
   log: Logger;
+  clock: Clock;
+  transport: Transport;
   /**
    * The handshake options now (our identity carries the bound port) for a connection with
    * `remoteHost` (whether we trust it is said in the handshake: trust.ts).
@@ -42,11 +45,11 @@ export interface ControlPortEvents {
 export class ControlPort {
   readonly #opts: ControlPortOptions;
   readonly #events: ControlPortEvents;
-  readonly #handshaking = new Set<Deno.TcpConn>();
+  readonly #handshaking = new Set<ByteConn>();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #pendingBySource = new Map<string, number>();
   #inbound = 0;
-  #listener: Deno.TcpListener | null = null;
+  #listener: ByteListener | null = null;
   #closed = false;
 
   constructor(opts: ControlPortOptions, events: ControlPortEvents) {
@@ -56,7 +59,7 @@ export class ControlPort {
 
   /** Throws when the port cannot be bound. */
   listen(): void {
-    this.#listener = Deno.listen({ hostname: this.#opts.host, port: this.#opts.port });
+    this.#listener = this.#opts.transport.listen(this.#opts.host, this.#opts.port);
     this.#track(this.#acceptLoop(this.#listener));
   }
 
@@ -66,7 +69,7 @@ export class ControlPort {
 
   /** The port actually bound (useful with port 0). */
   get port(): number {
-    return (this.#listener?.addr as Deno.NetAddr | undefined)?.port ?? this.#opts.port;
+    return this.#listener?.port ?? this.#opts.port;
   }
 
   /** Outbound connections in their dial or handshake (they count against the limit). */
@@ -77,9 +80,9 @@ export class ControlPort {
   dial(address: string): void {
     const { host, port } = parsePeerAddress(address);
     this.#track((async () => {
-      let conn: Deno.TcpConn;
+      let conn: ByteConn;
       try {
-        conn = await connectWithTimeout(host, port, this.#opts.dialTimeoutMs);
+        conn = await connectWithTimeout(this.#opts, host, port);
       } catch (e) {
         this.#opts.log.debug("dial failed", { address, reason: describeCause(e) });
         this.#events.dialFailed(address, describeCause(e), false);
@@ -113,9 +116,9 @@ export class ControlPort {
     p.finally(() => this.#inflight.delete(p));
   }
 
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+  async #acceptLoop(listener: ByteListener): Promise<void> {
     while (!this.#closed) {
-      let conn: Deno.TcpConn;
+      let conn: ByteConn;
       try {
         conn = await listener.accept();
       } catch (e) {
@@ -142,7 +145,7 @@ export class ControlPort {
     }
   }
 
-  async #handshake(conn: Deno.TcpConn, target: string | null): Promise<void> {
+  async #handshake(conn: ByteConn, target: string | null): Promise<void> {
     const host = conn.remoteAddr.hostname;
     this.#handshaking.add(conn);
     if (target === null) {
@@ -154,6 +157,7 @@ export class ControlPort {
       c = await ControlConnection.handshake(conn, target !== null, {
         ...this.#opts.connection(host),
         budgets: this.#opts.budgets,
+        clock: this.#opts.clock,
       });
     } catch (e) {
       const err = e as HandshakeError;
@@ -191,14 +195,19 @@ export class ControlPort {
 }
 
 /** Dials with a time limit; a connection that completes after the limit is closed. */
-function connectWithTimeout(hostname: string, port: number, ms: number): Promise<Deno.TcpConn> {
-  const dial = Deno.connect({ hostname, port });
-  let timer: ReturnType<typeof setTimeout>;
+function connectWithTimeout(
+  o: { clock: Clock; transport: Transport; dialTimeoutMs: number },
+  hostname: string,
+  port: number,
+): Promise<ByteConn> {
+  const ms = o.dialTimeoutMs;
+  const dial = o.transport.connect(hostname, port);
+  let timer: unknown;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    timer = o.clock.setTimeout(() => {
       dial.then((c) => c.close(), () => {});
       reject(new Error(`dial timed out after ${ms} ms`));
     }, ms);
   });
-  return Promise.race([dial, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([dial, timeout]).finally(() => o.clock.clearTimeout(timer));
 }

@@ -36,6 +36,7 @@ import {
   PROTOCOL_MAX,
   PROTOCOL_MIN,
 } from "./handshake.ts";
+import { type Clock, SYSTEM_CLOCK } from "./runtime.ts";
 import { publicKeyFromText, publicKeyToText, type SigningKey, verifySignature } from "./signing.ts";
 
 /** The domain of the identity signature (signing.ts signedBytes). */
@@ -77,6 +78,8 @@ export interface HandshakeOptions {
   authenticated: boolean;
   /** This end's --trusted-subnets hold the peer's address: said to the peer (trust.ts). */
   trustRemote?: boolean;
+  /** Default the system's (the session's rekey schedule starts now). */
+  clock?: Pick<Clock, "now">;
 }
 
 export interface HandshakeResult {
@@ -126,7 +129,14 @@ export async function runHandshake(
   const transcript = client ? transcriptHash(mine, theirs) : transcriptHash(theirs, mine);
   let session: Session;
   try {
-    session = deriveSession(keys, step.remoteKey, opts.psk, transcript, client, Date.now());
+    session = deriveSession(
+      keys,
+      step.remoteKey,
+      opts.psk,
+      transcript,
+      client,
+      (opts.clock ?? SYSTEM_CLOCK).now(),
+    );
   } catch (e) {
     throw new HandshakeError(describeCause(e));
   }

@@ -22,6 +22,8 @@ export interface LocalPeerDeps {
   maker: ConnectionMaker;
   refusals: Refusals;
   log: Logger;
+  /** Epoch ms (the mesh's clock). */
+  now(): number;
   stopped(): boolean;
   /** An admitted connection started. */
   onUp(c: ControlConnection): void;
@@ -95,7 +97,7 @@ export class LocalPeer {
     );
     const refuse = (kind: RefusalKind, reason: string, permanent: boolean) => {
       this.#d.refusals.record(kind, reason, c.remoteAddr.hostname, { peer: r.name, address });
-      if (target) maker.dialFailed(target, reason, permanent, Date.now());
+      if (target) maker.dialFailed(target, reason, permanent, this.#d.now());
     };
     if (!d.accept) {
       c.close(d.reason, d.kind);
@@ -116,7 +118,7 @@ export class LocalPeer {
       } else refuse(d.kind, d.reason, false);
       return this.#d.kick();
     }
-    const bound = this.#d.keys.bind(r.name, c.remoteKey, "handshake", Date.now());
+    const bound = this.#d.keys.bind(r.name, c.remoteKey, "handshake", this.#d.now());
     if (!bound.ok) {
       const reason = `the peer's signing key is refused: ${bound.reason}`;
       c.close(reason, "key-refused");

@@ -1,4 +1,5 @@
 /** The mesh's configuration, timings and limits, with their defaults. */
+import type { Clock, Transport } from "./runtime.ts";
 import type { Logger } from "../log.ts";
 import type { Limits } from "./admission.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
@@ -78,6 +79,8 @@ export interface MeshConfig {
   trustedSubnets?: readonly string[];
   /** This peer's signing key; a fresh one when absent (the daemon loads it from its data dir). */
   signingKey?: SigningKey;
+  /** Default the system's clock, TCP and Math.random; tests run the mesh on virtual time. */
+  runtime?: { clock?: Clock; transport?: Transport; random?: () => number };
 }
 
 /** How control connections are authenticated: the password, else the cluster secret, else not. */

@@ -13,14 +13,14 @@ export const REFUSAL_LOG_INTERVAL_MS = 10_000;
 export class Refusals {
   readonly counts = new Map<RefusalKind, number>();
   readonly #limiter = new LogLimiter(REFUSAL_LOG_INTERVAL_MS);
-  constructor(readonly log: Logger) {}
+  constructor(readonly log: Logger, readonly now: () => number = Date.now) {}
 
   record(
     kind: RefusalKind,
     reason: string,
     source: string,
     fields: Record<string, unknown>,
-    now = Date.now(),
+    now = this.now(),
   ): void {
     this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
     const l = this.#limiter.allow(`${source} ${kind}`, now);

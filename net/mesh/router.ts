@@ -1,8 +1,8 @@
 /**
  * The mesh: the conductor around the pure parts. The sockets are control_port.ts's; what to dial
- * comes from ConnectionMaker, who may connect from admission.ts, status from status.ts. It keeps
- * one timer, gossips the topology (itself a gossip channel) and whatever channels components
- * register, and implements MeshView for the daemon's components.
+ * comes from ConnectionMaker (when: tick.ts), who may connect from admission.ts, status from
+ * status.ts. It keeps one timer, gossips the topology (itself a gossip channel) and the channels
+ * components register, and implements MeshView. Time and sockets come from its runtime.ts.
  */
 import { describeCause } from "../cause.ts";
 import type { Logger } from "../log.ts";
@@ -11,7 +11,8 @@ import { ConnectionMaker, corroboratedAddresses } from "./connection_maker.ts";
 import { ChangeNotifier, DEFAULT_NOTIFY_INTERVAL_MS } from "./change_notifier.ts";
 import { type Periodic, startPeriodic } from "./periodic.ts";
 import { planTick } from "./tick.ts";
-import { relayHops, reportsEstablished } from "./routes.ts";
+import { type MeshRuntime, meshRuntime } from "./runtime.ts";
+import { gossipRoutes } from "./routes.ts";
 import { ControlPort } from "./control_port.ts";
 import { derivePsk } from "./crypto.ts";
 import { Gossip } from "./gossip.ts";
@@ -47,12 +48,8 @@ import type { TopologyStore } from "./topology_store.ts";
 import { mutuallyTrusted, TrustedSubnets } from "./trust.ts";
 import { gossipEvents, LocalTopology } from "./local_topology.ts";
 
-export {
-  ANTI_ENTROPY_FANOUT,
-  DEFAULT_MESH_TIMING,
-  type MeshConfig,
-  type MeshTiming,
-} from "./mesh_config.ts";
+export type { MeshConfig, MeshTiming } from "./mesh_config.ts";
+export { ANTI_ENTROPY_FANOUT, DEFAULT_MESH_TIMING } from "./mesh_config.ts";
 
 export class Mesh implements MeshView {
   readonly self: PeerName;
@@ -78,16 +75,22 @@ export class Mesh implements MeshView {
   #stopped = false;
   #broadcastVersion = 0;
   #kickQueued = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: unknown = undefined;
+  /** The clock, transport and randomness (the system's, or a test's virtual ones). */
+  readonly #rt: MeshRuntime;
   #periodic: Periodic = { nextAntiEntropy: Infinity, nextForget: Infinity };
 
   constructor(config: MeshConfig) {
     this.#config = config;
     this.#log = config.log;
     this.self = config.name;
-    this.#refusals = new Refusals(this.#log);
+    const rt = this.#rt = meshRuntime(config.runtime), { clock } = rt;
+    this.#refusals = new Refusals(this.#log, () => clock.now());
     this.#notifier = new ChangeNotifier({
       minIntervalMs: DEFAULT_NOTIFY_INTERVAL_MS,
+      now: () => clock.now(),
+      setTimer: (fn, ms) => clock.setTimeout(fn, ms),
+      clearTimer: (h) => clock.clearTimeout(h),
       onError: (e) =>
         this.#log.error("topology change listener failed", { error: describeCause(e) ?? e }),
     });
@@ -104,6 +107,7 @@ export class Mesh implements MeshView {
     this.timing = { ...DEFAULT_MESH_TIMING, ...config.timing };
     this.#maker = new ConnectionMaker({
       backoff: this.timing.backoff,
+      random: rt.random,
       discoveryPort: discoveryPortOf(config),
       discoverOnlyTargetHosts: config.discoverOnlyTargetHosts ?? false,
       maxDiscovered: config.discovery === false ? 0 : 64,
@@ -116,6 +120,7 @@ export class Mesh implements MeshView {
       maker: this.#maker,
       refusals: this.#refusals,
       log: this.#log,
+      now: () => clock.now(),
       stopped: () => this.#stopped,
       onUp: (c) => {
         this.store.setConnections(this.#conns.records());
@@ -133,6 +138,7 @@ export class Mesh implements MeshView {
       dialTimeoutMs: this.timing.dialTimeoutMs,
       budgets: frameBudgets(),
       log: this.#log,
+      ...rt,
       connection: (host) => ({
         self: { name: this.self, nickname: config.nickname, uid: this.uid, port: this.port },
         signingKey: this.#signingKey,
@@ -146,7 +152,7 @@ export class Mesh implements MeshView {
     }, {
       handshaken: (c, target) => this.#conns.admit(c, target),
       dialFailed: (address, reason, permanent) => {
-        this.#maker.dialFailed(address, reason, permanent, Date.now());
+        this.#maker.dialFailed(address, reason, permanent, clock.now());
         this.#kick();
       },
       refused: (kind, reason, source, fields) =>
@@ -158,15 +164,7 @@ export class Mesh implements MeshView {
         neighbours: () => this.#conns.names().sort(),
         send: (to, m) => this.#conns.get(to)?.send(m) ?? false,
       },
-      {
-        unicastNextHop: (dest) => this.store.unicastNextHop(dest),
-        broadcastNextHops: (source) =>
-          relayHops(
-            this.store.broadcastNextHops(source),
-            this.#conns.names(),
-            (n) => reportsEstablished(this.store.lookup(n), this.self),
-          ),
-      },
+      gossipRoutes(() => this.store, this.self, () => this.#conns.names()),
       this,
       gossipEvents(
         this.#log,
@@ -179,6 +177,8 @@ export class Mesh implements MeshView {
       keys: this.keys,
       gossip: this.gossip,
       log: this.#log,
+      now: () => clock.now(),
+      defer: (fn, ms) => void clock.setTimeout(fn, ms),
     });
     this.store = this.topology.store;
     this.store.onChange(() => this.#onTopologyChange());
@@ -194,7 +194,7 @@ export class Mesh implements MeshView {
   }
 
   vouchKey(name: PeerName, key: Uint8Array): { ok: true } | { ok: false; reason: string } {
-    return this.keys.bind(name, key, "kube", Date.now());
+    return this.keys.bind(name, key, "kube", this.#rt.clock.now());
   }
 
   trustOnlyVouchedKeys(): void {
@@ -202,7 +202,7 @@ export class Mesh implements MeshView {
   }
 
   forgetPeer(name: PeerName): void {
-    this.keys.forget(name, Date.now());
+    this.keys.forget(name, this.#rt.clock.now());
   }
 
   /** Against the key bound to `author` in `keys` (docs/PROTOCOL.md, "Authorship"). */
@@ -225,7 +225,7 @@ export class Mesh implements MeshView {
       encryption: this.#config.password !== null,
       controlAuth: this.controlAuth,
     });
-    this.#periodic = startPeriodic(Date.now(), this.timing, Math.random);
+    this.#periodic = startPeriodic(this.#rt.clock.now(), this.timing, this.#rt.random);
     this.#tick();
   }
 
@@ -237,7 +237,7 @@ export class Mesh implements MeshView {
   /** Closes everything and waits until every socket and handler has finished. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#rt.clock.clearTimeout(this.#timer);
     this.#notifier.stop();
     const conns = this.#conns.all();
     for (const c of conns) c.close("shutting down");
@@ -300,8 +300,6 @@ export class Mesh implements MeshView {
     this.#kick();
   }
 
-  // ---- status ----
-
   connectionCount(): number {
     return this.#conns.size;
   }
@@ -333,13 +331,14 @@ export class Mesh implements MeshView {
   /** Runs what is due and sets the one timer to the earliest next thing (tick.ts decides). */
   #tick(): void {
     if (this.#stopped) return;
-    clearTimeout(this.#timer);
-    const now = Date.now();
+    const { clock, random } = this.#rt;
+    clock.clearTimeout(this.#timer);
+    const now = clock.now();
     const t = planTick(this.#maker, {
       now,
       periodic: this.#periodic,
       timing: this.timing,
-      random: Math.random,
+      random,
       connLimit: this.#config.connLimit,
       established: this.#conns.size,
       outboundPending: this.#port.outboundPending,
@@ -356,7 +355,7 @@ export class Mesh implements MeshView {
       this.#log.error("periodic task failed", { error: describeCause(e) });
     }
     for (const address of t.dial) this.#port.dial(address);
-    this.#timer = setTimeout(() => this.#tick(), Math.max(0, t.wakeAt - Date.now()));
+    this.#timer = clock.setTimeout(() => this.#tick(), Math.max(0, t.wakeAt - clock.now()));
   }
 
   /** Re-runs the tick soon after an event (coalesced). */
@@ -380,7 +379,7 @@ export class Mesh implements MeshView {
     // A data key went; the topology may not change with it (a restarted peer reconnecting from
     // the same address leaves our connection list as it was).
     if (this.#config.password !== null) this.#notifier.changed();
-    this.#maker.disconnected(name, reason, Date.now());
+    this.#maker.disconnected(name, reason, this.#rt.clock.now());
     this.#kick();
   }
 
@@ -393,7 +392,7 @@ export class Mesh implements MeshView {
     if (this.#stopped) return;
     this.#maker.discovered(
       corroboratedAddresses(this.store.entries(), this.self, (n) => this.#conns.has(n)),
-      Date.now(),
+      this.#rt.clock.now(),
     );
     this.#kick();
   }

@@ -6,7 +6,7 @@
  * (admission_test), when a connection is dead or a frame late (liveness_test), when peers are
  * forgotten (periodic_test, topology_store_test), how often a refusal is logged (refusals_test),
  * which broadcasts are relayed (routes_test). What broken and hostile clients get is in
- * router_refusals_test. So no assertion here depends on how long a step
+ * router_refusals_test; the conductor on virtual time, with exact timings, router_virtual_test. So no assertion here depends on how long a step
  * took, and every wait is for an event (testing/loopback.ts), with a limit far beyond it.
  */
 import assert from "node:assert/strict";

@@ -126,3 +126,30 @@ export function relayHops(
   const unconfirmed = neighbours.filter((n) => !confirmed(n));
   return unconfirmed.length === 0 ? tree : [...new Set([...tree, ...unconfirmed])].sort();
 }
+
+/** The routes gossip follows, read from a topology store (the Mesh's). */
+export interface RoutedTopology {
+  unicastNextHop(dest: PeerName): PeerName | undefined;
+  broadcastNextHops(source: PeerName): PeerName[] | null;
+  lookup(name: PeerName): RouteEntry | undefined;
+}
+
+/**
+ * Gossip's routes for peer `self`: unicast next hops as the topology says; broadcasts along the
+ * source's tree plus the neighbours not confirmed in the topology yet (relayHops).
+ */
+export function gossipRoutes(
+  store: () => RoutedTopology,
+  self: PeerName,
+  neighbours: () => readonly PeerName[],
+) {
+  return {
+    unicastNextHop: (dest: PeerName) => store().unicastNextHop(dest),
+    broadcastNextHops: (source: PeerName) =>
+      relayHops(
+        store().broadcastNextHops(source),
+        neighbours(),
+        (n) => reportsEstablished(store().lookup(n), self),
+      ),
+  };
+}
