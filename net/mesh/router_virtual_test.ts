@@ -5,72 +5,17 @@
  * no wall-clock waits. router_test keeps the few facts only real sockets show.
  */
 import assert from "node:assert/strict";
-import { Logger } from "../log.ts";
 import { backoffDelay } from "./backoff.ts";
 import { forgetPeriod } from "./periodic.ts";
 import { livenessTickMs } from "./liveness.ts";
-import { Mesh, type MeshConfig } from "./router.ts";
-import { FAST_MESH_TIMING } from "./testing/fast_timing.ts";
-import { TestKeyring } from "./testing/keyring.ts";
-import { MemoryNetwork, VirtualClock, virtualRuntime } from "./testing/virtual.ts";
-
-const TIMING = { ...FAST_MESH_TIMING, forgetAfterMs: 1_500 };
-const PORT = 6783;
-const keyring = new TestKeyring();
-
-class World {
-  readonly clock = new VirtualClock();
-  readonly net = new MemoryNetwork(this.clock);
-  readonly meshes: Mesh[] = [];
-  /** What the meshes logged, with the virtual time: a run's trace. */
-  readonly trace: string[] = [];
-
-  node(i: number, opts: Partial<MeshConfig> = {}): Mesh {
-    const name = `02:00:00:00:00:0${i}`;
-    const mesh = new Mesh({
-      name,
-      signingKey: keyring.key(name),
-      nickname: `n${i}`,
-      host: ip(i),
-      port: PORT,
-      password: null,
-      connLimit: 10,
-      peers: [],
-      timing: TIMING,
-      runtime: virtualRuntime(this.clock, this.net, ip(i)),
-      log: new Logger({
-        json: true,
-        level: "info",
-        sink: {
-          write: (l) => {
-            const { msg, peer, address, reason } = JSON.parse(l);
-            this.trace.push(
-              `${this.clock.now()} n${i} ${msg} ${peer ?? address ?? ""} ${reason ?? ""}`,
-            );
-          },
-        },
-      }),
-      ...opts,
-    });
-    mesh.start();
-    this.meshes.push(mesh);
-    return mesh;
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.meshes.map((m) => m.stop()));
-  }
-}
-
-const ip = (i: number) => `10.0.0.${i}`;
-const addr = (i: number) => `${ip(i)}:${PORT}`;
-
-function full(meshes: Mesh[]): boolean {
-  return meshes.every((m) =>
-    m.connectionCount() === meshes.length - 1 && m.peers().length === meshes.length &&
-    m.peers().every((p) => p.reachable)
-  );
-}
+import {
+  addr,
+  fullMesh as full,
+  ip,
+  PORT,
+  VIRTUAL_TIMING as TIMING,
+  VirtualMeshes as World,
+} from "./testing/virtual_mesh.ts";
 
 /** a, b given a; c given b; d given c: each learns the rest by discovery. */
 async function line(w: World): Promise<number> {
