@@ -154,7 +154,7 @@ export class TopologyStore {
    * Refuses (and counts) a version that moves more than MAX_VERSION_STEP past the one held.
    */
   isNews(e: PeerEntry): boolean {
-    if (e.name === this.self) return e.uid !== this.#own.uid && compareEntries(e, this.#own) >= 0;
+    if (e.name === this.self) return compareEntries(e, this.#own) > 0;
     const cur = this.lookup(e.name);
     if (!cur) return true;
     if (compareEntries(e, cur) <= 0) return false;
@@ -259,11 +259,13 @@ export class TopologyStore {
   }
 
   /**
-   * Our own name from elsewhere, signed with our key: an earlier life of this peer, or a stale
-   * copy. Never take it; if it would win the merge, jump past it so our entry wins everywhere.
+   * Our own name from elsewhere, signed with our key: an earlier life of this peer, a stale copy,
+   * or an entry of this life we did not write (our uid at a version above ours: only a holder of
+   * our key makes one, and it would hide our real connections until our version passed it). Never
+   * take it; if it would win the merge, jump past it so our entry wins everywhere.
    */
   #earlierLife(e: PeerEntry): boolean {
-    if (e.uid === this.#own.uid || compareEntries(e, this.#own) < 0) return false;
+    if (compareEntries(e, this.#own) <= 0) return false; // 0: our own entry, relayed back
     // A dead earlier life stops changing, so a few jumps settle it. One that keeps overtaking us
     // is alive: another process uses our name and key. Jumping on would make the two outbid each
     // other forever, so we stop and say so.

@@ -78,6 +78,29 @@ Deno.test("store: a restarted peer (same key, new uid) replaces its old entry ev
   assert.equal(a.apply([b.own]).length, 0);
 });
 
+Deno.test("store: an entry with our own uid above our version, signed with our key, is outbid", () => {
+  const a = store(1), b = store(2);
+  link(a, b);
+  converge(a, b);
+  // A holder of a's key signs a's uid at a higher version, listing a connection a does not have.
+  const held = a.own;
+  const stale = signEntry(
+    { ...id(1), version: held.version + 1, connections: [...held.connections, rec(3)] },
+    ring.key(name(1)).publicKey,
+    (d, p) => ring.key(name(1)).sign(d, p),
+  );
+  assert.equal(b.apply([stale]).length, 1, "b takes it: it verifies and outranks");
+  const delta = a.apply([stale]);
+  assert.ok(a.own.version > stale.version, "a jumps past it");
+  assert.deepEqual(delta, [a.own]);
+  b.apply(delta);
+  assert.deepEqual(b.lookup(a.self)!.connections, held.connections, "a's own word wins at b");
+  // Negative controls: a's own entry relayed back, or an older copy, changes nothing.
+  const v = a.own.version;
+  assert.deepEqual(a.apply([a.own, held]), []);
+  assert.equal(a.own.version, v);
+});
+
 Deno.test("store: two live peers with one name stop outbidding each other and report it", () => {
   const a = store(1), twin = store(1, {}, "00000000000000bb");
   const conflicts: string[] = [];

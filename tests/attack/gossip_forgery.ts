@@ -306,14 +306,17 @@ export async function forgerySteps(
   await attackStep(
     t,
     `topology-entry${suffix}`,
-    "an entry n3 signed takes effect (the control); one forged for n3 (its uid, the " +
-      "highest version, no connections) leaves n3 reachable, and rmpeer of n3 is refused",
+    "an entry n3 signed takes effect and n3 re-asserts over it (the control); one forged for " +
+      "n3 (its uid, the highest version, no connections) leaves n3 reachable, and rmpeer of n3 " +
+      "is refused",
     async () => {
       const n3name = Cluster.peerName(3);
       const held = (await peers(n1)).find((x) => x.name === n3name)!;
       const uid = held.uid!;
       // Negative control: the same path carries an entry n3 did sign (with its key, read by
-      // root from its data dir): a harmless change, its nickname, shows on n1.
+      // root from its data dir) at a version n3 would not reach by itself for long: n1 takes it
+      // and passes it on, n3 meets an entry of its own above its own and announces above it (so
+      // the control's nickname may show on n1 only briefly; n3's version past it is the proof).
       const key = signingKeyOf(n3);
       const nickname = `${n3.name}-ctl`;
       const authored = signEntry(
@@ -321,7 +324,7 @@ export async function forgerySteps(
           name: n3name,
           nickname,
           uid,
-          version: held.version! + 1,
+          version: held.version! + 1000,
           connections: held.connections!.map((x) => ({
             name: x.name,
             address: x.address,
@@ -337,8 +340,11 @@ export async function forgerySteps(
       ], password);
       if (ctl.established) {
         await Cluster.waitFor(
-          "n1 to hold n3's own new entry",
-          async () => (await peers(n1)).find((x) => x.name === n3name)?.nickname === nickname,
+          "n3 to announce above the entry it signed (seen on n1)",
+          async () => {
+            const e = (await peers(n1)).find((x) => x.name === n3name);
+            return e !== undefined && e.version! > authored.version && e.nickname !== nickname;
+          },
           10_000,
         );
       } else console.log(`  control not deliverable: the attacker was refused: ${ctl.error}`);
