@@ -328,7 +328,10 @@ export async function macClaimSteps(
           await Cluster.waitFor("n2 unreachable from n1", async () => {
             return (await peers(n1)).find((p) => p.name === Cluster.peerName(2))?.reachable ===
               false;
-          }, 15_000);
+          }, 15_000).catch(async (e) => {
+            // What n1 routes through: the entries that still make n2 reachable.
+            throw new Error(`${e.message}; n1's peers: ${JSON.stringify(await peers(n1))}`);
+          });
           const before = await fdbFor(n1, victimMacs[0]);
           await rogue.claim([victimMacs[0]], [n1, n3]);
           await sleep(3_000); // "a while": plans made meanwhile (probes, heartbeats) keep it so
@@ -364,6 +367,7 @@ export async function macClaimSteps(
         "no history, gives the MAC to nobody (logged), sends nothing for n2's pod to the rogue " +
         "and reaches it with 0 loss",
       async () => {
+        await rogue.claim([victimMacs[0]], [n1, n3]); // stands (whatever the last step left)
         const mark = logMark(n3);
         await c.stopDaemon(n3, "SIGTERM");
         c.startDaemon(n3);
