@@ -6,11 +6,15 @@
  * expected table, written the way the upstream Kubernetes e2e tests (test/e2e/network/netpol)
  * write theirs. Changes of policies, pod labels and namespace labels must reach new connections
  * within 1 s. A stopped daemon leaves enforcement in place; a restarted one takes over without a
- * moment when a denied connection passes or an allowed one is dropped.
+ * moment when a denied connection passes or an allowed one is dropped; a table deleted from
+ * outside is loaded again.
  */
 import assert from "node:assert/strict";
 import { Cluster } from "../../cli/demo/cluster.ts";
 import { IS_ROOT } from "../harness/netns.ts";
+import { inNetns } from "../../net/linux/mod.ts";
+import { runNft } from "../../net/linux/nftables.ts";
+import { FAMILY_TABLE } from "../../net/npc/ruleset.ts";
 import { ALL_CASES, type Case, mismatches, Reachability } from "./matrix.ts";
 import { type NpcCluster, type NpcPod, withNpcCluster } from "./npc_cluster.ts";
 
@@ -362,6 +366,12 @@ async function stopAndRestart(n: NpcCluster, all: () => Reachability): Promise<v
     deniedPassed: 0,
   }, "the restart opened a window");
   await expectMatrix(n, "after the restart", want, 0);
+
+  // The table removed from outside (nft flush ruleset, another tool): the daemon sees its
+  // counters gone (checked every 5 s) and loads everything again.
+  inNetns(node.netns, () => runNft(`delete table ${FAMILY_TABLE}`));
+  await expectMatrix(n, "table deleted from outside: loaded again", want, 15_000);
+  assert.match(await Deno.readTextFile(node.logFile), /network policy rules are gone/);
   n.deletePolicy("x", "deny");
   await expectMatrix(n, "a change after the restart", all);
 }
