@@ -21,20 +21,12 @@
  *   is the test (a forged 127.0.0.1 source from the wire arrives elsewhere and is dropped too).
  *   Skipped when the operator put the API on another address on purpose (--http-addr).
  * - TCP 6783 is not touched.
- * - UDP to the data ports from a peer (prerouting) and to a peer (output) is not tracked
- *   (`notrack` at raw priority, before conntrack). Once any rule on the node turns conntrack on
- *   (weavets' own masquerading, kube-proxy), the kernel otherwise tracks every VXLAN and sleeve
- *   datagram between peers on both ends, besides the pod traffic inside them, which br_netfilter
- *   tracks anyway: perf (2026-12-03) showed nf_conntrack_in, its hash and confirm as the fast
- *   path's extra per-packet cost against kernel VXLAN. Nothing needs state for this traffic:
- *   nothing NATs it (its addresses are the nodes'), the allow-list decides by source address,
- *   and pod connections (kube-proxy's un-DNAT, policies) are tracked on the pod packets inside.
- *   A node firewall that accepts only `ct state established` would not accept the untracked
- *   datagrams; the data ports need an accept of their own there anyway (Weave's docs), since
- *   every peer sends first.
- * No conntrack expression in the allow-list itself: one set lookup per datagram costs less than
- * the conntrack lookup that "once per flow" would need for every datagram, and accepted packets
- * go on to whatever else the node's rules say (an accept here is not an accept there).
+ * No conntrack expression: the chain adds no per-packet state, and accepted packets go on to
+ * whatever else the node's rules say (an accept here is not an accept there). No `notrack` for
+ * the peers' datagrams either, although conntrack (once masquerading or kube-proxy turns it on)
+ * tracks each one on both ends: measured (bench/RESULTS-dataplane.md, 2026-12-03), a raw chain
+ * costs more than it saves, because br_netfilter sends every bridged pod frame through
+ * prerouting too, and entering a base chain costs more than an established flow's lookup.
  */
 import { isIPv4 } from "../../addr/mod.ts";
 import type { ListenAddress } from "../../api/listen_address.ts";
@@ -130,27 +122,12 @@ export function inputScript(r: InputRules): string {
     `  chain data_ports {`,
     ...c.dataPorts.map((l) => `    ${l}`),
     `  }`,
-    `  chain untracked_in {`,
-    `    type filter hook prerouting priority raw; policy accept;`,
-    `    ${c.untrackedIn}`,
-    `  }`,
-    `  chain untracked_out {`,
-    `    type filter hook output priority raw; policy accept;`,
-    `    ${c.untrackedOut}`,
-    `  }`,
     `}`,
   ];
   return lines.join("\n") + "\n";
 }
 
-interface Chains {
-  input: string[];
-  dataPorts: string[];
-  untrackedIn: string;
-  untrackedOut: string;
-}
-
-function chains(r: Omit<InputRules, "allowed">): Chains {
+function chains(r: Omit<InputRules, "allowed">): { input: string[]; dataPorts: string[] } {
   const ports = r.sleevePort === r.fastdpPort
     ? `${r.sleevePort}`
     : `{ ${r.sleevePort}, ${r.fastdpPort} }`;
@@ -167,26 +144,13 @@ function chains(r: Omit<InputRules, "allowed">): Chains {
       `udp dport ${r.sleevePort} counter name ${REFUSED_COUNTERS.sleeve} drop`,
       `counter name ${REFUSED_COUNTERS.fastdp} drop`,
     ],
-    untrackedIn: `udp dport ${portMatch(r)} ip saddr @peers notrack`,
-    untrackedOut: `udp dport ${portMatch(r)} ip daddr @peers notrack`,
   };
-}
-
-/**
- * The data ports as the notrack rules match them. Prerouting sees every bridged pod frame too
- * (br_netfilter), so the first test is the one most frames fail, and the cheapest: one compare or
- * a range (the default 6783-6784) instead of a set lookup.
- */
-function portMatch(r: Omit<InputRules, "allowed">): string {
-  const [lo, hi] = [r.sleevePort, r.fastdpPort].sort((a, b) => a - b);
-  if (lo === hi) return `${lo}`;
-  return hi === lo + 1 ? `${lo}-${hi}` : `{ ${lo}, ${hi} }`;
 }
 
 /** How many rules the table holds when intact (a chain flushed from outside has fewer). */
 export function ruleCount(r: Omit<InputRules, "allowed">): number {
   const c = chains(r);
-  return c.input.length + c.dataPorts.length + 2; // + the two notrack rules
+  return c.input.length + c.dataPorts.length;
 }
 
 /** The change from one allowed set to the next, as one transaction on the set alone. */

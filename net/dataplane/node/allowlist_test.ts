@@ -106,37 +106,12 @@ Deno.test("the table: data ports to a set of peers, counted drops, API port from
   assert.doesNotMatch(s, /ct state|tcp dport 6783/, "no conntrack, the control port untouched");
 });
 
-Deno.test("the table: data-port datagrams from and to peers only are untracked, before conntrack", () => {
-  const s = inputScript({ sleevePort: 6783, fastdpPort: 6784, apiPort: 6784, allowed: [] });
-  const chain = (name: string) => {
-    const body = s.slice(s.indexOf(`chain ${name} {`));
-    return body.slice(0, body.indexOf("\n  }")).split("\n").map((l) => l.trim()).slice(1);
-  };
-  // raw (-300) runs before conntrack (-200): later is too late, the entry is made by then.
-  assert.deepEqual(chain("untracked_in"), [
-    "type filter hook prerouting priority raw; policy accept;",
-    "udp dport 6783-6784 ip saddr @peers notrack",
-  ]);
-  assert.deepEqual(chain("untracked_out"), [
-    "type filter hook output priority raw; policy accept;",
-    "udp dport 6783-6784 ip daddr @peers notrack",
-  ]);
-  // Nothing else is untracked: not the control port, not a stranger's datagrams (they are
-  // dropped in input, and counted), not pod traffic.
-  assert.equal(s.match(/notrack/g)?.length, 2);
-});
-
 Deno.test("the table: no API rule without a loopback TCP API; an empty set has no elements", () => {
   const s = inputScript({ sleevePort: 7000, fastdpPort: 7001, apiPort: null, allowed: [] });
   assert.doesNotMatch(s, /tcp dport/);
   assert.doesNotMatch(s, /elements/);
   assert.match(s, /udp dport \{ 7000, 7001 \} jump data_ports/);
   assert.match(s, /udp dport 7000 counter name refused_sleeve drop/);
-  assert.match(s, /udp dport 7000-7001 ip saddr @peers notrack/);
-  const apart = inputScript({ sleevePort: 7003, fastdpPort: 7000, apiPort: null, allowed: [] });
-  assert.match(apart, /udp dport \{ 7000, 7003 \} ip daddr @peers notrack/);
-  const one = inputScript({ sleevePort: 7000, fastdpPort: 7000, apiPort: null, allowed: [] });
-  assert.match(one, /udp dport 7000 ip saddr @peers notrack/);
 });
 
 Deno.test("apiRulePort: loopback TCP only", () => {
@@ -195,8 +170,8 @@ Deno.test("rule count: as written (with and without the API rule); what nft list
   const script = inputScript({ ...r, allowed: [] });
   const written = script.split("\n").filter((l) => /^ {4}(iif|udp|tcp|ip|counter)/.test(l));
   assert.equal(ruleCount(r), written.length);
-  assert.equal(ruleCount(r), 8);
-  assert.equal(ruleCount({ ...r, apiPort: null }), 7);
+  assert.equal(ruleCount(r), 6);
+  assert.equal(ruleCount({ ...r, apiPort: null }), 5);
   const listed = JSON.stringify({
     nftables: [{ metainfo: {} }, { table: {} }, { set: { name: "peers" } }, { rule: {} }, {
       rule: {},

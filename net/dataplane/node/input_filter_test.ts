@@ -223,7 +223,7 @@ Deno.test("input filter: a table removed from outside is written again; counts c
     s.nft.counters.refused_fastdp = 2;
     s.nft.rules = 3;
     s.f.check();
-    assert.equal(s.nft.rules, 8); // ruleCount: 6 filter rules and 2 notrack
+    assert.equal(s.nft.rules, 6);
     assert.equal(s.f.report().refused.fastdp, 6, "4 before the removal, 2 before the flush");
     assert.equal(s.nft.scripts.at(-1)!.includes("chain data_ports"), true);
     // An element deleted by hand comes back too.
