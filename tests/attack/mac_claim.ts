@@ -1,5 +1,5 @@
 /**
- * Issue 12's last attack: a real mesh member (it holds the password when the cluster has one)
+ * Issue 12's last attacks: a real mesh member (it holds the password when the cluster has one)
  * announces its OWN macs record, validly signed with its own key, claiming other nodes' pod MACs
  * at a far higher version. Signatures cannot refuse it (the record is the rogue's own); the rule
  * that does is MAC ownership (docs/PROTOCOL.md §8, net/dataplane/fastpath/fdb.ts macOwners): a
@@ -23,203 +23,40 @@
  *   reached again and nothing goes to the rogue.
  * - restart: n3's daemon restarts while the claim stands, with no history of who owned the MAC:
  *   it gives the MAC to nobody (flooded, so n2 still gets its frames) and logs the dispute.
+ * - topology claim: the rogue's own entry lists connections to n2 and n3 it does not have: no
+ *   route uses them (a connection counts only when both ends list it), so pod traffic sends no
+ *   unicast datagram to the rogue's address (the control step shows that oracle seeing some).
  */
 import assert from "node:assert/strict";
-import { Cluster, type Pod } from "../../cli/demo/cluster.ts";
-import { encodeRecords, signRecord } from "../../net/dataplane/fastpath/mac_gossip.ts";
-import { inNetns, listLinks } from "../../net/linux/mod.ts";
-import { peerNameBytes } from "../../net/mesh/peer_name.ts";
-import { encodeUpdate, signEntry } from "../../net/mesh/topology.ts";
+import { Cluster } from "../../cli/demo/cluster.ts";
 import { formatIPv4, parseCidr } from "../../net/addr/mod.ts";
-import {
-  type Attacker,
-  ATTACKER_IP,
-  b64,
-  curl,
-  daemonPid,
-  fdb,
-  logMark,
-  logSince,
-  MESH_PORT,
-  peers,
-  reaches,
-  sleep,
-  startClient,
-} from "./attacker.ts";
-import { fakeName, fakeUid, keyFor } from "./fake_peer.ts";
+import { fdb, logMark, peers, reaches, sleep } from "./attacker.ts";
+import type { Attacker } from "./attacker.ts";
 import { allPending, attackStep } from "./pending.ts";
-import { captureUdp, pings } from "./sleeve_attack.ts";
+import {
+  fdbFor,
+  framesToRogue,
+  macOf,
+  noLoss,
+  recordVersion,
+  refusalLogged,
+  ROGUE,
+  rogueMember,
+  START_GRACE_MS,
+  upMs,
+} from "./rogue.ts";
+import { pings } from "./sleeve_attack.ts";
 
-type Node = Cluster["nodes"][number];
-
-/** The rogue member: index and name of a made-up peer (mesh_client.ts joins with these). */
-const ROGUE_INDEX = 77;
-const ROGUE = fakeName(ROGUE_INDEX);
-const ROGUE_KEY = keyFor(ROGUE);
 /** A MAC no node announces (the control's claim). */
 const UNCLAIMED = "0a:58:0a:ee:ee:01";
-const REFUSED_LINE = "peers claim MACs their owners still announce: refused";
 
 export const MAC_CLAIM_IDS = [
   "mac-claim-control",
   "mac-claim",
   "mac-claim-down",
   "mac-claim-restart",
+  "topology-claim",
 ];
-
-const macOf = (p: Pod) => inNetns(p.netns, () => listLinks()).find((l) => l.name === "eth0")!.mac;
-
-/**
- * A rogue member connected to `via` until stopped: `say` sends more gossip through the running
- * client (its inbox directory), so the connection, and the rogue's reachability, last.
- */
-async function rogueMember(a: Attacker, via: Node, password: string | undefined) {
-  const dir = await Deno.makeTempDir({ prefix: "wtatk-rogue-" });
-  const stopFile = `${dir}/stop`;
-  await Deno.mkdir(`${dir}/inbox`);
-  const client = startClient<{ established: boolean; error?: string; closed: string | null }>(
-    a.netns,
-    "mesh",
-    {
-      cmd: "join",
-      password: password ?? null,
-      host: via.underlayIp,
-      index: ROGUE_INDEX,
-      name: ROGUE,
-      waitMs: 500,
-      holdMs: 150_000,
-      stopFile,
-      inbox: `${dir}/inbox`,
-      countOnly: true,
-    },
-    180_000,
-  );
-  let n = 0;
-  // Versions far above any real peer's (seconds since the epoch): what a rogue would pick to win.
-  let version = Math.floor(Date.now() / 1000) + 1_000_000;
-  const say = async (msgs: unknown[]) => {
-    const name = `${String(n++).padStart(4, "0")}.json`;
-    await Deno.writeTextFile(`${dir}/${name}.tmp`, JSON.stringify(msgs));
-    await Deno.rename(`${dir}/${name}.tmp`, `${dir}/inbox/${name}`);
-  };
-  return {
-    client,
-    /** The rogue's own topology entry: its real connection to `via`, signed by itself. */
-    async announceSelf() {
-      const entry = signEntry(
-        {
-          name: ROGUE,
-          nickname: "rogue",
-          uid: fakeUid(ROGUE_INDEX),
-          version: 1,
-          connections: [{
-            name: Cluster.peerName(via.index),
-            address: `${via.underlayIp}:${MESH_PORT}`,
-            outbound: true,
-            established: true,
-          }],
-        },
-        ROGUE_KEY.publicKey,
-        (d, p) => ROGUE_KEY.sign(d, p),
-      );
-      await say([{ tag: "gossip", channel: "topology", data: b64(encodeUpdate([entry])) }]);
-    },
-    /**
-     * The rogue's own macs record, signed with its own key (valid), listing `macs`; returns once
-     * `seen` plan from it (the claim arrived: whatever it does, it does now).
-     */
-    async claim(macs: string[], seen: Node[]) {
-      const v = version++;
-      const record = signRecord({
-        peer: ROGUE,
-        version: v,
-        addr: ATTACKER_IP,
-        sleevePort: MESH_PORT,
-        fastdpPort: 6784,
-        fastdp: false,
-        macs,
-      }, (d, p) => ROGUE_KEY.sign(d, p));
-      await say([{ tag: "gossip", channel: "macs", data: b64(encodeRecords([record])) }]);
-      await Cluster.waitFor(
-        `${seen.map((n) => n.name)} to plan from the rogue's record ${v}`,
-        async () => {
-          for (const n of seen) if ((await recordVersion(n, ROGUE)) !== v) return false;
-          return true;
-        },
-        10_000,
-      );
-    },
-    async stop() {
-      await Deno.writeTextFile(stopFile, "");
-      try {
-        return await client.result;
-      } finally {
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      }
-    },
-  };
-}
-
-/** The data plane's start grace (net/dataplane/dataplane.ts adoptGraceMs: 30 s), plus a second. */
-const START_GRACE_MS = 31_000;
-
-/** How long a node's daemon has run (its process's start time, /proc). */
-function upMs(node: Node): number {
-  const stat = Deno.readTextFileSync(`/proc/${daemonPid(node)}/stat`);
-  const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]); // field 22
-  const uptime = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
-  return (uptime - ticks / 100) * 1000; // USER_HZ is 100 on Linux
-}
-
-/** The version of `peer`'s macs record that `n` plans its paths from (GET /status/dataplane). */
-async function recordVersion(n: Node, peer: string): Promise<number | undefined> {
-  const r = await curl(n, "GET", "http://127.0.0.1:6784/status/dataplane");
-  if (r.status !== 200) throw new Error(`/status/dataplane on ${n.name}: ${r.status}`);
-  return (JSON.parse(r.body).peers as Array<{ peer: string; version: number }>)
-    .find((p) => p.peer === peer)?.version;
-}
-
-/** Userspace-path datagrams on the underlay addressed to the rogue (unicast, dest = its name). */
-function toRogue(payloads: Uint8Array[]): number {
-  const dest = peerNameBytes(ROGUE);
-  return payloads.filter((p) =>
-    p.length >= 42 && p[0] === 0x58 && (p[1] & 2) === 0 &&
-    dest.every((b, i) => p[30 + i] === b)
-  ).length;
-}
-
-/** Runs `traffic` and counts the userspace-path datagrams addressed to the rogue meanwhile. */
-async function framesToRogue(c: Cluster, traffic: () => Promise<unknown>): Promise<number> {
-  return toRogue(await captureUdp(c, `udp and dst host ${ATTACKER_IP}`, 100_000, traffic));
-}
-
-/** Waits for `node`'s log line refusing the rogue's claim on `mac` (after `mark`); returns it. */
-async function refusalLogged(node: Node, mark: number, mac: string) {
-  return await Cluster.waitFor(`${node.name} to log the refused claim on ${mac}`, () => {
-    for (const l of logSince(node, mark).split("\n")) {
-      if (!l.includes(REFUSED_LINE)) continue;
-      const line = JSON.parse(l) as { first: Array<{ mac: string; claimant: string }> };
-      if (line.first.some((d) => d.mac === mac && d.claimant === ROGUE)) {
-        return Promise.resolve(line);
-      }
-    }
-    return Promise.resolve(undefined);
-  }, 10_000);
-}
-
-/** `node`'s FDB entries for `mac` ("mac dst"). */
-const fdbFor = async (node: Node, mac: string) =>
-  (await fdb(node)).filter((e) => e.startsWith(`${mac} `));
-
-/** All `count` pings from `from` to `to` answered (0 loss), else the ping output. */
-async function noLoss(c: Cluster, from: Pod, to: Pod, count: number) {
-  const r = await pings(c, from, to.ip!, count);
-  const m = r.stdout.match(/(\d+) packets transmitted, (\d+) (packets )?received/);
-  assert.ok(
-    m && m[1] === `${count}` && m[2] === `${count}`,
-    `${from.name} -> ${to.name}:\n${r.stdout}`,
-  );
-}
 
 /** The rogue member's steps on a cluster with a pod per node (attackCluster). Ids get `suffix`. */
 export async function macClaimSteps(
@@ -382,6 +219,35 @@ export async function macClaimSteps(
         assert.equal(stolen, 0, "frames were addressed to the rogue after n3's restart");
         const line = await refusalLogged(n3, mark, victimMacs[0]);
         console.log(`  n3 after its restart: ${JSON.stringify(line.first)}`);
+      },
+    );
+
+    await attackStep(
+      t,
+      `topology-claim${suffix}`,
+      "the rogue's own topology entry claiming connections to n2 and n3 it does not have: " +
+        "nobody routes through it (0 loss, no unicast datagram to it), n2 stays reachable",
+      async () => {
+        // The control is the rogue's real connection to n1, which n1's entry confirms: n3
+        // reaches the rogue through n1 (checked before the first step).
+        const v = await rogue.announceSelf([n2, n3]);
+        await Cluster.waitFor("n1 and n3 to hold the rogue's new entry", async () => {
+          for (const n of [n1, n3]) {
+            const e = (await peers(n)).find((p) => p.name === ROGUE);
+            if (e?.version !== v || e.connections?.length !== 3) return false;
+          }
+          return true;
+        }, 10_000);
+        const relayed = await framesToRogue(c, async () => {
+          await noLoss(c, pods[0], pods[1], 10);
+          await noLoss(c, pods[2], pods[1], 10);
+          await noLoss(c, pods[1], pods[2], 10);
+        }, true);
+        assert.equal(relayed, 0, "pod traffic was routed through the rogue");
+        for (const n of [n1, n3]) {
+          const e = (await peers(n)).find((p) => p.name === Cluster.peerName(2));
+          assert.equal(e?.reachable, true, `${n.name} sees n2 reachable`);
+        }
       },
     );
   } finally {
