@@ -8,12 +8,15 @@
  *
  *   sudo deno run -A bench/cni_latency.ts [--pods 100] [--write]
  *
+ * weavets is what ships (bench/shipped.ts): install.sh's product, unless WEAVETS_BIN names one.
+ *
  * Runs in a throwaway node namespace (plugins are spawned from inside it) with one namespace per
  * pod; everything is removed at the end. `--write` appends the table to bench/RESULTS-cni.md.
  */
 import { inNetns } from "../net/linux/netns.ts";
 import { REPO_ROOT, weavetsBin } from "../tests/harness/binary.ts";
 import { shSync } from "../tests/harness/sh.ts";
+import { binaryKind, withShipped } from "./shipped.ts";
 import { cniSocketPathFor } from "../cni/socket.ts";
 
 const args = Deno.args;
@@ -122,7 +125,7 @@ function main(): Promise<void> {
       Deno.exit(1);
     }
   }
-  return run();
+  return withShipped(run);
 }
 
 type Stats = { addP50: number; addP99: number; delP50: number; delP99: number };
@@ -253,7 +256,8 @@ async function run(): Promise<void> {
     const variants = [ALONE, SERVED, OWN_IPAM];
     const table = [
       `### ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC — ${PODS} pods, ` +
-      `${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}, load ${loadAverage()}`,
+      `${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}, load ${loadAverage()}, ` +
+      `weavets ${binaryKind()}`,
       "",
       "Latency in ms from exec to exit (ADD and DEL of every pod).",
       "",

@@ -17,10 +17,12 @@
  * concurrency 1 and 20), the floor of any plugin written for Deno, to say how much of what
  * weavets adds over the reference is the runtime's start.
  *
- *   sudo deno run -A bench/cri_latency.ts [--rounds 5] [--write] [--keep-log FILE]
+ *   sudo deno run -A bench/cri_latency.ts [--rounds 5] [--write] [--keep-log FILE] [--samples FILE]
  *
- * weavets is what ships: install.sh's product, installed into a temporary prefix for the run (here,
- * without denort, the launcher with the plugin's path bundled), unless WEAVETS_BIN names one.
+ * `--samples FILE` appends the run's per-round samples as one JSON line, so runs of two builds
+ * (WEAVETS_BIN) alternated on a noisy machine can be judged together (bench/cri_combine.ts).
+ *
+ * weavets is what ships (bench/shipped.ts): install.sh's product, unless WEAVETS_BIN names one.
  *
  * Needs containerd, runc, busybox-static and containernetworking-plugins (tests/setup.sh).
  * `--write` appends the result to bench/RESULTS-cri.md.
@@ -28,7 +30,8 @@
 import type { Cluster } from "../cli/demo/cluster.ts";
 import { spawnIn } from "../cli/demo/exec.ts";
 import type { Conflist } from "../cli/demo/cni_runtime.ts";
-import { REPO_ROOT, weavetsBin } from "../tests/harness/binary.ts";
+import { REPO_ROOT } from "../tests/harness/binary.ts";
+import { binaryKind, withShipped } from "./shipped.ts";
 import { WEAVETS_ONLY, withCluster } from "../tests/e2e/e2e.ts";
 import { CriNode, missingForCri } from "../tests/cri/cri_cluster.ts";
 import { buildPauseImage } from "../tests/cri/pause_image.ts";
@@ -42,12 +45,13 @@ const BURST = 20;
 const WRITE = args.includes("--write");
 /** `--keep-log FILE`: the node daemon's log is copied there (its per-phase lines, for profiling). */
 const KEEP_LOG = args.includes("--keep-log") ? args[args.indexOf("--keep-log") + 1] : undefined;
+const SAMPLES = args.includes("--samples") ? args[args.indexOf("--samples") + 1] : undefined;
 
 const GOAL_P50 = 1.2;
 const GOAL_P99_AT_20 = 1.3;
 
-const WEAVETS = "weavets";
-const REF = "bridge+host-local";
+export const WEAVETS = "weavets";
+export const REF = "bridge+host-local";
 const EMPTY = "empty Deno program";
 
 export function percentile(sorted: number[], p: number): number {
@@ -77,7 +81,7 @@ function referenceConflist(dataDir: string): Conflist {
 }
 
 /** One sample set: per round, the latencies at concurrency 1 and 20. */
-type Samples = { c1: number[][]; c20: number[][] };
+export type Samples = { c1: number[][]; c20: number[][] };
 
 async function timeRun(node: CriNode, name: string): Promise<{ ms: number; id: string }> {
   const t0 = performance.now();
@@ -234,39 +238,7 @@ async function main(): Promise<void> {
     console.error(`bench/cri_latency.ts: missing ${missing.join(", ")} (run tests/setup.sh)`);
     Deno.exit(1);
   }
-  const installed = Deno.env.get("WEAVETS_BIN") ? undefined : await installShipped();
-  try {
-    await measure();
-  } finally {
-    if (installed) await Deno.remove(installed, { recursive: true }).catch(() => {});
-  }
-}
-
-/** install.sh into a temporary prefix; WEAVETS_BIN names the result for the cluster helpers. */
-async function installShipped(): Promise<string> {
-  const prefix = await Deno.makeTempDir({ prefix: "weavets-bench-cri-" });
-  // The caller's DENO_DIR must not leak into what install.sh produces.
-  const out = await new Deno.Command("env", {
-    args: [
-      "-u",
-      "DENO_DIR",
-      `${REPO_ROOT}/install.sh`,
-      "--prefix",
-      prefix,
-      "--no-cni",
-      "--no-packages",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (out.code !== 0) {
-    await Deno.remove(prefix, { recursive: true }).catch(() => {});
-    throw new Error(`install.sh failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  console.error(text.trim().split("\n").filter((l) => /produced|bundle/.test(l)).join("\n"));
-  Deno.env.set("WEAVETS_BIN", `${prefix}/bin/weavets`);
-  return prefix;
+  await withShipped(measure);
 }
 
 async function measure(): Promise<void> {
@@ -314,6 +286,14 @@ async function measure(): Promise<void> {
       console.log(report);
       if (WRITE) write(report);
       if (KEEP_LOG) Deno.copyFileSync(node.logFile, KEEP_LOG);
+      if (SAMPLES) {
+        const line = {
+          bin: binaryKind(),
+          load: Deno.loadavg(),
+          samples: Object.fromEntries(samples),
+        };
+        Deno.writeTextFileSync(SAMPLES, JSON.stringify(line) + "\n", { append: true });
+      }
     } finally {
       for (const n of nodes) await n.containerd.destroy();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -417,31 +397,6 @@ function write(report: string): void {
   }
   Deno.writeTextFileSync(path, existing.trimEnd() + "\n\n" + report);
   new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).outputSync();
-}
-
-/** Whether the plugin measured is a compiled binary or install.sh's launcher (runs `deno run`). */
-function binaryKind(): string {
-  const bin = weavetsBin();
-  const head = new Uint8Array(2);
-  const f = Deno.openSync(bin);
-  try {
-    f.readSync(head);
-  } finally {
-    f.close();
-  }
-  if (head[0] !== 0x23 || head[1] !== 0x21) return `compiled (${bin})`;
-  // install.sh's launcher runs the plugin from lib/weavets/plugin.js when it could bundle it.
-  const lib = Deno.readTextFileSync(bin).includes("plugin.js")
-    ? `${Deno.realPathSync(bin).replace(/\/bin\/[^/]*$/, "")}/lib/weavets`
-    : undefined;
-  const bundled = lib !== undefined && (() => {
-    try {
-      return Deno.statSync(`${lib}/plugin.js`).isFile;
-    } catch {
-      return false;
-    }
-  })();
-  return `launcher${bundled ? ", the plugin's path bundled" : ""} (${bin})`;
 }
 
 function loadAverage(): string {
