@@ -24,7 +24,13 @@ import { iperf3 } from "./iperf.ts";
 import { medianInterval } from "./stats.ts";
 import { Cluster, type Pod, underlayIp } from "../tests/dataplane/cluster.ts";
 import { inputScript } from "../net/dataplane/node/allowlist.ts";
-import { BASELINE_NAMES, kernelBaseline, nftScript, type Target } from "./dataplane_kernel.ts";
+import {
+  BASELINE_NAMES,
+  conntrackCount,
+  kernelBaseline,
+  nftScript,
+  type Target,
+} from "./dataplane_kernel.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: number) =>
@@ -122,6 +128,7 @@ async function weavets(
     b: b.ns,
     ip: b.ip,
     pids: c.drivers.map((d) => d!.child.pid),
+    nodes: c.nodes,
     cleanup: () => c.stop(),
   };
 }
@@ -139,6 +146,7 @@ type Samples = {
   cpu: { tcp1: number[]; tcp4: number[]; pps: number[] };
 };
 let samples: Samples[] = [];
+let tracked: number[] = [];
 const trees: { cleanup(): Promise<void> }[] = [];
 try {
   targets.push(await kernelBaseline("routed"));
@@ -182,6 +190,10 @@ try {
         samples[i][key].push(m.value);
         samples[i].cpu[key].push(m.cpu);
         console.error(`round ${round + 1} ${t.name} ${key}: ${m.value.toFixed(2)} (cpu ${m.cpu}%)`);
+      }
+      // Right after every path carried one flow (entries outlive it by ≥ 30 s).
+      if (round === 0 && key === "tcp1") {
+        tracked = await Promise.all(targets.map((t) => conntrackCount(t.nodes)));
       }
     }
   }
@@ -260,6 +272,18 @@ if (BASELINE) {
     judge(ENC, `${ENC} at ${BASELINE}`, "tcp1", 0.95, `encrypted vs encrypted at ${BASELINE}`),
   );
 }
+// Like for like needs conntrack on in both: say what each path's nodes held.
+const ctAt = (name: string) => tracked[targets.findIndex((t) => t.name === name)] ?? 0;
+const ctBase = ctAt(BASELINE_NAMES["vxlan-ct"]);
+goals.push(
+  `conntrack entries in the nodes after round 1: ${
+    targets.map((t, i) => `${t.name} ${tracked[i] ?? "?"}`).join(", ")
+  }${
+    ctBase === 0
+      ? ` — **the "+ conntrack" baseline did not track: every comparison with it is void**`
+      : ""
+  }`,
+);
 const table = [
   `## ${
     new Date().toISOString()

@@ -4,7 +4,7 @@
  * connection tracking on as on a Kubernetes node. Plain iproute2 and nft; root.
  */
 import { Namespaces } from "../tests/harness/netns.ts";
-import { sh } from "../tests/harness/sh.ts";
+import { sh, shTry } from "../tests/harness/sh.ts";
 
 /** One topology under test: iperf3 from pod `a` to pod `b` at `ip`; `pids` are weavets processes. */
 export interface Target {
@@ -13,7 +13,29 @@ export interface Target {
   b: string;
   ip: string;
   pids: number[];
+  /** The node namespaces (where conntrack would hold the pods' flows). */
+  nodes: string[];
   cleanup(): Promise<void>;
+}
+
+/**
+ * How many connections conntrack holds in these namespaces together (nf_conntrack_count; 0 where
+ * it is off). The benchmark reads it after measuring, so a baseline meant to track that does not
+ * is seen in the report, not taken for one (an empty nat chain did exactly that until af28845).
+ */
+export async function conntrackCount(nodes: string[]): Promise<number> {
+  let n = 0;
+  for (const ns of nodes) {
+    const r = await shTry("ip", [
+      "netns",
+      "exec",
+      ns,
+      "cat",
+      "/proc/sys/net/netfilter/nf_conntrack_count",
+    ]);
+    n += r.code === 0 ? Number(r.stdout.trim()) || 0 : 0;
+  }
+  return n;
 }
 
 /** Runs a command given as one string (the benchmark's set-up is plain iproute2). */
@@ -74,9 +96,11 @@ export async function kernelBaseline(mode: keyof typeof BASELINE_NAMES): Promise
     await run(`ip -n ${u} link add br0 type bridge`);
     await run(`ip -n ${u} link set br0 up`);
     const pods: string[] = [];
+    const nodes: string[] = [];
     for (const i of [1, 2]) {
       const o = 3 - i;
       const n = ns.add(`n${i}`);
+      nodes.push(n);
       await run(`ip link add eth0 netns ${n} type veth peer name u${i} netns ${u}`);
       await run(`ip -n ${u} link set u${i} master br0 up`);
       await run(`ip -n ${n} addr add 192.168.78.${i}/24 dev eth0`);
@@ -114,6 +138,7 @@ export async function kernelBaseline(mode: keyof typeof BASELINE_NAMES): Promise
       b: pods[1],
       ip: mode === "routed" ? "10.33.2.2" : "10.34.0.2",
       pids: [],
+      nodes,
       cleanup: () => Promise.resolve(ns.cleanup()),
     };
   } catch (e) {
