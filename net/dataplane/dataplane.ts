@@ -12,6 +12,7 @@ import { type ApiRoute, jsonResponse } from "../api/route.ts";
 import type { Registry } from "../api/metrics.ts";
 import type { StatusSection } from "../mesh/status_text.ts";
 import { describeCause } from "../cause.ts";
+import { LogLimiter } from "../mesh/log_limit.ts";
 import { log as rootLog } from "../log.ts";
 import { findLink, listAddresses, listLinks, listRoutes } from "../linux/mod.ts";
 import { aeadBackend } from "./sleeve/aead.ts";
@@ -47,6 +48,7 @@ export type { DataplaneStatus, PeerPath } from "./dataplane_status.ts";
 
 export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   const log = rootLog.with({ component: "dataplane" });
+  const disputeLog = new LogLimiter(10_000);
   const bridge = opts.bridge ?? "weave";
   const encrypted = opts.encrypted === true;
   const subnets = new TrustedSubnets(opts.trustedSubnets ?? []);
@@ -144,10 +146,15 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     for (const p of next.rearm) lastReply.set(p, now);
     const disputed = next.disputedMacs;
     if (disputed.length > 0 && disputed.length !== plan?.disputedMacs.length) {
-      log.warn("peers claim MACs their owners still announce: refused", {
-        count: disputed.length,
-        first: disputed.slice(0, 8),
-      });
+      // A claimant can flip its claims with every record it signs: at most a line per 10 s.
+      const r = disputeLog.allow("macs", now);
+      if (r.log) {
+        log.warn("peers claim MACs their owners still announce: refused", {
+          count: disputed.length,
+          first: disputed.slice(0, 8),
+          suppressedSinceLast: r.suppressed,
+        });
+      }
     }
     plan = next;
     if (encrypted) {
@@ -359,6 +366,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       dataplaneMetrics(registry, () => ({
         paths: peerPaths(plan),
         refused: macs?.refused ?? { invalid: 0, "unknown-author": 0, jump: 0 },
+        disputed: plan?.disputedMacs ?? [],
         sleeve,
       }));
     },

@@ -12,6 +12,7 @@ import { sleeveMetrics, sleeveStatusFields } from "./sleeve/report.ts";
 import type { Sleeve } from "./sleeve/sleeve.ts";
 import { type PathName, type PathReason, type Plan, renderReason } from "./plan.ts";
 import type { Refusal } from "./fastpath/mac_channel.ts";
+import type { DisputedMac } from "./fastpath/fdb.ts";
 
 export interface PeerPath {
   peer: PeerName;
@@ -114,7 +115,12 @@ export function statusFields(s: StatusInput): Array<[string, string]> {
 
 export function dataplaneMetrics(
   registry: Registry,
-  get: () => { paths: PeerPath[]; refused: Record<Refusal, number>; sleeve: Sleeve | undefined },
+  get: () => {
+    paths: PeerPath[];
+    refused: Record<Refusal, number>;
+    disputed: readonly DisputedMac[];
+    sleeve: Sleeve | undefined;
+  },
 ): void {
   registry.gaugeFn(
     "weavets_dataplane_peers",
@@ -130,6 +136,16 @@ export function dataplaneMetrics(
     "Gossiped macs records dropped: invalid (not signed by their peer), unknown-author (its " +
       "key not known yet), jump (version too far ahead).",
     () => Object.entries(get().refused).map(([reason, value]) => ({ labels: { reason }, value })),
+  );
+  registry.gaugeFn(
+    "weavets_macs_disputed",
+    "MAC claims refused now (fastpath/fdb.ts macOwners): owner=kept, a peer claims a MAC its " +
+      "owner still announces; owner=none, several claim one nobody held before (flooded).",
+    () =>
+      (["kept", "none"] as const).map((owner) => ({
+        labels: { owner },
+        value: get().disputed.filter((d) => (d.owner === null) === (owner === "none")).length,
+      })),
   );
   sleeveMetrics(registry, () => get().sleeve);
 }

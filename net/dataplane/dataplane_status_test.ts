@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { encryptionNote, peerPaths, statusFields } from "./dataplane_status.ts";
+import { Registry } from "../api/metrics.ts";
+import { dataplaneMetrics, encryptionNote, peerPaths, statusFields } from "./dataplane_status.ts";
 import { planPaths } from "./plan.ts";
 
 Deno.test("encryption: said only with a password and no plaintext device, else what to do", () => {
@@ -58,4 +59,18 @@ Deno.test("status: the Sleeve line carries the encryption note; paths counted; r
   assert.equal(fields.get("FastDP"), "off");
   assert.equal(fields.get("Paths"), "0 fastdp, 1 sleeve");
   assert.equal(fields.get("Local MACs"), "2");
+});
+
+Deno.test("metrics: refused MAC claims by whether an owner kept the MAC", () => {
+  const registry = new Registry();
+  const disputed = [
+    { mac: "0a:00:00:00:00:01", owner: "02:00:00:00:00:02", claimant: "02:00:00:00:00:09" },
+    { mac: "0a:00:00:00:00:03", owner: null, claimant: "02:00:00:00:00:02" },
+    { mac: "0a:00:00:00:00:03", owner: null, claimant: "02:00:00:00:00:09" },
+  ];
+  const refused = { invalid: 0, "unknown-author": 0, jump: 0 };
+  dataplaneMetrics(registry, () => ({ paths: [], refused, disputed, sleeve: undefined }));
+  const text = registry.render();
+  assert.match(text, /^weavets_macs_disputed\{owner="kept"\} 1$/m);
+  assert.match(text, /^weavets_macs_disputed\{owner="none"\} 2$/m);
 });

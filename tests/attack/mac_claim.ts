@@ -30,7 +30,7 @@
 import assert from "node:assert/strict";
 import { Cluster } from "../../cli/demo/cluster.ts";
 import { formatIPv4, parseCidr } from "../../net/addr/mod.ts";
-import { fdb, logMark, peers, reaches, sleep } from "./attacker.ts";
+import { fdb, logMark, metric, peers, reaches, sleep } from "./attacker.ts";
 import type { Attacker } from "./attacker.ts";
 import { allPending, attackStep } from "./pending.ts";
 import {
@@ -46,6 +46,12 @@ import {
   upMs,
 } from "./rogue.ts";
 import { pings } from "./sleeve_attack.ts";
+
+type Node = Cluster["nodes"][number];
+
+/** The MAC claims `node` refuses now (weavets_macs_disputed), by whether an owner kept the MAC. */
+const disputes = (node: Node, owner: "kept" | "none") =>
+  metric(node, "weavets_macs_disputed", { owner });
 
 /** A MAC no node announces (the control's claim). */
 const UNCLAIMED = "0a:58:0a:ee:ee:01";
@@ -145,6 +151,7 @@ export async function macClaimSteps(
         console.log(`  n1's FDB for n2's pod: ${JSON.stringify(await fdbFor(n1, victimMacs[0]))}`);
         for (const [i, n] of [n1, n3].entries()) {
           await refusalLogged(n, marks[i], victimMacs[0]);
+          assert.equal(await disputes(n, "kept"), 2, `${n.name}'s refused claims (metric)`);
         }
       },
     );
@@ -160,7 +167,6 @@ export async function macClaimSteps(
         const neigh = ["neigh", "replace", pods[1].ip!, "lladdr", victimMacs[0], "dev", "eth0"];
         assert.equal((await c.run(pods[0].netns, "ip", [...neigh, "nud", "permanent"])).code, 0);
         await c.stopDaemon(n2, "SIGTERM");
-        const marks = [logMark(n1), logMark(n3)];
         try {
           await Cluster.waitFor("n2 unreachable from n1", async () => {
             return (await peers(n1)).find((p) => p.name === Cluster.peerName(2))?.reachable ===
@@ -181,6 +187,10 @@ export async function macClaimSteps(
             "frames for n2's pod were addressed to the rogue while n2 was down",
           );
           assert.deepEqual(await fdbFor(n1, victimMacs[0]), before, "n1's FDB for n2's pod");
+          // Counted, and logged unless the line of the step before was under 10 s ago.
+          for (const n of [n1, n3]) {
+            assert.equal(await disputes(n, "kept"), 1, `${n.name}'s refused claims (metric)`);
+          }
         } finally {
           c.startDaemon(n2);
           await c.run(pods[0].netns, "ip", ["neigh", "del", pods[1].ip!, "dev", "eth0"]);
@@ -193,7 +203,6 @@ export async function macClaimSteps(
           await noLoss(c, pods[2], pods[1], 5);
         });
         assert.equal(stolen, 0, "frames were addressed to the rogue after n2's restart");
-        for (const [i, n] of [n1, n3].entries()) await refusalLogged(n, marks[i], victimMacs[0]);
       },
     );
 
@@ -219,6 +228,7 @@ export async function macClaimSteps(
         assert.equal(stolen, 0, "frames were addressed to the rogue after n3's restart");
         const line = await refusalLogged(n3, mark, victimMacs[0]);
         console.log(`  n3 after its restart: ${JSON.stringify(line.first)}`);
+        assert.equal(await disputes(n3, "none"), 2, "n3's MAC with no owner (metric)");
       },
     );
 
