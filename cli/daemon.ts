@@ -31,6 +31,7 @@ import {
   startKube,
 } from "../net/kube/mod.ts";
 import { describeCause } from "../net/cause.ts";
+import { kindOf } from "../net/errors.ts";
 import { CONFIGMAP_NAMESPACE } from "../net/kube/peers.ts";
 import { CLUSTER_SECRET, resolveMeshSecrets } from "../net/kube/secrets.ts";
 import { log as rootLog, type Logger } from "../net/log.ts";
@@ -42,7 +43,7 @@ import { safeStart, WeaveAliveError } from "../net/weave/preflight.ts";
 import { weavePodsOn } from "../net/weave/observe.ts";
 import { createExistingClaims } from "../net/weave/existing_claims.ts";
 import { bridgeCidrs, readResultCache, scanBridge } from "../net/weave/existing_scan.ts";
-import { UsageError } from "./command.ts";
+import { exitCodeFor, UsageError } from "./command.ts";
 
 /** The features this build runs inside the daemon, in start order. */
 export function components(
@@ -305,8 +306,10 @@ export async function run(args: string[]): Promise<number> {
       log.error(e.message, { evidence: e.verdict.evidence });
       return 1;
     }
+    // A configuration the operator must fix (a key file, a Secret, an IPAM mode) exits 2 as a
+    // bad flag does; anything else 1.
     log.error("cannot start", { error: describeCause(e) });
-    return 1;
+    return exitCodeFor(kindOf(e));
   }
   // Pod events this daemon serves reach its IPAM API in-process, not over loopback HTTP.
   const local = answerInProcess(addressesOf(daemon.httpAddr), daemon.api);

@@ -3,7 +3,7 @@
  * pod event, never pays for loading the daemon.
  */
 import type { Command } from "./command.ts";
-import { UsageError } from "./command.ts";
+import { exitCodeFor, UsageError } from "./command.ts";
 
 interface Entry {
   summary: string;
@@ -91,7 +91,7 @@ async function run(name: string, args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`weavets ${name}: ${e.message}\nRun 'weavets ${name} --help' for usage.`);
-      return 2;
+      return exitCodeFor(e.kind);
     }
     throw e;
   }

@@ -46,16 +46,40 @@ export class CniError extends Error {
 }
 
 import { describeCause } from "../net/cause.ts";
+import { type ErrorKind, kindOf } from "../net/errors.ts";
 
 /** A short text for the cause of an exception (for `details`, log field `cause`): no stack. */
 export { describeCause };
 
 /**
- * A failure the commands did not classify (a kernel error, a bug) as the runtime sees it: error 5
- * with the cause in one line. The stack is the caller's to log (`where` says where it went).
+ * The CNI error code of a failure of each kind (net/errors.ts): the one place the plugin maps
+ * errors it did not raise as a CniError. Only kinds the spec has a code for get one; the rest are
+ * error 5 (I/O failure), as before this mapping existed.
+ */
+export function cniCodeFor(kind: ErrorKind): ErrorCode {
+  switch (kind) {
+    case "invalid-input":
+    case "too-large":
+      return ErrorCode.DecodeFailure;
+    case "config":
+      return ErrorCode.InvalidConfig;
+    case "unavailable":
+      return ErrorCode.TryAgainLater;
+    case "conflict":
+    case "not-found":
+    case "system":
+    case "internal":
+      return ErrorCode.IOFailure;
+  }
+}
+
+/**
+ * A failure the commands did not raise as a CniError (a kernel error, a bug) as the runtime sees
+ * it: its kind's code with the cause in one line. The stack is the caller's to log (`where` says
+ * where it went).
  */
 export function unexpectedError(command: string, e: unknown, where: string): CniError {
-  return new CniError(ErrorCode.IOFailure, `${command} failed: ${describeCause(e)}`, where);
+  return new CniError(cniCodeFor(kindOf(e)), `${command} failed: ${describeCause(e)}`, where);
 }
 
 /** JSON.parse, or error 6 (decode failure) saying `problem`, with the parser's message. */

@@ -3,6 +3,8 @@
  * without knowing about the server. Paths use URLPattern pathname syntax ("/ip/:id").
  */
 import type { Access } from "./access.ts";
+import { describeCause } from "../cause.ts";
+import { type ErrorKind, kindOf } from "../errors.ts";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
 
@@ -34,6 +36,39 @@ export function errorResponse(status: number, reason: string): Response {
     status,
     headers: { "content-type": "text/plain; charset=utf-8" },
   });
+}
+
+/**
+ * The HTTP status of a failure of each kind (net/errors.ts): the one place the API maps errors.
+ * Weave Net's API answers a bad request with 400 and the reason; the rest follow HTTP's meaning.
+ */
+export function httpStatusFor(kind: ErrorKind): number {
+  switch (kind) {
+    case "invalid-input":
+      return 400;
+    case "too-large":
+      return 413;
+    case "not-found":
+      return 404;
+    case "conflict":
+      return 409;
+    case "unavailable":
+      return 503;
+    case "config":
+    case "system":
+    case "internal":
+      return 500;
+  }
+}
+
+/**
+ * The response for a failure a handler threw: its kind's status and its message; an unclassified
+ * one (a bug) says "internal error".
+ */
+export function failureResponse(e: unknown): Response {
+  const kind = kindOf(e);
+  const text = describeCause(e);
+  return errorResponse(httpStatusFor(kind), kind === "internal" ? `internal error: ${text}` : text);
 }
 
 export function jsonResponse(body: unknown, status = 200): Response {

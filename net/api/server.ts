@@ -8,11 +8,12 @@
  * handler that throws gets a 500 with a log line (the daemon keeps running).
  */
 import { describeCause } from "../cause.ts";
+import { kindOf, logLevelFor, WeavetsError } from "../errors.ts";
 import { SockDiag, type TcpEndpoint } from "../linux/sock_diag.ts";
 import type { Logger } from "../log.ts";
 import { type Caller, isLoopback, refuse } from "./access.ts";
 import { parseListenAddress } from "./listen_address.ts";
-import { type ApiRoute, errorResponse, routeAccess } from "./route.ts";
+import { type ApiRoute, errorResponse, failureResponse, routeAccess } from "./route.ts";
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
@@ -165,18 +166,18 @@ async function handle(
     try {
       bounded = await boundBody(req, maxBody);
     } catch (e) {
-      if (e instanceof BodyTooLarge) return errorResponse(413, e.message);
+      if (kindOf(e) === "too-large") return failureResponse(e);
       return errorResponse(400, `cannot read request body: ${describeCause(e)}`);
     }
     try {
       return await route.handle(bounded, params);
     } catch (e) {
-      log.error("API handler failed", {
+      log[logLevelFor(kindOf(e))]("API handler failed", {
         method: req.method,
         path: url.pathname,
         error: describeCause(e),
       });
-      return errorResponse(500, `internal error: ${describeCause(e)}`);
+      return failureResponse(e);
     }
   }
   return pathMatched
@@ -184,14 +185,12 @@ async function handle(
     : errorResponse(404, `no such endpoint: ${url.pathname}`);
 }
 
-class BodyTooLarge extends Error {}
-
 /** The request with its body read into memory, refusing bodies over `max` bytes. */
 async function boundBody(req: Request, max: number): Promise<Request> {
   if (req.body === null) return req;
   const declared = Number(req.headers.get("content-length") ?? "0");
   const tooLarge = `request body exceeds ${max} bytes`;
-  if (declared > max) throw new BodyTooLarge(tooLarge);
+  if (declared > max) throw new WeavetsError("too-large", tooLarge);
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = req.body.getReader();
@@ -201,7 +200,7 @@ async function boundBody(req: Request, max: number): Promise<Request> {
     total += value.length;
     if (total > max) {
       await reader.cancel().catch(() => {});
-      throw new BodyTooLarge(tooLarge);
+      throw new WeavetsError("too-large", tooLarge);
     }
     chunks.push(value);
   }

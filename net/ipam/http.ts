@@ -19,6 +19,7 @@ import { describeCause } from "../cause.ts";
 import {
   type ApiRoute,
   errorResponse,
+  failureResponse,
   jsonResponse,
   textResponse,
   wantsJson,
@@ -57,8 +58,10 @@ export function ipamRoutes(svc: IpamService): ApiRoute[] {
       try {
         return await fn(req, p);
       } catch (e) {
-        if (e instanceof IpamUnavailable) return errorResponse(503, e.message);
-        if (e instanceof StoreError) return errorResponse(500, e.message);
+        // Expected failures (not started, no range yet, a store that cannot be written) are
+        // answered by their kind (IpamUnavailable 503, StoreError 500) without the server's log
+        // line: the service logs its own.
+        if (e instanceof IpamUnavailable || e instanceof StoreError) return failureResponse(e);
         throw e;
       }
     };

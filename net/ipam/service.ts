@@ -18,6 +18,7 @@ import {
   parseCidr,
 } from "../addr/mod.ts";
 import { describeCause } from "../cause.ts";
+import { WeavetsError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MeshView } from "../mesh/gossip_channel.ts";
 import { Allocator } from "./allocator.ts";
@@ -56,8 +57,11 @@ export interface IpamOptions {
 }
 
 /** The service is not running (not started yet, or stopping): the caller may retry later. */
-export class IpamUnavailable extends Error {
+export class IpamUnavailable extends WeavetsError {
   override name = "IpamUnavailable";
+  constructor(message: string) {
+    super("unavailable", message);
+  }
 }
 
 interface Pending {

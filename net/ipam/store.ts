@@ -10,14 +10,19 @@ import { clearImmediate, setImmediate } from "node:timers";
 import type { Cidr } from "../addr/mod.ts";
 import { formatCidr } from "../addr/mod.ts";
 import { describeCause } from "../cause.ts";
+import { WeavetsError } from "../errors.ts";
 import type { Allocation, AllocKey, Persistence } from "./types.ts";
 import { decodeMeta, encodeMeta, type PersistedMeta } from "./wire.ts";
 
 export const DB_FILE = "weavets-ipam.db";
 const SCHEMA_VERSION = "1";
 
-export class StoreError extends Error {
+/** The store's file cannot be opened, read or written (a system failure; the message says why). */
+export class StoreError extends WeavetsError {
   override name = "StoreError";
+  constructor(message: string) {
+    super("system", message);
+  }
 }
 
 function dbPath(datadir: string): string {
