@@ -276,7 +276,6 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   return {
     async start(m: MeshView): Promise<void> {
       mesh = m;
-      startedAt = Date.now();
       macs = new MacChannel({
         self: m.self,
         sign: (d, p) => m.sign(d, p),
@@ -307,6 +306,10 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
         onProbeReply,
         onProbeRequest,
       });
+      // The adoption grace (and adopted peers' probe clock) starts now, when records can first
+      // arrive: start-up itself took 2-5 s at load 35 (the Workers), and a 2 s grace counted
+      // from the call was over before any gossip, so a restart removed every adopted entry.
+      startedAt = Date.now();
       const ch = macs;
       channel = m.channel(MAC_CHANNEL, {
         fullState: () => ch.fullState(),
