@@ -3,7 +3,8 @@
  *   sink PORT                      accept one TCP connection, print "<bytes> <sha256>"
  *   source HOST PORT MB SEED       send MB MiB of seeded pseudo-random data, print "<bytes> <sha256>"
  *   text HOST PORT TEXT COUNT      send TEXT COUNT times over TCP (known plaintext)
- *   mrecv GROUP PORT SECONDS       join GROUP, print each datagram received (one line each)
+ *   mrecv GROUP PORT SECONDS [N]   join GROUP, print each datagram received (one line each), for
+ *                                  SECONDS or until N arrived
  *   msend GROUP PORT TEXT COUNT    send COUNT datagrams to GROUP
  */
 import { createHash } from "node:crypto";
@@ -63,10 +64,11 @@ if (mode === "sink") {
     s.close();
   }, Number(a[2]) * 1000);
   try {
-    for (;;) {
+    for (let n = 0; n < Number(a[3] ?? Infinity); n++) {
       const [d] = await s.receive();
       console.log(new TextDecoder().decode(d));
     }
+    s.close();
   } catch {
     // closed
   }
