@@ -12,7 +12,8 @@
 # 3. Caches every dependency from deno.lock.
 # 4. Produces DIR/bin/weavets: a `deno compile`d binary when a runtime is available (DENORT_BIN
 #    or a working download), otherwise an equivalent launcher that runs the same entry point with
-#    the same permissions from a private, pre-populated cache with --cached-only. It says which.
+#    the same permissions from a private, pre-populated cache with --cached-only, and runs the
+#    CNI plugin's path from one bundled file (lib/weavets/plugin.js) when it can. It says which.
 # 5. Installs the CNI plugin as CNI_BIN_DIR/weavets (runtimes exec it by its type name).
 set -euo pipefail
 
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
     --cni-bin-dir=*) CNI_BIN_DIR=${1#*=}; shift ;;
     --no-cni) WITH_CNI=0; shift ;;
     --no-packages) WITH_PACKAGES=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -157,7 +158,10 @@ else
     say "bundled the CNI plugin's path: $LIB/plugin.js"
   else
     rm -f "$LIB/plugin.js.new"
-    say "could not bundle the CNI plugin's path (see $LIB/bundle.log): the plugin runs mod.ts"
+    # Offline, `deno bundle` works only when its esbuild is already in DENO_DIR/dl (Deno fetches
+    # it from the npm registry once).
+    say "could not bundle the CNI plugin's path (see $LIB/bundle.log; offline, deno bundle needs" \
+      "esbuild in $DENO_DIR/dl): the plugin runs mod.ts, ~14 ms more CPU per pod event"
   fi
   # Names this runtime, source and cache, so that copies of them (the DaemonSet's init container
   # puts one beside the node's CNI plugin) are replaced only when they change.

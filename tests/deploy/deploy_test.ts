@@ -173,6 +173,11 @@ Deno.test({
           inits.get(`${prefix}-${n.index}-install-cni`) ?? "",
           /installed .*weavets \(a launcher with its runtime in weavets\.d\//,
         );
+        // The image was built offline, and install.sh still bundled the plugin's path for it.
+        const payloads = [...Deno.readDirSync(`${root}/opt/cni/bin/weavets.d`)];
+        assert.equal(payloads.length, 1);
+        const bundle = `${root}/opt/cni/bin/weavets.d/${payloads[0].name}/plugin.js`;
+        assert.ok(Deno.statSync(bundle).isFile, `${bundle} is missing`);
         nodes.push({ n, root, pod });
       }
 

@@ -163,6 +163,29 @@ async function denoDir(): Promise<string> {
   if (!r.success) {
     throw new Error(`caching dependencies failed: ${new TextDecoder().decode(r.stderr)}`);
   }
+  // install.sh bundles the plugin's path with `deno bundle`, whose esbuild Deno fetches from the
+  // npm registry into DENO_DIR/dl once: fetched here, so the offline image build can bundle too.
+  const out = await Deno.makeTempDir({ prefix: "wtd-bundle-" });
+  try {
+    const b = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "bundle",
+        "--frozen",
+        "--platform",
+        "deno",
+        "--output",
+        `${out}/plugin.js`,
+        "cni/plugin_main.ts",
+      ],
+      cwd: REPO_ROOT,
+      env: { DENO_DIR: dir, DENO_NO_UPDATE_CHECK: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!b.success) throw new Error(`deno bundle failed: ${new TextDecoder().decode(b.stderr)}`);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
   return dir;
 }
 
