@@ -29,13 +29,30 @@ export async function runPlugin(): Promise<number> {
   const outcome = await executeCni(env, stdin, { execName });
   if (outcome.unexpected instanceof Error) console.error(outcome.unexpected.stack);
   const command = env.CNI_COMMAND;
-  if (typeof reply === "object" && outcome.code === 0 && (command === "ADD" || command === "DEL")) {
+  if (
+    typeof reply === "object" && outcome.code === 0 && (command === "ADD" || command === "DEL") &&
+    !await ipamOnly(stdin, execName)
+  ) {
     // The daemon is up but left this one to the plugin: its hooks must still learn of the pod
     // (NetworkPolicy binds a new pod's addresses, so its rules are loaded before the pod can
     // send). A refusal or a daemon gone meanwhile leaves the pod as the API server describes it.
     await viaDaemon(socket, { env, stdin: "", execName, done: outcome.output ?? {} });
   }
   return printOutcome(outcome);
+}
+
+/**
+ * Whether this run was only another plugin's IPAM (weave-ipam): that plugin made the interface,
+ * which the daemon cannot check as this plugin's, so nothing is told (the pod opens once the API
+ * server reports its address, as before). Loaded only after a fallback.
+ */
+async function ipamOnly(stdin: string, execName: string | undefined): Promise<boolean> {
+  const { isIpamInvocation } = await import("./invocation.ts");
+  try {
+    return isIpamInvocation(JSON.parse(stdin), execName);
+  } catch {
+    return false;
+  }
 }
 
 /** Prints an outcome as the spec wants (the object on stdout, diagnostics on stderr). */
