@@ -2,11 +2,15 @@
 import { describeCause } from "../net/cause.ts";
 import { parseListenAddress } from "../net/api/listen_address.ts";
 import { UsageError } from "./command.ts";
+import { WeavetsError } from "../net/errors.ts";
 
 export const DEFAULT_HTTP_ADDR = "127.0.0.1:6784";
 
-export class DaemonUnreachable extends Error {
+export class DaemonUnreachable extends WeavetsError {
   override name = "DaemonUnreachable";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("unavailable", message, opts);
+  }
 }
 
 /** The API address: --http-addr, else WEAVE_HTTP_ADDR, else the default; validated. */

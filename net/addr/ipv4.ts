@@ -2,9 +2,13 @@
  * IPv4 addresses as unsigned 32-bit numbers, and CIDR prefixes. Pure: no I/O.
  * Every parser rejects what the kernel or `ip` would reject, with a message naming the input.
  */
+import { WeavetsError } from "../errors.ts";
 
-export class AddrError extends Error {
+export class AddrError extends WeavetsError {
   override name = "AddrError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 /** An IPv4 address as an unsigned 32-bit integer. */

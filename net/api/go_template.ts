@@ -11,9 +11,13 @@
  * weavets' `router.name`. Not supported: variables other than `$`, `define`/`template`/`block`,
  * method calls, comments. Errors say which part and why.
  */
+import { WeavetsError } from "../errors.ts";
 
-export class TemplateError extends Error {
+export class TemplateError extends WeavetsError {
   override name = "TemplateError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 type Node =

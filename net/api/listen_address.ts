@@ -2,8 +2,12 @@
  * Where an HTTP listener binds: "IPV4:PORT" (or ":PORT" for every address) over TCP, or, as Weave
  * accepts for --http-addr, an absolute path: a Unix socket (root-only, see server.ts). Pure.
  */
-export class ListenAddressError extends Error {
+import { WeavetsError } from "../errors.ts";
+export class ListenAddressError extends WeavetsError {
   override name = "ListenAddressError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("config", message, opts);
+  }
 }
 
 export type ListenAddress =

@@ -3,9 +3,13 @@
  * so the daemon's flag parser checks it at start-up and IPAM resolves it when it starts.
  */
 import type { InitMode } from "./types.ts";
+import { WeavetsError } from "../errors.ts";
 
-export class IpamConfigError extends Error {
+export class IpamConfigError extends WeavetsError {
   override name = "IpamConfigError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("config", message, opts);
+  }
 }
 
 const PEER_NAME = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;

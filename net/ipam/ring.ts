@@ -50,6 +50,7 @@ import {
   tokenBytes,
 } from "./token.ts";
 import { indexAtOrBefore, ownedSegments, type Segment, segmentsOf, sharesOf } from "./segments.ts";
+import { WeavetsError } from "../errors.ts";
 
 export { type Entry, entryOrder, type PeerName, seedEntries, seedId } from "./token.ts";
 export type { MergeLimit, MergeReport, Refusal } from "./links.ts";
@@ -65,8 +66,11 @@ export interface RingState {
   links?: Entry[];
 }
 
-export class RingConflictError extends Error {
+export class RingConflictError extends WeavetsError {
   override name = "RingConflictError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("conflict", message, opts);
+  }
 }
 
 export class Ring {

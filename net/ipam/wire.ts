@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { PaxosState } from "./paxos.ts";
 import type { RingState } from "./ring.ts";
 import type { Entry } from "./token.ts";
+import { WeavetsError } from "../errors.ts";
 
 const peerName = z.string().min(1).max(64);
 const u32 = z.number().int().min(0).max(0xffffffff);
@@ -153,8 +154,11 @@ export function encodeGossip(g: Gossip): Uint8Array {
 }
 
 /** A message of another IPAM format: the peer that sent it runs another weavets version. */
-export class IpamWireVersionError extends Error {
+export class IpamWireVersionError extends WeavetsError {
   override name = "IpamWireVersionError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 function parseJson(data: Uint8Array): unknown {

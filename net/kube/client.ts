@@ -9,6 +9,7 @@
  * ~60 MB of dependencies (undici, ws, openid-client, socks…) into the single binary for a few calls.
  */
 import { describeCause } from "../cause.ts";
+import { type ErrorKind, WeavetsError } from "../errors.ts";
 import type { z } from "zod";
 import type { KubeClientConfig } from "./config.ts";
 import {
@@ -27,25 +28,44 @@ import {
 } from "./types.ts";
 
 /** The API answered with an error status (`status`: HTTP code; 409 = resourceVersion conflict). */
-export class KubeApiError extends Error {
+export class KubeApiError extends WeavetsError {
   override name = "KubeApiError";
   constructor(
     readonly status: number,
     readonly reason: string,
     message: string,
   ) {
-    super(message);
+    super(kubeStatusKind(status), message);
   }
 }
 
+/**
+ * The kind (net/errors.ts) of an API server's error status: credentials or RBAC the operator must
+ * fix are `config`; throttling, timeouts and server errors pass (`unavailable`); a status for a
+ * request this client made wrong is a bug (`internal`).
+ */
+export function kubeStatusKind(status: number): ErrorKind {
+  if (status === 404) return "not-found";
+  if (status === 409 || status === 410) return "conflict";
+  if (status === 401 || status === 403) return "config";
+  if (status === 408 || status === 429 || status >= 500) return "unavailable";
+  return "internal";
+}
+
 /** The API server could not be reached, or the connection broke. */
-export class KubeUnreachableError extends Error {
+export class KubeUnreachableError extends WeavetsError {
   override name = "KubeUnreachableError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("unavailable", message, opts);
+  }
 }
 
 /** The API answered something that does not have the expected shape. */
-export class KubeResponseError extends Error {
+export class KubeResponseError extends WeavetsError {
   override name = "KubeResponseError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 export const isConflict = (e: unknown) => e instanceof KubeApiError && e.status === 409;

@@ -6,9 +6,13 @@
 import { describeCause } from "../cause.ts";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { WeavetsError } from "../errors.ts";
 
-export class KubeConfigError extends Error {
+export class KubeConfigError extends WeavetsError {
   override name = "KubeConfigError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("config", message, opts);
+  }
 }
 
 export interface KubeClientConfig {

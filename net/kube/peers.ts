@@ -7,6 +7,7 @@ import { describeCause } from "../cause.ts";
 import { z } from "zod";
 import { isIPv4 } from "../addr/mod.ts";
 import type { ConfigMap, Node } from "./types.ts";
+import { WeavetsError } from "../errors.ts";
 
 export const CONFIGMAP_NAMESPACE = "kube-system";
 export const CONFIGMAP_NAME = "weavets";
@@ -20,8 +21,11 @@ export interface PeerRecord {
   nodeName: string;
 }
 
-export class PeerListError extends Error {
+export class PeerListError extends WeavetsError {
   override name = "PeerListError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 const peerListSchema = z.object({

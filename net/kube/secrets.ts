@@ -13,6 +13,7 @@
 import { Buffer } from "node:buffer";
 import { isConflict, KubeApiError, type KubeClient } from "./client.ts";
 import type { Secret } from "./types.ts";
+import { WeavetsError } from "../errors.ts";
 
 export const CLUSTER_SECRET = "weavets-cluster-secret";
 /** Looked up in this order when WEAVE_PASSWORD_SECRET names none. */
@@ -21,8 +22,11 @@ export const PASSWORD_SECRETS = ["weavets-passwd", "weave-passwd"] as const;
 export const PASSWORD_KEY = "weave-passwd";
 export const CLUSTER_SECRET_KEY = "secret";
 
-export class KubeSecretError extends Error {
+export class KubeSecretError extends WeavetsError {
   override name = "KubeSecretError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("config", message, opts);
+  }
 }
 
 export interface MeshSecrets {

@@ -1,6 +1,24 @@
 /** The one error type every kernel-facing call in net/linux throws. */
 
+import { type ErrorKind, WeavetsError } from "../errors.ts";
 import { Errno, errnoDescription, errnoName } from "./errno.ts";
+
+/**
+ * The kind (net/errors.ts) of a failed kernel operation, by its errno name: what is not there is
+ * `not-found`, what is there already `conflict`, the rest a `system` failure.
+ */
+export function linuxErrorKind(code: string): ErrorKind {
+  switch (code) {
+    case "ENOENT":
+    case "ENODEV":
+    case "ESRCH":
+      return "not-found";
+    case "EEXIST":
+      return "conflict";
+    default:
+      return "system";
+  }
+}
 
 /**
  * A failed kernel operation (or input rejected before reaching the kernel, with code EINVAL).
@@ -9,7 +27,7 @@ import { Errno, errnoDescription, errnoName } from "./errno.ts";
  * Message: `create veth "vethwepl1234" failed: EEXIST (File exists)`, plus the kernel's
  * extended-ack text or our own detail when there is one.
  */
-export class LinuxError extends Error {
+export class LinuxError extends WeavetsError {
   override name = "LinuxError";
   readonly op: string;
   readonly errno: number;
@@ -21,7 +39,7 @@ export class LinuxError extends Error {
   constructor(op: string, errno: number, object?: string, detail?: string) {
     const what = object === undefined ? op : `${op} "${object}"`;
     const why = detail ? `${errnoDescription(errno)}: ${detail}` : errnoDescription(errno);
-    super(`${what} failed: ${errnoName(errno)} (${why})`);
+    super(linuxErrorKind(errnoName(errno)), `${what} failed: ${errnoName(errno)} (${why})`);
     this.op = op;
     this.errno = errno;
     this.code = errnoName(errno);

@@ -6,6 +6,7 @@
  */
 import { describeCause } from "../cause.ts";
 import { trimMalloc } from "./memory.ts";
+import { WeavetsError } from "../errors.ts";
 
 const SYMBOLS = {
   nft_ctx_new: { parameters: ["u32"], result: "pointer" },
@@ -31,8 +32,11 @@ const NFT_CTX_DEFAULT = 0;
 const NFT_CTX_OUTPUT_JSON = 1 << 4;
 
 /** The script was refused (nothing of it applied) or the library is missing. */
-export class NftError extends Error {
+export class NftError extends WeavetsError {
   override name = "NftError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("system", message, opts);
+  }
 }
 
 let lib: Deno.StaticForeignLibraryInterface<typeof SYMBOLS> | undefined;

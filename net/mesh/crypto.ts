@@ -29,6 +29,7 @@ import {
   scryptSync,
 } from "node:crypto";
 import type { DataKey } from "./gossip_channel.ts";
+import { WeavetsError } from "../errors.ts";
 
 export const PUBLIC_KEY_BYTES = 32;
 export const TAG_BYTES = 16;
@@ -77,8 +78,11 @@ const PKCS8_PREFIX = Uint8Array.of(
   0x20,
 );
 
-export class CryptoError extends Error {
+export class CryptoError extends WeavetsError {
   override name = "CryptoError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 /** The secret stretched for the control protocol; all zeros when no secret is set. */

@@ -11,12 +11,16 @@ import type { Logger } from "../log.ts";
 import type { KeysSnapshot, PeerKeys } from "./keys.ts";
 import { SigningKey } from "./signing.ts";
 import { z } from "zod";
+import { WeavetsError } from "../errors.ts";
 
 export const SIGNING_KEY_FILE = "signing-key";
 export const PEER_KEYS_FILE = "peer-keys.json";
 
-export class KeyFileError extends Error {
+export class KeyFileError extends WeavetsError {
   override name = "KeyFileError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("config", message, opts);
+  }
 }
 
 /** Loads this peer's signing key, creating it (0600, atomically) on first start. */

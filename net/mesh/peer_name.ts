@@ -5,9 +5,13 @@
 import { createHash, randomBytes } from "node:crypto";
 import { formatMac, isMac, localUnicastMac } from "../addr/mod.ts";
 import type { PeerName } from "./gossip_channel.ts";
+import { WeavetsError } from "../errors.ts";
 
-export class PeerNameError extends Error {
+export class PeerNameError extends WeavetsError {
   override name = "PeerNameError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 /** Validates and normalises a peer name ("AA:bb:..." → "aa:bb:..."). */

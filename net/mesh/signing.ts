@@ -16,6 +16,7 @@ import {
   sign,
   verify,
 } from "node:crypto";
+import { WeavetsError } from "../errors.ts";
 
 export const SIGNING_PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
@@ -59,8 +60,11 @@ const SPKI_PREFIX = Uint8Array.of(
 const enc = new TextEncoder();
 const SIG_CONTEXT = enc.encode("weavets-sig\0");
 
-export class SigningKeyError extends Error {
+export class SigningKeyError extends WeavetsError {
   override name = "SigningKeyError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {

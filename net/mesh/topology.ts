@@ -12,6 +12,7 @@
 import type { PeerName } from "./gossip_channel.ts";
 import { peerNameBytes, UID_RE } from "./peer_name.ts";
 import { SIGNATURE_BYTES, SIGNING_PUBLIC_KEY_BYTES } from "./signing.ts";
+import { WeavetsError } from "../errors.ts";
 
 export interface ConnectionRecord {
   /** The peer at the other end. */
@@ -69,8 +70,11 @@ export const ENTRY_DOMAIN = "topology/entry";
 /** The first byte of every topology update; a new layout gets a new value. */
 export const UPDATE_FORMAT = 1;
 
-export class TopologyDecodeError extends Error {
+export class TopologyDecodeError extends WeavetsError {
   override name = "TopologyDecodeError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 const enc = new TextEncoder();

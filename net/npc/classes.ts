@@ -17,6 +17,7 @@
 import { IdAllocator } from "./ids.ts";
 import type { BlockPeer, Matcher } from "./membership.ts";
 import type { IpRange } from "./types.ts";
+import { WeavetsError } from "../errors.ts";
 
 export interface PeerClass {
   id: number;
@@ -46,8 +47,11 @@ function popcount(n: number): number {
   return c;
 }
 
-export class TooManyClassesError extends Error {
+export class TooManyClassesError extends WeavetsError {
   override name = "TooManyClassesError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("too-large", message, opts);
+  }
 }
 
 export interface ClassDelta {

@@ -8,6 +8,7 @@
  * that window still makes the start fail later (as before); it no longer finds Weave running.
  */
 import { parseListenAddress } from "../api/listen_address.ts";
+import { WeavetsError } from "../errors.ts";
 import { LinuxError } from "../linux/mod.ts";
 import { udpSocket } from "../linux/udp.ts";
 import { libc } from "../linux/libc.ts";
@@ -22,10 +23,11 @@ import {
 } from "./detect.ts";
 import { observeNode } from "./observe.ts";
 
-export class WeaveAliveError extends Error {
+/** A live Weave Net (or anything) holds this node's ports: a conflict the operator resolves. */
+export class WeaveAliveError extends WeavetsError {
   override name = "WeaveAliveError";
   constructor(readonly verdict: WeaveVerdict) {
-    super(refusalMessage(verdict));
+    super("conflict", refusalMessage(verdict));
   }
 }
 
