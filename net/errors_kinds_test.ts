@@ -8,6 +8,10 @@ import { AddrError } from "./addr/ipv4.ts";
 import { ListenAddressError } from "./api/listen_address.ts";
 import { TemplateError } from "./api/go_template.ts";
 import { ConfigError } from "./daemon/config_error.ts";
+import { BridgeError } from "./dataplane/node/bridge.ts";
+import { AeadError } from "./dataplane/sleeve/aead.ts";
+import { SleeveFormatError } from "./dataplane/sleeve/format.ts";
+import { SleeveKeyError } from "./dataplane/sleeve/keys.ts";
 import { IpamConfigError } from "./ipam/init_mode.ts";
 import { RingConflictError } from "./ipam/ring.ts";
 import { IpamUnavailable } from "./ipam/service.ts";
@@ -30,6 +34,10 @@ Deno.test("errors: each domain error class has its kind", () => {
     [new ListenAddressError("x"), "config"],
     [new TemplateError("x"), "invalid-input"],
     [new ConfigError("x"), "config"],
+    [new BridgeError("x"), "system"],
+    [new AeadError("x"), "invalid-input"],
+    [new SleeveFormatError("x"), "invalid-input"],
+    [new SleeveKeyError("x"), "invalid-input"],
     [new IpamConfigError("x"), "config"],
     [new RingConflictError("x"), "conflict"],
     [new IpamUnavailable("x"), "unavailable"],

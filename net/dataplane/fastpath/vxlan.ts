@@ -20,6 +20,7 @@ import { diffFdb, type FdbDiff, type FdbEntry } from "./fdb.ts";
 import { misplacedLearned } from "./learned.ts";
 import type { PeerName } from "../../mesh/gossip_channel.ts";
 import type { PathName } from "../plan.ts";
+import { WeavetsError } from "../../errors.ts";
 
 export interface VxlanSetup {
   /** e.g. "vxlan-6784". */
@@ -32,10 +33,6 @@ export interface VxlanSetup {
   local?: string;
 }
 
-export class FastPathError extends Error {
-  override name = "FastPathError";
-}
-
 export function vxlanName(port: number): string {
   return `vxlan-${port}`;
 }
@@ -45,7 +42,7 @@ export function ensureVxlan(v: VxlanSetup): string[] {
   const changed: string[] = [];
   let link = findLink(v.name);
   if (link && link.kind !== "vxlan") {
-    throw new FastPathError(`"${v.name}" exists but is not a VXLAN device; remove it`);
+    throw new WeavetsError("system", `"${v.name}" exists but is not a VXLAN device; remove it`);
   }
   const x = link?.vxlan;
   if (

@@ -21,6 +21,7 @@ import {
   setMtu,
   writeSysctl,
 } from "../../linux/mod.ts";
+import { WeavetsError } from "../../errors.ts";
 
 export interface BridgeSetup {
   name: string;
@@ -29,8 +30,11 @@ export interface BridgeSetup {
   cidr?: string;
 }
 
-export class BridgeError extends Error {
+export class BridgeError extends WeavetsError {
   override name = "BridgeError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("system", message, opts);
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { SLEEVE_ENTRY_HEADER, SLEEVE_FRAGMENT_HEADER } from "../sleeve/format.ts";
 import { AEAD_TAG } from "../sleeve/aead.ts";
+import { WeavetsError } from "../../errors.ts";
 
 const OUTER_IPV4_UDP = 20 + 8;
 const INNER_ETH = 14;
@@ -20,10 +21,6 @@ export function sleeveOverhead(encrypted: boolean): number {
 
 export const MIN_MTU = 576;
 export const MAX_MTU = 65535;
-
-export class MtuError extends Error {
-  override name = "MtuError";
-}
 
 export interface MtuChoice {
   /** MTU for the bridge, the VXLAN device, the TAP and pod interfaces. */
@@ -45,7 +42,7 @@ export function chooseMtu(opts: {
 }): MtuChoice {
   if (opts.override !== undefined) {
     if (!Number.isInteger(opts.override) || opts.override < MIN_MTU || opts.override > MAX_MTU) {
-      throw new MtuError(`--mtu ${opts.override} is outside ${MIN_MTU}..${MAX_MTU}`);
+      throw new WeavetsError("config", `--mtu ${opts.override} is outside ${MIN_MTU}..${MAX_MTU}`);
     }
     return { mtu: opts.override, reason: "set by --mtu" };
   }
@@ -55,7 +52,8 @@ export function chooseMtu(opts: {
   const path = opts.fastdp && !opts.encrypted ? "fast path (VXLAN)" : "userspace path";
   const mtu = opts.underlayMtu - overhead;
   if (mtu < MIN_MTU) {
-    throw new MtuError(
+    throw new WeavetsError(
+      "config",
       `underlay MTU ${opts.underlayMtu} leaves ${mtu} after the ${path} overhead of ${overhead}; ` +
         `set --mtu or use an underlay with a larger MTU`,
     );

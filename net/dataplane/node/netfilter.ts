@@ -11,6 +11,7 @@
 import { describeCause } from "../../cause.ts";
 import { NOT_INSTALLED, runCommand } from "../../linux/command.ts";
 import { PROBE_ETHERTYPE } from "../fastpath/probe.ts";
+import { WeavetsError } from "../../errors.ts";
 
 export interface MasqueradeRules {
   /** The whole pod range, e.g. "10.32.0.0/12". */
@@ -24,10 +25,6 @@ export interface MasqueradeRules {
 }
 
 export const NFT_TABLE = "weavets";
-
-export class MasqueradeError extends Error {
-  override name = "MasqueradeError";
-}
 
 /** The nft script (pure): deletes and recreates the table in one transaction. */
 export function masqueradeScript(r: MasqueradeRules): string {
@@ -57,12 +54,12 @@ async function nft(script: string): Promise<void> {
   try {
     out = await runCommand("nft", ["-f", "-"], script);
   } catch (e) {
-    throw new MasqueradeError(`cannot run nft: ${describeCause(e)}`);
+    throw new WeavetsError("system", `cannot run nft: ${describeCause(e)}`);
   }
   if (out.code === NOT_INSTALLED) {
-    throw new MasqueradeError("cannot run nft: it is not installed (install nftables)");
+    throw new WeavetsError("system", "cannot run nft: it is not installed (install nftables)");
   }
-  if (out.code !== 0) throw new MasqueradeError(`nft failed: ${out.stderr.trim()}`);
+  if (out.code !== 0) throw new WeavetsError("system", `nft failed: ${out.stderr.trim()}`);
 }
 
 /** Installs (or replaces) the rules. Must run in the node's namespace (the daemon's own). */

@@ -3,15 +3,12 @@
  * default route (or the one holding a given address). Pure choice over what net/linux lists.
  */
 import type { Address, Link, Route } from "../../linux/mod.ts";
+import { WeavetsError } from "../../errors.ts";
 
 export interface Underlay {
   addr: string;
   dev: string;
   mtu: number;
-}
-
-export class UnderlayError extends Error {
-  override name = "UnderlayError";
 }
 
 /**
@@ -29,7 +26,7 @@ export function pickUnderlay(
   const byIndex = new Map(links.map((l) => [l.index, l]));
   if (addr) {
     const a = addresses.find((x) => x.family === 4 && x.cidr.split("/")[0] === addr);
-    if (!a) throw new UnderlayError(`no interface has the underlay address ${addr}`);
+    if (!a) throw new WeavetsError("config", `no interface has the underlay address ${addr}`);
     const l = byIndex.get(a.index)!;
     return { addr, dev: l.name, mtu: l.mtu };
   }
@@ -44,13 +41,14 @@ export function pickUnderlay(
       const l = byIndex.get(candidates[0].index)!;
       return { addr: candidates[0].cidr.split("/")[0], dev: l.name, mtu: l.mtu };
     }
-    throw new UnderlayError(
+    throw new WeavetsError(
+      "config",
       `no default route and ${candidates.length} interfaces with an IPv4 address: ` +
         "pass the node's underlay address with --host",
     );
   }
   const l = byIndex.get(def.dev!);
   const a = addresses.find((x) => x.index === def.dev && x.family === 4 && x.scope === 0);
-  if (!l || !a) throw new UnderlayError(`the default route's device has no IPv4 address`);
+  if (!l || !a) throw new WeavetsError("config", `the default route's device has no IPv4 address`);
   return { addr: a.cidr.split("/")[0], dev: l.name, mtu: l.mtu };
 }

@@ -8,14 +8,18 @@
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { type AeadBackend, loadLibcrypto } from "./aead_libcrypto.ts";
+import { WeavetsError } from "../../errors.ts";
 
 export const AEAD_TAG = 16;
 export const AEAD_KEY = 32;
 const ALG = "chacha20-poly1305";
 const LIBCRYPTO = "libcrypto.so.3";
 
-export class AeadError extends Error {
+export class AeadError extends WeavetsError {
   override name = "AeadError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 /** node:crypto's ChaCha20-Poly1305: a cipher object and fresh buffers per message. */

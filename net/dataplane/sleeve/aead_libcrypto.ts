@@ -1,3 +1,4 @@
+import { WeavetsError } from "../../errors.ts";
 /**
  * ChaCha20-Poly1305 through the system OpenSSL (libcrypto.so.3) by synchronous FFI: 1.7× (64 KiB
  * messages) to 3.4× (1,400 B) node:crypto's speed here (bench/aead_bench.ts), with no cipher
@@ -53,10 +54,6 @@ export interface AeadBackend {
    * own: valid until the next sealTag, and never clobbering what `seal` returned.
    */
   sealTag(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array): Uint8Array;
-}
-
-export class LibcryptoError extends Error {
-  override name = "LibcryptoError";
 }
 
 /** A growable output buffer: reallocated (rarely) only when a message outgrows it. */
@@ -118,14 +115,14 @@ class LibcryptoBackend implements AeadBackend {
     const cache = encrypt ? this.#enc : this.#dec;
     let ctx = cache.get(key);
     if (ctx) return ctx;
-    if (key.length !== KEY) throw new LibcryptoError(`a key must be ${KEY} bytes`);
+    if (key.length !== KEY) throw new WeavetsError("system", `a key must be ${KEY} bytes`);
     ctx = this.#lib.EVP_CIPHER_CTX_new() ?? undefined;
-    if (!ctx) throw new LibcryptoError("EVP_CIPHER_CTX_new failed (out of memory?)");
+    if (!ctx) throw new WeavetsError("system", "EVP_CIPHER_CTX_new failed (out of memory?)");
     // The context keeps its own copy of the key schedule; the nonce comes with each message.
     const init = encrypt ? this.#lib.EVP_EncryptInit_ex : this.#lib.EVP_DecryptInit_ex;
     if (init(ctx, this.#cipher, null, key, null) !== 1) {
       this.#lib.EVP_CIPHER_CTX_free(ctx);
-      throw new LibcryptoError("EVP_CipherInit_ex refused the ChaCha20-Poly1305 key");
+      throw new WeavetsError("system", "EVP_CipherInit_ex refused the ChaCha20-Poly1305 key");
     }
     cache.set(key, ctx);
     this.#freed.register(key, ctx);
@@ -133,7 +130,7 @@ class LibcryptoBackend implements AeadBackend {
   }
 
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, chunks: Uint8Array[]): Uint8Array[] {
-    if (nonce.length !== NONCE) throw new LibcryptoError(`a nonce must be ${NONCE} bytes`);
+    if (nonce.length !== NONCE) throw new WeavetsError("system", `a nonce must be ${NONCE} bytes`);
     const lib = this.#lib;
     const ctx = this.#context(key, true);
     const outl = this.#outl;
@@ -160,13 +157,13 @@ class LibcryptoBackend implements AeadBackend {
     off += outl[0];
     ok = ok && off === total &&
       lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG, this.#tag) === 1;
-    if (!ok) throw new LibcryptoError("ChaCha20-Poly1305 sealing failed in libcrypto");
+    if (!ok) throw new WeavetsError("system", "ChaCha20-Poly1305 sealing failed in libcrypto");
     out.set(this.#tag, total);
     return [out.subarray(0, total), out.subarray(total, total + TAG)];
   }
 
   sealTag(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array): Uint8Array {
-    if (nonce.length !== NONCE) throw new LibcryptoError(`a nonce must be ${NONCE} bytes`);
+    if (nonce.length !== NONCE) throw new WeavetsError("system", `a nonce must be ${NONCE} bytes`);
     const lib = this.#lib;
     const ctx = this.#context(key, true);
     const outl = this.#outl;
@@ -174,7 +171,7 @@ class LibcryptoBackend implements AeadBackend {
       (aad.length === 0 || lib.EVP_EncryptUpdate(ctx, null, outl, aad, aad.length) === 1) &&
       lib.EVP_EncryptFinal_ex(ctx, this.#none, outl) === 1 && outl[0] === 0 &&
       lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG, this.#aadTag) === 1;
-    if (!ok) throw new LibcryptoError("ChaCha20-Poly1305 sealing failed in libcrypto");
+    if (!ok) throw new WeavetsError("system", "ChaCha20-Poly1305 sealing failed in libcrypto");
     return this.#aadTag;
   }
 

@@ -27,6 +27,7 @@
  * which is what UDP GSO (UDP_SEGMENT) needs to send them with one system call, and each fragment
  * states its own length, so a GRO-coalesced receive buffer splits without ancillary data.
  */
+import { WeavetsError } from "../../errors.ts";
 
 export const SLEEVE_MAGIC = 0x58;
 export const SLEEVE_VERSION = 4;
@@ -58,8 +59,11 @@ export const MIN_FRAGMENT_PAYLOAD = 64;
 export const MAX_GSO_BYTES = 65507;
 export const MAX_GSO_SEGMENTS = 64;
 
-export class SleeveFormatError extends Error {
+export class SleeveFormatError extends WeavetsError {
   override name = "SleeveFormatError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 export interface FragmentHeader {

@@ -17,6 +17,7 @@
 import { hkdfSync } from "node:crypto";
 import type { DataKey, PeerName } from "../../mesh/gossip_channel.ts";
 import { parseMac } from "../../addr/mod.ts";
+import { WeavetsError } from "../../errors.ts";
 
 const LABEL = new TextEncoder().encode("weavets sleeve v2");
 const RELAY_LABEL = new TextEncoder().encode("weavets sleeve v2 relay");
@@ -32,8 +33,11 @@ const MAX_RETIRED = 65_536;
  */
 export const KEY_SLOTS = 4096;
 
-export class SleeveKeyError extends Error {
+export class SleeveKeyError extends WeavetsError {
   override name = "SleeveKeyError";
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super("invalid-input", message, opts);
+  }
 }
 
 /**

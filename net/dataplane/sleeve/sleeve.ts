@@ -42,6 +42,7 @@ import {
 } from "./messages.ts";
 import { SleeveShared } from "./shared.ts";
 import { DEFAULT_RESTART, type RestartTiming, sleeveHealth, WorkerLife } from "./supervisor.ts";
+import { WeavetsError } from "../../errors.ts";
 
 export interface SleeveOptions {
   /** TAP device name (e.g. "vethwe-tap"); attached to `bridge` when given. */
@@ -76,10 +77,6 @@ export interface SleeveOptions {
    * module that wraps the real one and can be made to fail.
    */
   workerUrl?: (role: WorkerRole) => URL;
-}
-
-export class SleeveError extends Error {
-  override name = "SleeveError";
 }
 
 const TAP_MTU = 65521; // the largest a TAP takes (64 KiB minus the Ethernet header and a margin)
@@ -249,7 +246,7 @@ export class Sleeve {
     if (first) {
       // It died before it ever ran: starting the path fails (no supervision yet).
       slot.life.died(why, Date.now());
-      first.reject(new SleeveError(`userspace path ${role} Worker: ${why}`));
+      first.reject(new WeavetsError("system", `userspace path ${role} Worker: ${why}`));
       return;
     }
     const delay = slot.life.died(why, Date.now());
