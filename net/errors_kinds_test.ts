@@ -21,7 +21,9 @@ import { KubeConfigError } from "./kube/config.ts";
 import { PeerListError } from "./kube/peers.ts";
 import { KubeSecretError } from "./kube/secrets.ts";
 import { NftError } from "./linux/nftables.ts";
+import { CodecError } from "./mesh/codec.ts";
 import { CryptoError } from "./mesh/crypto.ts";
+import { HandshakeError } from "./mesh/handshake.ts";
 import { KeyFileError } from "./mesh/key_files.ts";
 import { PeerNameError } from "./mesh/peer_name.ts";
 import { SigningKeyError } from "./mesh/signing.ts";
@@ -60,4 +62,14 @@ Deno.test("errors: each domain error class has its kind", () => {
   }
   // The name stays the class's (logs and tests read it).
   assert.equal(new ConfigError("x").name, "ConfigError");
+});
+
+Deno.test("errors: a mesh codec or handshake error's kind follows its refusal", () => {
+  assert.equal(kindOf(new CodecError("bad tag")), "invalid-input");
+  assert.equal(kindOf(new CodecError("frame of 9 MB", "frame-too-large")), "too-large");
+  assert.equal(kindOf(new CodecError("over budget", "frame-budget")), "too-large");
+  assert.equal(kindOf(new HandshakeError("wrong password", true, "auth-failed")), "config");
+  assert.equal(kindOf(new HandshakeError("no hello", false, "handshake-timeout")), "unavailable");
+  assert.equal(kindOf(new HandshakeError("bad magic")), "invalid-input");
+  assert.equal(new HandshakeError("bad magic").refusal, "handshake-failed");
 });

@@ -6,14 +6,16 @@
  * becomes a CodecError, which closes that one connection.
  */
 import { z } from "zod";
+import { WeavetsError } from "../errors.ts";
 import type { PeerName } from "./gossip_channel.ts";
 import { peerNameBytes, peerNameFromBytes, UID_RE } from "./peer_name.ts";
 
-export class CodecError extends Error {
+/** Garbage from a peer (`invalid-input`); a frame over a bound is `too-large`. */
+export class CodecError extends WeavetsError {
   override name = "CodecError";
   /** Set for the refusals that weavets_connection_refusals_total counts. */
-  constructor(message: string, readonly kind?: "frame-too-large" | "frame-budget") {
-    super(message);
+  constructor(message: string, readonly refusal?: "frame-too-large" | "frame-budget") {
+    super(refusal ? "too-large" : "invalid-input", message);
   }
 }
 

@@ -111,7 +111,7 @@ Deno.test("codec: an oversized frame is refused from its length alone; the limit
   assert.throws(
     () => r.push(head),
     (e) =>
-      e instanceof CodecError && e.kind === "frame-too-large" &&
+      e instanceof CodecError && e.refusal === "frame-too-large" &&
       /1025 bytes exceeds/.test(e.message),
   );
   limit = 2048;
@@ -132,7 +132,7 @@ Deno.test("codec: incomplete frames share one byte budget; a reader over it fail
   assert.equal(budget.used, 60);
   assert.throws(
     () => b.push(part(60)),
-    (e) => e instanceof CodecError && e.kind === "frame-budget",
+    (e) => e instanceof CodecError && e.refusal === "frame-budget",
   );
   assert.equal(budget.used, 60, "the failed reader holds nothing");
   // A complete frame frees what its parts held.

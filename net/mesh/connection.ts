@@ -182,7 +182,7 @@ export class ControlConnection {
       throw new HandshakeError(
         describe(e),
         false,
-        e instanceof CodecError && e.kind ? e.kind : "handshake-failed",
+        e instanceof CodecError && e.refusal ? e.refusal : "handshake-failed",
       );
     } finally {
       clock.clearTimeout(helloTimer);
@@ -275,7 +275,7 @@ export class ControlConnection {
   #fail(e: unknown): string {
     if (this.#closeReason === "") {
       this.#closeReason = describe(e);
-      if (e instanceof CodecError) this.#closeKind = e.kind;
+      if (e instanceof CodecError) this.#closeKind = e.refusal;
     }
     return this.#closeReason;
   }

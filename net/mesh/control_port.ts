@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import { admitSocket, type Limits, type RefusalKind } from "./admission.ts";
 import type { FrameBudget } from "./codec.ts";
 import { type ConnectionOptions, ControlConnection } from "./connection.ts";
-import type { HandshakeError } from "./handshake.ts";
+import { HandshakeError } from "./handshake.ts";
 import { parsePeerAddress } from "./peer_address.ts";
 import type { ByteConn, ByteListener, Clock, Transport } from "./runtime.ts";
 
@@ -160,7 +160,8 @@ export class ControlPort {
         clock: this.#opts.clock,
       });
     } catch (e) {
-      const err = e as HandshakeError;
+      // Connection.open rejects with a HandshakeError; anything else is a failed handshake too.
+      const err = e instanceof HandshakeError ? e : new HandshakeError(describeCause(e));
       if (target !== null) {
         const fields = { address: target, reason: err.message };
         if (err.permanent) this.#opts.log.warn("connection refused", fields);
@@ -168,7 +169,7 @@ export class ControlPort {
         this.#events.dialFailed(target, err.message, err.permanent);
       } else {
         const from = `${host}:${conn.remoteAddr.port}`;
-        this.#events.refused(err.kind, err.message, host, { from, direction: "inbound" });
+        this.#events.refused(err.refusal, err.message, host, { from, direction: "inbound" });
       }
       return;
     } finally {

@@ -8,6 +8,7 @@
  * nothing sealed under the secret without first proving it knows it.
  */
 import { describeCause } from "../cause.ts";
+import { WeavetsError } from "../errors.ts";
 import { PUBLIC_KEY_BYTES } from "./crypto.ts";
 
 export const MAGIC = new TextEncoder().encode("weavets");
@@ -36,15 +37,22 @@ export type HandshakeRefusal =
   | "frame-too-large"
   | "frame-budget";
 
-export class HandshakeError extends Error {
+/**
+ * A handshake that did not complete. Its error kind: `config` when retrying cannot help until
+ * someone changes configuration (`permanent`: a wrong password, no common protocol version),
+ * `unavailable` for a timeout, else `invalid-input` (what the peer sent).
+ */
+export class HandshakeError extends WeavetsError {
   override name = "HandshakeError";
-  /** `permanent`: retrying cannot help until someone changes configuration. */
   constructor(
     message: string,
     readonly permanent = false,
-    readonly kind: HandshakeRefusal = "handshake-failed",
+    readonly refusal: HandshakeRefusal = "handshake-failed",
   ) {
-    super(message);
+    super(
+      permanent ? "config" : refusal === "handshake-timeout" ? "unavailable" : "invalid-input",
+      message,
+    );
   }
 }
 
