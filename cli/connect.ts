@@ -7,7 +7,7 @@ import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { callDaemon, DaemonUnreachable, httpAddr } from "./http_client.ts";
+import { callDaemon, httpAddr } from "./http_client.ts";
 
 function command(name: "connect" | "forget"): Command {
   const usage = name === "connect"
@@ -43,19 +43,13 @@ Stop dialling these peers (an established connection stays). Run as root.`;
       if (positionals.length === 0) throw new UsageError("give at least one peer");
       const addr = httpAddr(values["http-addr"], Deno.env.get("WEAVE_HTTP_ADDR"));
       const replace = (values as { replace?: boolean }).replace === true;
-      try {
-        const a = await callDaemon(addr, `/${name}`, {
-          method: "POST",
-          body: { peer: positionals, ...(replace ? { replace: true } : {}) },
-        });
-        if (a.status === 200) return 0;
-        console.error(`weavets ${name}: ${a.body.trim()}`);
-        return 1;
-      } catch (e) {
-        if (!(e instanceof DaemonUnreachable)) throw e;
-        console.error(`weavets ${name}: ${e.message}`);
-        return 1;
-      }
+      const a = await callDaemon(addr, `/${name}`, {
+        method: "POST",
+        body: { peer: positionals, ...(replace ? { replace: true } : {}) },
+      });
+      if (a.status === 200) return 0;
+      console.error(`weavets ${name}: ${a.body.trim()}`);
+      return 1;
     },
   };
 }

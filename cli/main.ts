@@ -3,6 +3,7 @@
  * pod event, never pays for loading the daemon.
  */
 import type { Command } from "./command.ts";
+import { WeavetsError } from "../net/errors.ts";
 import { exitCodeFor, UsageError } from "./command.ts";
 
 interface Entry {
@@ -91,6 +92,12 @@ async function run(name: string, args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`weavets ${name}: ${e.message}\nRun 'weavets ${name} --help' for usage.`);
+      return exitCodeFor(e.kind);
+    }
+    // Any other failure with a kind (the daemon unreachable, a bad file, a refused request): one
+    // line on stderr and its kind's exit code. A bug (no kind) keeps its stack.
+    if (e instanceof WeavetsError) {
+      console.error(`weavets ${name}: ${e.message}`);
       return exitCodeFor(e.kind);
     }
     throw e;

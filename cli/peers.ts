@@ -2,7 +2,7 @@
 import { describeCause } from "../net/cause.ts";
 import { parseArgs } from "node:util";
 import { UsageError } from "./command.ts";
-import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
+import { callDaemon, httpAddr, printAnswer } from "./http_client.ts";
 
 const USAGE = `usage: weavets peers [--json] [--http-addr IP:PORT]
 
@@ -30,11 +30,5 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const addr = httpAddr(values["http-addr"], Deno.env.get("WEAVE_HTTP_ADDR"));
-  try {
-    return printAnswer(await callDaemon(addr, "/status/peers", { json: values.json ?? false }));
-  } catch (e) {
-    if (!(e instanceof DaemonUnreachable)) throw e;
-    console.error(`weavets peers: ${e.message}`);
-    return 1;
-  }
+  return printAnswer(await callDaemon(addr, "/status/peers", { json: values.json ?? false }));
 }

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { parseCommandLine, UsageError } from "./command.ts";
-import { callDaemon, DaemonUnreachable, httpAddr } from "./http_client.ts";
+import { callDaemon, httpAddr } from "./http_client.ts";
 
 const USAGE = `usage: weavets ps [ID ...] [--bridge NAME] [--http-addr ADDR]
 
@@ -99,14 +99,7 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError(`--bridge: bad name "${bridge}"`);
   }
   const addr = httpAddr(values["http-addr"], Deno.env.get("WEAVE_HTTP_ADDR"));
-  let answer;
-  try {
-    answer = await callDaemon(addr, "/ip", { json: true });
-  } catch (e) {
-    if (!(e instanceof DaemonUnreachable)) throw e;
-    console.error(`weavets ps: ${e.message}`);
-    return 1;
-  }
+  const answer = await callDaemon(addr, "/ip", { json: true });
   if (answer.status !== 200) {
     console.error(`weavets ps: ${answer.body.trim()}`);
     return 1;

@@ -5,7 +5,7 @@
  * JSON keys case-insensitively, so `{{.Router.Name}}` works as in Weave.
  */
 import { parseCommandLine } from "./command.ts";
-import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
+import { callDaemon, httpAddr, printAnswer } from "./http_client.ts";
 
 const USAGE = `usage: weavets report [-f TEMPLATE] [--http-addr ADDR]
 
@@ -33,11 +33,5 @@ export async function run(args: string[]): Promise<number> {
   const path = values.format !== undefined
     ? `/report?format=${encodeURIComponent(values.format)}`
     : "/report";
-  try {
-    return printAnswer(await callDaemon(addr, path, { json: values.format === undefined }));
-  } catch (e) {
-    if (!(e instanceof DaemonUnreachable)) throw e;
-    console.error(`weavets report: ${e.message}`);
-    return 1;
-  }
+  return printAnswer(await callDaemon(addr, path, { json: values.format === undefined }));
 }

@@ -4,7 +4,7 @@
  * only, once the other survivors are up and connected; the daemon refuses peers it can reach.
  */
 import { parseCommandLine, UsageError } from "./command.ts";
-import { callDaemon, DaemonUnreachable, httpAddr } from "./http_client.ts";
+import { callDaemon, httpAddr } from "./http_client.ts";
 
 const USAGE = `usage: weavets rmpeer [--http-addr IP:PORT] NAME...
 
@@ -27,20 +27,14 @@ export async function run(args: string[]): Promise<number> {
   const addr = httpAddr(parsed.values["http-addr"], Deno.env.get("WEAVE_HTTP_ADDR"));
   let failed = 0;
   for (const name of parsed.positionals) {
-    try {
-      const r = await callDaemon(addr, `/peer/${encodeURIComponent(name)}`, {
-        method: "DELETE",
-        timeoutMs: 10_000,
-      });
-      if (r.status === 200) console.log(r.body.trim());
-      else {
-        console.error(`weavets rmpeer: ${name}: ${r.body.trim()}`);
-        failed++;
-      }
-    } catch (e) {
-      if (!(e instanceof DaemonUnreachable)) throw e;
-      console.error(`weavets rmpeer: ${e.message}`);
-      return 1;
+    const r = await callDaemon(addr, `/peer/${encodeURIComponent(name)}`, {
+      method: "DELETE",
+      timeoutMs: 10_000,
+    });
+    if (r.status === 200) console.log(r.body.trim());
+    else {
+      console.error(`weavets rmpeer: ${name}: ${r.body.trim()}`);
+      failed++;
     }
   }
   return failed > 0 ? 1 : 0;

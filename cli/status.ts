@@ -3,7 +3,7 @@
  * `peers`, or one a component contributes (`ipam` → GET /status/ipam, `npc` → GET /status/npc).
  */
 import { parseCommandLine, UsageError } from "./command.ts";
-import { callDaemon, DaemonUnreachable, httpAddr, printAnswer } from "./http_client.ts";
+import { callDaemon, httpAddr, printAnswer } from "./http_client.ts";
 
 const USAGE = `usage: weavets status [connections|peers|ipam|npc] [--json] [--http-addr IP:PORT]
 
@@ -34,25 +34,19 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError(`unknown section "${section}"`);
   }
   const addr = httpAddr(values["http-addr"], Deno.env.get("WEAVE_HTTP_ADDR"));
-  try {
-    const a = await callDaemon(addr, section ? `/status/${section}` : "/status", {
-      json: values.json ?? false,
-    });
-    if (section && a.status === 404) {
-      console.error(
-        section === "ipam"
-          ? "weavets status ipam: IPAM not enabled in this daemon"
-          : section === "npc"
-          ? "weavets status npc: this daemon does not enforce NetworkPolicies (no --kube, or --no-npc)"
-          : `weavets status: the daemon has no "${section}" section`,
-      );
-      return 1;
-    }
-    // The summary answers 503 while not ready; it is still the status to show.
-    return printAnswer(a, section ? [200] : [200, 503]);
-  } catch (e) {
-    if (!(e instanceof DaemonUnreachable)) throw e;
-    console.error(`weavets status: ${e.message}`);
+  const a = await callDaemon(addr, section ? `/status/${section}` : "/status", {
+    json: values.json ?? false,
+  });
+  if (section && a.status === 404) {
+    console.error(
+      section === "ipam"
+        ? "weavets status ipam: IPAM not enabled in this daemon"
+        : section === "npc"
+        ? "weavets status npc: this daemon does not enforce NetworkPolicies (no --kube, or --no-npc)"
+        : `weavets status: the daemon has no "${section}" section`,
+    );
     return 1;
   }
+  // The summary answers 503 while not ready; it is still the status to show.
+  return printAnswer(a, section ? [200] : [200, 503]);
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { run } from "../../cli/rmpeer.ts";
 import { UsageError } from "../../cli/command.ts";
+import { main } from "../../cli/main.ts";
 import { Registry } from "../../net/api/metrics.ts";
 import { startApiServer } from "../../net/api/server.ts";
 import { Logger } from "../../net/log.ts";
@@ -58,7 +59,8 @@ Deno.test("weavets rmpeer: an unreachable daemon is reported, exit 1", async () 
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close(); // nothing listens there now
-  const r = await capture(() => run(["--http-addr", `127.0.0.1:${port}`, A]));
+  // Through the entry point, which prints any error with a kind and exits by it (unavailable: 1).
+  const r = await capture(() => main(["rmpeer", "--http-addr", `127.0.0.1:${port}`, A], {}));
   assert.equal(r.code, 1);
   assert.match(r.err, /cannot reach the weavets daemon at http:\/\/127\.0\.0\.1:\d+/);
 });
