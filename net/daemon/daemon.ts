@@ -226,7 +226,7 @@ function statusRoutes(
     return "control";
   };
   const sections = (): StatusSection[] => [
-    withTrusted(routerSection(mesh.status()), trustedSubnets),
+    withTrusted(routerSection(mesh.summary()), trustedSubnets),
     ...components.flatMap((c) => (c.status ? [c.status()] : [])),
   ];
   return [

@@ -41,7 +41,14 @@ import {
 import { normalisePeerAddress } from "./peer_address.ts";
 import { randomUid } from "./peer_name.ts";
 import { SigningKey } from "./signing.ts";
-import { type ControlAuth, type MeshStatus, meshStatus } from "./status.ts";
+import {
+  type ControlAuth,
+  type MeshStatus,
+  meshStatus,
+  type MeshSummary,
+  meshSummary,
+  type StatusSnapshot,
+} from "./status.ts";
 import { encodeUpdate } from "./topology.ts";
 import { LocalPeer } from "./local_peer.ts";
 import type { TopologyStore } from "./topology_store.ts";
@@ -305,7 +312,17 @@ export class Mesh implements MeshView {
   }
 
   status(): MeshStatus {
-    return meshStatus({
+    return meshStatus(this.#snapshot());
+  }
+
+  /** What `GET /status` shows: counts only, without computing routes (status.ts). */
+  summary(): MeshSummary {
+    return meshSummary(this.#snapshot());
+  }
+
+  #snapshot(): StatusSnapshot {
+    const store = this.store;
+    return {
       self: { name: this.self, nickname: this.#config.nickname, uid: this.uid },
       protocol: `weavets ${PROTOCOL_MIN}..${PROTOCOL_MAX}`,
       encryption: this.#config.password !== null,
@@ -320,10 +337,13 @@ export class Mesh implements MeshView {
         nickname: c.remote.nickname,
       })),
       targets: this.#maker.targets(),
-      entries: this.store.entries(),
-      reachable: (n) => this.store.reachable(n),
-      routes: this.store.routes(),
-    });
+      entries: store.entries(),
+      reachable: (n) => store.reachable(n),
+      // Read only by status(): a summary() leaves the routes alone.
+      get routes() {
+        return store.routes();
+      },
+    };
   }
 
   // ---- the timer ----

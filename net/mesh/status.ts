@@ -66,6 +66,17 @@ export interface MeshStatus {
   routes: Record<PeerName, PeerName>;
 }
 
+/** A topology entry as status reads it. */
+export interface SnapshotEntry {
+  name: PeerName;
+  nickname: string;
+  uid: string;
+  version: number;
+  connections: ReadonlyArray<
+    { name: PeerName; address: string; outbound: boolean; established: boolean }
+  >;
+}
+
 /** The router's state that status shows. */
 export interface StatusSnapshot {
   self: { name: PeerName; nickname: string; uid: string };
@@ -83,17 +94,82 @@ export interface StatusSnapshot {
     nickname: string;
   }>;
   targets: readonly TargetStatus[];
-  entries: Iterable<{
-    name: PeerName;
-    nickname: string;
-    uid: string;
-    version: number;
-    connections: ReadonlyArray<
-      { name: PeerName; address: string; outbound: boolean; established: boolean }
-    >;
-  }>;
+  entries: Iterable<SnapshotEntry>;
   reachable(name: PeerName): boolean;
   routes: ReadonlyMap<PeerName, PeerName>;
+}
+
+/**
+ * What `GET /status` shows of the router (status_text.ts `routerSection`): counts only. Projected
+ * without the peer list, the routes or reachability, so a /status request neither allocates a
+ * record per connection of the topology nor recomputes the routes the topology gossip has just
+ * invalidated (issue 12: while a maximal topology message was merged in slices, each /status
+ * paid both, and at machine load 18-35 took 1-2.8 s).
+ */
+export interface MeshSummary {
+  name: PeerName;
+  nickname: string;
+  protocol: string;
+  encryption: boolean;
+  controlAuth: ControlAuth;
+  peerDiscovery: boolean;
+  connLimit: number;
+  /** Configured targets (not discovered ones). */
+  targets: number;
+  /** Connection states: established ones, then outbound targets not established. */
+  connectionStates: Array<ConnectionStatus["state"]>;
+  peers: number;
+  /** Connection records, over all peers, that both ends report established. */
+  establishedConnections: number;
+}
+
+/** The snapshot a summary needs: no routes, no reachability. */
+export type SummarySnapshot = Omit<StatusSnapshot, "reachable" | "routes">;
+
+export function meshSummary(s: SummarySnapshot): MeshSummary {
+  const entries = new Map<PeerName, SnapshotEntry>();
+  for (const e of s.entries) entries.set(e.name, e);
+  let established = 0;
+  for (const e of entries.values()) {
+    for (const c of e.connections) {
+      if (c.established && reportsEstablished(entries.get(c.name), e.name)) established++;
+    }
+  }
+  const connectionStates: MeshSummary["connectionStates"] = s.established.map(() => "established");
+  for (const t of s.targets) if (t.state !== "established") connectionStates.push(t.state);
+  return {
+    name: s.self.name,
+    nickname: s.self.nickname,
+    protocol: s.protocol,
+    encryption: s.encryption,
+    controlAuth: s.controlAuth,
+    peerDiscovery: s.peerDiscovery ?? true,
+    connLimit: s.connLimit,
+    targets: s.targets.filter((t) => t.origin !== "discovered").length,
+    connectionStates,
+    peers: entries.size,
+    establishedConnections: established,
+  };
+}
+
+/** The same counts from a full status (e.g. a `/report` fetched by the CLI). */
+export function summarize(s: MeshStatus): MeshSummary {
+  return {
+    name: s.name,
+    nickname: s.nickname,
+    protocol: s.protocol,
+    encryption: s.encryption,
+    controlAuth: s.controlAuth,
+    peerDiscovery: s.peerDiscovery,
+    connLimit: s.connLimit,
+    targets: s.targets.length,
+    connectionStates: s.connections.map((c) => c.state),
+    peers: s.peers.length,
+    establishedConnections: s.peers.reduce(
+      (n, p) => n + p.connections.filter((c) => c.established).length,
+      0,
+    ),
+  };
 }
 
 export function meshStatus(s: StatusSnapshot): MeshStatus {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { meshStatus, type StatusSnapshot } from "./status.ts";
+import { meshStatus, meshSummary, type StatusSnapshot, summarize } from "./status.ts";
 
 const conn = (name: string, established = true) => ({
   name,
@@ -68,4 +68,40 @@ Deno.test("mesh status: a hostile topology (one entry with 1,024 connections) st
   assert.equal(hub.connections.filter((c) => c.established).length, 1025);
   assert.equal(s.peers.find((p) => p.name === "p7")!.connections[0].established, true);
   assert.ok(reads < 5 * 1025, `the hub's list was read ${reads} times`);
+});
+
+Deno.test("mesh summary: the counts of the full status, without routes or reachability", () => {
+  const entries = [
+    entry("a", [conn("b"), conn("c"), conn("d")]),
+    entry("b", [conn("a"), conn("c")]),
+    entry("c", [conn("a", false), conn("b")]),
+    entry("d", []),
+  ];
+  const s: StatusSnapshot = {
+    ...snapshot(entries),
+    established: [{ outbound: true, address: "10.0.0.2:6783", name: "b", nickname: "n-b" }],
+    targets: [
+      { address: "10.0.0.2:6783", state: "established", origin: "configured", peer: "b" },
+      { address: "10.0.0.3:6783", state: "retrying", origin: "configured" },
+      { address: "10.0.0.4:6783", state: "connecting", origin: "discovered" },
+    ] as StatusSnapshot["targets"],
+  };
+  const full = summarize(meshStatus(s));
+  // a-b, b-a, b-c, c-b: four records both ends report established.
+  assert.equal(full.establishedConnections, 4);
+  assert.deepEqual(full.connectionStates, ["established", "retrying", "connecting"]);
+  assert.equal(full.targets, 2);
+  // The summary reads neither routes nor reachability (each would recompute the routes after
+  // a topology change): both throw here, and the full status shows they would be read.
+  const strict: StatusSnapshot = {
+    ...s,
+    reachable: () => {
+      throw new Error("reachability read");
+    },
+    get routes(): never {
+      throw new Error("routes read");
+    },
+  };
+  assert.throws(() => meshStatus(strict), /read/);
+  assert.deepEqual(meshSummary(strict), full);
 });

@@ -2,7 +2,13 @@
  * Plain-text renderings of the mesh status, modelled on `weave status`: what `weavets peers` and
  * `weavets status [connections]` print. Pure: no I/O.
  */
-import type { ConnectionStatus, MeshStatus, PeerStatus } from "./status.ts";
+import {
+  type ConnectionStatus,
+  type MeshStatus,
+  type MeshSummary,
+  type PeerStatus,
+  summarize,
+} from "./status.ts";
 
 /** A status block: right-aligned keys, as in `weave status`. */
 export interface StatusSection {
@@ -28,12 +34,9 @@ function counts(items: string[]): string {
 }
 
 /** The router section of `weavets status`. */
-export function routerSection(s: MeshStatus): StatusSection {
-  const states = s.connections.map((c) => c.state);
-  const established = s.peers.reduce(
-    (n, p) => n + p.connections.filter((c) => c.established).length,
-    0,
-  );
+export function routerSection(status: MeshStatus | MeshSummary): StatusSection {
+  const s = "connectionStates" in status ? status : summarize(status);
+  const states = s.connectionStates;
   return {
     service: "router",
     fields: [
@@ -41,16 +44,16 @@ export function routerSection(s: MeshStatus): StatusSection {
       ["Name", `${s.name}(${s.nickname})`],
       ["Encryption", encryptionText(s)],
       ["PeerDiscovery", s.peerDiscovery ? "enabled" : "disabled"],
-      ["Targets", String(s.targets.length)],
-      ["Connections", `${s.connections.length}${states.length ? ` (${counts(states)})` : ""}`],
-      ["Peers", `${s.peers.length} (with ${established} established connections)`],
+      ["Targets", String(s.targets)],
+      ["Connections", `${states.length}${states.length ? ` (${counts(states)})` : ""}`],
+      ["Peers", `${s.peers} (with ${s.establishedConnections} established connections)`],
       ["ConnLimit", String(s.connLimit)],
     ],
   };
 }
 
 /** Data-path encryption and, without it, how the control plane is authenticated. */
-function encryptionText(s: MeshStatus): string {
+function encryptionText(s: Pick<MeshSummary, "encryption" | "controlAuth">): string {
   if (s.encryption) return "enabled";
   return s.controlAuth === "cluster-secret"
     ? "disabled; control plane authenticated (cluster secret)"
