@@ -19,8 +19,12 @@ export interface PodAttachment {
   args?: string;
 }
 
-export class CniError extends Error {
-  override name = "CniError";
+/**
+ * A plugin's error object as this runtime read it (the spec's code and msg). Not cni/errors.ts's
+ * CniError, which the plugin itself prints: the two shared a name until issue 15.
+ */
+export class CniPluginError extends Error {
+  override name = "CniPluginError";
   constructor(readonly plugin: string, readonly code: number, message: string) {
     super(message);
   }
@@ -58,7 +62,7 @@ export class CniRuntime {
   ): Promise<unknown> {
     const bin = this.#find(plugin.type);
     if (!bin) {
-      throw new CniError(
+      throw new CniPluginError(
         plugin.type,
         0,
         `plugin "${plugin.type}" not found in ${this.pluginDirs.join(":")}`,
@@ -94,7 +98,7 @@ export class CniRuntime {
       } catch {
         // not the spec's error JSON
       }
-      throw new CniError(plugin.type, code, `${plugin.type} ${command} failed: ${msg}`);
+      throw new CniPluginError(plugin.type, code, `${plugin.type} ${command} failed: ${msg}`);
     }
     return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
   }

@@ -16,7 +16,7 @@
  */
 import assert from "node:assert/strict";
 import { Cluster, type Pod } from "../../cli/demo/cluster.ts";
-import { CniError } from "../../cli/demo/cni_runtime.ts";
+import { CniPluginError } from "../../cli/demo/cni_runtime.ts";
 import { listPendingReleases, pendingDirFor } from "../../cni/pending.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { pool, secondsSince, WEAVETS_ONLY, withCluster } from "./e2e.ts";
@@ -153,7 +153,7 @@ Deno.test({
         try {
           pod = await c.addPod(node, `k${i}`);
         } catch (e) {
-          const key = e instanceof CniError ? `error ${e.code}` : String(e);
+          const key = e instanceof CniPluginError ? `error ${e.code}` : String(e);
           addFailures.set(key, (addFailures.get(key) ?? 0) + 1);
           // As containerd: the failed sandbox is torn down with DEL.
           const failed = c.pods.find((p) => p.name === `${node.name}-k${i}`);

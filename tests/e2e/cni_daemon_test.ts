@@ -6,7 +6,7 @@
  * plugin; a failure nobody classified reaches the runtime without a stack.
  */
 import assert from "node:assert/strict";
-import { CniError } from "../../cli/demo/cni_runtime.ts";
+import { CniPluginError } from "../../cli/demo/cni_runtime.ts";
 import { execIn, spawnIn } from "../../cli/demo/exec.ts";
 import { listPendingReleases, pendingDirFor } from "../../cni/pending.ts";
 import { captureOneArp, HAS_TCPDUMP } from "../harness/capture.ts";
@@ -86,7 +86,7 @@ Deno.test({
       assert.deepEqual(pending(node), [`${kept.containerId}@eth0.json`]);
       await assert.rejects(
         () => c.cniStatus(node),
-        (e) => e instanceof CniError && e.code === 50,
+        (e) => e instanceof CniPluginError && e.code === 50,
         "no daemon: the network cannot take pods",
       );
 

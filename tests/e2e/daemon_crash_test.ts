@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { Pod } from "../../cli/demo/cluster.ts";
-import { CniError } from "../../cli/demo/cni_runtime.ts";
+import { CniPluginError } from "../../cli/demo/cni_runtime.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { pool, secondsSince, withCluster } from "./e2e.ts";
 
@@ -42,12 +42,14 @@ Deno.test({
       console.log(
         `burst: ${ok.length} ADDs succeeded, ${errors.length} failed ` +
           `(${secondsSince(t0)} s); CNI error codes: ` +
-          [...new Set(errors.map((e) => e instanceof CniError ? e.code : e.message))].join(", "),
+          [...new Set(errors.map((e) => e instanceof CniPluginError ? e.code : e.message))].join(
+            ", ",
+          ),
       );
       assert.ok(ok.length >= KILL_AFTER, "the burst got going before the kill");
       assert.ok(errors.length > 0, "the kill happened during the burst");
       for (const e of errors) {
-        assert.ok(e instanceof CniError && e.code === 11, `ADD failed with error 11: ${e}`);
+        assert.ok(e instanceof CniPluginError && e.code === 11, `ADD failed with error 11: ${e}`);
       }
       // A failed ADD cleans up on the host at once, daemon or no daemon.
       const vethOf = (p: Pod) =>

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Cluster } from "../../cli/demo/cluster.ts";
-import { CniError } from "../../cli/demo/cni_runtime.ts";
+import { CniPluginError } from "../../cli/demo/cni_runtime.ts";
 import { IS_ROOT } from "../harness/netns.ts";
 import { establishedPeers, secondsSince, waitFullMesh, WEAVETS_ONLY, withCluster } from "./e2e.ts";
 
@@ -19,7 +19,7 @@ async function statusCode(c: Cluster, node: Cluster["nodes"][number]): Promise<n
     await c.cniStatus(node);
     return 0;
   } catch (e) {
-    if (e instanceof CniError) return e.code;
+    if (e instanceof CniPluginError) return e.code;
     throw e;
   }
 }
