@@ -190,6 +190,7 @@ export class Mesh implements MeshView {
     this.store = this.topology.store;
     this.store.onChange(() => this.#onTopologyChange());
     this.store.onChange(() => this.#notifier.changed());
+    this.#notifier.subscribe(() => this.#discover());
   }
 
   sign(domain: string, payload: Uint8Array): Uint8Array {
@@ -409,6 +410,16 @@ export class Mesh implements MeshView {
       this.#broadcastVersion = this.store.own.version;
       this.topology.channel.broadcast(encodeUpdate([this.store.own]));
     }
+    if (!this.#stopped) this.#kick();
+  }
+
+  /**
+   * Discovery reads every connection record of the topology (10-30 ms with a maximal one), so it
+   * runs with the components, coalesced to once per notifier interval, not on every change: a
+   * full state verified in slices changes the store every slice, and this work per slice, outside
+   * the slice's budget, held /status behind it (issue 12).
+   */
+  #discover(): void {
     if (this.#stopped) return;
     this.#maker.discovered(
       corroboratedAddresses(this.store.entries(), this.self, (n) => this.#conns.has(n)),
