@@ -8,7 +8,7 @@
  *
  *   deno run -A bench/cri_combine.ts before.jsonl after.jsonl
  */
-import { percentile, REF, type Samples, verdict, WEAVETS } from "./cri_latency.ts";
+import { percentile, REF, type Samples, verdict, WEAVETS } from "./cri_stats.ts";
 import { medianInterval } from "./stats.ts";
 
 export interface Run {

@@ -35,6 +35,18 @@ import { binaryKind, withShipped } from "./shipped.ts";
 import { WEAVETS_ONLY, withCluster } from "../tests/e2e/e2e.ts";
 import { CriNode, missingForCri } from "../tests/cri/cri_cluster.ts";
 import { buildPauseImage } from "../tests/cri/pause_image.ts";
+import {
+  percentile,
+  phaseMedians,
+  pooled,
+  REF,
+  type Samples,
+  type Served,
+  sorted,
+  spread,
+  verdict,
+  WEAVETS,
+} from "./cri_stats.ts";
 
 const args = Deno.args;
 const flag = (name: string, dflt: number) =>
@@ -50,22 +62,7 @@ const SAMPLES = args.includes("--samples") ? args[args.indexOf("--samples") + 1]
 const GOAL_P50 = 1.2;
 const GOAL_P99_AT_20 = 1.3;
 
-export const WEAVETS = "weavets";
-export const REF = "bridge+host-local";
 const EMPTY = "empty Deno program";
-
-export function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-
-/** A goal's verdict from the spread of per-round ratios (pure). */
-export function verdict(spread: { lo: number; hi: number }, goal: number): string {
-  if (spread.hi <= goal) return "met";
-  if (spread.lo > goal) return "not met";
-  return "not distinguishable at this noise";
-}
 
 function referenceConflist(dataDir: string): Conflist {
   return {
@@ -79,9 +76,6 @@ function referenceConflist(dataDir: string): Conflist {
     }],
   };
 }
-
-/** One sample set: per round, the latencies at concurrency 1 and 20. */
-export type Samples = { c1: number[][]; c20: number[][] };
 
 async function timeRun(node: CriNode, name: string): Promise<{ ms: number; id: string }> {
   const t0 = performance.now();
@@ -191,41 +185,6 @@ class DaemonSide {
   since(mark: number): Served[] {
     return this.#adds().slice(mark);
   }
-}
-
-/** One ADD the daemon served: its time, and per phase (cni/phases.ts). */
-export type Served = { ms: number; phases: Record<string, number>; cpu: Record<string, number> };
-
-/** "read 0.3, ipam 12, …": each phase's median over `adds` (pure). */
-export function phaseMedians(adds: Served[], of: "phases" | "cpu" = "phases"): string {
-  const names = [...new Set(adds.flatMap((a) => Object.keys(a[of])))];
-  return names.map((n) => {
-    const xs = sorted(adds.map((a) => a[of][n] ?? 0));
-    return `${n} ${percentile(xs, 50).toFixed(1)}`;
-  }).join(", ");
-}
-
-interface Row {
-  p50: number;
-  p99: number;
-}
-
-function pooled(s: Samples): { c1: Row; c20: Row } {
-  const row = (rounds: number[][]): Row => {
-    const all = sorted(rounds.flat());
-    return { p50: percentile(all, 50), p99: percentile(all, 99) };
-  };
-  return { c1: row(s.c1), c20: row(s.c20) };
-}
-
-/** Per-round ratios of a statistic, weavets over reference: their min and max. */
-function spread(
-  w: number[][],
-  r: number[][],
-  stat: (xs: number[]) => number,
-): { lo: number; hi: number } {
-  const ratios = w.map((x, i) => stat(sorted(x)) / stat(sorted(r[i])));
-  return { lo: Math.min(...ratios), hi: Math.max(...ratios) };
 }
 
 async function main(): Promise<void> {

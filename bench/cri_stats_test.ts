@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { phaseMedians, type Served, verdict } from "./cri_latency.ts";
+import { phaseMedians, type Served, verdict } from "./cri_stats.ts";
 
 Deno.test("phaseMedians: each phase's median over the ADDs, a phase an ADD lacks counts as 0", () => {
   const adds: Served[] = [
