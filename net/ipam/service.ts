@@ -34,6 +34,7 @@ import type {
   Persistence,
   RmpeerOutcome,
 } from "./types.ts";
+import { WaitingRequests, type WaitKind } from "./waiting.ts";
 
 export interface IpamOptions {
   /** `--ipalloc-range`, e.g. "10.32.0.0/12". */
@@ -64,12 +65,6 @@ export class IpamUnavailable extends WeavetsError {
   }
 }
 
-interface Pending {
-  kind: "allocate" | "claim";
-  attempt: () => Outcome;
-  done: (r: Outcome) => void;
-}
-
 const MEMORY: Persistence = { saveMeta() {}, putAllocation() {}, deleteAllocations() {} };
 
 export class IpamService {
@@ -86,7 +81,7 @@ export class IpamService {
   /** Deferred slices of a received ring's signature checks (exchange.ts), cleared by stop(). */
   readonly #slices = new Set<ReturnType<typeof setTimeout>>();
   #unsubscribe: (() => void) | null = null;
-  readonly #pending = new Set<Pending>();
+  readonly #pending = new WaitingRequests();
   readonly #refusals = new RefusalTally();
 
   constructor(opts: IpamOptions) {
@@ -170,8 +165,7 @@ export class IpamService {
     for (const t of this.#slices) clearTimeout(t);
     this.#slices.clear();
     this.#unsubscribe?.();
-    for (const p of this.#pending) p.done({ ok: false, wait: "IPAM is stopping" });
-    this.#pending.clear();
+    this.#pending.failAll("IPAM is stopping");
     this.#store?.close();
     this.#alloc = null;
   }
@@ -293,9 +287,8 @@ export class IpamService {
   view(): IpamStatus | null {
     const s = this.#alloc?.status();
     if (!s) return null;
-    let pendingAllocates = 0, pendingClaims = 0;
-    for (const p of this.#pending) p.kind === "claim" ? pendingClaims++ : pendingAllocates++;
-    return { ...s, pendingAllocates, pendingClaims };
+    const { allocates, claims } = this.#pending.counts();
+    return { ...s, pendingAllocates: allocates, pendingClaims: claims };
   }
 
   /** The ring's entries, for GET /report. */
@@ -323,7 +316,7 @@ export class IpamService {
   /** Runs `attempt` until decided (or the wait ends), then waits until the result is on disk. */
   async #change(
     key: AllocKey,
-    kind: Pending["kind"],
+    kind: WaitKind,
     attempt: (a: Allocator) => Outcome,
   ): Promise<Outcome> {
     const had = this.#alloc?.lookup(key) !== undefined;
@@ -351,31 +344,13 @@ export class IpamService {
   }
 
   /** Runs `attempt` now and again after every change until it is decided or the wait ends. */
-  #wait(kind: Pending["kind"], attempt: () => Outcome): Promise<Outcome> {
+  #wait(kind: WaitKind, attempt: () => Outcome): Promise<Outcome> {
     if (!this.#alloc) return Promise.resolve({ ok: false, wait: "IPAM not started" });
-    const first = attempt();
-    if (first.ok || !("wait" in first)) return Promise.resolve(first);
-    return new Promise((resolve) => {
-      let last: Outcome = first;
-      const entry: Pending = {
-        kind,
-        attempt: () => (last = attempt()),
-        done: (r) => {
-          clearTimeout(timer);
-          this.#pending.delete(entry);
-          resolve(r);
-        },
-      };
-      const timer = setTimeout(() => entry.done(last), this.#opts.waitMs ?? 30_000);
-      this.#pending.add(entry);
-    });
+    return this.#pending.wait(kind, attempt, this.#opts.waitMs ?? 30_000);
   }
 
   #retryPending(): void {
-    for (const p of [...this.#pending]) {
-      const r = p.attempt();
-      if (r.ok || !("wait" in r)) p.done(r);
-    }
+    this.#pending.retry();
   }
 
   /** Runs a state change, then retries waiting requests. */
