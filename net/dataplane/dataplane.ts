@@ -21,7 +21,7 @@ import { reconcileFdb, vxlanName } from "./fastpath/vxlan.ts";
 import { RelearnGuard } from "./fastpath/relearn.ts";
 import { FastPathDevice, startDevice } from "./fastpath/device.ts";
 import { MAC_CHANNEL, MacChannel, refusalMessage } from "./fastpath/mac_channel.ts";
-import { applyMasquerade } from "./node/netfilter.ts";
+import { Masquerade } from "./node/masquerade.ts";
 import { TrustedSubnets } from "../mesh/trust.ts";
 import { bridgeLocalMacs, randomEpoch } from "./node/local_macs.ts";
 import { fastPathUp, shouldProbeBack } from "./fastpath/probe.ts";
@@ -84,6 +84,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
   let unsubscribe: (() => void) | undefined;
   const names = { bridge, vxlan, tap: tapName };
   const relearn = new RelearnGuard({ names, log, plan: () => plan });
+  const masquerade = new Masquerade({ podCidr: opts.podCidr, localRanges: opts.localRanges, log });
 
   const localMacs = () => bridgeLocalMacs(bridge, [vxlan, tapName]);
 
@@ -110,22 +111,10 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
     return r.forward;
   }
 
-  /** (Re)writes the masquerading rules when the local ranges (NO_MASQ_LOCAL) changed. */
-  let masqApplied: string | undefined;
-  async function refreshMasquerade(): Promise<void> {
-    if (!opts.podCidr) return;
-    const localRanges = opts.localRanges?.() ?? [];
-    const key = localRanges.join(",");
-    if (key === masqApplied) return;
-    await applyMasquerade({ podCidr: opts.podCidr, localRanges });
-    masqApplied = key;
-    log.info("masquerading set", { podCidr: opts.podCidr, unmasqueradedLocal: localRanges });
-  }
-
   /** Snapshot → plan → reconcile. */
   function apply(): void {
     if (!mesh || !macs || !started) return;
-    refreshMasquerade().catch((e) =>
+    masquerade.refresh().catch((e) =>
       log.error("cannot update masquerading", { error: describeCause(e) })
     );
     const now = Date.now();
@@ -290,7 +279,7 @@ export function createDataplane(opts: DataplaneOptions = {}): Dataplane {
       mtu = chooseMtu({ underlayMtu: underlay.mtu, fastdp, encrypted, override: opts.mtu });
       const changed = ensureBridge({ name: bridge, mtu: mtu.mtu, cidr: opts.bridgeCidr });
       changed.push(...await setUpFastPath(underlay, mtu));
-      await refreshMasquerade();
+      await masquerade.refresh();
       sleeve = await Sleeve.start({
         tapName,
         bridge,
