@@ -25,7 +25,6 @@ import type {
   PeerName,
   SignatureCheck,
 } from "./gossip_channel.ts";
-import { PROTOCOL_MAX, PROTOCOL_MIN } from "./handshake.ts";
 import { PeerKeys } from "./keys.ts";
 import { type MeshCounters, Refusals } from "./refusals.ts";
 import {
@@ -41,6 +40,7 @@ import {
 import { normalisePeerAddress } from "./peer_address.ts";
 import { randomUid } from "./peer_name.ts";
 import { SigningKey } from "./signing.ts";
+import { statusSnapshot } from "./status_snapshot.ts";
 import {
   type ControlAuth,
   type MeshStatus,
@@ -322,29 +322,7 @@ export class Mesh implements MeshView {
   }
 
   #snapshot(): StatusSnapshot {
-    const store = this.store;
-    return {
-      self: { name: this.self, nickname: this.#config.nickname, uid: this.uid },
-      protocol: `weavets ${PROTOCOL_MIN}..${PROTOCOL_MAX}`,
-      encryption: this.#config.password !== null,
-      controlAuth: this.controlAuth,
-      peerDiscovery: this.#config.discovery !== false,
-      connLimit: this.#config.connLimit,
-      listen: `${this.#config.host}:${this.port}`,
-      established: this.#conns.all().map((c) => ({
-        outbound: c.outbound,
-        address: `${c.remoteAddr.hostname}:${c.remoteAddr.port}`,
-        name: c.remote.name,
-        nickname: c.remote.nickname,
-      })),
-      targets: this.#maker.targets(),
-      entries: store.entries(),
-      reachable: (n) => store.reachable(n),
-      // Read only by status(): a summary() leaves the routes alone.
-      get routes() {
-        return store.routes();
-      },
-    };
+    return statusSnapshot(this, this.#config, this.#conns.all(), this.#maker.targets());
   }
 
   // ---- the timer ----
